@@ -1,0 +1,1 @@
+"""Adapters to the CRMs: the only code that imports ``hubspot`` or ``simple_salesforce``."""

@@ -1,0 +1,43 @@
+"""Errors a connector raises, named for what the caller should do next.
+
+    CrmError
+    ├── RetryLater            transient: rate limit, 5xx, timeout, dropped connection; the retry layer
+    │   │                     retries these, and once it gives up the cycle stops and resumes next time
+    │   └── BudgetExhausted   crm-followup's share of the daily API budget is spent: stop, resume later
+    ├── FixConfiguration      auth, scopes, missing custom fields, unknown stage: a human must act
+    └── SkipRecord            one record is unusable; the run goes on without it
+
+Messages carry object types, record ids, HTTP status and CRM error codes, never tokens or record contents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class CrmError(Exception):
+    """Base of every connector error."""
+
+
+class RetryLater(CrmError):
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class BudgetExhausted(RetryLater):
+    def __init__(self, message: str, *, resume_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
+
+
+class FixConfiguration(CrmError):
+    """A human must change settings, credentials, scopes or CRM setup (``followup setup``)."""
+
+
+class SkipRecord(CrmError):
+    def __init__(self, message: str, *, object_type: str, record_id: str) -> None:
+        super().__init__(message)
+        self.object_type = object_type
+        self.record_id = record_id

@@ -1,0 +1,1 @@
+"""Local HubSpot- and Salesforce-compatible API servers for demos, tests and benchmarks."""
