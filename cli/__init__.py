@@ -1,9 +1,9 @@
 """The ``followup`` command line. Each command lives in a small module and is imported only when used.
 
-    followup validate | schema | plan | explain       policies (cli/policy_commands.py)
-    followup sandbox hubspot | salesforce             local CRM servers (cli/sandbox_commands.py)
-    followup setup hubspot | salesforce               create what the policies need in the CRM
-    followup run | serve | demo                       the worker (cli/run_commands.py)
+followup validate | schema | plan | explain       policies (cli/policy_commands.py)
+followup sandbox hubspot | salesforce             local CRM servers (cli/sandbox_commands.py)
+followup setup hubspot | salesforce               create what the policies need in the CRM
+followup run | serve | demo                       the worker (cli/run_commands.py)
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Located:
         """One ``file:line:col: path: message`` line per pydantic error."""
         lines = []
         for err in error.errors(include_url=False):
-            loc = prefix + tuple(p for p in err["loc"] if isinstance(p, str | int))
+            loc = prefix + tuple(err["loc"])
             dotted = ".".join(str(p) for p in loc) or "(top level)"
             lines.append(f"{self.where(loc)}: {dotted}: {err['msg']}")
         return lines

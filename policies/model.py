@@ -230,7 +230,7 @@ class NextStep:
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
-    """A follow-up the customer agreed to: after ``interval_days`` (from the last customer touch), by ``channel``."""
+    """A follow-up the customer agreed: ``interval_days`` after the last customer touch, by ``channel``."""
 
     interval_days: int | None = None
     channel: Channel | None = None
@@ -375,7 +375,9 @@ class ReactivateFromNurture(_ActionBase):
     remove_from_nurture: bool = True
 
 
-Action = CreateTask | UpdateTask | CloseTask | ChangeStage | SetDealFields | EnrolInNurture | ReactivateFromNurture
+Action = (
+    CreateTask | UpdateTask | CloseTask | ChangeStage | SetDealFields | EnrolInNurture | ReactivateFromNurture
+)
 
 ACTION_KINDS: Mapping[type[Action], str] = {
     CreateTask: "create_task",
@@ -412,7 +414,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class DeferredAction:
-    """An action held back by a budget (tasks per owner per day, touches per contact): planned, never dropped."""
+    """An action held back by a budget (tasks per owner per day, touches per contact): never dropped."""
 
     action: Action
     not_before: date
