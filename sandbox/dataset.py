@@ -10,6 +10,19 @@ Timestamps are timezone-aware UTC and lie before ``now``, except future dates th
 (close dates, next-step dates, booked meetings).
 
 This module only defines and produces data; it knows nothing about HTTP or about crm-followup's connectors.
+
+    from sandbox.dataset import generate, save, load, generate_or_load
+
+    data = generate(seed=7, deals=10_000, now=datetime(2026, 3, 2, 9, tzinfo=UTC))
+    save(data, Path("/tmp/ds"))                 # a pickle plus a readable dataset.json summary
+    same = load(Path("/tmp/ds"))                # == data
+    data = generate_or_load(7, 100_000, now, Path(".sandbox-cache"))   # what the CLI --data and tests use
+
+The engine lives in sandbox/generator.py (entities), sandbox/archetypes.py (the stories),
+sandbox/pipelines.py (the two pipelines) and sandbox/names.py (word pools); the file format in
+sandbox/dataset_files.py. Future timestamps, by design: booked meetings (outcome "scheduled") and open tasks
+("not_started") have ``occurred_at`` after ``now`` (their ``created_at`` is before it); deal ``close_date``
+and ``next_step_date`` may be in the future. Everything else is before ``now``.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 
 
 class Archetype(StrEnum):
@@ -164,3 +178,35 @@ class Dataset:
     deals: tuple[GenDeal, ...] = ()
     activities: tuple[GenActivity, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)
+
+
+def generate(seed: int, deals: int, now: datetime) -> Dataset:
+    """A dataset of ``deals`` deals for ``seed`` as seen at ``now`` (timezone-aware); deterministic."""
+    from sandbox.generator import generate_dataset  # the engine imports this module's types
+
+    return generate_dataset(seed, deals, now)
+
+
+def save(dataset: Dataset, directory: Path) -> None:
+    """Write ``dataset`` into ``directory`` (created if needed), replacing a dataset saved there before."""
+    from sandbox.dataset_files import write_dataset
+
+    write_dataset(dataset, directory)
+
+
+def load(directory: Path) -> Dataset:
+    """Read a dataset written by ``save``; raises ``FileNotFoundError`` or ``ValueError`` (wrong format)."""
+    from sandbox.dataset_files import read_dataset
+
+    return read_dataset(directory)
+
+
+def generate_or_load(seed: int, deals: int, now: datetime, cache_dir: Path) -> Dataset:
+    """Load the dataset for (seed, deals, now) from ``cache_dir`` if saved before, else generate and save it.
+
+    Each (seed, deals, now) gets its own subdirectory, so one cache serves many sizes; a cache written by an
+    older generator version is regenerated rather than trusted.
+    """
+    from sandbox.dataset_files import cached_dataset
+
+    return cached_dataset(seed, deals, now, cache_dir)

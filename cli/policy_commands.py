@@ -1,0 +1,201 @@
+"""``followup validate | schema | plan | explain``: policies and what they decide, without writing anything.
+
+``plan`` and ``explain`` read deals from a JSON snapshot (the format of ``policies.codec``) or, with
+``--settings``, pull them read-only from the configured CRM through ``worker.gather_snapshot``. Problems a
+human must fix (a bad policy, a bad snapshot) exit with code 2 and print only the problem lines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from policies.codec import Snapshot
+    from policies.model import Decision, Owner
+    from policies.policy import Policy
+
+DEFAULT_POLICY = Path("config/policies")
+
+
+def _fail(lines: tuple[str, ...] | list[str]) -> NoReturn:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(2)
+
+
+def _load_policy(path: Path) -> Policy:
+    from config.errors import ConfigError
+    from policies.loader import load_policy
+
+    try:
+        return load_policy(path)
+    except ConfigError as exc:
+        _fail(exc.problems)
+
+
+def _load_snapshot(path: Path) -> Snapshot:
+    from pydantic import ValidationError
+
+    from policies.codec import snapshot_from_json
+
+    try:
+        return snapshot_from_json(path.read_bytes())
+    except OSError as exc:
+        _fail([f"{path}: cannot read: {exc.strerror}"])
+    except ValidationError as exc:
+        _fail([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)])
+
+
+def _gather(
+    snapshot: Path | None, settings: Path | None, account: str | None, policy_path: Path | None
+) -> tuple[Snapshot, Policy]:
+    """The deals and the policy to decide with, from a snapshot file or live from the CRM."""
+    if snapshot is not None and settings is not None:
+        _fail(["give either a snapshot or --settings, not both"])
+    if settings is not None:
+        try:
+            from worker import gather_snapshot  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            _fail(["live mode needs worker.gather_snapshot, which this installation does not have yet"])
+        from config.errors import ConfigError
+
+        try:
+            found, live_policy = gather_snapshot(settings, account)
+        except ConfigError as exc:
+            _fail(exc.problems)
+        return found, (_load_policy(policy_path) if policy_path is not None else live_policy)
+    if snapshot is None:
+        _fail(["give a snapshot file (--snapshot FILE) or --settings FILE"])
+    return _load_snapshot(snapshot), _load_policy(policy_path or DEFAULT_POLICY)
+
+
+def _moment(now: str | None, snapshot: Snapshot) -> datetime:
+    if now is None:
+        return snapshot.taken_at or datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(now)
+    except ValueError:
+        _fail([f"--now: {now!r} is not an ISO date-time such as 2026-03-04T10:00:00+00:00"])
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _owners(snapshot: Snapshot) -> dict[str, Owner]:
+    return {o.id: o for o in snapshot.owners}
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def validate(path: Path) -> None:
+    """Check a policy file or folder; print every problem as file:line:col (exit 2 if any)."""
+    policy = _load_policy(path)
+    names = ", ".join(o.name for o in policy.overrides) or "none"
+    click.echo(f"ok: {len(policy.sources)} file(s), mode {policy.mode}, overrides: {names}")
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the policy file format (for editors and CI)."""
+    from policies.settings import PolicyFile
+
+    document: dict[str, Any] = PolicyFile.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "crm-followup policy"
+    click.echo(json.dumps(document, indent=2))
+
+
+_SOURCE_OPTIONS = [
+    click.option(
+        "--snapshot", "snapshot_opt", type=click.Path(path_type=Path), help="JSON snapshot of a CRM"
+    ),
+    click.option("--settings", type=click.Path(path_type=Path), help="settings file: pull live, read-only"),
+    click.option("--account", default=None, help="account in the settings file (default: the only one)"),
+    click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None, help="policy"),
+    click.option("--now", default=None, help="ISO date-time to decide at (default: snapshot time)"),
+    click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables"),
+]
+
+
+def _source_options(func: Any) -> Any:
+    for option in reversed(_SOURCE_OPTIONS):
+        func = option(func)
+    return func
+
+
+@click.command()
+@_source_options
+def plan(
+    snapshot_opt: Path | None,
+    settings: Path | None,
+    account: str | None,
+    policy_path: Path | None,
+    now: str | None,
+    as_json: bool,
+) -> None:
+    """Print the actions the policy would take now for every deal, and the ones budgets defer."""
+    from policies.codec import action_to_dict
+    from policies.planner import plan as make_plan
+
+    snapshot, policy = _gather(snapshot_opt, settings, account, policy_path)
+    moment = _moment(now, snapshot)
+    result = make_plan(policy, snapshot.deals, moment, _owners(snapshot))
+    if as_json:
+        document = {
+            "now": moment.isoformat(),
+            "mode": policy.mode,
+            "actions": [action_to_dict(a) for a in result.actions],
+            "deferred": [
+                {
+                    "not_before": d.not_before.isoformat(),
+                    "reason": d.reason,
+                    "action": action_to_dict(d.action),
+                }
+                for d in result.deferred
+            ],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    from cli.policy_tables import render_plan
+
+    render_plan(result, snapshot, moment, policy.mode)
+
+
+@click.command()
+@click.argument("snapshot_arg", required=False, type=click.Path(path_type=Path))
+@click.option("--deal", "deal_ids", multiple=True, help="deal id (repeatable; default: every deal)")
+@_source_options
+def explain(
+    snapshot_arg: Path | None,
+    deal_ids: tuple[str, ...],
+    snapshot_opt: Path | None,
+    settings: Path | None,
+    account: str | None,
+    policy_path: Path | None,
+    now: str | None,
+    as_json: bool,
+) -> None:
+    """Print each rule's verdict and evidence for deals of a snapshot."""
+    from policies.codec import decision_to_dict
+    from policies.engine import evaluate
+
+    if snapshot_arg is not None and snapshot_opt is not None:
+        _fail(["give the snapshot once: as an argument or with --snapshot"])
+    snapshot, policy = _gather(snapshot_arg or snapshot_opt, settings, account, policy_path)
+    moment = _moment(now, snapshot)
+    owners = _owners(snapshot)
+    deals = [d for d in snapshot.deals if not deal_ids or d.id in deal_ids]
+    missing = sorted(set(deal_ids) - {d.id for d in deals})
+    if missing:
+        _fail([f"no deal {deal_id!r} in the snapshot" for deal_id in missing])
+    decisions: list[Decision] = [evaluate(policy, d, moment, owners.get(d.owner_id or "")) for d in deals]
+    if as_json:
+        click.echo(json.dumps([decision_to_dict(d) for d in decisions], indent=2))
+        return
+    from cli.policy_tables import render_explanations
+
+    render_explanations(decisions, deals, moment)

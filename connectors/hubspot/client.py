@@ -1,0 +1,181 @@
+"""The SDK, built once, and the single path every HubSpot call takes.
+
+``hubspot-api-client`` builds a new ``ApiClient`` (and urllib3 pool) on every attribute access such as
+``api.crm.deals.search_api`` (discovery_base.py), so the API objects are built once here and reused.
+
+The SDK's own retry is switched off: left alone, urllib3's default ``Retry(3)`` silently retries GET, PUT
+and DELETE on 429/503 carrying ``Retry-After`` and retries connection errors (reference §1.6), which would
+stack on top of our tenacity layer and hide 429s from the limiter. ``Retry(total=0, raise_on_status=False,
+respect_retry_after_header=False)`` makes every response, 429 included, come back as it is, and every
+transport failure raise at once.
+
+Every call goes: limiter.acquire -> SDK method with ``_preload_content=False`` and ``_request_timeout``
+-> count it -> read the ``X-HubSpot-RateLimit-*`` headers -> decode JSON -> translate failures
+(errors.py). Raw JSON is used rather than the SDK's models: the mapping functions work on the documented
+wire shape, and deserialising 100,000 deals into generated models would cost more than the calls.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from urllib3.util.retry import Retry
+
+from connectors.errors import RetryLater
+from connectors.hubspot.auth import TokenSource
+from connectors.hubspot.errors import translate
+from connectors.hubspot.limiter import RateLimiter
+from connectors.retry import RetrySettings, call_with_retry
+
+log = structlog.get_logger(__name__)
+
+
+def no_retry() -> Retry:
+    """A urllib3 Retry that never retries and never hides a status (see the module docstring)."""
+    return Retry(
+        total=0,
+        connect=0,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+
+
+def sdk_configuration_kwargs(host: str, access_token: str | None) -> dict[str, Any]:
+    """Keyword arguments for ``hubspot.HubSpot``: our host, our token, and no urllib3 retries."""
+    return {"access_token": access_token, "host": host.rstrip("/"), "retry": no_retry()}
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+# Short endpoint name -> attribute path under ``HubSpot(...).crm``.
+API_PATHS: dict[str, str] = {
+    "deals.basic": "deals.basic_api",
+    "deals.batch": "deals.batch_api",
+    "deals.search": "deals.search_api",
+    "contacts.batch": "contacts.batch_api",
+    "contacts.search": "contacts.search_api",
+    "objects.basic": "objects.basic_api",
+    "objects.batch": "objects.batch_api",
+    "objects.search": "objects.search_api",
+    "tasks.basic": "objects.tasks.basic_api",
+    "tasks.batch": "objects.tasks.batch_api",
+    "associations.batch": "associations.v4.batch_api",
+    "association_labels": "associations.v4.schema.definitions_api",
+    "lists": "lists.lists_api",
+    "memberships": "lists.memberships_api",
+    "owners": "owners.owners_api",
+    "pipelines": "pipelines.pipelines_api",
+    "properties": "properties.core_api",
+    "property_groups": "properties.groups_api",
+}
+
+
+class HubSpotClient:
+    """Sends calls through the limiter, the retry layer and the error translation; counts every request."""
+
+    def __init__(
+        self,
+        host: str,
+        tokens: TokenSource,
+        limiter: RateLimiter,
+        retry: RetrySettings,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from hubspot import HubSpot
+
+        self._tokens = tokens
+        self._token = tokens.token()
+        self._sdk = HubSpot(**sdk_configuration_kwargs(host, self._token))
+        self._apis: dict[str, Any] = {}
+        self.limiter = limiter
+        self.retry = retry
+        self.sleep = sleep
+        self._timeout = timeout
+        self.calls: Counter[str] = Counter()
+
+    def api(self, name: str) -> Any:
+        """The SDK API object for a short name (see ``API_PATHS``), built once."""
+        api = self._apis.get(name)
+        if api is None:
+            api = self._sdk.crm
+            for part in API_PATHS[name].split("."):
+                api = getattr(api, part)
+            self._apis[name] = api
+        return api
+
+    def _refresh_token(self) -> None:
+        token = self._tokens.token()
+        if token != self._token:
+            self._token = token
+            for api in self._apis.values():
+                api.api_client.configuration.access_token = token
+
+    def send_once(
+        self, endpoint: str, api: str, method: str, *args: Any, search: bool = False, **kw: Any
+    ) -> Response:
+        """One HTTP request, no retry; ``endpoint`` names it in usage counts and error messages."""
+        self._refresh_token()
+        self.limiter.acquire(search=search)
+        self.calls[endpoint] += 1
+        fn = getattr(self.api(api), method)
+        try:
+            raw = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kw)
+            status = int(raw.status)
+            headers = dict(raw.headers.items())
+            data = raw.data
+            raw.release_conn()
+        except Exception as exc:  # every SDK sub-package's ApiException, urllib3 errors: one translation
+            error = translate(exc, endpoint)
+            self.limiter.observe(getattr(exc, "headers", None))
+            if isinstance(error, RetryLater) and error.status == 429 and error.retry_after:
+                self.limiter.backoff(error.retry_after)
+            log.info(
+                "hubspot_call_failed",
+                endpoint=endpoint,
+                error=type(error).__name__,
+                status=getattr(exc, "status", None),
+            )
+            raise error from None
+        self.limiter.observe(headers)
+        try:
+            body = json.loads(data) if data else None
+        except ValueError:
+            raise RetryLater(
+                f"HubSpot {endpoint}: unreadable response body (HTTP {status})", status=status
+            ) from None
+        return Response(status, headers, body)
+
+    def send(
+        self, endpoint: str, api: str, method: str, *args: Any, search: bool = False, **kw: Any
+    ) -> Response:
+        """``send_once`` with the retry layer: for reads and idempotent writes only."""
+        return call_with_retry(
+            lambda: self.send_once(endpoint, api, method, *args, search=search, **kw),
+            self.retry,
+            sleep=self.sleep,
+        )
+
+    def close(self) -> None:
+        for api in self._apis.values():
+            pool = getattr(api.api_client, "rest_client", None)
+            manager = getattr(pool, "pool_manager", None)
+            if manager is not None:
+                manager.clear()
+        self._apis.clear()

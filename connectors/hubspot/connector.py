@@ -1,0 +1,132 @@
+"""``HubSpotConnector``: the CrmConnector for HubSpot, and ``build_hubspot_connector``, its one constructor.
+
+The connector owns one SDK client (built once, retries off), one rate limiter and the knowledge this
+process gathered about our own tasks (key -> task id), which ``find_applied`` answers from. For a deal this
+process has not pulled, ``apply`` reads the deal's tasks before creating any, so a key is never written
+twice even when ``find_applied`` could not know it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+
+from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, OutcomeStatus
+from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.auth import TokenSource, build_token_source
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.directory import read_directory, read_property_types
+from connectors.hubspot.fetch import Fetcher
+from connectors.hubspot.limiter import LimiterSettings, RateLimiter
+from connectors.hubspot.options import HubSpotOptions
+from connectors.hubspot.pull import Puller
+from connectors.hubspot.write import Writer
+from policies.model import Action
+
+
+class HubSpotConnector:
+    """Reads deals as whole aggregates and writes actions back, in as few API calls as batches allow."""
+
+    def __init__(
+        self,
+        options: HubSpotOptions,
+        client: HubSpotClient,
+        *,
+        extra_deal_fields: Iterable[str] = (),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.options = options
+        self.client = client
+        self._extra = tuple(dict.fromkeys(extra_deal_fields))
+        self._now = now
+        self._fetcher = Fetcher(
+            client, page_size=options.search_page_size, result_cap=options.search_result_cap
+        )
+        self._builder = AggregateBuilder(self._fetcher, options, extra_fields=self._extra)
+        self._writer = Writer(client, self._fetcher, self._builder, options, client.retry, client.sleep)
+        self._applied: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def name(self) -> str:
+        return "hubspot"
+
+    def read_directory(self) -> Directory:
+        directory = read_directory(self.client, self.options.owner_time_zones)
+        if self._extra:
+            self._builder.field_types = read_property_types(self.client)
+        return directory
+
+    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+        puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
+        return puller.pull(directory, cursor)
+
+    def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
+        """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""
+        found: dict[str, tuple[str, ...]] = {}
+        for key in keys:
+            task = self._builder.known_tasks.get(key)
+            if task is not None:
+                found[key] = (task.task_id,)
+            elif key in self._applied:
+                found[key] = self._applied[key]
+        return found
+
+    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        outcomes = self._writer.apply(actions)
+        for outcome in outcomes:
+            if outcome.status in (OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED):
+                self._applied[outcome.key] = outcome.crm_ids
+        return outcomes
+
+    def usage(self) -> ApiUsage:
+        limiter = self.client.limiter
+        return ApiUsage(
+            calls_by_endpoint=dict(sorted(self.client.calls.items())),
+            daily_limit=limiter.daily_limit_reported or self.options.limits[1],
+            daily_remaining=limiter.daily_remaining,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def build_hubspot_connector(
+    options: HubSpotOptions,
+    *,
+    extra_deal_fields: Iterable[str] = (),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    tokens: TokenSource | None = None,
+    rate_limits: bool = True,
+) -> HubSpotConnector:
+    """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
+
+    ``sleep``, ``clock`` (monotonic) and ``now`` (wall, UTC) are injected for tests and benchmarks;
+    ``rate_limits=False`` keeps counting calls but never waits (a sandbox without limits).
+    """
+    ten, day = options.limits
+    limiter = RateLimiter(
+        LimiterSettings(
+            ten_second_limit=ten,
+            daily_limit=day,
+            daily_share=options.daily_budget_share,
+            headroom=options.ten_second_headroom,
+            search_per_second=options.search_per_second,
+            account_time_zone=options.account_time_zone,
+            enabled=rate_limits,
+        ),
+        clock=clock,
+        sleep=sleep,
+        now=now,
+    )
+    client = HubSpotClient(
+        options.host,
+        tokens or build_token_source(options, clock=clock),
+        limiter,
+        options.retry.to_settings(),
+        timeout=(options.connect_timeout, options.read_timeout),
+        sleep=sleep,
+    )
+    return HubSpotConnector(options, client, extra_deal_fields=extra_deal_fields, now=now)

@@ -1,0 +1,131 @@
+"""The one place where HubSpot SDK and urllib3 failures become ``connectors.errors``.
+
+Every generated SDK sub-package (deals, objects.tasks, associations.v4, lists, owners, ...) defines its own
+``ApiException`` classes, unrelated to each other (reference §1.5), so they are recognised by shape
+(``status`` + ``body`` + ``headers``) rather than by class. Transport failures (refused, reset, timed out,
+dropped) surface as ``urllib3.exceptions.HTTPError`` because the SDK's urllib3 retry is switched off.
+
+Messages carry the endpoint name, HTTP status and HubSpot's error category, never the token, the URL's
+query or the response body (which may hold record contents).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import urllib3.exceptions
+
+from connectors.errors import BudgetExhausted, CrmError, FixConfiguration, RetryLater, SkipRecord
+
+# Back-off defaults when a 429 carries no Retry-After (reference §12).
+TEN_SECOND_BACKOFF = 10.0
+SECONDLY_BACKOFF = 1.0
+
+
+def is_sdk_api_exception(exc: BaseException) -> bool:
+    """True for any sub-package's ``ApiException`` (they share a shape, not a class)."""
+    return type(exc).__name__.endswith("Exception") and hasattr(exc, "status") and hasattr(exc, "body")
+
+
+def error_body(exc: BaseException) -> Mapping[str, Any]:
+    """HubSpot's JSON error body (category, policyName, ...), or ``{}`` when there is none."""
+    raw = getattr(exc, "body", None)
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _header(exc: BaseException, name: str) -> str | None:
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get(name)
+    return None if value is None else str(value)
+
+
+def _retry_after(exc: BaseException, body: Mapping[str, Any]) -> float:
+    header = _header(exc, "Retry-After")
+    if header is not None:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    policy = str(body.get("policyName", "")).upper()
+    if policy == "SECONDLY" or "secondly limit" in str(body.get("message", "")).lower():
+        return SECONDLY_BACKOFF
+    return TEN_SECOND_BACKOFF
+
+
+def translate_status(status: int, body: Mapping[str, Any], endpoint: str, exc: BaseException) -> CrmError:
+    """Map one HTTP failure to the error that names the caller's next move."""
+    category = str(body.get("category") or body.get("errorType") or "")
+    where = f"HubSpot {endpoint}: HTTP {status}" + (f" {category}" if category else "")
+    if status == 429:
+        if str(body.get("policyName", "")).upper() == "DAILY":
+            return BudgetExhausted(f"{where}: the portal's daily API limit is spent; resume tomorrow")
+        return RetryLater(f"{where}: rate limited", retry_after=_retry_after(exc, body), status=status)
+    if status == 0 or status >= 500 or status in (408, 423):
+        return RetryLater(f"{where}: transient server error", status=status)
+    if status == 401:
+        return FixConfiguration(f"{where}: the access token is missing, invalid or expired")
+    if status == 403:
+        scopes = _required_scopes(body)
+        hint = f" (needs {', '.join(scopes)})" if scopes else ""
+        return FixConfiguration(f"{where}: the app lacks a required scope{hint}")
+    message = str(body.get("message", ""))
+    if status == 400 and "PROPERTY_DOESNT_EXIST" in message:
+        names = sorted(set(_PROPERTY_NAME.findall(message)))
+        return FixConfiguration(
+            f"{where}: unknown propert{'ies' if len(names) != 1 else 'y'} {', '.join(names) or '?'}; "
+            "run `followup setup hubspot` or fix the property names in the settings"
+        )
+    return HubSpotRejected(where, status=status, category=category, endpoint=endpoint)
+
+
+_PROPERTY_NAME = re.compile(r'"name\\?"\s*:\s*\\?"([a-z0-9_]+)')
+
+
+class HubSpotRejected(SkipRecord):
+    """HubSpot refused the request as such (400 validation, 404 gone, 409 conflict): do not retry as is."""
+
+    def __init__(self, message: str, *, status: int, category: str, endpoint: str) -> None:
+        super().__init__(message, object_type=endpoint, record_id="")
+        self.status = status
+        self.category = category
+
+
+def _required_scopes(body: Mapping[str, Any]) -> list[str]:
+    scopes: list[str] = []
+    for item in body.get("errors") or []:
+        if isinstance(item, dict):
+            context = item.get("context") or {}
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                scopes.extend(str(s) for s in context.get(key) or [])
+    return scopes
+
+
+def translate(exc: BaseException, endpoint: str) -> CrmError:
+    """Translate an SDK or transport exception raised by a call to ``endpoint`` (e.g. ``deals.search``)."""
+    if isinstance(exc, CrmError):
+        return exc
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        # Refused, reset, dropped mid-response, timed out, or a MaxRetryError wrapping one of these.
+        return RetryLater(f"HubSpot {endpoint}: connection failed ({type(exc).__name__})")
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return RetryLater(f"HubSpot {endpoint}: connection failed ({type(exc).__name__})")
+    if is_sdk_api_exception(exc):
+        status = int(getattr(exc, "status", 0) or 0)
+        return translate_status(status, error_body(exc), endpoint, exc)
+    if isinstance(exc, ValueError):
+        # A response that is not the JSON HubSpot documents (truncated by a dropped connection, HTML 502).
+        return RetryLater(f"HubSpot {endpoint}: unreadable response ({type(exc).__name__})")
+    return FixConfiguration(f"HubSpot {endpoint}: unexpected {type(exc).__name__}")

@@ -1,0 +1,169 @@
+"""Client-side rate limiting: stay under HubSpot's limits instead of bouncing off them.
+
+Three budgets, all enforced before a request is sent (reference §4, §12):
+
+* the per-app rolling 10-second window (100 on Starter, 190 on Professional/Enterprise), kept with some
+  headroom and corrected by ``X-HubSpot-RateLimit-Remaining`` when HubSpot sends it (another process of the
+  same app spends from the same window);
+* the search endpoints' own limit (five per second per account; we default to four), outside the 10 s window;
+* crm-followup's share of the portal's daily limit: once our share is spent, or HubSpot's
+  ``X-HubSpot-RateLimit-Daily-Remaining`` says only the other integrations' part is left, ``acquire`` raises
+  ``BudgetExhausted`` with the next reset (midnight in the account's time zone), so the cycle stops cleanly.
+
+Time comes from an injected monotonic ``clock`` and ``sleep`` and the wall ``now``, so tests never wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from connectors.errors import BudgetExhausted
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterSettings:
+    ten_second_limit: int = 100
+    daily_limit: int = 250_000
+    daily_share: float = 0.5
+    headroom: float = 0.9
+    search_per_second: float = 4.0
+    account_time_zone: str = "UTC"
+    enabled: bool = True  # False: count only (benchmarks against a sandbox without limits)
+
+
+class _Window:
+    """A rolling window of send times: at most ``capacity`` sends in any ``seconds``."""
+
+    def __init__(self, capacity: int, seconds: float) -> None:
+        self.capacity = max(1, capacity)
+        self.seconds = seconds
+        self._sent: deque[float] = deque()
+
+    def wait_needed(self, now: float) -> float:
+        while self._sent and now - self._sent[0] >= self.seconds:
+            self._sent.popleft()
+        if len(self._sent) < self.capacity:
+            return 0.0
+        return self._sent[0] + self.seconds - now
+
+    def record(self, now: float) -> None:
+        self._sent.append(now)
+
+
+class RateLimiter:
+    """Decides when the next request may go out, and whether crm-followup may spend any more today."""
+
+    def __init__(
+        self,
+        settings: LimiterSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        capacity = int(settings.ten_second_limit * settings.headroom)
+        self._ten = _Window(capacity, 10.0)
+        per_second = max(1, int(settings.search_per_second))
+        self._search = _Window(per_second, 1.0 * per_second / settings.search_per_second)
+        self._tz = ZoneInfo(settings.account_time_zone)
+        self._day = self._today()
+        self._spent_today = 0
+        self.daily_remaining: int | None = None  # as HubSpot last reported it
+        self.daily_limit_reported: int | None = None
+        self._pause_until = 0.0
+        self.waited_seconds = 0.0
+
+    @property
+    def our_daily_allowance(self) -> int:
+        return int(self._settings.daily_limit * self._settings.daily_share)
+
+    @property
+    def spent_today(self) -> int:
+        return self._spent_today
+
+    def _today(self) -> str:
+        return self._now().astimezone(self._tz).date().isoformat()
+
+    def _next_reset(self) -> datetime:
+        local = self._now().astimezone(self._tz)
+        midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=self._tz)
+        return midnight.astimezone(UTC)
+
+    def _check_daily(self) -> None:
+        today = self._today()
+        if today != self._day:
+            self._day, self._spent_today, self.daily_remaining = today, 0, None
+        limit = self.daily_limit_reported or self._settings.daily_limit
+        others = int(limit * (1 - self._settings.daily_share))
+        if self._spent_today >= self.our_daily_allowance or (
+            self.daily_remaining is not None and self.daily_remaining <= others
+        ):
+            raise BudgetExhausted(
+                f"crm-followup's share ({self._settings.daily_share:.0%}) of the HubSpot daily API limit "
+                f"is spent ({self._spent_today} calls by this process today); resuming after the reset",
+                resume_at=self._next_reset(),
+            )
+
+    def acquire(self, *, search: bool = False) -> None:
+        """Block until a request may be sent; raise ``BudgetExhausted`` when today's share is spent."""
+        self._check_daily()
+        if self._settings.enabled:
+            while True:
+                now = self._clock()
+                wait = max(self._pause_until - now, self._ten.wait_needed(now) if not search else 0.0)
+                if search:
+                    wait = max(wait, self._search.wait_needed(now))
+                if wait <= 0:
+                    break
+                self.waited_seconds += wait
+                self._sleep(wait)
+        now = self._clock()
+        (self._search if search else self._ten).record(now)
+        self._spent_today += 1
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Take HubSpot's own view of the budgets from a response's ``X-HubSpot-RateLimit-*`` headers."""
+        if not headers:
+            return
+        daily_remaining = _int(headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
+        if daily_remaining is not None:
+            self.daily_remaining = daily_remaining
+        daily = _int(headers.get("X-HubSpot-RateLimit-Daily"))
+        if daily is not None:
+            self.daily_limit_reported = daily
+        remaining = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
+        interval_ms = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000
+        maximum = _int(headers.get("X-HubSpot-RateLimit-Max"))
+        if remaining is not None and self._settings.enabled:
+            reserve = max(
+                1, int((maximum or self._settings.ten_second_limit) * (1 - self._settings.headroom))
+            )
+            if remaining < reserve:
+                # Somebody else spends from our window: give it back a slice of time per missing request.
+                per_request = interval_ms / 1000 / max(1, maximum or self._settings.ten_second_limit)
+                self._pause_until = max(
+                    self._pause_until, self._clock() + per_request * (reserve - remaining)
+                )
+
+    def backoff(self, seconds: float) -> None:
+        """After a 429 nothing goes out for ``seconds`` (the retry layer sleeps; this holds other calls)."""
+        if self._settings.enabled:
+            self._pause_until = max(self._pause_until, self._clock() + seconds)
+
+
+def _int(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,591 @@
+"""Pure functions between HubSpot's wire shapes and the domain model, in both directions.
+
+Inputs are the JSON objects HubSpot sends (reference §2: ``{"id", "properties": {name: string|null},
+"createdAt", "updatedAt", "archived"}``; v4 association results; owners; pipelines). Every property value
+arrives as a string or null; datetimes as ISO-8601 UTC or, in some payloads, millisecond epochs. Nothing
+here does I/O, reads a clock or logs: that keeps the boundary testable on plain dicts.
+
+Our tasks carry the action's idempotency key as the last line of ``hs_task_body``
+(``crm-followup key: cf-<20 hex> rule: <rule_id>``, docs/crm-fields.md); HubSpot may turn the body into
+HTML, so the line is found with a tolerant pattern and tags are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from connectors.errors import SkipRecord
+from policies.model import (
+    Activity,
+    ActivityKind,
+    Agreement,
+    AutoTask,
+    Channel,
+    CloseReason,
+    Contact,
+    ContactRole,
+    CreateTask,
+    Deal,
+    DealField,
+    Direction,
+    FieldValue,
+    FollowupState,
+    NextStep,
+    Outcome,
+    Owner,
+    Pipeline,
+    Priority,
+    Readiness,
+    Stage,
+    TaskType,
+    UpdateTask,
+)
+
+Payload = Mapping[str, Any]
+
+# Association type ids (HUBSPOT_DEFINED, reference §7).
+TASK_TO_DEAL = 216
+TASK_TO_CONTACT = 204
+
+ENGAGEMENT_TYPES: tuple[str, ...] = ("calls", "emails", "meetings", "notes", "tasks")
+
+DEAL_BASE_PROPERTIES: tuple[str, ...] = (
+    "dealname",
+    "pipeline",
+    "dealstage",
+    "hubspot_owner_id",
+    "amount",
+    "deal_currency_code",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+)
+
+CONTACT_PROPERTIES: tuple[str, ...] = ("firstname", "lastname", "email", "hs_timezone", "lastmodifieddate")
+
+ENGAGEMENT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
+    "calls": (
+        "hs_timestamp",
+        "hs_call_direction",
+        "hs_call_disposition",
+        "hs_call_status",
+        "hs_lastmodifieddate",
+    ),
+    "emails": ("hs_timestamp", "hs_email_direction", "hs_email_status", "hs_lastmodifieddate"),
+    "meetings": ("hs_timestamp", "hs_meeting_start_time", "hs_meeting_outcome", "hs_lastmodifieddate"),
+    "notes": ("hs_timestamp", "hs_lastmodifieddate"),
+    "tasks": (
+        "hs_timestamp",
+        "hs_task_status",
+        "hs_task_body",
+        "hs_task_subject",
+        "hs_task_type",
+        "hs_task_completion_date",
+        "hubspot_owner_id",
+        "hs_createdate",
+        "hs_lastmodifieddate",
+    ),
+}
+
+# Default call dispositions (reference §5); custom ones map to UNKNOWN.
+CALL_DISPOSITIONS: Mapping[str, Outcome] = {
+    "9d9162e7-6cf3-4944-bf63-4dff82258764": Outcome.BUSY,
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7": Outcome.CONNECTED,
+    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": Outcome.CONNECTED,  # left live message: somebody answered
+    "b2cf5968-551e-4856-9783-52b3da59a7d0": Outcome.VOICEMAIL,
+    "73a0d17f-1163-4015-bdd5-ec830791da20": Outcome.NO_ANSWER,
+    "17b47fee-58de-441e-a44c-c6300d46f273": Outcome.WRONG_NUMBER,
+}
+CALL_STATUSES: Mapping[str, Outcome] = {
+    "BUSY": Outcome.BUSY,
+    "NO_ANSWER": Outcome.NO_ANSWER,
+    "FAILED": Outcome.NO_ANSWER,
+}
+MEETING_OUTCOMES: Mapping[str, Outcome] = {
+    "SCHEDULED": Outcome.SCHEDULED,
+    "COMPLETED": Outcome.COMPLETED,
+    "RESCHEDULED": Outcome.RESCHEDULED,
+    "NO_SHOW": Outcome.NO_SHOW,
+    "CANCELED": Outcome.CANCELLED,
+    "CANCELLED": Outcome.CANCELLED,
+}
+EMAIL_STATUSES: Mapping[str, Outcome] = {
+    "BOUNCED": Outcome.BOUNCED,
+    "FAILED": Outcome.BOUNCED,
+    "SENT": Outcome.SENT,
+    "SCHEDULED": Outcome.SCHEDULED,
+    "SENDING": Outcome.SENT,
+}
+KIND_BY_TYPE: Mapping[str, ActivityKind] = {
+    "calls": ActivityKind.CALL,
+    "emails": ActivityKind.EMAIL,
+    "meetings": ActivityKind.MEETING,
+    "notes": ActivityKind.NOTE,
+    "tasks": ActivityKind.TASK,
+}
+HUBSPOT_TASK_TYPES: Mapping[TaskType, str] = {
+    TaskType.CALL: "CALL",
+    TaskType.EMAIL: "EMAIL",
+    TaskType.MEETING: "TODO",  # HubSpot tasks have no meeting type
+    TaskType.TODO: "TODO",
+}
+TASK_TYPES_BACK: Mapping[str, TaskType] = {"CALL": TaskType.CALL, "EMAIL": TaskType.EMAIL}
+
+KEY_LINE = re.compile(r"crm-followup key: (cf-[0-9a-f]{20}) rule: ([^\s<]+)")
+_TAGS = re.compile(r"<[^>]+>")
+CLOSE_NOTES: Mapping[CloseReason, str] = {
+    CloseReason.SETTLED: "what this task asked for is now recorded in HubSpot",
+    CloseReason.SUPERSEDED: "a newer signal or task replaced it",
+    CloseReason.EXPIRED: "nobody acted on it in time",
+    CloseReason.DEAL_STOPPED: "the deal was closed or moved to nurture",
+}
+
+
+# ----------------------------------------------------------------------------------------------- values
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """ISO-8601 (``…Z``) or a millisecond epoch, as an aware UTC datetime; None when empty or unreadable."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_date(value: object) -> date | None:
+    """A date-only property: ``2026-03-02``, a midnight-UTC datetime, or a millisecond epoch."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if len(text) == 10 and text[4] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            return None
+    moment = parse_datetime(text)
+    return None if moment is None else moment.date()
+
+
+def parse_float(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def parse_int(value: object) -> int | None:
+    number = parse_float(value)
+    return None if number is None else round(number)
+
+
+def ms(moment: datetime) -> int:
+    """Milliseconds since the epoch: HubSpot's search filter format."""
+    return int(moment.timestamp() * 1000)
+
+
+def iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def format_value(value: FieldValue) -> str:
+    """A domain value as HubSpot wants it written (dates at midnight UTC as ms, datetimes ISO, '' clears)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return iso_ms(value)
+    if isinstance(value, date):
+        return str(ms(datetime.combine(value, time(0), tzinfo=UTC)))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def typed_value(value: object, hubspot_type: str | None) -> FieldValue:
+    """A property value typed by its HubSpot property type (number, bool, date, datetime; else string)."""
+    if value is None or value == "":
+        return None
+    if hubspot_type == "number":
+        return parse_float(value)
+    if hubspot_type == "bool":
+        return str(value).lower() == "true"
+    if hubspot_type == "date":
+        return parse_date(value)
+    if hubspot_type == "datetime":
+        return parse_datetime(value)
+    return str(value)
+
+
+def hubspot_time_zone(value: object) -> str | None:
+    """``hs_timezone`` (``america_slash_new_york``) as an IANA name (``America/New_York``), if it is one."""
+    if not value:
+        return None
+    return _zones_by_folded_name().get(str(value).replace("_slash_", "/").casefold())
+
+
+@lru_cache(maxsize=1)
+def _zones_by_folded_name() -> Mapping[str, str]:
+    return {name.casefold(): name for name in available_timezones()}
+
+
+# -------------------------------------------------------------------------------------------- directory
+
+
+def owner_from_hubspot(payload: Payload, time_zones: Mapping[str, str] | None = None) -> Owner:
+    """An owner; HubSpot has no owner time zone: it comes from the settings (by id or email) or stays None."""
+    owner_id = str(payload["id"])
+    email = payload.get("email") or None
+    zones = time_zones or {}
+    zone = zones.get(owner_id) or (zones.get(email) if email else None)
+    name = " ".join(p for p in (payload.get("firstName"), payload.get("lastName")) if p)
+    teams = payload.get("teams") or []
+    team = next((t.get("name") for t in teams if t.get("primary")), None) or (
+        teams[0].get("name") if teams else None
+    )
+    return Owner(
+        id=owner_id,
+        name=name or (email or owner_id),
+        email=email,
+        time_zone=zone,
+        team=team,
+        active=not bool(payload.get("archived")),
+    )
+
+
+def pipeline_from_hubspot(payload: Payload) -> Pipeline:
+    """A deal pipeline; stage ``metadata`` values are strings, e.g. ``{"isClosed": "true"}``."""
+    pipeline_id = str(payload["id"])
+    stages = []
+    for raw in sorted(payload.get("stages") or [], key=lambda s: s.get("displayOrder") or 0):
+        if raw.get("archived"):
+            continue
+        metadata = raw.get("metadata") or {}
+        probability = parse_float(metadata.get("probability"))
+        is_closed = str(metadata.get("isClosed", "false")).lower() == "true"
+        stages.append(
+            Stage(
+                id=str(raw["id"]),
+                label=str(raw.get("label") or raw["id"]),
+                pipeline_id=pipeline_id,
+                display_order=int(raw.get("displayOrder") or 0),
+                is_closed=is_closed,
+                is_won=is_closed and probability is not None and probability >= 1.0,
+                probability=probability,
+            )
+        )
+    return Pipeline(id=pipeline_id, label=str(payload.get("label") or pipeline_id), stages=tuple(stages))
+
+
+# ----------------------------------------------------------------------------------------------- deals
+
+
+def roles_from_labels(
+    labels: Iterable[str | None], role_labels: Mapping[str, ContactRole]
+) -> frozenset[ContactRole]:
+    """Association labels (``"Decision maker"``) as roles, ignoring case; unknown labels are dropped."""
+    folded = {k.casefold(): v for k, v in role_labels.items()}
+    return frozenset(folded[label.casefold()] for label in labels if label and label.casefold() in folded)
+
+
+def contact_from_hubspot(
+    payload: Payload,
+    labels: Iterable[str | None],
+    role_labels: Mapping[str, ContactRole],
+    primary_label: str | None = None,
+) -> Contact:
+    props = payload.get("properties") or {}
+    label_list = [label for label in labels if label]
+    name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
+    is_primary = primary_label is not None and any(
+        label.casefold() == primary_label.casefold() for label in label_list
+    )
+    return Contact(
+        id=str(payload["id"]),
+        name=name,
+        email=props.get("email") or None,
+        roles=roles_from_labels(label_list, role_labels),
+        time_zone=hubspot_time_zone(props.get("hs_timezone")),
+        is_primary=is_primary,
+    )
+
+
+def association_labels(association: Payload) -> list[str | None]:
+    """The labels on one v4 association result entry (``{"toObjectId", "associationTypes": [...]}``)."""
+    return [t.get("label") for t in association.get("associationTypes") or []]
+
+
+def parse_task_key(body: object) -> tuple[str, str] | None:
+    """The (key, rule id) crm-followup wrote into a task body, or None for somebody else's task."""
+    if not body:
+        return None
+    matches = KEY_LINE.findall(_TAGS.sub("\n", str(body)))
+    return (matches[-1][0], matches[-1][1]) if matches else None
+
+
+def activity_from_hubspot(
+    object_type: str, payload: Payload, contact_ids: Iterable[str] = ()
+) -> Activity | None:
+    """One engagement as an Activity; None for open tasks (they are to-dos, not touches) and undated ones."""
+    props = payload.get("properties") or {}
+    kind = KIND_BY_TYPE[object_type]
+    occurred = parse_datetime(props.get("hs_timestamp"))
+    direction = Direction.OUTBOUND
+    outcome = Outcome.UNKNOWN
+    created_by_followup = False
+    if object_type == "calls":
+        if str(props.get("hs_call_direction") or "").upper() == "INBOUND":
+            direction = Direction.INBOUND
+        outcome = CALL_DISPOSITIONS.get(str(props.get("hs_call_disposition") or ""), Outcome.UNKNOWN)
+        if outcome is Outcome.UNKNOWN:
+            outcome = CALL_STATUSES.get(str(props.get("hs_call_status") or "").upper(), Outcome.UNKNOWN)
+    elif object_type == "emails":
+        email_direction = str(props.get("hs_email_direction") or "").upper()
+        if email_direction == "INCOMING_EMAIL":
+            direction, outcome = Direction.INBOUND, Outcome.REPLIED
+        else:
+            outcome = EMAIL_STATUSES.get(str(props.get("hs_email_status") or "").upper(), Outcome.SENT)
+    elif object_type == "meetings":
+        occurred = parse_datetime(props.get("hs_meeting_start_time")) or occurred
+        raw = str(props.get("hs_meeting_outcome") or "").upper().replace(" ", "_")
+        outcome = MEETING_OUTCOMES.get(raw, Outcome.UNKNOWN)
+    elif object_type == "tasks":
+        if str(props.get("hs_task_status") or "").upper() != "COMPLETED":
+            return None
+        occurred = parse_datetime(props.get("hs_task_completion_date")) or occurred
+        outcome = Outcome.COMPLETED
+        created_by_followup = parse_task_key(props.get("hs_task_body")) is not None
+    if occurred is None:
+        return None
+    return Activity(
+        id=f"{object_type}:{payload['id']}",
+        kind=kind,
+        direction=direction,
+        occurred_at=occurred,
+        outcome=outcome,
+        contact_ids=tuple(sorted(set(contact_ids))),
+        created_by_followup=created_by_followup,
+    )
+
+
+def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
+    """A task crm-followup created (its body carries our key line), or None."""
+    props = payload.get("properties") or {}
+    found = parse_task_key(props.get("hs_task_body"))
+    if found is None:
+        return None
+    due = parse_datetime(props.get("hs_timestamp"))
+    created = parse_datetime(props.get("hs_createdate")) or parse_datetime(payload.get("createdAt")) or due
+    if due is None or created is None:
+        return None
+    return AutoTask(
+        id=str(payload["id"]),
+        key=found[0],
+        rule_id=found[1],
+        created_at=created,
+        due_at=due,
+        is_open=str(props.get("hs_task_status") or "").upper() != "COMPLETED",
+        owner_id=props.get("hubspot_owner_id") or None,
+        task_type=TASK_TYPES_BACK.get(str(props.get("hs_task_type") or "").upper(), TaskType.TODO),
+        subject=str(props.get("hs_task_subject") or ""),
+    )
+
+
+def deal_properties(
+    field_names: Mapping[DealField, str], stage_ids: Iterable[str], extra: Iterable[str] = ()
+) -> list[str]:
+    """Every deal property a pull asks for: base, canonical fields, stage entry dates, policy extras."""
+    names = [
+        *DEAL_BASE_PROPERTIES,
+        *field_names.values(),
+        *(f"hs_date_entered_{s}" for s in stage_ids),
+        *extra,
+    ]
+    return list(dict.fromkeys(names))
+
+
+def _enum(value: object, enum: Any, default: Any) -> Any:
+    try:
+        return enum(str(value).strip().lower()) if value else default
+    except ValueError:
+        return default
+
+
+def deal_from_hubspot(
+    payload: Payload,
+    pipelines: Mapping[str, Pipeline],
+    field_names: Mapping[DealField, str],
+    *,
+    extra_fields: Iterable[str] = (),
+    field_types: Mapping[str, str] | None = None,
+    contacts: Iterable[Contact] = (),
+    activities: Iterable[Activity] = (),
+    auto_tasks: Iterable[AutoTask] = (),
+) -> Deal:
+    """A deal aggregate; ``SkipRecord`` when it sits in a pipeline or stage the directory does not know."""
+    deal_id = str(payload["id"])
+    props = payload.get("properties") or {}
+
+    def prop(field: DealField) -> Any:
+        return props.get(field_names[field])
+
+    pipeline_id = str(props.get("pipeline") or "default")
+    pipeline = pipelines.get(pipeline_id)
+    stage = pipeline.stage(str(props.get("dealstage"))) if pipeline else None
+    if stage is None:
+        raise SkipRecord(f"deal {deal_id}: unknown pipeline or stage", object_type="deal", record_id=deal_id)
+    created = parse_datetime(props.get("createdate")) or parse_datetime(payload.get("createdAt"))
+    modified = parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
+    if created is None or modified is None:
+        raise SkipRecord(f"deal {deal_id}: no create or modify date", object_type="deal", record_id=deal_id)
+    types = field_types or {}
+    fields: dict[str, FieldValue] = {
+        name: typed_value(props.get(name), types.get(name)) for name in extra_fields
+    }
+    for field in (DealField.FOLLOWUP_REASON, DealField.CLOSE_REASON):
+        fields.setdefault(field_names[field], props.get(field_names[field]) or None)
+    interval = parse_int(prop(DealField.AGREED_INTERVAL_DAYS))
+    return Deal(
+        id=deal_id,
+        name=str(props.get("dealname") or ""),
+        pipeline_id=pipeline_id,
+        stage=stage,
+        created_at=created,
+        modified_at=modified,
+        owner_id=props.get("hubspot_owner_id") or None,
+        stage_entered_at=parse_datetime(props.get(f"hs_date_entered_{stage.id}")),
+        amount=parse_float(props.get("amount")),
+        currency=props.get("deal_currency_code") or None,
+        close_date=parse_date(props.get("closedate")),
+        next_step=NextStep(
+            what=prop(DealField.NEXT_STEP) or None,
+            why=prop(DealField.NEXT_STEP_WHY) or None,
+            when=parse_date(prop(DealField.NEXT_STEP_DATE)),
+        ),
+        agreement=Agreement(
+            interval_days=interval if interval and interval > 0 else None,
+            channel=_enum(prop(DealField.AGREED_CHANNEL), Channel, None),
+        ),
+        qualification_score=parse_float(prop(DealField.QUALIFICATION_SCORE)),
+        readiness=_enum(prop(DealField.READINESS), Readiness, Readiness.UNKNOWN),
+        followup_state=_enum(prop(DealField.FOLLOWUP_STATE), FollowupState, FollowupState.ACTIVE),
+        followup_state_since=parse_datetime(prop(DealField.FOLLOWUP_STATE_SINCE)),
+        fields=fields,
+        contacts=tuple(sorted(contacts, key=lambda c: (not c.is_primary, _id_order(c.id)))),
+        activities=tuple(sorted(activities, key=lambda a: (a.occurred_at, a.id))),
+        auto_tasks=tuple(sorted(auto_tasks, key=lambda t: (t.created_at, t.id))),
+    )
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    return (int(record_id), "") if record_id.isdigit() else (0, record_id)
+
+
+# ---------------------------------------------------------------------------------------------- writes
+
+
+def key_line(key: str, rule_id: str) -> str:
+    return f"crm-followup key: {key} rule: {rule_id}"
+
+
+def strip_key_line(body: str) -> str:
+    """A task body without our key line (and the blank lines before it)."""
+    return KEY_LINE.sub("", body).rstrip()
+
+
+def task_body(
+    text: str, explanation_summary: str, evidence: Iterable[tuple[str, str]], key: str, rule_id: str
+) -> str:
+    """The rep-facing body: the action's text, why, the evidence, and the key line last."""
+    parts = [text.strip()] if text.strip() else []
+    if explanation_summary and explanation_summary not in text:
+        parts.append(f"Why: {explanation_summary}")
+    lines = [f"- {label}: {value}" for label, value in evidence if f"{label}: {value}" not in text]
+    if lines:
+        parts.append("Evidence:\n" + "\n".join(lines))
+    parts.append(key_line(key, rule_id))
+    return "\n\n".join(parts)
+
+
+def task_create_input(action: CreateTask) -> dict[str, Any]:
+    """A batch-create input for one CreateTask: properties, the deal (216) and contact (204) associations."""
+    evidence = [(e.label, e.value) for e in action.explanation.evidence]
+    properties = {
+        "hs_timestamp": iso_ms(action.due_at),
+        "hs_task_subject": action.subject,
+        "hs_task_body": task_body(
+            action.body, action.explanation.summary, evidence, action.key, action.rule_id
+        ),
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": action.priority.value.upper(),
+        "hs_task_type": HUBSPOT_TASK_TYPES[action.task_type],
+    }
+    if action.owner_id:
+        properties["hubspot_owner_id"] = action.owner_id
+    associations = [_association(action.deal_id, TASK_TO_DEAL)]
+    if action.contact_id:
+        associations.append(_association(action.contact_id, TASK_TO_CONTACT))
+    return {"properties": properties, "associations": associations, "objectWriteTraceId": action.key}
+
+
+def _association(to_id: str, type_id: int) -> dict[str, Any]:
+    return {
+        "to": {"id": to_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+    }
+
+
+def task_update_properties(action: UpdateTask, current_body: str | None) -> dict[str, str]:
+    """The task properties an UpdateTask changes; the key line stays the body's last line."""
+    properties: dict[str, str] = {}
+    if action.due_at is not None:
+        properties["hs_timestamp"] = iso_ms(action.due_at)
+    if action.subject is not None:
+        properties["hs_task_subject"] = action.subject
+    if action.priority is not None:
+        properties["hs_task_priority"] = Priority(action.priority).value.upper()
+    if action.body is not None or current_body is None:
+        text = action.body if action.body is not None else ""
+        evidence = [(e.label, e.value) for e in action.explanation.evidence]
+        properties["hs_task_body"] = task_body(
+            text, action.explanation.summary, evidence, action.task_key, action.rule_id
+        )
+    return properties
+
+
+def task_close_properties(reason: CloseReason, current_body: str, key: str, rule_id: str) -> dict[str, str]:
+    """COMPLETED, with a line saying why crm-followup closed it above the key line."""
+    text = strip_key_line(current_body)
+    note = f"Closed by crm-followup: {CLOSE_NOTES[reason]}."
+    body = "\n\n".join(p for p in (text, note, key_line(key, rule_id)) if p)
+    return {"hs_task_status": "COMPLETED", "hs_task_body": body}
+
+
+def deal_write_properties(
+    fields: Mapping[str, FieldValue], field_names: Mapping[DealField, str]
+) -> dict[str, str]:
+    """Deal properties for SetDealFields: canonical DealField names mapped, other names written verbatim."""
+    out: dict[str, str] = {}
+    for name, value in fields.items():
+        try:
+            target = field_names[DealField(name)]
+        except ValueError:
+            target = name
+        out[target] = format_value(
+            value.value if isinstance(value, Channel | Readiness | FollowupState) else value
+        )
+    return out

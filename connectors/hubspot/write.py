@@ -1,0 +1,276 @@
+"""Batched write-back: one outcome per action, in input order, whatever happens to the others.
+
+Actions are grouped by kind and written in batches of 100 (tasks and deals) or one membership call per
+list. Deal writes (ChangeStage, SetDealFields) are conditional: the deals are re-read in a batch and an
+action whose ``expected_modified_at`` no longer matches ``hs_lastmodifieddate`` is not written
+(``conflict``), unless the deal already holds exactly the values the action wants (a write of ours whose
+response was lost), which is ``already_applied``. Nurture lists are MANUAL contact lists looked up by name
+(created when missing, ids cached); adding a member twice is a no-op, which makes retries safe.
+
+Transient failures that outlast the retry layer become ``retry_later`` outcomes for the actions of that
+batch; only ``FixConfiguration`` (auth, scopes, missing properties) stops the whole apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from connectors.base import ActionOutcome, OutcomeStatus
+from connectors.errors import RetryLater, SkipRecord
+from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.errors import HubSpotRejected
+from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
+from connectors.hubspot.mapping import deal_write_properties, format_value, ms, parse_datetime
+from connectors.hubspot.options import HubSpotOptions
+from connectors.hubspot.write_tasks import TaskWriter
+from connectors.retry import RetrySettings
+from policies.model import (
+    Action,
+    ChangeStage,
+    CloseTask,
+    CreateTask,
+    DealField,
+    EnrolInNurture,
+    ReactivateFromNurture,
+    SetDealFields,
+    UpdateTask,
+)
+
+log = structlog.get_logger(__name__)
+
+CONTACTS_OBJECT_TYPE_ID = "0-1"
+MEMBERSHIP_BATCH = 1000
+
+
+class Writer:
+    def __init__(
+        self,
+        client: HubSpotClient,
+        fetcher: Fetcher,
+        builder: AggregateBuilder,
+        options: HubSpotOptions,
+        retry: RetrySettings,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self._client = client
+        self._fetcher = fetcher
+        self._options = options
+        self._tasks = TaskWriter(client, fetcher, builder, retry, sleep)
+        self._list_ids: dict[str, str] = {}
+        self._field_names = {f: options.property_for(f) for f in DealField}
+
+    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        outcomes: dict[str, ActionOutcome] = {}
+        closes = [a for a in actions if isinstance(a, UpdateTask | CloseTask)]
+        creates = [a for a in actions if isinstance(a, CreateTask)]
+        deal_writes = [a for a in actions if isinstance(a, ChangeStage | SetDealFields)]
+        nurture = [a for a in actions if isinstance(a, EnrolInNurture | ReactivateFromNurture)]
+        if closes:
+            outcomes.update(self._tasks.update_and_close(closes))
+        if deal_writes:
+            outcomes.update(self._guard(deal_writes, self._write_deals))
+        if creates:
+            outcomes.update(self._tasks.create(creates))
+        if nurture:
+            outcomes.update(self._guard(nurture, self._write_nurture))
+        result = [
+            outcomes.get(a.key) or ActionOutcome(a.key, OutcomeStatus.FAILED, message="not applied")
+            for a in actions
+        ]
+        log.info(
+            "hubspot_apply_done",
+            actions=len(actions),
+            **{s.value: sum(1 for o in result if o.status is s) for s in OutcomeStatus},
+        )
+        return result
+
+    @staticmethod
+    def _guard(
+        actions: Sequence[Any], write: Callable[[Any], dict[str, ActionOutcome]]
+    ) -> dict[str, ActionOutcome]:
+        try:
+            return write(actions)
+        except RetryLater as exc:
+            return {a.key: ActionOutcome(a.key, OutcomeStatus.RETRY_LATER, message=str(exc)) for a in actions}
+
+    # ------------------------------------------------------------------------------------------- deals
+
+    def _wanted(self, action: ChangeStage | SetDealFields) -> dict[str, str]:
+        if isinstance(action, ChangeStage):
+            props = {"pipeline": action.pipeline_id, "dealstage": action.stage_id}
+            if action.close_reason is not None:
+                props[self._field_names[DealField.CLOSE_REASON]] = format_value(action.close_reason)
+            return props
+        return deal_write_properties(action.fields, self._field_names)
+
+    def _write_deals(self, actions: Sequence[ChangeStage | SetDealFields]) -> dict[str, ActionOutcome]:
+        wanted = {a.key: self._wanted(a) for a in actions}
+        names = sorted({"hs_lastmodifieddate", *(n for props in wanted.values() for n in props)})
+        current = self._fetcher.batch_read("deals", [a.deal_id for a in actions], names)
+        outcomes: dict[str, ActionOutcome] = {}
+        merged: dict[str, dict[str, str]] = {}
+        writers: dict[str, list[str]] = {}
+        for action in actions:
+            record = current.get(action.deal_id)
+            if record is None:
+                outcomes[action.key] = _failed(action.key, f"deal {action.deal_id} is gone")
+                continue
+            props = record.get("properties") or {}
+            if all(_same(props.get(k), v) for k, v in wanted[action.key].items()):
+                outcomes[action.key] = ActionOutcome(
+                    action.key, OutcomeStatus.ALREADY_APPLIED, (action.deal_id,)
+                )
+                continue
+            modified = parse_datetime(props.get("hs_lastmodifieddate"))
+            expected = action.expected_modified_at
+            if expected is not None and (modified is None or ms(modified) != ms(expected)):
+                log.info("hubspot_deal_write_conflict", deal_id=action.deal_id, key=action.key)
+                outcomes[action.key] = ActionOutcome(
+                    action.key,
+                    OutcomeStatus.CONFLICT,
+                    message=f"deal {action.deal_id} changed since it was read",
+                )
+                continue
+            merged.setdefault(action.deal_id, {}).update(wanted[action.key])
+            writers.setdefault(action.deal_id, []).append(action.key)
+        for chunk in chunked(list(merged), BATCH_READ_SIZE):
+            inputs = [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]
+            try:
+                response = self._client.send(
+                    "deals.batch_update",
+                    "deals.batch",
+                    "update",
+                    batch_input_simple_public_object_batch_input={"inputs": inputs},
+                )
+                written = {str(r["id"]) for r in (response.body or {}).get("results") or []}
+            except SkipRecord as exc:
+                written = self._write_deals_one_by_one(chunk, merged) if len(chunk) > 1 else set()
+                log.info("hubspot_deal_batch_rejected", deals=len(chunk), status=getattr(exc, "status", None))
+            for deal_id in chunk:
+                for key in writers[deal_id]:
+                    outcomes[key] = (
+                        ActionOutcome(key, OutcomeStatus.APPLIED, (deal_id,))
+                        if deal_id in written
+                        else _failed(key, f"HubSpot rejected the update of deal {deal_id}")
+                    )
+        return outcomes
+
+    def _write_deals_one_by_one(self, chunk: Sequence[str], merged: Mapping[str, dict[str, str]]) -> set[str]:
+        written: set[str] = set()
+        for deal_id in chunk:
+            try:
+                self._client.send(
+                    "deals.batch_update",
+                    "deals.batch",
+                    "update",
+                    batch_input_simple_public_object_batch_input={
+                        "inputs": [{"id": deal_id, "properties": merged[deal_id]}]
+                    },
+                )
+                written.add(deal_id)
+            except SkipRecord:
+                continue
+        return written
+
+    # ----------------------------------------------------------------------------------------- nurture
+
+    def list_id(self, name: str, *, create: bool = True) -> str | None:
+        """The id of the MANUAL contact list ``name``; created when missing (and ``create``)."""
+        if name in self._list_ids:
+            return self._list_ids[name]
+        list_id = self._find_list(name)
+        if list_id is None and create:
+            try:
+                response = self._client.send_once(
+                    "lists.create",
+                    "lists",
+                    "create",
+                    list_create_request={
+                        "name": name,
+                        "objectTypeId": CONTACTS_OBJECT_TYPE_ID,
+                        "processingType": "MANUAL",
+                    },
+                )
+                list_id = str(((response.body or {}).get("list") or {}).get("listId") or "") or None
+            except (RetryLater, HubSpotRejected):
+                # The create may have gone through (lost response) or raced another writer (409): look again.
+                list_id = self._find_list(name)
+                if list_id is None:
+                    raise
+        if list_id is not None:
+            self._list_ids[name] = list_id
+        return list_id
+
+    def _find_list(self, name: str) -> str | None:
+        try:
+            response = self._client.send(
+                "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID
+            )
+        except HubSpotRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        found = (response.body or {}).get("list") or {}
+        return str(found["listId"]) if found.get("listId") else None
+
+    def _write_nurture(
+        self, actions: Sequence[EnrolInNurture | ReactivateFromNurture]
+    ) -> dict[str, ActionOutcome]:
+        outcomes: dict[str, ActionOutcome] = {}
+        groups: dict[tuple[str, str], list[EnrolInNurture | ReactivateFromNurture]] = {}
+        for action in actions:
+            if isinstance(action, ReactivateFromNurture) and not action.remove_from_nurture:
+                outcomes[action.key] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
+                continue
+            op = "add" if isinstance(action, EnrolInNurture) else "remove"
+            groups.setdefault((action.nurture, op), []).append(action)
+        for (name, op), group in groups.items():
+            list_id = self.list_id(name, create=op == "add")
+            if list_id is None:  # removing from a list that does not exist: nobody is in it
+                outcomes.update({a.key: ActionOutcome(a.key, OutcomeStatus.ALREADY_APPLIED) for a in group})
+                continue
+            contact_ids = list(dict.fromkeys(c for a in group for c in a.contact_ids))
+            changed: set[str] = set()
+            missing: set[str] = set()
+            for chunk in chunked(contact_ids, MEMBERSHIP_BATCH):
+                response = self._client.send(
+                    f"lists.memberships_{op}", "memberships", op, list_id, request_body=list(chunk)
+                )
+                body = response.body or {}
+                field = "recordsIdsAdded" if op == "add" else "recordIdsRemoved"
+                changed.update(str(i) for i in body.get(field) or body.get("recordIdsAdded") or [])
+                missing.update(str(i) for i in body.get("recordIdsMissing") or [])
+            for action in group:
+                gone = [c for c in action.contact_ids if c in missing]
+                if gone and op == "add":
+                    outcomes[action.key] = _failed(action.key, f"contacts {', '.join(gone)} are gone")
+                elif any(c in changed for c in action.contact_ids):
+                    outcomes[action.key] = ActionOutcome(action.key, OutcomeStatus.APPLIED, (list_id,))
+                else:
+                    outcomes[action.key] = ActionOutcome(
+                        action.key, OutcomeStatus.ALREADY_APPLIED, (list_id,)
+                    )
+        return outcomes
+
+
+def _same(current: object, wanted: str) -> bool:
+    """Whether a deal property already holds the value we would write (numbers and dates compared as such)."""
+    if current is None or current == "":
+        return wanted == ""
+    if str(current) == wanted:
+        return True
+    a, b = parse_datetime(current), parse_datetime(wanted)
+    if a is not None and b is not None:
+        return a == b
+    try:
+        return float(str(current)) == float(wanted)
+    except ValueError:
+        return str(current).casefold() == wanted.casefold()
+
+
+def _failed(key: str, message: str) -> ActionOutcome:
+    return ActionOutcome(key, OutcomeStatus.FAILED, message=message)

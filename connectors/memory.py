@@ -1,0 +1,249 @@
+"""``InMemoryCrm``: a real, in-process CRM behind the ``CrmConnector`` port, for fast worker tests.
+
+It keeps deals (with our tasks) and nurture lists in dictionaries and implements the contract of
+``connectors.base`` faithfully: incremental pulls by a change sequence (a task written on a deal marks the
+deal changed, as the real connectors report whole aggregates), idempotency keys on tasks found again by
+``find_applied``, optimistic concurrency through ``expected_modified_at``, and outcomes per action. The
+effect of an action on a deal is ``policies.simulate.apply_actions``, so the fake and the engine agree. Tests
+drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject connector errors with ``fail``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+
+from connectors.base import (
+    ActionOutcome,
+    ApiUsage,
+    ChangeBatch,
+    Cursor,
+    Directory,
+    OutcomeStatus,
+)
+from policies.model import (
+    Action,
+    AutoTask,
+    ChangeStage,
+    CloseTask,
+    CreateTask,
+    Deal,
+    EnrolInNurture,
+    Owner,
+    Pipeline,
+    ReactivateFromNurture,
+    UpdateTask,
+)
+from policies.simulate import apply_actions
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as the CRM stores it: what a rep sees (subject, body, due) and whose deal it is."""
+
+    task: AutoTask
+    deal_id: str
+    body: str
+
+
+class InMemoryCrm:
+    """A CRM in dictionaries. ``clock`` stamps writes; ``page_size`` sizes pulled batches."""
+
+    def __init__(
+        self,
+        *,
+        owners: Iterable[Owner] = (),
+        pipelines: Iterable[Pipeline] = (),
+        deals: Iterable[Deal] = (),
+        clock: Callable[[], datetime] = _utc_now,
+        page_size: int = 100,
+    ) -> None:
+        self._owners = {o.id: o for o in owners}
+        self._pipelines = {p.id: p for p in pipelines}
+        self._clock = clock
+        self._page_size = page_size
+        self._seq = 0
+        self._deals: dict[str, Deal] = {}
+        self._changed: dict[str, int] = {}  # deal id -> sequence of its last change (removals included)
+        self._removed: set[str] = set()
+        self._task_by_key: dict[str, str] = {}  # idempotency key -> task id, for find_applied
+        self._bodies: dict[str, str] = {}  # task key -> body, as a rep reads it
+        self.nurture: dict[str, set[str]] = {}
+        self._calls: Counter[str] = Counter()
+        self._faults: list[tuple[str, Exception]] = []
+        for deal in deals:
+            self.put_deal(deal)
+
+    # ------------------------------------------------------------------ what a rep or a test does
+
+    def put_deal(self, deal: Deal) -> None:
+        """Create or replace a deal (as an edit in the CRM would); it shows up in the next pull."""
+        self._deals[deal.id] = deal
+        self._removed.discard(deal.id)
+        for task in deal.auto_tasks:
+            self._task_by_key.setdefault(task.key, task.id)
+        self._touch(deal.id)
+
+    def remove_deal(self, deal_id: str) -> None:
+        self._deals.pop(deal_id, None)
+        self._removed.add(deal_id)
+        self._touch(deal_id)
+
+    def deal(self, deal_id: str) -> Deal:
+        return self._deals[deal_id]
+
+    def deals(self) -> list[Deal]:
+        return [self._deals[k] for k in sorted(self._deals)]
+
+    def tasks(self) -> list[TaskRecord]:
+        """Every task of ours on the deals still in the CRM, ordered by deal and key."""
+        return [
+            TaskRecord(task, deal.id, self._bodies.get(task.key, ""))
+            for deal in self.deals()
+            for task in sorted(deal.auto_tasks, key=lambda t: t.key)
+        ]
+
+    def fail(self, method: str, error: Exception, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` raise ``error`` (a CRM outage, an expired token)."""
+        self._faults.extend([(method, error)] * times)
+
+    def _touch(self, deal_id: str) -> None:
+        self._seq += 1
+        self._changed[deal_id] = self._seq
+
+    def _call(self, endpoint: str) -> None:
+        self._calls[endpoint] += 1
+        for i, (method, error) in enumerate(self._faults):
+            if method == endpoint:
+                del self._faults[i]
+                raise error
+
+    # ------------------------------------------------------------------ the CrmConnector port
+
+    @property
+    def name(self) -> str:
+        return "memory"
+
+    def read_directory(self) -> Directory:
+        self._call("read_directory")
+        return Directory(owners=dict(self._owners), pipelines=dict(self._pipelines))
+
+    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+        self._call("pull_changes")
+        if cursor is None:
+            start = self._seq
+            ids = sorted(self._deals)
+            for i in range(0, len(ids), self._page_size):
+                self._call("pull_page")
+                ids_page = ids[i : i + self._page_size]
+                yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor={"seq": str(start)})
+            if not ids:
+                yield ChangeBatch(cursor={"seq": str(start)})
+            return
+        since = int(cursor["seq"])
+        changed = sorted((seq, d) for d, seq in self._changed.items() if seq > since)
+        for i in range(0, len(changed), self._page_size):
+            self._call("pull_page")
+            page = changed[i : i + self._page_size]
+            yield ChangeBatch(
+                deals=tuple(self._deals[d] for _, d in page if d in self._deals),
+                removed_deal_ids=tuple(d for _, d in page if d in self._removed),
+                cursor={"seq": str(page[-1][0])},
+            )
+
+    def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
+        self._call("find_applied")
+        return {k: (self._task_by_key[k],) for k in keys if k in self._task_by_key}
+
+    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        self._call("apply")
+        return [self._apply_one(action) for action in actions]
+
+    def usage(self) -> ApiUsage:
+        return ApiUsage(calls_by_endpoint=dict(self._calls))
+
+    def close(self) -> None:
+        """Nothing to release; present for the port."""
+
+    # ------------------------------------------------------------------ applying one action
+
+    def _apply_one(self, action: Action) -> ActionOutcome:
+        """Check what a CRM would refuse, then apply with ``policies.simulate`` (one meaning of actions)."""
+        deal = self._deals.get(action.deal_id)
+        if deal is None:
+            return ActionOutcome(action.key, OutcomeStatus.FAILED, message=f"deal {action.deal_id} not found")
+        if isinstance(action, EnrolInNurture | ReactivateFromNurture):
+            return self._nurture(action)
+        refused = self._refusal(deal, action)
+        if refused is not None:
+            return refused
+        updated = apply_actions(deal, [action], self._clock(), pipelines=self._pipelines)
+        if isinstance(action, CreateTask | UpdateTask | CloseTask):
+            updated = dataclasses.replace(
+                updated, modified_at=deal.modified_at
+            )  # tasks are their own records
+        elif (
+            dataclasses.replace(updated, modified_at=deal.modified_at, stage_entered_at=deal.stage_entered_at)
+            == deal
+        ):
+            return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
+        self._deals[deal.id] = updated
+        for task in updated.auto_tasks:
+            self._task_by_key.setdefault(task.key, task.id)
+        if isinstance(action, CreateTask):
+            self._bodies[action.key] = action.body
+        elif isinstance(action, UpdateTask) and action.body is not None:
+            self._bodies[action.task_key] = action.body
+        self._touch(deal.id)
+        written = self._task_by_key[action.key] if isinstance(action, CreateTask) else deal.id
+        if isinstance(action, UpdateTask | CloseTask):
+            written = action.task_id
+        return ActionOutcome(action.key, OutcomeStatus.APPLIED, (written,))
+
+    def _refusal(self, deal: Deal, action: Action) -> ActionOutcome | None:
+        expected = getattr(action, "expected_modified_at", None)
+        if expected is not None and expected != deal.modified_at:
+            return ActionOutcome(action.key, OutcomeStatus.CONFLICT, message=f"deal {deal.id} changed")
+        if isinstance(action, ChangeStage):
+            pipeline = self._pipelines.get(action.pipeline_id)
+            if pipeline is None or pipeline.stage(action.stage_id) is None:
+                return ActionOutcome(
+                    action.key, OutcomeStatus.FAILED, message=f"unknown stage {action.stage_id}"
+                )
+            if deal.stage.id == action.stage_id and deal.pipeline_id == action.pipeline_id:
+                return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
+        if isinstance(action, CreateTask) and action.key in self._task_by_key:
+            return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (self._task_by_key[action.key],))
+        if isinstance(action, UpdateTask | CloseTask):
+            task = next((t for t in deal.auto_tasks if t.id == action.task_id), None)
+            if task is None:
+                return ActionOutcome(
+                    action.key, OutcomeStatus.FAILED, message=f"task {action.task_id} not found"
+                )
+            if isinstance(action, CloseTask) and not task.is_open:
+                return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (task.id,))
+        return None
+
+    def _nurture(self, action: EnrolInNurture | ReactivateFromNurture) -> ActionOutcome:
+        members = self.nurture.setdefault(action.nurture, set())
+        before = set(members)
+        if isinstance(action, EnrolInNurture):
+            members.update(action.contact_ids)
+        elif action.remove_from_nurture:
+            members.difference_update(action.contact_ids)
+        status = OutcomeStatus.APPLIED if members != before else OutcomeStatus.ALREADY_APPLIED
+        return ActionOutcome(action.key, status)
+
+
+def _same(updated: Deal, deal: Deal) -> bool:
+    """Whether an update changed nothing but the modification stamps (it was already applied)."""
+    return (
+        dataclasses.replace(updated, modified_at=deal.modified_at, stage_entered_at=deal.stage_entered_at)
+        == deal
+    )

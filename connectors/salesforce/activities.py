@@ -1,0 +1,167 @@
+"""Pure reductions of Tasks, Events and EmailMessages to ``Activity`` and ``AutoTask`` values.
+
+* Tasks: a closed Task is a past touch; ``TaskSubtype``/``CallType``/``CallDisposition`` say what kind and
+  how it went. Open Tasks are to-dos, not touches. A Task carrying our idempotency key is an ``AutoTask``
+  (and, once closed, also a touch marked ``created_by_followup``).
+* Events are meetings: in the future ``scheduled``, in the past ``completed`` unless the subject or the
+  start of the description says it was cancelled ("Canceled: ..." as calendar sync writes it),
+  rescheduled or a no-show (Salesforce has no standard event outcome field).
+* EmailMessages give the direction (``Incoming``) and bounces.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from connectors.salesforce.values import Record, parse_date, parse_datetime, token, zone
+from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, TaskType
+
+CONTACT_PREFIX = "003"
+
+
+_DISPOSITIONS: tuple[tuple[tuple[str, ...], Outcome], ...] = (
+    (("wrong",), Outcome.WRONG_NUMBER),
+    (("voicemail", "voice_mail", "left_message", "left_a_message"), Outcome.VOICEMAIL),
+    (("no_answer", "not_answered", "unanswered", "no_response"), Outcome.NO_ANSWER),
+    (("busy",), Outcome.BUSY),
+    (("connected", "spoke", "talked", "reached", "conversation"), Outcome.CONNECTED),
+)
+_EVENT_OUTCOMES: tuple[tuple[tuple[str, ...], Outcome], ...] = (
+    (("no_show", "noshow", "no_showed", "did_not_show"), Outcome.NO_SHOW),
+    (("cancel",), Outcome.CANCELLED),
+    (("reschedul",), Outcome.RESCHEDULED),
+)
+
+
+def call_outcome(disposition: Any) -> Outcome:
+    """A free-text ``CallDisposition`` reduced to an ``Outcome``."""
+    text = token(disposition)
+    for needles, outcome in _DISPOSITIONS:
+        if any(n in text for n in needles):
+            return outcome
+    return Outcome.UNKNOWN
+
+
+def _contact_ids(who_id: Any) -> tuple[str, ...]:
+    return (str(who_id),) if who_id and str(who_id).startswith(CONTACT_PREFIX) else ()
+
+
+def activity_from_task(task: Record, *, key_field: str) -> Activity | None:
+    """A closed Task as a touch; None for open Tasks (to-dos, not touches)."""
+    if not task.get("IsClosed"):
+        return None
+    occurred = parse_datetime(task.get("CompletedDateTime")) or parse_datetime(task.get("CreatedDate"))
+    if occurred is None:
+        return None
+    subtype = token(task.get("TaskSubtype"))
+    kind_hint = token(task.get("Type"))
+    ours = bool(task.get(key_field))
+    if subtype == "call" or (not ours and kind_hint == "call") or task.get("CallType"):
+        inbound = token(task.get("CallType")) == "inbound"
+        return Activity(
+            id=str(task["Id"]),
+            kind=ActivityKind.CALL,
+            direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
+            occurred_at=occurred,
+            outcome=call_outcome(task.get("CallDisposition")),
+            contact_ids=_contact_ids(task.get("WhoId")),
+            created_by_followup=ours,
+        )
+    if subtype in ("email", "listemail") or (not ours and kind_hint == "email"):
+        return Activity(
+            id=str(task["Id"]),
+            kind=ActivityKind.EMAIL,
+            direction=Direction.OUTBOUND,
+            occurred_at=occurred,
+            outcome=Outcome.SENT,
+            contact_ids=_contact_ids(task.get("WhoId")),
+            created_by_followup=ours,
+        )
+    return Activity(
+        id=str(task["Id"]),
+        kind=ActivityKind.TASK,
+        direction=Direction.OUTBOUND,
+        occurred_at=occurred,
+        outcome=Outcome.COMPLETED,
+        contact_ids=_contact_ids(task.get("WhoId")),
+        created_by_followup=ours,
+    )
+
+
+def activity_from_event(event: Record, *, now: datetime) -> Activity | None:
+    start = parse_datetime(event.get("StartDateTime") or event.get("ActivityDateTime"))
+    if start is None:
+        return None
+    # calendar sync prefixes cancelled meetings' subjects ("Canceled: ..."); reps note no-shows first thing
+    text = token(event.get("Subject")) + " " + token(str(event.get("Description") or "")[:40])
+    outcome = Outcome.SCHEDULED if start > now else Outcome.COMPLETED
+    for needles, candidate in _EVENT_OUTCOMES:
+        if any(n in text for n in needles):
+            outcome = candidate
+            break
+    return Activity(
+        id=str(event["Id"]),
+        kind=ActivityKind.MEETING,
+        direction=Direction.OUTBOUND,
+        occurred_at=start,
+        outcome=outcome,
+        contact_ids=_contact_ids(event.get("WhoId")),
+    )
+
+
+def activity_from_email(email: Record) -> Activity | None:
+    occurred = parse_datetime(email.get("MessageDate"))
+    if occurred is None:
+        return None
+    incoming = bool(email.get("Incoming"))
+    outcome = Outcome.REPLIED if incoming else Outcome.SENT
+    if email.get("IsBounced"):
+        outcome = Outcome.BOUNCED
+    return Activity(
+        id=str(email["Id"]),
+        kind=ActivityKind.EMAIL,
+        direction=Direction.INBOUND if incoming else Direction.OUTBOUND,
+        occurred_at=occurred,
+        outcome=outcome,
+    )
+
+
+def task_type_of(task: Record) -> TaskType:
+    for value in (task.get("Type"), task.get("TaskSubtype")):
+        name = token(value)
+        if name in ("call", "email", "meeting"):
+            return TaskType(name)
+    return TaskType.TODO
+
+
+def due_at_of(activity_date: date, time_zone: str | None, default_zone: str) -> datetime:
+    """A Task's due date as the last second of that day in the owner's zone (Salesforce's 'overdue')."""
+    local_end = datetime.combine(
+        activity_date + timedelta(days=1), time(0), tzinfo=zone(time_zone, default_zone)
+    )
+    return (local_end - timedelta(seconds=1)).astimezone(UTC)
+
+
+def auto_task_from_task(
+    task: Record, *, key_field: str, rule_field: str, owner_time_zone: str | None, default_zone: str
+) -> AutoTask | None:
+    """A Task crm-followup created (it carries our key), else None."""
+    key = task.get(key_field)
+    created = parse_datetime(task.get("CreatedDate"))
+    if not key or created is None:
+        return None
+    owner_id = task.get("OwnerId")
+    activity_date = parse_date(task.get("ActivityDate"))
+    due = due_at_of(activity_date, owner_time_zone, default_zone) if activity_date else created
+    return AutoTask(
+        id=str(task["Id"]),
+        key=str(key),
+        rule_id=str(task.get(rule_field) or ""),
+        created_at=created,
+        due_at=due,
+        is_open=not task.get("IsClosed"),
+        owner_id=str(owner_id) if owner_id else None,
+        task_type=task_type_of(task),
+        subject=str(task.get("Subject") or ""),
+    )

@@ -1,0 +1,231 @@
+"""Pure mapping from Salesforce records (query JSON) to the domain model in ``policies.model``.
+
+Records are the dicts simple-salesforce returns: fields by API name, parent lookups as nested dicts, child
+relationship sets as ``{"totalSize", "done", "records"}`` or ``None``. Nothing here does I/O or reads the
+clock (``now`` is an argument), so every rule is tested on record dicts alone. Activities are reduced in
+``activities.py``; a Task that merely mirrors an EmailMessage (``EmailMessage.ActivityId``, Enhanced
+Email) is dropped so the e-mail is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.salesforce.activities import (
+    activity_from_email,
+    activity_from_event,
+    activity_from_task,
+    auto_task_from_task,
+)
+from connectors.salesforce.values import (
+    Record,
+    children,
+    parse_date,
+    parse_datetime,
+    parse_number,
+    token,
+)
+from policies.model import (
+    Activity,
+    Agreement,
+    AutoTask,
+    Channel,
+    Contact,
+    ContactRole,
+    Deal,
+    DealField,
+    FieldValue,
+    FollowupState,
+    NextStep,
+    Owner,
+    Pipeline,
+    Readiness,
+    Stage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    """What the mapping needs to know from the options (pure data)."""
+
+    pipeline_id: str
+    opportunity_fields: Mapping[DealField, str]
+    contact_roles: Mapping[str, ContactRole]
+    task_key_field: str = "Followup_Key__c"
+    task_rule_field: str = "Followup_Rule__c"
+    extra_deal_fields: tuple[str, ...] = ()
+    default_time_zone: str = "UTC"
+    owners: Mapping[str, Owner] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# Directory
+# ------------------------------------------------------------------------------------------------
+
+
+def owner_from_user(user: Record) -> Owner:
+    return Owner(
+        id=str(user["Id"]),
+        name=str(user.get("Name") or ""),
+        email=user.get("Email"),
+        time_zone=user.get("TimeZoneSidKey"),
+        active=bool(user.get("IsActive", True)),
+    )
+
+
+def pipeline_from_stages(rows: Iterable[Record], *, pipeline_id: str, label: str) -> Pipeline:
+    """One pipeline from ``OpportunityStage`` rows; ``Stage.id`` is the StageName (``ApiName``)."""
+    stages = []
+    for index, row in enumerate(rows):
+        if row.get("IsActive") is False:
+            continue
+        probability = parse_number(row.get("DefaultProbability"))
+        stages.append(
+            Stage(
+                id=str(row.get("ApiName") or row["MasterLabel"]),
+                label=str(row.get("MasterLabel") or row.get("ApiName")),
+                pipeline_id=pipeline_id,
+                display_order=int(row.get("SortOrder") or index),
+                is_closed=bool(row.get("IsClosed")),
+                is_won=bool(row.get("IsWon")),
+                probability=probability / 100 if probability is not None else None,
+            )
+        )
+    return Pipeline(id=pipeline_id, label=label, stages=tuple(stages))
+
+
+# ------------------------------------------------------------------------------------------------
+# The deal aggregate
+# ------------------------------------------------------------------------------------------------
+
+
+def contacts_from_roles(rows: Iterable[Record], roles: Mapping[str, ContactRole]) -> tuple[Contact, ...]:
+    """One ``Contact`` per ContactId, with every role it plays on the opportunity."""
+    merged: dict[str, Contact] = {}
+    for row in rows:
+        contact_id = row.get("ContactId")
+        if not contact_id:
+            continue
+        role_name = row.get("Role")
+        role = roles.get(str(role_name), ContactRole.OTHER) if role_name else None
+        detail = row.get("Contact") or {}
+        previous = merged.get(str(contact_id))
+        merged[str(contact_id)] = Contact(
+            id=str(contact_id),
+            name=str(detail.get("Name") or (previous.name if previous else "")),
+            email=detail.get("Email") or (previous.email if previous else None),
+            roles=(previous.roles if previous else frozenset()) | ({role} if role else set()),
+            is_primary=bool(row.get("IsPrimary")) or bool(previous and previous.is_primary),
+        )
+    return tuple(merged.values())
+
+
+def _enum(value: Any, enum: type[Any], default: Any) -> Any:
+    name = token(value)
+    try:
+        return enum(name) if name else default
+    except ValueError:
+        return default
+
+
+def _field_value(value: Any) -> FieldValue:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def stage_of(record: Record, pipeline: Pipeline | None, pipeline_id: str) -> Stage:
+    """The directory stage named by ``StageName``, else one built from the record's IsClosed/IsWon."""
+    name = str(record.get("StageName") or "")
+    stage = pipeline.stage(name) if pipeline else None
+    if stage is not None:
+        return stage
+    return Stage(
+        id=name,
+        label=name,
+        pipeline_id=pipeline_id,
+        is_closed=bool(record.get("IsClosed")),
+        is_won=bool(record.get("IsWon")),
+    )
+
+
+def deal_from_records(
+    opportunity: Record,
+    emails: Sequence[Record],
+    *,
+    config: MappingConfig,
+    pipeline: Pipeline | None,
+    now: datetime,
+) -> Deal:
+    """The whole ``Deal`` aggregate of one opportunity row (with its child sets) and its e-mails."""
+    f = config.opportunity_fields
+    created = parse_datetime(opportunity.get("CreatedDate"))
+    modified = parse_datetime(opportunity.get("LastModifiedDate")) or parse_datetime(
+        opportunity.get("SystemModstamp")
+    )
+    if created is None or modified is None:
+        raise ValueError("CreatedDate or LastModifiedDate missing")
+    mirrored = {str(e["ActivityId"]) for e in emails if e.get("ActivityId")}
+    activities: list[Activity] = []
+    auto_tasks: list[AutoTask] = []
+    for task in children(opportunity, "Tasks"):
+        owner = config.owners.get(str(task.get("OwnerId")))
+        auto = auto_task_from_task(
+            task,
+            key_field=config.task_key_field,
+            rule_field=config.task_rule_field,
+            owner_time_zone=owner.time_zone if owner else None,
+            default_zone=config.default_time_zone,
+        )
+        if auto is not None:
+            auto_tasks.append(auto)
+        if str(task.get("Id")) in mirrored:
+            continue
+        touch = activity_from_task(task, key_field=config.task_key_field)
+        if touch is not None:
+            activities.append(touch)
+    for event in children(opportunity, "Events"):
+        meeting = activity_from_event(event, now=now)
+        if meeting is not None:
+            activities.append(meeting)
+    for email in emails:
+        mail = activity_from_email(email)
+        if mail is not None:
+            activities.append(mail)
+    activities.sort(key=lambda a: (a.occurred_at, a.id))
+    auto_tasks.sort(key=lambda t: (t.created_at, t.id))
+    interval = parse_number(opportunity.get(f[DealField.AGREED_INTERVAL_DAYS]))
+    channel = _enum(opportunity.get(f[DealField.AGREED_CHANNEL]), Channel, None)
+    amount = parse_number(opportunity.get("Amount"))
+    owner_id = opportunity.get("OwnerId")
+    return Deal(
+        id=str(opportunity["Id"]),
+        name=str(opportunity.get("Name") or ""),
+        pipeline_id=config.pipeline_id,
+        stage=stage_of(opportunity, pipeline, config.pipeline_id),
+        created_at=created,
+        modified_at=modified,
+        owner_id=str(owner_id) if owner_id else None,
+        stage_entered_at=parse_datetime(opportunity.get("LastStageChangeDate")),
+        amount=amount,
+        close_date=parse_date(opportunity.get("CloseDate")),
+        next_step=NextStep(
+            what=opportunity.get(f[DealField.NEXT_STEP]) or None,
+            why=opportunity.get(f[DealField.NEXT_STEP_WHY]) or None,
+            when=parse_date(opportunity.get(f[DealField.NEXT_STEP_DATE])),
+        ),
+        agreement=Agreement(interval_days=round(interval) if interval is not None else None, channel=channel),
+        qualification_score=parse_number(opportunity.get(f[DealField.QUALIFICATION_SCORE])),
+        readiness=_enum(opportunity.get(f[DealField.READINESS]), Readiness, Readiness.UNKNOWN),
+        followup_state=_enum(
+            opportunity.get(f[DealField.FOLLOWUP_STATE]), FollowupState, FollowupState.ACTIVE
+        ),
+        followup_state_since=parse_datetime(opportunity.get(f[DealField.FOLLOWUP_STATE_SINCE])),
+        fields={name: _field_value(opportunity.get(name)) for name in config.extra_deal_fields},
+        contacts=contacts_from_roles(children(opportunity, "OpportunityContactRoles"), config.contact_roles),
+        activities=tuple(activities),
+        auto_tasks=tuple(auto_tasks),
+    )

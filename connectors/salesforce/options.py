@@ -1,0 +1,233 @@
+"""The ``salesforce:`` section of the settings file: where the org is, how to authenticate, what to map.
+
+Secrets never appear here, only where to find them (an environment variable or a file), so a settings file
+can be committed and printed. Field names default to docs/crm-fields.md; every canonical ``DealField`` can
+be mapped to another Opportunity field.
+
+Authentication is one of (``auth.kind``):
+
+* ``jwt_bearer``: the recommended flow for a daemon (a connected app / external client app with a
+  certificate, the user pre-authorised). No refresh token: the connector signs a new assertion whenever
+  Salesforce answers INVALID_SESSION_ID.
+* ``client_credentials``: a "Run As" integration user; the token endpoint is the org's My Domain, so
+  ``instance_url`` (or ``login_url``) must be the My Domain URL, not login.salesforce.com.
+* ``password``: the legacy OAuth username-password flow, being retired by Salesforce; kept for old orgs.
+* ``access_token``: a token obtained elsewhere (sandboxes, scripts); it cannot be renewed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connectors.retry import RetrySettings
+from policies.model import ContactRole, DealField
+
+DEFAULT_OPPORTUNITY_FIELDS: Mapping[DealField, str] = {
+    DealField.NEXT_STEP: "NextStep",
+    DealField.NEXT_STEP_WHY: "Followup_Next_Step_Why__c",
+    DealField.NEXT_STEP_DATE: "Followup_Next_Step_Date__c",
+    DealField.AGREED_INTERVAL_DAYS: "Followup_Agreed_Interval_Days__c",
+    DealField.AGREED_CHANNEL: "Followup_Agreed_Channel__c",
+    DealField.READINESS: "Followup_Readiness__c",
+    DealField.QUALIFICATION_SCORE: "Followup_Qualification_Score__c",
+    DealField.FOLLOWUP_STATE: "Followup_State__c",
+    DealField.FOLLOWUP_STATE_SINCE: "Followup_State_Since__c",
+    DealField.FOLLOWUP_REASON: "Followup_Reason__c",
+    DealField.CLOSE_REASON: "Followup_Close_Reason__c",
+}
+
+DEFAULT_ROLES: Mapping[str, ContactRole] = {
+    "Decision Maker": ContactRole.DECISION_MAKER,
+    "Executive Sponsor": ContactRole.DECISION_MAKER,
+    "Economic Buyer": ContactRole.ECONOMIC_BUYER,
+    "Economic Decision Maker": ContactRole.ECONOMIC_BUYER,
+    "Champion": ContactRole.CHAMPION,
+    "Influencer": ContactRole.INFLUENCER,
+    "Evaluator": ContactRole.INFLUENCER,
+    "Technical Buyer": ContactRole.INFLUENCER,
+    "Gatekeeper": ContactRole.GATEKEEPER,
+    "Business User": ContactRole.USER,
+    "Other": ContactRole.OTHER,
+}
+
+_API_VERSION = r"^\d{2,3}\.0$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JwtBearerAuth(_Frozen):
+    """OAuth 2.0 JWT bearer flow: a signed assertion for ``username``, no stored token."""
+
+    kind: Literal["jwt_bearer"] = "jwt_bearer"
+    consumer_key: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    private_key_file: Path | None = None
+    private_key_env: str | None = None  # an environment variable holding the PEM text
+    audience: str | None = None  # None: login_url (https://test.salesforce.com for sandbox orgs)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JwtBearerAuth:
+        if (self.private_key_file is None) == (self.private_key_env is None):
+            raise ValueError("set exactly one of private_key_file, private_key_env")
+        return self
+
+
+class ClientCredentialsAuth(_Frozen):
+    """OAuth 2.0 client credentials flow: the connected app runs as its configured integration user."""
+
+    kind: Literal["client_credentials"] = "client_credentials"
+    client_id: str = Field(min_length=1)
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> ClientCredentialsAuth:
+        if (self.client_secret_env is None) == (self.client_secret_file is None):
+            raise ValueError("set exactly one of client_secret_env, client_secret_file")
+        return self
+
+
+class PasswordAuth(_Frozen):
+    """Legacy OAuth username-password flow (Salesforce is retiring it: prefer jwt_bearer)."""
+
+    kind: Literal["password"] = "password"
+    consumer_key: str = Field(min_length=1)
+    consumer_secret_env: str | None = None
+    consumer_secret_file: Path | None = None
+    username: str = Field(min_length=1)
+    password_env: str | None = None
+    password_file: Path | None = None
+    security_token_env: str | None = None  # appended to the password when the org requires it
+    security_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _sources(self) -> PasswordAuth:
+        if (self.consumer_secret_env is None) == (self.consumer_secret_file is None):
+            raise ValueError("set exactly one of consumer_secret_env, consumer_secret_file")
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password_env, password_file")
+        if self.security_token_env is not None and self.security_token_file is not None:
+            raise ValueError("set at most one of security_token_env, security_token_file")
+        return self
+
+
+class AccessTokenAuth(_Frozen):
+    """A session id obtained elsewhere (a sandbox, ``sf org display``); it expires and cannot be renewed."""
+
+    kind: Literal["access_token"] = "access_token"
+    access_token_env: str | None = None
+    access_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AccessTokenAuth:
+        if (self.access_token_env is None) == (self.access_token_file is None):
+            raise ValueError("set exactly one of access_token_env, access_token_file")
+        return self
+
+
+AuthOptions = Annotated[
+    JwtBearerAuth | ClientCredentialsAuth | PasswordAuth | AccessTokenAuth, Field(discriminator="kind")
+]
+
+
+class RetryOptions(_Frozen):
+    """The knobs of the one retry layer (connectors/retry.py), as settings."""
+
+    attempts: int = Field(default=6, ge=1, le=20)
+    initial_wait: float = Field(default=0.5, ge=0)
+    max_wait: float = Field(default=30.0, ge=0)
+    max_total: float = Field(default=120.0, gt=0)
+    jitter_seed: int | None = None
+
+    def to_settings(self) -> RetrySettings:
+        return RetrySettings(
+            attempts=self.attempts,
+            initial_wait=self.initial_wait,
+            max_wait=self.max_wait,
+            max_total=self.max_total,
+            jitter_seed=self.jitter_seed,
+        )
+
+
+class SalesforceOptions(_Frozen):
+    """Everything the Salesforce connector needs to know, validated before the first call."""
+
+    instance_url: str | None = None  # https://mycompany.my.salesforce.com; None: from the token response
+    login_url: str = "https://login.salesforce.com"  # https://test.salesforce.com for sandbox orgs
+    api_version: str = Field(default="62.0", pattern=_API_VERSION)
+    auth: AuthOptions
+    ca_file: Path | None = None  # a CA bundle for sandboxes and TLS-inspecting corporate proxies
+
+    # Mapping.
+    opportunity_fields: dict[DealField, str] = Field(default_factory=lambda: dict(DEFAULT_OPPORTUNITY_FIELDS))
+    task_key_field: str = "Followup_Key__c"
+    task_rule_field: str = "Followup_Rule__c"
+    contact_roles: dict[str, ContactRole] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
+    pipeline_id: str = "default"  # Salesforce has one stage list: it becomes one pipeline with this id
+    pipeline_label: str = "Opportunities"
+    open_task_status: str = "Not Started"
+    closed_task_status: str = "Completed"
+    nurture_member_status: str = "Nurture"
+    responded_member_status: str = "Responded"
+    default_time_zone: str = "UTC"  # for owners whose TimeZoneSidKey cannot be read
+
+    # API budget (rolling 24 hours, shared with every integration of the org).
+    daily_budget_share: float = Field(default=0.25, gt=0, le=1)  # crm-followup's share of the allocation
+    max_org_usage: float = Field(default=0.9, gt=0, le=1)  # stop when the whole org has used this much
+    budget_recheck: timedelta = timedelta(hours=1)  # when to try again after the budget stopped a cycle
+
+    # Pull.
+    query_batch_size: int = Field(default=2000, ge=200, le=2000)  # Sforce-Query-Options batchSize
+    ids_per_query: int = Field(default=300, ge=1, le=700)  # Id IN (...) lists: keep the URI under 16 kB
+    activities_per_deal: int = Field(default=200, ge=1, le=2000)  # newest Tasks/Events per opportunity
+    cursor_overlap: timedelta = timedelta(minutes=2)  # re-read this much behind each SystemModstamp cursor
+    reconciliation_interval: timedelta = timedelta(hours=24)  # a full pull at least this often
+    deals_per_batch: int = Field(default=2000, ge=1)
+
+    # Write.
+    write_batch_size: int = Field(default=200, ge=1, le=200)  # sObject Collections take at most 200
+
+    # Transport.
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+    retry: RetryOptions = RetryOptions()
+
+    @field_validator("instance_url", "login_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("https://"):
+            raise ValueError("must start with https:// (simple-salesforce builds every URL with https)")
+        return value.rstrip("/")
+
+    @field_validator("opportunity_fields")
+    @classmethod
+    def _complete_fields(cls, value: dict[DealField, str]) -> dict[DealField, str]:
+        return {**DEFAULT_OPPORTUNITY_FIELDS, **value}
+
+    @model_validator(mode="after")
+    def _client_credentials_need_my_domain(self) -> SalesforceOptions:
+        if (
+            isinstance(self.auth, ClientCredentialsAuth)
+            and self.instance_url is None
+            and (self.login_url in {"https://login.salesforce.com", "https://test.salesforce.com"})
+        ):
+            raise ValueError(
+                "auth.kind client_credentials: set instance_url to the org's My Domain URL "
+                "(Salesforce refuses this flow on login.salesforce.com / test.salesforce.com)"
+            )
+        if isinstance(self.auth, AccessTokenAuth) and self.instance_url is None:
+            raise ValueError("auth.kind access_token: set instance_url")
+        return self
+
+    def field_for(self, field: DealField) -> str:
+        """The Opportunity field that holds a canonical deal field."""
+        return self.opportunity_fields[field]

@@ -1,0 +1,152 @@
+"""Pure mapping from engine actions to sObject Collections records (the JSON Salesforce receives).
+
+simple-salesforce serialises bodies with ``json.dumps``, which refuses ``date``/``datetime``; values are
+formatted here: dates ``YYYY-MM-DD``, datetimes ``YYYY-MM-DDThh:mm:ssZ`` in UTC. A Task's ``ActivityDate``
+is the due date in the owner's time zone (Salesforce stores it as a plain date and must not shift it,
+reference §8), computed from the action's UTC ``due_at``.
+
+Tasks crm-followup creates are to-dos: ``TaskSubtype`` ``Task`` (``Call``/``Email`` subtypes would render
+them as logged calls and e-mails in the activity timeline) and ``Type`` per channel, so reps see "Call",
+"Email" or "Meeting" in their task list. Every created Task carries the idempotency key and the rule id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+
+from connectors.salesforce.values import zone
+from policies.model import (
+    ChangeStage,
+    CreateTask,
+    DealField,
+    Explanation,
+    FieldValue,
+    Priority,
+    SetDealFields,
+    TaskType,
+    UpdateTask,
+)
+
+SUBJECT_MAX = 255
+DESCRIPTION_MAX = 32_000
+
+TASK_TYPES: Mapping[TaskType, str] = {
+    TaskType.CALL: "Call",
+    TaskType.EMAIL: "Email",
+    TaskType.MEETING: "Meeting",
+    TaskType.TODO: "Other",
+}
+PRIORITIES: Mapping[Priority, str] = {Priority.HIGH: "High", Priority.MEDIUM: "Normal", Priority.LOW: "Low"}
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadConfig:
+    opportunity_fields: Mapping[DealField, str]
+    task_key_field: str
+    task_rule_field: str
+    open_task_status: str
+    closed_task_status: str
+    default_time_zone: str
+
+
+def format_value(value: FieldValue | Enum) -> Any:
+    """A JSON-safe Salesforce value."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes cannot be written to Salesforce")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def description(body: str, explanation: Explanation) -> str:
+    """The Task description: the body, then why (the explanation and its evidence)."""
+    lines = [body.rstrip(), "", f"Why: {explanation.summary}"] if body else [f"Why: {explanation.summary}"]
+    lines += [f"- {e.label}: {e.value}" for e in explanation.evidence]
+    text = "\n".join(lines)
+    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
+
+
+def local_due_date(due_at: datetime, time_zone: str | None, default_zone: str) -> str:
+    """``ActivityDate``: the day ``due_at`` falls on in the owner's time zone."""
+    return due_at.astimezone(zone(time_zone, default_zone)).date().isoformat()
+
+
+def _subject(text: str) -> str:
+    return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
+
+
+def create_task_record(
+    action: CreateTask, owner_time_zone: str | None, config: PayloadConfig
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "attributes": {"type": "Task"},
+        "Subject": _subject(action.subject),
+        "Description": description(action.body, action.explanation),
+        "ActivityDate": local_due_date(action.due_at, owner_time_zone, config.default_time_zone),
+        "Status": config.open_task_status,
+        "TaskSubtype": "Task",
+        "Type": TASK_TYPES[action.task_type],
+        "Priority": PRIORITIES[action.priority],
+        "WhatId": action.deal_id,
+        config.task_key_field: action.key,
+        config.task_rule_field: action.rule_id,
+    }
+    if action.owner_id:
+        record["OwnerId"] = action.owner_id
+    if action.contact_id:
+        record["WhoId"] = action.contact_id
+    return record
+
+
+def update_task_record(
+    action: UpdateTask, owner_time_zone: str | None, config: PayloadConfig
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"attributes": {"type": "Task"}, "id": action.task_id}
+    if action.subject is not None:
+        record["Subject"] = _subject(action.subject)
+    if action.body is not None:
+        record["Description"] = description(action.body, action.explanation)
+    if action.due_at is not None:
+        record["ActivityDate"] = local_due_date(action.due_at, owner_time_zone, config.default_time_zone)
+    if action.priority is not None:
+        record["Priority"] = PRIORITIES[action.priority]
+    return record
+
+
+def close_task_record(task_id: str, config: PayloadConfig) -> dict[str, Any]:
+    return {"attributes": {"type": "Task"}, "id": task_id, "Status": config.closed_task_status}
+
+
+def crm_field_name(name: str, config: PayloadConfig) -> str:
+    """A ``DealField`` value mapped to its Opportunity field; any other name is a CRM field already."""
+    try:
+        return config.opportunity_fields[DealField(name)]
+    except ValueError:
+        return name
+
+
+def opportunity_changes(action: ChangeStage | SetDealFields, config: PayloadConfig) -> dict[str, Any]:
+    """The Opportunity fields an action writes (without ``id``/``attributes``)."""
+    if isinstance(action, ChangeStage):
+        changes: dict[str, Any] = {"StageName": action.stage_id}
+        if action.close_reason is not None:
+            changes[config.opportunity_fields[DealField.CLOSE_REASON]] = action.close_reason
+        return changes
+    return {crm_field_name(str(k), config): format_value(v) for k, v in action.fields.items()}
+
+
+def campaign_member_record(campaign_id: str, contact_id: str, status: str) -> dict[str, Any]:
+    return {
+        "attributes": {"type": "CampaignMember"},
+        "CampaignId": campaign_id,
+        "ContactId": contact_id,
+        "Status": status,
+    }

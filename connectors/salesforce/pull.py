@@ -1,0 +1,318 @@
+"""Full and incremental pulls: whole ``Deal`` aggregates in as few API calls as Salesforce allows.
+
+**Full pull** (no cursor, a resumed full pull, or ``reconciliation_interval`` since the last one): one
+query over every opportunity in ``Id`` order with its contact roles, Tasks and Events as relationship
+subqueries, paged by ``nextRecordsUrl`` at the largest batch size; beside it one ``EmailMessage`` query in
+``RelatedToId`` order, merged page by page (both streams sorted by the same id, so neither is held in
+memory). Each page becomes one ``ChangeBatch`` whose cursor says where to resume (``full_after``) if the
+worker stops before the end. Removals are implied by absence.
+
+**Incremental pull**: per-object ``SystemModstamp`` cursors, each re-read with ``cursor_overlap`` behind
+it (late commits). Changed opportunities come with their aggregates in the first query (``queryAll``, so
+deleted ones show up with ``IsDeleted``); Tasks, Events, EmailMessages and contact roles changed since
+their cursors name further opportunities, fetched by ``Id IN (...)``. E-mails of every changed deal are
+read by ``RelatedToId IN (...)``. The new cursor rides on the last batch only: the worker persists it
+once everything before it is stored.
+
+**Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
+own duration and the overlap. This stays at or before the server's time when the pull started without
+comparing our clock to Salesforce's (only their rates), so changes made while the pull ran are read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connectors.base import ChangeBatch, Cursor, Directory, RejectedRecord
+from connectors.salesforce import soql
+from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.mapping import MappingConfig, deal_from_records
+from connectors.salesforce.values import parse_datetime
+from policies.model import Deal
+
+log = structlog.get_logger(__name__)
+
+Record = dict[str, Any]
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+CHILD_SETS = ("OpportunityContactRoles", "Tasks", "Events")
+# cursor key -> (object, parent id field, parent type filter) for the "which opportunities changed" queries
+CHILD_CURSORS: Mapping[str, tuple[str, str, str | None]] = {
+    "task": ("Task", "WhatId", "Opportunity"),
+    "event": ("Event", "WhatId", "Opportunity"),
+    "email": ("EmailMessage", "RelatedToId", "Opportunity"),
+    "contact_role": ("OpportunityContactRole", "OpportunityId", None),
+}
+STAMP_KEYS = ("opportunity", *CHILD_CURSORS)
+OPPORTUNITY_PREFIX = "006"
+
+
+@dataclass(frozen=True, slots=True)
+class PullSettings:
+    overlap: timedelta
+    reconciliation_interval: timedelta
+    ids_per_query: int
+    deals_per_batch: int
+
+
+class _Stamps:
+    """The highest SystemModstamp seen per cursor key."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, datetime] = {}
+
+    def note(self, key: str, value: Any) -> None:
+        stamp = parse_datetime(value)
+        if stamp is not None and (key not in self.seen or stamp > self.seen[key]):
+            self.seen[key] = stamp
+
+    def note_aggregate(self, opportunity: Record) -> None:
+        self.note("opportunity", opportunity.get("SystemModstamp"))
+        for key, relationship in (
+            ("task", "Tasks"),
+            ("event", "Events"),
+            ("contact_role", "OpportunityContactRoles"),
+        ):
+            for child in (opportunity.get(relationship) or {}).get("records") or []:
+                self.note(key, child.get("SystemModstamp"))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _cursor_time(cursor: Cursor, key: str) -> datetime | None:
+    value = cursor.get(key)
+    return datetime.fromisoformat(value) if value else None
+
+
+class Puller:
+    """Runs full and incremental pulls for one connector."""
+
+    def __init__(
+        self,
+        api: SalesforceApi,
+        shape: soql.OpportunityShape,
+        settings: PullSettings,
+        *,
+        clock: Callable[[], datetime],
+        mapping_config: Callable[[Directory], MappingConfig],
+    ) -> None:
+        self._api = api
+        self._shape = shape
+        self._settings = settings
+        self._clock = clock
+        self._mapping_config = mapping_config
+
+    def pull(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+        if self.full_due(cursor):
+            yield from self._full(directory, cursor or {})
+        else:
+            assert cursor is not None
+            yield from self._incremental(directory, cursor)
+
+    def full_due(self, cursor: Cursor | None) -> bool:
+        if not cursor or cursor.get("full_after"):
+            return True
+        full_at = _cursor_time(cursor, "full_at")
+        return full_at is None or self._clock() - full_at >= self._settings.reconciliation_interval
+
+    # -- shared -------------------------------------------------------------------------------------
+
+    def _complete_children(self, opportunity: Record) -> Record:
+        """Follow ``nextRecordsUrl`` of child sets Salesforce cut off (rare: at most one page each)."""
+        for relationship in CHILD_SETS:
+            child_set = opportunity.get(relationship)
+            while child_set and not child_set.get("done", True) and child_set.get("nextRecordsUrl"):
+                more = self._api.more(str(child_set["nextRecordsUrl"]))
+                child_set = {
+                    **more,
+                    "records": [*child_set.get("records", []), *(more.get("records") or [])],
+                }
+                opportunity = {**opportunity, relationship: child_set}
+        return opportunity
+
+    def _map(
+        self,
+        opportunities: Sequence[Record],
+        emails: Mapping[str, list[Record]],
+        directory: Directory,
+    ) -> tuple[list[Deal], list[RejectedRecord]]:
+        config = self._mapping_config(directory)
+        pipeline = directory.pipelines.get(config.pipeline_id)
+        now = self._clock()
+        deals: list[Deal] = []
+        rejected: list[RejectedRecord] = []
+        for opportunity in opportunities:
+            record_id = str(opportunity.get("Id"))
+            try:
+                deals.append(
+                    deal_from_records(
+                        opportunity, emails.get(record_id, []), config=config, pipeline=pipeline, now=now
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                rejected.append(RejectedRecord("Opportunity", record_id, type(exc).__name__))
+        return deals, rejected
+
+    def _emails_for(self, ids: Sequence[str], stamps: _Stamps | None = None) -> dict[str, list[Record]]:
+        by_deal: dict[str, list[Record]] = {}
+        for chunk in soql.chunked(list(ids), self._settings.ids_per_query):
+            for email in self._api.query_records(soql.emails_for(chunk)):
+                by_deal.setdefault(str(email.get("RelatedToId")), []).append(email)
+                if stamps is not None:
+                    stamps.note("email", email.get("SystemModstamp"))
+        return by_deal
+
+    # -- full ---------------------------------------------------------------------------------------
+
+    def _full(self, directory: Directory, previous: Cursor) -> Iterator[ChangeBatch]:
+        started = _cursor_time(previous, "full_started_at") if previous.get("full_after") else None
+        started = started or self._clock()
+        after_id = previous.get("full_after") or None
+        stamps = _Stamps()
+        for key in STAMP_KEYS:  # a resumed pull keeps what the first part saw
+            if previous.get(f"full_seen_{key}"):
+                stamps.note(key, previous[f"full_seen_{key}"])
+        log.info("salesforce_full_pull", resumed=after_id is not None)
+        email_stream = _EmailMerge(self._api.query_records(soql.emails_all_after(after_id)))
+        pages = _lookahead(self._api.query_pages(self._shape.all_after(after_id)))
+        previous_last: str | None = None
+        for page, is_last in pages:
+            opportunities = [self._complete_children(o) for o in page]
+            for opportunity in opportunities:
+                stamps.note_aggregate(opportunity)
+            ids = [str(o["Id"]) for o in opportunities]
+            if ids != sorted(ids) or (previous_last is not None and ids and ids[0] <= previous_last):
+                email_stream.ordered = False  # Salesforce's Id order differs from ours: merge impossible
+            emails = email_stream.take_through(ids[-1], set(ids)) if email_stream.ordered and ids else {}
+            if not email_stream.ordered:
+                emails = self._emails_for(ids)
+            previous_last = ids[-1] if ids else previous_last
+            for rows in emails.values():
+                for email in rows:
+                    stamps.note("email", email.get("SystemModstamp"))
+            deals, rejected = self._map(opportunities, emails, directory)
+            if is_last:
+                cursor = self._full_done_cursor(stamps, started)
+            else:
+                cursor = {
+                    **{k: v for k, v in previous.items() if k in STAMP_KEYS or k == "full_at"},
+                    "full_after": ids[-1] if ids else (after_id or ""),
+                    "full_started_at": _iso(started),
+                    **{f"full_seen_{k}": _iso(v) for k, v in stamps.seen.items()},
+                }
+            yield ChangeBatch(deals=tuple(deals), cursor=cursor, rejected=tuple(rejected))
+
+    def _full_done_cursor(self, stamps: _Stamps, started: datetime) -> dict[str, str]:
+        elapsed = max(timedelta(0), self._clock() - started)
+        floor = min(stamps.seen.values(), default=EPOCH)
+        cursor = {"full_at": _iso(started)}
+        for key in STAMP_KEYS:
+            seen = stamps.seen.get(key, floor)
+            cursor[key] = _iso(seen - elapsed)
+        return cursor
+
+    # -- incremental --------------------------------------------------------------------------------
+
+    def _since(self, cursor: Cursor, key: str) -> datetime:
+        value = _cursor_time(cursor, key) or min(
+            (t for k in STAMP_KEYS if (t := _cursor_time(cursor, k)) is not None), default=EPOCH
+        )
+        return value - self._settings.overlap
+
+    def _incremental(self, directory: Directory, cursor: Cursor) -> Iterator[ChangeBatch]:
+        stamps = _Stamps()
+        changed: dict[str, Record] = {}
+        removed: list[str] = []
+        query = self._shape.changed_since(self._since(cursor, "opportunity"))
+        for opportunity in self._api.query_records(query, include_deleted=True):
+            stamps.note("opportunity", opportunity.get("SystemModstamp"))
+            record_id = str(opportunity["Id"])
+            if opportunity.get("IsDeleted"):
+                removed.append(record_id)
+                changed.pop(record_id, None)
+            else:
+                changed[record_id] = self._complete_children(opportunity)
+        touched: set[str] = set()
+        for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items():
+            query = soql.changed_parents(object_name, parent_field, self._since(cursor, key), parent_type)
+            for row in self._api.query_records(query, include_deleted=True):
+                stamps.note(key, row.get("SystemModstamp"))
+                parent = row.get(parent_field)
+                if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
+                    touched.add(str(parent))
+        missing = sorted(touched - changed.keys() - set(removed))
+        for chunk in soql.chunked(missing, self._settings.ids_per_query):
+            for opportunity in self._api.query_records(self._shape.by_ids(chunk)):
+                changed[str(opportunity["Id"])] = self._complete_children(opportunity)
+        new_cursor = {k: v for k, v in cursor.items() if k == "full_at"}
+        for key in STAMP_KEYS:
+            old = _cursor_time(cursor, key)
+            best = max((t for t in (old, stamps.seen.get(key)) if t is not None), default=None)
+            if best is not None:
+                new_cursor[key] = _iso(best)
+        ids = sorted(changed)
+        log.info("salesforce_incremental_pull", changed=len(ids), removed=len(removed))
+        chunks = soql.chunked(ids, self._settings.deals_per_batch) or [[]]
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            emails = self._emails_for(chunk) if chunk else {}
+            deals, rejected = self._map([changed[i] for i in chunk], emails, directory)
+            yield ChangeBatch(
+                deals=tuple(deals),
+                removed_deal_ids=tuple(removed) if last else (),
+                cursor=new_cursor if last else dict(cursor),
+                rejected=tuple(rejected),
+            )
+
+
+class _EmailMerge:
+    """E-mails in ``RelatedToId`` order, handed out page by page to opportunities in ``Id`` order.
+
+    If Salesforce's order ever disagrees with Python's string order (checked on every row), ``ordered``
+    turns false and the caller falls back to ``RelatedToId IN (...)`` queries for the remaining pages.
+    """
+
+    def __init__(self, rows: Iterator[Record]) -> None:
+        self._rows = rows
+        self._pending: Record | None = None
+        self._last: str | None = None
+        self.ordered = True
+
+    def _next(self) -> Record | None:
+        if self._pending is None:
+            self._pending = next(self._rows, None)
+        return self._pending
+
+    def take_through(self, last_id: str, ids: set[str]) -> dict[str, list[Record]]:
+        taken: dict[str, list[Record]] = {}
+        while (row := self._next()) is not None:
+            related = str(row.get("RelatedToId") or "")
+            if self._last is not None and related < self._last:
+                self.ordered = False
+                log.warning("salesforce_email_order_mismatch")
+                break
+            if related > last_id:
+                break
+            self._last = related
+            self._pending = None
+            if related in ids:
+                taken.setdefault(related, []).append(row)
+        return taken
+
+
+def _lookahead(pages: Iterator[list[Record]]) -> Iterator[tuple[list[Record], bool]]:
+    """Each page with whether it is the last one (so the last batch can carry the final cursor)."""
+    current = next(pages, None)
+    if current is None:
+        yield [], True
+        return
+    for following in pages:
+        yield current, False
+        current = following
+    yield current, True

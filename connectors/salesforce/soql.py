@@ -1,0 +1,212 @@
+# ruff: noqa: S608 - values go through quote()/datetime_literal(); names come from settings
+"""Pure SOQL builders: every query the connector sends, as text, tested on its own.
+
+Literal rules (reference §2): dateTime literals are unquoted ``YYYY-MM-DDThh:mm:ssZ`` and only compare with
+dateTime fields; strings are single-quoted with ``\\`` and ``'`` escaped. Cursor filters use ``>=`` on a
+literal floored to the second, so flooring can only re-read, never skip.
+
+The opportunity query fetches whole aggregates in one round trip: the opportunity, its contact roles (with
+the contact's name and e-mail), its newest Tasks and Events. E-mails come from a separate ``EmailMessage``
+query by ``RelatedToId`` (reference §3), ordered by ``RelatedToId`` so that a full pull can merge them with
+opportunities ordered by ``Id`` without holding either in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+OPPORTUNITY_FIELDS = (
+    "Id",
+    "Name",
+    "StageName",
+    "IsClosed",
+    "IsWon",
+    "CloseDate",
+    "Amount",
+    "OwnerId",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "LastStageChangeDate",
+    "IsDeleted",
+)
+CONTACT_ROLE_FIELDS = (
+    "Id",
+    "ContactId",
+    "Role",
+    "IsPrimary",
+    "Contact.Name",
+    "Contact.Email",
+    "SystemModstamp",
+)
+TASK_FIELDS_BASE = (
+    "Id",
+    "Subject",
+    "Status",
+    "IsClosed",
+    "ActivityDate",
+    "CompletedDateTime",
+    "TaskSubtype",
+    "Type",
+    "CallType",
+    "CallDisposition",
+    "Priority",
+    "OwnerId",
+    "WhoId",
+    "CreatedDate",
+    "SystemModstamp",
+)
+EVENT_FIELDS = (
+    "Id",
+    "Subject",
+    "Description",
+    "ShowAs",
+    "StartDateTime",
+    "EndDateTime",
+    "ActivityDateTime",
+    "IsAllDayEvent",
+    "Type",
+    "WhoId",
+    "OwnerId",
+    "CreatedDate",
+    "SystemModstamp",
+)
+EMAIL_FIELDS = (
+    "Id",
+    "RelatedToId",
+    "Incoming",
+    "MessageDate",
+    "Status",
+    "IsBounced",
+    "ActivityId",
+    "SystemModstamp",
+)
+
+
+def quote(value: str) -> str:
+    """A SOQL string literal."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def datetime_literal(value: datetime) -> str:
+    """A SOQL dateTime literal in UTC, floored to the second."""
+    if value.tzinfo is None:
+        raise ValueError("SOQL dateTime literals need a timezone-aware datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def in_list(values: Iterable[str]) -> str:
+    """``('a','b')`` for an ``IN`` clause; callers never pass an empty list."""
+    items = [quote(v) for v in values]
+    if not items:
+        raise ValueError("an IN list needs at least one value")
+    return "(" + ",".join(items) + ")"
+
+
+def chunked(values: Sequence[str], size: int) -> list[Sequence[str]]:
+    """``values`` in slices of at most ``size`` (URI length and collection limits)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityShape:
+    """Which fields the opportunity aggregate query selects (mapped, extra, task key fields)."""
+
+    deal_fields: tuple[str, ...]  # mapped DealField fields and a policy's extra fields
+    task_key_field: str
+    task_rule_field: str
+    activities_per_deal: int
+
+    def select(self) -> str:
+        fields = list(dict.fromkeys((*OPPORTUNITY_FIELDS, *self.deal_fields)))
+        tasks = ", ".join((*TASK_FIELDS_BASE, self.task_key_field, self.task_rule_field))
+        limit = self.activities_per_deal
+        return (
+            f"SELECT {', '.join(fields)}, "
+            f"(SELECT {', '.join(CONTACT_ROLE_FIELDS)} FROM OpportunityContactRoles), "
+            f"(SELECT {tasks} FROM Tasks ORDER BY CreatedDate DESC LIMIT {limit}), "
+            f"(SELECT {', '.join(EVENT_FIELDS)} FROM Events ORDER BY StartDateTime DESC LIMIT {limit}) "
+            "FROM Opportunity"
+        )
+
+    def all_after(self, after_id: str | None) -> str:
+        """Every live opportunity in ``Id`` order, optionally resuming after ``after_id``."""
+        where = f" WHERE Id > {quote(after_id)}" if after_id else ""
+        return f"{self.select()}{where} ORDER BY Id"
+
+    def changed_since(self, since: datetime) -> str:
+        """Opportunities changed (or deleted: run with queryAll) since ``since``, oldest first."""
+        return (
+            f"{self.select()} WHERE SystemModstamp >= {datetime_literal(since)} ORDER BY SystemModstamp, Id"
+        )
+
+    def by_ids(self, ids: Iterable[str]) -> str:
+        return f"{self.select()} WHERE Id IN {in_list(ids)} ORDER BY Id"
+
+
+def changed_parents(object_name: str, parent_field: str, since: datetime, parent_type: str | None) -> str:
+    """Ids of the parents of ``object_name`` rows changed since ``since`` (run with queryAll for deletes)."""
+    type_filter = ""
+    if parent_type is not None:
+        relation = parent_field[:-2] if parent_field.endswith("Id") else parent_field
+        type_filter = f" AND {relation}.Type = {quote(parent_type)}"
+    return (
+        f"SELECT {parent_field}, SystemModstamp FROM {object_name} "
+        f"WHERE SystemModstamp >= {datetime_literal(since)}{type_filter} ORDER BY SystemModstamp"
+    )
+
+
+def emails_for(opportunity_ids: Iterable[str]) -> str:
+    return (
+        f"SELECT {', '.join(EMAIL_FIELDS)} FROM EmailMessage "
+        f"WHERE RelatedToId IN {in_list(opportunity_ids)} ORDER BY RelatedToId"
+    )
+
+
+def emails_all_after(after_id: str | None) -> str:
+    """E-mails of every opportunity in ``RelatedToId`` order (the merge partner of ``all_after``)."""
+    where = "RelatedTo.Type = 'Opportunity'"
+    if after_id:
+        where += f" AND RelatedToId > {quote(after_id)}"
+    return f"SELECT {', '.join(EMAIL_FIELDS)} FROM EmailMessage WHERE {where} ORDER BY RelatedToId, Id"
+
+
+def tasks_by_keys(key_field: str, keys: Iterable[str]) -> str:
+    return f"SELECT Id, {key_field} FROM Task WHERE {key_field} IN {in_list(keys)}"
+
+
+def opportunity_stamps(ids: Iterable[str]) -> str:
+    return f"SELECT Id, LastModifiedDate, SystemModstamp FROM Opportunity WHERE Id IN {in_list(ids)}"
+
+
+def users(ids: Iterable[str] | None = None) -> str:
+    where = f" WHERE Id IN {in_list(ids)}" if ids is not None else ""
+    return f"SELECT Id, Name, Email, TimeZoneSidKey, IsActive FROM User{where}"
+
+
+def opportunity_stages() -> str:
+    return (
+        "SELECT ApiName, MasterLabel, IsActive, IsClosed, IsWon, DefaultProbability, SortOrder "
+        "FROM OpportunityStage ORDER BY SortOrder"
+    )
+
+
+def campaigns_named(names: Iterable[str]) -> str:
+    return f"SELECT Id, Name, IsActive FROM Campaign WHERE Name IN {in_list(names)}"
+
+
+def campaign_members(campaign_id: str, contact_ids: Iterable[str]) -> str:
+    return (
+        f"SELECT Id, ContactId, Status, HasResponded FROM CampaignMember "
+        f"WHERE CampaignId = {quote(campaign_id)} AND ContactId IN {in_list(contact_ids)}"
+    )
+
+
+def campaign_member_statuses(campaign_ids: Iterable[str]) -> str:
+    return (
+        "SELECT Id, CampaignId, Label, IsDefault, HasResponded FROM CampaignMemberStatus "
+        f"WHERE CampaignId IN {in_list(campaign_ids)}"
+    )

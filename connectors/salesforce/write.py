@@ -1,0 +1,266 @@
+"""Write-back: engine actions become sObject Collections calls, one outcome per action, in input order.
+
+All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 200, and so do all updates
+(Task updates and closes, Opportunity stage and field changes, member statuses), so a cycle costs about
+``ceil(records / 200)`` write calls plus the reads that make the writes safe:
+
+* stage and field changes are written only if the opportunity's ``LastModifiedDate`` (or
+  ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 300
+  opportunities); otherwise the outcome is CONFLICT and the engine looks again next cycle. Changes to the
+  same opportunity in one ``apply`` are merged into one record, so our own first write does not make the
+  second one conflict. (Collections have no conditional update; the window between the read and the write
+  is a few hundred milliseconds.)
+* nurture actions look up their campaign by name and the contacts' current membership first, so an
+  existing member is ALREADY_APPLIED without a write; a member that appears meanwhile is refused with
+  DUPLICATE_VALUE, which is also ALREADY_APPLIED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from connectors.base import ActionOutcome, OutcomeStatus
+from connectors.salesforce import soql
+from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.composite import CollectionWriter, RecordResult, RecordStatus
+from connectors.salesforce.payloads import (
+    PayloadConfig,
+    campaign_member_record,
+    close_task_record,
+    create_task_record,
+    opportunity_changes,
+    update_task_record,
+)
+from connectors.salesforce.values import parse_datetime
+from policies.model import (
+    Action,
+    ChangeStage,
+    CloseTask,
+    CreateTask,
+    EnrolInNurture,
+    ReactivateFromNurture,
+    SetDealFields,
+    UpdateTask,
+)
+
+log = structlog.get_logger(__name__)
+
+ALREADY_CODES = frozenset({"DUPLICATE_VALUE"})
+GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Records to write, each pointing back at the actions it serves."""
+
+    creates: list[tuple[dict[str, Any], list[int]]] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], list[int]]] = field(default_factory=list)
+    deletes: list[tuple[str, list[int]]] = field(default_factory=list)
+    fixed: dict[int, ActionOutcome] = field(default_factory=dict)  # decided without writing
+    # per action: codes that count as "already so" (closing a deleted task, removing a gone member)
+    gone_is_done: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What the writer needs from the connector's caches."""
+
+    owner_time_zone: Callable[[str | None], str | None]
+    task_owner_time_zones: Callable[[Sequence[str]], Mapping[str, str | None]]
+    campaign_ids: Callable[[Sequence[str]], Mapping[str, str]]
+
+
+class Writer:
+    def __init__(
+        self,
+        api: SalesforceApi,
+        collections: CollectionWriter,
+        payload_config: PayloadConfig,
+        *,
+        ids_per_query: int,
+        nurture_status: str,
+        responded_status: str,
+        find_applied: Callable[[Sequence[str]], Mapping[str, tuple[str, ...]]],
+    ) -> None:
+        self._api = api
+        self._collections = collections
+        self._config = payload_config
+        self._ids_per_query = ids_per_query
+        self._nurture_status = nurture_status
+        self._responded_status = responded_status
+        self._find_applied = find_applied
+
+    def apply(self, actions: Sequence[Action], context: WriteContext) -> list[ActionOutcome]:
+        plan = _Plan()
+        self._plan_tasks(actions, plan, context)
+        self._plan_opportunities(actions, plan)
+        self._plan_nurture(actions, plan, context)
+        results: dict[int, list[RecordResult]] = {}
+        if plan.creates:
+            written = self._collections.create([r for r, _ in plan.creates], self._existing_tasks)
+            _collect(results, plan.creates, written)
+        if plan.updates:
+            _collect(results, plan.updates, self._collections.update([r for r, _ in plan.updates]))
+        if plan.deletes:
+            _collect(results, plan.deletes, self._collections.delete([i for i, _ in plan.deletes]))
+        return [
+            plan.fixed.get(i) or _outcome(action.key, results.get(i, []), i in plan.gone_is_done)
+            for i, action in enumerate(actions)
+        ]
+
+    # -- planning -----------------------------------------------------------------------------------
+
+    def _plan_tasks(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+        update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
+        task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
+        for index, action in enumerate(actions):
+            if isinstance(action, CreateTask):
+                zone = context.owner_time_zone(action.owner_id)
+                plan.creates.append((create_task_record(action, zone, self._config), [index]))
+            elif isinstance(action, UpdateTask):
+                zone = task_zones.get(action.task_id)
+                plan.updates.append((update_task_record(action, zone, self._config), [index]))
+            elif isinstance(action, CloseTask):
+                plan.updates.append((close_task_record(action.task_id, self._config), [index]))
+                plan.gone_is_done.add(index)
+
+    def _plan_opportunities(self, actions: Sequence[Action], plan: _Plan) -> None:
+        changes = [(i, a) for i, a in enumerate(actions) if isinstance(a, (ChangeStage, SetDealFields))]
+        if not changes:
+            return
+        checked = sorted({a.deal_id for _, a in changes if a.expected_modified_at is not None})
+        stamps: dict[str, tuple[Any, Any]] = {}
+        for chunk in soql.chunked(checked, self._ids_per_query):
+            for row in self._api.query_records(soql.opportunity_stamps(chunk)):
+                stamp = (
+                    parse_datetime(row.get("LastModifiedDate")),
+                    parse_datetime(row.get("SystemModstamp")),
+                )
+                stamps[str(row["Id"])] = stamp
+        merged: dict[str, tuple[dict[str, Any], list[int]]] = {}
+        for index, action in changes:
+            if action.expected_modified_at is not None:
+                current = stamps.get(action.deal_id)
+                if current is None:
+                    plan.fixed[index] = ActionOutcome(
+                        action.key, OutcomeStatus.FAILED, message=f"opportunity {action.deal_id} not found"
+                    )
+                    continue
+                if action.expected_modified_at not in current:
+                    plan.fixed[index] = ActionOutcome(
+                        action.key,
+                        OutcomeStatus.CONFLICT,
+                        message=f"opportunity {action.deal_id} changed since it was read",
+                    )
+                    continue
+            record, indexes = merged.setdefault(
+                action.deal_id, ({"attributes": {"type": "Opportunity"}, "id": action.deal_id}, [])
+            )
+            record.update(opportunity_changes(action, self._config))
+            indexes.append(index)
+        plan.updates.extend(merged.values())
+
+    def _plan_nurture(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+        nurture = [
+            (i, a) for i, a in enumerate(actions) if isinstance(a, (EnrolInNurture, ReactivateFromNurture))
+        ]
+        if not nurture:
+            return
+        campaigns = context.campaign_ids(sorted({a.nurture for _, a in nurture}))
+        members: dict[tuple[str, str], Mapping[str, Any]] = {}
+        wanted: dict[str, set[str]] = {}
+        for _, action in nurture:
+            if action.nurture in campaigns:
+                wanted.setdefault(campaigns[action.nurture], set()).update(action.contact_ids)
+        for wanted_campaign, contact_ids in wanted.items():
+            for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query):
+                for row in self._api.query_records(soql.campaign_members(wanted_campaign, chunk)):
+                    members[(wanted_campaign, str(row["ContactId"]))] = row
+        planned: set[tuple[str, str]] = set()
+        for index, action in nurture:
+            campaign_id = campaigns.get(action.nurture)
+            if campaign_id is None:
+                plan.fixed[index] = ActionOutcome(
+                    action.key,
+                    OutcomeStatus.FAILED,
+                    message=f"campaign {action.nurture!r} not found: run `followup setup salesforce`",
+                )
+                continue
+            wrote = False
+            for contact_id in action.contact_ids:
+                pair = (campaign_id, contact_id)
+                member = members.get(pair)
+                if pair in planned:
+                    continue
+                if isinstance(action, EnrolInNurture) and member is None:
+                    record = campaign_member_record(campaign_id, contact_id, self._nurture_status)
+                    plan.creates.append((record, [index]))
+                elif isinstance(action, ReactivateFromNurture) and member is not None:
+                    if action.remove_from_nurture:
+                        plan.deletes.append((str(member["Id"]), [index]))
+                    elif member.get("Status") != self._responded_status:
+                        record = {
+                            "attributes": {"type": "CampaignMember"},
+                            "id": str(member["Id"]),
+                            "Status": self._responded_status,
+                        }
+                        plan.updates.append((record, [index]))
+                    else:
+                        continue
+                else:
+                    continue
+                planned.add(pair)
+                wrote = True
+            plan.gone_is_done.add(index)
+            if not wrote:
+                plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
+
+    def _existing_tasks(self, records: Mapping[int, Mapping[str, Any]]) -> Mapping[int, str]:
+        """Which pending Task records already exist, by their idempotency key (before a retry)."""
+        key_field = self._config.task_key_field
+        keys = {i: str(r[key_field]) for i, r in records.items() if r.get(key_field)}
+        if not keys:
+            return {}
+        found = self._find_applied(sorted(set(keys.values())))
+        return {i: found[k][0] for i, k in keys.items() if found.get(k)}
+
+
+def _collect(
+    results: dict[int, list[RecordResult]],
+    planned: Sequence[tuple[Any, list[int]]],
+    written: Sequence[RecordResult],
+) -> None:
+    for (_, indexes), result in zip(planned, written, strict=True):
+        for index in indexes:
+            results.setdefault(index, []).append(result)
+
+
+def _outcome(key: str, results: Sequence[RecordResult], gone_is_done: bool) -> ActionOutcome:
+    """One action's outcome from its records' results (worst wins: failed, retry, applied, already)."""
+    ids = tuple(r.record_id for r in results if r.record_id)
+    failed: list[str] = []
+    retry = False
+    written = False
+    for result in results:
+        codes = set(result.codes)
+        if result.status is RecordStatus.WRITTEN:
+            written = True
+        elif result.status is RecordStatus.RETRY_LATER:
+            retry = True
+        elif result.status is RecordStatus.FAILED and not (
+            codes & ALREADY_CODES or (gone_is_done and codes & GONE_CODES)
+        ):
+            failed.extend(result.codes or ("UNKNOWN_ERROR",))
+    if failed:
+        return ActionOutcome(
+            key, OutcomeStatus.FAILED, ids, message="salesforce: " + ",".join(sorted(set(failed)))
+        )
+    if retry:
+        return ActionOutcome(key, OutcomeStatus.RETRY_LATER, ids, message="salesforce: gave up retrying")
+    if written:
+        return ActionOutcome(key, OutcomeStatus.APPLIED, ids)
+    return ActionOutcome(key, OutcomeStatus.ALREADY_APPLIED, ids)

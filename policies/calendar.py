@@ -1,0 +1,137 @@
+"""Business days and working hours in one time zone: where follow-up tasks may fall due.
+
+A task that falls due on a Saturday, on Christmas or at 3 a.m. in the owner's city is noise. Every due date
+the engine computes goes through ``BusinessCalendar.working_moment``: the first moment at or after the
+ideal one that lies on a business day (a working weekday that is neither a public holiday of the configured
+country/subdivision nor a company day off) inside working hours, in the owner's time zone.
+
+Holidays come from the ``holidays`` package, expanded per year on first use and cached on the calendar
+object; the results depend only on the configuration, so this memoisation keeps the engine pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from policies.durations import Duration
+
+
+class BusinessCalendar:
+    """Working days, working hours and holidays of one time zone."""
+
+    __slots__ = (
+        "_holiday_years",
+        "_holidays",
+        "country",
+        "days",
+        "days_off",
+        "end",
+        "start",
+        "subdivision",
+        "tz",
+    )
+
+    def __init__(
+        self,
+        time_zone: str,
+        *,
+        start: time = time(9, 0),
+        end: time = time(17, 0),
+        days: Iterable[int] = (0, 1, 2, 3, 4),
+        country: str | None = None,
+        subdivision: str | None = None,
+        days_off: Iterable[date] = (),
+    ) -> None:
+        if start >= end:
+            raise ValueError("working hours must start before they end")
+        self.tz = ZoneInfo(time_zone)
+        self.start = start
+        self.end = end
+        self.days = frozenset(days)
+        if not self.days:
+            raise ValueError("at least one working day is needed")
+        self.country = country
+        self.subdivision = subdivision
+        self.days_off = frozenset(days_off)
+        self._holidays: set[date] = set()
+        self._holiday_years: set[int] = set()
+
+    # -- days ------------------------------------------------------------------------------------
+
+    def is_holiday(self, day: date) -> bool:
+        if self.country is None:
+            return False
+        if day.year not in self._holiday_years:
+            found = holidays.country_holidays(self.country, subdiv=self.subdivision, years=day.year)
+            self._holidays.update(found.keys())
+            self._holiday_years.add(day.year)
+        return day in self._holidays
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() in self.days and day not in self.days_off and not self.is_holiday(day)
+
+    def business_day_on_or_after(self, day: date) -> date:
+        # A year of non-working days in a row cannot happen with a valid configuration; the bound keeps
+        # a broken one from looping forever.
+        for _ in range(400):
+            if self.is_business_day(day):
+                return day
+            day += timedelta(days=1)
+        raise ValueError("no business day within 400 days: check working days and days off")
+
+    def next_business_day(self, day: date) -> date:
+        return self.business_day_on_or_after(day + timedelta(days=1))
+
+    def add_business_days(self, day: date, count: int) -> date:
+        for _ in range(count):
+            day = self.next_business_day(day)
+        return day
+
+    # -- moments ---------------------------------------------------------------------------------
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date()
+
+    def opening(self, day: date) -> datetime:
+        """The start of working hours on ``day``, in UTC."""
+        return datetime.combine(day, self.start, self.tz).astimezone(UTC)
+
+    def working_moment(self, moment: datetime) -> datetime:
+        """The first moment at or after ``moment`` on a business day inside working hours, in UTC."""
+        local = moment.astimezone(self.tz)
+        day = local.date()
+        clock = local.time().replace(tzinfo=None)
+        if self.is_business_day(day):
+            if clock < self.start:
+                return self.opening(day)
+            if clock <= self.end:
+                return local.replace(microsecond=0).astimezone(UTC)
+        return self.opening(self.next_business_day(day))
+
+    def is_working_moment(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.tz)
+        clock = local.time().replace(tzinfo=None)
+        return self.is_business_day(local.date()) and self.start <= clock <= self.end
+
+    def shift(self, moment: datetime, duration: Duration) -> datetime:
+        """``moment`` plus ``duration``: days and weeks on the local wall clock, business days skipping
+        non-business days; not yet adjusted into working hours (``due_after`` does that)."""
+        if duration.unit == "hours":
+            return moment + timedelta(hours=duration.amount)
+        local = moment.astimezone(self.tz)
+        if duration.unit == "business_days":
+            day = self.add_business_days(local.date(), duration.amount)
+        else:
+            day = local.date() + timedelta(days=duration.hours // 24)
+        return datetime.combine(day, local.time().replace(tzinfo=None), self.tz).astimezone(UTC)
+
+    def due_after(self, moment: datetime, duration: Duration) -> datetime:
+        """When a task ``duration`` after ``moment`` is due: shifted, then moved into working hours."""
+        return self.working_moment(self.shift(moment, duration))

@@ -1,0 +1,200 @@
+"""The working state of one evaluation: the deal, its calendar and rules, and the actions decided so far.
+
+Rules read the deal through this object and record actions and verdicts on it; the engine turns it into a
+``Decision``. Building actions here keeps every rule's idempotency keys and texts consistent: a key is
+``make_key(rule, deal, <what the intent aims at>)`` and never contains ``now``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from policies.calendar import BusinessCalendar
+from policies.facts import DealFacts
+from policies.model import (
+    Action,
+    AutoTask,
+    CloseReason,
+    CloseTask,
+    CreateTask,
+    Deal,
+    Evidence,
+    Explanation,
+    Owner,
+    Priority,
+    RuleVerdict,
+    TaskType,
+    make_key,
+)
+from policies.policy import CompiledRules, Policy
+from policies.settings import TaskText
+
+AGREED = "agreed_interval"
+NEXT_STEP = "next_step"
+STOP = "stop"
+NURTURE = "nurture"
+QUALIFICATION = "qualification"
+DECISION_MAKER = "decision_maker"
+SIGNALS = "signals"
+EXPIRY = "task_expiry"
+RULE_IDS = (STOP, QUALIFICATION, NURTURE, NEXT_STEP, AGREED, SIGNALS, DECISION_MAKER, EXPIRY)
+
+
+def day(moment: datetime, calendar: BusinessCalendar) -> str:
+    """A moment as the owner reads it: their local date."""
+    return calendar.local_date(moment).isoformat()
+
+
+class Context:
+    __slots__ = (
+        "actions",
+        "calendar",
+        "closed_tasks",
+        "compiled",
+        "deal",
+        "facts",
+        "keys",
+        "now",
+        "open_tasks",
+        "owner",
+        "policy",
+        "rules",
+        "today",
+        "verdicts",
+    )
+
+    def __init__(
+        self,
+        policy: Policy,
+        deal: Deal,
+        now: datetime,
+        owner: Owner | None,
+        compiled: CompiledRules,
+        calendar: BusinessCalendar,
+        facts: DealFacts,
+    ) -> None:
+        self.policy = policy
+        self.deal = deal
+        self.now = now
+        self.owner = owner
+        self.compiled = compiled
+        self.rules = compiled.rules
+        self.calendar = calendar
+        self.facts = facts
+        self.today: date = calendar.local_date(now)
+        self.actions: list[Action] = []
+        self.verdicts: dict[str, RuleVerdict] = {}
+        self.keys = {t.key for t in deal.auto_tasks}
+        self.open_tasks: list[AutoTask] = [t for t in deal.auto_tasks if t.is_open]
+        self.closed_tasks: list[AutoTask] = [t for t in deal.auto_tasks if not t.is_open]
+
+    # -- verdicts --------------------------------------------------------------------------------
+
+    def verdict(self, rule_id: str, fired: bool, reason: str, *evidence: Evidence) -> None:
+        self.verdicts[rule_id] = RuleVerdict(rule_id, fired, reason, evidence)
+
+    def skip_remaining(self, reason: str) -> None:
+        for rule_id in RULE_IDS:
+            if rule_id not in self.verdicts:
+                self.verdicts[rule_id] = RuleVerdict(rule_id, False, reason)
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def open_for(self, rule_id: str) -> list[AutoTask]:
+        return [t for t in self.open_tasks if t.rule_id == rule_id]
+
+    def close(self, task: AutoTask, rule_id: str, reason: CloseReason, explanation: Explanation) -> None:
+        """Close one of crm-followup's own open tasks (only ever those in ``deal.auto_tasks``)."""
+        self.actions.append(
+            CloseTask(
+                key=make_key("close", task.key),
+                deal_id=self.deal.id,
+                rule_id=rule_id,
+                explanation=explanation,
+                task_id=task.id,
+                task_key=task.key,
+                reason=reason,
+            )
+        )
+        self.open_tasks.remove(task)
+        self.closed_tasks.append(task)
+
+    def close_all(self, rule_id: str, reason: CloseReason, explanation: Explanation) -> int:
+        tasks = list(self.open_tasks)
+        for task in tasks:
+            self.close(task, rule_id, reason, explanation)
+        return len(tasks)
+
+    def due_now(self) -> datetime:
+        """When a task about something already overdue is due: the next working moment (or due_time)."""
+        due_time = self.policy.calendar.due_time
+        moment = self.calendar.working_moment(self.now)
+        if due_time is None:
+            return moment
+        local = self.calendar.local(moment)
+        at = datetime.combine(local.date(), due_time, self.calendar.tz)
+        if at < local:
+            at = datetime.combine(self.calendar.next_business_day(local.date()), due_time, self.calendar.tz)
+        return self.calendar.working_moment(at)
+
+    def create(
+        self,
+        rule_id: str,
+        key: str,
+        text: TaskText,
+        values: dict[str, str],
+        explanation: Explanation,
+        due_at: datetime,
+        *,
+        task_type: TaskType = TaskType.TODO,
+        priority: Priority = Priority.MEDIUM,
+        contact_id: str | None = None,
+    ) -> CreateTask:
+        values["due"] = day(due_at, self.calendar)
+        values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
+        action = CreateTask(
+            key=key,
+            deal_id=self.deal.id,
+            rule_id=rule_id,
+            explanation=explanation,
+            owner_id=self.deal.owner_id,
+            subject=text.subject.render(values),
+            body=text.body.render(values),
+            due_at=due_at,
+            task_type=task_type,
+            priority=priority,
+            contact_id=contact_id,
+        )
+        self.actions.append(action)
+        return action
+
+    # -- texts -----------------------------------------------------------------------------------
+
+    def text_values(self, **extra: Any) -> dict[str, str]:
+        """The named fields a task template may use (see ``policies.templates.TEMPLATE_FIELDS``)."""
+        deal = self.deal
+        contact = deal.primary_contact
+        signal = self.facts.last_signal
+        agreement = deal.agreement
+        amount = "no amount"
+        if deal.amount is not None:
+            amount = f"{deal.amount:,.0f} {deal.currency or ''}".strip()
+        values = {
+            "deal_name": deal.name,
+            "deal_id": deal.id,
+            "stage": deal.stage.label or deal.stage.id,
+            "amount": amount,
+            "owner": (self.owner.name if self.owner is not None and self.owner.name else "the owner"),
+            "contact": (contact.name or contact.email or "the customer") if contact else "the customer",
+            "last_touch": (
+                f"{day(signal.occurred_at, self.calendar)} ({signal.kind.value})" if signal else "none yet"
+            ),
+            "agreed_interval": f"{agreement.interval_days} days"
+            if agreement.interval_days
+            else "none agreed",
+            "agreed_channel": agreement.channel.value if agreement.channel else "none agreed",
+            "unanswered": str(self.facts.unanswered),
+        }
+        values.update({k: str(v) for k, v in extra.items()})
+        return values

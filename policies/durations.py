@@ -1,0 +1,85 @@
+"""Durations in policy files: ``"36h"``, ``"14d"``, ``"2w"``, ``"10 business days"``.
+
+Why a small grammar of its own rather than ISO 8601: admins write policies, and "14d" or "10 business days"
+is what they say in a sales meeting. Calendar units (hours, days, weeks) are wall-clock time in the owner's
+time zone; business days skip weekends, public holidays and company days off (see ``policies.calendar``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_UNITS = {
+    "h": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+    "w": "weeks",
+    "week": "weeks",
+    "weeks": "weeks",
+    "bd": "business_days",
+    "business day": "business_days",
+    "business days": "business_days",
+}
+_PATTERN = re.compile(r"^\s*(\d{1,4})\s*([a-z]+(?: [a-z]+)?)\s*$")
+DURATION_HELP = 'a duration such as "36h", "14d", "2w" or "10 business days"'
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """An amount of hours, days, weeks or business days; ``days`` is the calendar-day equivalent."""
+
+    amount: int
+    unit: str  # "hours" | "days" | "weeks" | "business_days"
+
+    @property
+    def is_business(self) -> bool:
+        return self.unit == "business_days"
+
+    @property
+    def hours(self) -> int:
+        """Length in hours for calendar units (business days count as 24 h each, for comparisons only)."""
+        per = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}[self.unit]
+        return self.amount * per
+
+    def __str__(self) -> str:
+        if self.unit == "business_days":
+            return f"{self.amount} business day{'s' if self.amount != 1 else ''}"
+        return f"{self.amount}{self.unit[0]}"
+
+
+def parse_duration(value: Any) -> Duration:
+    """Parse a policy duration; a ``ValueError`` names the accepted forms (pydantic adds the place)."""
+    if isinstance(value, Duration):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected {DURATION_HELP}")  # noqa: TRY004 pydantic reports ValueError with its place
+    if isinstance(value, int):
+        raise ValueError(f'a bare number is ambiguous: write "{value}d" or "{value}h" ({DURATION_HELP})')  # noqa: TRY004
+    match = _PATTERN.match(value.lower())
+    if match is None or match.group(2) not in _UNITS:
+        raise ValueError(f"{value!r} is not {DURATION_HELP}")
+    amount = int(match.group(1))
+    if amount <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive")
+    return Duration(amount, _UNITS[match.group(2)])
+
+
+PolicyDuration = Annotated[
+    Duration,
+    BeforeValidator(parse_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d{1,4}\s*(h|hours?|d|days?|w|weeks?|bd|business days?)\s*$",
+            "description": DURATION_HELP,
+        }
+    ),
+]

@@ -1,0 +1,300 @@
+"""Rules that give the rep a task: agreed interval or cadence (a), next step (b), qualify (e), decision
+maker (f), the signal that supersedes a follow-up (g) and the expiry of tasks nobody acted on (h).
+
+Each rule owns at most one open auto-task per deal. A task's key names its intent (for the follow-up: the
+conversation it follows and the day it aims at), so the same intent never gives a second task, and when
+the intent changes the rule updates its task or closes it and creates the new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from policies.context import AGREED, DECISION_MAKER, EXPIRY, NEXT_STEP, QUALIFICATION, SIGNALS, Context, day
+from policies.durations import Duration
+from policies.lifecycle import next_step_key
+from policies.model import (
+    AutoTask,
+    Channel,
+    CloseReason,
+    Evidence,
+    Explanation,
+    Priority,
+    TaskType,
+    UpdateTask,
+    make_key,
+)
+
+_TASK_TYPE = {Channel.CALL: TaskType.CALL, Channel.EMAIL: TaskType.EMAIL, Channel.MEETING: TaskType.MEETING}
+
+
+def expire_tasks(ctx: Context) -> None:
+    """(h) Close auto-tasks still open ``task_expiry`` after they fell due: nobody is going to do them."""
+    expiry = ctx.rules.task_expiry
+    if expiry is None:
+        ctx.verdict(EXPIRY, False, "task expiry is off")
+        return
+    expired = [t for t in ctx.open_tasks if ctx.calendar.shift(t.due_at, expiry) <= ctx.now]
+    for task in expired:
+        explanation = Explanation(
+            f"task open {expiry} past its due date with nobody acting on it",
+            (Evidence("due", day(task.due_at, ctx.calendar)), Evidence("task", task.id)),
+        )
+        ctx.close(task, EXPIRY, CloseReason.EXPIRED, explanation)
+    if expired:
+        ctx.verdict(
+            EXPIRY,
+            True,
+            f"{len(expired)} task(s) expired",
+            Evidence("tasks", ", ".join(t.id for t in expired)),
+        )
+    else:
+        ctx.verdict(EXPIRY, False, f"no open task is {expiry} past due")
+
+
+def close_rule_tasks(ctx: Context, rule_id: str, reason: CloseReason, summary: str) -> int:
+    tasks = ctx.open_for(rule_id)
+    for task in tasks:
+        ctx.close(task, rule_id, reason, Explanation(summary))
+    return len(tasks)
+
+
+def qualify_task(ctx: Context, gaps: list[str]) -> None:
+    """(e) One 'qualify or disqualify' task per deal; the other task rules stay silent meanwhile."""
+    missing = ", ".join(gaps)
+    key = make_key(QUALIFICATION, ctx.deal.id)
+    evidence = (Evidence("missing", missing),)
+    if key in ctx.keys or ctx.open_for(QUALIFICATION):
+        ctx.verdict(QUALIFICATION, False, "unqualified; the qualify task was already given", *evidence)
+        return
+    explanation = Explanation("the deal is not qualified: qualify or disqualify it", evidence)
+    ctx.create(
+        QUALIFICATION,
+        key,
+        ctx.policy.texts.qualify,
+        ctx.text_values(missing=missing),
+        explanation,
+        ctx.due_now(),
+        priority=Priority.LOW,
+        contact_id=_primary(ctx),
+    )
+    ctx.verdict(QUALIFICATION, True, "unqualified: qualify task created", *evidence)
+
+
+def next_step_task(ctx: Context, gaps: list[str]) -> None:
+    """(b) Ask for what, why and when; close the request once the deal has a complete next step."""
+    rule = ctx.rules.next_step
+    if not rule.enabled:
+        ctx.verdict(NEXT_STEP, False, "disabled for this scope")
+        return
+    step = ctx.deal.next_step
+    if not gaps:
+        closed = close_rule_tasks(ctx, NEXT_STEP, CloseReason.SETTLED, "the next step is now complete")
+        ctx.verdict(
+            NEXT_STEP,
+            closed > 0,
+            f"next step complete; {closed} request(s) closed" if closed else "next step complete",
+            Evidence("when", step.when.isoformat() if step.when else ""),
+        )
+        return
+    missing = ", ".join(gaps)
+    key = next_step_key(ctx)
+    evidence = (Evidence("missing", missing), Evidence("what", (step.what or "")[:80]))
+    stale = [t for t in ctx.open_for(NEXT_STEP) if t.key != key]
+    for task in stale:
+        ctx.close(task, NEXT_STEP, CloseReason.SUPERSEDED, Explanation("the next step changed; asking again"))
+    if key in ctx.keys:
+        ctx.verdict(
+            NEXT_STEP, bool(stale), f"incomplete ({missing}); already asked, grace {rule.grace}", *evidence
+        )
+        return
+    explanation = Explanation(f"the next step is incomplete: {missing}", evidence)
+    ctx.create(
+        NEXT_STEP,
+        key,
+        ctx.policy.texts.next_step,
+        ctx.text_values(missing=missing),
+        explanation,
+        ctx.due_now(),
+        contact_id=_primary(ctx),
+    )
+    ctx.verdict(NEXT_STEP, True, f"incomplete ({missing}): next-step task created", *evidence)
+
+
+def followup_task(ctx: Context) -> None:
+    """(a, g) The follow-up due at the last conversation plus the agreed interval (or the stage cadence)."""
+    rule = ctx.rules.agreed_interval
+    if not rule.enabled:
+        ctx.verdict(AGREED, False, "disabled for this scope")
+        ctx.verdict(SIGNALS, False, "follow-up rule disabled for this scope")
+        return
+    deal, facts, calendar = ctx.deal, ctx.facts, ctx.calendar
+    agreement = deal.agreement
+    cadence: Duration = rule.cadence_by_stage.get(deal.stage.id, rule.default_cadence)
+    signal = facts.last_signal
+    anchor_at, anchor_ref = (signal.occurred_at, signal.id) if signal else (deal.created_at, "created")
+    agreed = bool(agreement.interval_days and agreement.interval_days > 0)
+    interval = Duration(agreement.interval_days or 0, "days") if agreed else cadence
+    basis = f"agreed interval of {agreement.interval_days} days" if agreed else f"cadence of {cadence}"
+    # A later unanswered attempt or a finished follow-up task restarts the clock on the cadence: retry.
+    retry_at = facts.last_attempt.occurred_at if facts.last_attempt is not None else None
+    retry_ref = facts.last_attempt.id if facts.last_attempt is not None else ""
+    for task in ctx.closed_tasks:
+        if (
+            task.rule_id == AGREED
+            and task.due_at > anchor_at
+            and (retry_at is None or task.due_at > retry_at)
+        ):
+            retry_at, retry_ref = task.due_at, f"task:{task.key}"
+    if retry_at is not None and retry_at > anchor_at:
+        anchor_at, anchor_ref, interval, agreed = retry_at, retry_ref, cadence, False
+        basis = f"retry on the cadence of {cadence} after the last attempt"
+    due = calendar.due_after(anchor_at, interval)
+    key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
+    channel = agreement.channel or rule.default_channel
+    evidence = (
+        Evidence(
+            "last conversation", f"{day(signal.occurred_at, calendar)} ({signal.id})" if signal else "none"
+        ),
+        Evidence("anchor", f"{day(anchor_at, calendar)} ({anchor_ref})"),
+        Evidence("basis", basis),
+        Evidence("due", day(due, calendar)),
+        Evidence("channel", channel.value),
+    )
+    open_tasks = ctx.open_for(AGREED)
+    for extra in open_tasks[1:]:  # never two open follow-ups for one deal
+        ctx.close(extra, AGREED, CloseReason.SUPERSEDED, Explanation("duplicate follow-up task"))
+    current = open_tasks[0] if open_tasks else None
+    if key in ctx.keys or (current is not None and current.due_at == due):
+        ctx.verdict(AGREED, False, f"follow-up due {day(due, calendar)} already planned", *evidence)
+        ctx.verdict(SIGNALS, False, "no open follow-up to supersede")
+        return
+    text = ctx.policy.texts.agreed_followup if agreed else ctx.policy.texts.cadence_followup
+    if due > ctx.now:
+        _supersede(ctx, current, due, evidence)
+        ctx.verdict(AGREED, False, f"not due yet: follow-up due {day(due, calendar)}", *evidence)
+        return
+    ctx.verdict(SIGNALS, False, "no signal supersedes the follow-up")
+    values = ctx.text_values()
+    explanation = Explanation(f"follow-up due {day(due, calendar)} ({basis})", evidence)
+    if current is not None:
+        ctx.actions.append(
+            UpdateTask(
+                key=make_key("update", current.key, due.isoformat()),
+                deal_id=deal.id,
+                rule_id=AGREED,
+                explanation=explanation,
+                task_id=current.id,
+                task_key=current.key,
+                due_at=due,
+                subject=text.subject.render({**values, "due": day(due, calendar)}),
+                body=text.body.render({**values, "due": day(due, calendar)}),
+            )
+        )
+        ctx.verdict(AGREED, True, f"follow-up moved to {day(due, calendar)} ({basis})", *evidence)
+        return
+    contact = _signal_contact(ctx)
+    ctx.create(
+        AGREED,
+        key,
+        text,
+        values,
+        explanation,
+        due,
+        task_type=_TASK_TYPE[channel],
+        priority=Priority.HIGH if agreed else Priority.MEDIUM,
+        contact_id=contact,
+    )
+    ctx.verdict(AGREED, True, f"follow-up task created, due {day(due, calendar)} ({basis})", *evidence)
+
+
+def _supersede(ctx: Context, current: AutoTask | None, due: datetime, evidence: tuple[Evidence, ...]) -> None:
+    """(g) A newer conversation replaced the open follow-up: close it, or move it to the new due date."""
+    signals = ctx.rules.signals
+    if current is None:
+        ctx.verdict(SIGNALS, False, "no open follow-up to supersede")
+        return
+    if not signals.enabled:
+        ctx.verdict(SIGNALS, False, "signals rule disabled: the open follow-up stays", *evidence)
+        return
+    explanation = Explanation(
+        f"a newer conversation moved the next follow-up to {day(due, ctx.calendar)}", evidence
+    )
+    if signals.on_signal == "close":
+        ctx.close(current, SIGNALS, CloseReason.SUPERSEDED, explanation)
+        ctx.verdict(SIGNALS, True, "open follow-up closed: superseded by a newer conversation", *evidence)
+        return
+    ctx.actions.append(
+        UpdateTask(
+            key=make_key("update", current.key, due.isoformat()),
+            deal_id=ctx.deal.id,
+            rule_id=SIGNALS,
+            explanation=explanation,
+            task_id=current.id,
+            task_key=current.key,
+            due_at=due,
+        )
+    )
+    ctx.verdict(SIGNALS, True, f"open follow-up moved to {day(due, ctx.calendar)}", *evidence)
+
+
+def decision_maker_task(ctx: Context) -> None:
+    """(f) Late-stage or large deals without a decision maker among the contacts: one task to reach one."""
+    rule = ctx.rules.decision_maker
+    deal = ctx.deal
+    if not rule.enabled:
+        ctx.verdict(DECISION_MAKER, False, "disabled for this scope")
+        return
+    by_stage = deal.stage.id in rule.stages
+    by_amount = rule.min_amount is not None and deal.amount is not None and deal.amount >= rule.min_amount
+    if not (by_stage or by_amount):
+        ctx.verdict(DECISION_MAKER, False, "neither in a listed stage nor above the amount")
+        return
+    wanted = frozenset(rule.roles)
+    found = [c.id for c in deal.contacts if c.roles & wanted]
+    roles = ", ".join(r.value for r in rule.roles)
+    if found:
+        closed = close_rule_tasks(ctx, DECISION_MAKER, CloseReason.SETTLED, "a decision maker is on the deal")
+        ctx.verdict(
+            DECISION_MAKER, closed > 0, "decision maker covered", Evidence("contacts", ", ".join(found))
+        )
+        return
+    trigger = f"stage {deal.stage.id}" if by_stage else f"amount {deal.amount:,.0f} >= {rule.min_amount:,.0f}"
+    evidence = (
+        Evidence("trigger", trigger),
+        Evidence(
+            "contacts", ", ".join(f"{c.id} ({'/'.join(sorted(c.roles)) or 'no role'})" for c in deal.contacts)
+        ),
+        Evidence("roles wanted", roles),
+    )
+    key = make_key(DECISION_MAKER, deal.id, deal.stage.id)
+    if key in ctx.keys or ctx.open_for(DECISION_MAKER):
+        ctx.verdict(DECISION_MAKER, False, "no decision maker; already asked", *evidence)
+        return
+    explanation = Explanation(f"no contact in a decision-making role ({roles})", evidence)
+    ctx.create(
+        DECISION_MAKER,
+        key,
+        ctx.policy.texts.decision_maker,
+        ctx.text_values(roles=roles),
+        explanation,
+        ctx.due_now(),
+        priority=Priority.HIGH,
+        contact_id=_primary(ctx),
+    )
+    ctx.verdict(DECISION_MAKER, True, "no decision maker: task created", *evidence)
+
+
+def _primary(ctx: Context) -> str | None:
+    contact = ctx.deal.primary_contact
+    return contact.id if contact is not None else None
+
+
+def _signal_contact(ctx: Context) -> str | None:
+    signal = ctx.facts.last_signal
+    ids = {c.id for c in ctx.deal.contacts}
+    if signal is not None:
+        for contact_id in signal.contact_ids:
+            if contact_id in ids:
+                return contact_id
+    return _primary(ctx)

@@ -1,0 +1,178 @@
+"""Request parsing and response shaping shared by the route modules.
+
+Query parameters arrive as the SDK sends them (repeated ``properties=a&properties=b``, booleans as ``True``)
+or as the docs allow (comma-separated, any case); both are accepted. Handlers raise ``HubSpotError`` and the
+``handler`` wrapper answers with HubSpot's error body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.hubspot.catalog import DEFAULT_PROPERTIES, SINGULAR, resolve_object_type
+from sandbox.hubspot.errors import HubSpotError, error_response, json_response
+from sandbox.hubspot.records import Record
+from sandbox.hubspot.render import iso_ms
+from sandbox.hubspot.store import HubSpotStore
+
+__all__ = [
+    "body_json",
+    "handler",
+    "int_param",
+    "list_param",
+    "now_iso",
+    "object_type",
+    "ok",
+    "record_json",
+    "truthy",
+]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def handler(func: Handler) -> Handler:
+    """Turn ``HubSpotError`` into HubSpot's error response."""
+
+    @wraps(func)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await func(request)
+        except HubSpotError as error:
+            return error_response(error)
+
+    return wrapped
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return json_response(body, status)
+
+
+def list_param(request: Request, name: str) -> list[str]:
+    """A multi-valued query parameter, repeated or comma-separated."""
+    values: list[str] = []
+    for raw in request.query_params.getlist(name):
+        values.extend(part for part in raw.split(",") if part)
+    return values
+
+
+def truthy(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").strip().lower() == "true"
+
+
+def int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid {name} value.") from None
+    if value < 1 or (maximum is not None and value > maximum):
+        raise HubSpotError(
+            400,
+            "VALIDATION_ERROR",
+            f"Invalid {name} value.",
+            errors=[
+                {
+                    "code": "400",
+                    "in": "query",
+                    "message": f"Invalid {name} value.",
+                    "subCategory": "INVALID_PARAMETER",
+                    "context": {name: [f"Must be less than or equal to {maximum}"]},
+                }
+            ],
+        )
+    return value
+
+
+async def body_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1: malformed JSON") from None
+
+
+def object_type(request: Request, param: str = "objectType") -> str:
+    """The plural object type a path names, or 400 as HubSpot answers an unknown type."""
+    raw = str(request.path_params[param])
+    kind = resolve_object_type(raw)
+    if kind is None:
+        raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}")
+    return kind
+
+
+def now_iso(store: HubSpotStore) -> str:
+    return iso_ms(store.now_ms())
+
+
+def record_json(
+    store: HubSpotStore,
+    kind: str,
+    record: Record,
+    names: list[str] | None = None,
+    *,
+    history: list[str] | None = None,
+    associations: list[str] | None = None,
+    always: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A ``SimplePublicObject`` (with associations when asked): requested properties, ``null`` when unset."""
+    table = store.tables[kind]
+    definitions = store.properties[kind]
+    wanted = names if names else DEFAULT_PROPERTIES[kind]
+    props: dict[str, str | None] = {}
+    for name in (*wanted, *always):
+        if name in definitions:
+            props[name] = table.value(record, name)
+    body: dict[str, Any] = {
+        "id": str(record.id),
+        "properties": props,
+        "createdAt": iso_ms(record.created_ms),
+        "updatedAt": iso_ms(record.updated_ms),
+        "archived": record.archived,
+    }
+    if record.archived and record.archived_ms is not None:
+        body["archivedAt"] = iso_ms(record.archived_ms)
+    if history:
+        body["propertiesWithHistory"] = {
+            name: [{"value": value, "timestamp": iso_ms(record.updated_ms), "sourceType": "API"}]
+            for name in history
+            if name in definitions and (value := table.value(record, name)) is not None
+        }
+    if associations:
+        linked: dict[str, Any] = {}
+        for raw in associations:
+            to_kind = resolve_object_type(raw)
+            if to_kind is None:
+                continue
+            rows = [
+                {"id": str(to_id), "type": association_name(store, type_id)}
+                for to_id, type_ids in sorted(store.live_targets(kind, to_kind, record.id).items())
+                for type_id in type_ids
+            ]
+            if rows:
+                linked[raw] = {"results": rows}
+        if linked:
+            body["associations"] = linked
+    return body
+
+
+def association_name(store: HubSpotStore, type_id: int) -> str:
+    """The v3 association type name: ``deal_to_contact``, ``deal_to_company_unlabeled``, or a label's name."""
+    t = store.associations.types.get(type_id)
+    if t is None:
+        return str(type_id)
+    base = f"{SINGULAR[t.from_type]}_to_{SINGULAR[t.to_type]}"
+    if t.category == "USER_DEFINED":
+        return t.name or (t.label or base).lower().replace(" ", "_")
+    if t.label is None and any(
+        o.label == "Primary" for o in store.associations.types_between(t.from_type, t.to_type)
+    ):
+        return f"{base}_unlabeled"
+    return base

@@ -1,0 +1,103 @@
+"""The Starlette application of the Salesforce sandbox: routes, error pages and middleware.
+
+Middleware, outermost first: request counting (``sandbox.stats``), then fault injection
+(``sandbox.faults``) with Salesforce's renderings: a 500 is ``UNKNOWN_EXCEPTION``, a 503
+``SERVER_UNAVAILABLE``, 502/504 an HTML page as a load balancer would send, and a rate-limit storm is
+403 ``REQUEST_LIMIT_EXCEEDED`` "ConcurrentPerOrgLongTxn Limit exceeded." (Salesforce never answers 429).
+The OAuth endpoint is exempt from faults; sandbox control routes always are.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
+
+from sandbox.control import control_routes
+from sandbox.faults import Fault, FaultMiddleware, FaultRenderers
+from sandbox.salesforce import routes_composite, routes_misc, routes_query, routes_sobjects
+from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.http import DATA, api_route
+from sandbox.salesforce.org import SalesforceOrg
+from sandbox.stats import RequestStatsMiddleware
+
+
+def _server_error(scope: Scope, fault: Fault) -> Response:
+    status = fault.status or 500
+    if status == 500:
+        return ApiError(
+            500,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: "
+            "1203412349-12345 (-1234567890)",
+        ).response()
+    if status == 503:
+        return ApiError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable.").response()
+    return HTMLResponse(f"<html><body><h1>{status} Bad Gateway</h1></body></html>", status_code=status)
+
+
+def _rate_limited(scope: Scope, fault: Fault) -> Response:
+    return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.").response()
+
+
+def _routes(org: SalesforceOrg) -> list[BaseRoute]:
+    sob = f"{DATA}/sobjects/{{sobject}}"
+    routes: list[BaseRoute] = [
+        Route("/services/data", routes_misc.versions, methods=["GET"]),
+        Route("/services/data/", routes_misc.versions, methods=["GET"]),
+        routes_misc.token_route(org),
+        *routes_misc.salesforce_control_routes(org),
+        *api_route(org, DATA, routes_misc.version_root, ["GET"]),
+        *api_route(org, f"{DATA}/limits", routes_misc.limits, ["GET"]),
+        *api_route(org, f"{DATA}/query", routes_query.query, ["GET"]),
+        *api_route(org, f"{DATA}/queryAll", routes_query.query_all, ["GET"]),
+        *api_route(org, f"{DATA}/query/{{locator}}", routes_query.query_more, ["GET"], slash=False),
+        *api_route(org, f"{DATA}/queryAll/{{locator}}", routes_query.query_more, ["GET"], slash=False),
+        *api_route(org, f"{DATA}/sobjects", routes_sobjects.list_sobjects, ["GET"]),
+        *api_route(
+            org, f"{DATA}/composite/sobjects", routes_composite.collections, ["POST", "PATCH", "DELETE"]
+        ),
+        *api_route(org, sob, routes_sobjects.sobject_root, ["GET", "POST"]),
+        *api_route(org, f"{sob}/describe", routes_sobjects.describe, ["GET"]),
+        *api_route(org, f"{sob}/updated", routes_sobjects.updated, ["GET"]),
+        *api_route(org, f"{sob}/deleted", routes_sobjects.deleted, ["GET"]),
+        *api_route(org, f"{sob}/{{record_id}}", routes_sobjects.record, ["GET", "PATCH", "DELETE"]),
+        *api_route(
+            org,
+            f"{sob}/{{field}}/{{value:path}}",
+            routes_sobjects.by_external_id,
+            ["GET", "PATCH", "DELETE"],
+            slash=False,
+        ),
+    ]
+    return routes
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed.").response()
+    return ApiError(exc.status_code, "NOT_FOUND", "The requested resource does not exist").response()
+
+
+def build_app(org: SalesforceOrg) -> Starlette:
+    """The ASGI app serving ``org``; pass it to ``sandbox.server.serve_in_thread`` with the TLS files."""
+    routes = [*control_routes(lambda: org.store, org.injector, org.stats, org.clock), *_routes(org)]
+    renderers = FaultRenderers(server_error=_server_error, rate_limited=_rate_limited)
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestStatsMiddleware, stats=org.stats, routes=routes),
+            Middleware(
+                FaultMiddleware,
+                injector_provider=lambda: org.injector,
+                renderers=renderers,
+                exempt_prefixes=("/services/oauth2/",),
+            ),
+        ],
+        exception_handlers={404: _http_error, 405: _http_error},
+    )

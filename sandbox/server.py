@@ -1,0 +1,199 @@
+"""Run a sandbox's ASGI app under uvicorn: in a background thread for tests, or in the foreground for the CLI.
+
+Both CRM sandboxes build a Starlette app and hand it here; nothing in this module knows about a CRM.
+
+    from sandbox.server import serve_in_thread, serve_forever, RunningServer
+
+    with serve_in_thread(app) as server:          # binds 127.0.0.1 on a free port
+        requests.get(f"{server.base_url}/...")    # server.host, server.port, server.base_url
+    # leaving the block stops uvicorn and joins the thread
+
+    with serve_in_thread(app, ssl_certfile=cert, ssl_keyfile=key) as server:
+        ...                                       # server.base_url starts with https://
+
+    serve_forever(app, host="127.0.0.1", port=8080)   # blocks; SIGINT / SIGTERM stop it cleanly
+
+Why we bind the socket ourselves: with ``port=0`` the kernel picks a free port, and because the socket
+exists before uvicorn starts there is no window in which another process can take the port, and the
+caller learns the real port without parsing logs. uvicorn then serves on that socket.
+
+The HTTP parser is httptools when it is installed (several times faster than h11 on small requests,
+which is what a sandbox benchmark spends its time on) and h11 otherwise. Keep-alive stays on, because the
+official clients reuse connections and a sandbox that closes them would measure TCP handshakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+__all__ = ["RunningServer", "ServerStartError", "http_implementation", "serve_forever", "serve_in_thread"]
+
+_START_TIMEOUT_S = 15.0
+_STOP_TIMEOUT_S = 10.0
+_KEEP_ALIVE_S = 30
+
+
+class ServerStartError(RuntimeError):
+    """The server thread died or did not accept connections in time; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """Where a started sandbox listens."""
+
+    host: str
+    port: int
+    base_url: str  # scheme://host:port, no trailing slash
+
+
+def http_implementation() -> str:
+    """The uvicorn HTTP protocol to use: httptools when importable (faster), h11 otherwise."""
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+
+
+def _config(
+    app: Any,
+    host: str,
+    port: int,
+    ssl_certfile: str | Path | None,
+    ssl_keyfile: str | Path | None,
+    *,
+    own_logging: bool,
+) -> uvicorn.Config:
+    # In a thread inside someone else's process (tests, benchmarks) we must not replace their logging
+    # configuration, so uvicorn's dictConfig runs only for the CLI.
+    extra: dict[str, Any] = {} if own_logging else {"log_config": None}
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=http_implementation(),
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=_KEEP_ALIVE_S,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile is not None else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile is not None else None,
+        server_header=False,
+        date_header=True,
+        **extra,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening socket
+    # says it is TCP; with proto 0, every keep-alive response waits ~40 ms on Nagle and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _base_url(host: str, port: int, tls: bool) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def _wait_until_accepting(
+    host: str, port: int, thread: threading.Thread, errors: list[BaseException]
+) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if errors:
+            raise ServerStartError(f"sandbox server failed to start: {errors[0]!r}") from errors[0]
+        if not thread.is_alive():
+            raise ServerStartError("sandbox server thread exited before accepting connections")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise ServerStartError(
+        f"sandbox server on {host}:{port} did not accept connections within {_START_TIMEOUT_S}s"
+    )
+
+
+@contextmanager
+def serve_in_thread(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_certfile: str | Path | None = None,
+    ssl_keyfile: str | Path | None = None,
+) -> Iterator[RunningServer]:
+    """Serve ``app`` in a daemon thread until the block exits; yield where it listens.
+
+    The server has its own event loop in its thread, so the caller's thread may block on HTTP calls to it.
+    """
+    sock = _bind(host, port)
+    actual_port = int(sock.getsockname()[1])
+    server = uvicorn.Server(_config(app, host, actual_port, ssl_certfile, ssl_keyfile, own_logging=False))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported to the starting thread, which raises it
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"sandbox-server-{actual_port}", daemon=True)
+    thread.start()
+    try:
+        # uvicorn serves on the pre-bound socket, so a connection could be queued before the app is
+        # ready; waiting for server.started as well guarantees startup completed.
+        _wait_until_accepting(host, actual_port, thread, errors)
+        while not server.started and thread.is_alive():
+            time.sleep(0.005)
+        if errors:
+            raise ServerStartError(f"sandbox server failed to start: {errors[0]!r}") from errors[0]
+        yield RunningServer(host, actual_port, _base_url(host, actual_port, ssl_certfile is not None))
+    finally:
+        server.should_exit = True
+        thread.join(_STOP_TIMEOUT_S)
+        if thread.is_alive():  # a client holding a request open: stop waiting for it
+            server.force_exit = True
+            thread.join(_STOP_TIMEOUT_S)
+        sock.close()
+
+
+def serve_forever(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    ssl_certfile: str | Path | None = None,
+    ssl_keyfile: str | Path | None = None,
+    on_started: Callable[[RunningServer], None] | None = None,
+) -> None:
+    """Serve ``app`` in the calling (main) thread until SIGINT or SIGTERM; uvicorn handles both cleanly.
+
+    ``on_started`` gets the address once the socket listens (useful with ``port=0``, to print the port);
+    connections that arrive before uvicorn's loop runs wait in the listen backlog.
+    """
+    sock = _bind(host, port)
+    actual_port = int(sock.getsockname()[1])
+    try:
+        if on_started is not None:
+            on_started(
+                RunningServer(host, actual_port, _base_url(host, actual_port, ssl_certfile is not None))
+            )
+        config = _config(app, host, actual_port, ssl_certfile, ssl_keyfile, own_logging=True)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,144 @@
+"""The state store's tables as SQLAlchemy Core objects, shared by the queries, checked against migrations.
+
+The schema is created and upgraded only by the alembic migrations in ``store/migrations`` (run on open);
+these ``Table`` objects describe the same tables for the queries, and a test compares both.
+
+Types are chosen to mean the same on SQLite and PostgreSQL: JSON documents are ``Text`` written by
+``policies.codec`` (byte-stable, no dialect JSON quirks), timestamps go through ``UtcDateTime`` so they come
+back timezone-aware in UTC on both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores naive text, PostgreSQL timestamptz)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("crm", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    # Set when the CRM said FixConfiguration: cycles stop until the configuration changes or a human runs
+    # ``followup run --once``. ``blocked_fingerprint`` identifies the configuration that failed.
+    sa.Column("blocked_reason", sa.Text(), nullable=True),
+    sa.Column("blocked_fingerprint", sa.String(64), nullable=True),
+    sa.Column("blocked_at", UtcDateTime(), nullable=True),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("cursor", sa.Text(), nullable=True),  # JSON object, opaque to the worker; NULL: pull everything
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("last_full_pull_at", UtcDateTime(), nullable=True),
+    # The run of a full pull in progress: a crash mid-way restarts the full pull (its removals are implied by
+    # absence, so only a complete one may drop mirror rows).
+    sa.Column("full_pull_run", sa.String(40), nullable=True),
+)
+
+mirror_deals = sa.Table(
+    "mirror_deals",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("deal_id", sa.String(64), primary_key=True),
+    sa.Column("owner_id", sa.String(64), nullable=False, server_default=""),  # "" for unowned: sort key
+    sa.Column("is_closed", sa.Boolean(), nullable=False),
+    sa.Column("modified_at", UtcDateTime(), nullable=False),
+    sa.Column("seen_run", sa.String(40), nullable=True),
+    sa.Column("data", sa.Text(), nullable=False),  # policies.codec.deal_to_json
+    sa.Index("ix_mirror_deals_owner", "account", "owner_id", "deal_id"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("deal_id", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    # intent | applied | failed | conflict | retry_later | shadow (decided in shadow mode, never written)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("action", sa.Text(), nullable=False),  # JSON of policies.codec.action_to_dict
+    sa.Column("crm_ids", sa.Text(), nullable=False, server_default="[]"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_ledger_status", "account", "status"),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("deal_id", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("fired", sa.Boolean(), nullable=False),
+    sa.Column("mode", sa.String(10), nullable=False),  # enforce | shadow
+    sa.Column("outcome", sa.String(20), nullable=False),  # planned | deferred | no_action
+    sa.Column("action_keys", sa.Text(), nullable=False, server_default="[]"),
+    sa.Column("explanation", sa.Text(), nullable=False),  # JSON: reason and evidence
+    sa.Index("ix_audit_deal", "account", "deal_id"),
+    sa.Index("ix_audit_run", "run_id"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    # running | ok | stopped | retry_later | fix_configuration | lease_held | blocked | error
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("shadow", sa.Boolean(), nullable=False),
+    sa.Column("counts", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Index("ix_runs_account", "account", "started_at"),
+)

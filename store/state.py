@@ -1,0 +1,301 @@
+"""``StateStore``: the worker's durable memory, one transaction per method.
+
+What must be atomic is atomic: a pulled batch and the cursor after it; an apply batch's outcomes and the
+mirror's write-through of their effects. Leases (one per account) let several workers share one
+PostgreSQL database without two cycles on the same account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from policies.model import Action, Deal
+from store import ledger as ledger_q
+from store import mirror as mirror_q
+from store.database import dumps, loads, open_engine, upgrade
+from store.schema import accounts, cursors, leases, runs
+
+
+@dataclass(frozen=True, slots=True)
+class CursorState:
+    cursor: Mapping[str, str] | None
+    updated_at: datetime | None
+    last_full_pull_at: datetime | None
+    full_pull_run: str | None  # a full pull that started and did not finish
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    reason: str
+    fingerprint: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    account: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    shadow: bool
+    counts: Mapping[str, int]
+    api_calls: int
+    error: str | None
+
+
+class StateStore:
+    """Mirror, cursors, ledger, audit, runs and leases over SQLAlchemy Core; migrates the schema on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------------------------- accounts, leases
+
+    def ensure_account(self, name: str, crm: str, now: datetime) -> None:
+        with self.engine.begin() as c:
+            exists = c.execute(sa.select(accounts.c.name).where(accounts.c.name == name)).first()
+            if exists is None:
+                c.execute(sa.insert(accounts).values(name=name, crm=crm, created_at=now))
+
+    def blocked(self, name: str) -> Blocked | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(accounts).where(accounts.c.name == name)).first()
+        if row is None or row.blocked_reason is None:
+            return None
+        return Blocked(row.blocked_reason, row.blocked_fingerprint, row.blocked_at)
+
+    def block_account(self, name: str, reason: str, fingerprint: str | None, now: datetime) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                sa.update(accounts)
+                .where(accounts.c.name == name)
+                .values(blocked_reason=reason, blocked_fingerprint=fingerprint, blocked_at=now)
+            )
+
+    def unblock_account(self, name: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                sa.update(accounts)
+                .where(accounts.c.name == name)
+                .values(blocked_reason=None, blocked_fingerprint=None, blocked_at=None)
+            )
+
+    def acquire_lease(
+        self, account: str, holder: str, now: datetime, ttl: timedelta, *, take_over: str | None = None
+    ) -> bool:
+        """Take (or renew) the account's lease unless another live holder has it.
+
+        ``take_over`` names a holder known to be dead (a killed process on this host): its lease is taken
+        at once instead of waiting for it to expire.
+        """
+        with self.engine.begin() as c:
+            free = sa.or_(leases.c.holder == holder, leases.c.expires_at < now)
+            if take_over is not None:
+                free = sa.or_(free, leases.c.holder == take_over)
+            taken = c.execute(
+                sa.update(leases)
+                .where(leases.c.account == account, free)
+                .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+            )
+            if taken.rowcount == 1:
+                return True
+            try:
+                with c.begin_nested():
+                    c.execute(
+                        sa.insert(leases).values(
+                            account=account, holder=holder, acquired_at=now, expires_at=now + ttl
+                        )
+                    )
+            except IntegrityError:
+                return False
+            return True
+
+    def lease_holder(self, account: str) -> tuple[str, datetime] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(leases).where(leases.c.account == account)).first()
+        return None if row is None else (row.holder, row.expires_at)
+
+    def release_lease(self, account: str, holder: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(sa.delete(leases).where(leases.c.account == account, leases.c.holder == holder))
+
+    # ---------------------------------------------------------------------------------- cursors, mirror
+
+    def cursor_state(self, account: str) -> CursorState:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(cursors).where(cursors.c.account == account)).first()
+        if row is None:
+            return CursorState(None, None, None, None)
+        return CursorState(loads(row.cursor), row.updated_at, row.last_full_pull_at, row.full_pull_run)
+
+    def begin_full_pull(self, account: str, run_id: str, now: datetime) -> None:
+        with self.engine.begin() as c:
+            self._set_cursor(c, account, {"full_pull_run": run_id, "updated_at": now})
+
+    def store_batch(
+        self,
+        account: str,
+        run_id: str,
+        keep: Sequence[Deal],
+        drop_ids: Collection[str],
+        cursor: Mapping[str, str],
+        now: datetime,
+    ) -> None:
+        """One pulled batch: its deals into the mirror and its cursor, in one transaction."""
+        with self.engine.begin() as c:
+            mirror_q.write_deals(c, account, keep, run_id)
+            mirror_q.delete_deals(c, account, drop_ids)
+            self._set_cursor(c, account, {"cursor": dumps(dict(cursor)), "updated_at": now})
+
+    def finish_full_pull(self, account: str, run_id: str, now: datetime) -> int:
+        """Drop mirror rows the completed full pull did not see; returns how many."""
+        with self.engine.begin() as c:
+            dropped = mirror_q.drop_unseen(c, account, run_id)
+            self._set_cursor(c, account, {"full_pull_run": None, "last_full_pull_at": now, "updated_at": now})
+        return dropped
+
+    def _set_cursor(self, c: sa.Connection, account: str, values: dict[str, Any]) -> None:
+        updated = c.execute(sa.update(cursors).where(cursors.c.account == account).values(**values))
+        if updated.rowcount == 0:
+            c.execute(sa.insert(cursors).values(account=account, **values))
+
+    def mirror_count(self, account: str) -> int:
+        with self.engine.connect() as c:
+            return mirror_q.count(c, account)
+
+    def mirror_deals(self, account: str, deal_ids: Collection[str]) -> dict[str, Deal]:
+        with self.engine.connect() as c:
+            return mirror_q.read_deals(c, account, deal_ids)
+
+    def iter_mirror(self, account: str, chunk_size: int) -> Iterator[list[Deal]]:
+        return mirror_q.iter_owner_chunks(self.engine, account, chunk_size)
+
+    def write_mirror(self, account: str, deals: Sequence[Deal], drop_ids: Collection[str] = ()) -> None:
+        with self.engine.begin() as c:
+            mirror_q.write_deals(c, account, deals, None)
+            mirror_q.delete_deals(c, account, drop_ids)
+
+    # ---------------------------------------------------------------------------------- ledger, audit
+
+    def ledger_statuses(self, account: str, keys: Collection[str]) -> dict[str, str]:
+        with self.engine.connect() as c:
+            return ledger_q.statuses(c, account, keys)
+
+    def pending_intents(self, account: str) -> list[Action]:
+        with self.engine.connect() as c:
+            return ledger_q.pending_intents(c, account)
+
+    def record_actions(
+        self, account: str, run_id: str, actions: Sequence[Action], status: str, now: datetime
+    ) -> None:
+        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows."""
+        with self.engine.begin() as c:
+            ledger_q.record(c, account, run_id, actions, status, now)
+
+    def record_results(
+        self,
+        account: str,
+        results: Sequence[ledger_q.Result],
+        mirror_after: Sequence[Deal],
+        now: datetime,
+        mirror_drop: Collection[str] = (),
+    ) -> None:
+        """Outcomes of an apply batch and the mirror's write-through of their effects, in one transaction."""
+        with self.engine.begin() as c:
+            ledger_q.record_results(c, account, results, now)
+            mirror_q.write_deals(c, account, mirror_after, None)
+            mirror_q.delete_deals(c, account, mirror_drop)
+
+    def ledger(self, account: str, *, deal_id: str | None = None) -> list[ledger_q.LedgerEntry]:
+        with self.engine.connect() as c:
+            return ledger_q.entries(c, account, deal_id=deal_id)
+
+    def record_audit(
+        self, account: str, run_id: str, mode: str, now: datetime, items: Sequence[ledger_q.AuditEntry]
+    ) -> None:
+        with self.engine.begin() as c:
+            ledger_q.write_audit(c, account, run_id, mode, now, items)
+
+    def audit(self, account: str, *, deal_id: str | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return ledger_q.read_audit(c, account, deal_id=deal_id)
+
+    # ---------------------------------------------------------------------------------- runs
+
+    def start_run(self, run_id: str, account: str, holder: str, shadow: bool, now: datetime) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                sa.insert(runs).values(
+                    id=run_id, account=account, holder=holder, started_at=now, status="running", shadow=shadow
+                )
+            )
+
+    def mark_abandoned_runs(self, account: str, now: datetime) -> int:
+        """Runs still "running" when their account's lease is ours were cut short (a crash): say so."""
+        with self.engine.begin() as c:
+            result = c.execute(
+                sa.update(runs)
+                .where(runs.c.account == account, runs.c.status == "running")
+                .values(status="crashed", finished_at=now)
+            )
+        return result.rowcount
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        counts: Mapping[str, int],
+        api_calls: int,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status,
+                    counts=dumps(dict(counts)),
+                    api_calls=api_calls,
+                    error=error,
+                    finished_at=now,
+                )
+            )
+
+    def runs(self, account: str, *, limit: int = 20) -> list[RunRecord]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(runs)
+                .where(runs.c.account == account)
+                .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+                .limit(limit)
+            )
+            return [
+                RunRecord(
+                    r.id,
+                    r.account,
+                    r.started_at,
+                    r.finished_at,
+                    r.status,
+                    r.shadow,
+                    loads(r.counts),
+                    r.api_calls,
+                    r.error,
+                )
+                for r in rows
+            ]
+
+
+__all__ = ["Blocked", "CursorState", "RunRecord", "StateStore"]

@@ -1,0 +1,454 @@
+"""One cycle for one CRM account: gather -> decide -> act -> checkpoint, safe to kill at any moment.
+
+1. Lease the account (one cycle per account, also across workers sharing a PostgreSQL store).
+2. Pull what changed since the stored cursor (everything on the first run and when a full reconciliation is
+   due) into the mirror; each batch and the cursor after it commit together, so the cursor never gets ahead
+   of its data. A complete full pull drops mirror rows it did not see.
+3. Recover: ledger intents without an outcome are traces of a crash between "intent committed" and
+   "outcome committed"; the CRM is asked by idempotency key whether the write happened, and what it did not
+   see is applied again.
+4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
+   memory stays flat); audit the decisions; drop actions the ledger already settled.
+5. Act in batches: commit the intents, call the CRM, commit the outcomes together with the write-through of
+   their effects into the mirror (so the next evaluation agrees with the CRM before the next pull).
+
+Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM.
+``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
+its configuration changes; a record the connector rejects is logged with its id and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus
+from connectors.errors import FixConfiguration, RetryLater, SkipRecord
+from policies.model import Action, CreateTask, Deal, FollowupState, Owner, Pipeline, Plan, action_kind
+from policies.simulate import apply_actions
+from store import AuditEntry, Result, StateStore
+from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
+from sync.crashpoints import CrashPoints
+from sync.leases import acquire
+
+log = structlog.get_logger(__name__)
+
+Decide = Callable[[Sequence[Deal], datetime, Mapping[str, Owner]], Plan]
+
+LEDGER_STATUS = {
+    OutcomeStatus.APPLIED: APPLIED,
+    OutcomeStatus.ALREADY_APPLIED: APPLIED,
+    OutcomeStatus.CONFLICT: CONFLICT,
+    OutcomeStatus.FAILED: FAILED,
+    OutcomeStatus.RETRY_LATER: RETRY_LATER,
+}
+SETTLED = frozenset({APPLIED, FAILED})  # never applied again under the same key
+
+
+class Simulate(Protocol):
+    def __call__(
+        self,
+        deal: Deal,
+        actions: Iterable[Action],
+        now: datetime,
+        *,
+        pipelines: Mapping[str, Pipeline] | None = None,
+    ) -> Deal: ...
+
+
+class Progress(Protocol):
+    """Where the cycle reports long phases (a rich progress bar on a terminal, nothing otherwise)."""
+
+    def start(self, phase: str, total: int | None) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, phase: str, total: int | None) -> None:
+        """Nothing to show."""
+
+    def advance(self, n: int) -> None:
+        """Nothing to show."""
+
+    def finish(self) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOptions:
+    apply_batch_size: int = 50
+    evaluate_chunk: int = 2000
+    full_pull_every: timedelta = timedelta(hours=24)
+    lease_ttl: timedelta = timedelta(minutes=10)
+
+
+@dataclass
+class Cycle:
+    """Everything one cycle needs, injected by the composition root (``worker.py``) or a test."""
+
+    account: str
+    connector: CrmConnector
+    store: StateStore
+    decide: Decide  # policies.planner.plan with the policy bound
+    clock: Callable[[], datetime]
+    holder: str  # this worker's lease identity, "host:pid"
+    shadow: bool = False
+    options: CycleOptions = CycleOptions()
+    simulate: Simulate = apply_actions  # the effect of applied actions, written through to the mirror
+    fingerprint: str | None = None  # of the configuration; a FixConfiguration block names it
+    should_stop: Callable[[], bool] = lambda: False
+    progress: Progress = field(default_factory=NoProgress)
+    crash: CrashPoints = field(default_factory=CrashPoints)
+
+
+@dataclass
+class CycleResult:
+    run_id: str
+    account: str
+    status: str  # ok | stopped | retry_later | fix_configuration | lease_held | error
+    shadow: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, rule, ledger status)
+    api_calls: int = 0
+    api_calls_by_endpoint: Counter[str] = field(default_factory=Counter)
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+class _Stop(Exception):
+    """Raised inside the cycle when a stop was requested or the lease was lost: ends it between batches."""
+
+
+def run_cycle(cycle: Cycle) -> CycleResult:
+    """Run one cycle and record it; never raises for CRM errors (they become the result's status)."""
+    run = _Run(cycle)
+    with structlog.contextvars.bound_contextvars(run_id=run.result.run_id, account=cycle.account):
+        result = run.result
+        try:
+            run.execute()
+        finally:
+            _log_finished(result)
+        return result
+
+
+def _log_finished(result: CycleResult) -> None:
+    if result.status != "lease_held":
+        log.info(
+            "cycle_finished",
+            status=result.status,
+            shadow=result.shadow,
+            api_calls=result.api_calls,
+            duration_ms=round(result.duration_s * 1000),
+            error=result.error,
+            counts=dict(sorted(result.counts.items())),
+        )
+
+
+class _Run:
+    def __init__(self, cycle: Cycle) -> None:
+        self.c = cycle
+        self.result = CycleResult(uuid.uuid4().hex[:16], cycle.account, "ok", cycle.shadow)
+        self.counts = self.result.counts
+        self.now = cycle.clock()
+        self.pipelines: Mapping[str, Pipeline] = {}
+
+    def execute(self) -> CycleResult:
+        c, result = self.c, self.result
+        started = time.monotonic()
+        usage_before = Counter(c.connector.usage().calls_by_endpoint)
+        c.store.ensure_account(c.account, c.connector.name, self.now)
+        if not acquire(c.store, c.account, c.holder, self.now, c.options.lease_ttl):
+            result.status = "lease_held"
+            log.info("cycle_skipped_lease_held")
+            return result
+        abandoned = c.store.mark_abandoned_runs(c.account, self.now)
+        if abandoned:
+            log.warning("cycle_resuming_after_crash", abandoned_runs=abandoned)
+        c.store.start_run(result.run_id, c.account, c.holder, c.shadow, self.now)
+        c.crash.reached("lease_acquired")
+        try:
+            self._steps()
+        except _Stop as stop:
+            result.status = "stopped"
+            result.error = str(stop)
+        except RetryLater as exc:
+            result.status = "retry_later"
+            result.error = f"{type(exc).__name__}: {exc}"
+            log.warning("cycle_interrupted_retry_later", error=type(exc).__name__, status=exc.status)
+        except FixConfiguration as exc:
+            result.status = "fix_configuration"
+            result.error = f"FixConfiguration: {exc}"
+            c.store.block_account(c.account, str(exc), c.fingerprint, c.clock())
+            log.error(  # noqa: TRY400 - a configuration problem, not a bug: no traceback
+                "account_needs_configuration", error=str(exc), hint="fix it, then the cycles resume"
+            )
+        except BaseException as exc:
+            result.status = "error"
+            result.error = type(exc).__name__
+            self._finish(started, usage_before)
+            raise
+        self._finish(started, usage_before)
+        return result
+
+    def _finish(self, started: float, usage_before: Counter[str]) -> None:
+        c, result = self.c, self.result
+        after = Counter(c.connector.usage().calls_by_endpoint)
+        result.api_calls_by_endpoint = after - usage_before
+        result.api_calls = sum(result.api_calls_by_endpoint.values())
+        result.duration_s = time.monotonic() - started
+        c.store.finish_run(
+            result.run_id, result.status, dict(self.counts), result.api_calls, result.error, c.clock()
+        )
+        c.crash.reached("run_finished")
+        c.store.release_lease(c.account, c.holder)
+
+    # ------------------------------------------------------------------------------------------ steps
+
+    def _steps(self) -> None:
+        c = self.c
+        directory = c.connector.read_directory()
+        self.pipelines = directory.pipelines
+        c.crash.reached("directory_read")
+        self._pull(directory)
+        if not c.shadow:
+            self._recover()
+        self._evaluate_and_act(directory)
+
+    def _check(self) -> None:
+        c = self.c
+        if c.should_stop():
+            raise _Stop("stop requested")
+        if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
+            raise _Stop("lease lost")
+
+    def _pull(self, directory: Directory) -> None:
+        c = self.c
+        state = c.store.cursor_state(c.account)
+        full = (
+            state.cursor is None
+            or state.full_pull_run is not None
+            or state.last_full_pull_at is None
+            or self.now - state.last_full_pull_at >= c.options.full_pull_every
+        )
+        run_id = self.result.run_id
+        if full:
+            c.store.begin_full_pull(c.account, run_id, self.now)
+        log.info("pull_started", full=full)
+        c.progress.start("pull", None)
+        try:
+            for batch in c.connector.pull_changes(directory, None if full else state.cursor):
+                keep = [d for d in batch.deals if worth_mirroring(d)]
+                drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
+                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock())
+                self.counts["pulled"] += len(batch.deals)
+                self.counts["removed"] += len(batch.removed_deal_ids)
+                for rejected in batch.rejected:
+                    self.counts["rejected"] += 1
+                    log.warning(
+                        "record_rejected",
+                        object_type=rejected.object_type,
+                        record_id=rejected.record_id,
+                        reason=rejected.reason,
+                    )
+                c.progress.advance(len(batch.deals))
+                c.crash.reached("batch_stored")
+                self._check()
+        except SkipRecord as exc:  # the connector could not go on past one record: keep what we have
+            self.counts["rejected"] += 1
+            full = False
+            log.warning(
+                "record_rejected", object_type=exc.object_type, record_id=exc.record_id, reason=str(exc)
+            )
+        finally:
+            c.progress.finish()
+        if full:
+            self.counts["dropped"] += c.store.finish_full_pull(c.account, run_id, c.clock())
+        self.counts["mirrored"] = c.store.mirror_count(c.account)
+        c.crash.reached("pull_finished")
+
+    def _recover(self) -> None:
+        """Settle intents an earlier crash left without an outcome: found in the CRM, or applied again."""
+        c = self.c
+        pending = c.store.pending_intents(c.account)
+        if not pending:
+            return
+        found: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(pending), 100):
+            found.update(c.connector.find_applied([a.key for a in pending[start : start + 100]]))
+        done = [a for a in pending if a.key in found]
+        outcomes = [ActionOutcome(a.key, OutcomeStatus.ALREADY_APPLIED, found[a.key]) for a in done]
+        self._record_outcomes(done, outcomes)
+        self.counts["recovered"] += len(done)
+        c.crash.reached("recovery_checked")
+        again = [a for a in pending if a.key not in found]
+        log.warning("crash_recovery", pending=len(pending), found_in_crm=len(done), reapplied=len(again))
+        self._apply(again)
+
+    def _evaluate_and_act(self, directory: Directory) -> None:
+        c = self.c
+        for chunk in c.store.iter_mirror(c.account, c.options.evaluate_chunk):
+            plan = c.decide(chunk, self.now, directory.owners)
+            self.counts["evaluated"] += len(chunk)
+            self.counts["planned"] += len(plan.actions)
+            self.counts["deferred"] += len(plan.deferred)
+            new, in_crm = self._new_actions(chunk, plan.actions)
+            c.store.record_audit(c.account, self.result.run_id, self._mode, c.clock(), _audit(plan, new))
+            c.crash.reached("audit_recorded")
+            if in_crm:  # already in the CRM (seen on a pulled task) though the ledger lost track
+                c.store.record_actions(
+                    c.account, self.result.run_id, [a for a, _ in in_crm], INTENT, c.clock()
+                )
+                self._record_outcomes(
+                    [a for a, _ in in_crm],
+                    [ActionOutcome(a.key, OutcomeStatus.ALREADY_APPLIED, (tid,)) for a, tid in in_crm],
+                )
+            if c.shadow:
+                c.store.record_actions(c.account, self.result.run_id, new, SHADOW, c.clock())
+                for action in new:
+                    self._count_action(action, SHADOW)
+                    log.info(
+                        "shadow_action", deal_id=action.deal_id, rule=action.rule_id, kind=action_kind(action)
+                    )
+                continue
+            self._apply(new)
+
+    @property
+    def _mode(self) -> str:
+        return "shadow" if self.c.shadow else "enforce"
+
+    def _new_actions(
+        self, chunk: Sequence[Deal], actions: Sequence[Action]
+    ) -> tuple[list[Action], list[tuple[Action, str]]]:
+        """Actions not settled yet, and tasks the CRM already has under the same key (task id)."""
+        statuses = self.c.store.ledger_statuses(self.c.account, [a.key for a in actions])
+        tasks_by_key = {t.key: t.id for d in chunk for t in d.auto_tasks}
+        new: list[Action] = []
+        in_crm: list[tuple[Action, str]] = []
+        for action in actions:
+            status = statuses.get(action.key)
+            if status in SETTLED or (self.c.shadow and status == SHADOW):
+                self.counts["settled"] += 1
+            elif isinstance(action, CreateTask) and action.key in tasks_by_key and not self.c.shadow:
+                in_crm.append((action, tasks_by_key[action.key]))
+            else:
+                new.append(action)
+        self.counts["new"] += len(new)
+        return new, in_crm
+
+    def _apply(self, actions: Sequence[Action]) -> None:
+        c = self.c
+        size = c.options.apply_batch_size
+        if not actions:
+            return
+        c.progress.start("apply", len(actions))
+        try:
+            for start in range(0, len(actions), size):
+                self._check()
+                batch = actions[start : start + size]
+                c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock())
+                c.crash.reached("intents_recorded")
+                outcomes = self._call_apply(batch)
+                c.crash.reached("crm_applied")
+                self._record_outcomes(batch, outcomes)
+                c.crash.reached("outcomes_recorded")
+                c.progress.advance(len(batch))
+        finally:
+            c.progress.finish()
+
+    def _call_apply(self, batch: Sequence[Action]) -> list[ActionOutcome]:
+        try:
+            outcomes = self.c.connector.apply(batch)
+        except SkipRecord:  # a connector should report one bad record as an outcome; isolate it anyway
+            outcomes = []
+            for action in batch:
+                try:
+                    outcomes.extend(self.c.connector.apply([action]))
+                except SkipRecord as exc:
+                    log.warning("record_rejected", object_type=exc.object_type, record_id=exc.record_id)
+                    outcomes.append(ActionOutcome(action.key, OutcomeStatus.FAILED, message=str(exc)))
+        if [o.key for o in outcomes] != [a.key for a in batch]:
+            raise RuntimeError("connector.apply returned outcomes that do not match its actions")
+        return outcomes
+
+    def _record_outcomes(self, actions: Sequence[Action], outcomes: Sequence[ActionOutcome]) -> None:
+        """Commit outcomes and write their effects through to the mirror, in one transaction."""
+        c = self.c
+        results = [Result(o.key, LEDGER_STATUS[o.status], o.crm_ids, o.message) for o in outcomes]
+        effective: dict[str, list[Action]] = {}
+        for action, outcome, result in zip(actions, outcomes, results, strict=True):
+            self._count_action(action, result.status)
+            if outcome.status is OutcomeStatus.ALREADY_APPLIED:
+                self.counts["already_applied"] += 1
+            if result.status == APPLIED:
+                effective.setdefault(action.deal_id, []).append(action)
+            else:
+                log.warning(
+                    "action_not_applied",
+                    deal_id=action.deal_id,
+                    rule=action.rule_id,
+                    kind=action_kind(action),
+                    status=result.status,
+                    message=outcome.message,
+                )
+        now = c.clock()
+        mirrored = c.store.mirror_deals(c.account, effective)
+        after = [
+            c.simulate(mirrored[d], acts, now, pipelines=self.pipelines)
+            for d, acts in effective.items()
+            if d in mirrored
+        ]
+        keep = [d for d in after if worth_mirroring(d)]
+        drop = [d.id for d in after if not worth_mirroring(d)]
+        c.store.record_results(c.account, results, keep, now, mirror_drop=drop)
+
+    def _count_action(self, action: Action, status: str) -> None:
+        self.counts[status] += 1
+        self.result.actions[(action_kind(action), action.rule_id, status)] += 1
+
+
+def worth_mirroring(deal: Deal) -> bool:
+    """Open deals, deals in nurture, and closed deals with our tasks still open (to close them)."""
+    return (
+        not deal.is_closed
+        or deal.followup_state is FollowupState.NURTURE
+        or any(t.is_open for t in deal.auto_tasks)
+    )
+
+
+def _audit(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
+    """Fired verdicts that lead to something new (an action to take, or one held back by a budget)."""
+    new_keys = {a.key for a in new}
+    deferred: dict[tuple[str, str], list[str]] = {}
+    for item in plan.deferred:
+        deferred.setdefault((item.action.deal_id, item.action.rule_id), []).append(item.action.key)
+    entries: list[AuditEntry] = []
+    for decision in plan.decisions:
+        for verdict in decision.verdicts:
+            if not verdict.fired:
+                continue
+            keys = [a.key for a in decision.actions if a.rule_id == verdict.rule_id and a.key in new_keys]
+            held = deferred.get((decision.deal_id, verdict.rule_id), [])
+            if not keys and not held:
+                continue
+            entries.append(
+                AuditEntry(
+                    deal_id=decision.deal_id,
+                    rule_id=verdict.rule_id,
+                    fired=True,
+                    outcome="planned" if keys else "deferred",
+                    reason=verdict.reason,
+                    evidence=tuple((e.label, e.value) for e in verdict.evidence),
+                    action_keys=tuple(keys or held),
+                )
+            )
+    return entries

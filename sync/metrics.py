@@ -1,0 +1,163 @@
+"""Prometheus metrics and the ``/healthz`` + ``/metrics`` endpoint of ``followup serve``.
+
+Metrics live in their own registry (nothing global, nothing at import time). Cursor lag is computed when
+scraped: the time since each account's last completed pull, so a stuck worker shows a growing lag even
+when no cycle finishes to update a gauge.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sync.cycle import CycleResult
+
+_PULL_DONE = frozenset({"ok", "stopped"})
+
+
+class WorkerMetrics:
+    """The counters ``serve`` exports, updated once per cycle from its ``CycleResult``."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_pull: dict[str, datetime] = {}
+        self.last_status: dict[str, str] = {}
+        r = self.registry
+        self.cycles = Counter(
+            "followup_cycles", "Cycles run, by account and outcome", ["account", "status"], registry=r
+        )
+        self.actions = Counter(
+            "followup_actions",
+            "Actions by kind, rule and ledger status",
+            ["account", "kind", "rule", "status"],
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "followup_api_calls", "CRM API calls by endpoint", ["account", "endpoint"], registry=r
+        )
+        self.errors = Counter(
+            "followup_errors", "Cycles that ended in an error, by kind", ["account", "error"], registry=r
+        )
+        self.duration = Histogram(
+            "followup_cycle_duration_seconds",
+            "Wall time of a cycle",
+            ["account"],
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.mirrored = Gauge("followup_mirrored_deals", "Deals in the local mirror", ["account"], registry=r)
+        r.register(_LagCollector(self))
+
+    def observe(self, result: CycleResult) -> None:
+        account = result.account
+        self.cycles.labels(account, result.status).inc()
+        if result.status not in {"ok", "stopped", "lease_held"}:
+            self.errors.labels(account, result.status).inc()
+        for (kind, rule, status), n in result.actions.items():
+            self.actions.labels(account, kind, rule, status).inc(n)
+        for endpoint, n in result.api_calls_by_endpoint.items():
+            self.api_calls.labels(account, endpoint).inc(n)
+        if result.status != "lease_held":
+            self.duration.labels(account).observe(result.duration_s)
+        if "mirrored" in result.counts:
+            self.mirrored.labels(account).set(result.counts["mirrored"])
+        with self._lock:
+            self.last_status[account] = result.status
+            if result.status in _PULL_DONE and "mirrored" in result.counts:
+                self._last_pull[account] = self._clock()
+
+    def error(self, account: str, kind: str) -> None:
+        self.errors.labels(account, kind).inc()
+        with self._lock:
+            self.last_status[account] = kind
+
+    def lags(self) -> Mapping[str, float]:
+        now = self._clock()
+        with self._lock:
+            return {a: (now - t).total_seconds() for a, t in self._last_pull.items()}
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            return {"status": "ok", "accounts": dict(self.last_status)}
+
+
+class _LagCollector(Collector):
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "followup_cursor_lag_seconds",
+            "Seconds since the account's last completed pull",
+            labels=["account"],
+        )
+        for account, lag in sorted(self._metrics.lags().items()):
+            family.add_metric([account], lag)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "followup_cursor_lag_seconds", "Seconds since the account's last completed pull"
+        )
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text format) and ``/healthz`` (JSON) on a local port, in a daemon thread."""
+
+    def __init__(self, metrics: WorkerMetrics, host: str, port: int, healthy: Callable[[], bool]) -> None:
+        self._metrics = metrics
+        self._healthy = healthy
+        handler = self._handler()
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        metrics, healthy = self._metrics, self._healthy
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(
+                        200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(metrics.registry)
+                    )
+                elif self.path == "/healthz":
+                    body = metrics.health()
+                    ok = healthy()
+                    body["status"] = "ok" if ok else "stopping"
+                    self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Scrapes are not worth a log line each."""
+
+        return Handler

@@ -1,0 +1,281 @@
+"""The client-side limiter, the error translation, and the SDK built with urllib3 retries off."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from connectors.errors import BudgetExhausted, FixConfiguration, RetryLater, SkipRecord
+from connectors.hubspot.auth import OAuthRefresher, StaticToken, build_token_source, read_secret
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.errors import translate_status
+from connectors.hubspot.limiter import LimiterSettings, RateLimiter
+from connectors.hubspot.options import HubSpotOptions
+from connectors.retry import RetrySettings
+
+
+class FakeTime:
+    """A monotonic clock that only moves when somebody sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _limiter(t: FakeTime, **kw) -> RateLimiter:
+    settings = LimiterSettings(**{"ten_second_limit": 10, "daily_limit": 1000, "headroom": 1.0, **kw})
+    return RateLimiter(
+        settings, clock=t.clock, sleep=t.sleep, now=lambda: datetime(2026, 3, 1, 12, tzinfo=UTC)
+    )
+
+
+def test_ten_second_window_blocks_the_call_over_the_limit():
+    """The eleventh call within ten seconds waits for the first one to leave the window."""
+    t = FakeTime()
+    limiter = _limiter(t)
+    for _ in range(10):
+        limiter.acquire()
+    assert t.slept == []
+    limiter.acquire()
+    assert sum(t.slept) == pytest.approx(10.0)
+
+
+def test_search_has_its_own_per_second_budget():
+    """Searches are limited per second and do not use the 10-second window."""
+    t = FakeTime()
+    limiter = _limiter(t, search_per_second=2)
+    for _ in range(10):
+        limiter.acquire()
+    limiter.acquire(search=True)
+    limiter.acquire(search=True)
+    assert t.slept == []
+    limiter.acquire(search=True)
+    assert sum(t.slept) == pytest.approx(1.0)
+
+
+def test_daily_share_stops_the_cycle_with_the_reset_time():
+    """Once our share of the daily limit is spent, acquire raises BudgetExhausted resuming at midnight."""
+    t = FakeTime()
+    limiter = _limiter(t, daily_limit=100, daily_share=0.05, enabled=False)
+    for _ in range(5):
+        limiter.acquire()
+    with pytest.raises(BudgetExhausted) as caught:
+        limiter.acquire()
+    assert caught.value.resume_at == datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def test_daily_remaining_header_leaves_the_others_their_part():
+    """When HubSpot reports only the other integrations' part of the day left, we stop."""
+    t = FakeTime()
+    limiter = _limiter(t, daily_limit=1000, daily_share=0.5)
+    limiter.acquire()
+    limiter.observe({"X-HubSpot-RateLimit-Daily": "1000", "X-HubSpot-RateLimit-Daily-Remaining": "499"})
+    with pytest.raises(BudgetExhausted):
+        limiter.acquire()
+
+
+def test_remaining_header_slows_down_when_the_window_is_nearly_spent():
+    """A near-zero X-HubSpot-RateLimit-Remaining pauses the next call even if our own count is low."""
+    t = FakeTime()
+    limiter = _limiter(t, ten_second_limit=100, headroom=0.9)
+    limiter.acquire()
+    limiter.observe({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Max": "100"})
+    limiter.acquire()
+    assert sum(t.slept) > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (429, {"policyName": "TEN_SECONDLY_ROLLING", "errorType": "RATE_LIMIT"}, RetryLater),
+        (429, {"policyName": "DAILY", "errorType": "RATE_LIMIT"}, BudgetExhausted),
+        (502, {}, RetryLater),
+        (0, {}, RetryLater),
+        (401, {"category": "INVALID_AUTHENTICATION"}, FixConfiguration),
+        (403, {"category": "MISSING_SCOPES"}, FixConfiguration),
+        (404, {"category": "OBJECT_NOT_FOUND"}, SkipRecord),
+        (409, {"category": "CONFLICT"}, SkipRecord),
+    ],
+)
+def test_status_translation_names_the_next_move(status, body, expected):
+    """Each HTTP failure becomes the error class that says what the caller should do."""
+    error = translate_status(status, body, "deals.search", Exception())
+    assert isinstance(error, expected)
+    assert "deals.search" in str(error)
+
+
+def test_ten_second_429_without_retry_after_backs_off_ten_seconds():
+    """A 429 without Retry-After waits HubSpot's window; the search limit waits a second."""
+    ten = translate_status(429, {"policyName": "TEN_SECONDLY_ROLLING"}, "x", Exception())
+    secondly = translate_status(429, {"message": "You have reached your secondly limit."}, "x", Exception())
+    assert isinstance(ten, RetryLater)
+    assert ten.retry_after == 10.0
+    assert isinstance(secondly, RetryLater)
+    assert secondly.retry_after == 1.0
+
+
+def test_unknown_property_is_a_configuration_problem():
+    """A 400 for a property that does not exist tells the admin to run setup, naming the property."""
+    message = (
+        'Property values were not valid: [{"isValid":false,"error":"PROPERTY_DOESNT_EXIST",'
+        '"name":"followup_state"}]'
+    )
+    error = translate_status(
+        400, {"category": "VALIDATION_ERROR", "message": message}, "deals.batch_update", Exception()
+    )
+    assert isinstance(error, FixConfiguration)
+    assert "followup_state" in str(error)
+    assert "setup" in str(error)
+
+
+def test_secrets_come_from_env_or_file_and_are_never_shown(tmp_path):
+    """Secrets resolve from the named source; errors name the source, never a value."""
+    assert read_secret("HS_TOKEN", None, "token", {"HS_TOKEN": " abc "}) == "abc"
+    path = tmp_path / "token"
+    path.write_text("filetoken\n")
+    assert read_secret(None, str(path), "token") == "filetoken"
+    with pytest.raises(FixConfiguration, match="HS_MISSING"):
+        read_secret("HS_MISSING", None, "token", {})
+    options = HubSpotOptions(access_token_env="HS_TOKEN")
+    source = build_token_source(options, environ={"HS_TOKEN": "secret-value"})
+    assert isinstance(source, StaticToken)
+    assert "secret-value" not in repr(source)
+
+
+def test_oauth_refresher_refreshes_before_expiry():
+    """The OAuth token is refreshed at first use and again shortly before it expires."""
+    t = FakeTime()
+    calls: list[str] = []
+
+    def refresh(client_id: str, secret: str, token: str):
+        calls.append(token)
+        return {"access_token": f"at{len(calls)}", "refresh_token": f"rt{len(calls)}", "expires_in": 1800}
+
+    source = OAuthRefresher("cid", "secret", "rt0", refresh, clock=t.clock)
+    assert source.token() == "at1"
+    t.now += 1000
+    assert source.token() == "at1"
+    t.now += 600
+    assert source.token() == "at2"
+    assert calls == ["rt0", "rt1"]
+
+
+def test_options_reject_two_ways_to_authenticate():
+    """Settings with both a private-app token and OAuth fields are refused with both names."""
+    with pytest.raises(ValueError, match="choose one way"):
+        HubSpotOptions(access_token_env="A", client_id="c", client_secret_env="S", refresh_token_env="R")
+    with pytest.raises(ValueError, match="OAuth needs"):
+        HubSpotOptions(client_id="c")
+
+
+# ------------------------------------------------------------------------------ the SDK over real HTTP
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hits: list[str] = []  # noqa: RUF012 - shared by the server thread on purpose
+
+    def _answer(self) -> None:
+        self.hits.append(f"{self.command} {self.path.split('?')[0]}")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if self.path.startswith("/crm/v3/owners"):
+            body = json.dumps(
+                {
+                    "status": "error",
+                    "message": "You have reached your ten_secondly_rolling limit.",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "TEN_SECONDLY_ROLLING",
+                }
+            ).encode()
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+        else:
+            body = json.dumps({"results": [], "total": 0}).encode()
+            self.send_response(200)
+            self.send_header("X-HubSpot-RateLimit-Remaining", "42")
+            self.send_header("X-HubSpot-RateLimit-Daily-Remaining", "12345")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    _Handler.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _client(host: str, t: FakeTime) -> HubSpotClient:
+    limiter = RateLimiter(LimiterSettings(), clock=t.clock, sleep=t.sleep)
+    return HubSpotClient(
+        host, StaticToken("tok"), limiter, RetrySettings(attempts=3, jitter_seed=1), sleep=t.sleep
+    )
+
+
+def test_sdk_does_not_retry_a_get_429_with_retry_after(http_server):
+    """urllib3 would silently retry a GET 429 with Retry-After; ours sends it once per attempt we make."""
+    t = FakeTime()
+    client = _client(http_server, t)
+    with pytest.raises(RetryLater) as caught:
+        client.send_once("owners.list", "owners", "get_page", limit=1)
+    assert caught.value.status == 429
+    assert caught.value.retry_after == 1.0
+    assert _Handler.hits == ["GET /crm/v3/owners/"]
+
+
+def test_retry_layer_retries_429s_and_counts_every_request(http_server):
+    """The retry layer re-sends a 429 up to its attempts, sleeping at least Retry-After; all are counted."""
+    t = FakeTime()
+    client = _client(http_server, t)
+    with pytest.raises(RetryLater):
+        client.send("owners.list", "owners", "get_page", limit=1)
+    assert len(_Handler.hits) == 3
+    assert client.calls["owners.list"] == 3
+    assert all(s >= 1.0 for s in t.slept)
+
+
+def test_success_reads_json_and_rate_limit_headers(http_server):
+    """A 200 comes back as parsed JSON, and the limiter learns the daily remaining from its headers."""
+    t = FakeTime()
+    client = _client(http_server, t)
+    response = client.send(
+        "deals.search", "deals.search", "do_search", public_object_search_request={"limit": 1}, search=True
+    )
+    assert response.status == 200
+    assert response.body == {"results": [], "total": 0}
+    assert client.limiter.daily_remaining == 12345
+
+
+def test_connection_refused_is_retry_later():
+    """A refused connection surfaces at once as RetryLater (no hidden urllib3 connection retries)."""
+    t = FakeTime()
+    client = _client("http://127.0.0.1:9", t)
+    with pytest.raises(RetryLater, match="connection failed"):
+        client.send_once("owners.list", "owners", "get_page", limit=1)
+    assert client.calls["owners.list"] == 1

@@ -1,0 +1,74 @@
+"""A scripted Salesforce for unit tests, mounted as a requests transport adapter (injected, never patched).
+
+``ScriptedSalesforce`` answers requests with handler functions keyed by (method, path prefix); a handler
+returns ``(status, json_body)`` or raises a ``requests`` exception to simulate a dropped connection. Every
+request is recorded so tests can assert on what reached the wire. Responses carry ``Sforce-Limit-Info``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+
+Handler = Callable[[requests.PreparedRequest], tuple[int, Any]]
+
+
+@dataclass
+class ScriptedSalesforce(BaseAdapter):
+    handlers: list[tuple[str, str, Handler]] = field(default_factory=list)
+    seen: list[requests.PreparedRequest] = field(default_factory=list)
+    usage: list[int] = field(default_factory=lambda: [0, 15000])
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def on(self, method: str, path_prefix: str, handler: Handler) -> None:
+        self.handlers.insert(0, (method, path_prefix, handler))
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.seen.append(request)
+        path = urlsplit(request.url or "").path
+        for method, prefix, handler in self.handlers:
+            if request.method == method and path.startswith(prefix):
+                status, body = handler(request)
+                break
+        else:
+            status, body = 404, [{"errorCode": "NOT_FOUND", "message": "no handler"}]
+        if not path.startswith("/services/oauth2/"):
+            self.usage[0] += 1
+        response = requests.Response()
+        response.status_code = status
+        response._content = b"" if body is None else json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json;charset=UTF-8"
+        response.headers["Sforce-Limit-Info"] = f"api-usage={self.usage[0]}/{self.usage[1]}"
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def soql_of(request: requests.PreparedRequest) -> str:
+    """The SOQL text of a query request."""
+    return parse_qs(urlsplit(request.url or "").query)["q"][0]
+
+
+def body_of(request: requests.PreparedRequest) -> Any:
+    raw = request.body or b"{}"
+    return json.loads(raw if isinstance(raw, (str, bytes)) else b"{}")
+
+
+def query_page(records: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
+    return {
+        "totalSize": len(records),
+        "done": next_url is None,
+        "records": records,
+        **({"nextRecordsUrl": next_url} if next_url else {}),
+    }

@@ -1,0 +1,70 @@
+"""The state store: migrations match the schema, batches and cursors commit together, leases exclude."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from store import StateStore
+from store.database import current_revision
+from store.schema import metadata
+from tests.worker.conftest import T0, make_deal
+
+
+def test_migrations_build_exactly_the_declared_schema(store: StateStore) -> None:
+    """Alembic finds no difference between the migrated database and ``store.schema``."""
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+    assert current_revision(store.engine) == "0001"
+
+
+def test_reopening_keeps_the_data(store: StateStore) -> None:
+    """Opening the same database again migrates nothing and sees the stored cursor."""
+    store.store_batch("acme", "r1", [make_deal(1)], (), {"seq": "7"}, T0)
+    again = StateStore(store.url)
+    try:
+        assert again.cursor_state("acme").cursor == {"seq": "7"}
+    finally:
+        again.close()
+
+
+def test_batch_and_cursor_commit_together(store: StateStore) -> None:
+    """A stored batch puts its deals in the mirror and moves the cursor; timestamps come back in UTC."""
+    store.store_batch("acme", "r1", [make_deal(1), make_deal(2)], (), {"seq": "2"}, T0)
+    state = store.cursor_state("acme")
+    assert state.cursor == {"seq": "2"}
+    assert state.updated_at == T0
+    assert sorted(store.mirror_deals("acme", ["D0001", "D0002"])) == ["D0001", "D0002"]
+
+
+def test_complete_full_pull_drops_unseen_deals(store: StateStore) -> None:
+    """Deals a completed full pull did not return leave the mirror; those it returned stay."""
+    store.store_batch("acme", "r1", [make_deal(1), make_deal(2)], (), {"seq": "2"}, T0)
+    store.begin_full_pull("acme", "r2", T0)
+    store.store_batch("acme", "r2", [make_deal(2)], (), {"seq": "3"}, T0)
+    assert store.cursor_state("acme").full_pull_run == "r2"
+    assert store.finish_full_pull("acme", "r2", T0) == 1
+    assert list(store.mirror_deals("acme", ["D0001", "D0002"])) == ["D0002"]
+    assert store.cursor_state("acme").full_pull_run is None
+
+
+def test_mirror_chunks_never_split_an_owner(store: StateStore) -> None:
+    """Chunks follow owners: an owner's deals are planned together, so per-owner budgets hold."""
+    deals = [make_deal(i, owner="o1") for i in range(5)] + [make_deal(i, owner="o2") for i in range(5, 8)]
+    store.store_batch("acme", "r1", deals, (), {}, T0)
+    chunks = list(store.iter_mirror("acme", 2))
+    assert [len(c) for c in chunks] == [5, 3]
+    assert {d.owner_id for d in chunks[0]} == {"o1"}
+
+
+def test_lease_excludes_a_second_holder_until_it_expires(store: StateStore) -> None:
+    """Only one holder at a time; an expired lease can be taken over."""
+    ttl = timedelta(minutes=10)
+    assert store.acquire_lease("acme", "a:1", T0, ttl)
+    assert not store.acquire_lease("acme", "b:2", T0 + timedelta(minutes=5), ttl)
+    assert store.acquire_lease("acme", "a:1", T0 + timedelta(minutes=5), ttl)
+    assert store.acquire_lease("acme", "b:2", T0 + timedelta(minutes=16), ttl)
+    assert store.lease_holder("acme") == ("b:2", T0 + timedelta(minutes=26))

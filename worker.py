@@ -1,0 +1,471 @@
+"""The composition root: settings -> connectors, policies, store -> cycles, on a schedule or once.
+
+Dependency rules (checked by the before-stop hook; see docs/architecture.md):
+    policies/    pure: no I/O, no clock, no logging, no SDKs
+    connectors/  the only importers of hubspot / simple_salesforce; never import worker, config or store
+    store/       SQLAlchemy and the domain model only
+    sync/        the cycle, leases, metrics: gets every collaborator injected, wires nothing
+    worker.py    the ONLY module that builds connectors, loads settings for a run, configures logging
+                 (``configure_logging``) and wires the APScheduler scheduler. Nothing here runs at import.
+
+``run_once`` runs one cycle per account; ``serve`` schedules them (interval or cron per account, one cycle
+per account at a time, missed runs coalesced) and stops cleanly on SIGTERM/SIGINT after the batch in
+flight; ``gather_snapshot`` is the read-only pull behind ``followup plan --settings`` and ``explain``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import structlog
+
+from config.errors import ConfigError
+from config.settings import AccountSettings, SettingsFile, read_settings_file
+from connectors.base import CrmConnector
+from policies.codec import Snapshot
+from store import StateStore
+from sync.crashpoints import CrashPoints
+from sync.cycle import Cycle, CycleOptions, CycleResult, NoProgress, Progress, run_cycle, worth_mirroring
+from sync.leases import holder_id
+
+if TYPE_CHECKING:
+    from policies.policy import Policy
+    from sync.metrics import WorkerMetrics
+
+log = structlog.get_logger("worker")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------------ logging
+
+_logging_configured = False
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """structlog for our events and the stdlib loggers (APScheduler, urllib3, SDKs), configured once.
+
+    JSON lines when not on a terminal (``fmt="auto"``), a readable console renderer on one. Every line gets
+    an ISO UTC timestamp, the level and the bound context (``run_id``, ``account``).
+    """
+    global _logging_configured
+    out = stream or sys.stderr
+    console = fmt == "console" or (fmt == "auto" and out.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([] if console else [structlog.processors.dict_tracebacks]),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("urllib3", "apscheduler.executors", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    _logging_configured = True
+
+
+# ------------------------------------------------------------------------------------------ accounts
+
+
+@dataclass(frozen=True)
+class AccountRuntime:
+    """One account, ready to run: its settings, connector options, policy and configuration fingerprint."""
+
+    name: str
+    settings: AccountSettings
+    options: Any  # HubSpotOptions | SalesforceOptions
+    policy: Policy
+    fingerprint: str
+
+    @property
+    def shadow(self) -> bool:
+        return self.settings.shadow or self.policy.mode == "shadow"
+
+    def cycle_options(self) -> CycleOptions:
+        s = self.settings
+        return CycleOptions(
+            apply_batch_size=s.apply_batch_size,
+            evaluate_chunk=s.evaluate_chunk,
+            full_pull_every=s.full_pull_every,
+            lease_ttl=s.lease,
+        )
+
+
+def connector_options(settings_file: SettingsFile, name: str) -> Any:
+    """Validate an account's connector section with the connector's own model; errors get file:line:col."""
+    from pydantic import ValidationError
+
+    account = settings_file.settings.accounts[name]
+    model: Any
+    if account.crm == "hubspot":
+        from connectors.hubspot import HubSpotOptions
+
+        model = HubSpotOptions
+    else:
+        from connectors.salesforce import SalesforceOptions
+
+        model = SalesforceOptions
+    try:
+        return model.model_validate(account.connector_section)
+    except ValidationError as err:
+        raise ConfigError(
+            settings_file.source.problems_from(err, prefix=("accounts", name, account.crm))
+        ) from None
+
+
+def load_account(settings_file: SettingsFile, name: str) -> AccountRuntime:
+    from policies.loader import load_policy
+
+    account = settings_file.settings.accounts[name]
+    options = connector_options(settings_file, name)
+    policy_path = settings_file.policy_path(name)
+    policy = load_policy(policy_path)
+    return AccountRuntime(name, account, options, policy, _fingerprint(settings_file, policy_path))
+
+
+def load_accounts(settings_file: SettingsFile, only: str | None = None) -> list[AccountRuntime]:
+    """Every (enabled) account, or just ``only``; all problems of all accounts in one ``ConfigError``."""
+    names = [only] if only else [n for n, a in settings_file.settings.accounts.items() if a.enabled]
+    if only and only not in settings_file.settings.accounts:
+        known = ", ".join(settings_file.settings.accounts)
+        raise ConfigError([f"{settings_file.path}: no account named {only!r} (accounts: {known})"])
+    problems: list[str] = []
+    loaded: list[AccountRuntime] = []
+    for name in names:
+        try:
+            loaded.append(load_account(settings_file, name))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return loaded
+
+
+def _fingerprint(settings_file: SettingsFile, policy_path: Path) -> str:
+    """A digest of the settings file and the policy files: a blocked account resumes when it changes."""
+    digest = hashlib.sha256(Path(settings_file.path).read_bytes())
+    files = sorted(policy_path.rglob("*.y*ml")) if policy_path.is_dir() else [policy_path]
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_connector(account: AccountRuntime, *, now: Clock = utc_now) -> CrmConnector:
+    """The connector for an account, asking it for the extra deal fields the policy reads."""
+    extra = sorted(account.policy.requirements().deal_fields)
+    if account.settings.crm == "hubspot":
+        from connectors.hubspot import build_hubspot_connector
+
+        return build_hubspot_connector(account.options, extra_deal_fields=extra, now=now)
+    from connectors.salesforce import build_salesforce_connector
+
+    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra)
+    return connector
+
+
+def make_cycle(
+    account: AccountRuntime,
+    connector: CrmConnector,
+    store: StateStore,
+    *,
+    clock: Clock,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
+) -> Cycle:
+    from policies.planner import plan
+
+    return Cycle(
+        account=account.name,
+        connector=connector,
+        store=store,
+        decide=partial(plan, account.policy),
+        clock=clock,
+        holder=holder_id(),
+        shadow=account.shadow,
+        options=account.cycle_options(),
+        fingerprint=account.fingerprint,
+        should_stop=should_stop,
+        progress=progress or NoProgress(),
+        crash=CrashPoints.from_env(),
+    )
+
+
+@contextmanager
+def open_store(settings_file: SettingsFile) -> Iterator[StateStore]:
+    store = StateStore(settings_file.store_url())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def run_account(
+    account: AccountRuntime,
+    store: StateStore,
+    *,
+    clock: Clock = utc_now,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
+    respect_block: bool = True,
+) -> CycleResult | None:
+    """One cycle of one account with a fresh connector; ``None`` when the account is blocked."""
+    from connectors.errors import CrmError
+
+    blocked = store.blocked(account.name)
+    if blocked is not None:
+        if respect_block and blocked.fingerprint == account.fingerprint:
+            log.error("account_blocked", account=account.name, reason=blocked.reason, since=str(blocked.at))
+            return None
+        store.unblock_account(account.name)
+        log.info("account_unblocked", account=account.name)
+    try:
+        connector = build_connector(account, now=clock)
+    except CrmError as exc:  # e.g. a missing secret: FixConfiguration before the first call
+        log.error(  # noqa: TRY400 - a configuration problem, not a bug: no traceback
+            "connector_unavailable", account=account.name, error=type(exc).__name__, detail=str(exc)
+        )
+        store.ensure_account(account.name, account.settings.crm, clock())
+        store.block_account(account.name, str(exc), account.fingerprint, clock())
+        return None
+    try:
+        cycle = make_cycle(account, connector, store, clock=clock, should_stop=should_stop, progress=progress)
+        return run_cycle(cycle)
+    finally:
+        connector.close()
+
+
+def run_once(
+    settings_path: Path,
+    *,
+    account: str | None = None,
+    clock: Clock = utc_now,
+    progress: Progress | None = None,
+) -> list[CycleResult]:
+    """``followup run --once``: one cycle per account (a blocked account is tried again: a human asked)."""
+    settings_file = read_settings_file(settings_path)
+    accounts = load_accounts(settings_file, account)
+    results: list[CycleResult] = []
+    with open_store(settings_file) as store:
+        for runtime in accounts:
+            result = run_account(runtime, store, clock=clock, progress=progress, respect_block=False)
+            if result is not None:
+                results.append(result)
+    return results
+
+
+def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot, Policy]:
+    """A read-only pull of an account into a ``Snapshot`` (what the worker would mirror), and its policy.
+
+    Used by ``followup plan --settings`` and ``followup explain --settings``: it reads the CRM, writes
+    nothing to the CRM and touches no state store.
+    """
+    settings_file = read_settings_file(settings_path)
+    names = list(settings_file.settings.accounts)
+    if account is None and len(names) > 1:
+        raise ConfigError(
+            [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
+        )
+    runtime = load_accounts(settings_file, account or names[0])[0]
+    connector = build_connector(runtime)
+    try:
+        directory = connector.read_directory()
+        deals = [
+            d for batch in connector.pull_changes(directory, None) for d in batch.deals if worth_mirroring(d)
+        ]
+    finally:
+        connector.close()
+    snapshot = Snapshot(
+        crm=connector.name,
+        owners=tuple(directory.owners.values()),
+        pipelines=tuple(directory.pipelines.values()),
+        deals=tuple(deals),
+        taken_at=utc_now(),
+    )
+    return snapshot, runtime.policy
+
+
+# ------------------------------------------------------------------------------------------ serving
+
+
+class _Runner:
+    """Runs scheduled cycles, remembers which are in flight, and lets ``serve`` wait for them on stop."""
+
+    def __init__(
+        self,
+        settings_path: Path,
+        store: StateStore,
+        metrics: WorkerMetrics,
+        clock: Clock,
+        stop: threading.Event,
+    ) -> None:
+        self._settings_path = settings_path
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._stop = stop
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def job(self, name: str) -> None:
+        """A scheduled cycle: settings and policy are re-read, so edits apply without a restart."""
+        if self._stop.is_set():
+            return
+        with self._idle:
+            self._in_flight += 1
+        try:
+            structlog.contextvars.clear_contextvars()
+            try:
+                account = load_accounts(read_settings_file(self._settings_path), name)[0]
+            except ConfigError as exc:
+                log.error(  # noqa: TRY400 - the problems say it all
+                    "configuration_invalid", account=name, problems=list(exc.problems)
+                )
+                self._metrics.error(name, "configuration")
+                return
+            result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
+            if result is not None:
+                self._metrics.observe(result)
+            else:
+                self._metrics.error(name, "blocked")
+        except Exception:
+            log.exception("cycle_crashed", account=name)
+            self._metrics.error(name, "exception")
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
+
+def _trigger(account: AccountSettings) -> Any:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    schedule = account.schedule
+    jitter = schedule.jitter_seconds or None
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.time_zone, jitter=jitter)
+    assert schedule.every is not None
+    return IntervalTrigger(seconds=schedule.every.total_seconds(), timezone=UTC, jitter=jitter)
+
+
+def serve(
+    settings_path: Path,
+    *,
+    clock: Clock = utc_now,
+    on_started: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """``followup serve``: schedule every enabled account until SIGTERM/SIGINT (or ``stop`` is set).
+
+    Everything is validated before the scheduler starts. A stop finishes the batch in flight (the cycle
+    checks between batches), then the process exits with the state consistent. ``on_started`` receives
+    the metrics port (tests use port 0).
+    """
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from sync.metrics import MetricsServer, WorkerMetrics
+
+    settings_file = read_settings_file(settings_path)
+    settings = settings_file.settings
+    accounts = load_accounts(settings_file)
+    if not _logging_configured:
+        configure_logging(settings.logging.level, settings.logging.format)
+    stop_event = stop or threading.Event()
+    metrics = WorkerMetrics(clock)
+    with open_store(settings_file) as store:
+        runner = _Runner(settings_path, store, metrics, clock, stop_event)
+        scheduler = BlockingScheduler(
+            timezone=UTC, executors={"default": ThreadPoolExecutor(max(1, len(accounts)))}
+        )
+        for account in accounts:
+            scheduler.add_job(
+                runner.job,
+                _trigger(account.settings),
+                args=[account.name],
+                id=f"cycle:{account.name}",
+                name=f"cycle {account.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(account.settings.schedule.misfire_grace.total_seconds()),
+                next_run_time=clock(),
+            )
+        server = MetricsServer(
+            metrics, settings.metrics.host, settings.metrics.port, lambda: not stop_event.is_set()
+        )
+        server.start()
+
+        def request_stop(signum: int = 0, _frame: object = None) -> None:
+            if not stop_event.is_set():
+                log.info("worker_stopping", signal=signum or None)
+            stop_event.set()
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+        def watch() -> None:  # a stop requested through the event (tests, embedding) rather than a signal
+            stop_event.wait()
+            while not scheduler.running and not finished_event.is_set():
+                finished_event.wait(0.05)
+            request_stop()
+
+        finished_event = threading.Event()
+        watcher = threading.Thread(target=watch, name="stop-watcher", daemon=True)
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info("worker_started", accounts=[a.name for a in accounts], metrics_port=server.port)
+        if on_started is not None:
+            on_started(server.port)
+        watcher.start()
+        try:
+            scheduler.start()
+        finally:
+            finished_event.set()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            finished = runner.wait_idle(timeout=600)
+            server.stop()
+            log.info("worker_stopped", clean=finished)
+    return 0 if finished else 1
