@@ -35,12 +35,11 @@ from config.settings import AccountSettings, SettingsFile, read_settings_file
 from connectors.base import CrmConnector
 from policies.codec import Snapshot
 from store import StateStore
-from sync.crashpoints import CrashPoints
-from sync.cycle import Cycle, CycleOptions, CycleResult, NoProgress, Progress, run_cycle, worth_mirroring
-from sync.leases import holder_id
+from store.mirror import worth_mirroring
 
 if TYPE_CHECKING:
     from policies.policy import Policy
+    from sync.cycle import Cycle, CycleOptions, CycleResult, Progress
     from sync.metrics import WorkerMetrics
 
 log = structlog.get_logger("worker")
@@ -88,7 +87,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("urllib3", "apscheduler.executors", "uvicorn.access"):
+    for noisy in ("urllib3", "apscheduler.executors", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -117,6 +116,8 @@ class AccountRuntime:
         return self.settings.shadow or self.policy.mode == "shadow"
 
     def cycle_options(self) -> CycleOptions:
+        from sync.cycle import CycleOptions
+
         s = self.settings
         return CycleOptions(
             apply_batch_size=s.apply_batch_size,
@@ -208,6 +209,9 @@ def make_cycle(
     progress: Progress | None = None,
 ) -> Cycle:
     from policies.planner import plan
+    from sync.crashpoints import CrashPoints
+    from sync.cycle import Cycle, NoProgress
+    from sync.leases import holder_id
 
     return Cycle(
         account=account.name,
@@ -248,6 +252,7 @@ def run_account(
 ) -> CycleResult | None:
     """One cycle of one account with a fresh connector; ``None`` when the account is blocked."""
     from connectors.errors import CrmError
+    from sync.cycle import run_cycle
 
     blocked = store.blocked(account.name)
     if blocked is not None:

@@ -62,7 +62,7 @@ import click
 @click.option("--drop-rate", default=0.0, show_default=True, type=float, help="Share of connections dropped.")
 @click.option("--token-ttl-s", default=None, type=float, help="Tokens expire this long after start.")
 @click.option("--fault-seed", default=0, show_default=True, type=int, help="Seed of the fault sequence.")
-def hubspot(  # noqa: PLR0913 - one parameter per command-line option
+def hubspot(
     host: str,
     port: int,
     seed: int,
@@ -88,7 +88,7 @@ def hubspot(  # noqa: PLR0913 - one parameter per command-line option
     from sandbox.faults import FaultConfig
     from sandbox.hubspot import RateLimitConfig, build_portal
     from sandbox.hubspot.running import default_now
-    from sandbox.server import serve_forever
+    from sandbox.server import RunningServer, serve_forever
 
     try:
         now = datetime.fromisoformat(now_text) if now_text else None
@@ -115,8 +115,11 @@ def hubspot(  # noqa: PLR0913 - one parameter per command-line option
     limits = RateLimitConfig.off() if no_rate_limits else RateLimitConfig.tier(tier)
     portal = build_portal(dataset, clock=clock, bare=bare, rate_limits=limits, faults=faults,
                           search_lag_ms=search_lag_ms, access_token=token)  # fmt: skip
-    click.echo(f"HubSpot sandbox on http://{host}:{port}  (Ctrl-C stops it)")
-    click.echo(f"  access token: {portal.access_token}")
-    click.echo(f'  python: HubSpot(access_token="{portal.access_token}", host="http://{host}:{port}")')
-    click.echo(f"  introspection: http://{host}:{port}/__sandbox__/stats")
-    serve_forever(portal.app, host=host, port=port)
+
+    def announce(server: RunningServer) -> None:
+        click.echo(f"HubSpot sandbox on {server.base_url}  (Ctrl-C stops it)")
+        click.echo(f"  access token: {portal.access_token}")
+        click.echo(f'  python: HubSpot(access_token="{portal.access_token}", host="{server.base_url}")')
+        click.echo(f"  introspection: {server.base_url}/__sandbox__/stats", nl=True)
+
+    serve_forever(portal.app, host=host, port=port, on_started=announce)

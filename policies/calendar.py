@@ -132,6 +132,16 @@ class BusinessCalendar:
             day = local.date() + timedelta(days=duration.hours // 24)
         return datetime.combine(day, local.time().replace(tzinfo=None), self.tz).astimezone(UTC)
 
+    def passed(self, reference: datetime, duration: Duration, now: datetime) -> bool:
+        """Whether ``duration`` has elapsed between ``reference`` and ``now``: a threshold, not a due date.
+
+        Calendar units compare elapsed time (a DST hour does not decide whether a deal is dead); business
+        days count business days.
+        """
+        if duration.unit == "business_days":
+            return self.shift(reference, duration) <= now
+        return now - reference >= duration.delta
+
     def due_after(self, moment: datetime, duration: Duration) -> datetime:
         """When a task ``duration`` after ``moment`` is due: shifted, then moved into working hours."""
         return self.working_moment(self.shift(moment, duration))

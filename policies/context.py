@@ -8,6 +8,7 @@ Rules read the deal through this object and record actions and verdicts on it; t
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from policies.calendar import BusinessCalendar
@@ -46,8 +47,20 @@ def day(moment: datetime, calendar: BusinessCalendar) -> str:
     return calendar.local_date(moment).isoformat()
 
 
+@lru_cache(maxsize=4096)
+def _bare_verdict(rule_id: str, fired: bool, reason: str) -> RuleVerdict:
+    """Verdicts without evidence are immutable and mostly the same few: share them instead of rebuilding."""
+    return RuleVerdict(rule_id, fired, reason)
+
+
+def _skipped(rule_id: str, reason: str) -> RuleVerdict:
+    return _bare_verdict(rule_id, False, reason)
+
+
 class Context:
     __slots__ = (
+        "_due_now",
+        "_values",
         "actions",
         "calendar",
         "closed_tasks",
@@ -85,19 +98,25 @@ class Context:
         self.today: date = calendar.local_date(now)
         self.actions: list[Action] = []
         self.verdicts: dict[str, RuleVerdict] = {}
-        self.keys = {t.key for t in deal.auto_tasks}
-        self.open_tasks: list[AutoTask] = [t for t in deal.auto_tasks if t.is_open]
-        self.closed_tasks: list[AutoTask] = [t for t in deal.auto_tasks if not t.is_open]
+        tasks = deal.auto_tasks
+        self.keys = {t.key for t in tasks} if tasks else set()
+        self.open_tasks: list[AutoTask] = [t for t in tasks if t.is_open] if tasks else []
+        self.closed_tasks: list[AutoTask] = [t for t in tasks if not t.is_open] if tasks else []
+        self._due_now: datetime | None = None
+        self._values: dict[str, str] | None = None
 
     # -- verdicts --------------------------------------------------------------------------------
 
     def verdict(self, rule_id: str, fired: bool, reason: str, *evidence: Evidence) -> None:
-        self.verdicts[rule_id] = RuleVerdict(rule_id, fired, reason, evidence)
+        if evidence:
+            self.verdicts[rule_id] = RuleVerdict(rule_id, fired, reason, evidence)
+        else:
+            self.verdicts[rule_id] = _bare_verdict(rule_id, fired, reason)
 
     def skip_remaining(self, reason: str) -> None:
         for rule_id in RULE_IDS:
             if rule_id not in self.verdicts:
-                self.verdicts[rule_id] = RuleVerdict(rule_id, False, reason)
+                self.verdicts[rule_id] = _skipped(rule_id, reason)
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -128,6 +147,11 @@ class Context:
 
     def due_now(self) -> datetime:
         """When a task about something already overdue is due: the next working moment (or due_time)."""
+        if self._due_now is None:
+            self._due_now = self._compute_due_now()
+        return self._due_now
+
+    def _compute_due_now(self) -> datetime:
         due_time = self.policy.calendar.due_time
         moment = self.calendar.working_moment(self.now)
         if due_time is None:
@@ -151,8 +175,11 @@ class Context:
         priority: Priority = Priority.MEDIUM,
         contact_id: str | None = None,
     ) -> CreateTask:
-        values["due"] = day(due_at, self.calendar)
-        values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
+        used = text.fields
+        if "due" in used:
+            values["due"] = day(due_at, self.calendar)
+        if "evidence" in used:
+            values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
         action = CreateTask(
             key=key,
             deal_id=self.deal.id,
@@ -173,6 +200,13 @@ class Context:
 
     def text_values(self, **extra: Any) -> dict[str, str]:
         """The named fields a task template may use (see ``policies.templates.TEMPLATE_FIELDS``)."""
+        if self._values is None:
+            self._values = self._base_values()
+        values = dict(self._values)
+        values.update({k: str(v) for k, v in extra.items()})
+        return values
+
+    def _base_values(self) -> dict[str, str]:
         deal = self.deal
         contact = deal.primary_contact
         signal = self.facts.last_signal
@@ -180,7 +214,7 @@ class Context:
         amount = "no amount"
         if deal.amount is not None:
             amount = f"{deal.amount:,.0f} {deal.currency or ''}".strip()
-        values = {
+        return {
             "deal_name": deal.name,
             "deal_id": deal.id,
             "stage": deal.stage.label or deal.stage.id,
@@ -196,5 +230,3 @@ class Context:
             "agreed_channel": agreement.channel.value if agreement.channel else "none agreed",
             "unanswered": str(self.facts.unanswered),
         }
-        values.update({k: str(v) for k, v in extra.items()})
-        return values

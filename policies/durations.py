@@ -8,7 +8,9 @@ time zone; business days skip weekends, public holidays and company days off (se
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -31,12 +33,19 @@ _PATTERN = re.compile(r"^\s*(\d{1,4})\s*([a-z]+(?: [a-z]+)?)\s*$")
 DURATION_HELP = 'a duration such as "36h", "14d", "2w" or "10 business days"'
 
 
+_HOURS_PER = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}
+
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     """An amount of hours, days, weeks or business days; ``days`` is the calendar-day equivalent."""
 
     amount: int
     unit: str  # "hours" | "days" | "weeks" | "business_days"
+    delta: timedelta = field(init=False, compare=False, repr=False)  # elapsed-time length (see ``hours``)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delta", timedelta(hours=self.hours))
 
     @property
     def is_business(self) -> bool:
@@ -45,13 +54,18 @@ class Duration:
     @property
     def hours(self) -> int:
         """Length in hours for calendar units (business days count as 24 h each, for comparisons only)."""
-        per = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}[self.unit]
-        return self.amount * per
+        return self.amount * _HOURS_PER[self.unit]
 
     def __str__(self) -> str:
         if self.unit == "business_days":
             return f"{self.amount} business day{'s' if self.amount != 1 else ''}"
         return f"{self.amount}{self.unit[0]}"
+
+
+@lru_cache(maxsize=1024)
+def days(amount: int) -> Duration:
+    """``amount`` calendar days; shared instances, since the engine needs the same few very often."""
+    return Duration(amount, "days")
 
 
 def parse_duration(value: Any) -> Duration:

@@ -101,8 +101,7 @@ def _closed(ctx: Context) -> None:
 
 def _active(ctx: Context) -> None:
     qual_gaps = qualification_gaps(ctx)
-    step_gaps = next_step_gaps(ctx) if ctx.rules.next_step.enabled else []
-    if decide_end(ctx, qual_gaps, step_gaps):
+    if decide_end(ctx, qual_gaps):
         ctx.skip_remaining("follow-up ended for this deal")
         return
     ctx.verdict(
@@ -117,6 +116,7 @@ def _active(ctx: Context) -> None:
         qualify_task(ctx, qual_gaps)
         ctx.skip_remaining("gated: the deal is not qualified yet")
         return
+    step_gaps = next_step_gaps(ctx) if ctx.rules.next_step.enabled else []
     closed = close_rule_tasks(ctx, QUALIFICATION, CloseReason.SETTLED, "the deal is now qualified")
     ctx.verdict(
         QUALIFICATION, closed > 0, "qualified" + (f"; {closed} qualify task(s) closed" if closed else "")

@@ -114,26 +114,55 @@ def normalise(text: str) -> str:
 
 
 class VaguenessCheck:
-    """Decides whether a next-step text is vague: too short, or nothing left once filler is removed."""
+    """Decides whether a next-step text is vague: too short, or nothing left once filler is removed.
 
-    __slots__ = ("_pattern", "min_length")
+    Phrases are matched as whole words: the text is split into words and every run of words that forms
+    a filler phrase is dropped (longest first). Results are memoised per text, since the same next steps
+    recur across deals and runs; the memo is bounded and never changes an answer.
+    """
+
+    __slots__ = ("_longest", "_memo", "_phrases", "min_length")
+
+    _MEMO_LIMIT = 65_536
 
     def __init__(self, languages: Iterable[str], extra: Iterable[str], min_length: int) -> None:
         phrases = {normalise(p) for lang in languages for p in FILLERS[lang]}
         phrases.update(normalise(p) for p in extra)
         phrases.discard("")
-        ordered = sorted(phrases, key=len, reverse=True)  # longest first: "follow up" before "follow"
-        alternation = "|".join(re.escape(p) for p in ordered)
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)") if ordered else None
+        self._phrases = frozenset(tuple(_words(p)) for p in phrases)
+        self._longest = max((len(p) for p in self._phrases), default=0)
+        self._memo: dict[str, bool] = {}
         self.min_length = min_length
 
     def is_vague(self, text: str | None) -> bool:
         if text is None:
             return True
+        known = self._memo.get(text)
+        if known is None:
+            known = self._judge(text)
+            if len(self._memo) >= self._MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[text] = known
+        return known
+
+    def _judge(self, text: str) -> bool:
         cleaned = normalise(text)
         if len(cleaned) < self.min_length:
             return True
-        rest = self._pattern.sub(" ", cleaned) if self._pattern is not None else cleaned
-        rest = _SPACE.sub(" ", rest.replace("-", " ")).strip(" -/")
+        words = _words(cleaned)
+        kept: list[str] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                if tuple(words[i : i + size]) in self._phrases:
+                    i += size
+                    break
+            else:
+                kept.append(words[i])
+                i += 1
         # Two short words after the filler is gone ("on it", "the deal") still say nothing.
-        return len(rest) < 6
+        return len(" ".join(kept)) < 6
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s/-]+", text) if w]

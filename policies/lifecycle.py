@@ -130,7 +130,7 @@ def stop_criterion(ctx: Context) -> tuple[str, Explanation] | None:
         )
     if rule.max_since_inbound is not None:
         reference = _floor(ctx, facts.last_signal_at or deal.created_at)
-        if calendar.shift(reference, rule.max_since_inbound) <= now:
+        if calendar.passed(reference, rule.max_since_inbound, now):
             return rule.reasons.no_inbound, Explanation(
                 f"no answer from the customer since {day(reference, calendar)} "
                 f"(limit {rule.max_since_inbound})",
@@ -143,7 +143,7 @@ def stop_criterion(ctx: Context) -> tuple[str, Explanation] | None:
             )
     if rule.max_in_stage is not None:
         reference = _floor(ctx, deal.stage_entered_at or deal.created_at)
-        if calendar.shift(reference, rule.max_in_stage) <= now:
+        if calendar.passed(reference, rule.max_in_stage, now):
             return rule.reasons.stage_age, Explanation(
                 f"in stage {deal.stage.label or deal.stage.id} since {day(reference, calendar)} "
                 f"(limit {rule.max_in_stage})",
@@ -155,7 +155,7 @@ def stop_criterion(ctx: Context) -> tuple[str, Explanation] | None:
         if since is not None and calendar.local_date(since) > reference_day:
             reference_day = calendar.local_date(since)
         opening = calendar.opening(reference_day)
-        if calendar.shift(opening, rule.close_date_overdue) <= now:
+        if calendar.passed(opening, rule.close_date_overdue, now):
             return rule.reasons.close_date_passed, Explanation(
                 f"close date {deal.close_date.isoformat()} passed more than {rule.close_date_overdue} ago",
                 (Evidence("close date", deal.close_date.isoformat()),),
@@ -263,7 +263,7 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
         ctx.verdict(NURTURE, True, f"enrolled because of rule {rule_id}", Evidence("nurture", nurture.list))
 
 
-def decide_end(ctx: Context, qual_gaps: list[str], step_gaps: list[str]) -> bool:
+def decide_end(ctx: Context, qual_gaps: list[str]) -> bool:
     """Whether the deal's active follow-up ends now (stop or nurture); records the actions if so."""
     rules = ctx.rules
     qualified = not qual_gaps
@@ -278,7 +278,7 @@ def decide_end(ctx: Context, qual_gaps: list[str], step_gaps: list[str]) -> bool
     qual = rules.qualification
     if qual_gaps and qual.stop_after is not None:
         reference = _floor(ctx, ctx.deal.created_at)
-        if ctx.calendar.shift(reference, qual.stop_after) <= ctx.now:
+        if ctx.calendar.passed(reference, qual.stop_after, ctx.now):
             explanation = Explanation(
                 f"unqualified since {day(reference, ctx.calendar)} (limit {qual.stop_after})",
                 (Evidence("missing", ", ".join(qual_gaps)),),
@@ -286,7 +286,8 @@ def decide_end(ctx: Context, qual_gaps: list[str], step_gaps: list[str]) -> bool
             enter_stop(ctx, QUALIFICATION, rules.stop.reasons.unqualified, explanation)
             return True
     step = rules.next_step
-    if step.enabled and step_gaps and step.escalate != "none" and not qual_gaps:
+    step_gaps = next_step_gaps(ctx) if step.enabled and step.escalate != "none" and not qual_gaps else []
+    if step_gaps:
         deadline = next_step_overdue(ctx, next_step_key(ctx))
         if deadline is not None:
             explanation = Explanation(

@@ -8,6 +8,7 @@ and an editor can jump to each. In a folder the files are read in name order; ea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,27 @@ def _build(sources: list[Located], problems: list[str]) -> Policy:
         except ValidationError as exc:
             problems.extend(_lines(located, exc))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_in_file_order(problems, sources))
     policy = _assemble(parsed, problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_in_file_order(problems, sources))
     return policy
+
+
+_PLACE = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+): ")
+
+
+def _in_file_order(problems: list[str], sources: list[Located]) -> list[str]:
+    """Problems sorted as an editor shows them: by file, then line and column."""
+    order = {located.filename: i for i, located in enumerate(sources)}
+
+    def place(problem: str) -> tuple[int, int, int]:
+        match = _PLACE.match(problem)
+        if match is None:
+            return (len(order), 0, 0)
+        return (order.get(match["file"], len(order)), int(match["line"]), int(match["col"]))
+
+    return sorted(problems, key=place)
 
 
 def _policy_files(path: Path) -> list[Path]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
 from typing import Any, Literal
 
 from config.errors import ConfigError
 from policies.calendar import BusinessCalendar
 from policies.consistency import check_rules
 from policies.fillers import VaguenessCheck
-from policies.model import Deal, DealField, Owner
+from policies.model import Deal, DealField, Owner, WorkingHours
 from policies.settings import Budgets, CalendarSettings, Override, RuleSet, StageMoves, Texts
 
 _CANONICAL_FIELDS = frozenset(DealField)
@@ -79,7 +78,7 @@ class Policy:
     budgets: Budgets = field(default_factory=Budgets)
     sources: tuple[str, ...] = ()
     _resolved: dict[tuple[int, ...], CompiledRules] = field(default_factory=dict, repr=False)
-    _calendars: dict[tuple[str, time, time, frozenset[int]], BusinessCalendar] = field(
+    _calendars: dict[tuple[str | None, WorkingHours | None], BusinessCalendar] = field(
         default_factory=dict, repr=False
     )
 
@@ -137,30 +136,29 @@ class Policy:
 
     def calendar_for(self, owner: Owner | None) -> BusinessCalendar:
         """The owner's calendar: their zone and hours, else the policy's; holidays and days off always."""
-        settings = self.calendar
-        zone = settings.time_zone
-        start, end = settings.working_hours.start, settings.working_hours.end
-        days = settings.working_hours.weekday_numbers
-        if owner is not None:
-            zone = owner.time_zone or zone
-            if owner.working_hours is not None:
-                start, end = owner.working_hours.start, owner.working_hours.end
-                days = owner.working_hours.days
-        cache_key = (zone, start, end, days)
+        cache_key = (owner.time_zone, owner.working_hours) if owner is not None else (None, None)
         calendar = self._calendars.get(cache_key)
         if calendar is None:
-            holidays = settings.holidays
-            calendar = BusinessCalendar(
-                zone,
-                start=start,
-                end=end,
-                days=days,
-                country=holidays.country if holidays else None,
-                subdivision=holidays.subdivision if holidays else None,
-                days_off=settings.company_days_off,
-            )
+            calendar = self._build_calendar(*cache_key)
             self._calendars[cache_key] = calendar
         return calendar
+
+    def _build_calendar(self, zone: str | None, hours: WorkingHours | None) -> BusinessCalendar:
+        settings = self.calendar
+        start, end = settings.working_hours.start, settings.working_hours.end
+        days = settings.working_hours.weekday_numbers
+        if hours is not None:
+            start, end, days = hours.start, hours.end, hours.days
+        holidays = settings.holidays
+        return BusinessCalendar(
+            zone or settings.time_zone,
+            start=start,
+            end=end,
+            days=days,
+            country=holidays.country if holidays else None,
+            subdivision=holidays.subdivision if holidays else None,
+            days_off=settings.company_days_off,
+        )
 
     # -- what the CRM must provide ---------------------------------------------------------------
 

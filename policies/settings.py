@@ -281,6 +281,11 @@ class TaskText(Strict):
     subject: TemplateText
     body: TemplateText
 
+    @property
+    def fields(self) -> frozenset[str]:
+        """The named fields subject and body use (the engine fills in only those)."""
+        return self.subject.fields | self.body.fields
+
 
 def _text(subject: str, body: str) -> TaskText:
     return TaskText(subject=parse_template(subject), body=parse_template(body))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from policies.context import AGREED, DECISION_MAKER, EXPIRY, NEXT_STEP, QUALIFICATION, SIGNALS, Context, day
-from policies.durations import Duration
+from policies.durations import Duration, days
 from policies.lifecycle import next_step_key
 from policies.model import (
     AutoTask,
@@ -34,7 +34,8 @@ def expire_tasks(ctx: Context) -> None:
     if expiry is None:
         ctx.verdict(EXPIRY, False, "task expiry is off")
         return
-    expired = [t for t in ctx.open_tasks if ctx.calendar.shift(t.due_at, expiry) <= ctx.now]
+    # Counted from the due date, or from creation for a task created already overdue: nobody had a chance.
+    expired = [t for t in ctx.open_tasks if ctx.calendar.passed(max(t.due_at, t.created_at), expiry, ctx.now)]
     for task in expired:
         explanation = Explanation(
             f"task open {expiry} past its due date with nobody acting on it",
@@ -134,28 +135,28 @@ def followup_task(ctx: Context) -> None:
     signal = facts.last_signal
     anchor_at, anchor_ref = (signal.occurred_at, signal.id) if signal else (deal.created_at, "created")
     agreed = bool(agreement.interval_days and agreement.interval_days > 0)
-    interval = Duration(agreement.interval_days or 0, "days") if agreed else cadence
+    interval = days(agreement.interval_days or 0) if agreed else cadence
     basis = f"agreed interval of {agreement.interval_days} days" if agreed else f"cadence of {cadence}"
-    # A later unanswered attempt or a finished follow-up task restarts the clock on the cadence: retry.
-    retry_at = facts.last_attempt.occurred_at if facts.last_attempt is not None else None
-    retry_ref = facts.last_attempt.id if facts.last_attempt is not None else ""
-    for task in ctx.closed_tasks:
-        if (
-            task.rule_id == AGREED
-            and task.due_at > anchor_at
-            and (retry_at is None or task.due_at > retry_at)
-        ):
-            retry_at, retry_ref = task.due_at, f"task:{task.key}"
-    if retry_at is not None and retry_at > anchor_at:
-        anchor_at, anchor_ref, interval, agreed = retry_at, retry_ref, cadence, False
-        basis = f"retry on the cadence of {cadence} after the last attempt"
+    # A later unanswered attempt restarts the clock on the cadence: try again.
+    attempt = facts.last_attempt
+    if attempt is not None and attempt.occurred_at > anchor_at:
+        anchor_at, anchor_ref, interval, agreed = attempt.occurred_at, attempt.id, cadence, False
+        basis = f"retry on the cadence of {cadence} after the unanswered {attempt.kind.value} {attempt.id}"
+    # A follow-up for this anchor that is already done (closed) chains the next one on the cadence.
+    done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED}
+    done_due = {t.due_at: t for t in done.values()}
     due = calendar.due_after(anchor_at, interval)
     key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
+    for _ in range(len(done)):
+        finished = done.get(key) or done_due.get(due)
+        if finished is None:
+            break
+        anchor_at, anchor_ref, interval, agreed = due, f"task:{finished.key}", cadence, False
+        basis = f"cadence of {cadence} after the follow-up due {day(due, calendar)}"
+        due = calendar.due_after(anchor_at, interval)
+        key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
     channel = agreement.channel or rule.default_channel
     evidence = (
-        Evidence(
-            "last conversation", f"{day(signal.occurred_at, calendar)} ({signal.id})" if signal else "none"
-        ),
         Evidence("anchor", f"{day(anchor_at, calendar)} ({anchor_ref})"),
         Evidence("basis", basis),
         Evidence("due", day(due, calendar)),

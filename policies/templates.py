@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from string import Formatter
 
 TEMPLATE_FIELDS: Mapping[str, str] = {
@@ -44,7 +45,7 @@ class Template:
 
     @property
     def fields(self) -> frozenset[str]:
-        return frozenset(name for _, name in self.parts if name is not None)
+        return _fields_of(self.parts)
 
     def render(self, values: Mapping[str, str]) -> str:
         out: list[str] = []
@@ -53,6 +54,11 @@ class Template:
             if name is not None:
                 out.append(values.get(name, ""))
         return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def _fields_of(parts: tuple[tuple[str, str | None], ...]) -> frozenset[str]:
+    return frozenset(name for _, name in parts if name is not None)
 
 
 def parse_template(source: str) -> Template:

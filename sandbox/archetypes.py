@@ -71,18 +71,40 @@ ROLES_BY_ARCHETYPE: dict[Archetype, tuple[str, ...]] = {
 EXTRA_ROLES: tuple[str, ...] = ("influencer", "user", "economic_buyer", "champion")
 
 VAGUE_NEXT_STEPS: tuple[str, ...] = (
-    "follow up", "Follow up", "Follow-up", "check in", "Check in next week", "touch base", "circle back",
-    "nachfassen", "Nachfassen", "mal nachhaken", "Wiedervorlage", "återkomma", "Återkomma", "höra av sig",
-    "stämma av", "ping",
-)  # fmt: skip
+    "follow up",
+    "Follow up",
+    "Follow-up",
+    "check in",
+    "Check in next week",
+    "touch base",
+    "circle back",
+    "nachfassen",
+    "Nachfassen",
+    "mal nachhaken",
+    "Wiedervorlage",
+    "återkomma",
+    "Återkomma",
+    "höra av sig",
+    "stämma av",
+    "ping",
+)
 
 LOST_REASONS: tuple[str, ...] = (
-    "Chose a competitor", "No budget", "No decision / status quo", "Timing: project postponed",
-    "Price too high", "Lost contact with the buyer", "Missing feature: SSO", "Went with in-house build",
-)  # fmt: skip
+    "Chose a competitor",
+    "No budget",
+    "No decision / status quo",
+    "Timing: project postponed",
+    "Price too high",
+    "Lost contact with the buyer",
+    "Missing feature: SSO",
+    "Went with in-house build",
+)
 
 _CONCRETE_STEPS: tuple[tuple[str, str], ...] = (
-    ("Send revised proposal with volume pricing", "Agreed in the meeting: needs numbers for the budget review"),
+    (
+        "Send revised proposal with volume pricing",
+        "Agreed in the meeting: needs numbers for the budget review",
+    ),
     ("Demo the routing module to the ops team", "Champion asked for a demo for the people who will use it"),
     ("Share the security questionnaire answers", "IT review is the last blocker before the contract"),
     ("Book the reference call with a customer", "Decision maker wants to hear from a company of their size"),
@@ -90,7 +112,10 @@ _CONCRETE_STEPS: tuple[tuple[str, str], ...] = (
     ("Send contract draft for legal review", "Verbal yes on the call; legal needs the draft this week"),
 )
 _NOT_NOW_STEPS: tuple[tuple[str, str], ...] = (
-    ("Re-engage when the new budget opens", "Budget frozen until the next fiscal year; asked us to come back"),
+    (
+        "Re-engage when the new budget opens",
+        "Budget frozen until the next fiscal year; asked us to come back",
+    ),
     ("Check progress on their ERP migration", "Nothing new before the ERP migration is done"),
     ("Send the Q3 case study", "Interested, but reorganising this quarter; keep them warm"),
 )
@@ -156,11 +181,29 @@ def _engaged(rng: random.Random, day: int, slots: int) -> Plan:
         subject, body = rng.choice(_EMAIL_IN)
         return (EMAIL, IN, day, "replied", slot, subject, body, None, None)
     if pick < 0.70:
-        return (CALL, rng.choice((OUT, OUT, IN)), day, "connected", slot, "Call", "Went through open points.",
-                rng.randint(300, 1800), None)  # fmt: skip
+        return (
+            CALL,
+            rng.choice((OUT, OUT, IN)),
+            day,
+            "connected",
+            slot,
+            "Call",
+            "Went through open points.",
+            rng.randint(300, 1800),
+            None,
+        )
     if pick < 0.85:
-        return (MEETING, OUT, day, "completed", slot, "Working session", "Walked through the solution.",
-                rng.choice((1800, 2700, 3600)), day + rng.randint(2, 10))  # fmt: skip
+        return (
+            MEETING,
+            OUT,
+            day,
+            "completed",
+            slot,
+            "Working session",
+            "Walked through the solution.",
+            rng.choice((1800, 2700, 3600)),
+            day + rng.randint(2, 10),
+        )
     if pick < 0.95:
         return (NOTE, OUT, day, None, None, "Note", rng.choice(_NOTES), None, None)
     return (TASK, OUT, day, "completed", slot, "Prepare proposal", "Prepared and sent.", None, None)
@@ -171,17 +214,41 @@ def _history(rng: random.Random, story: Story, count: int, newest: int, slots: i
 
 
 def responsive_buyer(rng: random.Random, slots: int) -> Story:
-    story = Story(rng.choice(("early", "mid", "mid", "late", "late")), rng.randint(25, 300), rng.randint(10, 90))
-    _history(rng, story, rng.randint(7, 15), 5, slots)
+    story = Story(
+        rng.choice(("early", "mid", "mid", "late", "late")), rng.randint(25, 300), rng.randint(10, 90)
+    )
+    _history(rng, story, rng.randint(6, 12), 5, slots)
     reply_day = rng.randint(0, 6)
     subject, body = rng.choice(_EMAIL_IN)
     story.plans.append((EMAIL, IN, reply_day, "replied", 0, subject, body, None, None))
     if rng.random() < 0.4:  # a meeting already booked for the coming days
-        story.plans.append((MEETING, OUT, -rng.randint(2, 10), "scheduled", 0, "Next steps meeting",
-                            "Agenda: proposal questions and timeline.", 3600, reply_day))  # fmt: skip
+        story.plans.append(
+            (
+                MEETING,
+                OUT,
+                -rng.randint(2, 10),
+                "scheduled",
+                0,
+                "Next steps meeting",
+                "Agenda: proposal questions and timeline.",
+                3600,
+                reply_day,
+            )
+        )
     if rng.random() < 0.25:  # an open task the rep set themselves
-        story.plans.append((TASK, OUT, -rng.randint(1, 7), "not_started", 0, "Send follow-up material",
-                            "Collect the references promised in the meeting.", None, reply_day))  # fmt: skip
+        story.plans.append(
+            (
+                TASK,
+                OUT,
+                -rng.randint(1, 7),
+                "not_started",
+                0,
+                "Send follow-up material",
+                "Collect the references promised in the meeting.",
+                None,
+                reply_day,
+            )
+        )
     story.next_step, story.next_step_why = rng.choice(_CONCRETE_STEPS)
     story.next_step_in_days = rng.randint(2, 10)
     story.agreed_interval_days = 7 if rng.random() < 0.4 else None
@@ -205,8 +272,9 @@ def ghosting_prospect(rng: random.Random, slots: int) -> Story:
             story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
         else:
             outcome = "no_answer" if pick < 0.85 else "voicemail"
-            story.plans.append((CALL, OUT, day, outcome, 0, "Call", "No answer.", 0 if outcome == "no_answer" else 40,
-                                None))  # fmt: skip
+            story.plans.append(
+                (CALL, OUT, day, outcome, 0, "Call", "No answer.", 0 if outcome == "no_answer" else 40, None)
+            )
     if rng.random() < 0.5:
         story.next_step, story.next_step_in_days = "Follow up on proposal", -rng.randint(5, 60)
         story.next_step_why = "Sent the proposal; waiting for feedback"
@@ -219,10 +287,22 @@ def call_me_in_two_weeks(rng: random.Random, slots: int) -> Story:
     story = Story(rng.choice(("mid", "mid", "late")), rng.randint(30, 200), rng.randint(20, 90))
     call_day = rng.randint(2, 6)
     _history(rng, story, rng.randint(4, 9), call_day + 3, slots)
-    story.plans.append((CALL, OUT, call_day, "connected", 0, "Call",
-                        "Good call. Asked us to call again in two weeks, after their board meeting.",
-                        rng.randint(600, 1500), None))  # fmt: skip
-    story.plans.append((NOTE, OUT, call_day, None, None, "Note", "Call back in 14 days as agreed.", None, None))
+    story.plans.append(
+        (
+            CALL,
+            OUT,
+            call_day,
+            "connected",
+            0,
+            "Call",
+            "Good call. Asked us to call again in two weeks, after their board meeting.",
+            rng.randint(600, 1500),
+            None,
+        )
+    )
+    story.plans.append(
+        (NOTE, OUT, call_day, None, None, "Note", "Call back in 14 days as agreed.", None, None)
+    )
     story.next_step = "Call to agree pilot scope after the board meeting"
     story.next_step_why = "Asked on the last call to be called again in two weeks"
     story.next_step_in_days = 14 - call_day
@@ -233,11 +313,24 @@ def call_me_in_two_weeks(rng: random.Random, slots: int) -> Story:
 
 
 def qualified_not_ready(rng: random.Random, slots: int) -> Story:
-    story = Story(rng.choice(("nurture", "nurture", "early", "mid")), rng.randint(45, 400), rng.randint(60, 240))
+    story = Story(
+        rng.choice(("nurture", "nurture", "early", "mid")), rng.randint(45, 400), rng.randint(60, 240)
+    )
     last = rng.randint(5, 40)
     _history(rng, story, rng.randint(5, 12), last + 1, slots)
-    story.plans.append((EMAIL, IN, last, "replied", 0, "Re: Timing",
-                        "We like it, but nothing will happen before next budget cycle.", None, None))  # fmt: skip
+    story.plans.append(
+        (
+            EMAIL,
+            IN,
+            last,
+            "replied",
+            0,
+            "Re: Timing",
+            "We like it, but nothing will happen before next budget cycle.",
+            None,
+            None,
+        )
+    )
     story.next_step, story.next_step_why = rng.choice(_NOT_NOW_STEPS)
     story.next_step_in_days = rng.randint(30, 120)
     story.agreed_interval_days = rng.choice((30, 60, 90))
@@ -252,14 +345,36 @@ def gatekeeper_only(rng: random.Random, slots: int) -> Story:
     for day in _spread(rng, rng.randint(4, 12), 1, story.age_days - 1):
         pick = rng.random()
         if pick < 0.4:
-            story.plans.append((CALL, OUT, day, "connected", 0, "Call",
-                                "Spoke to the assistant; will pass the message on.", rng.randint(60, 240), None))  # fmt: skip
+            story.plans.append(
+                (
+                    CALL,
+                    OUT,
+                    day,
+                    "connected",
+                    0,
+                    "Call",
+                    "Spoke to the assistant; will pass the message on.",
+                    rng.randint(60, 240),
+                    None,
+                )
+            )
         elif pick < 0.75:
             subject, body = rng.choice(_EMAIL_OUT)
             story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
         else:
-            story.plans.append((EMAIL, IN, day, "replied", 0, "Re: Meeting request",
-                                "I have forwarded your message and will get back to you.", None, None))  # fmt: skip
+            story.plans.append(
+                (
+                    EMAIL,
+                    IN,
+                    day,
+                    "replied",
+                    0,
+                    "Re: Meeting request",
+                    "I have forwarded your message and will get back to you.",
+                    None,
+                    None,
+                )
+            )
     story.next_step = "Get a meeting with the decision maker"
     story.next_step_why = "Only reached the assistant so far"
     story.next_step_in_days = rng.randint(-10, 10)
@@ -271,14 +386,27 @@ def gatekeeper_only(rng: random.Random, slots: int) -> Story:
 def unqualified_tyre_kicker(rng: random.Random, slots: int) -> Story:
     story = Story("early", rng.randint(10, 180), rng.randint(15, 120))
     days = _spread(rng, rng.randint(2, 7), 1, story.age_days - 1)
-    story.plans.append((EMAIL, IN, days[0], "replied", 0, "Pricing request",
-                        "Can you send me your prices? Just looking around.", None, None))  # fmt: skip
+    story.plans.append(
+        (
+            EMAIL,
+            IN,
+            days[0],
+            "replied",
+            0,
+            "Pricing request",
+            "Can you send me your prices? Just looking around.",
+            None,
+            None,
+        )
+    )
     for day in days[1:]:
         if rng.random() < 0.8:
             subject, body = rng.choice(_EMAIL_OUT)
             story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
         else:
-            story.plans.append((MEETING, OUT, day, "no_show", 0, "Intro call", "Did not show up.", 1800, day + 3))
+            story.plans.append(
+                (MEETING, OUT, day, "no_show", 0, "Intro call", "Did not show up.", 1800, day + 3)
+            )
     if rng.random() < 0.4:
         story.next_step, story.next_step_in_days = "Send brochure", rng.randint(-20, 10)
     story.readiness = rng.choice(("unknown", None))
@@ -288,7 +416,7 @@ def unqualified_tyre_kicker(rng: random.Random, slots: int) -> Story:
 
 def missing_next_step(rng: random.Random, slots: int) -> Story:
     story = Story(rng.choice(("early", "mid", "late")), rng.randint(20, 300), rng.randint(-20, 90))
-    _history(rng, story, rng.randint(4, 12), rng.randint(1, 30), slots)
+    _history(rng, story, rng.randint(3, 10), rng.randint(1, 30), slots)
     story.readiness = rng.choice(("unknown", "ready", None))
     story.qualification_score = float(rng.randint(30, 85))
     return story
@@ -296,9 +424,11 @@ def missing_next_step(rng: random.Random, slots: int) -> Story:
 
 def vague_next_step(rng: random.Random, slots: int) -> Story:
     story = Story(rng.choice(("early", "mid", "late")), rng.randint(20, 300), rng.randint(-20, 90))
-    _history(rng, story, rng.randint(5, 13), rng.randint(1, 30), slots)
+    _history(rng, story, rng.randint(4, 11), rng.randint(1, 30), slots)
     story.next_step = rng.choice(VAGUE_NEXT_STEPS)
-    story.next_step_why = None if rng.random() < 0.7 else rng.choice(("see notes", "as discussed", "siehe Notiz"))
+    story.next_step_why = (
+        None if rng.random() < 0.7 else rng.choice(("see notes", "as discussed", "siehe Notiz"))
+    )
     story.next_step_in_days = rng.randint(1, 20) if rng.random() < 0.5 else None
     story.readiness = rng.choice(("unknown", "ready", None))
     story.qualification_score = float(rng.randint(30, 85))
@@ -308,10 +438,13 @@ def vague_next_step(rng: random.Random, slots: int) -> Story:
 def recently_won(rng: random.Random, slots: int) -> Story:
     closed = rng.randint(1, 30)
     story = Story("won", closed + rng.randint(30, 250), closed)
-    _history(rng, story, rng.randint(7, 18), closed + 1, slots)
-    story.plans.append((MEETING, OUT, closed, "completed", 0, "Contract signing", "Signed. Kickoff next.", 1800,
-                        closed + 5))  # fmt: skip
-    story.plans.append((NOTE, OUT, closed, None, None, "Note", "Closed won. Handover to onboarding.", None, None))
+    _history(rng, story, rng.randint(6, 14), closed + 1, slots)
+    story.plans.append(
+        (MEETING, OUT, closed, "completed", 0, "Contract signing", "Signed. Kickoff next.", 1800, closed + 5)
+    )
+    story.plans.append(
+        (NOTE, OUT, closed, None, None, "Note", "Closed won. Handover to onboarding.", None, None)
+    )
     story.readiness = "ready"
     story.qualification_score = float(rng.randint(70, 100))
     return story
@@ -321,8 +454,19 @@ def recently_lost(rng: random.Random, slots: int) -> Story:
     closed = rng.randint(1, 30)
     story = Story("lost", closed + rng.randint(30, 250), closed)
     _history(rng, story, rng.randint(4, 13), closed + 1, slots)
-    story.plans.append((EMAIL, IN, closed, "replied", 0, "Re: Proposal",
-                        "Thank you for your time; we have decided to go another way.", None, None))  # fmt: skip
+    story.plans.append(
+        (
+            EMAIL,
+            IN,
+            closed,
+            "replied",
+            0,
+            "Re: Proposal",
+            "Thank you for your time; we have decided to go another way.",
+            None,
+            None,
+        )
+    )
     story.closed_lost_reason = rng.choice(LOST_REASONS)
     story.readiness = rng.choice(("unknown", "not_now", None))
     story.qualification_score = float(rng.randint(20, 80))

@@ -56,10 +56,27 @@ __all__ = ["GENERATOR_VERSION", "generate_dataset", "paused_gc"]
 
 GENERATOR_VERSION = "1"
 _DAY = 86_400
-_LEGAL_FORMS = {"US": "Inc.", "US-W": "Inc.", "DE": "GmbH", "SE": "AB", "GB": "Ltd", "SG": "Pte. Ltd.",
-                "NL": "B.V.", "AU": "Pty Ltd"}  # fmt: skip
-_PRODUCTS = ("Fleet Routing", "Warehouse Suite", "Analytics add-on", "Pilot", "Expansion", "Platform licence",
-             "Dispatch Planner", "Renewal", "Integration package")  # fmt: skip
+_LEGAL_FORMS = {
+    "US": "Inc.",
+    "US-W": "Inc.",
+    "DE": "GmbH",
+    "SE": "AB",
+    "GB": "Ltd",
+    "SG": "Pte. Ltd.",
+    "NL": "B.V.",
+    "AU": "Pty Ltd",
+}
+_PRODUCTS = (
+    "Fleet Routing",
+    "Warehouse Suite",
+    "Analytics add-on",
+    "Pilot",
+    "Expansion",
+    "Platform licence",
+    "Dispatch Planner",
+    "Renewal",
+    "Integration package",
+)
 _ENTERPRISE_SHARE = 0.3
 
 
@@ -74,8 +91,11 @@ class _Clock:
         self.windows: dict[int, tuple[int, int, int]] = {}  # owner id -> (start s, end s, utc offset s)
         for owner in owners:
             offset = now.astimezone(ZoneInfo(owner.time_zone)).utcoffset() or timedelta(0)
-            self.windows[owner.id] = (_seconds(owner.working_start), _seconds(owner.working_end),
-                                      int(offset.total_seconds()))  # fmt: skip
+            self.windows[owner.id] = (
+                _seconds(owner.working_start),
+                _seconds(owner.working_end),
+                int(offset.total_seconds()),
+            )
 
     def at(self, day: int, owner_id: int) -> int:
         """A working-hours moment ``day`` days before today (negative: in the future), in epoch seconds."""
@@ -113,12 +133,16 @@ def _owners(rng: random.Random, count: int) -> tuple[GenOwner, ...]:
     owners, seen = [], dict[str, int]()
     for owner_id in range(1, count + 1):
         # Round-robin over the weighted regions first, so even the minimum of 3 owners spans time zones.
-        team, tz, start, end, _ = regions[(owner_id - 1) * 5 % len(regions)] if owner_id <= 6 else rng.choice(regions)
+        team, tz, start, end, _ = (
+            regions[(owner_id - 1) * 5 % len(regions)] if owner_id <= 6 else rng.choice(regions)
+        )
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         local = f"{_ascii(first)}.{_ascii(last)}"
         seen[local] = seen.get(local, 0) + 1
         suffix = "" if seen[local] == 1 else str(seen[local])
-        owners.append(GenOwner(owner_id, first, last, f"{local}{suffix}@sandbox-sales.example", tz, start, end, team))
+        owners.append(
+            GenOwner(owner_id, first, last, f"{local}{suffix}@sandbox-sales.example", tz, start, end, team)
+        )
     return tuple(owners)
 
 
@@ -127,13 +151,25 @@ def _companies(rng: random.Random, count: int, owners: int) -> tuple[tuple[GenCo
     countries = [code for code, weight in COUNTRY_WEIGHTS for _ in range(weight)]
     companies, keys, domains = [], [], dict[str, int]()
     for company_id in range(1, count + 1):
-        prefix, suffix, country = rng.choice(COMPANY_PREFIXES), rng.choice(COMPANY_SUFFIXES), rng.choice(countries)
+        prefix, suffix, country = (
+            rng.choice(COMPANY_PREFIXES),
+            rng.choice(COMPANY_SUFFIXES),
+            rng.choice(countries),
+        )
         stem = _ascii(prefix + suffix)
         domains[stem] = domains.get(stem, 0) + 1
         taken = domains[stem]
         domain = f"{stem}{'' if taken == 1 else taken}.{COUNTRIES[country][1]}"
-        companies.append(GenCompany(company_id, f"{prefix} {suffix} {_LEGAL_FORMS[country]}", domain,
-                                    rng.choice(INDUSTRIES), country[:2], rng.randint(1, owners)))  # fmt: skip
+        companies.append(
+            GenCompany(
+                company_id,
+                f"{prefix} {suffix} {_LEGAL_FORMS[country]}",
+                domain,
+                rng.choice(INDUSTRIES),
+                country[:2],
+                rng.randint(1, owners),
+            )
+        )
         keys.append(country)
     return tuple(companies), keys
 
@@ -141,7 +177,9 @@ def _companies(rng: random.Random, count: int, owners: int) -> tuple[tuple[GenCo
 class _ContactPool:
     """Contacts per company, created on demand and shared between the company's deals."""
 
-    def __init__(self, rng: random.Random, companies: tuple[GenCompany, ...], country_keys: list[str]) -> None:
+    def __init__(
+        self, rng: random.Random, companies: tuple[GenCompany, ...], country_keys: list[str]
+    ) -> None:
         self.rng = rng
         self.companies = companies
         self.country_keys = country_keys
@@ -167,7 +205,9 @@ class _ContactPool:
         self.emails[key] = self.emails.get(key, 0) + 1
         email = key if self.emails[key] == 1 else f"{local}{self.emails[key]}@{company.domain}"
         phone = f"{phone_prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
-        self.rows.append([first, last, email, phone, company_id, rng.choice(TITLES_BY_ROLE[role]), tz, role, age, None])
+        self.rows.append(
+            [first, last, email, phone, company_id, rng.choice(TITLES_BY_ROLE[role]), tz, role, age, None]
+        )
         contact_id = len(self.rows)
         pool.append(contact_id)
         return contact_id
@@ -184,15 +224,27 @@ class _ContactPool:
             owner_id = owner_of_company[int(str(company_id))]
             created = _stamp(clock.at(int(str(oldest)) + self.rng.randint(1, 30), owner_id))
             modified = created if touched is None else _stamp(clock.at(int(str(touched)), owner_id))
-            contacts.append(GenContact(contact_id, str(first), str(last), str(email), str(phone), int(str(company_id)),
-                                       str(title), str(tz), created, max(created, modified)))  # fmt: skip
+            contacts.append(
+                GenContact(
+                    contact_id,
+                    str(first),
+                    str(last),
+                    str(email),
+                    str(phone),
+                    int(str(company_id)),
+                    str(title),
+                    str(tz),
+                    created,
+                    max(created, modified),
+                )
+            )
         return tuple(contacts)
 
 
 def _amount(rng: random.Random, archetype: Archetype, pipeline_id: str, story: Story) -> float | None:
     if archetype is Archetype.UNQUALIFIED_TYRE_KICKER and rng.random() < 0.4:
         return None
-    if rng.random() < 0.03:
+    if rng.random() < 0.03 and story.min_amount is None:  # reps leave a few amounts empty
         return None
     median = 80_000.0 if pipeline_id != "default" else 15_000.0
     amount = round(rng.lognormvariate(0.0, 0.7) * median / 500) * 500.0
@@ -249,13 +301,27 @@ def _generate(seed: int, deals: int, now: datetime) -> Dataset:
             roles += [rng.choice(EXTRA_ROLES) for _ in range(rng.choice((0, 0, 1, 1, 2)))][: 4 - len(roles)]
         story = STORIES[archetype](rng, len(roles))
         past_days = [plan[2] for plan in story.plans if plan[2] >= 0]
-        age = max(story.age_days, max(past_days, default=0) + 1,
-                  max((plan[8] or 0 for plan in story.plans), default=0) + 1)  # fmt: skip
+        age = max(
+            story.age_days,
+            max(past_days, default=0) + 1,
+            max((plan[8] or 0 for plan in story.plans), default=0) + 1,
+        )
         contact_ids: list[int] = []
         for role in roles:
             contact_ids.append(pool.pick(company.id, role, contact_ids, age))
         stage = stage_for_level(pipeline, story.stage_level, rng)
+        # (plan, occurred ts, created ts): booked meetings and open tasks were created before they happen
+        timed = []
+        for plan in sorted(story.plans, key=lambda plan: -plan[2]):
+            occurred_ts = clock.at(plan[2], owner_id)
+            booked = plan[8]
+            booked_ts = (
+                occurred_ts if booked is None else min(clock.at(min(booked, age), owner_id), occurred_ts)
+            )
+            timed.append((plan, occurred_ts, booked_ts))
         created_ts = clock.at(age, owner_id)
+        if timed:  # weekend shifts can move an early activity before the deal's day: the deal came first
+            created_ts = min(created_ts, min(entry[2] for entry in timed) - rng.randint(600, 7200))
         newest_past = min(past_days, default=age)
         if stage.is_closed:
             stage_ts = clock.at(story.close_days, owner_id)
@@ -264,42 +330,86 @@ def _generate(seed: int, deals: int, now: datetime) -> Dataset:
             stage_ts = clock.at(rng.randint(newest_past, age), owner_id)
             close_date = clock.date_in(story.close_days)
         stage_ts = max(stage_ts, created_ts)
-        last_ts = max(stage_ts, created_ts)
-        for kind, direction, day, outcome, slot, subject, body, duration, booked in sorted(
-            story.plans, key=lambda plan: -plan[2]
-        ):
+        last_ts = stage_ts
+        for (
+            kind,
+            direction,
+            day,
+            outcome,
+            slot,
+            subject,
+            body,
+            duration,
+            _,
+        ), occurred_ts, booked_ts in timed:
             activity_id += 1
-            occurred_ts = clock.at(day, owner_id)
-            created_at = occurred = _stamp(occurred_ts)
-            if booked is not None:
-                booked_ts = min(clock.at(min(booked, age), owner_id), occurred_ts)
-                created_at = _stamp(max(booked_ts, created_ts))
+            occurred = _stamp(occurred_ts)
+            created_at = occurred if booked_ts == occurred_ts else _stamp(booked_ts)
+            last_ts = max(last_ts, occurred_ts if day >= 0 else booked_ts)
             contact_id = contact_ids[slot] if slot is not None else None
             if contact_id is not None:
                 pool.touch(contact_id, day)
-            activities.append(GenActivity(activity_id, kind, deal_id, contact_id, owner_id, direction, occurred, outcome,
-                                          subject, body, duration, created_at, created_at))  # fmt: skip
-            last_ts = max(last_ts, min(occurred_ts, int(created_at.timestamp())))
+            activities.append(
+                GenActivity(
+                    activity_id,
+                    kind,
+                    deal_id,
+                    contact_id,
+                    owner_id,
+                    direction,
+                    occurred,
+                    outcome,
+                    subject,
+                    body,
+                    duration,
+                    created_at,
+                    occurred if day >= 0 else created_at,
+                )
+            )
         modified_ts = min(last_ts + rng.randint(60, 3600), clock.now_ts - 1)
         first_name = pool.rows[contact_ids[0] - 1][0]
-        gen_deals.append(GenDeal(
-            deal_id, f"{company.name} - {rng.choice(_PRODUCTS)}", archetype, pipeline.id, stage.id,
-            _amount(rng, archetype, pipeline.id, story), COUNTRIES[country_keys[company.id - 1]][2], owner_id,
-            company.id, _stamp(created_ts), _stamp(max(modified_ts, stage_ts)), _stamp(stage_ts), close_date,
-            story.next_step, _personal(story.next_step_why, str(first_name)),
-            clock.date_in(story.next_step_in_days) if story.next_step_in_days is not None else None,
-            story.agreed_interval_days, story.agreed_channel, story.readiness, story.qualification_score,
-            story.closed_lost_reason,
-            tuple(GenDealContact(cid, role, is_primary=index == 0)
-                  for index, (cid, role) in enumerate(zip(contact_ids, roles, strict=True))),
-        ))  # fmt: skip
+        gen_deals.append(
+            GenDeal(
+                deal_id,
+                f"{company.name} - {rng.choice(_PRODUCTS)}",
+                archetype,
+                pipeline.id,
+                stage.id,
+                _amount(rng, archetype, pipeline.id, story),
+                COUNTRIES[country_keys[company.id - 1]][2],
+                owner_id,
+                company.id,
+                _stamp(created_ts),
+                _stamp(max(modified_ts, stage_ts)),
+                _stamp(stage_ts),
+                close_date,
+                story.next_step,
+                _personal(story.next_step_why, str(first_name)),
+                clock.date_in(story.next_step_in_days) if story.next_step_in_days is not None else None,
+                story.agreed_interval_days,
+                story.agreed_channel,
+                story.readiness,
+                story.qualification_score,
+                story.closed_lost_reason,
+                tuple(
+                    GenDealContact(cid, role, is_primary=index == 0)
+                    for index, (cid, role) in enumerate(zip(contact_ids, roles, strict=True))
+                ),
+            )
+        )
     owner_of_company = {company.id: company.owner_id for company in companies}
     contacts = pool.freeze(clock, owner_of_company)
-    meta = {"generator_version": GENERATOR_VERSION, "deals": str(deals), "seed": str(seed), "now": now.isoformat()}
-    return Dataset(seed, now, owners, companies, contacts, PIPELINES, tuple(gen_deals), tuple(activities), meta)
+    meta = {
+        "generator_version": GENERATOR_VERSION,
+        "deals": str(deals),
+        "seed": str(seed),
+        "now": now.isoformat(),
+    }
+    return Dataset(
+        seed, now, owners, companies, contacts, PIPELINES, tuple(gen_deals), tuple(activities), meta
+    )
 
 
 def _personal(why: str | None, first_name: str) -> str | None:
     """Name the contact in the reason, as reps write it ("Anna: ..."), for a little variety."""
     return None if why is None else f"{first_name}: {why}"
-

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import signal
 import socket
 import threading
 import time
@@ -181,7 +182,7 @@ def serve_forever(
     ssl_keyfile: str | Path | None = None,
     on_started: Callable[[RunningServer], None] | None = None,
 ) -> None:
-    """Serve ``app`` in the calling (main) thread until SIGINT or SIGTERM; uvicorn handles both cleanly.
+    """Serve ``app`` in the calling (main) thread until SIGINT or SIGTERM, then return normally.
 
     ``on_started`` gets the address once the socket listens (useful with ``port=0``, to print the port);
     connections that arrive before uvicorn's loop runs wait in the listen backlog.
@@ -194,6 +195,28 @@ def serve_forever(
                 RunningServer(host, actual_port, _base_url(host, actual_port, ssl_certfile is not None))
             )
         config = _config(app, host, actual_port, ssl_certfile, ssl_keyfile, own_logging=True)
-        uvicorn.Server(config).run(sockets=[sock])
+        with _signals_end_quietly():
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+@contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """Let a SIGINT / SIGTERM that stopped uvicorn end ``serve_forever`` with a normal return.
+
+    uvicorn shuts down gracefully on either signal and then re-raises it against the handler that was in
+    place before it started, which would turn a clean stop into a KeyboardInterrupt traceback or a -15 exit.
+    While serving, that handler is a no-op; afterwards the caller's handlers are back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -14,9 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from policies.codec import deal_from_json, deal_to_json
-from policies.model import Deal
+from policies.model import Deal, FollowupState
 from store.database import upsert
 from store.schema import mirror_deals
+
+
+def worth_mirroring(deal: Deal) -> bool:
+    """Open deals, deals in nurture, and closed deals with our tasks still open (so they get closed)."""
+    return (
+        not deal.is_closed
+        or deal.followup_state is FollowupState.NURTURE
+        or any(t.is_open for t in deal.auto_tasks)
+    )
 
 
 def deal_row(account: str, deal: Deal, run_id: str | None) -> dict[str, Any]:

@@ -18,9 +18,9 @@ ENV = "FOLLOWUP_CRASH_AT"
 POINTS = (
     "lease_acquired",  # before anything else is read or written
     "directory_read",
+    "recovery_checked",  # after the CRM was asked about intents left by an earlier crash
     "batch_stored",  # after each pulled batch and its cursor are committed
     "pull_finished",
-    "recovery_checked",  # after the CRM was asked about intents left by an earlier crash
     "audit_recorded",  # after each chunk's decisions are in the audit trail
     "intents_recorded",  # after each apply batch's intents are committed, before the CRM is called
     "crm_applied",  # after the CRM wrote a batch, before its outcomes are committed

@@ -1,16 +1,17 @@
 """One cycle for one CRM account: gather -> decide -> act -> checkpoint, safe to kill at any moment.
 
 1. Lease the account (one cycle per account, also across workers sharing a PostgreSQL store).
-2. Pull what changed since the stored cursor (everything on the first run and when a full reconciliation is
+2. Recover: ledger intents without an outcome are traces of a crash between "intent committed" and
+   "outcome committed"; the CRM is asked by idempotency key whether the write happened, and what it did not
+   see is applied again. This comes before the pull, so the pull brings the CRM's own view of it.
+3. Pull what changed since the stored cursor (everything on the first run and when a full reconciliation is
    due) into the mirror; each batch and the cursor after it commit together, so the cursor never gets ahead
    of its data. A complete full pull drops mirror rows it did not see.
-3. Recover: ledger intents without an outcome are traces of a crash between "intent committed" and
-   "outcome committed"; the CRM is asked by idempotency key whether the write happened, and what it did not
-   see is applied again.
 4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
    memory stays flat); audit the decisions; drop actions the ledger already settled.
-5. Act in batches: commit the intents, call the CRM, commit the outcomes together with the write-through of
-   their effects into the mirror (so the next evaluation agrees with the CRM before the next pull).
+5. Act in batches that never split a deal's actions: commit the intents, call the CRM, commit the outcomes
+   together with the write-through of their effects into the mirror (so the next evaluation agrees with
+   the CRM even before a pull sees our writes).
 
 Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM.
 ``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
@@ -22,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -31,11 +32,13 @@ import structlog
 
 from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus
 from connectors.errors import FixConfiguration, RetryLater, SkipRecord
-from policies.model import Action, CreateTask, Deal, FollowupState, Owner, Pipeline, Plan, action_kind
+from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, action_kind
 from policies.simulate import apply_actions
-from store import AuditEntry, Result, StateStore
+from store import Result, StateStore
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
+from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
+from sync.effects import Simulate, audit_entries, mirror_after
 from sync.leases import acquire
 
 log = structlog.get_logger(__name__)
@@ -50,17 +53,6 @@ LEDGER_STATUS = {
     OutcomeStatus.RETRY_LATER: RETRY_LATER,
 }
 SETTLED = frozenset({APPLIED, FAILED})  # never applied again under the same key
-
-
-class Simulate(Protocol):
-    def __call__(
-        self,
-        deal: Deal,
-        actions: Iterable[Action],
-        now: datetime,
-        *,
-        pipelines: Mapping[str, Pipeline] | None = None,
-    ) -> Deal: ...
 
 
 class Progress(Protocol):
@@ -141,6 +133,19 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         return result
 
 
+def deal_batches(actions: Sequence[Action], size: int) -> list[list[Action]]:
+    """Batches of about ``size`` that never split one deal's actions (a crash leaves no half-done deal)."""
+    by_deal: dict[str, list[Action]] = {}
+    for action in actions:
+        by_deal.setdefault(action.deal_id, []).append(action)
+    batches: list[list[Action]] = [[]]
+    for group in by_deal.values():
+        if batches[-1] and len(batches[-1]) + len(group) > size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [b for b in batches if b]
+
+
 def _log_finished(result: CycleResult) -> None:
     if result.status != "lease_held":
         log.info(
@@ -219,9 +224,9 @@ class _Run:
         directory = c.connector.read_directory()
         self.pipelines = directory.pipelines
         c.crash.reached("directory_read")
-        self._pull(directory)
         if not c.shadow:
-            self._recover()
+            self._recover()  # before the pull: it then brings the CRM's own view of what recovery wrote
+        self._pull(directory)
         self._evaluate_and_act(directory)
 
     def _check(self) -> None:
@@ -302,7 +307,8 @@ class _Run:
             self.counts["planned"] += len(plan.actions)
             self.counts["deferred"] += len(plan.deferred)
             new, in_crm = self._new_actions(chunk, plan.actions)
-            c.store.record_audit(c.account, self.result.run_id, self._mode, c.clock(), _audit(plan, new))
+            audit = audit_entries(plan, new)
+            c.store.record_audit(c.account, self.result.run_id, self._mode, c.clock(), audit)
             c.crash.reached("audit_recorded")
             if in_crm:  # already in the CRM (seen on a pulled task) though the ledger lost track
                 c.store.record_actions(
@@ -352,9 +358,8 @@ class _Run:
             return
         c.progress.start("apply", len(actions))
         try:
-            for start in range(0, len(actions), size):
+            for batch in deal_batches(actions, size):
                 self._check()
-                batch = actions[start : start + size]
                 c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock())
                 c.crash.reached("intents_recorded")
                 outcomes = self._call_apply(batch)
@@ -402,8 +407,9 @@ class _Run:
                 )
         now = c.clock()
         mirrored = c.store.mirror_deals(c.account, effective)
+        crm_ids = {o.key: o.crm_ids for o in outcomes}
         after = [
-            c.simulate(mirrored[d], acts, now, pipelines=self.pipelines)
+            mirror_after(mirrored[d], acts, crm_ids, now, self.pipelines, c.simulate)
             for d, acts in effective.items()
             if d in mirrored
         ]
@@ -414,41 +420,3 @@ class _Run:
     def _count_action(self, action: Action, status: str) -> None:
         self.counts[status] += 1
         self.result.actions[(action_kind(action), action.rule_id, status)] += 1
-
-
-def worth_mirroring(deal: Deal) -> bool:
-    """Open deals, deals in nurture, and closed deals with our tasks still open (to close them)."""
-    return (
-        not deal.is_closed
-        or deal.followup_state is FollowupState.NURTURE
-        or any(t.is_open for t in deal.auto_tasks)
-    )
-
-
-def _audit(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
-    """Fired verdicts that lead to something new (an action to take, or one held back by a budget)."""
-    new_keys = {a.key for a in new}
-    deferred: dict[tuple[str, str], list[str]] = {}
-    for item in plan.deferred:
-        deferred.setdefault((item.action.deal_id, item.action.rule_id), []).append(item.action.key)
-    entries: list[AuditEntry] = []
-    for decision in plan.decisions:
-        for verdict in decision.verdicts:
-            if not verdict.fired:
-                continue
-            keys = [a.key for a in decision.actions if a.rule_id == verdict.rule_id and a.key in new_keys]
-            held = deferred.get((decision.deal_id, verdict.rule_id), [])
-            if not keys and not held:
-                continue
-            entries.append(
-                AuditEntry(
-                    deal_id=decision.deal_id,
-                    rule_id=verdict.rule_id,
-                    fired=True,
-                    outcome="planned" if keys else "deferred",
-                    reason=verdict.reason,
-                    evidence=tuple((e.label, e.value) for e in verdict.evidence),
-                    action_keys=tuple(keys or held),
-                )
-            )
-    return entries

@@ -12,7 +12,7 @@ contact on many deals is read once per pull, not once per chunk.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,6 @@ from connectors.hubspot.mapping import (
     contact_from_hubspot,
     deal_from_hubspot,
     parse_datetime,
-    parse_task_key,
 )
 from connectors.hubspot.options import HubSpotOptions
 from policies.model import Activity, AutoTask, Contact, Deal, DealField
@@ -46,14 +45,34 @@ class KnownTask:
     is_open: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """One engagement, already mapped (small enough to keep for a whole pull)."""
+
+    activity: Activity | None  # without contact ids: those depend on the deal it is seen from
+    task: AutoTask | None  # one of ours
+    body: str  # our task's body (kept to close or update it); "" otherwise
+    closed_at: datetime
+
+    @classmethod
+    def of(cls, object_type: str, record: Mapping[str, Any]) -> Engagement:
+        task = auto_task_from_hubspot(record) if object_type == "tasks" else None
+        body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
+        return cls(activity_from_hubspot(object_type, record), task, body, _closed_at(record))
+
+
 @dataclass
 class PullCache:
-    """What one pull has read about contacts, shared by its chunks."""
+    """What one pull has read about contacts, shared by its chunks.
+
+    Engagements read for a contact but belonging to a deal outside the chunk ("foreign") are kept, so the
+    chunk of their own deal, or of another deal of the same contact, does not read them again.
+    """
 
     contacts: dict[str, Mapping[str, Any] | None] = field(default_factory=dict)
-    contact_engagements: dict[str, dict[str, list[str]]] = field(
-        default_factory=dict
-    )  # contact -> type -> ids
+    # contact -> engagement type -> engagement ids
+    contact_engagements: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    engagements: dict[tuple[str, str], Engagement] = field(default_factory=dict)
 
 
 class AggregateBuilder:
@@ -100,16 +119,27 @@ class AggregateBuilder:
         self._contacts([a.to_id for links in deal_contacts.values() for a in links], cache)
 
         wanted: dict[str, set[str]] = {t: set() for t in ENGAGEMENT_TYPES}
+        own: set[tuple[str, str]] = set()
         for deal_id in deal_ids:
             for t in ENGAGEMENT_TYPES:
-                wanted[t].update(a.to_id for a in deal_engagements[t].get(deal_id, []))
+                ids = [a.to_id for a in deal_engagements[t].get(deal_id, [])]
+                wanted[t].update(ids)
+                own.update((t, i) for i in ids)
             for link in deal_contacts.get(deal_id, []):
                 for t, ids in cache.contact_engagements.get(link.to_id, {}).items():
                     wanted[t].update(ids)
-        engagements = {
-            t: self._fetcher.batch_read(t, sorted(wanted[t], key=_numeric), ENGAGEMENT_PROPERTIES[t])
-            for t in ENGAGEMENT_TYPES
-        }
+        engagements: dict[tuple[str, str], Engagement] = {}
+        for t in ENGAGEMENT_TYPES:
+            missing = [i for i in wanted[t] if (t, i) not in cache.engagements]
+            cached = wanted[t].difference(missing)
+            engagements.update({(t, i): cache.engagements[(t, i)] for i in cached})
+            for engagement_id, record in self._fetcher.batch_read(
+                t, sorted(missing, key=_numeric), ENGAGEMENT_PROPERTIES[t]
+            ).items():
+                item = Engagement.of(t, record)
+                engagements[(t, engagement_id)] = item
+                if (t, engagement_id) not in own:
+                    cache.engagements[(t, engagement_id)] = item
 
         deals: list[Deal] = []
         rejected: list[RejectedRecord] = []
@@ -146,7 +176,7 @@ class AggregateBuilder:
         deal_id: str,
         deal_contacts: Mapping[str, list[Associated]],
         deal_engagements: Mapping[str, Mapping[str, list[Associated]]],
-        engagements: Mapping[str, Mapping[str, Mapping[str, Any]]],
+        engagements: Mapping[tuple[str, str], Engagement],
         cache: PullCache,
         horizon: datetime,
         closed_horizon: datetime,
@@ -169,19 +199,20 @@ class AggregateBuilder:
 
         activities: list[Activity] = []
         tasks: list[AutoTask] = []
-        for t, engagement_id in sorted(on_deal | set(touched_by), key=lambda p: (p[0], _numeric(p[1]))):
-            record = engagements[t].get(engagement_id)
-            if record is None:
+        for pair in sorted(on_deal | set(touched_by), key=lambda p: (p[0], _numeric(p[1]))):
+            item = engagements.get(pair)
+            if item is None:
                 continue
-            if t == "tasks" and (t, engagement_id) in on_deal:
-                task = auto_task_from_hubspot(record)
-                if task is not None:
-                    self._remember(record, deal_id)
-                    if task.is_open or _closed_at(record) >= closed_horizon:
-                        tasks.append(task)
-            activity = activity_from_hubspot(t, record, touched_by.get((t, engagement_id), ()))
+            if item.task is not None and pair in on_deal:
+                self._remember_task(item.task, item.body, deal_id)
+                if item.task.is_open or item.closed_at >= closed_horizon:
+                    tasks.append(item.task)
+            activity = item.activity
             if activity is not None and activity.occurred_at >= horizon:
-                activities.append(activity)
+                contact_ids = touched_by.get(pair)
+                activities.append(
+                    replace(activity, contact_ids=tuple(sorted(contact_ids))) if contact_ids else activity
+                )
         return contacts, activities, tasks
 
     def remember_tasks(self, deal_ids: Sequence[str]) -> None:
@@ -190,23 +221,13 @@ class AggregateBuilder:
         task_ids = {a.to_id: deal_id for deal_id, items in links.items() for a in items}
         records = self._fetcher.batch_read("tasks", list(task_ids), ENGAGEMENT_PROPERTIES["tasks"])
         for task_id, record in records.items():
-            self._remember(record, task_ids[task_id])
+            item = Engagement.of("tasks", record)
+            if item.task is not None:
+                self._remember_task(item.task, item.body, task_ids[task_id])
         self.deals_with_known_tasks.update(deal_ids)
 
-    def _remember(self, record: Mapping[str, Any], deal_id: str) -> None:
-        props = record.get("properties") or {}
-        body = str(props.get("hs_task_body") or "")
-        found = parse_task_key(body)
-        if found is None:
-            return
-        self.known_tasks[found[0]] = KnownTask(
-            task_id=str(record["id"]),
-            deal_id=deal_id,
-            key=found[0],
-            rule_id=found[1],
-            body=body,
-            is_open=str(props.get("hs_task_status") or "").upper() != "COMPLETED",
-        )
+    def _remember_task(self, task: AutoTask, body: str, deal_id: str) -> None:
+        self.known_tasks[task.key] = KnownTask(task.id, deal_id, task.key, task.rule_id, body, task.is_open)
 
 
 def _closed_at(record: Mapping[str, Any]) -> datetime:

@@ -108,7 +108,9 @@ class HubSpotOptions(BaseModel):
     search_page_size: int = Field(default=200, ge=1, le=200)
     search_result_cap: int = Field(default=10_000, ge=200)
     full_reconciliation_hours: float = Field(default=24.0, gt=0)
-    deals_per_batch: int = Field(default=500, ge=1)  # deals per ChangeBatch
+    deals_per_batch: int = Field(
+        default=1000, ge=1
+    )  # deals per ChangeBatch (1,000: one association call each)
 
     # Transport.
     connect_timeout: float = Field(default=5.0, gt=0)

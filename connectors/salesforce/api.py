@@ -77,8 +77,12 @@ class SalesforceApi:
             session=self.session,
         )
 
-    def call(self, resource: str, fn: Callable[[Salesforce], T]) -> T:
-        """``fn(client)`` with budget check, translation, one re-authentication and retries."""
+    def call(self, resource: str, fn: Callable[[Salesforce], T], *, retry: bool = True) -> T:
+        """``fn(client)`` with budget check, translation, one re-authentication and retries.
+
+        ``retry=False`` for callers that run their own ``call_with_retry`` loop around several calls
+        (``composite.CollectionWriter``), so that retries never nest and multiply.
+        """
 
         def attempt() -> T:
             self.budget.check()
@@ -105,6 +109,8 @@ class SalesforceApi:
                 ) from None
             raise error from None
 
+        if not retry:
+            return attempt()
         return call_with_retry(attempt, self._retry, sleep=self._sleep)
 
     def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
@@ -134,6 +140,8 @@ class SalesforceApi:
         for page in self.query_pages(soql, include_deleted=include_deleted):
             yield from page
 
-    def restful(self, path: str, *, method: str = "GET", **kwargs: Any) -> Any:
+    def restful(self, path: str, *, method: str = "GET", retry: bool = True, **kwargs: Any) -> Any:
         """A REST call under ``/services/data/vXX.X/`` (composite, limits, describe)."""
-        return self.call(path.split("?", 1)[0], lambda sf: sf.restful(path, method=method, **kwargs))
+        return self.call(
+            path.split("?", 1)[0], lambda sf: sf.restful(path, method=method, **kwargs), retry=retry
+        )

@@ -126,11 +126,14 @@ class CollectionWriter:
         if method == "DELETE":
             ids = ",".join(str(r["id"]) for r in records)
             answer = self._api.restful(
-                "composite/sobjects", method="DELETE", params={"ids": ids, "allOrNone": "false"}
+                "composite/sobjects", method="DELETE", retry=False, params={"ids": ids, "allOrNone": "false"}
             )
         else:
             answer = self._api.restful(
-                "composite/sobjects", method=method, json={"allOrNone": False, "records": records}
+                "composite/sobjects",
+                method=method,
+                retry=False,
+                json={"allOrNone": False, "records": records},
             )
         if not isinstance(answer, list) or len(answer) != len(records):
             raise RetryLater("salesforce composite/sobjects: unexpected answer shape")

@@ -1,4 +1,4 @@
-"""Fill a ``HubSpotStore`` from a CRM-neutral ``Dataset``: records, associations, pipelines, owners, properties.
+"""Fill a ``HubSpotStore`` from a CRM-neutral ``Dataset``: records, associations, pipelines, owners, schema.
 
 Fast by construction: one pass over the activities computes the deals' engagement roll-ups and groups
 engagements by type, records keep their dataset object and render properties on first use, and association
@@ -7,6 +7,7 @@ edges are built per pair on first access. 100,000 deals with a million activitie
 
 from __future__ import annotations
 
+import gc
 import zlib
 from collections.abc import Iterable
 from datetime import timedelta
@@ -32,52 +33,100 @@ __all__ = ["load_dataset"]
 _ROLE_TYPE = {name: forward for name, _label, forward, _inverse in ASSOCIATION_LABEL_TYPES}
 _CONTACTED = frozenset({ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING})
 _BOOKED = frozenset({"scheduled", "rescheduled"})
+_FREEZE_FROM = 100_000
 
 
-def _rollups(activities: Iterable[GenActivity], now_ms: int) -> dict[int, dict[str, str]]:
-    """Per deal, the roll-ups ``render.deal_rollups`` would compute, straight from the dataset."""
-    acc: dict[
-        int, list[int | None]
-    ] = {}  # deal -> [last contacted, last updated, next activity, contacted, total]
+class _Rollup:
+    """Running engagement roll-ups of one deal (see ``render.deal_rollups`` for the semantics)."""
+
+    __slots__ = ("contacted", "contacted_at", "next_at", "total", "updated_at")
+
+    def __init__(self) -> None:
+        self.contacted_at = 0  # 0 = none yet (all stamps are after 1970)
+        self.updated_at = 0
+        self.next_at = 0
+        self.contacted = 0
+        self.total = 0
+
+    def values(self) -> dict[str, str]:
+        values = {"num_contacted_notes": str(self.contacted), "num_notes": str(self.total)}
+        if self.contacted_at:
+            values["notes_last_contacted"] = iso_ms(self.contacted_at)
+        if self.updated_at:
+            values["notes_last_updated"] = iso_ms(self.updated_at)
+        if self.next_at:
+            values["notes_next_activity_date"] = iso_ms(self.next_at)
+        return values
+
+
+def _activity_records(
+    activities: Iterable[GenActivity], now_ms: int
+) -> tuple[dict[str, list[GenActivity]], dict[str, list[Record]], dict[int, _Rollup]]:
+    """One pass: activities and their records grouped by object type, and each deal's roll-ups.
+
+    Written as one flat loop with locals because it runs a million times when loading a large sandbox.
+    """
+    by_type: dict[str, list[GenActivity]] = {kind: [] for kind in KIND_TO_TYPE.values()}
+    records: dict[str, list[Record]] = {kind: [] for kind in KIND_TO_TYPE.values()}
+    rollups: dict[int, _Rollup] = {}
+    kind_of = KIND_TO_TYPE
+    task, meeting, contacted_kinds, booked = ActivityKind.TASK, ActivityKind.MEETING, _CONTACTED, _BOOKED
     for a in activities:
+        kind = a.kind
         stamp = ms_of(a.occurred_at)
-        row = acc.get(a.deal_id)
-        if row is None:
-            row = acc[a.deal_id] = [None, None, None, 0, 0]
-        row[4] = (row[4] or 0) + 1
-        is_open_task = a.kind is ActivityKind.TASK and a.outcome != "completed"
-        is_booked = a.kind is ActivityKind.MEETING and a.outcome in _BOOKED
-        if (is_open_task or is_booked) and stamp >= now_ms:
-            row[2] = stamp if row[2] is None else min(row[2], stamp)
+        created = ms_of(a.created_at) if a.created_at is not None else stamp
+        modified = ms_of(a.modified_at) if a.modified_at is not None else created
+        plural = kind_of[kind]
+        by_type[plural].append(a)
+        records[plural].append(Record(a.id, created, modified if modified > created else created, None, a))
+        rollup = rollups.get(a.deal_id)
+        if rollup is None:
+            rollup = rollups[a.deal_id] = _Rollup()
+        rollup.total += 1
+        is_open_task = kind is task and a.outcome != "completed"
+        upcoming = stamp >= now_ms and (is_open_task or (kind is meeting and a.outcome in booked))
+        if upcoming and (not rollup.next_at or stamp < rollup.next_at):
+            rollup.next_at = stamp
         if stamp <= now_ms and not is_open_task:
-            row[1] = stamp if row[1] is None else max(row[1], stamp)
-            if a.kind in _CONTACTED:
-                row[3] = (row[3] or 0) + 1
-                row[0] = stamp if row[0] is None else max(row[0], stamp)
-    result: dict[int, dict[str, str]] = {}
-    for deal_id, (contacted_at, updated_at, next_at, contacted, total) in acc.items():
-        values = {"num_contacted_notes": str(contacted), "num_notes": str(total)}
-        if contacted_at is not None:
-            values["notes_last_contacted"] = iso_ms(contacted_at)
-        if updated_at is not None:
-            values["notes_last_updated"] = iso_ms(updated_at)
-        if next_at is not None:
-            values["notes_next_activity_date"] = iso_ms(next_at)
-        result[deal_id] = values
-    return result
+            if stamp > rollup.updated_at:
+                rollup.updated_at = stamp
+            if kind in contacted_kinds:
+                rollup.contacted += 1
+                if stamp > rollup.contacted_at:
+                    rollup.contacted_at = stamp
+    return by_type, records, rollups
 
 
 def load_dataset(store: HubSpotStore, dataset: Dataset) -> None:
-    """Replace the store's contents with ``dataset`` rendered as a HubSpot portal."""
+    """Replace the store's contents with ``dataset`` rendered as a HubSpot portal.
+
+    The cyclic garbage collector is paused while millions of small objects are made (it would otherwise
+    rescan them all, again and again), and what was loaded is then frozen out of later collections, so a
+    large portal neither loads slowly nor stalls requests with long collections (only for large datasets: the
+    freeze is process-wide).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _load(store, dataset)
+    finally:
+        if len(dataset.activities) + len(dataset.deals) >= _FREEZE_FROM:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _load(store: HubSpotStore, dataset: Dataset) -> None:
     bare = store.settings.bare
     now_ms = ms_of(dataset.now)
     _load_schema(store, dataset, bare)
     stages = {s.id: s for p in dataset.pipelines for s in p.stages}
-    rollups = _rollups(dataset.activities, now_ms)
-    empty_rollups = {"num_contacted_notes": "0", "num_notes": "0"}
+    by_type, activity_records, rollups = _activity_records(dataset.activities, now_ms)
+    empty_rollups = _Rollup()
 
     def deal_renderer(deal: GenDeal) -> dict[str, str]:
-        return render_deal(deal, stages.get(deal.stage_id), rollups.get(deal.id, empty_rollups), not bare)
+        rollup = rollups.get(deal.id, empty_rollups)
+        return render_deal(deal, stages.get(deal.stage_id), rollup.values(), not bare)
 
     store.set_renderer("deals", deal_renderer)
     store.tables["deals"].load(
@@ -102,16 +151,8 @@ def load_dataset(store: HubSpotStore, dataset: Dataset) -> None:
         [Record(c.id, ms_of(c.created_at), ms_of(c.modified_at), None, c) for c in dataset.contacts]
     )
 
-    by_type: dict[str, list[GenActivity]] = {kind: [] for kind in KIND_TO_TYPE.values()}
-    for activity in dataset.activities:
-        by_type[KIND_TO_TYPE[activity.kind]].append(activity)
-    for kind, activities in by_type.items():
+    for kind, records in activity_records.items():
         store.set_renderer(kind, render_activity)
-        records = []
-        for a in activities:
-            created = ms_of(a.created_at or a.occurred_at)
-            modified = ms_of(a.modified_at) if a.modified_at is not None else created
-            records.append(Record(a.id, created, max(created, modified), None, a))
         store.tables[kind].load(records)
     _register_associations(store, dataset, by_type)
 

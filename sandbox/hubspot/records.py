@@ -58,9 +58,7 @@ class ObjectTable:
         self.next_id = 1
         self._renderer = renderer
         self.modified_property = modified_property
-        self.created_property = (
-            "hs_createdate" if modified_property == "hs_lastmodifieddate" else "createdate"
-        )
+        self.created_property = created_property
         self.always_present = frozenset({"hs_object_id", modified_property, self.created_property})
         # called with (record, before) where before is True just ahead of a change, False just after
         self.change_listeners: list[Callable[[Record, bool], None]] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sandbox.dataset import ActivityKind, GenActivity, GenCompany, GenContact, GenDeal, GenStage
 from sandbox.hubspot.catalog import CALL_DISPOSITIONS
@@ -54,9 +54,13 @@ def iso_ms(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def ms_of(when: datetime) -> int:
-    """A timezone-aware datetime as milliseconds since the epoch."""
-    return calendar.timegm(when.utctimetuple()) * 1000 + when.microsecond // 1000
+    """A timezone-aware datetime as milliseconds since the epoch (exact: timedelta arithmetic, no floats)."""
+    return (when - _EPOCH) // _ONE_MS
 
 
 def date_ms(day: date) -> int:

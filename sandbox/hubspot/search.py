@@ -179,7 +179,14 @@ class SearchIndex:
 
     # -- index maintenance -----------------------------------------------------------------------------
     def _key_of(self, record: Record, prop: str, kind: str) -> Any:
-        raw = self.table.value(record, prop)
+        table = self.table
+        if kind == "datetime" and prop == table.modified_property:
+            return record.updated_ms
+        if kind == "datetime" and prop == table.created_property:
+            return record.created_ms
+        if prop == "hs_object_id":
+            return float(record.id) if kind == "number" else str(record.id)
+        raw = table.value(record, prop)
         if raw is None:
             return None
         try:
@@ -382,7 +389,7 @@ class SearchIndex:
         records = self.table.records
         keyed = [(self._key_of(records[i], query.sort_prop, query.sort_kind), i) for i in ids]
         present = sorted((k for k in keyed if k[0] is not None), reverse=query.descending)
-        missing = sorted(i for k, i in keyed if k[0] is None)
+        missing = sorted(i for k, i in keyed if k is None)
         return [i for _, i in present] + missing
 
 

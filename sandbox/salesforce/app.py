@@ -50,7 +50,6 @@ def _routes(org: SalesforceOrg) -> list[BaseRoute]:
         Route("/services/data", routes_misc.versions, methods=["GET"]),
         Route("/services/data/", routes_misc.versions, methods=["GET"]),
         routes_misc.token_route(org),
-        *routes_misc.salesforce_control_routes(org),
         *api_route(org, DATA, routes_misc.version_root, ["GET"]),
         *api_route(org, f"{DATA}/limits", routes_misc.limits, ["GET"]),
         *api_route(org, f"{DATA}/query", routes_query.query, ["GET"]),
@@ -86,7 +85,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def build_app(org: SalesforceOrg) -> Starlette:
     """The ASGI app serving ``org``; pass it to ``sandbox.server.serve_in_thread`` with the TLS files."""
-    routes = [*control_routes(lambda: org.store, org.injector, org.stats, org.clock), *_routes(org)]
+    # Salesforce's own control routes sit under /__sandbox__/salesforce/, so they go before the shared mount.
+    routes = [
+        *routes_misc.salesforce_control_routes(org),
+        *control_routes(lambda: org.store, org.injector, org.stats, org.clock),
+        *_routes(org),
+    ]
     renderers = FaultRenderers(server_error=_server_error, rate_limited=_rate_limited)
     return Starlette(
         routes=routes,

@@ -157,7 +157,7 @@ class TokenEndpoint:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         if claims["iss"] != self.creds.consumer_key:
             raise OAuthError("invalid_client_id", "client identifier invalid")
-        if claims["exp"] > time.time() + 300:
+        if float(claims["exp"]) > time.time() + 300:  # simple-salesforce sends exp as a string
             raise OAuthError("invalid_grant", "invalid assertion")  # Salesforce wants exp within minutes
         return self._user(str(claims["sub"]))
 

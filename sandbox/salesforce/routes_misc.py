@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,8 +62,8 @@ def limits(call: Call) -> Response:
 
 def token_route(org: SalesforceOrg) -> Route:
     async def token(request: Request) -> Response:
-        form = await request.form()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        # parsed by hand: Starlette's request.form() needs python-multipart, which is not a dependency
+        fields = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         instance_url = org.instance_url or f"{request.url.scheme}://{request.headers.get('host', '')}"
         try:
             body = org.token_endpoint.grant(fields, request.headers.get("authorization"), instance_url)

@@ -7,6 +7,7 @@ picklist values, which are org-specific). Each ``Schema`` is built per sandbox i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 # Salesforce field types (describe "type") and the SOAP type describe reports alongside them.
@@ -115,7 +116,8 @@ def _f(name: str, type_: str, **kw: object) -> FieldDef:
         length = 32000
     if type_ == "phone" and not length:
         length = 40
-    label = str(kw.pop("label", name.removesuffix("__c").replace("_", " ")))
+    default_label = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.removesuffix("__c").replace("_", " "))
+    label = str(kw.pop("label", default_label))
     fd = FieldDef(name=name, type=type_, label=label, length=length, **kw)  # type: ignore[arg-type]
     if fd.required:
         fd = replace(fd, nillable=False)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -150,6 +154,52 @@ def test_serves_on_a_free_loopback_port_and_stops_on_exit() -> None:
         port = server.port
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+_SERVE_FOREVER_SCRIPT = """
+import sys
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from sandbox.server import serve_forever
+
+app = Starlette(routes=[Route("/ping", lambda request: JSONResponse({"pong": True}))])
+serve_forever(app, host="127.0.0.1", port=0, on_started=lambda s: print(s.base_url, flush=True))
+print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_forever_stops_cleanly_on_signal(stop_signal: signal.Signals) -> None:
+    """serve_forever reports its address, serves, and returns normally on SIGTERM or SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_FOREVER_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        answer = _get_when_ready(f"{base_url}/ping")
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert answer == {"pong": True}
+    assert (process.returncode, out.strip()) == (0, "stopped"), err
+
+
+def _get_when_ready(url: str) -> object:
+    for _ in range(200):
+        try:
+            return requests.get(url, timeout=5).json()
+        except requests.exceptions.ConnectionError:
+            threading.Event().wait(0.05)
+    raise AssertionError(f"{url} never answered")
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

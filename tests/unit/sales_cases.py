@@ -51,7 +51,10 @@ def call_me_in_two_weeks(when: datetime = CALLBACK_AT) -> Deal:
 
 def callback_without_why() -> Deal:
     """3. A next step with a what, but no why and no when."""
-    return deal("no-why", next_step=NextStep("Call back about the pilot scope", None, None))
+    talk = call("nw1", NOW - timedelta(days=1), Outcome.CONNECTED)
+    return deal(
+        "no-why", next_step=NextStep("Call back about the pilot scope", None, None), activities=(talk,)
+    )
 
 
 def not_now(open_task: bool = True) -> Deal:

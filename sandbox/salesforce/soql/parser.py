@@ -155,6 +155,8 @@ class _Parser:
         return self.path()
 
     def path(self) -> FieldRef:
+        if self.tok.is_kw(*_CLAUSE_WORDS):
+            raise self.unexpected()
         first = self.expect("IDENT")
         parts = [first.text]
         while self.tok.kind == "DOT":

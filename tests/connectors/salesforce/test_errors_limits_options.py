@@ -53,8 +53,10 @@ def test_translation_names_the_next_move(exc: Exception, expected: type[Exceptio
 def test_translated_messages_never_carry_bodies_or_urls() -> None:
     """Messages hold the resource, status and error code, never body text or the SOQL in the URL."""
     message = str(translate(SalesforceMalformedRequest(URL, 400, "query", body("INVALID_FIELD"))))
-    assert "INVALID_FIELD" in message and "400" in message
-    assert SECRET not in message and "Contact" not in message
+    assert "INVALID_FIELD" in message
+    assert "400" in message
+    assert SECRET not in message
+    assert "Contact" not in message
 
 
 def test_budget_exhaustion_is_not_retryable_by_the_retry_layer() -> None:
@@ -72,7 +74,10 @@ def test_error_codes_reads_collections_status_codes() -> None:
 def test_limit_info_header_with_and_without_per_app_part() -> None:
     """Both header forms parse; the per-app quota is read when present."""
     assert parse_limit_info("api-usage=18/5000") == ((18, 5000), None)
-    assert parse_limit_info("api-usage=25/5000; per-app-api-usage=17/250(appName=cf)") == ((25, 5000), (17, 250))
+    assert parse_limit_info("api-usage=25/5000; per-app-api-usage=17/250(appName=cf)") == (
+        (25, 5000),
+        (17, 250),
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,14 +148,21 @@ def test_options_defaults_and_validation() -> None:
     assert options.opportunity_fields["next_step"] == "Next_Step__c"
     assert options.opportunity_fields["readiness"] == "Followup_Readiness__c"
     with pytest.raises(pydantic.ValidationError, match="exactly one of private_key_file"):
-        SalesforceOptions.model_validate({"auth": {"kind": "jwt_bearer", "consumer_key": "c", "username": "u"}})
+        SalesforceOptions.model_validate(
+            {"auth": {"kind": "jwt_bearer", "consumer_key": "c", "username": "u"}}
+        )
     with pytest.raises(pydantic.ValidationError, match="My Domain"):
         SalesforceOptions.model_validate(
             {"auth": {"kind": "client_credentials", "client_id": "c", "client_secret_env": "S"}}
         )
     with pytest.raises(pydantic.ValidationError, match="https://"):
         SalesforceOptions.model_validate(
-            {"login_url": "http://login.salesforce.com", "auth": {"kind": "access_token", "access_token_env": "T"}}
+            {
+                "login_url": "http://login.salesforce.com",
+                "auth": {"kind": "access_token", "access_token_env": "T"},
+            }
         )
     with pytest.raises(pydantic.ValidationError, match="Extra inputs"):
-        SalesforceOptions.model_validate({"auth": {"kind": "access_token", "access_token_env": "T"}, "colour": 1})
+        SalesforceOptions.model_validate(
+            {"auth": {"kind": "access_token", "access_token_env": "T"}, "colour": 1}
+        )

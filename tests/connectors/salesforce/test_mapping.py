@@ -44,15 +44,43 @@ from tests.connectors.salesforce.records import (
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 STAGES = [
-    {"ApiName": "Prospecting", "MasterLabel": "Prospecting", "IsActive": True, "IsClosed": False,
-     "IsWon": False, "DefaultProbability": 10.0, "SortOrder": 1},
-    {"ApiName": "Negotiation/Review", "MasterLabel": "Negotiation/Review", "IsActive": True,
-     "IsClosed": False, "IsWon": False, "DefaultProbability": 90.0, "SortOrder": 8},
-    {"ApiName": "Closed Won", "MasterLabel": "Closed Won", "IsActive": True, "IsClosed": True,
-     "IsWon": True, "DefaultProbability": 100.0, "SortOrder": 9},
-    {"ApiName": "Old", "MasterLabel": "Old", "IsActive": False, "IsClosed": False, "IsWon": False,
-     "DefaultProbability": 0, "SortOrder": 10},
-]  # fmt: skip
+    {
+        "ApiName": "Prospecting",
+        "MasterLabel": "Prospecting",
+        "IsActive": True,
+        "IsClosed": False,
+        "IsWon": False,
+        "DefaultProbability": 10.0,
+        "SortOrder": 1,
+    },
+    {
+        "ApiName": "Negotiation/Review",
+        "MasterLabel": "Negotiation/Review",
+        "IsActive": True,
+        "IsClosed": False,
+        "IsWon": False,
+        "DefaultProbability": 90.0,
+        "SortOrder": 8,
+    },
+    {
+        "ApiName": "Closed Won",
+        "MasterLabel": "Closed Won",
+        "IsActive": True,
+        "IsClosed": True,
+        "IsWon": True,
+        "DefaultProbability": 100.0,
+        "SortOrder": 9,
+    },
+    {
+        "ApiName": "Old",
+        "MasterLabel": "Old",
+        "IsActive": False,
+        "IsClosed": False,
+        "IsWon": False,
+        "DefaultProbability": 0,
+        "SortOrder": 10,
+    },
+]
 PIPELINE = pipeline_from_stages(STAGES, pipeline_id="default", label="Opportunities")
 
 
@@ -76,13 +104,23 @@ def test_pipeline_keeps_active_stages_in_sort_order_with_stage_name_ids() -> Non
     """OpportunityStage rows become one pipeline; inactive stages are left out; probability is 0..1."""
     assert [s.id for s in PIPELINE.stages] == ["Prospecting", "Negotiation/Review", "Closed Won"]
     won = PIPELINE.stage("Closed Won")
-    assert won is not None and won.is_closed and won.is_won and won.probability == 1.0
+    assert won is not None
+    assert won.is_closed
+    assert won.is_won
+    assert won.probability == 1.0
 
 
 def test_owner_reads_time_zone_sid_key() -> None:
     """A User's TimeZoneSidKey becomes the owner's IANA time zone."""
-    owner = owner_from_user({"Id": OWNER_ID, "Name": "Rep", "Email": "r@x.io", "TimeZoneSidKey": "Europe/Berlin",
-                             "IsActive": False})  # fmt: skip
+    owner = owner_from_user(
+        {
+            "Id": OWNER_ID,
+            "Name": "Rep",
+            "Email": "r@x.io",
+            "TimeZoneSidKey": "Europe/Berlin",
+            "IsActive": False,
+        }
+    )
     assert (owner.time_zone, owner.active) == ("Europe/Berlin", False)
 
 
@@ -111,11 +149,13 @@ def test_full_aggregate_maps_fields_roles_and_activities() -> None:
     assert deal.stage == PIPELINE.stage("Negotiation/Review")
     assert (deal.agreement.interval_days, deal.agreement.channel) == (14, Channel.CALL)
     assert (deal.readiness, deal.followup_state) == (Readiness.NOT_NOW, FollowupState.ACTIVE)
-    assert deal.next_step.when == date(2026, 3, 10) and deal.next_step.what == "Send the proposal"
+    assert deal.next_step.when == date(2026, 3, 10)
+    assert deal.next_step.what == "Send the proposal"
     assert deal.qualification_score == 72.5
     contacts = {c.id: c for c in deal.contacts}
     assert contacts[CONTACT_A].roles == {ContactRole.DECISION_MAKER, ContactRole.ECONOMIC_BUYER}
-    assert contacts[CONTACT_A].is_primary and deal.primary_contact == contacts[CONTACT_A]
+    assert contacts[CONTACT_A].is_primary
+    assert deal.primary_contact == contacts[CONTACT_A]
     assert contacts[CONTACT_B].roles == {ContactRole.GATEKEEPER}
     kinds = [(a.kind, a.outcome, a.direction) for a in deal.activities]
     assert kinds == [
@@ -201,7 +241,8 @@ def test_inbound_call_and_open_task() -> None:
     inbound = activity_from_task(
         task("00T1", TaskSubtype="Call", CallType="Inbound"), key_field="Followup_Key__c"
     )
-    assert inbound is not None and inbound.direction is Direction.INBOUND
+    assert inbound is not None
+    assert inbound.direction is Direction.INBOUND
     assert activity_from_task(task("00T2", IsClosed=False), key_field="Followup_Key__c") is None
 
 
@@ -217,7 +258,9 @@ def test_inbound_call_and_open_task() -> None:
 def test_event_outcomes(start: str, fields: dict[str, str], outcome: Outcome) -> None:
     """Events are scheduled or completed by time, cancelled or no-show by their texts."""
     meeting = activity_from_event(event("00U1", start, **fields), now=NOW)
-    assert meeting is not None and meeting.outcome is outcome and meeting.contact_ids == (CONTACT_B,)
+    assert meeting is not None
+    assert meeting.outcome is outcome
+    assert meeting.contact_ids == (CONTACT_B,)
 
 
 def test_due_at_with_unknown_zone_uses_default() -> None:

@@ -42,7 +42,9 @@ CONFIG = PayloadConfig(
     closed_task_status="Completed",
     default_time_zone="UTC",
 )
-WHY = Explanation("No reply for 14 days", (Evidence("unanswered touches", "3"), Evidence("last inbound", "2026-02-01")))
+WHY = Explanation(
+    "No reply for 14 days", (Evidence("unanswered touches", "3"), Evidence("last inbound", "2026-02-01"))
+)
 
 
 def test_quote_escapes_quotes_and_backslashes() -> None:
@@ -55,7 +57,7 @@ def test_datetime_literal_is_utc_floored_and_refuses_naive() -> None:
     local = datetime(2026, 3, 1, 10, 0, 5, 900_000, tzinfo=timezone(timedelta(hours=2)))
     assert soql.datetime_literal(local) == "2026-03-01T08:00:05Z"
     with pytest.raises(ValueError, match="timezone-aware"):
-        soql.datetime_literal(datetime(2026, 3, 1))  # noqa: DTZ001
+        soql.datetime_literal(datetime(2026, 3, 1))
 
 
 def test_in_list_and_chunks() -> None:
@@ -69,7 +71,8 @@ def test_in_list_and_chunks() -> None:
 def test_opportunity_query_has_subqueries_and_every_field_once() -> None:
     """The aggregate query selects roles, Tasks (with our key fields) and Events as subqueries."""
     text = SHAPE.all_after(None)
-    assert text.count("NextStep") == 1 and "Budget__c" in text
+    assert text.count("NextStep") == 1
+    assert "Budget__c" in text
     assert "FROM OpportunityContactRoles" in text
     assert "Followup_Key__c, Followup_Rule__c FROM Tasks ORDER BY CreatedDate DESC LIMIT 50" in text
     assert "FROM Events ORDER BY StartDateTime DESC LIMIT 50" in text
@@ -120,8 +123,15 @@ def test_description_is_truncated_to_the_field_limit() -> None:
 
 def test_update_task_payload_holds_only_changed_fields() -> None:
     """An UpdateTask record carries the id and just the fields the action sets."""
-    action = UpdateTask(key="k", deal_id="006A", rule_id="r", explanation=WHY, task_id="00TA", task_key="cf-x",
-                        priority=Priority.LOW)  # fmt: skip
+    action = UpdateTask(
+        key="k",
+        deal_id="006A",
+        rule_id="r",
+        explanation=WHY,
+        task_id="00TA",
+        task_key="cf-x",
+        priority=Priority.LOW,
+    )
     assert update_task_record(action, None, CONFIG) == {
         "attributes": {"type": "Task"},
         "id": "00TA",
@@ -149,6 +159,16 @@ def test_opportunity_changes_map_canonical_names_and_format_values() -> None:
         "Followup_Next_Step_Date__c": "2026-03-09",
         "Budget__c": 10,
     }
-    stage = ChangeStage(key="k", deal_id="006A", rule_id="r", explanation=WHY, pipeline_id="default",
-                        stage_id="Closed Lost", close_reason="No budget")  # fmt: skip
-    assert opportunity_changes(stage, CONFIG) == {"StageName": "Closed Lost", "Followup_Close_Reason__c": "No budget"}
+    stage = ChangeStage(
+        key="k",
+        deal_id="006A",
+        rule_id="r",
+        explanation=WHY,
+        pipeline_id="default",
+        stage_id="Closed Lost",
+        close_reason="No budget",
+    )
+    assert opportunity_changes(stage, CONFIG) == {
+        "StageName": "Closed Lost",
+        "Followup_Close_Reason__c": "No budget",
+    }

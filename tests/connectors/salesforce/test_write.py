@@ -24,8 +24,8 @@ from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, body_
 
 WHY = Explanation("because")
 COMPOSITE = "/services/data/v62.0/composite/sobjects"
-QUERY = "/services/data/v62.0/query"
-QUERY_ALL = "/services/data/v62.0/queryAll"
+QUERY = "/services/data/v62.0/query/"
+QUERY_ALL = "/services/data/v62.0/queryAll/"
 
 
 def create(n: int) -> CreateTask:
@@ -63,7 +63,8 @@ def test_creates_go_in_collections_of_200_with_per_record_outcomes(
     outcomes = make_connector().apply([create(n) for n in range(250)])
     assert sizes == [200, 50]
     assert [o.status for o in outcomes].count(OutcomeStatus.APPLIED) == 249
-    assert outcomes[200].status is OutcomeStatus.FAILED and "STRING_TOO_LONG" in (outcomes[200].message or "")
+    assert outcomes[200].status is OutcomeStatus.FAILED
+    assert "STRING_TOO_LONG" in (outcomes[200].message or "")
     assert [o.key for o in outcomes] == [create(n).key for n in range(250)]
 
 
@@ -91,7 +92,7 @@ def test_locked_records_are_retried_alone(
 def test_dropped_connection_after_create_never_duplicates(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
 ) -> None:
-    """When the answer to a create is lost, the retry finds the task by its key instead of creating it again."""
+    """When the answer to a create is lost, the retry finds the task by its key instead of re-creating it."""
     created: dict[str, str] = {}
 
     def post(request: requests.PreparedRequest) -> tuple[int, Any]:
@@ -110,7 +111,8 @@ def test_dropped_connection_after_create_never_duplicates(
     scripted.on("POST", COMPOSITE, post)
     scripted.on("GET", QUERY_ALL, find)
     (outcome,) = make_connector().apply([create(7)])
-    assert outcome.status is OutcomeStatus.ALREADY_APPLIED and len(created) == 1
+    assert outcome.status is OutcomeStatus.ALREADY_APPLIED
+    assert len(created) == 1
     assert outcome.crm_ids == (created[create(7).key],)
 
 
@@ -120,9 +122,17 @@ def test_stage_change_conflicts_when_the_opportunity_changed(
     """Stage and field changes are written only if LastModifiedDate still matches; same-deal changes merge."""
     read_at = datetime(2026, 3, 4, 12, tzinfo=UTC)
     stamps = [
-        {"Id": "006A", "LastModifiedDate": "2026-03-04T12:00:00.000+0000", "SystemModstamp": "2026-03-04T12:00:00.000+0000"},
-        {"Id": "006B", "LastModifiedDate": "2026-03-05T08:00:00.000+0000", "SystemModstamp": "2026-03-05T08:00:00.000+0000"},
-    ]  # fmt: skip
+        {
+            "Id": "006A",
+            "LastModifiedDate": "2026-03-04T12:00:00.000+0000",
+            "SystemModstamp": "2026-03-04T12:00:00.000+0000",
+        },
+        {
+            "Id": "006B",
+            "LastModifiedDate": "2026-03-05T08:00:00.000+0000",
+            "SystemModstamp": "2026-03-05T08:00:00.000+0000",
+        },
+    ]
     patched: list[dict[str, Any]] = []
     scripted.on("GET", QUERY, lambda r: (200, query_page(stamps)))
 
@@ -132,17 +142,46 @@ def test_stage_change_conflicts_when_the_opportunity_changed(
 
     scripted.on("PATCH", COMPOSITE, patch)
     actions = [
-        ChangeStage(key="k1", deal_id="006A", rule_id="r", explanation=WHY, pipeline_id="default",
-                    stage_id="Closed Lost", expected_modified_at=read_at),
-        SetDealFields(key="k2", deal_id="006A", rule_id="r", explanation=WHY,
-                      fields={"followup_state": "stopped"}, expected_modified_at=read_at),
-        ChangeStage(key="k3", deal_id="006B", rule_id="r", explanation=WHY, pipeline_id="default",
-                    stage_id="Closed Lost", expected_modified_at=read_at),
-    ]  # fmt: skip
+        ChangeStage(
+            key="k1",
+            deal_id="006A",
+            rule_id="r",
+            explanation=WHY,
+            pipeline_id="default",
+            stage_id="Closed Lost",
+            expected_modified_at=read_at,
+        ),
+        SetDealFields(
+            key="k2",
+            deal_id="006A",
+            rule_id="r",
+            explanation=WHY,
+            fields={"followup_state": "stopped"},
+            expected_modified_at=read_at,
+        ),
+        ChangeStage(
+            key="k3",
+            deal_id="006B",
+            rule_id="r",
+            explanation=WHY,
+            pipeline_id="default",
+            stage_id="Closed Lost",
+            expected_modified_at=read_at,
+        ),
+    ]
     outcomes = make_connector().apply(actions)
-    assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED, OutcomeStatus.APPLIED, OutcomeStatus.CONFLICT]
+    assert [o.status for o in outcomes] == [
+        OutcomeStatus.APPLIED,
+        OutcomeStatus.APPLIED,
+        OutcomeStatus.CONFLICT,
+    ]
     assert patched == [
-        {"attributes": {"type": "Opportunity"}, "id": "006A", "StageName": "Closed Lost", "Followup_State__c": "stopped"}
+        {
+            "attributes": {"type": "Opportunity"},
+            "id": "006A",
+            "StageName": "Closed Lost",
+            "Followup_State__c": "stopped",
+        }
     ]
 
 
@@ -156,19 +195,42 @@ def test_nurture_skips_existing_members_and_treats_duplicates_as_applied(
         text = soql_of(request)
         if "FROM Campaign " in text:
             return 200, query_page([{"Id": "701A", "Name": "Nurture Q3", "IsActive": True}])
-        return 200, query_page([{"Id": "00vA", "ContactId": "003A", "Status": "Nurture", "HasResponded": False}])
+        return 200, query_page(
+            [{"Id": "00vA", "ContactId": "003A", "Status": "Nurture", "HasResponded": False}]
+        )
 
     def post(request: requests.PreparedRequest) -> tuple[int, Any]:
         posted.extend(r["ContactId"] for r in body_of(request)["records"])
-        return 200, [{"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE", "message": "Already a campaign member."}]}]
+        return 200, [
+            {
+                "success": False,
+                "errors": [{"statusCode": "DUPLICATE_VALUE", "message": "Already a campaign member."}],
+            }
+        ]
 
     scripted.on("GET", QUERY, query)
     scripted.on("POST", COMPOSITE, post)
     actions = [
-        EnrolInNurture(key="n1", deal_id="006A", rule_id="r", explanation=WHY, contact_ids=("003A",), nurture="Nurture Q3"),
-        EnrolInNurture(key="n2", deal_id="006B", rule_id="r", explanation=WHY, contact_ids=("003B",), nurture="Nurture Q3"),
-        EnrolInNurture(key="n3", deal_id="006C", rule_id="r", explanation=WHY, contact_ids=("003C",), nurture="Missing"),
-    ]  # fmt: skip
+        EnrolInNurture(
+            key="n1",
+            deal_id="006A",
+            rule_id="r",
+            explanation=WHY,
+            contact_ids=("003A",),
+            nurture="Nurture Q3",
+        ),
+        EnrolInNurture(
+            key="n2",
+            deal_id="006B",
+            rule_id="r",
+            explanation=WHY,
+            contact_ids=("003B",),
+            nurture="Nurture Q3",
+        ),
+        EnrolInNurture(
+            key="n3", deal_id="006C", rule_id="r", explanation=WHY, contact_ids=("003C",), nurture="Missing"
+        ),
+    ]
     outcomes = make_connector().apply(actions)
     assert posted == ["003B"]
     assert [o.status for o in outcomes] == [
@@ -188,7 +250,9 @@ def test_reactivation_removes_members_and_closing_a_deleted_task_is_done(
     def query(request: requests.PreparedRequest) -> tuple[int, Any]:
         if "FROM Campaign " in soql_of(request):
             return 200, query_page([{"Id": "701A", "Name": "Nurture Q3", "IsActive": True}])
-        return 200, query_page([{"Id": "00vA", "ContactId": "003A", "Status": "Nurture", "HasResponded": False}])
+        return 200, query_page(
+            [{"Id": "00vA", "ContactId": "003A", "Status": "Nurture", "HasResponded": False}]
+        )
 
     def delete(request: requests.PreparedRequest) -> tuple[int, Any]:
         deleted.append(request.url or "")
@@ -202,13 +266,28 @@ def test_reactivation_removes_members_and_closing_a_deleted_task_is_done(
         lambda r: (200, [{"id": "00TX", "success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED"}]}]),
     )
     actions = [
-        ReactivateFromNurture(key="r1", deal_id="006A", rule_id="r", explanation=WHY, contact_ids=("003A",),
-                              nurture="Nurture Q3"),
-        CloseTask(key="c1", deal_id="006A", rule_id="r", explanation=WHY, task_id="00TX", task_key="cf-x",
-                  reason=CloseReason.SUPERSEDED),
-    ]  # fmt: skip
+        ReactivateFromNurture(
+            key="r1",
+            deal_id="006A",
+            rule_id="r",
+            explanation=WHY,
+            contact_ids=("003A",),
+            nurture="Nurture Q3",
+        ),
+        CloseTask(
+            key="c1",
+            deal_id="006A",
+            rule_id="r",
+            explanation=WHY,
+            task_id="00TX",
+            task_key="cf-x",
+            reason=CloseReason.SUPERSEDED,
+        ),
+    ]
     outcomes = make_connector().apply(actions)
-    assert len(deleted) == 1 and "ids=00vA" in deleted[0] and "allOrNone=false" in deleted[0]
+    assert len(deleted) == 1
+    assert "ids=00vA" in deleted[0]
+    assert "allOrNone=false" in deleted[0]
     assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED]
 
 

@@ -1,0 +1,121 @@
+"""Benchmark the sandbox dataset generator: generate, save and load at 10,000 and 100,000 deals.
+
+    .venv/bin/python -m bench.bench_dataset                  # print a markdown table
+    .venv/bin/python -m bench.bench_dataset --write          # also replace our section of docs/benchmarks.md
+    .venv/bin/python -m bench.bench_dataset --sizes 1000     # quick run
+
+The issue's target: 100,000 deals with about 1,000,000 activities generate in under a minute, and a saved
+dataset loads in a few seconds. Each size runs in this process one after the other; timings are wall-clock
+``time.perf_counter`` of one run (generation is deterministic, so repeated runs vary only with the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sandbox.dataset import generate, load, save
+
+SECTION = "## Sandbox dataset generator"
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SEED = 7
+
+
+def run(sizes: list[int]) -> list[dict[str, float]]:
+    rows = []
+    for deals in sizes:
+        started = time.perf_counter()
+        dataset = generate(SEED, deals, NOW)
+        generated = time.perf_counter() - started
+        with tempfile.TemporaryDirectory(prefix="bench-dataset-") as tmp:
+            directory = Path(tmp)
+            started = time.perf_counter()
+            save(dataset, directory)
+            saved = time.perf_counter() - started
+            size_mb = (directory / "dataset.pickle").stat().st_size / 1e6
+            started = time.perf_counter()
+            loaded = load(directory)
+            loading = time.perf_counter() - started
+        assert len(loaded.activities) == len(dataset.activities)
+        rows.append(
+            {
+                "deals": deals,
+                "activities": len(dataset.activities),
+                "contacts": len(dataset.contacts),
+                "generate_s": generated,
+                "save_s": saved,
+                "load_s": loading,
+                "file_mb": size_mb,
+            }
+        )
+        print(
+            f"{deals:>7} deals: generate {generated:.1f}s, save {saved:.1f}s, load {loading:.1f}s",
+            file=sys.stderr,
+        )
+        del dataset, loaded
+    return rows
+
+
+def markdown(rows: list[dict[str, float]], command: str) -> str:
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}` (seed {SEED}, now {NOW.isoformat()}).",
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}; peak RSS {peak_mb:,.0f} MB.",
+        "",
+        "| deals | activities | contacts | generate | save | load | file |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['deals']:,.0f} | {row['activities']:,.0f} | {row['contacts']:,.0f} "
+            f"| {row['generate_s']:.1f} s | {row['save_s']:.1f} s | {row['load_s']:.1f} s "
+            f"| {row['file_mb']:.0f} MB |"
+        )
+    lines += [
+        "",
+        "Target (issue 3): 100,000 deals / ~1,000,000 activities generate in under 60 s and load in a few",
+        "seconds. Loading is mostly building the frozen records (see sandbox/dataset_files.py).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace our ``## `` section of ``path`` (or append it), leaving every other section as it was."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--write", action="store_true", help="replace our section of docs/benchmarks.md")
+    args = parser.parse_args()
+    command = ".venv/bin/python -m bench.bench_dataset" + (" --write" if args.write else "")
+    if args.sizes != [10_000, 100_000]:
+        command += " --sizes " + " ".join(map(str, args.sizes))
+    section = markdown(run(args.sizes), command)
+    print(section)
+    if args.write:
+        write_section(Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md", section)
+
+
+if __name__ == "__main__":
+    main()

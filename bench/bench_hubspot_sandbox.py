@@ -1,0 +1,234 @@
+"""Benchmark the HubSpot sandbox: batch reads and searches per second with 100,000 deals, rate limits off.
+
+    .venv/bin/python -m bench.bench_hubspot_sandbox                 # print a markdown section
+    .venv/bin/python -m bench.bench_hubspot_sandbox --write         # also replace our section of docs/benchmarks.md
+    .venv/bin/python -m bench.bench_hubspot_sandbox --deals 10000 --seconds 5   # quick run
+
+The server runs as ``followup sandbox hubspot`` in its own process (as users run it, and so the client's
+Python does not share the server's GIL), with the dataset from ``sandbox.dataset.generate_or_load`` (cached
+under ``.sandbox-data/``). A few client threads each hold one keep-alive connection (``http.client``) and
+send, for ``--seconds`` each: (1) batch reads of 100 random deal ids with ten properties, (2) searches of an
+``hs_lastmodifieddate`` window sorted by that property, 200 per page, at a random page of the window. Every
+response is checked for status 200 and a full page. Target (issue 3): 500 requests per second or more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+SECTION = "## HubSpot sandbox throughput"
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SEED = 7
+TOKEN = "pat-na1-bench-token"
+ROOT = Path(__file__).resolve().parent.parent
+PROPERTIES = [
+    "dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id", "hs_lastmodifieddate",
+    "hs_next_step", "notes_last_contacted", "notes_next_activity_date",
+]  # fmt: skip
+DAY_MS = 86_400_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(deals: int, port: int) -> subprocess.Popen[bytes]:
+    """Start ``followup sandbox hubspot`` and wait until it accepts connections."""
+    command = [
+        str(ROOT / ".venv" / "bin" / "followup"), "sandbox", "hubspot", "--port", str(port), "--deals", str(deals),
+        "--seed", str(SEED), "--now", NOW.isoformat(), "--data", str(ROOT / ".sandbox-data"), "--token", TOKEN,
+        "--no-rate-limits",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("the sandbox did not start within 600 s")
+
+
+class Client:
+    """One keep-alive connection sending JSON requests; raises on any unexpected answer."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+    def post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        self.connection.request("POST", path, json.dumps(body), self.headers)
+        response = self.connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}: {payload[:200]!r}")
+        return json.loads(payload)  # type: ignore[no-any-return]
+
+
+def batch_read(client: Client, rng: random.Random, deals: int, window: tuple[int, int]) -> None:
+    ids = [{"id": str(rng.randint(1, deals))} for _ in range(100)]
+    body = client.post("/crm/v3/objects/deals/batch/read", {"inputs": ids, "properties": PROPERTIES})
+    assert len(body["results"]) == len({i["id"] for i in ids})  # type: ignore[arg-type]
+
+
+def search(client: Client, rng: random.Random, deals: int, window: tuple[int, int]) -> None:
+    start = rng.randint(window[0], window[1] - 30 * DAY_MS)
+    after = rng.choice([0, 200, 400, 1000])
+    body = client.post(
+        "/crm/v3/objects/deals/search",
+        {
+            "filterGroups": [{"filters": [
+                {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(start)},
+                {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": str(start + 30 * DAY_MS)},
+            ]}],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": PROPERTIES, "limit": 200, "after": str(after),
+        },
+    )  # fmt: skip
+    total = int(body["total"])  # type: ignore[call-overload]
+    assert len(body["results"]) == max(0, min(200, total - after))  # type: ignore[arg-type]
+
+
+def measure(
+    port: int, deals: int, threads: int, seconds: float, operation: Callable[..., None], window: tuple[int, int]
+) -> dict[str, float]:
+    """Requests per second and latency percentiles of ``operation`` from ``threads`` keep-alive clients."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    stop_at = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        client = Client(port)
+        rng = random.Random(index)
+        try:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                operation(client, rng, deals, window)
+                latencies[index].append(time.perf_counter() - started)
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    began = time.perf_counter()
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}")
+    flat = sorted(x for per in latencies for x in per)
+    return {
+        "requests": len(flat),
+        "rps": len(flat) / elapsed,
+        "p50_ms": flat[len(flat) // 2] * 1000,
+        "p95_ms": flat[int(len(flat) * 0.95)] * 1000,
+    }
+
+
+def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
+    port = _free_port()
+    started = time.perf_counter()
+    server = start_server(deals, port)
+    startup = time.perf_counter() - started
+    try:
+        client = Client(port)
+        newest = client.post("/crm/v3/objects/deals/search", {"sorts": ["-hs_lastmodifieddate"], "limit": 1})
+        oldest = client.post("/crm/v3/objects/deals/search", {"sorts": ["hs_lastmodifieddate"], "limit": 1})
+        stamp = lambda body: int(datetime.fromisoformat(body["results"][0]["updatedAt"].replace("Z", "+00:00")).timestamp() * 1000)  # noqa: E731, E501
+        window = (stamp(oldest), stamp(newest))
+        results = {
+            "batch_read": measure(port, deals, threads, seconds, batch_read, window),
+            "search": measure(port, deals, threads, seconds, search, window),
+        }
+    finally:
+        server.terminate()
+        server.wait(30)
+    return {"startup_s": startup, **results}
+
+
+def markdown(figures: dict[str, object], command: str, deals: int, threads: int, seconds: float) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}`.",
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}.",
+        f"Setup: `followup sandbox hubspot --no-rate-limits` in its own process with {deals:,} deals (seed {SEED});",
+        f"{threads} client threads in the benchmark process, one keep-alive `http.client` connection each,",
+        f"{seconds:.0f} s per operation; every response checked (status 200, full page).",
+        "",
+        "| operation | requests | requests/s | p50 | p95 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    labels = {
+        "batch_read": "batch read, 100 random ids, 10 properties",
+        "search": "search, `hs_lastmodifieddate` 30-day window, sorted, 200 per page",
+    }
+    for key, label in labels.items():
+        row = figures[key]
+        assert isinstance(row, dict)
+        lines.append(
+            f"| {label} | {row['requests']:,.0f} | {row['rps']:,.0f} | {row['p50_ms']:.1f} ms | {row['p95_ms']:.1f} ms |"
+        )
+    lines += [
+        "",
+        f"Start-up (dataset from the `.sandbox-data/` cache, portal load, first connection): "
+        f"{figures['startup_s']:.1f} s. Target (issue 3): >= 500 requests/s for both operations.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace our ``## `` section of ``path`` (or append it), leaving every other section as it was."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--write", action="store_true", help="replace our section of docs/benchmarks.md")
+    args = parser.parse_args()
+    command = ".venv/bin/python -m bench.bench_hubspot_sandbox" + (" --write" if args.write else "")
+    if (args.deals, args.threads, args.seconds) != (100_000, 4, 10.0):
+        command += f" --deals {args.deals} --threads {args.threads} --seconds {args.seconds:g}"
+    figures = run(args.deals, args.threads, args.seconds)
+    section = markdown(figures, command, args.deals, args.threads, args.seconds)
+    print(section)
+    if args.write:
+        write_section(ROOT / "docs" / "benchmarks.md", section)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""API calls and wall time of the Salesforce connector against the sandbox, versus the theoretical minimum.
+
+    .venv/bin/python -m bench.bench_salesforce_connector [--deals 10000 100000] [--seed 7]
+
+For each size: a full cycle (directory + full pull) and an incremental cycle after 1% of the opportunities
+changed (half by a field edit, half by a newly logged call), both through the real simple-salesforce over
+HTTPS. Calls are counted by the connector (``usage()``) and cross-checked with the sandbox's own request
+count.
+
+Theoretical minimum (what any client needs at Salesforce's largest page of 2,000 rows, child rows of
+subqueries counted as the server counts them):
+
+* full: 2 directory queries (users, stages) + ceil(opportunity rows incl. contact roles, Tasks and Events
+  / 2000) + ceil(e-mails / 2000);
+* incremental: 2 directory queries + one change query for each of the 5 objects that can change an
+  aggregate (Opportunity, Task, Event, EmailMessage, OpportunityContactRole; the Opportunity one can
+  carry the changed aggregates themselves) + ceil(aggregate rows of the changed deals / 2000) +
+  ceil(their e-mails / 2000) + pages of change rows beyond the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+from simple_salesforce.api import Salesforce
+
+from connectors.salesforce import SalesforceOptions, build_salesforce_connector
+from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+PAGE = 2000
+CHILD_LIMIT = 200  # the connector's activities_per_deal default
+
+
+@dataclass
+class Cycle:
+    name: str
+    calls: int
+    server_calls: int
+    minimum: int
+    seconds: float
+    deals: int
+
+    @property
+    def ratio(self) -> float:
+        return self.calls / self.minimum
+
+
+def aggregate_rows(box: SalesforceSandbox, opp_ids: set[str] | None) -> tuple[int, int]:
+    """(rows of the opportunity aggregate query, e-mails) for ``opp_ids`` (None: every live opportunity)."""
+    store = box.org.store
+    live = {i for i, r in store.table("Opportunity").rows.items() if not r.get("IsDeleted")}
+    wanted = live if opp_ids is None else live & opp_ids
+    per_opp: Counter[str] = Counter()
+    rows = len(wanted)
+    for table, parent in (
+        ("OpportunityContactRole", "OpportunityId"),
+        ("Task", "WhatId"),
+        ("Event", "WhatId"),
+    ):
+        per_opp.clear()
+        for record in store.table(table).rows.values():
+            if not record.get("IsDeleted") and record.get(parent) in wanted:
+                per_opp[str(record[parent])] += 1
+        limit = None if table == "OpportunityContactRole" else CHILD_LIMIT
+        rows += sum(min(n, limit) if limit else n for n in per_opp.values())
+    emails = sum(
+        1
+        for r in store.table("EmailMessage").rows.values()
+        if not r.get("IsDeleted") and r.get("RelatedToId") in wanted
+    )
+    return rows, emails
+
+
+def plain_client(box: SalesforceSandbox) -> Salesforce:
+    session = requests.Session()
+    session.verify = str(box.ca_file)
+    session.trust_env = False
+    return Salesforce(instance_url=box.instance_url, session_id=box.org.issue_token(), session=session)
+
+
+def change_one_percent(box: SalesforceSandbox, opp_ids: list[str]) -> set[str]:
+    """Edit 0.5% of the opportunities and log a call on another 0.5%, 200 records per call."""
+    sf = plain_client(box)
+    n = max(2, len(opp_ids) // 100)
+    step = len(opp_ids) // n
+    chosen = [opp_ids[i * step] for i in range(n)]
+    edited, called = chosen[: n // 2], chosen[n // 2 :]
+    for start in range(0, len(edited), 200):
+        records = [
+            {"attributes": {"type": "Opportunity"}, "id": i, "NextStep": "Edited for the benchmark"}
+            for i in edited[start : start + 200]
+        ]
+        sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records})
+    for start in range(0, len(called), 200):
+        records = [
+            {
+                "attributes": {"type": "Task"},
+                "WhatId": i,
+                "Subject": "Call",
+                "Status": "Completed",
+                "TaskSubtype": "Call",
+                "CallType": "Outbound",
+                "CallDisposition": "Connected",
+            }
+            for i in called[start : start + 200]
+        ]
+        sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records})
+    sf.session.close()
+    return set(chosen)
+
+
+def run(deals: int, seed: int) -> list[Cycle]:
+    started = time.perf_counter()
+    with (
+        running_salesforce_sandbox(seed=seed, deals=deals, now=NOW) as box,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        print(
+            f"sandbox with {deals} opportunities ready in {time.perf_counter() - started:.0f} s", flush=True
+        )
+        token = Path(tmp) / "token"
+        token.write_text(box.org.issue_token())
+        options = SalesforceOptions.model_validate(
+            {
+                "instance_url": box.instance_url,
+                "ca_file": str(box.ca_file),
+                "auth": {"kind": "access_token", "access_token_file": str(token)},
+            }
+        )
+        connector = build_salesforce_connector(options)
+        cycles = []
+        box.control.reset_stats()
+        t0 = time.perf_counter()
+        directory = connector.read_directory()
+        batches = list(connector.pull_changes(directory, None))
+        seconds = time.perf_counter() - t0
+        rows, emails = aggregate_rows(box, None)
+        full_calls = connector.usage().calls
+        cycles.append(
+            Cycle(
+                "full",
+                full_calls,
+                int(box.control.stats()["total"]),
+                2 + math.ceil(rows / PAGE) + math.ceil(emails / PAGE),
+                seconds,
+                sum(len(b.deals) for b in batches),
+            )
+        )
+        ids = sorted(d.id for b in batches for d in b.deals)
+        box.control.set_clock(box.control.clock() + timedelta(hours=1), ticking=True)
+        changed = change_one_percent(box, ids)
+        box.control.reset_stats()
+        t0 = time.perf_counter()
+        directory = connector.read_directory()
+        inc = list(connector.pull_changes(directory, batches[-1].cursor))
+        seconds = time.perf_counter() - t0
+        rows, emails = aggregate_rows(box, changed)
+        minimum = 2 + 5 + math.ceil(rows / PAGE) + math.ceil(emails / PAGE)
+        cycles.append(
+            Cycle(
+                "incremental 1%",
+                connector.usage().calls - full_calls,
+                int(box.control.stats()["total"]),
+                minimum,
+                seconds,
+                sum(len(b.deals) for b in inc),
+            )
+        )
+        connector.close()
+        return cycles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    print(f"cpus: {os.cpu_count()}")
+    print(
+        "| opportunities | cycle | deals returned | API calls (connector / sandbox) | theoretical minimum | ratio | wall time |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for size in args.deals:
+        for c in run(size, args.seed):
+            print(
+                f"| {size:,} | {c.name} | {c.deals:,} | {c.calls} / {c.server_calls} | {c.minimum} | "
+                f"{c.ratio:.2f}x | {c.seconds:.1f} s |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""What a cycle derives from a plan and from outcomes: audit entries, and the mirror after our writes.
+
+The mirror is written through after every apply batch so that the next evaluation agrees with the CRM
+even before the next pull has seen our writes (search indexes lag; a pull may not come until tomorrow's
+full reconciliation). The effect of an action is ``policies.simulate`` (the engine's own meaning of its
+actions), corrected by what only the CRM knows: the ids of the tasks it created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from policies.model import (
+    Action,
+    CloseTask,
+    CreateTask,
+    Deal,
+    EnrolInNurture,
+    Pipeline,
+    Plan,
+    ReactivateFromNurture,
+    UpdateTask,
+)
+from store import AuditEntry
+
+
+class Simulate(Protocol):
+    """The effect of actions on a deal (``policies.simulate.apply_actions``)."""
+
+    def __call__(
+        self,
+        deal: Deal,
+        actions: Iterable[Action],
+        now: datetime,
+        *,
+        pipelines: Mapping[str, Pipeline] | None = None,
+    ) -> Deal: ...
+
+
+# Actions that write other records than the deal: its own modification time stays as the CRM had it, so
+# a later stage change guarded by ``expected_modified_at`` does not conflict with our own task.
+_OFF_DEAL = (CreateTask, UpdateTask, CloseTask, EnrolInNurture, ReactivateFromNurture)
+
+
+def mirror_after(
+    deal: Deal,
+    actions: Sequence[Action],
+    crm_ids: Mapping[str, tuple[str, ...]],
+    now: datetime,
+    pipelines: Mapping[str, Pipeline],
+    simulate: Simulate,
+) -> Deal:
+    """``deal`` once the CRM applied ``actions``, with the CRM's ids on the tasks it created."""
+    after = simulate(deal, actions, now, pipelines=pipelines)
+    created = {a.key: crm_ids[a.key][0] for a in actions if isinstance(a, CreateTask) and crm_ids.get(a.key)}
+    if created:
+        tasks = tuple(
+            dataclasses.replace(t, id=created[t.key]) if t.key in created else t for t in after.auto_tasks
+        )
+        after = dataclasses.replace(after, auto_tasks=tasks)
+    if all(isinstance(a, _OFF_DEAL) for a in actions):
+        after = dataclasses.replace(after, modified_at=deal.modified_at)
+    return after
+
+
+def audit_entries(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
+    """Fired verdicts that lead to something new: an action to take, or one held back by a budget.
+
+    A rule that keeps firing for an action already applied is not audited again every cycle (the trail
+    would grow with time, not with decisions); ``followup explain`` shows every verdict on demand.
+    """
+    new_keys = {a.key for a in new}
+    deferred: dict[tuple[str, str], list[str]] = {}
+    for item in plan.deferred:
+        deferred.setdefault((item.action.deal_id, item.action.rule_id), []).append(item.action.key)
+    entries: list[AuditEntry] = []
+    for decision in plan.decisions:
+        for verdict in decision.verdicts:
+            if not verdict.fired:
+                continue
+            keys = [a.key for a in decision.actions if a.rule_id == verdict.rule_id and a.key in new_keys]
+            held = deferred.get((decision.deal_id, verdict.rule_id), [])
+            if not keys and not held:
+                continue
+            entries.append(
+                AuditEntry(
+                    deal_id=decision.deal_id,
+                    rule_id=verdict.rule_id,
+                    fired=True,
+                    outcome="planned" if keys else "deferred",
+                    reason=verdict.reason,
+                    evidence=tuple((e.label, e.value) for e in verdict.evidence),
+                    action_keys=tuple(keys or held),
+                )
+            )
+    return entries

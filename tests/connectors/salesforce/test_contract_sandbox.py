@@ -1,0 +1,347 @@
+"""Contract tests: the Salesforce connector against the HTTPS sandbox through the real simple-salesforce."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.base import OutcomeStatus
+from connectors.errors import BudgetExhausted
+from policies.model import (
+    ChangeStage,
+    CloseReason,
+    CloseTask,
+    CreateTask,
+    Deal,
+    EnrolInNurture,
+    Explanation,
+    ReactivateFromNurture,
+    SetDealFields,
+    TaskType,
+    UpdateTask,
+    make_key,
+)
+from sandbox.faults import FaultConfig
+from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
+from tests.connectors.salesforce.sandbox_helpers import (
+    NOW,
+    close_all,
+    connector,
+    count,
+    deals_by_id,
+    ensure_campaign,
+    jwt_auth,
+    options,
+    plain_client,
+    pull_all,
+)
+
+WHY = Explanation("test", ())
+CAMPAIGN = "Nurture - contract"
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[SalesforceSandbox]:
+    with running_salesforce_sandbox(seed=11, deals=120, now=NOW) as running:
+        running.control.snapshot("pristine")
+        yield running
+
+
+@pytest.fixture
+def sandbox(box: SalesforceSandbox) -> Iterator[SalesforceSandbox]:
+    box.control.restore("pristine")
+    box.control.set_faults(None)
+    box.org.sf_faults.configure(0.0, 0)
+    box.org.usage.set_used(0, box.org.clock.now())
+    box.org.usage.limit = 100_000
+    yield box
+    close_all()
+    box.control.set_faults(None)
+    box.org.sf_faults.configure(0.0, 0)
+
+
+def open_deal_with_contact(deals: dict[str, Deal]) -> Deal:
+    return next(d for d in sorted(deals.values(), key=lambda d: d.id) if not d.is_closed and d.contacts)
+
+
+def test_full_pull_returns_every_opportunity_as_an_aggregate(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """A full pull returns each opportunity once, with stages from OpportunityStage and child records."""
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deals = deals_by_id(pull_all(conn, directory, None))
+    sf = plain_client(sandbox)
+    assert len(deals) == count(sf, "SELECT Id FROM Opportunity")
+    stage_ids = {s.id for p in directory.pipelines.values() for s in p.stages}
+    assert {d.stage.id for d in deals.values()} <= stage_ids
+    assert sum(len(d.activities) for d in deals.values()) > len(deals)
+    assert any(d.contacts for d in deals.values())
+    assert any(o.time_zone for o in directory.owners.values())
+
+
+def test_incremental_pull_sees_changes_made_through_simple_salesforce(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """After a field change, a new Task and a deletion, the incremental pull returns exactly those effects."""
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    full = pull_all(conn, directory, None)
+    ids = sorted(deals_by_id(full))
+    sandbox.control.set_clock(sandbox.control.clock() + timedelta(hours=1), ticking=True)
+    sf = plain_client(sandbox)
+    sf.Opportunity.update(ids[0], {"NextStep": "Changed by another integration"})
+    sf.Task.create(
+        {
+            "WhatId": ids[1],
+            "Subject": "Logged call",
+            "Status": "Completed",
+            "TaskSubtype": "Call",
+            "CallType": "Outbound",
+            "CallDisposition": "Connected",
+        }
+    )
+    sf.Opportunity.delete(ids[2])
+    batches = pull_all(conn, directory, full[-1].cursor)
+    changed = deals_by_id(batches)
+    assert changed[ids[0]].next_step.what == "Changed by another integration"
+    assert any(a.outcome.value == "connected" for a in changed[ids[1]].activities)
+    assert ids[2] in batches[-1].removed_deal_ids
+    assert len(changed) < len(ids) // 2  # cost follows the change, not the org
+
+
+def test_write_back_of_every_action_kind(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
+    """Each action kind is written and visible through simple-salesforce afterwards."""
+    sf = plain_client(sandbox)
+    ensure_campaign(sf, CAMPAIGN)
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deals = deals_by_id(pull_all(conn, directory, None))
+    deal = open_deal_with_contact(deals)
+    contact = deal.contacts[0].id
+    create = CreateTask(
+        key=make_key("contract", deal.id),
+        deal_id=deal.id,
+        rule_id="contract-rule",
+        explanation=WHY,
+        owner_id=deal.owner_id,
+        subject="Call back",
+        body="As agreed.",
+        due_at=NOW + timedelta(days=2),
+        task_type=TaskType.CALL,
+        contact_id=contact,
+    )
+    (created,) = conn.apply([create])
+    assert created.status is OutcomeStatus.APPLIED
+    task_id = created.crm_ids[0]
+    row = sf.query(
+        f"SELECT Followup_Key__c, Followup_Rule__c, WhatId, WhoId, Type FROM Task WHERE Id = '{task_id}'"
+    )
+    assert row["records"][0]["Followup_Key__c"] == create.key
+    assert (row["records"][0]["WhatId"], row["records"][0]["WhoId"]) == (deal.id, contact)
+    outcomes = conn.apply(
+        [
+            UpdateTask(
+                key="u1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                task_id=task_id,
+                task_key=create.key,
+                subject="Call back (updated)",
+            ),
+            ChangeStage(
+                key="s1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                pipeline_id="default",
+                stage_id="Closed Lost",
+                close_reason="No budget",
+                expected_modified_at=deal.modified_at,
+            ),
+            SetDealFields(
+                key="f1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                fields={"followup_state": "stopped"},
+                expected_modified_at=deal.modified_at,
+            ),
+            EnrolInNurture(
+                key="n1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                contact_ids=(contact,),
+                nurture=CAMPAIGN,
+            ),
+        ]
+    )
+    assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED] * 4
+    opp = sf.Opportunity.get(deal.id)
+    assert (opp["StageName"], opp["Followup_State__c"], opp["Followup_Close_Reason__c"]) == (
+        "Closed Lost",
+        "stopped",
+        "No budget",
+    )
+    member_query = f"SELECT Id, Status FROM CampaignMember WHERE ContactId = '{contact}'"
+    assert sf.query(member_query)["records"][0]["Status"] == "Nurture"
+    outcomes = conn.apply(
+        [
+            CloseTask(
+                key="c1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                task_id=task_id,
+                task_key=create.key,
+                reason=CloseReason.DEAL_STOPPED,
+            ),
+            ReactivateFromNurture(
+                key="r1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                contact_ids=(contact,),
+                nurture=CAMPAIGN,
+            ),
+        ]
+    )
+    assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED] * 2
+    assert sf.Task.get(task_id)["Status"] == "Completed"
+    assert sf.query(member_query)["totalSize"] == 0
+
+
+def test_stale_read_is_a_conflict(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
+    """A stage change on an opportunity someone edited after our read is not written."""
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deal = open_deal_with_contact(deals_by_id(pull_all(conn, directory, None)))
+    sandbox.control.set_clock(sandbox.control.clock() + timedelta(minutes=5), ticking=True)
+    plain_client(sandbox).Opportunity.update(deal.id, {"NextStep": "Edited by a rep"})
+    (outcome,) = conn.apply(
+        [
+            ChangeStage(
+                key="s1",
+                deal_id=deal.id,
+                rule_id="r",
+                explanation=WHY,
+                pipeline_id="default",
+                stage_id="Closed Lost",
+                expected_modified_at=deal.modified_at,
+            )
+        ]
+    )
+    assert outcome.status is OutcomeStatus.CONFLICT
+    assert plain_client(sandbox).Opportunity.get(deal.id)["StageName"] == deal.stage.id
+
+
+def test_existing_campaign_member_and_rerun_write_nothing(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
+    """A member added elsewhere is ALREADY_APPLIED, and a re-run of applied tasks makes no write call."""
+    sf = plain_client(sandbox)
+    campaign_id = ensure_campaign(sf, CAMPAIGN)
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deal = open_deal_with_contact(deals_by_id(pull_all(conn, directory, None)))
+    contact = deal.contacts[0].id
+    sf.CampaignMember.create({"CampaignId": campaign_id, "ContactId": contact, "Status": "Nurture"})
+    create = CreateTask(
+        key=make_key("rerun", deal.id),
+        deal_id=deal.id,
+        rule_id="r",
+        explanation=WHY,
+        owner_id=deal.owner_id,
+        subject="S",
+        body="B",
+        due_at=NOW + timedelta(days=1),
+    )
+    enrol = EnrolInNurture(
+        key="n1", deal_id=deal.id, rule_id="r", explanation=WHY, contact_ids=(contact,), nurture=CAMPAIGN
+    )
+    first = conn.apply([create, enrol])
+    assert [o.status for o in first] == [OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED]
+    writes_before = conn.usage().calls_by_endpoint.get("composite/sobjects", 0)
+    applied = conn.find_applied([create.key])
+    remaining = [a for a in (create, enrol) if a.key not in applied]
+    second = conn.apply(remaining)
+    assert applied[create.key] == first[0].crm_ids
+    assert [o.status for o in second] == [OutcomeStatus.ALREADY_APPLIED]
+    assert conn.usage().calls_by_endpoint.get("composite/sobjects", 0) == writes_before
+    assert count(sf, f"SELECT Id FROM Task WHERE Followup_Key__c = '{create.key}'") == 1
+
+
+def test_expired_token_mid_cycle_renews_and_finishes(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
+    """Sessions revoked between two pages of a pull are renewed with a new JWT; the pull completes."""
+    conn = connector(
+        options(sandbox, tmp_path / "t", instance_url=None, auth=jwt_auth(sandbox), query_batch_size=200)
+    )
+    directory = conn.read_directory()
+    batches = conn.pull_changes(directory, None)
+    first = next(batches)
+    sandbox.org.tokens.revoke_all()
+    rest = list(batches)
+    assert len(deals_by_id([first, *rest])) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
+    assert conn.api.renewals == 1
+
+
+def test_faults_do_not_break_the_cycle_or_duplicate_writes(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """With 5xx, dropped connections and UNABLE_TO_LOCK_ROW injected, pull and write complete once each."""
+    conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
+    directory = conn.read_directory()
+    clean = deals_by_id(pull_all(conn, directory, None))
+    sandbox.control.set_faults(FaultConfig(error_rate=0.15, drop_rate=0.1, seed=5))
+    sandbox.org.sf_faults.configure(0.2, 5)
+    faulty = deals_by_id(pull_all(conn, directory, None))
+    assert faulty.keys() == clean.keys()
+    open_deals = [d for d in clean.values() if not d.is_closed][:60]
+    creates = [
+        CreateTask(
+            key=make_key("faults", d.id),
+            deal_id=d.id,
+            rule_id="r",
+            explanation=WHY,
+            owner_id=d.owner_id,
+            subject="S",
+            body="B",
+            due_at=NOW + timedelta(days=1),
+        )
+        for d in open_deals
+    ]
+    outcomes = conn.apply(creates)
+    assert {o.status for o in outcomes} <= {OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED}
+    sandbox.control.set_faults(None)
+    sandbox.org.sf_faults.configure(0.0, 0)
+    sf = plain_client(sandbox)
+    keys = ",".join(f"'{c.key}'" for c in creates)
+    assert count(sf, f"SELECT Id FROM Task WHERE Followup_Key__c IN ({keys})") == len(creates)
+
+
+def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """With the org's budget nearly spent the pull stops with BudgetExhausted and resumes from its cursor."""
+    probe = connector(options(sandbox, tmp_path / "p", query_batch_size=200))
+    pull_all(probe, probe.read_directory(), None)
+    calls = probe.usage().calls
+    assert calls >= 6  # enough pages for the stop to fall in the middle
+    sandbox.org.usage.limit = 1_000
+    sandbox.org.usage.set_used(900 - calls // 2 - 1, sandbox.org.clock.now())  # stop at 90%: half a pull left
+    conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
+    stored: list = []
+    with pytest.raises(BudgetExhausted):
+        for batch in conn.pull_changes(conn.read_directory(), None):
+            stored.append(batch)
+    assert stored  # some batches made it before the stop
+    assert conn.usage().daily_remaining is not None
+    sandbox.org.usage.set_used(0, sandbox.org.clock.now())  # a day later
+    later = connector(options(sandbox, tmp_path / "t2", query_batch_size=200))
+    rest = pull_all(later, later.read_directory(), stored[-1].cursor)
+    all_ids = set(deals_by_id(stored)) | set(deals_by_id(rest))
+    assert len(all_ids) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
+    assert "full_at" in rest[-1].cursor

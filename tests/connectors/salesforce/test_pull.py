@@ -1,0 +1,136 @@
+"""Unit tests for full and incremental pulls (pull.py) against a scripted Salesforce transport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from connectors.base import Directory
+from connectors.salesforce import SalesforceConnector
+from tests.connectors.salesforce.conftest import FakeClock
+from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page, soql_of
+from tests.connectors.salesforce.records import email, opportunity, task
+
+QUERY = "/services/data/v62.0/query/"
+QUERY_ALL = "/services/data/v62.0/queryAll/"
+OPP_1, OPP_2, OPP_3 = "0065g00000000AAAAA", "0065g00000000BAAAA", "0065g00000000CAAAA"
+
+
+def full_pull_server(scripted: ScriptedSalesforce) -> list[str]:
+    """Two opportunity pages (paged by nextRecordsUrl) and one e-mail page ordered by RelatedToId."""
+    texts: list[str] = []
+
+    def query(request: requests.PreparedRequest) -> tuple[int, Any]:
+        path = request.path_url
+        if path.startswith(QUERY + "01g"):
+            texts.append("more")
+            return 200, query_page([opportunity(OPP_3)])
+        text = soql_of(request)
+        texts.append(text)
+        if "FROM EmailMessage" in text:
+            return 200, query_page([email("02s1", OPP_1, Incoming=True), email("02s3", OPP_3)])
+        return 200, query_page([opportunity(OPP_1), opportunity(OPP_2)], "/services/data/v62.0/query/01gX-2")
+
+    scripted.on("GET", QUERY, query)
+    return texts
+
+
+def test_full_pull_pages_merges_emails_and_ends_with_a_cursor(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
+) -> None:
+    """A full pull follows nextRecordsUrl, attaches e-mails by merge, and only its last batch is final."""
+    texts = full_pull_server(scripted)
+    connector = make_connector()
+    batches = list(connector.pull_changes(Directory(), None))
+    assert [[d.id for d in b.deals] for b in batches] == [[OPP_1, OPP_2], [OPP_3]]
+    assert batches[0].cursor["full_after"] == OPP_2
+    assert "full_at" not in batches[0].cursor
+    assert "full_after" not in batches[1].cursor
+    assert batches[1].cursor["full_at"]
+    assert [a.kind.value for a in batches[0].deals[0].activities] == ["email"]
+    assert [a.id for a in batches[1].deals[0].activities] == ["02s3"]
+    assert len(texts) == 3  # opportunities, e-mails, one more page: nothing per deal
+    assert connector.usage().calls == 3
+
+
+def test_full_pull_resumes_after_the_last_stored_batch(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
+) -> None:
+    """A cursor from an interrupted full pull resumes after the last opportunity it covered."""
+    texts = full_pull_server(scripted)
+    cursor = {"full_after": OPP_2, "full_started_at": "2026-03-05T11:00:00+00:00"}
+    list(make_connector().pull_changes(Directory(), cursor))
+    assert f"WHERE Id > '{OPP_2}' ORDER BY Id" in texts[0]
+
+
+def test_incremental_pull_reads_changes_deletions_and_activity_parents(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce, clock: FakeClock
+) -> None:
+    """Changed and deleted opportunities, and opportunities whose tasks changed, come back as aggregates."""
+    seen: list[str] = []
+
+    def query_all(request: requests.PreparedRequest) -> tuple[int, Any]:
+        text = soql_of(request)
+        seen.append(text)
+        if "FROM Opportunity WHERE SystemModstamp" in text:
+            return 200, query_page(
+                [
+                    opportunity(OPP_1, SystemModstamp="2026-03-05T11:00:00.000+0000"),
+                    opportunity(OPP_2, IsDeleted=True, SystemModstamp="2026-03-05T11:01:00.000+0000"),
+                ]
+            )
+        if "FROM Task WHERE" in text:
+            return 200, query_page([{"WhatId": OPP_3, "SystemModstamp": "2026-03-05T11:30:00.000+0000"}])
+        return 200, query_page([])
+
+    def query(request: requests.PreparedRequest) -> tuple[int, Any]:
+        text = soql_of(request)
+        seen.append(text)
+        if "FROM EmailMessage" in text:
+            return 200, query_page([])
+        assert f"WHERE Id IN ('{OPP_3}')" in text
+        return 200, query_page([opportunity(OPP_3, tasks=[task("00T1")])])
+
+    scripted.on("GET", QUERY_ALL, query_all)
+    scripted.on("GET", QUERY, query)
+    cursor = {
+        "full_at": "2026-03-05T06:00:00+00:00",
+        **dict.fromkeys(
+            ("opportunity", "task", "event", "email", "contact_role"), "2026-03-05T10:00:00+00:00"
+        ),
+    }
+    (batch,) = list(make_connector().pull_changes(Directory(), cursor))
+    assert [d.id for d in batch.deals] == [OPP_1, OPP_3]
+    assert batch.removed_deal_ids == (OPP_2,)
+    assert batch.cursor["opportunity"] == "2026-03-05T11:01:00+00:00"
+    assert batch.cursor["task"] == "2026-03-05T11:30:00+00:00"
+    assert batch.cursor["event"] == "2026-03-05T10:00:00+00:00"  # nothing newer seen: unchanged
+    assert "SystemModstamp >= 2026-03-05T09:58:00Z" in seen[0]  # two minutes of overlap
+    assert len(seen) == 7  # 1 opportunities + 4 child objects + 1 by id + 1 e-mails
+
+
+def test_reconciliation_interval_forces_a_full_pull(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce, clock: FakeClock
+) -> None:
+    """A cursor whose last full pull is older than the interval triggers a full pull."""
+    texts = full_pull_server(scripted)
+    cursor = {"full_at": (clock.now - timedelta(hours=25)).isoformat(), "opportunity": clock.now.isoformat()}
+    list(make_connector().pull_changes(Directory(), cursor))
+    assert texts[0].endswith("FROM Opportunity ORDER BY Id")
+
+
+def test_full_pull_watermark_stays_before_the_pull_started(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce, clock: FakeClock
+) -> None:
+    """The final cursor is the newest SystemModstamp seen minus the pull's duration."""
+    full_pull_server(scripted)
+    connector = make_connector()
+    batches = connector.pull_changes(Directory(), None)
+    next(batches)
+    clock.now += timedelta(minutes=10)
+    last = next(batches)
+    newest = datetime.fromisoformat("2026-03-04T12:00:01+00:00")  # records' SystemModstamp
+    assert datetime.fromisoformat(last.cursor["opportunity"]) == newest - timedelta(minutes=10)

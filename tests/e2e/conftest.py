@@ -1,0 +1,102 @@
+"""End-to-end fixtures: a seeded sandbox CRM over HTTP, a settings file pointing at it, the shipped policy.
+
+Everything goes through the real connectors and SDKs; the worker's clock is the sandbox's clock, so
+advancing one advances both.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import worker
+from store import StateStore
+from sync.cycle import CycleResult
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = REPO / "config" / "policies"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
+
+
+def write_settings(
+    folder: Path, *, host: str, token_env: str, extra: str = "", shadow: bool = False, batch: int = 10
+) -> Path:
+    path = folder / "settings.yaml"
+    path.write_text(
+        "store: {url: 'sqlite:///state.sqlite'}\n"
+        "logging: {level: warning, format: json}\n"
+        "accounts:\n"
+        "  demo:\n"
+        "    crm: hubspot\n"
+        f"    policy: {POLICY}\n"
+        f"    shadow: {'true' if shadow else 'false'}\n"
+        f"    apply_batch_size: {batch}\n"
+        "    hubspot:\n"
+        f"      host: '{host}'\n"
+        f"      access_token_env: {token_env}\n"
+        "      tier: enterprise\n"
+        "      retry: {attempts: 8, initial_wait: 0.01, max_wait: 0.2, jitter_seed: 1}\n" + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def all_records(basic_api: Any, properties: list[str]) -> Iterator[Any]:
+    """Every record of one HubSpot object type, page by page, through the SDK's basic API."""
+    after = None
+    while True:
+        page = basic_api.get_page(limit=100, after=after, properties=properties)
+        yield from page.results
+        if page.paging is None or page.paging.next is None:
+            return
+        after = page.paging.next.after
+
+
+def task_keys(sandbox: Any, *, with_status: bool = False) -> Counter[str]:
+    """Idempotency keys of the tasks crm-followup wrote, as a rep's CRM holds them (each should be 1)."""
+    from hubspot import HubSpot
+
+    api = HubSpot(access_token=sandbox.access_token, host=sandbox.base_url)
+    keys: Counter[str] = Counter()
+    for task in all_records(api.crm.objects.tasks.basic_api, ["hs_task_body", "hs_task_status"]):
+        for line in (task.properties.get("hs_task_body") or "").splitlines():
+            if line.startswith("crm-followup key: "):
+                status = f":{task.properties.get('hs_task_status')}" if with_status else ""
+                keys[line.split()[2] + status] += 1
+    return keys
+
+
+@dataclass
+class HubSpotWorld:
+    """A running sandbox, the settings that reach it, and the clock both share."""
+
+    sandbox: object
+    settings: Path
+    clock: Callable[[], datetime]
+
+    def cycle(self) -> CycleResult:
+        results = worker.run_once(self.settings, clock=self.clock)
+        assert len(results) == 1
+        return results[0]
+
+    def advance(self, delta: timedelta) -> None:
+        self.sandbox.control.set_clock(self.clock() + delta, ticking=True)  # type: ignore[attr-defined]
+
+    def store(self) -> StateStore:
+        return StateStore(worker.read_settings_file(self.settings).store_url())
+
+
+@pytest.fixture
+def hubspot_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSpotWorld]:
+    from sandbox.hubspot import running_hubspot_sandbox
+
+    with running_hubspot_sandbox(seed=7, deals=40, now=NOW) as hs:
+        monkeypatch.setenv("E2E_HUBSPOT_TOKEN", hs.access_token)
+        settings = write_settings(tmp_path, host=hs.base_url, token_env="E2E_HUBSPOT_TOKEN")
+        yield HubSpotWorld(hs, settings, hs.portal.clock.now)
