@@ -191,7 +191,8 @@ def main() -> None:
         again += len(evaluate(policy, deal, later, owners.get(deal.owner_id or "")).actions)
     elapsed = time.process_time() - start
     print(
-        f"evaluate, steady state 15 min later: {len(settled) / elapsed:,.0f} deals/s of CPU time ({again} actions)"
+        f"evaluate, steady state 15 min later: {len(settled) / elapsed:,.0f} deals/s of CPU time "
+        f"({again} actions)"
     )
     mix = Counter(action_kind(a) for d in deals[:10_000] for a in evaluate(policy, d, NOW).actions)
     print("action mix of the first 10,000 deals:", dict(sorted(mix.items())))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -227,6 +228,7 @@ def run(deals: int, seed: int = 7) -> dict[str, object]:
         "incremental": _summary(inc_calls, inc_min, inc_wall, server_inc),
         "incremental_deals": len(inc_deals),
         "changed": len(changed),
+        "load": os.getloadavg()[0],
     }
 
 
@@ -258,10 +260,12 @@ def render(results: list[dict[str, object]]) -> str:
         "changes, half a new logged call, found through associations). Minimum = one call per batch limit",
         "for exactly the data the cycle must read (search 200, associations 1,000, batch read/create 100).",
         "Starter time is **computed from the call counts**, not measured: non-search calls at 100 per 10 s",
-        "plus searches at 4 per second.",
+        "plus searches at 4 per second. Wall times are from a shared 2-core machine; `load` is its 1-minute",
+        "load average when the run ended (other work running makes the wall times longer). `sandbox` is the",
+        "number of requests the sandbox itself counted: a cross-check of the connector's own count.",
         "",
-        "| deals | cycle | calls | minimum | ratio | wall, limits off | Starter (computed) | sandbox count |",
-        "|---|---|---|---|---|---|---|---|",
+        "| deals | cycle | calls | minimum | ratio | wall, no limits | Starter (computed) | sandbox | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for name in ("full", "incremental"):
@@ -269,7 +273,8 @@ def render(results: list[dict[str, object]]) -> str:
             assert isinstance(s, dict)
             lines.append(
                 f"| {r['deals']:,} | {name} | {s['calls']:,} | {s['minimum']:,} | {s['ratio']:.3f} | "
-                f"{s['wall_s']:.1f} s | {s['starter_s'] / 60:.1f} min | {s['server_total']:,} |"
+                f"{s['wall_s']:.1f} s | {s['starter_s'] / 60:.1f} min | {s['server_total']:,} | "
+                f"{r['load']:.1f} |"
             )
     lines.append("")
     for r in results:

@@ -1,7 +1,8 @@
 """Benchmark the HubSpot sandbox: batch reads and searches per second with 100,000 deals, rate limits off.
 
     .venv/bin/python -m bench.bench_hubspot_sandbox                 # print a markdown section
-    .venv/bin/python -m bench.bench_hubspot_sandbox --write         # also replace our section of docs/benchmarks.md
+    .venv/bin/python -m bench.bench_hubspot_sandbox --write         # and replace our docs/benchmarks.md
+    section
     .venv/bin/python -m bench.bench_hubspot_sandbox --deals 10000 --seconds 5   # quick run
 
 The server runs as ``followup sandbox hubspot`` in its own process (as users run it, and so the client's
@@ -35,10 +36,27 @@ SEED = 7
 TOKEN = "pat-na1-bench-token"
 ROOT = Path(__file__).resolve().parent.parent
 PROPERTIES = [
-    "dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id", "hs_lastmodifieddate",
-    "hs_next_step", "notes_last_contacted", "notes_next_activity_date",
-]  # fmt: skip
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "hubspot_owner_id",
+    "hs_lastmodifieddate",
+    "hs_next_step",
+    "notes_last_contacted",
+    "notes_next_activity_date",
+]
 DAY_MS = 86_400_000
+
+
+def _loads(payload: bytes) -> dict[str, object]:
+    """Parse a response; orjson when installed, so the client's parsing is not what the run measures."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(payload)  # type: ignore[no-any-return]
+    return orjson.loads(payload)  # type: ignore[no-any-return]
 
 
 def _free_port() -> int:
@@ -49,12 +67,10 @@ def _free_port() -> int:
 
 def start_server(deals: int, port: int) -> subprocess.Popen[bytes]:
     """Start ``followup sandbox hubspot`` and wait until it accepts connections."""
-    command = [
-        str(ROOT / ".venv" / "bin" / "followup"), "sandbox", "hubspot", "--port", str(port), "--deals", str(deals),
-        "--seed", str(SEED), "--now", NOW.isoformat(), "--data", str(ROOT / ".sandbox-data"), "--token", TOKEN,
-        "--no-rate-limits",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    command = [str(ROOT / ".venv" / "bin" / "followup"), "sandbox", "hubspot", "--no-rate-limits"]
+    command += ["--port", str(port), "--deals", str(deals), "--seed", str(SEED), "--now", NOW.isoformat()]
+    command += ["--data", str(ROOT / ".sandbox-data"), "--token", TOKEN]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -81,7 +97,7 @@ class Client:
         payload = response.read()
         if response.status != 200:
             raise RuntimeError(f"{path} answered {response.status}: {payload[:200]!r}")
-        return json.loads(payload)  # type: ignore[no-any-return]
+        return _loads(payload)
 
 
 def batch_read(client: Client, rng: random.Random, deals: int, window: tuple[int, int]) -> None:
@@ -96,20 +112,60 @@ def search(client: Client, rng: random.Random, deals: int, window: tuple[int, in
     body = client.post(
         "/crm/v3/objects/deals/search",
         {
-            "filterGroups": [{"filters": [
-                {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(start)},
-                {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": str(start + 30 * DAY_MS)},
-            ]}],
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(start)},
+                        {
+                            "propertyName": "hs_lastmodifieddate",
+                            "operator": "LT",
+                            "value": str(start + 30 * DAY_MS),
+                        },
+                    ]
+                }
+            ],
             "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-            "properties": PROPERTIES, "limit": 200, "after": str(after),
+            "properties": PROPERTIES,
+            "limit": 200,
+            "after": str(after),
         },
-    )  # fmt: skip
+    )
     total = int(body["total"])  # type: ignore[call-overload]
     assert len(body["results"]) == max(0, min(200, total - after))  # type: ignore[arg-type]
 
 
+def first_pass(port: int, deals: int, threads: int) -> dict[str, float]:
+    """Batch-read every deal once (renders each record's properties on first touch); returns its rate."""
+    chunks = [list(range(start, min(start + 100, deals + 1))) for start in range(1, deals + 1, 100)]
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        client = Client(port)
+        try:
+            for chunk in chunks[index::threads]:
+                inputs = [{"id": str(i)} for i in chunk]
+                client.post("/crm/v3/objects/deals/batch/read", {"inputs": inputs, "properties": PROPERTIES})
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+
+    began = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"first pass failed: {errors[0]!r}")
+    return {"requests": len(chunks), "rps": len(chunks) / (time.perf_counter() - began)}
+
+
 def measure(
-    port: int, deals: int, threads: int, seconds: float, operation: Callable[..., None], window: tuple[int, int]
+    port: int,
+    deals: int,
+    threads: int,
+    seconds: float,
+    operation: Callable[..., None],
+    window: tuple[int, int],
 ) -> dict[str, float]:
     """Requests per second and latency percentiles of ``operation`` from ``threads`` keep-alive clients."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -145,6 +201,11 @@ def measure(
     }
 
 
+def _stamp(body: dict[str, object]) -> int:
+    first = body["results"][0]  # type: ignore[index]
+    return int(datetime.fromisoformat(first["updatedAt"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
 def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
     port = _free_port()
     started = time.perf_counter()
@@ -154,9 +215,10 @@ def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
         client = Client(port)
         newest = client.post("/crm/v3/objects/deals/search", {"sorts": ["-hs_lastmodifieddate"], "limit": 1})
         oldest = client.post("/crm/v3/objects/deals/search", {"sorts": ["hs_lastmodifieddate"], "limit": 1})
-        stamp = lambda body: int(datetime.fromisoformat(body["results"][0]["updatedAt"].replace("Z", "+00:00")).timestamp() * 1000)  # noqa: E731, E501
-        window = (stamp(oldest), stamp(newest))
+        window = (_stamp(oldest), _stamp(newest))
+        warm = first_pass(port, deals, threads)
         results = {
+            "first_pass": warm,
             "batch_read": measure(port, deals, threads, seconds, batch_read, window),
             "search": measure(port, deals, threads, seconds, search, window),
         }
@@ -173,13 +235,16 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
         f"Command: `{command}`.",
         f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}.",
-        f"Setup: `followup sandbox hubspot --no-rate-limits` in its own process with {deals:,} deals (seed {SEED});",
+        f"Setup: `followup sandbox hubspot --no-rate-limits` in its own process, {deals:,} deals "
+        f"(seed {SEED});",
         f"{threads} client threads in the benchmark process, one keep-alive `http.client` connection each,",
         f"{seconds:.0f} s per operation; every response checked (status 200, full page).",
         "",
         "| operation | requests | requests/s | p50 | p95 |",
         "|---|---:|---:|---:|---:|",
     ]
+    first = figures["first_pass"]
+    assert isinstance(first, dict)
     labels = {
         "batch_read": "batch read, 100 random ids, 10 properties",
         "search": "search, `hs_lastmodifieddate` 30-day window, sorted, 200 per page",
@@ -187,13 +252,15 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
     for key, label in labels.items():
         row = figures[key]
         assert isinstance(row, dict)
-        lines.append(
-            f"| {label} | {row['requests']:,.0f} | {row['rps']:,.0f} | {row['p50_ms']:.1f} ms | {row['p95_ms']:.1f} ms |"
-        )
+        rate, p50, p95 = f"{row['rps']:,.0f}", f"{row['p50_ms']:.1f} ms", f"{row['p95_ms']:.1f} ms"
+        lines.append(f"| {label} | {row['requests']:,.0f} | {rate} | {p50} | {p95} |")
     lines += [
         "",
         f"Start-up (dataset from the `.sandbox-data/` cache, portal load, first connection): "
-        f"{figures['startup_s']:.1f} s. Target (issue 3): >= 500 requests/s for both operations.",
+        f"{figures['startup_s']:.1f} s. Before measuring, every deal is batch-read once, because a record's",
+        "properties are rendered from the dataset on first touch (that keeps start-up in seconds); the first",
+        f"pass ran at {first['rps']:,.0f} requests/s ({first['requests']:,.0f} requests).",
+        "Target (issue 3): >= 500 requests/s for both operations.",
         "",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from config.errors import ConfigError
+from config.settings import read_settings_file
 
 SETTINGS_HELP = "The settings file (see config/settings.example.yaml)."
 
@@ -44,7 +45,7 @@ def run(settings_path: Path, once: bool, account: str | None) -> None:
     from cli.progress import terminal_progress
 
     try:
-        settings = worker.read_settings_file(settings_path).settings
+        settings = read_settings_file(settings_path).settings
         worker.configure_logging(settings.logging.level, settings.logging.format)
         results = worker.run_once(settings_path, account=account, progress=terminal_progress())
     except ConfigError as exc:
@@ -64,7 +65,7 @@ def serve(settings_path: Path) -> None:
     import worker
 
     try:
-        settings = worker.read_settings_file(settings_path).settings
+        settings = read_settings_file(settings_path).settings
         worker.configure_logging(settings.logging.level, settings.logging.format)
         code = worker.serve(settings_path)
     except ConfigError as exc:

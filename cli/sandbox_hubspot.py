@@ -97,9 +97,15 @@ def hubspot(
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     try:
-        faults = FaultConfig(error_rate=error_rate, latency_ms=latency_ms, rate_limit_storm=rate_limit_storm,
-                             rate_limit_burst=storm_length, drop_rate=drop_rate, token_ttl_s=token_ttl_s,
-                             seed=fault_seed)  # fmt: skip
+        faults = FaultConfig(
+            error_rate=error_rate,
+            latency_ms=latency_ms,
+            rate_limit_storm=rate_limit_storm,
+            rate_limit_burst=storm_length,
+            drop_rate=drop_rate,
+            token_ttl_s=token_ttl_s,
+            seed=fault_seed,
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     dataset_now = now or default_now()
@@ -113,8 +119,15 @@ def hubspot(
     if now is not None:
         clock.set(now, ticking=True)
     limits = RateLimitConfig.off() if no_rate_limits else RateLimitConfig.tier(tier)
-    portal = build_portal(dataset, clock=clock, bare=bare, rate_limits=limits, faults=faults,
-                          search_lag_ms=search_lag_ms, access_token=token)  # fmt: skip
+    portal = build_portal(
+        dataset,
+        clock=clock,
+        bare=bare,
+        rate_limits=limits,
+        faults=faults,
+        search_lag_ms=search_lag_ms,
+        access_token=token,
+    )
 
     def announce(server: RunningServer) -> None:
         click.echo(f"HubSpot sandbox on {server.base_url}  (Ctrl-C stops it)")

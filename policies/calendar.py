@@ -24,8 +24,10 @@ class BusinessCalendar:
     """Working days, working hours and holidays of one time zone."""
 
     __slots__ = (
+        "_day_names",
         "_holiday_years",
         "_holidays",
+        "_moments",
         "country",
         "days",
         "days_off",
@@ -34,6 +36,8 @@ class BusinessCalendar:
         "subdivision",
         "tz",
     )
+
+    _MEMO_LIMIT = 100_000
 
     def __init__(
         self,
@@ -59,6 +63,10 @@ class BusinessCalendar:
         self.days_off = frozenset(days_off)
         self._holidays: set[date] = set()
         self._holiday_years: set[int] = set()
+        # Memos of pure functions of the configuration: the same moments recur across deals ("now",
+        # due dates), and converting time zones is a large share of the engine's work. Bounded.
+        self._moments: dict[datetime, datetime] = {}
+        self._day_names: dict[datetime, str] = {}
 
     # -- days ------------------------------------------------------------------------------------
 
@@ -103,8 +111,25 @@ class BusinessCalendar:
         """The start of working hours on ``day``, in UTC."""
         return datetime.combine(day, self.start, self.tz).astimezone(UTC)
 
+    def local_day_name(self, moment: datetime) -> str:
+        """The local date of ``moment`` as ``YYYY-MM-DD``: how evidence and texts show dates."""
+        name = self._day_names.get(moment)
+        if name is None:
+            if len(self._day_names) >= self._MEMO_LIMIT:
+                self._day_names.clear()
+            name = self._day_names[moment] = moment.astimezone(self.tz).date().isoformat()
+        return name
+
     def working_moment(self, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a business day inside working hours, in UTC."""
+        found = self._moments.get(moment)
+        if found is None:
+            if len(self._moments) >= self._MEMO_LIMIT:
+                self._moments.clear()
+            found = self._moments[moment] = self._working_moment(moment)
+        return found
+
+    def _working_moment(self, moment: datetime) -> datetime:
         local = moment.astimezone(self.tz)
         day = local.date()
         clock = local.time().replace(tzinfo=None)
@@ -128,9 +153,9 @@ class BusinessCalendar:
         local = moment.astimezone(self.tz)
         if duration.unit == "business_days":
             day = self.add_business_days(local.date(), duration.amount)
-        else:
-            day = local.date() + timedelta(days=duration.hours // 24)
-        return datetime.combine(day, local.time().replace(tzinfo=None), self.tz).astimezone(UTC)
+            return datetime.combine(day, local.time().replace(tzinfo=None), self.tz).astimezone(UTC)
+        # Aware datetime arithmetic keeps the wall clock; converting back applies the right offset.
+        return (local + duration.delta).astimezone(UTC)
 
     def passed(self, reference: datetime, duration: Duration, now: datetime) -> bool:
         """Whether ``duration`` has elapsed between ``reference`` and ``now``: a threshold, not a due date.

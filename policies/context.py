@@ -44,13 +44,19 @@ RULE_IDS = (STOP, QUALIFICATION, NURTURE, NEXT_STEP, AGREED, SIGNALS, DECISION_M
 
 def day(moment: datetime, calendar: BusinessCalendar) -> str:
     """A moment as the owner reads it: their local date."""
-    return calendar.local_date(moment).isoformat()
+    return calendar.local_day_name(moment)
 
 
 @lru_cache(maxsize=4096)
 def _bare_verdict(rule_id: str, fired: bool, reason: str) -> RuleVerdict:
     """Verdicts without evidence are immutable and mostly the same few: share them instead of rebuilding."""
     return RuleVerdict(rule_id, fired, reason)
+
+
+@lru_cache(maxsize=1024)
+def fact(label: str, value: str) -> Evidence:
+    """Evidence that recurs across deals ("unanswered touches: 0"): shared instances."""
+    return Evidence(label, value)
 
 
 def _skipped(rule_id: str, reason: str) -> RuleVerdict:
@@ -121,6 +127,8 @@ class Context:
     # -- tasks -----------------------------------------------------------------------------------
 
     def open_for(self, rule_id: str) -> list[AutoTask]:
+        if not self.open_tasks:
+            return []
         return [t for t in self.open_tasks if t.rule_id == rule_id]
 
     def close(self, task: AutoTask, rule_id: str, reason: CloseReason, explanation: Explanation) -> None:

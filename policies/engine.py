@@ -20,6 +20,7 @@ after the actions are applied adds nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 
 from policies.context import (
     AGREED,
@@ -63,6 +64,7 @@ from policies.task_rules import (
     qualify_task,
 )
 
+_in_rule_order = itemgetter(*RULE_IDS)  # verdicts dict -> tuple in the documented rule order
 _SIGNAL_TASK = {"reply": TaskType.EMAIL, "inbound_call": TaskType.CALL, "connected_call": TaskType.CALL}
 
 
@@ -89,7 +91,7 @@ def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = No
 
 
 def _decision(ctx: Context) -> Decision:
-    return Decision(ctx.deal.id, tuple(ctx.actions), tuple(ctx.verdicts[r] for r in RULE_IDS))
+    return Decision(ctx.deal.id, tuple(ctx.actions), _in_rule_order(ctx.verdicts))
 
 
 def _closed(ctx: Context) -> None:
@@ -104,9 +106,7 @@ def _active(ctx: Context) -> None:
     if decide_end(ctx, qual_gaps):
         ctx.skip_remaining("follow-up ended for this deal")
         return
-    ctx.verdict(
-        STOP, False, "no stop criterion met", Evidence("unanswered touches", str(ctx.facts.unanswered))
-    )
+    ctx.verdict(STOP, False, "no stop criterion met", fact("unanswered touches", str(ctx.facts.unanswered)))
     if NURTURE not in ctx.verdicts:
         ctx.verdict(NURTURE, False, _nurture_reason(ctx, qual_gaps))
     expire_tasks(ctx)

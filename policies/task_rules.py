@@ -34,6 +34,9 @@ def expire_tasks(ctx: Context) -> None:
     if expiry is None:
         ctx.verdict(EXPIRY, False, "task expiry is off")
         return
+    if not ctx.open_tasks:
+        ctx.verdict(EXPIRY, False, "no open task past its expiry")
+        return
     # Counted from the due date, or from creation for a task created already overdue: nobody had a chance.
     expired = [t for t in ctx.open_tasks if ctx.calendar.passed(max(t.due_at, t.created_at), expiry, ctx.now)]
     for task in expired:
@@ -50,7 +53,7 @@ def expire_tasks(ctx: Context) -> None:
             Evidence("tasks", ", ".join(t.id for t in expired)),
         )
     else:
-        ctx.verdict(EXPIRY, False, f"no open task is {expiry} past due")
+        ctx.verdict(EXPIRY, False, "no open task past its expiry")
 
 
 def close_rule_tasks(ctx: Context, rule_id: str, reason: CloseReason, summary: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from string import Formatter
 
 TEMPLATE_FIELDS: Mapping[str, str] = {
@@ -42,10 +41,7 @@ class Template:
 
     source: str
     parts: tuple[tuple[str, str | None], ...]
-
-    @property
-    def fields(self) -> frozenset[str]:
-        return _fields_of(self.parts)
+    fields: frozenset[str] = frozenset()  # the names used, filled in by ``parse_template``
 
     def render(self, values: Mapping[str, str]) -> str:
         out: list[str] = []
@@ -54,11 +50,6 @@ class Template:
             if name is not None:
                 out.append(values.get(name, ""))
         return "".join(out)
-
-
-@lru_cache(maxsize=256)
-def _fields_of(parts: tuple[tuple[str, str | None], ...]) -> frozenset[str]:
-    return frozenset(name for _, name in parts if name is not None)
 
 
 def parse_template(source: str) -> Template:
@@ -79,4 +70,4 @@ def parse_template(source: str) -> Template:
         if name not in TEMPLATE_FIELDS:
             raise TemplateError(f"unknown field {{{name}}}: use one of " + ", ".join(sorted(TEMPLATE_FIELDS)))
         parts.append((literal, name))
-    return Template(source, tuple(parts))
+    return Template(source, tuple(parts), frozenset(name for _, name in parts if name is not None))

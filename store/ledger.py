@@ -140,19 +140,32 @@ def _attempts(connection: Connection, account: str, keys: list[str]) -> dict[str
 
 
 def record_results(connection: Connection, account: str, results: Iterable[Result], now: datetime) -> None:
+    """Set each intent's outcome, in one executemany round trip per batch."""
+    rows = []
     for outcome in results:
         if outcome.status not in OUTCOME_STATUSES:
             raise ValueError(f"not an outcome status: {outcome.status}")
-        connection.execute(
-            sa.update(ledger)
-            .where(ledger.c.account == account, ledger.c.key == outcome.key)
-            .values(
-                status=outcome.status,
-                crm_ids=dumps(list(outcome.crm_ids)),
-                error=outcome.message,
-                updated_at=now,
-            )
+        rows.append(
+            {
+                "k": outcome.key,
+                "new_status": outcome.status,
+                "new_crm_ids": dumps(list(outcome.crm_ids)),
+                "new_error": outcome.message,
+            }
         )
+    if not rows:
+        return
+    statement = (
+        sa.update(ledger)
+        .where(ledger.c.account == account, ledger.c.key == sa.bindparam("k"))
+        .values(
+            status=sa.bindparam("new_status"),
+            crm_ids=sa.bindparam("new_crm_ids"),
+            error=sa.bindparam("new_error"),
+            updated_at=now,
+        )
+    )
+    connection.execute(statement, rows)
 
 
 def entries(connection: Connection, account: str, *, deal_id: str | None = None) -> list[LedgerEntry]:

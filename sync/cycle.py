@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -38,8 +37,9 @@ from store import Result, StateStore
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
 from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
-from sync.effects import Simulate, audit_entries, mirror_after
+from sync.effects import Simulate, audit_entries, deal_batches, mirror_after
 from sync.leases import acquire
+from sync.progress import NoProgress, Progress
 
 log = structlog.get_logger(__name__)
 
@@ -53,27 +53,6 @@ LEDGER_STATUS = {
     OutcomeStatus.RETRY_LATER: RETRY_LATER,
 }
 SETTLED = frozenset({APPLIED, FAILED})  # never applied again under the same key
-
-
-class Progress(Protocol):
-    """Where the cycle reports long phases (a rich progress bar on a terminal, nothing otherwise)."""
-
-    def start(self, phase: str, total: int | None) -> None: ...
-
-    def advance(self, n: int) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, phase: str, total: int | None) -> None:
-        """Nothing to show."""
-
-    def advance(self, n: int) -> None:
-        """Nothing to show."""
-
-    def finish(self) -> None:
-        """Nothing to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +110,6 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         finally:
             _log_finished(result)
         return result
-
-
-def deal_batches(actions: Sequence[Action], size: int) -> list[list[Action]]:
-    """Batches of about ``size`` that never split one deal's actions (a crash leaves no half-done deal)."""
-    by_deal: dict[str, list[Action]] = {}
-    for action in actions:
-        by_deal.setdefault(action.deal_id, []).append(action)
-    batches: list[list[Action]] = [[]]
-    for group in by_deal.values():
-        if batches[-1] and len(batches[-1]) + len(group) > size:
-            batches.append([])
-        batches[-1].extend(group)
-    return [b for b in batches if b]
 
 
 def _log_finished(result: CycleResult) -> None:

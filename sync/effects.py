@@ -66,6 +66,19 @@ def mirror_after(
     return after
 
 
+def deal_batches(actions: Sequence[Action], size: int) -> list[list[Action]]:
+    """Batches of about ``size`` that never split one deal's actions (a crash leaves no half-done deal)."""
+    by_deal: dict[str, list[Action]] = {}
+    for action in actions:
+        by_deal.setdefault(action.deal_id, []).append(action)
+    batches: list[list[Action]] = [[]]
+    for group in by_deal.values():
+        if batches[-1] and len(batches[-1]) + len(group) > size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [b for b in batches if b]
+
+
 def audit_entries(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
     """Fired verdicts that lead to something new: an action to take, or one held back by a budget.
 

@@ -27,9 +27,9 @@ from connectors.hubspot.mapping import (
     auto_task_from_hubspot,
     contact_from_hubspot,
     deal_from_hubspot,
-    parse_datetime,
 )
 from connectors.hubspot.options import HubSpotOptions
+from connectors.hubspot.values import parse_datetime
 from policies.model import Activity, AutoTask, Contact, Deal, DealField
 
 

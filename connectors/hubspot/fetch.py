@@ -180,7 +180,7 @@ class Fetcher:
 
     def archived_deals(self, since_ms: int | None) -> list[str]:
         """Ids of archived deals (archived at or after ``since_ms`` when HubSpot says when)."""
-        from connectors.hubspot.mapping import parse_datetime
+        from connectors.hubspot.values import parse_datetime
 
         removed: list[str] = []
         after: str | None = None

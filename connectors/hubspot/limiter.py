@@ -134,15 +134,16 @@ class RateLimiter:
         """Take HubSpot's own view of the budgets from a response's ``X-HubSpot-RateLimit-*`` headers."""
         if not headers:
             return
-        daily_remaining = _int(headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
+        headers = {str(k).lower(): v for k, v in headers.items()}  # header names are case-insensitive
+        daily_remaining = _int(headers.get("x-hubspot-ratelimit-daily-remaining"))
         if daily_remaining is not None:
             self.daily_remaining = daily_remaining
-        daily = _int(headers.get("X-HubSpot-RateLimit-Daily"))
+        daily = _int(headers.get("x-hubspot-ratelimit-daily"))
         if daily is not None:
             self.daily_limit_reported = daily
-        remaining = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
-        interval_ms = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000
-        maximum = _int(headers.get("X-HubSpot-RateLimit-Max"))
+        remaining = _int(headers.get("x-hubspot-ratelimit-remaining"))
+        interval_ms = _int(headers.get("x-hubspot-ratelimit-interval-milliseconds")) or 10_000
+        maximum = _int(headers.get("x-hubspot-ratelimit-max"))
         if remaining is not None and self._settings.enabled:
             reserve = max(
                 1, int((maximum or self._settings.ten_second_limit) * (1 - self._settings.headroom))

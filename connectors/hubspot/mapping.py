@@ -1,4 +1,4 @@
-"""Pure functions between HubSpot's wire shapes and the domain model, in both directions.
+"""Pure functions from HubSpot's wire shapes to the domain model (the write direction is payloads.py).
 
 Inputs are the JSON objects HubSpot sends (reference §2: ``{"id", "properties": {name: string|null},
 "createdAt", "updatedAt", "archived"}``; v4 association results; owners; pipelines). Every property value
@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time
-from functools import lru_cache
 from typing import Any
-from zoneinfo import available_timezones
 
 from connectors.errors import SkipRecord
+from connectors.hubspot.values import (
+    hubspot_time_zone,
+    parse_date,
+    parse_datetime,
+    parse_float,
+    parse_int,
+    typed_value,
+)
 from policies.model import (
     Activity,
     ActivityKind,
     Agreement,
     AutoTask,
     Channel,
-    CloseReason,
     Contact,
     ContactRole,
-    CreateTask,
     Deal,
     DealField,
     Direction,
@@ -39,18 +42,13 @@ from policies.model import (
     Outcome,
     Owner,
     Pipeline,
-    Priority,
     Readiness,
     Stage,
     TaskType,
-    UpdateTask,
 )
 
 Payload = Mapping[str, Any]
 
-# Association type ids (HUBSPOT_DEFINED, reference §7).
-TASK_TO_DEAL = 216
-TASK_TO_CONTACT = 204
 
 ENGAGEMENT_TYPES: tuple[str, ...] = ("calls", "emails", "meetings", "notes", "tasks")
 
@@ -129,118 +127,10 @@ KIND_BY_TYPE: Mapping[str, ActivityKind] = {
     "notes": ActivityKind.NOTE,
     "tasks": ActivityKind.TASK,
 }
-HUBSPOT_TASK_TYPES: Mapping[TaskType, str] = {
-    TaskType.CALL: "CALL",
-    TaskType.EMAIL: "EMAIL",
-    TaskType.MEETING: "TODO",  # HubSpot tasks have no meeting type
-    TaskType.TODO: "TODO",
-}
 TASK_TYPES_BACK: Mapping[str, TaskType] = {"CALL": TaskType.CALL, "EMAIL": TaskType.EMAIL}
 
 KEY_LINE = re.compile(r"crm-followup key: (cf-[0-9a-f]{20}) rule: ([^\s<]+)")
 _TAGS = re.compile(r"<[^>]+>")
-CLOSE_NOTES: Mapping[CloseReason, str] = {
-    CloseReason.SETTLED: "what this task asked for is now recorded in HubSpot",
-    CloseReason.SUPERSEDED: "a newer signal or task replaced it",
-    CloseReason.EXPIRED: "nobody acted on it in time",
-    CloseReason.DEAL_STOPPED: "the deal was closed or moved to nurture",
-}
-
-
-# ----------------------------------------------------------------------------------------------- values
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """ISO-8601 (``…Z``) or a millisecond epoch, as an aware UTC datetime; None when empty or unreadable."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def parse_date(value: object) -> date | None:
-    """A date-only property: ``2026-03-02``, a midnight-UTC datetime, or a millisecond epoch."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if len(text) == 10 and text[4] == "-":
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            return None
-    moment = parse_datetime(text)
-    return None if moment is None else moment.date()
-
-
-def parse_float(value: object) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
-def parse_int(value: object) -> int | None:
-    number = parse_float(value)
-    return None if number is None else round(number)
-
-
-def ms(moment: datetime) -> int:
-    """Milliseconds since the epoch: HubSpot's search filter format."""
-    return int(moment.timestamp() * 1000)
-
-
-def iso_ms(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def format_value(value: FieldValue) -> str:
-    """A domain value as HubSpot wants it written (dates at midnight UTC as ms, datetimes ISO, '' clears)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return iso_ms(value)
-    if isinstance(value, date):
-        return str(ms(datetime.combine(value, time(0), tzinfo=UTC)))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def typed_value(value: object, hubspot_type: str | None) -> FieldValue:
-    """A property value typed by its HubSpot property type (number, bool, date, datetime; else string)."""
-    if value is None or value == "":
-        return None
-    if hubspot_type == "number":
-        return parse_float(value)
-    if hubspot_type == "bool":
-        return str(value).lower() == "true"
-    if hubspot_type == "date":
-        return parse_date(value)
-    if hubspot_type == "datetime":
-        return parse_datetime(value)
-    return str(value)
-
-
-def hubspot_time_zone(value: object) -> str | None:
-    """``hs_timezone`` (``america_slash_new_york``) as an IANA name (``America/New_York``), if it is one."""
-    if not value:
-        return None
-    return _zones_by_folded_name().get(str(value).replace("_slash_", "/").casefold())
-
-
-@lru_cache(maxsize=1)
-def _zones_by_folded_name() -> Mapping[str, str]:
-    return {name.casefold(): name for name in available_timezones()}
 
 
 # -------------------------------------------------------------------------------------------- directory
@@ -493,99 +383,3 @@ def deal_from_hubspot(
 
 def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
-
-
-# ---------------------------------------------------------------------------------------------- writes
-
-
-def key_line(key: str, rule_id: str) -> str:
-    return f"crm-followup key: {key} rule: {rule_id}"
-
-
-def strip_key_line(body: str) -> str:
-    """A task body without our key line (and the blank lines before it)."""
-    return KEY_LINE.sub("", body).rstrip()
-
-
-def task_body(
-    text: str, explanation_summary: str, evidence: Iterable[tuple[str, str]], key: str, rule_id: str
-) -> str:
-    """The rep-facing body: the action's text, why, the evidence, and the key line last."""
-    parts = [text.strip()] if text.strip() else []
-    if explanation_summary and explanation_summary not in text:
-        parts.append(f"Why: {explanation_summary}")
-    lines = [f"- {label}: {value}" for label, value in evidence if f"{label}: {value}" not in text]
-    if lines:
-        parts.append("Evidence:\n" + "\n".join(lines))
-    parts.append(key_line(key, rule_id))
-    return "\n\n".join(parts)
-
-
-def task_create_input(action: CreateTask) -> dict[str, Any]:
-    """A batch-create input for one CreateTask: properties, the deal (216) and contact (204) associations."""
-    evidence = [(e.label, e.value) for e in action.explanation.evidence]
-    properties = {
-        "hs_timestamp": iso_ms(action.due_at),
-        "hs_task_subject": action.subject,
-        "hs_task_body": task_body(
-            action.body, action.explanation.summary, evidence, action.key, action.rule_id
-        ),
-        "hs_task_status": "NOT_STARTED",
-        "hs_task_priority": action.priority.value.upper(),
-        "hs_task_type": HUBSPOT_TASK_TYPES[action.task_type],
-    }
-    if action.owner_id:
-        properties["hubspot_owner_id"] = action.owner_id
-    associations = [_association(action.deal_id, TASK_TO_DEAL)]
-    if action.contact_id:
-        associations.append(_association(action.contact_id, TASK_TO_CONTACT))
-    return {"properties": properties, "associations": associations, "objectWriteTraceId": action.key}
-
-
-def _association(to_id: str, type_id: int) -> dict[str, Any]:
-    return {
-        "to": {"id": to_id},
-        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
-    }
-
-
-def task_update_properties(action: UpdateTask, current_body: str | None) -> dict[str, str]:
-    """The task properties an UpdateTask changes; the key line stays the body's last line."""
-    properties: dict[str, str] = {}
-    if action.due_at is not None:
-        properties["hs_timestamp"] = iso_ms(action.due_at)
-    if action.subject is not None:
-        properties["hs_task_subject"] = action.subject
-    if action.priority is not None:
-        properties["hs_task_priority"] = Priority(action.priority).value.upper()
-    if action.body is not None or current_body is None:
-        text = action.body if action.body is not None else ""
-        evidence = [(e.label, e.value) for e in action.explanation.evidence]
-        properties["hs_task_body"] = task_body(
-            text, action.explanation.summary, evidence, action.task_key, action.rule_id
-        )
-    return properties
-
-
-def task_close_properties(reason: CloseReason, current_body: str, key: str, rule_id: str) -> dict[str, str]:
-    """COMPLETED, with a line saying why crm-followup closed it above the key line."""
-    text = strip_key_line(current_body)
-    note = f"Closed by crm-followup: {CLOSE_NOTES[reason]}."
-    body = "\n\n".join(p for p in (text, note, key_line(key, rule_id)) if p)
-    return {"hs_task_status": "COMPLETED", "hs_task_body": body}
-
-
-def deal_write_properties(
-    fields: Mapping[str, FieldValue], field_names: Mapping[DealField, str]
-) -> dict[str, str]:
-    """Deal properties for SetDealFields: canonical DealField names mapped, other names written verbatim."""
-    out: dict[str, str] = {}
-    for name, value in fields.items():
-        try:
-            target = field_names[DealField(name)]
-        except ValueError:
-            target = name
-        out[target] = format_value(
-            value.value if isinstance(value, Channel | Readiness | FollowupState) else value
-        )
-    return out

@@ -33,8 +33,9 @@ import structlog
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.hubspot.aggregate import AggregateBuilder, PullCache
 from connectors.hubspot.fetch import Fetcher
-from connectors.hubspot.mapping import ENGAGEMENT_TYPES, deal_properties, ms
+from connectors.hubspot.mapping import ENGAGEMENT_TYPES, deal_properties
 from connectors.hubspot.options import HubSpotOptions
+from connectors.hubspot.values import ms
 from policies.model import DealField
 
 log = structlog.get_logger(__name__)

@@ -24,8 +24,9 @@ from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
-from connectors.hubspot.mapping import deal_write_properties, format_value, ms, parse_datetime
 from connectors.hubspot.options import HubSpotOptions
+from connectors.hubspot.payloads import deal_write_properties
+from connectors.hubspot.values import format_value, ms, parse_datetime
 from connectors.hubspot.write_tasks import TaskWriter
 from connectors.retry import RetrySettings
 from policies.model import (
@@ -70,11 +71,11 @@ class Writer:
         deal_writes = [a for a in actions if isinstance(a, ChangeStage | SetDealFields)]
         nurture = [a for a in actions if isinstance(a, EnrolInNurture | ReactivateFromNurture)]
         if closes:
-            outcomes.update(self._tasks.update_and_close(closes))
+            outcomes.update(self._guard(closes, self._tasks.update_and_close))
         if deal_writes:
             outcomes.update(self._guard(deal_writes, self._write_deals))
         if creates:
-            outcomes.update(self._tasks.create(creates))
+            outcomes.update(self._guard(creates, self._tasks.create))
         if nurture:
             outcomes.update(self._guard(nurture, self._write_nurture))
         result = [
@@ -92,10 +93,13 @@ class Writer:
     def _guard(
         actions: Sequence[Any], write: Callable[[Any], dict[str, ActionOutcome]]
     ) -> dict[str, ActionOutcome]:
+        """Run one group's writer; a failure of the group as a whole becomes every action's outcome."""
         try:
             return write(actions)
         except RetryLater as exc:
             return {a.key: ActionOutcome(a.key, OutcomeStatus.RETRY_LATER, message=str(exc)) for a in actions}
+        except SkipRecord as exc:
+            return {a.key: _failed(a.key, str(exc)) for a in actions}
 
     # ------------------------------------------------------------------------------------------- deals
 

@@ -24,14 +24,9 @@ from connectors.errors import BudgetExhausted, RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
-from connectors.hubspot.mapping import (
-    ENGAGEMENT_PROPERTIES,
-    parse_datetime,
-    parse_task_key,
-    task_close_properties,
-    task_create_input,
-    task_update_properties,
-)
+from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, parse_task_key
+from connectors.hubspot.payloads import task_close_properties, task_create_input, task_update_properties
+from connectors.hubspot.values import parse_datetime
 from connectors.retry import RetrySettings
 from policies.model import CloseTask, CreateTask, UpdateTask
 

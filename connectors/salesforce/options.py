@@ -188,7 +188,9 @@ class SalesforceOptions(_Frozen):
     ids_per_query: int = Field(default=300, ge=1, le=700)  # Id IN (...) lists: keep the URI under 16 kB
     activities_per_deal: int = Field(default=200, ge=1, le=2000)  # newest Tasks/Events per opportunity
     cursor_overlap: timedelta = timedelta(minutes=2)  # re-read this much behind each SystemModstamp cursor
-    reconciliation_interval: timedelta = timedelta(hours=24)  # a full pull at least this often
+    # a full pull at least this often even if the caller never asks for one (the worker asks, cursor=None,
+    # every full_pull_every): a safety net, so longer than the worker's default of 24 hours
+    reconciliation_interval: timedelta = timedelta(days=7)
     deals_per_batch: int = Field(default=2000, ge=1)
 
     # Write.

@@ -273,7 +273,11 @@ class OrgSetup:
                 )
 
     def _check_task_statuses(self) -> None:
-        rows = list(self._api.query_records("SELECT ApiName, MasterLabel, IsClosed FROM TaskStatus"))
+        try:
+            rows = list(self._api.query_records("SELECT ApiName, MasterLabel, IsClosed FROM TaskStatus"))
+        except CrmError as exc:
+            self.report.warnings.append(f"could not read TaskStatus ({exc}): task statuses not checked")
+            return
         statuses = {str(r.get("ApiName") or r.get("MasterLabel")): bool(r.get("IsClosed")) for r in rows}
         if not rows:
             return

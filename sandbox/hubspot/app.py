@@ -1,4 +1,4 @@
-"""The HubSpot sandbox's composition root: store + routes + gateway + shared faults, stats and control routes.
+"""The HubSpot sandbox's composition root: store, routes, gateway, and the shared faults/stats/control.
 
     portal = build_portal(dataset, clock=SandboxClock(), rate_limits=RateLimitConfig.tier("professional"))
     portal.app            # the ASGI app to hand to sandbox.server

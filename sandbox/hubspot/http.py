@@ -7,7 +7,6 @@ or as the docs allow (comma-separated, any case); both are accepted. Handlers ra
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -16,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.hubspot.catalog import DEFAULT_PROPERTIES, SINGULAR, resolve_object_type
-from sandbox.hubspot.errors import HubSpotError, error_response, json_response
+from sandbox.hubspot.errors import HubSpotError, error_response, json_response, loads
 from sandbox.hubspot.records import Record
 from sandbox.hubspot.render import iso_ms
 from sandbox.hubspot.store import HubSpotStore
@@ -30,6 +29,7 @@ __all__ = [
     "object_type",
     "ok",
     "record_json",
+    "records_json",
     "truthy",
 ]
 
@@ -94,7 +94,7 @@ def int_param(request: Request, name: str, default: int, maximum: int | None = N
 async def body_json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw else None
+        return loads(raw) if raw else None
     except ValueError:
         raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1: malformed JSON") from None
 
@@ -125,16 +125,24 @@ def record_json(
     """A ``SimplePublicObject`` (with associations when asked): requested properties, ``null`` when unset."""
     table = store.tables[kind]
     definitions = store.properties[kind]
-    wanted = names if names else DEFAULT_PROPERTIES[kind]
+    stored = table.props(record)
+    updated = iso_ms(record.updated_ms)
+    modified, created = table.modified_property, table.created_property
     props: dict[str, str | None] = {}
-    for name in (*wanted, *always):
-        if name in definitions:
-            props[name] = table.value(record, name)
+    for name in _plan(store, kind, tuple(names) if names else None, always):
+        if name == modified:
+            props[name] = updated
+        elif name == created:
+            props[name] = iso_ms(record.created_ms)
+        elif name == "hs_object_id":
+            props[name] = str(record.id)
+        else:
+            props[name] = stored.get(name)
     body: dict[str, Any] = {
         "id": str(record.id),
         "properties": props,
         "createdAt": iso_ms(record.created_ms),
-        "updatedAt": iso_ms(record.updated_ms),
+        "updatedAt": updated,
         "archived": record.archived,
     }
     if record.archived and record.archived_ms is not None:
@@ -161,6 +169,70 @@ def record_json(
         if linked:
             body["associations"] = linked
     return body
+
+
+def records_json(
+    store: HubSpotStore,
+    kind: str,
+    records: list[Record],
+    names: list[str] | None = None,
+    *,
+    always: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """``record_json`` for many records without history or associations: the batch-read and search path.
+
+    One flat loop with locals, because it runs for every record of every page the benchmarks ask for.
+    """
+    table = store.tables[kind]
+    modified, created = table.modified_property, table.created_property
+    plan = _plan(store, kind, tuple(names) if names else None, always)
+    props_of = table.props
+    result: list[dict[str, Any]] = []
+    for record in records:
+        stored = props_of(record)
+        updated = iso_ms(record.updated_ms)
+        created_at = iso_ms(record.created_ms)
+        record_id = str(record.id)
+        props: dict[str, str | None] = {}
+        for name in plan:
+            if name == modified:
+                props[name] = updated
+            elif name == created:
+                props[name] = created_at
+            elif name == "hs_object_id":
+                props[name] = record_id
+            else:
+                props[name] = stored.get(name)
+        body: dict[str, Any] = {
+            "id": record_id,
+            "properties": props,
+            "createdAt": created_at,
+            "updatedAt": updated,
+            "archived": record.archived,
+        }
+        if record.archived and record.archived_ms is not None:
+            body["archivedAt"] = iso_ms(record.archived_ms)
+        result.append(body)
+    return result
+
+
+_PLANS: dict[tuple[str, int, tuple[str, ...] | None, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _plan(
+    store: HubSpotStore, kind: str, names: tuple[str, ...] | None, always: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The property names a read returns, in order and once each: cached, as reads repeat the same lists."""
+    key = (kind, store.schema_version, names, always)
+    plan = _PLANS.get(key)
+    if plan is None:
+        definitions = store.properties[kind]
+        wanted = names if names else DEFAULT_PROPERTIES[kind]
+        plan = tuple(n for n in dict.fromkeys((*wanted, *always)) if n in definitions)
+        if len(_PLANS) > 4096:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
 def association_name(store: HubSpotStore, type_id: int) -> str:

@@ -1,4 +1,4 @@
-"""Fill a ``HubSpotStore`` from a CRM-neutral ``Dataset``: records, associations, pipelines, owners, schema.
+"""Fill a ``HubSpotStore`` from a CRM-neutral ``Dataset``: records, associations, pipelines, owners.
 
 Fast by construction: one pass over the activities computes the deals' engagement roll-ups and groups
 engagements by type, records keep their dataset object and render properties on first use, and association
@@ -15,7 +15,8 @@ from datetime import timedelta
 from sandbox.dataset import ActivityKind, Dataset, GenActivity, GenDeal
 from sandbox.hubspot.associations import EdgeBuilder
 from sandbox.hubspot.catalog import ASSOCIATION_LABEL_TYPES
-from sandbox.hubspot.properties import PropertyGroup, followup_properties, stage_entry_property
+from sandbox.hubspot.properties import FOLLOWUP_GROUP, PropertyGroup
+from sandbox.hubspot.properties_builtin import followup_properties, stage_entry_property
 from sandbox.hubspot.records import Record
 from sandbox.hubspot.render import (
     KIND_TO_TYPE,
@@ -173,8 +174,7 @@ def _load_schema(store: HubSpotStore, dataset: Dataset, bare: bool) -> None:
     }
     for pipeline in dataset.pipelines:
         for stage in pipeline.stages:
-            prop = stage_entry_property(stage.id, stage.label)
-            store.properties["deals"][prop.name] = prop
+            store.add_property("deals", stage_entry_property(stage.id, stage.label))
     store.owners = {
         o.id: Owner(
             o.id,
@@ -189,8 +189,8 @@ def _load_schema(store: HubSpotStore, dataset: Dataset, bare: bool) -> None:
     }
     if not bare:
         for prop in followup_properties():
-            store.properties["deals"][prop.name] = prop
-        store.groups["deals"]["crm_followup"] = PropertyGroup("crm_followup", "crm-followup", 1)
+            store.add_property("deals", prop)
+        store.groups["deals"][FOLLOWUP_GROUP] = PropertyGroup(FOLLOWUP_GROUP, "crm-followup", 1)
     else:
         for name, _label, forward, inverse in ASSOCIATION_LABEL_TYPES:
             del name

@@ -1,4 +1,4 @@
-"""HubSpot's API limits per token: a rolling 10-second window, a daily budget, and search's own per-second limit.
+"""HubSpot's API limits per token: a rolling 10-second window, a daily budget, search's per-second limit.
 
 Numbers by tier follow the usage guidelines (reference §12): Free/Starter 100 per 10 s and 250,000 a day,
 Professional 190 and 625,000, Enterprise 190 and 1,000,000; the API limit increase pack raises the window to

@@ -50,7 +50,9 @@ class Record:
 class ObjectTable:
     """All records of one type, with ``live``/``archived`` id lists kept sorted for cursor paging."""
 
-    def __init__(self, object_type: str, renderer: Renderer, modified_property: str, created_property: str) -> None:
+    def __init__(
+        self, object_type: str, renderer: Renderer, modified_property: str, created_property: str
+    ) -> None:
         self.object_type = object_type
         self.records: dict[int, Record] = {}
         self.live: list[int] = []

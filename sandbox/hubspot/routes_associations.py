@@ -1,4 +1,4 @@
-"""Associations v4: batch read with per-id paging, create (labelled or default), archive, and label definitions.
+"""Associations v4: batch read with per-id paging, create (labelled or default), archive, label definitions.
 
 Batch read takes up to 1,000 inputs; each id's associations come in pages of ``page_size`` with
 ``paging.next.after`` only when that id has more, and ``{"id", "after"}`` continues it. Ids without
@@ -175,11 +175,23 @@ def association_routes(store: HubSpotStore, page_size: int = 500) -> list[BaseRo
             )
         store.associate(from_kind, int(from_id), to_kind, int(to_id), [forward.type_id])
         return [
-            {"from": {"id": from_id}, "to": {"id": to_id},
-             "associationSpec": {"associationCategory": forward.category, "associationTypeId": forward.type_id}},
-            {"from": {"id": to_id}, "to": {"id": from_id},
-             "associationSpec": {"associationCategory": backward.category, "associationTypeId": backward.type_id}},
-        ]  # fmt: skip
+            {
+                "from": {"id": from_id},
+                "to": {"id": to_id},
+                "associationSpec": {
+                    "associationCategory": forward.category,
+                    "associationTypeId": forward.type_id,
+                },
+            },
+            {
+                "from": {"id": to_id},
+                "to": {"id": from_id},
+                "associationSpec": {
+                    "associationCategory": backward.category,
+                    "associationTypeId": backward.type_id,
+                },
+            },
+        ]
 
     @handler
     async def create_default(request: Request) -> Response:
@@ -320,12 +332,15 @@ def association_routes(store: HubSpotStore, page_size: int = 500) -> list[BaseRo
         Route(f"{pair}/batch/associate/default", batch_default, methods=["POST"]),
         Route(f"{pair}/batch/archive", batch_archive, methods=["POST"]),
         Route(f"{pair}/batch/labels/archive", batch_archive_labels, methods=["POST"]),
-        Route("/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
-              create_default, methods=["PUT"]),
+        Route(
+            "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
+            create_default,
+            methods=["PUT"],
+        ),
         Route(obj + "/{toObjectType}", get_page, methods=["GET"]),
         Route(obj + "/{toObjectType}/{toObjectId}", create, methods=["PUT"]),
         Route(obj + "/{toObjectType}/{toObjectId}", archive, methods=["DELETE"]),
-    ]  # fmt: skip
+    ]
     for prefix in ("/crm/v4/associations", "/crm/associations/v4"):
         labels_path = prefix + "/{fromObjectType}/{toObjectType}/labels"
         routes += [

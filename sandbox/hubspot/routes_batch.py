@@ -15,7 +15,16 @@ from starlette.routing import Route
 
 from sandbox.hubspot.catalog import SINGULAR
 from sandbox.hubspot.errors import HubSpotError, error_body
-from sandbox.hubspot.http import body_json, handler, now_iso, object_type, ok, record_json, truthy
+from sandbox.hubspot.http import (
+    body_json,
+    handler,
+    now_iso,
+    object_type,
+    ok,
+    record_json,
+    records_json,
+    truthy,
+)
 from sandbox.hubspot.records import Record
 from sandbox.hubspot.routes_objects import create_with_associations
 from sandbox.hubspot.store import HubSpotStore
@@ -86,19 +95,28 @@ def batch_routes(store: HubSpotStore) -> list[Route]:
         history = body.get("propertiesWithHistory") or None
         id_property = body.get("idProperty")
         archived = truthy(request, "archived")
-        results: list[dict[str, Any]] = []
+        found: list[Record] = []
         missing: list[str] = []
         seen: set[str] = set()
+        records = store.tables[kind].records
         for item in inputs:
             raw_id = _input_id(item)
             if raw_id in seen:
                 continue
             seen.add(raw_id)
-            record = _find(kind, raw_id, id_property, archived)
+            if id_property or not raw_id.isdigit():
+                record = _find(kind, raw_id, id_property, archived)
+            else:
+                record = records.get(int(raw_id))
+                record = record if record is not None and record.archived == archived else None
             if record is None:
                 missing.append(raw_id)
             else:
-                results.append(record_json(store, kind, record, names, history=history))
+                found.append(record)
+        if history:
+            results = [record_json(store, kind, r, names, history=history) for r in found]
+        else:
+            results = records_json(store, kind, found, names)
         payload, partial = _batch_body(store, results, started, missing, kind, "get")
         return ok(payload, 207 if partial else 200)
 

@@ -56,8 +56,12 @@ def list_routes(store: HubSpotStore) -> list[BaseRoute]:
         kind = resolve_object_type(str(body["objectTypeId"]))
         if kind is None:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Unknown objectTypeId {body['objectTypeId']}")
-        created = lists.create(str(body["name"]), str(body["objectTypeId"]), str(body.get("processingType", "MANUAL")),
-                               store.now_ms())  # fmt: skip
+        created = lists.create(
+            str(body["name"]),
+            str(body["objectTypeId"]),
+            str(body.get("processingType", "MANUAL")),
+            store.now_ms(),
+        )
         return ok({"list": created.to_json()})
 
     @handler
@@ -172,13 +176,18 @@ def list_routes(store: HubSpotStore) -> list[BaseRoute]:
         record_id = str(request.path_params["recordId"])
         otid = str(request.path_params["objectTypeId"])
         rows = [
-            {"listId": str(found.list_id), "listVersion": found.version,
-             "firstAddedTimestamp": iso_ms(found.members[int(record_id)]),
-             "lastAddedTimestamp": iso_ms(found.members[int(record_id)])}
+            {
+                "listId": str(found.list_id),
+                "listVersion": found.version,
+                "firstAddedTimestamp": iso_ms(found.members[int(record_id)]),
+                "lastAddedTimestamp": iso_ms(found.members[int(record_id)]),
+            }
             for found in lists.lists.values()
-            if found.object_type_id == otid and found.deleted_ms is None and record_id.isdigit()
+            if found.object_type_id == otid
+            and found.deleted_ms is None
+            and record_id.isdigit()
             and int(record_id) in found.members
-        ]  # fmt: skip
+        ]
         return ok({"results": rows, "total": len(rows)})
 
     one = "/crm/v3/lists/{listId}"

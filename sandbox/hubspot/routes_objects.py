@@ -22,10 +22,11 @@ from sandbox.hubspot.http import (
     object_type,
     ok,
     record_json,
+    records_json,
     truthy,
 )
 from sandbox.hubspot.records import Record
-from sandbox.hubspot.search import compile_query
+from sandbox.hubspot.search_query import compile_query
 from sandbox.hubspot.store import HubSpotStore
 
 __all__ = ["object_routes", "parse_inline_associations"]
@@ -36,7 +37,7 @@ LIST_MAX_LIMIT = 100
 
 
 def parse_inline_associations(store: HubSpotStore, kind: str, raw: Any) -> list[tuple[str, int, list[int]]]:
-    """``[{"to":{"id"},"types":[{"associationCategory","associationTypeId"}]}]`` -> (to type, to id, type ids)."""
+    """Inline ``associations`` of a create -> [(to type, to id, type ids)], validated, nothing written."""
     if not raw:
         return []
     if not isinstance(raw, list):
@@ -182,7 +183,7 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         names = body.get("properties") if isinstance(body.get("properties"), list) else None
         result: dict[str, Any] = {
             "total": total,
-            "results": [record_json(store, kind, r, names, always=_system(store, kind)) for r in records],
+            "results": records_json(store, kind, records, names, always=_system(store, kind)),
         }
         if offset + len(records) < total and records:
             result["paging"] = {"next": {"after": str(offset + len(records)), "link": None}}

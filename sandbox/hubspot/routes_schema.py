@@ -81,10 +81,15 @@ def _property_from(body: Any, kind: str, store: HubSpotStore) -> PropertyDef:
     if body["groupName"] not in store.groups[kind]:
         raise HubSpotError(400, "VALIDATION_ERROR", f"Property group {body['groupName']!r} does not exist.")
     options = tuple(
-        PropertyOption(str(o.get("label", o.get("value"))), str(o["value"]), int(o.get("displayOrder", i)),
-                       bool(o.get("hidden", False)))
-        for i, o in enumerate(body.get("options") or []) if isinstance(o, dict) and "value" in o
-    )  # fmt: skip
+        PropertyOption(
+            str(o.get("label", o.get("value"))),
+            str(o["value"]),
+            int(o.get("displayOrder", i)),
+            bool(o.get("hidden", False)),
+        )
+        for i, o in enumerate(body.get("options") or [])
+        if isinstance(o, dict) and "value" in o
+    )
     stamp = now_iso(store)
     return PropertyDef(
         name=str(body["name"]),
@@ -200,7 +205,7 @@ def schema_routes(store: HubSpotStore) -> list[BaseRoute]:
         definition = _property_from(await body_json(request), kind, store)
         if definition.name in store.properties[kind]:
             raise _conflict(definition.name)
-        store.properties[kind][definition.name] = definition
+        store.add_property(kind, definition)
         return ok(served(kind, definition), 201)
 
     @handler
@@ -215,12 +220,15 @@ def schema_routes(store: HubSpotStore) -> list[BaseRoute]:
         results, errors = [], []
         for definition in definitions:
             if definition.name in store.properties[kind]:
-                error = error_body("CONFLICT", f"Property named '{definition.name}' already exists.",
-                                   context={"name": [definition.name]})  # fmt: skip
+                error = error_body(
+                    "CONFLICT",
+                    f"Property named '{definition.name}' already exists.",
+                    context={"name": [definition.name]},
+                )
                 del error["correlationId"]
                 errors.append(error)
                 continue
-            store.properties[kind][definition.name] = definition
+            store.add_property(kind, definition)
             results.append(served(kind, definition))
         payload: dict[str, Any] = {
             "status": "COMPLETE",

@@ -1,4 +1,4 @@
-"""CRM search (``POST /crm/v3/objects/{type}/search``) over sorted and hashed indexes, not a scan per request.
+"""CRM search (``POST /crm/v3/objects/{type}/search``) over sorted and hashed indexes, no scan per request.
 
 Each object type gets, lazily and only for properties someone filters or sorts on, a sorted list of
 ``(key, id)`` for numbers, dates and datetimes, and a ``value -> ids`` map for strings and enumerations. Both
@@ -8,163 +8,29 @@ sorts; the common incremental-sync query (one ``hs_lastmodifieddate`` window sor
 bisect and a slice.
 
 Semantics chosen where the reference leaves room (docs/sandbox.md lists them): string comparisons are
-case-insensitive; only the first sort is honoured, ties broken by id in the sort's direction; records without a value
-never match range filters and sort last; archived records are never indexed.
+case-insensitive; only the first sort is honoured, ties broken by id in the sort's direction; records
+without a value never match range filters and sort last; archived records are never indexed.
 """
 
 from __future__ import annotations
 
 import bisect
-import fnmatch
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from sandbox.hubspot.errors import HubSpotError
 from sandbox.hubspot.records import ObjectTable, Record
-from sandbox.hubspot.render import parse_date_ms, parse_datetime_ms
-
-__all__ = ["SearchIndex", "SearchQuery", "compile_query"]
-
-SORTED_TYPES = frozenset({"number", "date", "datetime"})
-RANGE_OPS = frozenset({"EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"})
-OPERATORS = frozenset(
-    {
-        *RANGE_OPS,
-        "NEQ",
-        "IN",
-        "NOT_IN",
-        "HAS_PROPERTY",
-        "NOT_HAS_PROPERTY",
-        "CONTAINS_TOKEN",
-        "NOT_CONTAINS_TOKEN",
-    }
+from sandbox.hubspot.search_query import (
+    RANGE_OPS,
+    SORTED_TYPES,
+    Filter,
+    SearchQuery,
+    comparable,
+    contains_token,
 )
-MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
-_TOKEN_SPLIT = re.compile(r"[\s,;:!?()\[\]{}\"'/\\|<>]+")
+
+__all__ = ["SearchIndex"]
+
 _HIGH_ID = 1 << 62
-
-
-def _key(kind: str, raw: str) -> Any:
-    """The comparable form of a value of property type ``kind`` (numbers, ms, or lowercased text)."""
-    if kind == "number":
-        return float(raw)
-    if kind == "datetime":
-        return parse_datetime_ms(raw)
-    if kind == "date":
-        return parse_date_ms(raw)
-    return raw.lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Filter:
-    prop: str
-    kind: str  # property type
-    op: str
-    value: Any = None
-    high: Any = None
-    values: frozenset[Any] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    groups: tuple[tuple[Filter, ...], ...]
-    sort_prop: str
-    sort_kind: str
-    descending: bool
-    text: str | None
-
-
-def _invalid(message: str) -> HubSpotError:
-    return HubSpotError(400, "VALIDATION_ERROR", message)
-
-
-def _compile_filter(raw: Any, prop_type: Callable[[str], str | None]) -> Filter:
-    if not isinstance(raw, dict):
-        raise _invalid("Invalid input JSON: each filter must be an object")
-    prop, op = raw.get("propertyName"), raw.get("operator")
-    if not isinstance(prop, str) or not isinstance(op, str):
-        raise _invalid("Invalid input JSON: filters need propertyName and operator")
-    if op not in OPERATORS:
-        raise _invalid(
-            f"Invalid input JSON on line 1: Cannot deserialize value of type `FilterOperator` from {op!r}"
-        )
-    kind = prop_type(prop)
-    if kind is None:
-        raise _invalid(f"There was a problem with the request. Property {prop!r} does not exist")
-    if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
-        return Filter(prop, kind, op)
-    if op in ("IN", "NOT_IN"):
-        values = raw.get("values")
-        if not isinstance(values, list) or not values:
-            raise _invalid(f"Operator {op} requires 'values' for property {prop!r}")
-        return Filter(prop, kind, op, values=frozenset(_filter_value(kind, v, prop) for v in values))
-    if "value" not in raw:
-        raise _invalid(f"Operator {op} requires 'value' for property {prop!r}")
-    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-        return Filter(prop, kind, op, value=str(raw["value"]).lower())
-    value = _filter_value(kind, raw["value"], prop)
-    high = None
-    if op == "BETWEEN":
-        if "highValue" not in raw:
-            raise _invalid(f"Operator BETWEEN requires 'highValue' for property {prop!r}")
-        high = _filter_value(kind, raw["highValue"], prop)
-    return Filter(prop, kind, op, value=value, high=high)
-
-
-def _filter_value(kind: str, raw: Any, prop: str) -> Any:
-    try:
-        key = _key(kind, str(raw).lower() if kind not in SORTED_TYPES else str(raw))
-    except ValueError:
-        key = None
-    if key is None:
-        raise _invalid(
-            f"There was a problem with the request. {raw!r} is not a valid {kind} value for {prop!r}"
-        )
-    return key
-
-
-def compile_query(body: dict[str, Any], prop_type: Callable[[str], str | None]) -> SearchQuery:
-    """Validate a ``PublicObjectSearchRequest`` body (filters, sorts, query) into a ``SearchQuery``."""
-    raw_groups = body.get("filterGroups") or []
-    if not isinstance(raw_groups, list):
-        raise _invalid("Invalid input JSON: filterGroups must be a list")
-    if len(raw_groups) > MAX_GROUPS:
-        raise _invalid(f"Too many filter groups: {len(raw_groups)}. The maximum is {MAX_GROUPS}.")
-    groups: list[tuple[Filter, ...]] = []
-    total = 0
-    for raw_group in raw_groups:
-        filters = raw_group.get("filters") if isinstance(raw_group, dict) else None
-        if not isinstance(filters, list):
-            raise _invalid("Invalid input JSON: each filter group needs a filters list")
-        if len(filters) > MAX_FILTERS_PER_GROUP:
-            raise _invalid(
-                f"Too many filters in a group: {len(filters)}. The maximum is {MAX_FILTERS_PER_GROUP}."
-            )
-        total += len(filters)
-        groups.append(tuple(_compile_filter(f, prop_type) for f in filters))
-    if total > MAX_FILTERS:
-        raise _invalid(f"Too many filters: {total}. The maximum across all groups is {MAX_FILTERS}.")
-    sort_prop, descending = "hs_object_id", False
-    sorts = body.get("sorts") or []
-    if isinstance(sorts, list) and sorts:
-        first = sorts[0]
-        if isinstance(first, str):
-            descending = first.startswith("-")
-            sort_prop = first.lstrip("-+")
-        elif isinstance(first, dict) and isinstance(first.get("propertyName"), str):
-            sort_prop = first["propertyName"]
-            descending = str(first.get("direction", "ASCENDING")).upper() == "DESCENDING"
-        else:
-            raise _invalid("Invalid input JSON: sorts must be property names or {propertyName, direction}")
-    sort_kind = prop_type(sort_prop)
-    if sort_kind is None:
-        raise _invalid(f"There was a problem with the request. Cannot sort on unknown property {sort_prop!r}")
-    text = body.get("query")
-    if text is not None and (not isinstance(text, str) or len(text) > 3000):
-        raise _invalid("query must be a string of at most 3000 characters")
-    return SearchQuery(tuple(groups), sort_prop, sort_kind, descending, text or None)
 
 
 class SearchIndex:
@@ -175,7 +41,16 @@ class SearchIndex:
         self.prop_type = prop_type
         self.sorted: dict[str, list[tuple[Any, int]]] = {}
         self.hashed: dict[str, dict[Any, set[int]]] = {}
+        self.version = 0  # bumped on every change: the key of the cached general-path answer
+        self._cached: tuple[SearchQuery, int, list[int]] | None = None
         table.change_listeners.append(self._on_change)
+
+    def reset(self) -> None:
+        """Forget every index (after the table was restored from a snapshot); they rebuild on use."""
+        self.sorted.clear()
+        self.hashed.clear()
+        self.version += 1
+        self._cached = None
 
     # -- index maintenance -----------------------------------------------------------------------------
     def _key_of(self, record: Record, prop: str, kind: str) -> Any:
@@ -190,11 +65,12 @@ class SearchIndex:
         if raw is None:
             return None
         try:
-            return _key(kind, raw)
+            return comparable(kind, raw)
         except ValueError:
             return None
 
     def _on_change(self, record: Record, before: bool) -> None:
+        self.version += 1
         if record.archived:
             return
         for prop, entries in self.sorted.items():
@@ -285,10 +161,10 @@ class SearchIndex:
         if raw is None:
             return f.op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN")
         if f.op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-            found = _contains_token(raw.lower(), f.value)
+            found = contains_token(raw.lower(), f.value)
             return found if f.op == "CONTAINS_TOKEN" else not found
         try:
-            key = _key(f.kind, raw if f.kind in SORTED_TYPES else raw.lower())
+            key = comparable(f.kind, raw if f.kind in SORTED_TYPES else raw.lower())
         except ValueError:
             return False
         if key is None:
@@ -321,6 +197,10 @@ class SearchIndex:
             fast = self._run_ordered(groups[0], query, offset, limit, visible)
             if fast is not None:
                 return fast
+        cached = self._cached
+        if visible is None and cached is not None and cached[0] == query and cached[1] == self.version:
+            ordered = cached[2]  # the next page of the same query: worker paging with OR'ed groups
+            return len(ordered), [records[i] for i in ordered[offset : offset + limit]]
         matched: set[int] = set()
         for group in groups:
             driver = self._driver(group)
@@ -332,6 +212,8 @@ class SearchIndex:
                 if all(self.matches(record, f) for f in rest) and self._visible_text(record, query, visible):
                     matched.add(record_id)
         ordered = self._order(matched, query)
+        if visible is None:
+            self._cached = (query, self.version, ordered)
         return len(ordered), [records[i] for i in ordered[offset : offset + limit]]
 
     def _run_ordered(
@@ -391,13 +273,6 @@ class SearchIndex:
         present = sorted((k for k in keyed if k[0] is not None), reverse=query.descending)
         missing = sorted(i for k, i in keyed if k is None)
         return [i for _, i in present] + missing
-
-
-def _contains_token(text: str, pattern: str) -> bool:
-    tokens = [t for t in _TOKEN_SPLIT.split(text) if t]
-    if "*" in pattern:
-        return any(fnmatch.fnmatchcase(t, pattern) for t in tokens) or fnmatch.fnmatchcase(text, pattern)
-    return pattern in tokens or pattern == text
 
 
 _TEXT_PROPERTIES = (

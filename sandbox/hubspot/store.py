@@ -12,6 +12,7 @@ change (never on archive), stage-derived deal properties, and the deal's engagem
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +27,8 @@ from sandbox.hubspot.catalog import (
 )
 from sandbox.hubspot.errors import HubSpotError
 from sandbox.hubspot.lists import ListStore
-from sandbox.hubspot.properties import (
-    PropertyDef,
-    PropertyGroup,
-    PropertyOption,
-    builtin_groups,
-    builtin_properties,
-)
+from sandbox.hubspot.properties import PropertyDef, PropertyGroup, PropertyOption
+from sandbox.hubspot.properties_builtin import builtin_groups, builtin_properties
 from sandbox.hubspot.records import ObjectTable, Record, Renderer
 from sandbox.hubspot.render import deal_rollups, format_number, iso_ms, ms_of
 from sandbox.hubspot.search import SearchIndex
@@ -41,6 +37,7 @@ from sandbox.hubspot.validation import normalise_properties
 __all__ = ["HubSpotStore", "Owner", "Pipeline", "Stage"]
 
 _MODIFIED = {"contacts": "lastmodifieddate"}
+_SCHEMA_VERSIONS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +93,8 @@ class HubSpotStore:
         self.groups: dict[str, dict[str, PropertyGroup]] = {
             kind: {g.name: g for g in groups} for kind, groups in builtin_groups().items()
         }
+        # unique across all stores of the process: the key of cached read plans (sandbox.hubspot.http)
+        self.schema_version = next(_SCHEMA_VERSIONS)
         self.associations = AssociationStore([*default_association_types(), *role_association_types()])
         self.pipelines: dict[str, Pipeline] = {}
         self.owners: dict[int, Owner] = {}
@@ -114,6 +113,11 @@ class HubSpotStore:
         return ms_of(self.clock.now())
 
     # -- schema ----------------------------------------------------------------------------------------
+    def add_property(self, kind: str, definition: PropertyDef) -> None:
+        """Define (or redefine) a property; renews ``schema_version`` so cached read plans are redone."""
+        self.properties[kind][definition.name] = definition
+        self.schema_version = next(_SCHEMA_VERSIONS)
+
     def property_type(self, kind: str, name: str) -> str | None:
         definition = self.properties[kind].get(name)
         return definition.type if definition is not None else None
@@ -320,9 +324,9 @@ class HubSpotStore:
         assert isinstance(state, dict)
         for kind, table_state in state["tables"].items():
             self.tables[kind].restore(table_state)
-            self.indexes[kind].sorted.clear()
-            self.indexes[kind].hashed.clear()
+            self.indexes[kind].reset()
         self.associations.restore(state["associations"])
         self.lists.restore(state["lists"])
         self.properties = {kind: dict(defs) for kind, defs in state["properties"].items()}
+        self.schema_version = next(_SCHEMA_VERSIONS)
         self.groups = {kind: dict(groups) for kind, groups in state["groups"].items()}

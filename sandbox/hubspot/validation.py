@@ -81,7 +81,7 @@ def normalise_properties(
     definitions: Mapping[str, PropertyDef],
     is_option: Callable[[str, str], bool],
 ) -> dict[str, str | None]:
-    """Validate a ``properties`` object; return stored values (None = clear) or raise 400 naming each problem."""
+    """Validate ``properties``; return the values to store (None = clear) or raise 400 naming each problem."""
     if properties is None:
         return {}
     if not isinstance(properties, dict):

@@ -22,6 +22,7 @@ from sandbox.faults import Fault, FaultMiddleware, FaultRenderers
 from sandbox.salesforce import routes_composite, routes_misc, routes_query, routes_sobjects
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.http import DATA, api_route
+from sandbox.salesforce.metadata import metadata_route
 from sandbox.salesforce.org import SalesforceOrg
 from sandbox.stats import RequestStatsMiddleware
 
@@ -50,6 +51,7 @@ def _routes(org: SalesforceOrg) -> list[BaseRoute]:
         Route("/services/data", routes_misc.versions, methods=["GET"]),
         Route("/services/data/", routes_misc.versions, methods=["GET"]),
         routes_misc.token_route(org),
+        *metadata_route(org),
         *api_route(org, DATA, routes_misc.version_root, ["GET"]),
         *api_route(org, f"{DATA}/limits", routes_misc.limits, ["GET"]),
         *api_route(org, f"{DATA}/query", routes_query.query, ["GET"]),

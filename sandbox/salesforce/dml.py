@@ -115,6 +115,8 @@ def create(store: SalesforceStore, obj: ObjectDef, body: dict[str, Any], actor: 
     table = store.table(obj.name)
     if obj.name == "CampaignMember":
         _check_new_member(store, values)
+    if obj.name == "PermissionSetAssignment":
+        _check_new_assignment(store, values)
     record = store.insert(table, values, actor)
     _after_write(store, obj, None, record, actor)
     return record
@@ -274,6 +276,17 @@ def _check_new_member(store: SalesforceStore, v: Record) -> None:
         rec = table.rows[rid]
         if not rec.get("IsDeleted") and (rec.get("ContactId") or rec.get("LeadId")) == who:
             raise dml_error("DUPLICATE_VALUE", "Already a campaign member.")
+
+
+def _check_new_assignment(store: SalesforceStore, v: Record) -> None:
+    table = store.table("PermissionSetAssignment")
+    for rid in table.ids_where("AssigneeId", v["AssigneeId"]):
+        rec = table.rows[rid]
+        if not rec.get("IsDeleted") and rec.get("PermissionSetId") == v["PermissionSetId"]:
+            raise dml_error(
+                "DUPLICATE_VALUE",
+                f"duplicate value found: <unknown> duplicates value on record with id: {rid}",
+            )
 
 
 def _after_write(

@@ -8,6 +8,8 @@ suffix. The counter is zero-padded base 62 in ASCII order, so sorting ids as str
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _INSTANCE = "5g0"  # pod "5g" plus a reserved character, as ids of recent orgs look
@@ -17,30 +19,36 @@ ORG_ID_PREFIX = "00D"
 QUERY_LOCATOR_PREFIX = "01g"
 
 
+_UPPER_BITS = str.maketrans({chr(c): "1" if 65 <= c <= 90 else "0" for c in range(128)})
+_PAIRS = [a + b for a in _BASE62 for b in _BASE62]  # 2-digit base-62 strings, for a fast make_id
+
+
+def _chunk_letter(chunk: str) -> str:
+    # bit i is set when character i is upper case; reversed so that character 0 is the lowest bit
+    return _SUFFIX_ALPHABET[int(chunk.translate(_UPPER_BITS)[::-1], 2)]
+
+
 def checksum_suffix(id15: str) -> str:
     """The 3 characters that make a 15-character id case-insensitively unique."""
-    out = []
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out.append(_SUFFIX_ALPHABET[bits])
-    return "".join(out)
+    return _chunk_letter(id15[0:5]) + _chunk_letter(id15[5:10]) + _chunk_letter(id15[10:15])
+
+
+@lru_cache(maxsize=4096)
+def _head(prefix: str, high: int) -> tuple[str, str]:
+    """The first 10 characters for a prefix and the counter's high digits, and their 2 suffix letters."""
+    high4 = _PAIRS[high // 3844 % 3844] + _PAIRS[high % 3844]
+    id10 = prefix + _INSTANCE + high4
+    return id10, _chunk_letter(id10[0:5]) + _chunk_letter(id10[5:10])
 
 
 def make_id(prefix: str, counter: int) -> str:
     """The 18-character id of the ``counter``-th record with key prefix ``prefix``."""
-    digits = []
-    n = counter
-    while n:
-        n, rem = divmod(n, 62)
-        digits.append(_BASE62[rem])
-    body = "".join(reversed(digits)).rjust(_COUNTER_WIDTH, "0")
-    if len(body) > _COUNTER_WIDTH:
+    if not 0 <= counter < 62**_COUNTER_WIDTH:
         raise ValueError(f"id counter {counter} does not fit")
-    id15 = prefix + _INSTANCE + body
-    return id15 + checksum_suffix(id15)
+    high, low = divmod(counter, 62**5)
+    id10, letters = _head(prefix, high)
+    low5 = _BASE62[low // 62**4] + _PAIRS[low // 3844 % 3844] + _PAIRS[low % 3844]
+    return id10 + low5 + letters + _chunk_letter(low5)
 
 
 def counter_of(record_id: str) -> int:

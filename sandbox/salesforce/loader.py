@@ -66,9 +66,15 @@ def _percent(probability: float) -> float:
     return round(probability * 100 if probability <= 1.0 else probability, 2)
 
 
+def _utc_ms(value: datetime) -> datetime:
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value if not value.microsecond % 1000 else to_ms(value)
+
+
 def _stamps(created: datetime, modified: datetime | None, by: str) -> Record:
-    c = to_ms(created.astimezone(UTC))
-    m = to_ms((modified or created).astimezone(UTC))
+    c = _utc_ms(created)
+    m = _utc_ms(modified) if modified is not None else c
     return {
         "IsDeleted": False,
         "CreatedDate": c,
@@ -263,22 +269,31 @@ class _Ctx:
         self.contact_email = contact_email
         self.integration_id = integration_id
         self.deal_company = deal_company
+        self.deal_account = {d: aid.get(c) for d, c in deal_company.items()}
 
     def common(self, a: GenActivity) -> Record:
+        """Owner, lookups and system fields of one activity (the hot loop of a large load)."""
         owner = self.uid.get(a.owner_id, self.integration_id)
+        created = _utc_ms(a.created_at or a.occurred_at)
+        modified = _utc_ms(a.modified_at) if a.modified_at is not None else created
         return {
             "OwnerId": owner,
             "WhatId": self.oid.get(a.deal_id),
             "WhoId": self.cid.get(a.contact_id) if a.contact_id is not None else None,
-            "AccountId": self.aid.get(self.deal_company.get(a.deal_id, -1)),
-            **_stamps(a.created_at or a.occurred_at, a.modified_at, owner),
+            "AccountId": self.deal_account.get(a.deal_id),
+            "IsDeleted": False,
+            "CreatedDate": created,
+            "CreatedById": owner,
+            "LastModifiedDate": modified,
+            "LastModifiedById": owner,
+            "SystemModstamp": modified,
         }
 
 
 def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
     for a in activities:
         if a.kind is ActivityKind.CALL:
-            yield _clean(
+            yield (
                 {
                     "Id": make_id("00T", a.id),
                     "Subject": a.subject[:255],
@@ -293,13 +308,13 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
                     "CallDisposition": CALL_DISPOSITIONS.get(a.outcome or "", a.outcome),
                     "CallDurationInSeconds": a.duration_s,
                     "ActivityDate": a.occurred_at.date(),
-                    "CompletedDateTime": to_ms(a.occurred_at.astimezone(UTC)),
+                    "CompletedDateTime": _utc_ms(a.occurred_at),
                     **ctx.common(a),
                 }
             )
         elif a.kind is ActivityKind.TASK:
             done = a.outcome == "completed"
-            yield _clean(
+            yield (
                 {
                     "Id": make_id("00T", a.id),
                     "Subject": a.subject[:255],
@@ -310,12 +325,12 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
                     "Priority": "Normal",
                     "IsHighPriority": False,
                     "ActivityDate": a.occurred_at.date(),
-                    "CompletedDateTime": to_ms(a.occurred_at.astimezone(UTC)) if done else None,
+                    "CompletedDateTime": _utc_ms(a.occurred_at) if done else None,
                     **ctx.common(a),
                 }
             )
         elif a.kind is ActivityKind.EMAIL:
-            yield _clean(
+            yield (
                 {
                     "Id": make_id("00T", a.id),
                     "Subject": ("Email: " + a.subject)[:255],
@@ -327,7 +342,7 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
                     "Priority": "Normal",
                     "IsHighPriority": False,
                     "ActivityDate": a.occurred_at.date(),
-                    "CompletedDateTime": to_ms(a.occurred_at.astimezone(UTC)),
+                    "CompletedDateTime": _utc_ms(a.occurred_at),
                     **ctx.common(a),
                 }
             )
@@ -337,7 +352,7 @@ def _events(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
     for a in activities:
         if a.kind is not ActivityKind.MEETING:
             continue
-        start = to_ms(a.occurred_at.astimezone(UTC))
+        start = _utc_ms(a.occurred_at)
         minutes = max(1, (a.duration_s or 1800) // 60)
         subject = a.subject
         description = a.body or None
@@ -346,7 +361,7 @@ def _events(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
             subject, show_as = "Canceled: " + subject, "Free"
         elif a.outcome == "no_show":
             description = "No-show" + (": " + a.body if a.body else "")
-        yield _clean(
+        yield (
             {
                 "Id": make_id("00U", a.id),
                 "Subject": subject[:255],
@@ -373,13 +388,13 @@ def _emails(activities: tuple[GenActivity, ...], ctx: _Ctx, owner_email: dict[in
         contact = ctx.contact_email.get(a.contact_id) if a.contact_id is not None else None
         owner = owner_email.get(a.owner_id)
         common = ctx.common(a)
-        yield _clean(
+        yield (
             {
                 "Id": make_id("02s", a.id),
                 "Subject": a.subject,
                 "TextBody": a.body or None,
                 "Incoming": incoming,
-                "MessageDate": to_ms(a.occurred_at.astimezone(UTC)),
+                "MessageDate": _utc_ms(a.occurred_at),
                 "RelatedToId": common["WhatId"],
                 "ActivityId": make_id("00T", a.id),
                 "FromAddress": contact if incoming else owner,

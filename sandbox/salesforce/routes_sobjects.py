@@ -166,7 +166,7 @@ def updated(call: Call) -> Response:
     org = call.org
     with org.store.lock:
         table = org.store.table(obj.name)
-        ids = table.stamps["SystemModstamp"].range(start, True, end, False)
+        ids = table.stamp_index("SystemModstamp").range(start, True, end, False)
         live = sorted(r for r in ids if not table.rows[r].get("IsDeleted"))
     covered = min(end, org.clock.now()).replace(second=0, microsecond=0)
     return SfJSON({"ids": live, "latestDateCovered": format_datetime(covered)})
@@ -178,7 +178,7 @@ def deleted(call: Call) -> Response:
     org = call.org
     with org.store.lock:
         table = org.store.table(obj.name)
-        ids = table.stamps["SystemModstamp"].range(start, True, end, False)
+        ids = table.stamp_index("SystemModstamp").range(start, True, end, False)
         gone = [table.rows[r] for r in ids if table.rows[r].get("IsDeleted")]
     now = org.clock.now()
     return SfJSON(

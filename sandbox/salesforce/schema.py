@@ -437,6 +437,26 @@ def _standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
             ],
         ),
         (
+            "PermissionSet",
+            "0PS",
+            "Permission Set",
+            [
+                _f("Name", "string", length=80, required=True),
+                _f("Label", "string", length=80, required=True),
+                _f("Description", "string"),
+                _ro("IsOwnedByProfile", "boolean", nillable=False),
+            ],
+        ),
+        (
+            "PermissionSetAssignment",
+            "0Pa",
+            "Permission Set Assignment",
+            [
+                _ref("AssigneeId", "User", "Assignee", required=True, updateable=False),
+                _ref("PermissionSetId", "PermissionSet", "PermissionSet", required=True, updateable=False),
+            ],
+        ),
+        (
             "CampaignMemberStatus",
             "01Y",
             "Campaign Member Status",
@@ -490,7 +510,7 @@ class Schema:
             )
         for parent, rel, child, fld in _CHILDREN:
             self.objects[parent.lower()].children[rel.lower()] = ChildRelationship(rel, child, fld)
-        for obj in ("opportunitystage",):
+        for obj in ("opportunitystage",):  # configuration, not data: read-only through the REST API
             self.objects[obj].createable = self.objects[obj].updateable = self.objects[obj].deletable = False
         if not bare:
             for obj_name, defs in custom_field_defs().items():

@@ -73,14 +73,18 @@ class SortedIndex:
 
 
 class Table:
-    """All rows of one sObject type plus their indexes."""
+    """All rows of one sObject type plus their indexes.
+
+    Indexes are built on first use and maintained from then on, so loading a million activities costs only
+    the rows themselves; callers hold the store lock when they read or build one.
+    """
 
     def __init__(self, obj: ObjectDef) -> None:
         self.obj = obj
         self.rows: dict[str, Record] = {}
         self.next_counter = 1
-        self.lookup: dict[str, dict[Any, set[str]]] = {}
-        self.stamps: dict[str, SortedIndex] = {f: SortedIndex() for f in STAMP_FIELDS}
+        self.lookup: dict[str, dict[Any, set[str]] | None] = {}
+        self.stamps: dict[str, SortedIndex | None] = dict.fromkeys(STAMP_FIELDS)
         self.refresh_index_fields()
 
     def refresh_index_fields(self) -> None:
@@ -88,18 +92,38 @@ class Table:
         for f in self.obj.fields.values():
             indexed = (f.type == "reference" and f.name.lower() not in _UNINDEXED_LOOKUPS) or f.external_id
             if indexed and f.name not in self.lookup:
-                index: dict[Any, set[str]] = {}
-                for rid, rec in self.rows.items():
-                    value = rec.get(f.name)
-                    if value is not None:
-                        index.setdefault(value, set()).add(rid)
-                self.lookup[f.name] = index
+                self.lookup[f.name] = None
+
+    def lookup_index(self, name: str) -> dict[Any, set[str]] | None:
+        """The hash index of ``name`` (built now if needed), or None when the field is not indexed."""
+        if name not in self.lookup:
+            return None
+        index = self.lookup[name]
+        if index is None:
+            index = {}
+            for rid, rec in self.rows.items():
+                value = rec.get(name)
+                if value is not None:
+                    index.setdefault(value, set()).add(rid)
+            self.lookup[name] = index
+        return index
+
+    def stamp_index(self, name: str) -> SortedIndex:
+        """The sorted index of a timestamp field (built now if needed)."""
+        index = self.stamps[name]
+        if index is None:
+            index = SortedIndex()
+            index.keys = sorted(
+                (rec[name], rid) for rid, rec in self.rows.items() if rec.get(name) is not None
+            )
+            self.stamps[name] = index
+        return index
 
     def _index(self, record: Record, add: bool) -> None:
         rid = record["Id"]
         for name, index in self.lookup.items():
             value = record.get(name)
-            if value is None:
+            if index is None or value is None:
                 continue
             if add:
                 index.setdefault(value, set()).add(rid)
@@ -110,7 +134,8 @@ class Table:
                     if not ids:
                         del index[value]
         for name, sorted_index in self.stamps.items():
-            (sorted_index.add if add else sorted_index.remove)(record.get(name), rid)
+            if sorted_index is not None:
+                (sorted_index.add if add else sorted_index.remove)(record.get(name), rid)
 
     def put(self, record: Record) -> Record | None:
         """Store ``record`` (new or replacing the row with its Id); return the previous version."""
@@ -127,29 +152,22 @@ class Table:
             self._index(old, add=False)
 
     def bulk_load(self, records: Iterable[Record]) -> None:
-        """Append many records at once (no per-row index maintenance; indexes rebuilt at the end)."""
+        """Append many records at once; indexes are rebuilt lazily afterwards."""
         rows = self.rows
         for rec in records:
             rows[rec["Id"]] = rec
         self.rebuild_indexes()
 
     def rebuild_indexes(self) -> None:
-        for name in self.lookup:
-            index: dict[Any, set[str]] = {}
-            for rid, rec in self.rows.items():
-                value = rec.get(name)
-                if value is not None:
-                    index.setdefault(value, set()).add(rid)
-            self.lookup[name] = index
-        for name in STAMP_FIELDS:
-            si = SortedIndex()
-            si.keys = sorted((rec[name], rid) for rid, rec in self.rows.items() if rec.get(name) is not None)
-            self.stamps[name] = si
+        """Drop every index (they rebuild on next use) and move the id counter past the last row."""
+        self.lookup = dict.fromkeys(self.lookup)
+        self.stamps = dict.fromkeys(STAMP_FIELDS)
         if self.rows:
             self.next_counter = max(self.next_counter, counter_of(next(reversed(self.rows))) + 1)
 
     def ids_where(self, field_name: str, value: Any) -> set[str]:
-        return self.lookup.get(field_name, {}).get(value, set())
+        index = self.lookup_index(field_name)
+        return index.get(value, set()) if index is not None else set()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,15 +25,16 @@ pytestmark = pytest.mark.slow
 
 DEALS = 30
 BATCH = 4  # small apply batches: about ten of them, so the crash points fall between many CRM writes
+UNLIMITED = "      search_per_second: 1000\n      ten_second_limit: 100000\n"  # the sandbox's limits are off
 CRASH_POINTS = [
     "lease_acquired:1",
     "directory_read:1",
     "batch_stored:1",
     "pull_finished:1",
     "audit_recorded:1",
-    *(f"intents_recorded:{n}" for n in (1, 3, 5)),
+    *(f"intents_recorded:{n}" for n in (1, 3, 5, 7)),
     *(f"crm_applied:{n}" for n in (1, 2, 3, 4, 5, 6)),
-    *(f"outcomes_recorded:{n}" for n in (1, 2, 4, 6)),
+    *(f"outcomes_recorded:{n}" for n in (1, 2, 4, 6, 8)),
     "run_finished:1",
 ]
 assert len(CRASH_POINTS) >= 20
@@ -62,7 +63,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         hs.control.snapshot("pristine")
         os.environ["E2E_CRASH_TOKEN"] = hs.access_token
         folder = tmp_path_factory.mktemp("reference")
-        settings = write_settings(folder, host=hs.base_url, token_env="E2E_CRASH_TOKEN", batch=BATCH)
+        settings = write_settings(
+            folder, host=hs.base_url, token_env="E2E_CRASH_TOKEN", batch=BATCH, extra=UNLIMITED
+        )
         for _ in range(2):
             worker.run_once(settings, clock=hs.control.clock)
         reference = crm_state(hs)
@@ -78,7 +81,9 @@ def test_crash_then_restart_leaves_no_duplicate_and_nothing_missing(
     hs = world["sandbox"]
     hs.control.restore("pristine")
     hs.control.set_clock(NOW)
-    settings = write_settings(tmp_path, host=hs.base_url, token_env="E2E_CRASH_TOKEN", batch=BATCH)
+    settings = write_settings(
+        tmp_path, host=hs.base_url, token_env="E2E_CRASH_TOKEN", batch=BATCH, extra=UNLIMITED
+    )
     env = {**os.environ, "FOLLOWUP_CRASH_AT": point, "PYTHONPATH": str(REPO)}
     child = subprocess.run(
         [sys.executable, "-m", "tests.e2e.crash_child", str(settings), hs.base_url],

@@ -52,7 +52,8 @@ def _deal_with_many_contacts(hs: HubSpotSandbox, at_least: int) -> int:
 
 
 def test_batch_read_pages_per_id_until_no_paging(api: HubSpot, hs: HubSpotSandbox) -> None:
-    """A deal with more contacts than the page size is read in pages via paging.next.after, with no repeats."""
+    """A deal with more contacts than the page size is read in pages via paging.next.after, with no
+    repeats."""
     deal_id = str(_deal_with_many_contacts(hs, 3))
     expected = sorted(hs.portal.store.live_targets("deals", "contacts", int(deal_id)))
     seen: list[int] = []
@@ -120,9 +121,12 @@ def test_create_with_label_is_201_and_reads_back(api: HubSpot, hs: HubSpotSandbo
     linked = hs.portal.store.live_targets("deals", "contacts", 2)
     contact = next(c for c in hs.portal.store.tables["contacts"].live if c not in linked)
     result = api.crm.associations.v4.basic_api.create(
-        "deals", "2", "contacts", str(contact),
+        "deals",
+        "2",
+        "contacts",
+        str(contact),
         [AssociationSpec(association_category="USER_DEFINED", association_type_id=label.type_id)],
-    )  # fmt: skip
+    )
     assert result.labels == ["Champion"]
     assert int(result.to_object_id) == contact
     page = api.crm.associations.v4.basic_api.get_page("deals", "2", "contacts", limit=500)
@@ -157,11 +161,18 @@ def test_batch_create_is_201_and_unknown_ids_207(api: HubSpot, hs: HubSpotSandbo
     assert api.crm.associations.v4.batch_api.create("deals", "contacts", good).results[0].labels == []
     response = requests.post(
         f"{hs.base_url}/crm/v4/associations/deals/contacts/batch/create",
-        json={"inputs": [{"from": {"id": "6"}, "to": {"id": "99999"},
-                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}]},
+        json={
+            "inputs": [
+                {
+                    "from": {"id": "6"},
+                    "to": {"id": "99999"},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}],
+                }
+            ]
+        },
         headers={"Authorization": f"Bearer {hs.access_token}"},
         timeout=10,
-    )  # fmt: skip
+    )
     assert response.status_code == 207
 
 

@@ -53,7 +53,8 @@ def test_batch_read_all_found_is_200(api: HubSpot) -> None:
 
 
 def test_batch_read_with_unknown_id_is_207_with_errors(hs: HubSpotSandbox) -> None:
-    """An unknown id yields 207 with numErrors and an OBJECT_NOT_FOUND error naming it; found ids still come back."""
+    """An unknown id yields 207 with numErrors and an OBJECT_NOT_FOUND error naming it; found ids still come
+    back."""
     response = requests.post(
         f"{hs.base_url}/crm/v3/objects/deals/batch/read",
         json={"inputs": [{"id": "1"}, {"id": "999999"}], "properties": ["dealname"]},
@@ -134,13 +135,17 @@ def test_batch_update_all_found_is_200(api: HubSpot) -> None:
 
 
 def test_batch_upsert_creates_then_updates_by_unique_property(api: HubSpot) -> None:
-    """Upsert by a property creates the record first (new=true) and updates the same record next (new=false)."""
+    """Upsert by a property creates the record first (new=true) and updates the same record next
+    (new=false)."""
 
     def upsert(name: str) -> tuple[str, bool]:
         batch = BatchInputSimplePublicObjectBatchInputUpsert(
-            inputs=[SimplePublicObjectBatchInputUpsert(id="Unique deal", id_property="dealname",
-                                                       properties={"hs_next_step": name})]
-        )  # fmt: skip
+            inputs=[
+                SimplePublicObjectBatchInputUpsert(
+                    id="Unique deal", id_property="dealname", properties={"hs_next_step": name}
+                )
+            ]
+        )
         result = api.crm.deals.batch_api.upsert(batch).results[0]
         return result.id, result.new
 

@@ -51,7 +51,8 @@ def test_duplicate_name_is_409(api: HubSpot) -> None:
 
 
 def test_memberships_add_remove_and_read(api: HubSpot, hs: HubSpotSandbox) -> None:
-    """Add reports recordsIdsAdded and missing ids; remove and add-and-remove change membership; reads page it."""
+    """Add reports recordsIdsAdded and missing ids; remove and add-and-remove change membership; reads page
+    it."""
     list_id = _create(api)
     added = api.crm.lists.memberships_api.add(list_id, ["1", "2", "3", "999999"])
     assert sorted(added.records_ids_added) == ["1", "2", "3"]
@@ -88,8 +89,11 @@ def test_search_finds_live_lists_only(api: HubSpot, hs: HubSpotSandbox) -> None:
     """List search matches by name and drops deleted lists, which stay readable by id with deletedAt."""
     keep = _create(api, "Nurture: keep")
     gone = _create(api, "Nurture: gone")
-    requests.delete(f"{hs.base_url}/crm/v3/lists/{gone}", headers={"Authorization": f"Bearer {hs.access_token}"},
-                    timeout=10)  # fmt: skip
+    requests.delete(
+        f"{hs.base_url}/crm/v3/lists/{gone}",
+        headers={"Authorization": f"Bearer {hs.access_token}"},
+        timeout=10,
+    )
     found = api.crm.lists.lists_api.do_search(ListSearchRequest(query="nurture", processing_types=["MANUAL"]))
     assert [found_list.list_id for found_list in found.lists] == [keep]
     assert found.total == 1
@@ -98,6 +102,6 @@ def test_search_finds_live_lists_only(api: HubSpot, hs: HubSpotSandbox) -> None:
 
 def test_unknown_list_is_404(api: HubSpot) -> None:
     """Reading a list that does not exist raises a 404."""
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the lists package's own NotFoundException
+    with pytest.raises(Exception) as caught:
         api.crm.lists.lists_api.get_by_id("424242")
     assert getattr(caught.value, "status", None) == 404

@@ -35,7 +35,8 @@ def _auth(hs: HubSpotSandbox) -> dict[str, str]:
 
 
 def test_get_page_pages_through_all_deals_in_id_order(api: HubSpot) -> None:
-    """Following paging.next.after visits every deal once, in ascending id order, and the last page has no paging."""
+    """Following paging.next.after visits every deal once, in ascending id order, and the last page has no
+    paging."""
     ids: list[int] = []
     after = None
     while True:
@@ -63,8 +64,15 @@ def test_default_properties_when_none_requested(hs: HubSpotSandbox) -> None:
     """Without `properties` a deal read returns HubSpot's default deal properties."""
     body = requests.get(f"{hs.base_url}/crm/v3/objects/deals/1", headers=_auth(hs), timeout=10).json()
     assert set(body["properties"]) == {
-        "amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"
-    }  # fmt: skip
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    }
     assert body["createdAt"].endswith("Z")
     assert len(body["createdAt"]) == len("2019-10-30T03:30:17.883Z")
 
@@ -88,7 +96,8 @@ def test_get_unknown_deal_is_404_with_hubspot_body(api: HubSpot) -> None:
 
 
 def test_wrong_token_is_401(hs: HubSpotSandbox) -> None:
-    """An unknown Bearer token gets 401 INVALID_AUTHENTICATION, which the SDK maps to UnauthorizedException."""
+    """An unknown Bearer token gets 401 INVALID_AUTHENTICATION, which the SDK maps to
+    UnauthorizedException."""
     api = HubSpot(access_token="pat-na1-wrong", host=hs.base_url)
     with pytest.raises(UnauthorizedException) as caught:
         api.crm.deals.basic_api.get_page(limit=1)
@@ -101,10 +110,15 @@ def test_create_answers_201_and_the_record_reads_back(api: HubSpot) -> None:
     """Creating a deal returns 201 (so the SDK returns the object) and the stored values read back."""
     created = api.crm.deals.basic_api.create(
         SimplePublicObjectInputForCreate(
-            properties={"dealname": "New deal", "amount": "1200.50", "dealstage": "appointmentscheduled",
-                        "followup_next_step_date": "2026-04-01", "closedate": "2026-05-01T00:00:00Z"}
+            properties={
+                "dealname": "New deal",
+                "amount": "1200.50",
+                "dealstage": "appointmentscheduled",
+                "followup_next_step_date": "2026-04-01",
+                "closedate": "2026-05-01T00:00:00Z",
+            }
         )
-    )  # fmt: skip
+    )
     assert created is not None
     again = api.crm.deals.basic_api.get_by_id(
         created.id, properties=["dealname", "amount", "pipeline", "followup_next_step_date", "closedate"]
@@ -129,7 +143,8 @@ def test_update_bumps_lastmodified_and_empty_string_clears(api: HubSpot, hs: Hub
 
 
 def test_stage_change_recomputes_closed_flags(api: HubSpot) -> None:
-    """Moving a deal to closedlost sets the read-only hs_is_closed / hs_is_closed_won from the stage metadata."""
+    """Moving a deal to closedlost sets the read-only hs_is_closed / hs_is_closed_won from the stage
+    metadata."""
     api.crm.deals.basic_api.update(
         "3", SimplePublicObjectInput(properties={"dealstage": "closedlost", "pipeline": "default"})
     )
@@ -142,13 +157,19 @@ def test_stage_change_recomputes_closed_flags(api: HubSpot) -> None:
 
 
 def test_invalid_values_are_400_listing_each_problem(api: HubSpot) -> None:
-    """Unknown properties, bad options and non-midnight dates are rejected with VALIDATION_ERROR naming each."""
+    """Unknown properties, bad options and non-midnight dates are rejected with VALIDATION_ERROR naming
+    each."""
     with pytest.raises(ApiException) as caught:
         api.crm.deals.basic_api.update(
             "1",
-            SimplePublicObjectInput(properties={"nope": "x", "followup_readiness": "maybe",
-                                                "followup_next_step_date": "1714594735865"}),
-        )  # fmt: skip
+            SimplePublicObjectInput(
+                properties={
+                    "nope": "x",
+                    "followup_readiness": "maybe",
+                    "followup_next_step_date": "1714594735865",
+                }
+            ),
+        )
     assert caught.value.status == 400
     body = json.loads(caught.value.body)
     assert body["category"] == "VALIDATION_ERROR"
@@ -171,7 +192,8 @@ def test_bare_portal_lacks_custom_properties() -> None:
 
 
 def test_archive_is_204_and_archived_listing_shows_it(api: HubSpot, hs: HubSpotSandbox) -> None:
-    """DELETE answers 204; the deal then 404s normally and is listed only with archived=true, with archivedAt."""
+    """DELETE answers 204; the deal then 404s normally and is listed only with archived=true, with
+    archivedAt."""
     before = api.crm.deals.basic_api.get_by_id("5", properties=["hs_lastmodifieddate"])
     response = requests.delete(f"{hs.base_url}/crm/v3/objects/deals/5", headers=_auth(hs), timeout=10)
     assert response.status_code == 204
@@ -186,15 +208,20 @@ def test_archive_is_204_and_archived_listing_shows_it(api: HubSpot, hs: HubSpotS
 
 
 def test_task_created_on_deal_appears_in_associations_and_rollups(api: HubSpot) -> None:
-    """A task created with association type 216 is linked to the deal and moves its notes_next_activity_date."""
+    """A task created with association type 216 is linked to the deal and moves its
+    notes_next_activity_date."""
     due = "2026-03-10T09:00:00.000Z"
     task = api.crm.objects.tasks.basic_api.create(
         TaskInput(
             properties={"hs_timestamp": due, "hs_task_subject": "Follow up", "hs_task_status": "NOT_STARTED"},
-            associations=[PublicAssociationsForObject(to=PublicObjectId(id="4"),
-                          types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=216)])],
+            associations=[
+                PublicAssociationsForObject(
+                    to=PublicObjectId(id="4"),
+                    types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=216)],
+                )
+            ],
         )
-    )  # fmt: skip
+    )
     deal = api.crm.deals.basic_api.get_by_id(
         "4", associations=["tasks"], properties=["notes_next_activity_date"]
     )
@@ -205,7 +232,7 @@ def test_task_created_on_deal_appears_in_associations_and_rollups(api: HubSpot) 
 
 def test_engagement_create_requires_hs_timestamp(api: HubSpot) -> None:
     """Creating a task without hs_timestamp is a 400, as HubSpot requires it on every engagement."""
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the tasks package has its own ApiException class
+    with pytest.raises(Exception) as caught:
         api.crm.objects.tasks.basic_api.create(TaskInput(properties={"hs_task_subject": "No date"}))
     assert getattr(caught.value, "status", None) == 400
 

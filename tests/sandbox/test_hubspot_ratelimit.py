@@ -1,4 +1,5 @@
-"""API limits (10-second window, daily budget, search per second), their headers and 429 bodies, and faults."""
+"""API limits (10-second window, daily budget, search per second), their headers and 429 bodies, and
+faults."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _search(hs: HubSpotSandbox) -> requests.Response:
 
 
 def test_ten_second_window_headers_then_429_then_recovery(hs: HubSpotSandbox) -> None:
-    """Headers count down the window; the request over the limit gets HubSpot's 429; 10 s later calls pass again."""
+    """Headers count down the window; the request over the limit gets HubSpot's 429; 10 s later calls pass
+    again."""
     remaining = [int(_get(hs).headers["X-HubSpot-RateLimit-Remaining"]) for _ in range(5)]
     assert remaining == [4, 3, 2, 1, 0]
     refused = _get(hs)
@@ -86,7 +88,8 @@ def test_daily_budget_resets_at_midnight() -> None:
 
 
 def test_search_has_its_own_per_second_limit_and_no_headers(hs: HubSpotSandbox) -> None:
-    """Search is limited per second (SECONDLY), carries no rate-limit headers, and is outside the 10 s window."""
+    """Search is limited per second (SECONDLY), carries no rate-limit headers, and is outside the 10 s
+    window."""
     for _ in range(5):
         _get(hs)
     assert _get(hs).status_code == 429  # the 10-second window is spent...
@@ -103,7 +106,8 @@ def test_search_has_its_own_per_second_limit_and_no_headers(hs: HubSpotSandbox) 
 
 
 def test_search_429_reaches_the_sdk(hs: HubSpotSandbox) -> None:
-    """A POST search over the per-second limit raises ApiException(429) at once (urllib3 never retries POST)."""
+    """A POST search over the per-second limit raises ApiException(429) at once (urllib3 never retries
+    POST)."""
     api = HubSpot(access_token=hs.access_token, host=hs.base_url)
     api.crm.deals.search_api.do_search(PublicObjectSearchRequest(limit=1))
     api.crm.deals.search_api.do_search(PublicObjectSearchRequest(limit=1))

@@ -34,7 +34,8 @@ def api(hs: HubSpotSandbox) -> HubSpot:
 
 
 def test_pipelines_have_string_stage_metadata(api: HubSpot) -> None:
-    """Deal pipelines list every stage with metadata isClosed/probability as strings, won at 1.0 and lost at 0.0."""
+    """Deal pipelines list every stage with metadata isClosed/probability as strings, won at 1.0 and lost at
+    0.0."""
     pipelines = api.crm.pipelines.pipelines_api.get_all(object_type="deals").results
     assert len(pipelines) >= 2
     default = next(p for p in pipelines if p.id == "default")
@@ -49,7 +50,7 @@ def test_pipeline_by_id_and_stages(api: HubSpot) -> None:
     stages = api.crm.pipelines.pipeline_stages_api.get_all(object_type="deals", pipeline_id="default").results
     one = api.crm.pipelines.pipeline_stages_api.get_by_id("deals", "default", stages[0].id)
     assert one.label == stages[0].label
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the pipelines package's own NotFoundException
+    with pytest.raises(Exception) as caught:
         api.crm.pipelines.pipelines_api.get_by_id("deals", "no-such-pipeline")
     assert getattr(caught.value, "status", None) == 404
 
@@ -90,9 +91,13 @@ def test_custom_properties_exist_in_their_group(api: HubSpot) -> None:
 def test_create_property_201_then_409(api: HubSpot) -> None:
     """A new property is created (201, usable in writes); the same name again is 409 CONFLICT."""
     create = PropertyCreate(
-        name="followup_extra", label="Extra", type="enumeration", field_type="select", group_name="dealinformation",
+        name="followup_extra",
+        label="Extra",
+        type="enumeration",
+        field_type="select",
+        group_name="dealinformation",
         options=[OptionInput(label="A", value="a", display_order=0, hidden=False)],
-    )  # fmt: skip
+    )
     created = api.crm.properties.core_api.create("deals", create)
     assert created.name == "followup_extra"
     with pytest.raises(ApiException) as caught:
@@ -107,9 +112,11 @@ def test_group_create_and_batch_create_with_duplicate_is_207(api: HubSpot) -> No
     names = {g.name for g in api.crm.properties.groups_api.get_all("deals").results}
     assert "setup_group" in names
     batch = BatchInputPropertyCreate(
-        inputs=[PropertyCreate(name=n, label=n, type="string", field_type="text", group_name="setup_group")
-                for n in ("p_one", "p_two")]
-    )  # fmt: skip
+        inputs=[
+            PropertyCreate(name=n, label=n, type="string", field_type="text", group_name="setup_group")
+            for n in ("p_one", "p_two")
+        ]
+    )
     assert len(api.crm.properties.batch_api.create("deals", batch).results) == 2
     again = api.crm.properties.batch_api.create("deals", batch)
     assert again.num_errors == 2
@@ -117,7 +124,8 @@ def test_group_create_and_batch_create_with_duplicate_is_207(api: HubSpot) -> No
 
 
 def test_bare_portal_has_no_followup_group() -> None:
-    """With bare=True the crm_followup group and its properties are missing (404), ready for setup to create."""
+    """With bare=True the crm_followup group and its properties are missing (404), ready for setup to
+    create."""
     with running_hubspot_sandbox(
         seed=9, deals=5, now=NOW, bare=True, rate_limits=RateLimitConfig.off()
     ) as hs:

@@ -1,4 +1,5 @@
-"""CRM search: operators, sorts, paging and total, the 200 limit, the 10,000 cap, archived records, index lag."""
+"""CRM search: operators, sorts, paging and total, the 200 limit, the 10,000 cap, archived records, index
+lag."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _ids(hs: HubSpotSandbox, filters: list[dict[str, Any]], **extra: Any) -> lis
 
 
 def test_window_on_lastmodified_sorted_ascending_pages_consistently(api: HubSpot, hs: HubSpotSandbox) -> None:
-    """A GTE/LT window on hs_lastmodifieddate, sorted ascending, pages through exactly the matching deals in order."""
+    """A GTE/LT window on hs_lastmodifieddate, sorted ascending, pages through exactly the matching deals in
+    order."""
     deals = _all_deals(hs, ["hs_lastmodifieddate"])
     stamps = sorted(d["hs_lastmodifieddate"] for d in deals)
     low, high = stamps[40], stamps[220]
@@ -72,14 +74,20 @@ def test_window_on_lastmodified_sorted_ascending_pages_consistently(api: HubSpot
     while True:
         page = api.crm.deals.search_api.do_search(
             PublicObjectSearchRequest(
-                filter_groups=[FilterGroup(filters=[
-                    Filter(property_name="hs_lastmodifieddate", operator="GTE", value=str(low_ms)),
-                    Filter(property_name="hs_lastmodifieddate", operator="LT", value=str(high_ms)),
-                ])],
+                filter_groups=[
+                    FilterGroup(
+                        filters=[
+                            Filter(property_name="hs_lastmodifieddate", operator="GTE", value=str(low_ms)),
+                            Filter(property_name="hs_lastmodifieddate", operator="LT", value=str(high_ms)),
+                        ]
+                    )
+                ],
                 sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                properties=["dealname"], limit=50, after=after,
+                properties=["dealname"],
+                limit=50,
+                after=after,
             )
-        )  # fmt: skip
+        )
         assert page.total == len(expected)
         got.extend(r.id for r in page.results)
         if page.paging is None:
@@ -89,7 +97,8 @@ def test_window_on_lastmodified_sorted_ascending_pages_consistently(api: HubSpot
 
 
 def test_search_results_carry_requested_and_system_properties(hs: HubSpotSandbox) -> None:
-    """Search returns the requested properties plus hs_object_id, createdate and hs_lastmodifieddate, no associations."""
+    """Search returns the requested properties plus hs_object_id, createdate and hs_lastmodifieddate, no
+    associations."""
     result = _search(hs, {"limit": 1, "properties": ["dealname"]}).json()["results"][0]
     assert set(result["properties"]) == {"dealname", "hs_object_id", "createdate", "hs_lastmodifieddate"}
     assert "associations" not in result
@@ -152,13 +161,24 @@ def test_filter_groups_are_ored(hs: HubSpotSandbox) -> None:
 
 def test_descending_string_sort_and_contains_token(hs: HubSpotSandbox) -> None:
     """A string-form descending sort orders by that property; CONTAINS_TOKEN matches a word of dealname."""
-    body = {"sorts": ["-amount"], "limit": 20, "properties": ["amount"],
-            "filterGroups": [{"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}]}]}  # fmt: skip
+    body = {
+        "sorts": ["-amount"],
+        "limit": 20,
+        "properties": ["amount"],
+        "filterGroups": [{"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}]}],
+    }
     amounts = [float(r["properties"]["amount"]) for r in _search(hs, body).json()["results"]]
     assert amounts == sorted(amounts, reverse=True)
     word = _all_deals(hs, ["dealname"])[0]["dealname"].split()[0]
-    hits = _search(hs, {"filterGroups": [{"filters": [
-        {"propertyName": "dealname", "operator": "CONTAINS_TOKEN", "value": word}]}], "properties": ["dealname"]})  # fmt: skip
+    hits = _search(
+        hs,
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "dealname", "operator": "CONTAINS_TOKEN", "value": word}]}
+            ],
+            "properties": ["dealname"],
+        },
+    )
     assert hits.json()["total"] >= 1
     assert all(word.lower() in r["properties"]["dealname"].lower() for r in hits.json()["results"])
 
@@ -193,8 +213,13 @@ def test_bad_operator_unknown_property_and_too_many_groups_are_400(hs: HubSpotSa
 def test_engagement_search_by_timestamp(hs: HubSpotSandbox) -> None:
     """Tasks are searchable by hs_timestamp with ms-epoch values like deals."""
     now_ms = int(NOW.timestamp() * 1000)
-    body = {"filterGroups": [{"filters": [{"propertyName": "hs_timestamp", "operator": "GTE", "value": str(now_ms)}]}],
-            "properties": ["hs_timestamp", "hs_task_status"], "limit": 100}  # fmt: skip
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_timestamp", "operator": "GTE", "value": str(now_ms)}]}
+        ],
+        "properties": ["hs_timestamp", "hs_task_status"],
+        "limit": 100,
+    }
     results = _search(hs, body, "tasks").json()["results"]
     assert all(r["properties"]["hs_timestamp"] >= "2026-03-02T09:00:00.000Z" for r in results)
 
@@ -204,8 +229,11 @@ def test_archived_records_never_appear_in_search() -> None:
     with running_hubspot_sandbox(seed=5, deals=30, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
         everything = {"limit": 200}
         before = _search(hs, everything).json()
-        requests.delete(f"{hs.base_url}/crm/v3/objects/deals/3", headers={"Authorization": f"Bearer {hs.access_token}"},
-                        timeout=10)  # fmt: skip
+        requests.delete(
+            f"{hs.base_url}/crm/v3/objects/deals/3",
+            headers={"Authorization": f"Bearer {hs.access_token}"},
+            timeout=10,
+        )
         after = _search(hs, everything).json()
         assert after["total"] == before["total"] - 1
         assert "3" not in {r["id"] for r in after["results"]}
@@ -233,9 +261,48 @@ def test_updates_move_records_within_the_sorted_index() -> None:
     """After an update, a lastmodified window query finds the deal at its new time and not at its old one."""
     with running_hubspot_sandbox(seed=5, deals=30, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
         hs.control.set_clock(NOW)
-        window = {"filterGroups": [{"filters": [
-            {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(int(NOW.timestamp() * 1000))}]}]}  # fmt: skip
+        window = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_lastmodifieddate",
+                            "operator": "GTE",
+                            "value": str(int(NOW.timestamp() * 1000)),
+                        }
+                    ]
+                }
+            ]
+        }
         assert _search(hs, window).json()["total"] == 0
         api = HubSpot(access_token=hs.access_token, host=hs.base_url)
         api.crm.deals.basic_api.update("9", SimplePublicObjectInput(properties={"hs_next_step": "Moved"}))
         assert [r["id"] for r in _search(hs, window).json()["results"]] == ["9"]
+
+
+def test_composite_watermark_query_pages_in_order(hs: HubSpotSandbox) -> None:
+    """The (ts > X) OR (ts = X AND id > Y) watermark query pages through its matches in (ts, id) order."""
+    deals = _all_deals(hs, ["hs_lastmodifieddate"])
+    ordered = sorted(deals, key=lambda d: (d["hs_lastmodifieddate"], int(d["id"])))
+    pivot = ordered[100]
+    ts = str(
+        int(datetime.fromisoformat(pivot["hs_lastmodifieddate"].replace("Z", "+00:00")).timestamp() * 1000)
+    )
+    groups = [
+        {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": ts}]},
+        {"filters": [
+            {"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": ts},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": pivot["id"]},
+        ]},
+    ]  # fmt: skip
+    got: list[str] = []
+    after = "0"
+    while True:
+        sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+        body = {"filterGroups": groups, "sorts": sorts, "limit": 37, "after": after}
+        page = _search(hs, body).json()
+        got.extend(r["id"] for r in page["results"])
+        if "paging" not in page:
+            break
+        after = page["paging"]["next"]["after"]
+    assert got == [d["id"] for d in ordered[101:]]

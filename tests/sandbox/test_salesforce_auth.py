@@ -49,6 +49,12 @@ def _clean_faults(box):
         )
 
 
+@pytest.fixture
+def token(box):
+    """A fresh session id (another test revokes every session, including the one the sandbox printed)."""
+    return box.org.issue_token()
+
+
 def jwt_client(box, session):
     return Salesforce(
         username=box.username,
@@ -165,12 +171,12 @@ def test_client_credentials_login_through_simple_salesforce(box):
         assert sf.query("SELECT COUNT() FROM Opportunity")["totalSize"] == 20
 
 
-def test_expired_token_is_invalid_session_and_jwt_client_logs_in_again(box):
+def test_expired_token_is_invalid_session_and_jwt_client_logs_in_again(box, token):
     """After token_ttl_s a token answers 401 INVALID_SESSION_ID; a JWT client refreshes and retries."""
     with login_session(box.ca_file, box.instance_url, "login.salesforce.com") as session:
         sf = jwt_client(box, session)
         first_token = sf.session_id
-        direct = Salesforce(instance_url=box.instance_url, session_id=box.access_token, session=session)
+        direct = Salesforce(instance_url=box.instance_url, session_id=token, session=session)
         box.control.set_faults(FaultConfig(token_ttl_s=600))
         box.control.set_clock(datetime.now(UTC) + timedelta(hours=2), ticking=True)
         with pytest.raises(SalesforceExpiredSession) as info:
@@ -189,20 +195,20 @@ def test_revoked_sessions_need_a_new_login(box):
         assert sf.query("SELECT COUNT() FROM Account")["totalSize"] >= 1
 
 
-def test_rate_limit_storm_is_request_limit_exceeded(box):
+def test_rate_limit_storm_is_request_limit_exceeded(box, token):
     """An injected storm answers 403 REQUEST_LIMIT_EXCEEDED (Salesforce has no 429)."""
     with trusted_session(box.ca_file) as session:
-        sf = Salesforce(instance_url=box.instance_url, session_id=box.access_token, session=session)
+        sf = Salesforce(instance_url=box.instance_url, session_id=token, session=session)
         box.control.set_faults(FaultConfig(rate_limit_storm=1.0, seed=1))
         with pytest.raises(SalesforceRefusedRequest) as info:
             sf.query("SELECT Id FROM User")
         assert info.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 
 
-def test_server_errors_are_injected_deterministically(box):
+def test_server_errors_are_injected_deterministically(box, token):
     """error_rate=1 answers 5xx: JSON error lists for 500/503, an HTML page for 502/504."""
     with trusted_session(box.ca_file) as session:
-        session.headers["Authorization"] = f"Bearer {box.access_token}"
+        session.headers["Authorization"] = f"Bearer {token}"
         box.control.set_faults(FaultConfig(error_rate=1.0, seed=5))
         statuses = []
         for _ in range(8):
@@ -214,15 +220,15 @@ def test_server_errors_are_injected_deterministically(box):
         again = [session.get(f"{box.instance_url}/services/data/{API}/limits/").status_code for _ in range(8)]
         assert statuses == again
         assert set(statuses) <= {500, 502, 503, 504}
-        sf = Salesforce(instance_url=box.instance_url, session_id=box.access_token, session=session)
+        sf = Salesforce(instance_url=box.instance_url, session_id=token, session=session)
         with pytest.raises(SalesforceGeneralError):
             sf.limits()
 
 
-def test_unable_to_lock_row_fault_on_writes(box):
+def test_unable_to_lock_row_fault_on_writes(box, token):
     """The Salesforce-only lock fault makes writes fail with 400 UNABLE_TO_LOCK_ROW; reads are untouched."""
     with trusted_session(box.ca_file) as session:
-        sf = Salesforce(instance_url=box.instance_url, session_id=box.access_token, session=session)
+        sf = Salesforce(instance_url=box.instance_url, session_id=token, session=session)
         session.post(
             f"{box.instance_url}/__sandbox__/salesforce/lock-faults", json={"unable_to_lock_row_rate": 1.0}
         )

@@ -12,7 +12,7 @@ from policies.policy import Policy
 from policies.simulate import apply_actions
 from tests.unit.strategies import deals, nows, owners, policies
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST

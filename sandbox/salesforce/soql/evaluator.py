@@ -343,7 +343,7 @@ class QueryEngine:
                     ids = self._lookup_ids(fd, [self.literal(fd, term.value, q, "=")], rows, table)
                 elif isinstance(term, Compare) and fd.name in STAMP_FIELDS and term.value.kind == "datetime":
                     bound = self.literal(fd, term.value, q, term.op)
-                    ids = _range_ids(table.stamps[fd.name], term.op, bound)
+                    ids = _range_ids(table.stamp_index(fd.name), term.op, bound)
             if ids is not None and (best is None or len(ids) < len(best)):
                 best = ids
         if best is None:
@@ -355,7 +355,7 @@ class QueryEngine:
     ) -> list[str] | None:
         if fd.name == "Id":
             return [v for v in values if isinstance(v, str) and v in rows]
-        if fd.name not in table.lookup or any(v is None or isinstance(v, tuple) for v in values):
+        if table.lookup_index(fd.name) is None or any(v is None or isinstance(v, tuple) for v in values):
             return None
         out: list[str] = []
         for v in values:

@@ -77,6 +77,9 @@ def test_full_pull_returns_every_deal_with_roles_and_activities():
     with running_hubspot_sandbox(dataset=dataset, rate_limits=NO_LIMITS) as hs:
         connector = _connector(hs, deals_per_batch=60)
         directory, batches, deals = _full(connector)
+        resumed = list(_connector(hs, deals_per_batch=60).pull_changes(directory, batches[0].cursor))
+    first_batch = {d.id for d in batches[0].deals}
+    assert {d.id for b in resumed for d in b.deals} == set(deals) - first_batch  # a stopped full pull resumes
     assert set(deals) == {str(d.id) for d in dataset.deals}
     assert len(batches) == 3
     assert batches[-1].cursor.get("hi")
@@ -160,7 +163,8 @@ def test_incremental_pull_sees_activity_stage_role_and_archive(small: HubSpotSan
     got = {d.id: d for b in changed for d in b.deals}
     removed = {r for b in changed for r in b.removed_deal_ids}
     assert {activity_deal, stage_deal, role_deal} <= set(got)
-    assert archived_deal in removed and archived_deal not in got
+    assert archived_deal in removed
+    assert archived_deal not in got
     assert f"calls:{call.id}" in {a.id for a in got[activity_deal].activities}
     assert got[stage_deal].stage.id == open_stage
     new_contact = next(c for c in got[role_deal].contacts if c.id == str(contact.id))
@@ -251,7 +255,7 @@ def _actions(deal: Deal, other: Deal, pipelines) -> list:
 def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: HubSpotSandbox):
     """Every action kind lands in HubSpot; running the same actions again writes nothing new."""
     connector = _connector(small)
-    directory, _batches, deals = _full(connector)
+    directory, batches, deals = _full(connector)
     open_deals = [
         d for d in sorted(deals.values(), key=lambda d: int(d.id)) if not d.is_closed and d.contacts
     ]
@@ -325,6 +329,11 @@ def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: 
     writes = {k: v for k, v in fresh.usage().calls_by_endpoint.items() if "create" in k or "update" in k}
     assert writes == {}
 
+    # A restarted worker that only pulls (the crash came before its ledger update) finds the task by key.
+    restarted = _connector(small)
+    list(restarted.pull_changes(directory, batches[-1].cursor))
+    assert restarted.find_applied([first[0].key]) == {first[0].key: (task_id,)}
+
 
 def test_stale_deal_write_is_a_conflict(small: HubSpotSandbox):
     """A stage change whose deal changed since it was read is not written and reported as a conflict."""
@@ -349,7 +358,7 @@ def test_faults_do_not_change_the_result_or_duplicate_writes():
             FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=4)
         )
         connector = _connector(hs)
-        directory, _batches, deals = _full(connector)
+        _directory, _batches, deals = _full(connector)
         assert connector.usage().calls > clean_connector.usage().calls  # faults happened and were retried
         assert {d.id: (d.stage.id, len(d.contacts), len(d.activities)) for d in deals.values()} == {
             d.id: (d.stage.id, len(d.contacts), len(d.activities)) for d in clean.values()
@@ -386,4 +395,27 @@ def test_faults_do_not_change_the_result_or_duplicate_writes():
     assert {o.status for o in outcomes} <= {OutcomeStatus.APPLIED}
     assert {o.status for o in again} == {OutcomeStatus.ALREADY_APPLIED}
     assert sorted(keys) == sorted(a.key for a in actions)  # each exactly once
-    assert usage.get("tasks.batch_create", 0) >= 2, usage  # a create failed and was re-checked, not duplicated
+    assert usage.get("tasks.batch_create", 0) >= 2, (
+        usage
+    )  # a create failed and was re-checked, not duplicated
+
+
+def test_association_paging_gives_the_same_aggregates():
+    """When HubSpot pages a deal's associations, the per-id cursors are followed to the same aggregates."""
+    dataset = generate(13, 40, NOW)
+    shapes = []
+    for page_size in (500, 2):
+        with running_hubspot_sandbox(
+            dataset=dataset, rate_limits=NO_LIMITS, association_page_size=page_size
+        ) as hs:
+            connector = _connector(hs)
+            _directory, _batches, deals = _full(connector)
+            shapes.append(
+                {
+                    d.id: ({c.id: c.roles for c in d.contacts}, {a.id for a in d.activities})
+                    for d in deals.values()
+                }
+            )
+            calls = connector.usage().calls_by_endpoint["associations.deals.emails"]
+    assert shapes[0] == shapes[1]
+    assert calls > 1  # page size 2: the emails of 40 deals need several rounds

@@ -77,11 +77,11 @@ def test_daily_share_stops_the_cycle_with_the_reset_time():
 
 
 def test_daily_remaining_header_leaves_the_others_their_part():
-    """When HubSpot reports only the other integrations' part of the day left, we stop."""
+    """When HubSpot reports only the others' part of the day left, we stop (header names in any case)."""
     t = FakeTime()
     limiter = _limiter(t, daily_limit=1000, daily_share=0.5)
     limiter.acquire()
-    limiter.observe({"X-HubSpot-RateLimit-Daily": "1000", "X-HubSpot-RateLimit-Daily-Remaining": "499"})
+    limiter.observe({"x-hubspot-ratelimit-daily": "1000", "x-hubspot-ratelimit-daily-remaining": "499"})
     with pytest.raises(BudgetExhausted):
         limiter.acquire()
 

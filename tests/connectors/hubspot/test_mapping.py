@@ -12,21 +12,20 @@ from connectors.hubspot.mapping import (
     auto_task_from_hubspot,
     contact_from_hubspot,
     deal_from_hubspot,
-    deal_write_properties,
-    format_value,
-    hubspot_time_zone,
     owner_from_hubspot,
-    parse_date,
-    parse_datetime,
     parse_task_key,
     pipeline_from_hubspot,
     roles_from_labels,
+)
+from connectors.hubspot.options import DEFAULT_DEAL_PROPERTIES, DEFAULT_ROLE_LABELS
+from connectors.hubspot.payloads import (
+    deal_write_properties,
     strip_key_line,
     task_close_properties,
     task_create_input,
     task_update_properties,
 )
-from connectors.hubspot.options import DEFAULT_DEAL_PROPERTIES, DEFAULT_ROLE_LABELS
+from connectors.hubspot.values import format_value, hubspot_time_zone, parse_date, parse_datetime
 from policies.model import (
     ActivityKind,
     Channel,

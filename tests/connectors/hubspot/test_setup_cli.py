@@ -15,13 +15,25 @@ POLICY = Path(__file__).resolve().parents[3] / "config" / "policies"
 
 def _run(base_url: str, token: str, *extra: str):
     runner = CliRunner()
-    args = ["setup", "hubspot", "--host", base_url, "--token-env", "HS_SETUP_TOKEN", "--policy", str(POLICY), *extra]
+    args = [
+        "setup",
+        "hubspot",
+        "--host",
+        base_url,
+        "--token-env",
+        "HS_SETUP_TOKEN",
+        "--policy",
+        str(POLICY),
+        *extra,
+    ]
     return runner.invoke(main, args, env={"HS_SETUP_TOKEN": token})
 
 
 def test_setup_dry_run_then_create_then_nothing_left_to_do():
     """A dry run creates nothing, a real run creates properties and the list, a re-run creates nothing."""
-    with running_hubspot_sandbox(seed=2, deals=20, bare=True, rate_limits=RateLimitConfig(enabled=False)) as hs:
+    with running_hubspot_sandbox(
+        seed=2, deals=20, bare=True, rate_limits=RateLimitConfig(enabled=False)
+    ) as hs:
         sdk = HubSpot(access_token=hs.access_token, host=hs.base_url)
         names = lambda: {p.name for p in sdk.crm.properties.core_api.get_all("deals").results}  # noqa: E731
 
@@ -52,7 +64,17 @@ def test_setup_names_unknown_stages_and_a_bad_token(tmp_path):
             (tmp_path / extra.name).write_text(extra.read_text())
     with running_hubspot_sandbox(seed=2, deals=20, rate_limits=RateLimitConfig(enabled=False)) as hs:
         runner = CliRunner()
-        args = ["setup", "hubspot", "--host", hs.base_url, "--token-env", "T", "--policy", str(tmp_path), "--dry-run"]
+        args = [
+            "setup",
+            "hubspot",
+            "--host",
+            hs.base_url,
+            "--token-env",
+            "T",
+            "--policy",
+            str(tmp_path),
+            "--dry-run",
+        ]
         result = runner.invoke(main, args, env={"T": hs.access_token})
         assert result.exit_code == 1
         assert "closed_lost_typo" in result.output

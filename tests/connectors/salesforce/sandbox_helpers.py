@@ -78,17 +78,16 @@ def count(sf: Salesforce, soql: str) -> int:
 
 def ensure_campaign(sf: Salesforce, name: str) -> str:
     """A campaign with the Nurture and Responded member statuses (what setup creates)."""
-    found = sf.query(f"SELECT Id FROM Campaign WHERE Name = '{name}'")["records"]  # noqa: S608
+    found = sf.query(f"SELECT Id FROM Campaign WHERE Name = '{name}'")["records"]
     if found:
         return str(found[0]["Id"])
     campaign_id = str(sf.Campaign.create({"Name": name, "IsActive": True})["id"])
     for label, responded in (("Nurture", False), ("Responded", True)):
         existing = sf.query(
-            f"SELECT Id FROM CampaignMemberStatus WHERE CampaignId = '{campaign_id}' AND Label = '{label}'"  # noqa: S608
+            f"SELECT Id FROM CampaignMemberStatus WHERE CampaignId = '{campaign_id}' AND Label = '{label}'"
         )["records"]
         if not existing:
             sf.CampaignMemberStatus.create(
                 {"CampaignId": campaign_id, "Label": label, "HasResponded": responded, "IsDefault": False}
             )
     return campaign_id
-

@@ -334,9 +334,9 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     sandbox.org.usage.set_used(900 - calls // 2 - 1, sandbox.org.clock.now())  # stop at 90%: half a pull left
     conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
     stored: list = []
+    batches = conn.pull_changes(conn.read_directory(), None)
     with pytest.raises(BudgetExhausted):
-        for batch in conn.pull_changes(conn.read_directory(), None):
-            stored.append(batch)
+        stored.extend(batches)
     assert stored  # some batches made it before the stop
     assert conn.usage().daily_remaining is not None
     sandbox.org.usage.set_used(0, sandbox.org.clock.now())  # a day later

@@ -117,7 +117,7 @@ def test_reconciliation_interval_forces_a_full_pull(
 ) -> None:
     """A cursor whose last full pull is older than the interval triggers a full pull."""
     texts = full_pull_server(scripted)
-    cursor = {"full_at": (clock.now - timedelta(hours=25)).isoformat(), "opportunity": clock.now.isoformat()}
+    cursor = {"full_at": (clock.now - timedelta(days=8)).isoformat(), "opportunity": clock.now.isoformat()}
     list(make_connector().pull_changes(Directory(), cursor))
     assert texts[0].endswith("FROM Opportunity ORDER BY Id")
 

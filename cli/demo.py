@@ -1,0 +1,290 @@
+"""``followup demo``: the whole product in under a minute, on a seeded sandbox CRM started in-process.
+
+1. start a HubSpot (or Salesforce) sandbox with a realistic seeded sales team, and a temp SQLite state;
+2. pull it read-only and print the plan: what the shipped policy would do now, and why;
+3. run one real worker cycle (intents, batched writes through the official SDK, outcomes, audit);
+4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
+   the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
+TOKEN_ENV = "FOLLOWUP_DEMO_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+
+
+@dataclass(frozen=True)
+class RepTask:
+    subject: str
+    due: datetime | date | None  # Salesforce task due dates are dates
+    owner_id: str | None
+    body: str
+
+
+@dataclass
+class DemoCrm:
+    """A running sandbox, the settings section that reaches it, and a reader of tasks for the last step."""
+
+    crm: str
+    section: str
+    sandbox: Any
+
+    def tasks(self, limit: int) -> list[RepTask]:
+        return (
+            _hubspot_tasks(self.sandbox, limit)
+            if self.crm == "hubspot"
+            else _salesforce_tasks(self.sandbox, limit)
+        )
+
+
+@contextmanager
+def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
+    if crm == "hubspot":
+        from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+
+        with running_hubspot_sandbox(
+            seed=seed, deals=deals, now=now, rate_limits=RateLimitConfig.off()
+        ) as hs:
+            os.environ[TOKEN_ENV] = hs.access_token
+            section = (
+                "    hubspot:\n"
+                f"      host: '{hs.base_url}'\n"
+                f"      access_token_env: {TOKEN_ENV}\n"
+                "      tier: enterprise\n"
+                "      search_per_second: 50\n"  # a local sandbox: no need to pace searches
+            )
+            yield DemoCrm(crm, section, hs)
+        return
+    from sandbox.salesforce import running_salesforce_sandbox
+
+    with running_salesforce_sandbox(seed=seed, deals=deals, now=now) as sf:
+        section = (
+            "    salesforce:\n"
+            f"      instance_url: '{sf.instance_url}'\n"
+            f"      login_url: '{sf.instance_url}'\n"
+            f"      ca_file: '{sf.ca_file}'\n"
+            "      auth:\n"
+            "        kind: jwt_bearer\n"
+            f"        consumer_key: '{sf.consumer_key}'\n"
+            f"        username: '{sf.username}'\n"
+            f"        private_key_file: '{sf.private_key_file}'\n"
+        )
+        yield DemoCrm(crm, section, sf)
+
+
+def _write_settings(folder: Path, demo: DemoCrm) -> Path:
+    path = folder / "settings.yaml"
+    path.write_text(
+        "# Written by `followup demo`; run it again with: followup run --once --settings " + str(path) + "\n"
+        "store: {url: 'sqlite:///state.sqlite'}\n"
+        "logging: {level: warning}\n"
+        "accounts:\n"
+        "  demo:\n"
+        f"    crm: {demo.crm}\n"
+        f"    policy: '{POLICY}'\n"
+        "    apply_batch_size: 50\n" + demo.section,
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None) -> int:
+    """Run the demo; returns the exit status (0 when the cycle completed)."""
+    import worker
+    from cli.progress import terminal_progress
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    folder = keep or Path(tempfile.mkdtemp(prefix="followup-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    worker.configure_logging("warning", "auto")
+    console.rule(f"[bold]crm-followup demo[/] · {crm} sandbox · {deals} seeded deals")
+    started = time.monotonic()
+    with _start(crm, seed, deals, now) as demo:
+        settings = _write_settings(folder, demo)
+        console.print(f"[dim]sandbox up at {_url(demo)} · settings {settings}[/]")
+
+        console.rule("1 · plan: what the policy would do now (read-only)")
+        snapshot, policy = worker.gather_snapshot(settings, "demo")
+        _print_plan(console, snapshot, policy, now)
+
+        console.rule("2 · one real cycle: pull → decide → write → record")
+        results = worker.run_once(settings, progress=terminal_progress())
+        result = results[0]
+        _print_summary(console, result)
+
+        if show_tasks:
+            console.rule("3 · what a rep now sees in the CRM")
+            zones = {o.id: o.time_zone for o in snapshot.owners}
+            names = {o.id: o.name for o in snapshot.owners}
+            for task in demo.tasks(show_tasks):
+                console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
+    console.rule(f"done in {time.monotonic() - started:.1f} s")
+    console.print(
+        f"State (SQLite: mirror, ledger, audit) and settings are in [bold]{folder}[/].\n"
+        "Next: [bold]followup run --once --settings FILE[/] against your CRM, or [bold]followup serve[/]; "
+        "see docs/operations.md."
+    )
+    return 0 if result.status == "ok" else 1
+
+
+def _url(demo: DemoCrm) -> str:
+    return str(getattr(demo.sandbox, "base_url", None) or demo.sandbox.instance_url)
+
+
+def _print_plan(console: Console, snapshot: Any, policy: Any, now: datetime) -> None:
+    from cli.policy_tables import describe
+    from policies.model import action_kind
+    from policies.planner import plan
+
+    owners = {o.id: o for o in snapshot.owners}
+    result = plan(policy, snapshot.deals, now, owners)
+    names = {d.id: d.name for d in snapshot.deals}
+    table = Table(header_style="bold", expand=True)
+    table.add_column("deal", max_width=26, no_wrap=True, overflow="ellipsis")
+    table.add_column("rule · action", no_wrap=True)
+    table.add_column("what, and why", ratio=1)
+    shown = _varied(result.actions, 12)
+    for action in shown:
+        table.add_row(
+            names.get(action.deal_id, action.deal_id),
+            f"[cyan]{action.rule_id}[/]\n[magenta]{action_kind(action)}[/]",
+            f"{describe(action)}\n[dim]{action.explanation.summary}[/]",
+        )
+    console.print(table)
+    kinds = Counter(action_kind(a) for a in result.actions)
+    listed = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+    console.print(
+        f"{len(snapshot.deals)} open deals evaluated · {len(result.actions)} actions ({listed}) · "
+        f"{len(result.deferred)} held back by budgets · showing {len(shown)}"
+    )
+
+
+def _varied(actions: Any, limit: int) -> list[Any]:
+    """A sample that shows every rule before showing any rule twice."""
+    by_rule: dict[str, list[Any]] = {}
+    for action in actions:
+        by_rule.setdefault(action.rule_id, []).append(action)
+    out: list[Any] = []
+    depth = 0
+    while len(out) < limit and any(len(v) > depth for v in by_rule.values()):
+        out.extend(v[depth] for v in by_rule.values() if len(v) > depth)
+        depth += 1
+    return out[:limit]
+
+
+def _print_summary(console: Console, result: Any) -> None:
+    table = Table(title=f"cycle {result.run_id} · {result.status}", header_style="bold")
+    table.add_column("action")
+    table.add_column("rule", style="cyan")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for (kind, rule, status), n in sorted(result.actions.items()):
+        colour = "green" if status == "applied" else "yellow"
+        table.add_row(kind, rule, f"[{colour}]{status}[/]", str(n))
+    console.print(table)
+    calls = Table(title=f"{result.api_calls} CRM API calls in {result.duration_s:.1f} s", header_style="bold")
+    calls.add_column("endpoint")
+    calls.add_column("calls", justify="right")
+    ranked = sorted(result.api_calls_by_endpoint.items(), key=lambda kv: (-kv[1], kv[0]))
+    for endpoint, n in ranked[:8]:
+        calls.add_row(endpoint, str(n))
+    if len(ranked) > 8:
+        calls.add_row(f"[dim]{len(ranked) - 8} more endpoints[/]", str(sum(n for _, n in ranked[8:])))
+    console.print(calls)
+
+
+def _task_panel(
+    task: RepTask, zones: dict[str, str | None], names: dict[str, str], default_zone: str
+) -> Panel:
+    zone = zones.get(task.owner_id or "") or default_zone
+    if isinstance(task.due, datetime):
+        due = task.due.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M") + f" ({zone})"
+    else:
+        due = task.due.strftime("%a %d %b %Y") if task.due else "-"
+    owner = names.get(task.owner_id or "", task.owner_id or "unassigned")
+    return Panel(
+        task.body.strip(),
+        title=f"[bold]{task.subject}[/]",
+        subtitle=f"due {due} · {owner}",
+        title_align="left",
+        subtitle_align="left",
+    )
+
+
+def _hubspot_tasks(sandbox: Any, limit: int) -> list[RepTask]:
+    """Our tasks, read back through hubspot-api-client exactly as HubSpot stores them."""
+    from hubspot import HubSpot
+
+    api = HubSpot(access_token=sandbox.access_token, host=sandbox.base_url)
+    props = ["hs_task_subject", "hs_task_body", "hs_timestamp", "hubspot_owner_id"]
+    out: list[RepTask] = []
+    after = None
+    while len(out) < limit:
+        page = api.crm.objects.tasks.basic_api.get_page(limit=100, after=after, properties=props)
+        for task in page.results:
+            p = task.properties
+            if "crm-followup key:" in (p.get("hs_task_body") or ""):
+                due = (
+                    datetime.fromisoformat(p["hs_timestamp"].replace("Z", "+00:00"))
+                    if p.get("hs_timestamp")
+                    else None
+                )
+                out.append(
+                    RepTask(
+                        p.get("hs_task_subject") or "",
+                        due,
+                        p.get("hubspot_owner_id"),
+                        _plain(p["hs_task_body"]),
+                    )
+                )
+        if page.paging is None or page.paging.next is None:
+            break
+        after = page.paging.next.after
+    return out[-limit:]
+
+
+def _salesforce_tasks(sandbox: Any, limit: int) -> list[RepTask]:
+    """Our tasks, read back through simple-salesforce exactly as Salesforce stores them."""
+    import requests
+    from simple_salesforce.api import Salesforce
+
+    session = requests.Session()
+    session.verify = str(sandbox.ca_file)
+    session.trust_env = False
+    sf = Salesforce(instance_url=sandbox.instance_url, session_id=sandbox.access_token, session=session)
+    soql = "SELECT Subject, Description, ActivityDate, OwnerId FROM Task WHERE Followup_Key__c != null"
+    rows = sf.query(f"{soql} ORDER BY CreatedDate DESC LIMIT {int(limit)}")["records"]
+    out = []
+    for row in rows:
+        day = row.get("ActivityDate")
+        due = date.fromisoformat(day) if day else None
+        out.append(RepTask(row.get("Subject") or "", due, row.get("OwnerId"), row.get("Description") or ""))
+    return out
+
+
+def _plain(html: str) -> str:
+    """HubSpot task bodies are HTML; show them as the text a rep reads."""
+    import html as html_lib
+    import re
+
+    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", html)
+    text = re.sub(r"<li>", "• ", text)
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", text))

@@ -1,0 +1,133 @@
+"""``followup setup salesforce``: check a Salesforce org against the policy and create what is missing.
+
+The org and the policy come from the worker's settings file (``--settings``, optionally ``--account``), or,
+without one, from flags: ``--instance-url`` and either ``--token-env``/``--token-file`` (an access token)
+or ``--consumer-key`` + ``--username`` + ``--private-key-file`` (JWT bearer), plus ``--policy``.
+``--dry-run`` reports what would be created and creates nothing. Exit status 1 when something needs a
+human (a stage to add, a field to create by hand, access to grant).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _salesforce_section(
+    settings: Path | None,
+    account: str | None,
+    flags: dict[str, Any],
+    policy: Path | None,
+) -> tuple[dict[str, Any], Path]:
+    """The ``salesforce:`` options and the policy path, from the settings file or from the flags."""
+    if settings is not None:
+        from config.settings import read_settings_file
+
+        loaded = read_settings_file(settings)
+        names = [n for n, a in loaded.settings.accounts.items() if a.crm == "salesforce"]
+        if account is None:
+            if len(names) != 1:
+                raise click.UsageError(
+                    f"{settings} has {len(names)} Salesforce accounts; choose one with --account "
+                    f"({', '.join(names) or 'none'})"
+                )
+            account = names[0]
+        if account not in names:
+            raise click.UsageError(f"{settings} has no Salesforce account {account!r}")
+        return dict(loaded.settings.accounts[account].connector_section), policy or loaded.policy_path(
+            account
+        )
+    if policy is None:
+        raise click.UsageError("give --settings FILE, or --policy PATH with the connection flags")
+    section: dict[str, Any] = {}
+    for key in ("instance_url", "login_url", "ca_file"):
+        if flags.get(key):
+            section[key] = flags[key]
+    if flags.get("token_env") or flags.get("token_file"):
+        source = "access_token_env" if flags.get("token_env") else "access_token_file"
+        section["auth"] = {"kind": "access_token", source: flags.get("token_env") or flags.get("token_file")}
+    elif flags.get("consumer_key") and flags.get("username") and flags.get("private_key_file"):
+        section["auth"] = {
+            "kind": "jwt_bearer",
+            "consumer_key": flags["consumer_key"],
+            "username": flags["username"],
+            "private_key_file": flags["private_key_file"],
+        }
+    else:
+        raise click.UsageError(
+            "without --settings give --token-env/--token-file, or --consumer-key, --username and "
+            "--private-key-file (JWT bearer)"
+        )
+    return section, policy
+
+
+@click.command()
+@click.option(
+    "--settings",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The worker's settings file.",
+)
+@click.option(
+    "--account", help="Which Salesforce account of the settings file (needed when there are several)."
+)
+@click.option("--instance-url", help="The org's https URL (My Domain, or a sandbox URL for tests).")
+@click.option("--login-url", help="Token endpoint host for JWT (default https://login.salesforce.com).")
+@click.option("--ca-file", help="CA bundle for a sandbox or a TLS-inspecting proxy.")
+@click.option("--token-env", help="Environment variable holding an access token (without --settings).")
+@click.option("--token-file", help="File holding an access token (without --settings).")
+@click.option("--consumer-key", help="Connected app consumer key, for JWT bearer (without --settings).")
+@click.option("--username", help="Integration user, for JWT bearer (without --settings).")
+@click.option("--private-key-file", help="PEM private key, for JWT bearer (without --settings).")
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy file or folder (default: the account's policy in --settings).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
+def salesforce(
+    settings: Path | None,
+    account: str | None,
+    policy: Path | None,
+    dry_run: bool,
+    **flags: Any,
+) -> None:
+    """Check fields, stages, task statuses and campaigns; create the fields and campaigns the policy needs."""
+    from pydantic import ValidationError
+
+    from config.errors import ConfigError
+    from connectors.errors import CrmError
+    from connectors.salesforce import SalesforceOptions, build_salesforce_connector
+    from connectors.salesforce.setup import needs_from, run_setup
+    from policies.loader import load_policy
+
+    try:
+        section, policy_path = _salesforce_section(settings, account, flags, policy)
+        options = SalesforceOptions.model_validate(section)
+        requirements = load_policy(policy_path).requirements()
+    except ConfigError as exc:
+        raise click.ClickException("\n".join(exc.problems)) from None
+    except ValidationError as exc:
+        lines = [f"salesforce.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise click.ClickException("\n".join(lines)) from None
+    needs = needs_from(options, requirements.stages, requirements.nurture_names, requirements.deal_fields)
+    connector = build_salesforce_connector(options)
+    try:
+        report = run_setup(connector.api, options, needs, dry_run=dry_run)
+    except CrmError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        connector.close()
+    for line in report.ok:
+        click.echo(f"ok       {line}")
+    for line in report.created:
+        click.echo(f"{'plan' if dry_run else 'created'}  {line}")
+    for line in report.warnings:
+        click.echo(f"warning  {line}")
+    for line in report.problems:
+        click.echo(f"PROBLEM  {line}", err=True)
+    usage = connector.usage()
+    click.echo(f"{usage.calls} Salesforce API calls{' (dry run: nothing created)' if dry_run else ''}")
+    if report.problems:
+        raise SystemExit(1)
