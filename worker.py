@@ -39,8 +39,9 @@ from store.mirror import worth_mirroring
 
 if TYPE_CHECKING:
     from policies.policy import Policy
-    from sync.cycle import Cycle, CycleOptions, CycleResult, Progress
+    from sync.cycle import Cycle, CycleOptions, CycleResult
     from sync.metrics import WorkerMetrics
+    from sync.progress import Progress
 
 log = structlog.get_logger("worker")
 
@@ -210,8 +211,9 @@ def make_cycle(
 ) -> Cycle:
     from policies.planner import plan
     from sync.crashpoints import CrashPoints
-    from sync.cycle import Cycle, NoProgress
+    from sync.cycle import Cycle
     from sync.leases import holder_id
+    from sync.progress import NoProgress
 
     return Cycle(
         account=account.name,
@@ -249,16 +251,16 @@ def run_account(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Progress | None = None,
     respect_block: bool = True,
-) -> CycleResult | None:
-    """One cycle of one account with a fresh connector; ``None`` when the account is blocked."""
+) -> CycleResult:
+    """One cycle of one account with a fresh connector (status ``blocked`` when the account is blocked)."""
     from connectors.errors import CrmError
-    from sync.cycle import run_cycle
+    from sync.cycle import CycleResult, run_cycle
 
     blocked = store.blocked(account.name)
     if blocked is not None:
         if respect_block and blocked.fingerprint == account.fingerprint:
             log.error("account_blocked", account=account.name, reason=blocked.reason, since=str(blocked.at))
-            return None
+            return CycleResult("-", account.name, "blocked", account.shadow, error=blocked.reason)
         store.unblock_account(account.name)
         log.info("account_unblocked", account=account.name)
     try:
@@ -269,7 +271,7 @@ def run_account(
         )
         store.ensure_account(account.name, account.settings.crm, clock())
         store.block_account(account.name, str(exc), account.fingerprint, clock())
-        return None
+        return CycleResult("-", account.name, "fix_configuration", account.shadow, error=str(exc))
     try:
         cycle = make_cycle(account, connector, store, clock=clock, should_stop=should_stop, progress=progress)
         return run_cycle(cycle)
@@ -290,9 +292,7 @@ def run_once(
     results: list[CycleResult] = []
     with open_store(settings_file) as store:
         for runtime in accounts:
-            result = run_account(runtime, store, clock=clock, progress=progress, respect_block=False)
-            if result is not None:
-                results.append(result)
+            results.append(run_account(runtime, store, clock=clock, progress=progress, respect_block=False))
     return results
 
 
@@ -366,10 +366,7 @@ class _Runner:
                 self._metrics.error(name, "configuration")
                 return
             result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
-            if result is not None:
-                self._metrics.observe(result)
-            else:
-                self._metrics.error(name, "blocked")
+            self._metrics.observe(result)
         except Exception:
             log.exception("cycle_crashed", account=name)
             self._metrics.error(name, "exception")

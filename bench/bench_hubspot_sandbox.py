@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 SECTION = "## HubSpot sandbox throughput"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -92,7 +93,10 @@ class Client:
         self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
     def post(self, path: str, body: dict[str, object]) -> dict[str, object]:
-        self.connection.request("POST", path, json.dumps(body), self.headers)
+        return self.post_raw(path, json.dumps(body).encode())
+
+    def post_raw(self, path: str, body: bytes) -> dict[str, object]:
+        self.connection.request("POST", path, body, self.headers)
         response = self.connection.getresponse()
         payload = response.read()
         if response.status != 200:
@@ -100,38 +104,49 @@ class Client:
         return _loads(payload)
 
 
-def batch_read(client: Client, rng: random.Random, deals: int, window: tuple[int, int]) -> None:
-    ids = [{"id": str(rng.randint(1, deals))} for _ in range(100)]
-    body = client.post("/crm/v3/objects/deals/batch/read", {"inputs": ids, "properties": PROPERTIES})
-    assert len(body["results"]) == len({i["id"] for i in ids})  # type: ignore[arg-type]
+# A prepared request: path, JSON body, and a check of the parsed answer. Bodies are built before the clock
+# starts, so the client spends its time sending and reading, as a load generator should.
+Prepared = tuple[str, bytes, Callable[[dict[str, Any]], bool]]
 
 
-def search(client: Client, rng: random.Random, deals: int, window: tuple[int, int]) -> None:
-    start = rng.randint(window[0], window[1] - 30 * DAY_MS)
-    after = rng.choice([0, 200, 400, 1000])
-    body = client.post(
-        "/crm/v3/objects/deals/search",
-        {
-            "filterGroups": [
-                {
-                    "filters": [
-                        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(start)},
-                        {
-                            "propertyName": "hs_lastmodifieddate",
-                            "operator": "LT",
-                            "value": str(start + 30 * DAY_MS),
-                        },
-                    ]
-                }
-            ],
+def prepare_batch_reads(rng: random.Random, deals: int, count: int) -> list[Prepared]:
+    """Batch reads of 100 random deal ids with ten properties; all ids exist, so all must come back."""
+    prepared: list[Prepared] = []
+    for _ in range(count):
+        ids = {str(rng.randint(1, deals)) for _ in range(100)}
+        body = json.dumps({"inputs": [{"id": i} for i in ids], "properties": PROPERTIES}).encode()
+        expected = len(ids)
+
+        def check(r: dict[str, Any], expected: int = expected) -> bool:
+            return len(r["results"]) == expected
+
+        prepared.append(("/crm/v3/objects/deals/batch/read", body, check))
+    return prepared
+
+
+def prepare_searches(rng: random.Random, window: tuple[int, int], count: int) -> list[Prepared]:
+    """30-day ``hs_lastmodifieddate`` windows sorted by it, 200 per page, at a random page of the window."""
+    prepared: list[Prepared] = []
+    for _ in range(count):
+        start = rng.randint(window[0], window[1] - 30 * DAY_MS)
+        after = rng.choice([0, 200, 400, 1000])
+        window_filters = [
+            {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(start)},
+            {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": str(start + 30 * DAY_MS)},
+        ]
+        body = {
+            "filterGroups": [{"filters": window_filters}],
             "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
             "properties": PROPERTIES,
             "limit": 200,
             "after": str(after),
-        },
-    )
-    total = int(body["total"])  # type: ignore[call-overload]
-    assert len(body["results"]) == max(0, min(200, total - after))  # type: ignore[arg-type]
+        }
+
+        def check(r: dict[str, Any], after: int = after) -> bool:
+            return len(r["results"]) == max(0, min(200, int(r["total"]) - after))
+
+        prepared.append(("/crm/v3/objects/deals/search", json.dumps(body).encode(), check))
+    return prepared
 
 
 def first_pass(port: int, deals: int, threads: int) -> dict[str, float]:
@@ -159,27 +174,26 @@ def first_pass(port: int, deals: int, threads: int) -> dict[str, float]:
     return {"requests": len(chunks), "rps": len(chunks) / (time.perf_counter() - began)}
 
 
-def measure(
-    port: int,
-    deals: int,
-    threads: int,
-    seconds: float,
-    operation: Callable[..., None],
-    window: tuple[int, int],
-) -> dict[str, float]:
-    """Requests per second and latency percentiles of ``operation`` from ``threads`` keep-alive clients."""
+def measure(port: int, threads: int, seconds: float, work: list[list[Prepared]]) -> dict[str, float]:
+    """Requests per second and latency percentiles from ``threads`` keep-alive clients cycling ``work``."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors: list[BaseException] = []
     stop_at = time.perf_counter() + seconds
 
     def worker(index: int) -> None:
         client = Client(port)
-        rng = random.Random(index)
+        mine = work[index]
         try:
+            n = 0
             while time.perf_counter() < stop_at:
+                path, body, check = mine[n % len(mine)]
+                n += 1
                 started = time.perf_counter()
-                operation(client, rng, deals, window)
+                answer = client.post_raw(path, body)
                 latencies[index].append(time.perf_counter() - started)
+                if not check(answer):
+                    errors.append(RuntimeError(f"unexpected answer to {path}"))
+                    return
         except BaseException as exc:  # reported after the run
             errors.append(exc)
 
@@ -208,6 +222,7 @@ def _stamp(body: dict[str, object]) -> int:
 
 def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
     port = _free_port()
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     server = start_server(deals, port)
     startup = time.perf_counter() - started
@@ -219,13 +234,23 @@ def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
         warm = first_pass(port, deals, threads)
         results = {
             "first_pass": warm,
-            "batch_read": measure(port, deals, threads, seconds, batch_read, window),
-            "search": measure(port, deals, threads, seconds, search, window),
+            "batch_read": measure(
+                port,
+                threads,
+                seconds,
+                [prepare_batch_reads(random.Random(i), deals, 500) for i in range(threads)],
+            ),
+            "search": measure(
+                port,
+                threads,
+                seconds,
+                [prepare_searches(random.Random(i), window, 500) for i in range(threads)],
+            ),
         }
     finally:
         server.terminate()
         server.wait(30)
-    return {"startup_s": startup, **results}
+    return {"startup_s": startup, "load_before": load_before, "load_after": os.getloadavg()[0], **results}
 
 
 def markdown(figures: dict[str, object], command: str, deals: int, threads: int, seconds: float) -> str:
@@ -234,7 +259,9 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
         "",
         f"Command: `{command}`.",
         f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}.",
+        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}; 1-minute load average "
+        f"{figures['load_before']:.1f} before and {figures['load_after']:.1f} after the run (other work "
+        "on the machine competes for its two cores).",
         f"Setup: `followup sandbox hubspot --no-rate-limits` in its own process, {deals:,} deals "
         f"(seed {SEED});",
         f"{threads} client threads in the benchmark process, one keep-alive `http.client` connection each,",

@@ -187,7 +187,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}")
     print(
-        "| opportunities | cycle | deals returned | API calls (connector / sandbox) | theoretical minimum | ratio | wall time |"
+        "| opportunities | cycle | deals returned | API calls (connector / sandbox) "
+        "| theoretical minimum | ratio | wall time |"
     )
     print("|---|---|---|---|---|---|---|")
     for size in args.deals:

@@ -171,6 +171,10 @@ def run(deals: int, threads: int, seconds: float) -> dict[str, Any]:
             t = time.perf_counter()
             export_pages = query_pages(base, s, EXPORT, 2000, lambda: False)
             export_s = time.perf_counter() - t
+            # warm-up: the first subquery over Tasks builds the WhatId index of ~1,000,000 tasks
+            t = time.perf_counter()
+            query_pages(base, s, INCREMENTAL, 200, lambda: False)
+            warm_s = time.perf_counter() - t
         make = lambda: session(ca, token)  # noqa: E731
         rng = random.Random(SEED)
 
@@ -191,7 +195,13 @@ def run(deals: int, threads: int, seconds: float) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(30)
-    return {"startup_s": startup, "export_once_s": export_s, "export_pages": len(export_pages), **results}
+    return {
+        "startup_s": startup,
+        "export_once_s": export_s,
+        "export_pages": len(export_pages),
+        "warm_s": warm_s,
+        **results,
+    }
 
 
 def markdown(figures: dict[str, Any], command: str, deals: int, threads: int, seconds: float) -> str:
@@ -220,7 +230,9 @@ def markdown(figures: dict[str, Any], command: str, deals: int, threads: int, se
     lines += [
         "",
         f"One full export ({figures['export_pages']} pages) took {figures['export_once_s']:.1f} s. Start-up "
-        f"(dataset from the `.sandbox-data/` cache, org load, TLS files): {figures['startup_s']:.1f} s.",
+        f"(dataset from the `.sandbox-data/` cache, org load, TLS files): {figures['startup_s']:.1f} s. The",
+        f"first incremental query (which builds the Task and contact-role lookup indexes on first use) took "
+        f"{figures['warm_s']:.1f} s; it ran once before measuring.",
         "",
     ]
     return "\n".join(lines)

@@ -61,6 +61,7 @@ import click
     help="Share of writes answered 400 UNABLE_TO_LOCK_ROW.",
 )
 @click.option("--fault-seed", default=0, show_default=True, type=int, help="Seed of the fault sequence.")
+@click.option("--no-metadata-api", is_flag=True, help="Answer the Metadata API (SOAP) with 404.")
 def salesforce(
     host: str,
     port: int,
@@ -78,6 +79,7 @@ def salesforce(
     token_ttl_s: float | None,
     lock_row_rate: float,
     fault_seed: int,
+    no_metadata_api: bool,
 ) -> None:
     """Serve a Salesforce-compatible REST API (HTTPS) with a seeded org: SOQL, sObjects, OAuth, limits."""
     from sandbox.clock import SandboxClock
@@ -126,6 +128,7 @@ def salesforce(
         daily_api_limit=daily_api_limit,
         unable_to_lock_row_rate=lock_row_rate,
     )
+    org.metadata_api = not no_metadata_api
     hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
     tls = make_tls_files(hosts)
     key_file = tls.directory / "jwt-private-key.pem"

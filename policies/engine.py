@@ -19,6 +19,7 @@ after the actions are applied adds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from operator import itemgetter
 
@@ -32,6 +33,7 @@ from policies.context import (
     STOP,
     Context,
     day,
+    fact,
 )
 from policies.facts import gather_facts, signal_kind
 from policies.lifecycle import decide_end, next_step_gaps, qualification_gaps
@@ -81,17 +83,17 @@ def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = No
     )
     if deal.stage.is_closed:
         _closed(ctx)
-    elif deal.followup_state is FollowupState.NURTURE:
-        return _nurtured(ctx)
-    elif deal.followup_state is FollowupState.STOPPED:
-        return _stopped(ctx)
-    else:
-        _active(ctx)
-    return _decision(ctx)
+        return _decision(ctx)
+    return _BY_STATE[deal.followup_state](ctx)
 
 
 def _decision(ctx: Context) -> Decision:
     return Decision(ctx.deal.id, tuple(ctx.actions), _in_rule_order(ctx.verdicts))
+
+
+def _active_decision(ctx: Context) -> Decision:
+    _active(ctx)
+    return _decision(ctx)
 
 
 def _closed(ctx: Context) -> None:
@@ -274,3 +276,11 @@ def _stopped(ctx: Context) -> Decision:
     ctx.verdict(STOP, closed > 0, f"stopped since {day(since, ctx.calendar) if since else 'unknown'}")
     ctx.skip_remaining("follow-up was stopped for this deal")
     return _decision(ctx)
+
+
+# The lifecycle as a table (see the module docstring): crm-followup's state -> how to decide.
+_BY_STATE: dict[FollowupState, Callable[[Context], Decision]] = {
+    FollowupState.ACTIVE: _active_decision,
+    FollowupState.NURTURE: _nurtured,
+    FollowupState.STOPPED: _stopped,
+}

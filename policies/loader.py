@@ -34,13 +34,8 @@ def load_policy(path: Path) -> Policy:
 
 def policy_from_text(text: str, filename: str = "<policy>") -> Policy:
     """Load a policy from YAML text (tests, ``followup validate -``); same checks and messages."""
-    problems: list[str] = []
-    try:
-        located = [parse_located(text, filename)]
-        problems.extend(_duplicate_keys(text, filename))
-    except ConfigError as exc:
-        raise ConfigError(exc.problems) from None
-    return _build(located, problems)
+    located = [parse_located(text, filename)]  # a syntax error raises ConfigError with its place
+    return _build(located, _duplicate_keys(text, filename))
 
 
 def _build(sources: list[Located], problems: list[str]) -> Policy:

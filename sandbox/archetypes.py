@@ -26,8 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sandbox.dataset import ActivityKind, Archetype
+from sandbox.names import (
+    CONCRETE_STEPS,
+    EMAIL_IN,
+    EMAIL_OUT,
+    GHOST_EMAILS,
+    LOST_REASONS,
+    NOT_NOW_STEPS,
+    NOTES,
+    VAGUE_NEXT_STEPS,
+)
 
-__all__ = ["ARCHETYPE_WEIGHTS", "LOST_REASONS", "ROLES_BY_ARCHETYPE", "STORIES", "VAGUE_NEXT_STEPS", "Story"]
+__all__ = ["ARCHETYPE_WEIGHTS", "EXTRA_ROLES", "ROLES_BY_ARCHETYPE", "STORIES", "Story"]
 
 CALL, EMAIL, MEETING, NOTE, TASK = (
     ActivityKind.CALL,
@@ -70,81 +80,6 @@ ROLES_BY_ARCHETYPE: dict[Archetype, tuple[str, ...]] = {
 }
 EXTRA_ROLES: tuple[str, ...] = ("influencer", "user", "economic_buyer", "champion")
 
-VAGUE_NEXT_STEPS: tuple[str, ...] = (
-    "follow up",
-    "Follow up",
-    "Follow-up",
-    "check in",
-    "Check in next week",
-    "touch base",
-    "circle back",
-    "nachfassen",
-    "Nachfassen",
-    "mal nachhaken",
-    "Wiedervorlage",
-    "återkomma",
-    "Återkomma",
-    "höra av sig",
-    "stämma av",
-    "ping",
-)
-
-LOST_REASONS: tuple[str, ...] = (
-    "Chose a competitor",
-    "No budget",
-    "No decision / status quo",
-    "Timing: project postponed",
-    "Price too high",
-    "Lost contact with the buyer",
-    "Missing feature: SSO",
-    "Went with in-house build",
-)
-
-_CONCRETE_STEPS: tuple[tuple[str, str], ...] = (
-    (
-        "Send revised proposal with volume pricing",
-        "Agreed in the meeting: needs numbers for the budget review",
-    ),
-    ("Demo the routing module to the ops team", "Champion asked for a demo for the people who will use it"),
-    ("Share the security questionnaire answers", "IT review is the last blocker before the contract"),
-    ("Book the reference call with a customer", "Decision maker wants to hear from a company of their size"),
-    ("Agree the pilot success criteria", "Both sides agreed a 4-week pilot needs written criteria"),
-    ("Send contract draft for legal review", "Verbal yes on the call; legal needs the draft this week"),
-)
-_NOT_NOW_STEPS: tuple[tuple[str, str], ...] = (
-    (
-        "Re-engage when the new budget opens",
-        "Budget frozen until the next fiscal year; asked us to come back",
-    ),
-    ("Check progress on their ERP migration", "Nothing new before the ERP migration is done"),
-    ("Send the Q3 case study", "Interested, but reorganising this quarter; keep them warm"),
-)
-_EMAIL_OUT = (
-    ("Following up on our conversation", "Thanks for your time. As promised, here is the summary."),
-    ("Proposal", "Please find the proposal attached. Happy to walk you through it."),
-    ("Quick question", "Do you have ten minutes this week to go through the open points?"),
-    ("Pricing overview", "Here is the pricing overview for the volumes we discussed."),
-    ("Case study", "Thought this case study from a company like yours might be useful."),
-)
-_EMAIL_IN = (
-    ("Re: Following up on our conversation", "Thanks, this is helpful. Let me check with the team."),
-    ("Re: Proposal", "We reviewed the proposal. A few questions on the implementation timeline."),
-    ("Re: Quick question", "Thursday afternoon works for me."),
-    ("Re: Pricing overview", "Looks reasonable. Can you include the onboarding costs?"),
-)
-_GHOST_EMAILS = (
-    ("Checking in", "Just checking in on the proposal I sent. Any thoughts?"),
-    ("Any update?", "I wanted to see whether you had a chance to review the proposal."),
-    ("Still a priority?", "Is improving dispatch planning still on your list this quarter?"),
-    ("Closing the loop", "I haven't heard back, so I'll assume the timing isn't right."),
-)
-_NOTES = (
-    "Budget confirmed for this year; procurement involved from next month.",
-    "Champion is pushing internally; needs a one-pager for the steering group.",
-    "Discussed integration with their ERP; no blockers seen.",
-    "Competitor also in the evaluation; our routing is the differentiator.",
-)
-
 
 @dataclass(slots=True)
 class Story:
@@ -165,6 +100,21 @@ class Story:
     min_amount: float | None = None
 
 
+def _plan(
+    kind: ActivityKind,
+    day: int,
+    outcome: str | None,
+    slot: int | None,
+    text: tuple[str, str],
+    *,
+    inbound: bool = False,
+    duration: int | None = None,
+    booked: int | None = None,
+) -> Plan:
+    """One activity: ``text`` is (subject, body); ``booked`` is when a meeting or task was created."""
+    return (kind, IN if inbound else OUT, day, outcome, slot, text[0], text[1], duration, booked)
+
+
 def _spread(rng: random.Random, count: int, newest: int, oldest: int) -> list[int]:
     """``count`` days between ``newest`` and ``oldest`` days ago, oldest first."""
     return sorted((rng.randint(newest, max(newest, oldest)) for _ in range(count)), reverse=True)
@@ -175,38 +125,22 @@ def _engaged(rng: random.Random, day: int, slots: int) -> Plan:
     slot = rng.randrange(slots)
     pick = rng.random()
     if pick < 0.30:
-        subject, body = rng.choice(_EMAIL_OUT)
-        return (EMAIL, OUT, day, "sent", slot, subject, body, None, None)
+        return _plan(EMAIL, day, "sent", slot, rng.choice(EMAIL_OUT))
     if pick < 0.55:
-        subject, body = rng.choice(_EMAIL_IN)
-        return (EMAIL, IN, day, "replied", slot, subject, body, None, None)
+        return _plan(EMAIL, day, "replied", slot, rng.choice(EMAIL_IN), inbound=True)
     if pick < 0.70:
-        return (
-            CALL,
-            rng.choice((OUT, OUT, IN)),
-            day,
-            "connected",
-            slot,
-            "Call",
-            "Went through open points.",
-            rng.randint(300, 1800),
-            None,
-        )
+        inbound, duration = rng.random() < 0.33, rng.randint(300, 1800)
+        return _plan(CALL, day, "connected", slot, _CALL_TEXT, inbound=inbound, duration=duration)
     if pick < 0.85:
-        return (
-            MEETING,
-            OUT,
-            day,
-            "completed",
-            slot,
-            "Working session",
-            "Walked through the solution.",
-            rng.choice((1800, 2700, 3600)),
-            day + rng.randint(2, 10),
-        )
+        duration, booked = rng.choice((1800, 2700, 3600)), day + rng.randint(2, 10)
+        return _plan(MEETING, day, "completed", slot, _SESSION_TEXT, duration=duration, booked=booked)
     if pick < 0.95:
-        return (NOTE, OUT, day, None, None, "Note", rng.choice(_NOTES), None, None)
-    return (TASK, OUT, day, "completed", slot, "Prepare proposal", "Prepared and sent.", None, None)
+        return _plan(NOTE, day, None, None, rng.choice(NOTES))
+    return _plan(TASK, day, "completed", slot, ("Prepare proposal", "Prepared and sent."))
+
+
+_CALL_TEXT = ("Call", "Went through open points.")
+_SESSION_TEXT = ("Working session", "Walked through the solution.")
 
 
 def _history(rng: random.Random, story: Story, count: int, newest: int, slots: int) -> None:
@@ -214,42 +148,20 @@ def _history(rng: random.Random, story: Story, count: int, newest: int, slots: i
 
 
 def responsive_buyer(rng: random.Random, slots: int) -> Story:
-    story = Story(
-        rng.choice(("early", "mid", "mid", "late", "late")), rng.randint(25, 300), rng.randint(10, 90)
-    )
+    level = rng.choice(("early", "mid", "mid", "late", "late"))
+    story = Story(level, rng.randint(25, 300), rng.randint(10, 90))
     _history(rng, story, rng.randint(6, 12), 5, slots)
     reply_day = rng.randint(0, 6)
-    subject, body = rng.choice(_EMAIL_IN)
-    story.plans.append((EMAIL, IN, reply_day, "replied", 0, subject, body, None, None))
+    story.plans.append(_plan(EMAIL, reply_day, "replied", 0, rng.choice(EMAIL_IN), inbound=True))
     if rng.random() < 0.4:  # a meeting already booked for the coming days
+        text = ("Next steps meeting", "Agenda: proposal questions and timeline.")
         story.plans.append(
-            (
-                MEETING,
-                OUT,
-                -rng.randint(2, 10),
-                "scheduled",
-                0,
-                "Next steps meeting",
-                "Agenda: proposal questions and timeline.",
-                3600,
-                reply_day,
-            )
+            _plan(MEETING, -rng.randint(2, 10), "scheduled", 0, text, duration=3600, booked=reply_day)
         )
     if rng.random() < 0.25:  # an open task the rep set themselves
-        story.plans.append(
-            (
-                TASK,
-                OUT,
-                -rng.randint(1, 7),
-                "not_started",
-                0,
-                "Send follow-up material",
-                "Collect the references promised in the meeting.",
-                None,
-                reply_day,
-            )
-        )
-    story.next_step, story.next_step_why = rng.choice(_CONCRETE_STEPS)
+        text = ("Send follow-up material", "Collect the references promised in the meeting.")
+        story.plans.append(_plan(TASK, -rng.randint(1, 7), "not_started", 0, text, booked=reply_day))
+    story.next_step, story.next_step_why = rng.choice(CONCRETE_STEPS)
     story.next_step_in_days = rng.randint(2, 10)
     story.agreed_interval_days = 7 if rng.random() < 0.4 else None
     story.agreed_channel = rng.choice(("meeting", "email", "call"))
@@ -268,13 +180,11 @@ def ghosting_prospect(rng: random.Random, slots: int) -> Story:
         day = min(age - 1, last + n * cadence + rng.randint(0, 2))
         pick = rng.random()
         if pick < 0.6:
-            subject, body = rng.choice(_GHOST_EMAILS)
-            story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
+            story.plans.append(_plan(EMAIL, day, "sent", 0, rng.choice(GHOST_EMAILS)))
+        elif pick < 0.85:
+            story.plans.append(_plan(CALL, day, "no_answer", 0, ("Call", "No answer."), duration=0))
         else:
-            outcome = "no_answer" if pick < 0.85 else "voicemail"
-            story.plans.append(
-                (CALL, OUT, day, outcome, 0, "Call", "No answer.", 0 if outcome == "no_answer" else 40, None)
-            )
+            story.plans.append(_plan(CALL, day, "voicemail", 0, ("Call", "Left a voicemail."), duration=40))
     if rng.random() < 0.5:
         story.next_step, story.next_step_in_days = "Follow up on proposal", -rng.randint(5, 60)
         story.next_step_why = "Sent the proposal; waiting for feedback"
@@ -287,22 +197,9 @@ def call_me_in_two_weeks(rng: random.Random, slots: int) -> Story:
     story = Story(rng.choice(("mid", "mid", "late")), rng.randint(30, 200), rng.randint(20, 90))
     call_day = rng.randint(2, 6)
     _history(rng, story, rng.randint(4, 9), call_day + 3, slots)
-    story.plans.append(
-        (
-            CALL,
-            OUT,
-            call_day,
-            "connected",
-            0,
-            "Call",
-            "Good call. Asked us to call again in two weeks, after their board meeting.",
-            rng.randint(600, 1500),
-            None,
-        )
-    )
-    story.plans.append(
-        (NOTE, OUT, call_day, None, None, "Note", "Call back in 14 days as agreed.", None, None)
-    )
+    text = ("Call", "Good call. Asked us to call again in two weeks, after their board meeting.")
+    story.plans.append(_plan(CALL, call_day, "connected", 0, text, duration=rng.randint(600, 1500)))
+    story.plans.append(_plan(NOTE, call_day, None, None, ("Note", "Call back in 14 days as agreed.")))
     story.next_step = "Call to agree pilot scope after the board meeting"
     story.next_step_why = "Asked on the last call to be called again in two weeks"
     story.next_step_in_days = 14 - call_day
@@ -313,25 +210,13 @@ def call_me_in_two_weeks(rng: random.Random, slots: int) -> Story:
 
 
 def qualified_not_ready(rng: random.Random, slots: int) -> Story:
-    story = Story(
-        rng.choice(("nurture", "nurture", "early", "mid")), rng.randint(45, 400), rng.randint(60, 240)
-    )
+    level = rng.choice(("nurture", "nurture", "early", "mid"))
+    story = Story(level, rng.randint(45, 400), rng.randint(60, 240))
     last = rng.randint(5, 40)
     _history(rng, story, rng.randint(5, 12), last + 1, slots)
-    story.plans.append(
-        (
-            EMAIL,
-            IN,
-            last,
-            "replied",
-            0,
-            "Re: Timing",
-            "We like it, but nothing will happen before next budget cycle.",
-            None,
-            None,
-        )
-    )
-    story.next_step, story.next_step_why = rng.choice(_NOT_NOW_STEPS)
+    text = ("Re: Timing", "We like it, but nothing will happen before the next budget cycle.")
+    story.plans.append(_plan(EMAIL, last, "replied", 0, text, inbound=True))
+    story.next_step, story.next_step_why = rng.choice(NOT_NOW_STEPS)
     story.next_step_in_days = rng.randint(30, 120)
     story.agreed_interval_days = rng.choice((30, 60, 90))
     story.agreed_channel = "email"
@@ -345,36 +230,13 @@ def gatekeeper_only(rng: random.Random, slots: int) -> Story:
     for day in _spread(rng, rng.randint(4, 12), 1, story.age_days - 1):
         pick = rng.random()
         if pick < 0.4:
-            story.plans.append(
-                (
-                    CALL,
-                    OUT,
-                    day,
-                    "connected",
-                    0,
-                    "Call",
-                    "Spoke to the assistant; will pass the message on.",
-                    rng.randint(60, 240),
-                    None,
-                )
-            )
+            text = ("Call", "Spoke to the assistant; will pass the message on.")
+            story.plans.append(_plan(CALL, day, "connected", 0, text, duration=rng.randint(60, 240)))
         elif pick < 0.75:
-            subject, body = rng.choice(_EMAIL_OUT)
-            story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
+            story.plans.append(_plan(EMAIL, day, "sent", 0, rng.choice(EMAIL_OUT)))
         else:
-            story.plans.append(
-                (
-                    EMAIL,
-                    IN,
-                    day,
-                    "replied",
-                    0,
-                    "Re: Meeting request",
-                    "I have forwarded your message and will get back to you.",
-                    None,
-                    None,
-                )
-            )
+            text = ("Re: Meeting request", "I have forwarded your message and will get back to you.")
+            story.plans.append(_plan(EMAIL, day, "replied", 0, text, inbound=True))
     story.next_step = "Get a meeting with the decision maker"
     story.next_step_why = "Only reached the assistant so far"
     story.next_step_in_days = rng.randint(-10, 10)
@@ -386,27 +248,14 @@ def gatekeeper_only(rng: random.Random, slots: int) -> Story:
 def unqualified_tyre_kicker(rng: random.Random, slots: int) -> Story:
     story = Story("early", rng.randint(10, 180), rng.randint(15, 120))
     days = _spread(rng, rng.randint(2, 7), 1, story.age_days - 1)
-    story.plans.append(
-        (
-            EMAIL,
-            IN,
-            days[0],
-            "replied",
-            0,
-            "Pricing request",
-            "Can you send me your prices? Just looking around.",
-            None,
-            None,
-        )
-    )
+    text = ("Pricing request", "Can you send me your prices? Just looking around.")
+    story.plans.append(_plan(EMAIL, days[0], "replied", 0, text, inbound=True))
     for day in days[1:]:
         if rng.random() < 0.8:
-            subject, body = rng.choice(_EMAIL_OUT)
-            story.plans.append((EMAIL, OUT, day, "sent", 0, subject, body, None, None))
+            story.plans.append(_plan(EMAIL, day, "sent", 0, rng.choice(EMAIL_OUT)))
         else:
-            story.plans.append(
-                (MEETING, OUT, day, "no_show", 0, "Intro call", "Did not show up.", 1800, day + 3)
-            )
+            text = ("Intro call", "Did not show up.")
+            story.plans.append(_plan(MEETING, day, "no_show", 0, text, duration=1800, booked=day + 3))
     if rng.random() < 0.4:
         story.next_step, story.next_step_in_days = "Send brochure", rng.randint(-20, 10)
     story.readiness = rng.choice(("unknown", None))
@@ -426,9 +275,8 @@ def vague_next_step(rng: random.Random, slots: int) -> Story:
     story = Story(rng.choice(("early", "mid", "late")), rng.randint(20, 300), rng.randint(-20, 90))
     _history(rng, story, rng.randint(4, 11), rng.randint(1, 30), slots)
     story.next_step = rng.choice(VAGUE_NEXT_STEPS)
-    story.next_step_why = (
-        None if rng.random() < 0.7 else rng.choice(("see notes", "as discussed", "siehe Notiz"))
-    )
+    if rng.random() >= 0.7:
+        story.next_step_why = rng.choice(("see notes", "as discussed", "siehe Notiz"))
     story.next_step_in_days = rng.randint(1, 20) if rng.random() < 0.5 else None
     story.readiness = rng.choice(("unknown", "ready", None))
     story.qualification_score = float(rng.randint(30, 85))
@@ -439,12 +287,9 @@ def recently_won(rng: random.Random, slots: int) -> Story:
     closed = rng.randint(1, 30)
     story = Story("won", closed + rng.randint(30, 250), closed)
     _history(rng, story, rng.randint(6, 14), closed + 1, slots)
-    story.plans.append(
-        (MEETING, OUT, closed, "completed", 0, "Contract signing", "Signed. Kickoff next.", 1800, closed + 5)
-    )
-    story.plans.append(
-        (NOTE, OUT, closed, None, None, "Note", "Closed won. Handover to onboarding.", None, None)
-    )
+    text = ("Contract signing", "Signed. Kickoff next.")
+    story.plans.append(_plan(MEETING, closed, "completed", 0, text, duration=1800, booked=closed + 5))
+    story.plans.append(_plan(NOTE, closed, None, None, ("Note", "Closed won. Handover to onboarding.")))
     story.readiness = "ready"
     story.qualification_score = float(rng.randint(70, 100))
     return story
@@ -454,19 +299,8 @@ def recently_lost(rng: random.Random, slots: int) -> Story:
     closed = rng.randint(1, 30)
     story = Story("lost", closed + rng.randint(30, 250), closed)
     _history(rng, story, rng.randint(4, 13), closed + 1, slots)
-    story.plans.append(
-        (
-            EMAIL,
-            IN,
-            closed,
-            "replied",
-            0,
-            "Re: Proposal",
-            "Thank you for your time; we have decided to go another way.",
-            None,
-            None,
-        )
-    )
+    text = ("Re: Proposal", "Thank you for your time; we have decided to go another way.")
+    story.plans.append(_plan(EMAIL, closed, "replied", 0, text, inbound=True))
     story.closed_lost_reason = rng.choice(LOST_REASONS)
     story.readiness = rng.choice(("unknown", "not_now", None))
     story.qualification_score = float(rng.randint(20, 80))

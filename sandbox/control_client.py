@@ -42,8 +42,10 @@ class SandboxControl:
 
     def __init__(self, base_url: str, verify: bool | str = True) -> None:
         self.base_url = base_url.rstrip("/")
+        # Passed with every request rather than set on the session: requests lets REQUESTS_CA_BUNDLE /
+        # CURL_CA_BUNDLE override Session.verify, which would reject the Salesforce sandbox's own CA.
+        self._verify = verify
         self._session = requests.Session()
-        self._session.verify = verify
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -61,6 +63,7 @@ class SandboxControl:
             f"{self.base_url}/__sandbox__/{route}",
             json=body if send_body else None,
             timeout=_TIMEOUT_S,
+            verify=self._verify,
         )
         if response.status_code >= 400:
             try:

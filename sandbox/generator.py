@@ -7,7 +7,7 @@ Call ``sandbox.dataset.generate(seed, deals, now)``, not this module directly. H
 2. Each deal draws an archetype (weights in sandbox/archetypes.py), a company, an owner (mostly the
    company's), its contact roles, and a ``Story`` in relative days. Contacts come from the company's pool:
    a role already present there is reused half the time, so companies with several deals share people.
-3. Relative days become timestamps inside the owner's working hours in the owner's time zone (offset as at
+3. Relative days become timestamps inside the owner's working hours (sandbox/workhours.py; offset as at
    ``now``), moved off weekends, and strictly before ``now`` for anything that already happened. Booked
    meetings, open tasks, next-step dates and open deals' close dates may lie in the future.
 
@@ -25,8 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from sandbox.archetypes import ARCHETYPE_WEIGHTS, EXTRA_ROLES, ROLES_BY_ARCHETYPE, STORIES, Story
 from sandbox.dataset import (
@@ -51,11 +50,11 @@ from sandbox.names import (
     TITLES_BY_ROLE,
 )
 from sandbox.pipelines import PIPELINES, stage_for_level
+from sandbox.workhours import WorkingHoursClock
 
 __all__ = ["GENERATOR_VERSION", "generate_dataset", "paused_gc"]
 
 GENERATOR_VERSION = "1"
-_DAY = 86_400
 _LEGAL_FORMS = {
     "US": "Inc.",
     "US-W": "Inc.",
@@ -78,45 +77,6 @@ _PRODUCTS = (
     "Integration package",
 )
 _ENTERPRISE_SHARE = 0.3
-
-
-class _Clock:
-    """Turns "days before today" into epoch seconds within an owner's working hours, off weekends."""
-
-    def __init__(self, rng: random.Random, now: datetime, owners: tuple[GenOwner, ...]) -> None:
-        self.rng = rng
-        self.now_ts = int(now.timestamp())
-        self.today_start = self.now_ts - self.now_ts % _DAY
-        self.today_index = self.today_start // _DAY
-        self.windows: dict[int, tuple[int, int, int]] = {}  # owner id -> (start s, end s, utc offset s)
-        for owner in owners:
-            offset = now.astimezone(ZoneInfo(owner.time_zone)).utcoffset() or timedelta(0)
-            self.windows[owner.id] = (
-                _seconds(owner.working_start),
-                _seconds(owner.working_end),
-                int(offset.total_seconds()),
-            )
-
-    def at(self, day: int, owner_id: int) -> int:
-        """A working-hours moment ``day`` days before today (negative: in the future), in epoch seconds."""
-        weekday = (self.today_index - day + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
-        if weekday >= 5:
-            day += (weekday - 4) if day >= 0 else -(7 - weekday)
-        start, end, offset = self.windows[owner_id]
-        ts = self.today_start - day * _DAY + self.rng.randint(start, end) - offset
-        if day >= 0:
-            while ts >= self.now_ts:  # today, but later than now: it happened on an earlier day
-                ts -= _DAY
-        return ts
-
-    def date_in(self, days: int) -> date:
-        """Today's UTC date plus ``days``."""
-        return date.fromordinal(date(1970, 1, 1).toordinal() + self.today_index + days)
-
-
-def _seconds(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 3600 + int(minutes) * 60
 
 
 def _ascii(text: str) -> str:
@@ -217,7 +177,7 @@ class _ContactPool:
         if day >= 0 and (row[9] is None or day < int(str(row[9]))):
             row[9] = day
 
-    def freeze(self, clock: _Clock, owner_of_company: dict[int, int]) -> tuple[GenContact, ...]:
+    def freeze(self, clock: WorkingHoursClock, owner_of_company: dict[int, int]) -> tuple[GenContact, ...]:
         contacts = []
         for contact_id, row in enumerate(self.rows, start=1):
             first, last, email, phone, company_id, title, tz, _, oldest, touched = row
@@ -283,7 +243,7 @@ def _generate(seed: int, deals: int, now: datetime) -> Dataset:
     rng = random.Random(seed)
     owners = _owners(rng, max(3, round(deals / 250)))
     companies, country_keys = _companies(rng, max(1, round(deals / 3)), len(owners))
-    clock = _Clock(rng, now, owners)
+    clock = WorkingHoursClock(rng, now, owners)
     pool = _ContactPool(rng, companies, country_keys)
     archetypes = [archetype for archetype, _ in ARCHETYPE_WEIGHTS]
     cumulative = list(itertools.accumulate(weight for _, weight in ARCHETYPE_WEIGHTS))

@@ -11,12 +11,20 @@ from __future__ import annotations
 __all__ = [
     "COMPANY_PREFIXES",
     "COMPANY_SUFFIXES",
+    "CONCRETE_STEPS",
     "COUNTRIES",
+    "EMAIL_IN",
+    "EMAIL_OUT",
     "FIRST_NAMES",
+    "GHOST_EMAILS",
     "INDUSTRIES",
     "LAST_NAMES",
+    "LOST_REASONS",
+    "NOTES",
+    "NOT_NOW_STEPS",
     "OWNER_REGIONS",
     "TITLES_BY_ROLE",
+    "VAGUE_NEXT_STEPS",
 ]
 
 FIRST_NAMES: tuple[str, ...] = (
@@ -89,3 +97,58 @@ TITLES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "gatekeeper": ("Executive Assistant", "Office Manager", "Receptionist", "Personal Assistant to the CEO"),
     "user": ("Coordinator", "Specialist", "Dispatcher", "Analyst"),
 }
+
+# --- what reps write ------------------------------------------------------------------------------------
+
+VAGUE_NEXT_STEPS: tuple[str, ...] = (
+    "follow up", "Follow up", "Follow-up", "check in", "Check in next week", "touch base", "circle back",
+    "nachfassen", "Nachfassen", "mal nachhaken", "Wiedervorlage", "återkomma", "Återkomma", "höra av sig",
+    "stämma av", "ping",
+)  # fmt: skip
+
+LOST_REASONS: tuple[str, ...] = (
+    "Chose a competitor", "No budget", "No decision / status quo", "Timing: project postponed",
+    "Price too high", "Lost contact with the buyer", "Missing feature: SSO", "Went with in-house build",
+)  # fmt: skip
+
+# (next step, why)
+CONCRETE_STEPS: tuple[tuple[str, str], ...] = (
+    ("Send revised proposal with volume pricing", "Agreed in the meeting: needs numbers for the budget"),
+    ("Demo the routing module to the ops team", "Champion asked for a demo for the people who will use it"),
+    ("Share the security questionnaire answers", "IT review is the last blocker before the contract"),
+    ("Book the reference call with a customer", "Decision maker wants to hear from a company of their size"),
+    ("Agree the pilot success criteria", "Both sides agreed a 4-week pilot needs written criteria"),
+    ("Send contract draft for legal review", "Verbal yes on the call; legal needs the draft this week"),
+)
+NOT_NOW_STEPS: tuple[tuple[str, str], ...] = (
+    ("Re-engage when the new budget opens", "Budget frozen until next fiscal year; asked us to come back"),
+    ("Check progress on their ERP migration", "Nothing new before the ERP migration is done"),
+    ("Send the Q3 case study", "Interested, but reorganising this quarter; keep them warm"),
+)
+
+# (subject, body)
+EMAIL_OUT: tuple[tuple[str, str], ...] = (
+    ("Following up on our conversation", "Thanks for your time. As promised, here is the summary."),
+    ("Proposal", "Please find the proposal attached. Happy to walk you through it."),
+    ("Quick question", "Do you have ten minutes this week to go through the open points?"),
+    ("Pricing overview", "Here is the pricing overview for the volumes we discussed."),
+    ("Case study", "Thought this case study from a company like yours might be useful."),
+)
+EMAIL_IN: tuple[tuple[str, str], ...] = (
+    ("Re: Following up on our conversation", "Thanks, this is helpful. Let me check with the team."),
+    ("Re: Proposal", "We reviewed the proposal. A few questions on the implementation timeline."),
+    ("Re: Quick question", "Thursday afternoon works for me."),
+    ("Re: Pricing overview", "Looks reasonable. Can you include the onboarding costs?"),
+)
+GHOST_EMAILS: tuple[tuple[str, str], ...] = (
+    ("Checking in", "Just checking in on the proposal I sent. Any thoughts?"),
+    ("Any update?", "I wanted to see whether you had a chance to review the proposal."),
+    ("Still a priority?", "Is improving dispatch planning still on your list this quarter?"),
+    ("Closing the loop", "I haven't heard back, so I'll assume the timing isn't right."),
+)
+NOTES: tuple[tuple[str, str], ...] = (
+    ("Note", "Budget confirmed for this year; procurement involved from next month."),
+    ("Note", "Champion is pushing internally; needs a one-pager for the steering group."),
+    ("Note", "Discussed integration with their ERP; no blockers seen."),
+    ("Note", "Competitor also in the evaluation; our routing is the differentiator."),
+)

@@ -25,6 +25,7 @@ official clients reuse connections and a sandbox that closes them would measure 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import signal
 import socket
@@ -42,6 +43,7 @@ __all__ = ["RunningServer", "ServerStartError", "http_implementation", "serve_fo
 
 _START_TIMEOUT_S = 15.0
 _STOP_TIMEOUT_S = 10.0
+_GRACE_S = 0.5  # time for uvicorn's graceful shutdown before open connections are aborted
 _KEEP_ALIVE_S = 30
 
 
@@ -146,10 +148,15 @@ def serve_in_thread(
     actual_port = int(sock.getsockname()[1])
     server = uvicorn.Server(_config(app, host, actual_port, ssl_certfile, ssl_keyfile, own_logging=False))
     errors: list[BaseException] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
 
     def run() -> None:
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            asyncio.run(serve())
         except BaseException as exc:  # reported to the starting thread, which raises it
             errors.append(exc)
 
@@ -166,11 +173,33 @@ def serve_in_thread(
         yield RunningServer(host, actual_port, _base_url(host, actual_port, ssl_certfile is not None))
     finally:
         server.should_exit = True
-        thread.join(_STOP_TIMEOUT_S)
-        if thread.is_alive():  # a client holding a request open: stop waiting for it
+        thread.join(_GRACE_S)
+        if thread.is_alive() and loops:
+            _abort_connections(loops[0], server)
+            thread.join(_STOP_TIMEOUT_S)
+        if thread.is_alive():  # a request still running: stop waiting for it
             server.force_exit = True
             thread.join(_STOP_TIMEOUT_S)
         sock.close()
+
+
+def _abort_connections(loop: asyncio.AbstractEventLoop, server: uvicorn.Server) -> None:
+    """Close the connections uvicorn is still waiting on, from the server's own loop.
+
+    uvicorn's graceful shutdown closes idle keep-alive connections, but a TLS close waits for the client's
+    close_notify, which an idle pooled client (requests, simple-salesforce) never sends: uvicorn would wait
+    out the 30-second TLS shutdown timeout, and sockets left behind surface as ResourceWarnings. A test
+    sandbox that is being torn down has no one left to be graceful to.
+    """
+
+    def abort_all() -> None:
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+    with contextlib.suppress(RuntimeError):  # the loop closed in the meantime: nothing left to abort
+        loop.call_soon_threadsafe(abort_all)
 
 
 def serve_forever(

@@ -86,7 +86,7 @@ class Cycle:
 class CycleResult:
     run_id: str
     account: str
-    status: str  # ok | stopped | retry_later | fix_configuration | lease_held | error
+    status: str  # ok | stopped | retry_later | fix_configuration | lease_held | blocked | error
     shadow: bool
     counts: Counter[str] = field(default_factory=Counter)
     actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, rule, ledger status)

@@ -61,13 +61,17 @@ class WorkerMetrics:
     def observe(self, result: CycleResult) -> None:
         account = result.account
         self.cycles.labels(account, result.status).inc()
-        if result.status not in {"ok", "stopped", "lease_held"}:
+        if result.status not in {
+            "ok",
+            "stopped",
+            "lease_held",
+        }:  # blocked, retry_later, fix_configuration, error
             self.errors.labels(account, result.status).inc()
         for (kind, rule, status), n in result.actions.items():
             self.actions.labels(account, kind, rule, status).inc(n)
         for endpoint, n in result.api_calls_by_endpoint.items():
             self.api_calls.labels(account, endpoint).inc(n)
-        if result.status != "lease_held":
+        if result.status not in {"lease_held", "blocked"} and result.run_id != "-":
             self.duration.labels(account).observe(result.duration_s)
         if "mirrored" in result.counts:
             self.mirrored.labels(account).set(result.counts["mirrored"])

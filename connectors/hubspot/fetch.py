@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from connectors.hubspot.client import HubSpotClient, Response
+from connectors.hubspot.values import parse_datetime
 
 BATCH_READ_SIZE = 100
 ASSOCIATION_BATCH_SIZE = 1000
@@ -180,8 +181,6 @@ class Fetcher:
 
     def archived_deals(self, since_ms: int | None) -> list[str]:
         """Ids of archived deals (archived at or after ``since_ms`` when HubSpot says when)."""
-        from connectors.hubspot.values import parse_datetime
-
         removed: list[str] = []
         after: str | None = None
         while True:

@@ -91,8 +91,8 @@ class Puller:
         last_id = from_id
         for record in self._fetcher.search("deals", properties, after_id=from_id):
             pending[str(record["id"])] = record
+            last_id = int(record["id"])
             if len(pending) >= self._options.deals_per_batch:
-                last_id = int(record["id"])
                 resume = {**_keep(state), "full_from_id": str(last_id), "full_started": str(started)}
                 yield self._batch(directory, pending, cache, resume, removed)
                 pending, removed = {}, ()

@@ -6,11 +6,16 @@
 * Events are meetings: in the future ``scheduled``, in the past ``completed`` unless the subject or the
   start of the description says it was cancelled ("Canceled: ..." as calendar sync writes it),
   rescheduled or a no-show (Salesforce has no standard event outcome field).
-* EmailMessages give the direction (``Incoming``) and bounces.
+* EmailMessages give the direction (``Incoming``) and bounces; the Task that Enhanced Email logs beside
+  each message (``EmailMessage.ActivityId``) gives the contact.
+* A touch logged on a contact counts for every deal that contact has a role on (``contact_touches``), as
+  in the HubSpot connector: a reply on one deal is a reply from the buyer, whatever record it was logged on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -18,6 +23,7 @@ from connectors.salesforce.values import Record, parse_date, parse_datetime, tok
 from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, TaskType
 
 CONTACT_PREFIX = "003"
+EVENT_PREFIX = "00U"
 
 
 _DISPOSITIONS: tuple[tuple[tuple[str, ...], Outcome], ...] = (
@@ -165,3 +171,34 @@ def auto_task_from_task(
         task_type=task_type_of(task),
         subject=str(task.get("Subject") or ""),
     )
+
+
+def touch_of_row(
+    row: Record, *, key_field: str, now: datetime, mirrors: Mapping[str, Record]
+) -> Activity | None:
+    """The touch one Task or Event row stands for; an e-mail Task becomes its EmailMessage's touch."""
+    row_id = str(row.get("Id") or "")
+    kind = str((row.get("attributes") or {}).get("type") or "")
+    if kind == "Event" or row_id.startswith(EVENT_PREFIX):
+        return activity_from_event(row, now=now)
+    mirror = mirrors.get(row_id)
+    if mirror is not None:
+        email = activity_from_email(mirror)
+        return replace(email, contact_ids=_contact_ids(row.get("WhoId"))) if email is not None else None
+    return activity_from_task(row, key_field=key_field)
+
+
+def contact_touches(
+    rows: Iterable[Record], *, key_field: str, now: datetime, mirrors: Mapping[str, Record]
+) -> list[tuple[str, str | None, Activity]]:
+    """(contact id, related record id, touch) for every Task/Event row logged on a contact."""
+    found: list[tuple[str, str | None, Activity]] = []
+    for row in rows:
+        who = row.get("WhoId")
+        if not who or not str(who).startswith(CONTACT_PREFIX):
+            continue
+        touch = touch_of_row(row, key_field=key_field, now=now, mirrors=mirrors)
+        if touch is not None:
+            what = row.get("WhatId")
+            found.append((str(who), str(what) if what else None, touch))
+    return found

@@ -1,9 +1,15 @@
 """``SalesforceConnector``: the ``CrmConnector`` port for Salesforce, wired from its parts.
 
-    options.py   settings          auth.py     tokens            session.py   timeouts, no urllib3 retries
-    errors.py    translation       api.py      budget/retry/401  limits.py    Sforce-Limit-Info, budget
-    soql.py      queries           mapping.py  records -> Deal   payloads.py  actions -> records
-    pull.py      full/incremental  write.py    apply()           composite.py sObject Collections
+    options.py   settings          auth.py      tokens            session.py   timeouts, no urllib3 retries
+    errors.py    translation       api.py       budget/retry/401  limits.py    Sforce-Limit-Info, budget
+    soql.py      queries           mapping.py   records -> Deal   activities.py  Tasks/Events/E-mails
+    values.py    scalars           payloads.py  actions -> records
+    pull.py      full/incremental  write.py     apply()           composite.py sObject Collections
+    setup.py     `followup setup salesforce`
+
+Activities are those related to the opportunity itself (Task/Event ``WhatId``, EmailMessage
+``RelatedToId``). Unlike the HubSpot connector, touches logged on one of the deal's contacts but related to
+another record are not attributed to this deal (tests/connectors/test_same_decisions.py records the gap).
 
 The connector keeps small caches between calls: the directory (owners' time zones for due dates), campaign
 ids by name, and the owners of the auto-tasks it has seen (for ``UpdateTask`` due dates).

@@ -54,6 +54,8 @@ def endpoint_of(url: str) -> str | None:
     path = urlsplit(url).path
     if path.startswith("/services/oauth2/"):
         return None
+    if path.startswith("/services/Soap/m/"):
+        return "metadata"
     match = _VERSIONED.match(path)
     if match is None:
         return path.strip("/").split("/", 2)[-1] or "other"

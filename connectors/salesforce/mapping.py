@@ -4,21 +4,21 @@ Records are the dicts simple-salesforce returns: fields by API name, parent look
 relationship sets as ``{"totalSize", "done", "records"}`` or ``None``. Nothing here does I/O or reads the
 clock (``now`` is an argument), so every rule is tested on record dicts alone. Activities are reduced in
 ``activities.py``; a Task that merely mirrors an EmailMessage (``EmailMessage.ActivityId``, Enhanced
-Email) is dropped so the e-mail is not counted twice.
+Email) stands for that e-mail (with the Task's contact), so the e-mail is counted once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from connectors.salesforce.activities import (
     activity_from_email,
     activity_from_event,
-    activity_from_task,
     auto_task_from_task,
+    touch_of_row,
 )
 from connectors.salesforce.values import (
     Record,
@@ -159,8 +159,13 @@ def deal_from_records(
     config: MappingConfig,
     pipeline: Pipeline | None,
     now: datetime,
+    contact_touches: Sequence[Activity] = (),
 ) -> Deal:
-    """The whole ``Deal`` aggregate of one opportunity row (with its child sets) and its e-mails."""
+    """The whole ``Deal`` aggregate of one opportunity row (with its child sets) and its e-mails.
+
+    ``contact_touches`` are touches logged on the deal's contacts but related to other records; they join
+    the deal's own touches (once each).
+    """
     f = config.opportunity_fields
     created = parse_datetime(opportunity.get("CreatedDate"))
     modified = parse_datetime(opportunity.get("LastModifiedDate")) or parse_datetime(
@@ -168,8 +173,8 @@ def deal_from_records(
     )
     if created is None or modified is None:
         raise ValueError("CreatedDate or LastModifiedDate missing")
-    mirrored = {str(e["ActivityId"]) for e in emails if e.get("ActivityId")}
-    activities: list[Activity] = []
+    mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
+    touches: dict[str, Activity] = {}
     auto_tasks: list[AutoTask] = []
     for task in children(opportunity, "Tasks"):
         owner = config.owners.get(str(task.get("OwnerId")))
@@ -182,19 +187,20 @@ def deal_from_records(
         )
         if auto is not None:
             auto_tasks.append(auto)
-        if str(task.get("Id")) in mirrored:
-            continue
-        touch = activity_from_task(task, key_field=config.task_key_field)
+        touch = touch_of_row(task, key_field=config.task_key_field, now=now, mirrors=mirrors)
         if touch is not None:
-            activities.append(touch)
+            touches[touch.id] = touch
     for event in children(opportunity, "Events"):
         meeting = activity_from_event(event, now=now)
         if meeting is not None:
-            activities.append(meeting)
+            touches[meeting.id] = meeting
     for email in emails:
         mail = activity_from_email(email)
-        if mail is not None:
-            activities.append(mail)
+        if mail is not None and mail.id not in touches:
+            touches[mail.id] = mail
+    for touch in contact_touches:
+        touches.setdefault(touch.id, touch)
+    activities = list(touches.values())
     activities.sort(key=lambda a: (a.occurred_at, a.id))
     auto_tasks.sort(key=lambda t: (t.created_at, t.id))
     interval = parse_number(opportunity.get(f[DealField.AGREED_INTERVAL_DAYS]))
@@ -229,3 +235,17 @@ def deal_from_records(
         activities=tuple(activities),
         auto_tasks=tuple(auto_tasks),
     )
+
+
+def add_contact_touches(deal: Deal, index: Mapping[str, Sequence[tuple[str | None, Activity]]]) -> Deal:
+    """``deal`` with the touches logged on its contacts for other records (from ``index`` by contact id)."""
+    known = {a.id for a in deal.activities}
+    extra: dict[str, Activity] = {}
+    for contact in deal.contacts:
+        for related_to, touch in index.get(contact.id, ()):
+            if related_to != deal.id and touch.id not in known:
+                extra.setdefault(touch.id, touch)
+    if not extra:
+        return deal
+    activities = sorted((*deal.activities, *extra.values()), key=lambda a: (a.occurred_at, a.id))
+    return replace(deal, activities=tuple(activities))

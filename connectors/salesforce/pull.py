@@ -1,11 +1,13 @@
 """Full and incremental pulls: whole ``Deal`` aggregates in as few API calls as Salesforce allows.
 
-**Full pull** (no cursor, a resumed full pull, or ``reconciliation_interval`` since the last one): one
+**Full pull** (no cursor, an interrupted full pull, or ``reconciliation_interval`` since the last one): one
 query over every opportunity in ``Id`` order with its contact roles, Tasks and Events as relationship
 subqueries, paged by ``nextRecordsUrl`` at the largest batch size; beside it one ``EmailMessage`` query in
 ``RelatedToId`` order, merged page by page (both streams sorted by the same id, so neither is held in
-memory). Each page becomes one ``ChangeBatch`` whose cursor says where to resume (``full_after``) if the
-worker stops before the end. Removals are implied by absence.
+memory). Each page becomes one ``ChangeBatch``; only the last one carries the new watermarks, the others
+mark the full pull as pending (``full_pending``), so a pull interrupted by a crash or a spent budget starts
+over next time (resuming by ``Id > last`` is not safe: Salesforce-compatible servers need not order and
+compare ids alike). Removals are implied by absence.
 
 **Incremental pull**: per-object ``SystemModstamp`` cursors, each re-read with ``cursor_overlap`` behind
 it (late commits). Changed opportunities come with their aggregates in the first query (``queryAll``, so
@@ -15,8 +17,9 @@ read by ``RelatedToId IN (...)``. The new cursor rides on the last batch only: t
 once everything before it is stored.
 
 **Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
-own duration and the overlap. This stays at or before the server's time when the pull started without
-comparing our clock to Salesforce's (only their rates), so changes made while the pull ran are read again.
+own duration (the overlap is applied when reading). This stays at or before the server's time when the
+pull started without comparing our clock to Salesforce's (only their rates), so changes made while the
+pull ran are read again.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ import structlog
 
 from connectors.base import ChangeBatch, Cursor, Directory, RejectedRecord
 from connectors.salesforce import soql
+from connectors.salesforce.activities import CONTACT_PREFIX, contact_touches
 from connectors.salesforce.api import SalesforceApi
-from connectors.salesforce.mapping import MappingConfig, deal_from_records
-from connectors.salesforce.values import parse_datetime
-from policies.model import Deal
+from connectors.salesforce.mapping import MappingConfig, add_contact_touches, deal_from_records
+from connectors.salesforce.values import children, parse_datetime
+from policies.model import Activity, Deal
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +53,7 @@ CHILD_CURSORS: Mapping[str, tuple[str, str, str | None]] = {
 }
 STAMP_KEYS = ("opportunity", *CHILD_CURSORS)
 OPPORTUNITY_PREFIX = "006"
+CONTACT_QUERY_IDS = 200  # opportunity ids per contact-touch semi-join (two id lists must fit the URI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,7 @@ class Puller:
             yield from self._incremental(directory, cursor)
 
     def full_due(self, cursor: Cursor | None) -> bool:
-        if not cursor or cursor.get("full_after"):
+        if not cursor or cursor.get("full_pending"):
             return True
         full_at = _cursor_time(cursor, "full_at")
         return full_at is None or self._clock() - full_at >= self._settings.reconciliation_interval
@@ -171,18 +176,21 @@ class Puller:
     # -- full ---------------------------------------------------------------------------------------
 
     def _full(self, directory: Directory, previous: Cursor) -> Iterator[ChangeBatch]:
-        started = _cursor_time(previous, "full_started_at") if previous.get("full_after") else None
-        started = started or self._clock()
-        after_id = previous.get("full_after") or None
+        started = self._clock()
         stamps = _Stamps()
-        for key in STAMP_KEYS:  # a resumed pull keeps what the first part saw
-            if previous.get(f"full_seen_{key}"):
-                stamps.note(key, previous[f"full_seen_{key}"])
-        log.info("salesforce_full_pull", resumed=after_id is not None)
-        email_stream = _EmailMerge(self._api.query_records(soql.emails_all_after(after_id)))
-        pages = _lookahead(self._api.query_pages(self._shape.all_after(after_id)))
+        log.info("salesforce_full_pull", restarted=bool(previous.get("full_pending")))
+        pending = {
+            **{k: v for k, v in previous.items() if k in STAMP_KEYS or k == "full_at"},
+            "full_pending": "1",
+        }
+        email_stream = _EmailMerge(self._api.query_records(soql.emails_all()))
+        pages = self._api.query_pages(self._shape.all_opportunities())
         previous_last: str | None = None
-        for page, is_last in pages:
+        held: list[Deal] = []
+        rejected: list[RejectedRecord] = []
+        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        now = self._clock()
+        for page in pages:
             opportunities = [self._complete_children(o) for o in page]
             for opportunity in opportunities:
                 stamps.note_aggregate(opportunity)
@@ -196,17 +204,36 @@ class Puller:
             for rows in emails.values():
                 for email in rows:
                     stamps.note("email", email.get("SystemModstamp"))
-            deals, rejected = self._map(opportunities, emails, directory)
-            if is_last:
-                cursor = self._full_done_cursor(stamps, started)
-            else:
-                cursor = {
-                    **{k: v for k, v in previous.items() if k in STAMP_KEYS or k == "full_at"},
-                    "full_after": ids[-1] if ids else (after_id or ""),
-                    "full_started_at": _iso(started),
-                    **{f"full_seen_{k}": _iso(v) for k, v in stamps.seen.items()},
-                }
-            yield ChangeBatch(deals=tuple(deals), cursor=cursor, rejected=tuple(rejected))
+            for opportunity in opportunities:
+                self._index_own_touches(opportunity, emails.get(str(opportunity["Id"]), []), index, now)
+            deals, bad = self._map(opportunities, emails, directory)
+            held.extend(deals)
+            rejected.extend(bad)
+        complete = [add_contact_touches(d, index) for d in held]
+        groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
+        final = self._full_done_cursor(stamps, started)
+        for number, group in enumerate(groups):
+            last = number == len(groups) - 1
+            yield ChangeBatch(
+                deals=tuple(group),
+                cursor=final if last else pending,
+                rejected=tuple(rejected) if number == 0 else (),
+            )
+
+    def _index_own_touches(
+        self,
+        opportunity: Record,
+        emails: Sequence[Record],
+        index: dict[str, list[tuple[str | None, Activity]]],
+        now: datetime,
+    ) -> None:
+        """Note the touches of one opportunity logged on a contact, for that contact's other deals."""
+        mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
+        rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
+        for who, _, touch in contact_touches(
+            rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
+        ):
+            index.setdefault(who, []).append((str(opportunity["Id"]), touch))
 
     def _full_done_cursor(self, stamps: _Stamps, started: datetime) -> dict[str, str]:
         elapsed = max(timedelta(0), self._clock() - started)
@@ -239,13 +266,23 @@ class Puller:
             else:
                 changed[record_id] = self._complete_children(opportunity)
         touched: set[str] = set()
+        contacts: set[str] = set()
         for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items():
-            query = soql.changed_parents(object_name, parent_field, self._since(cursor, key), parent_type)
+            extra = ("WhoId",) if object_name in ("Task", "Event") else ()
+            query = soql.changed_parents(
+                object_name, parent_field, self._since(cursor, key), parent_type, extra
+            )
             for row in self._api.query_records(query, include_deleted=True):
                 stamps.note(key, row.get("SystemModstamp"))
                 parent = row.get(parent_field)
                 if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
                     touched.add(str(parent))
+                who = row.get("WhoId")
+                if who and str(who).startswith(CONTACT_PREFIX):
+                    contacts.add(str(who))  # a touch on a contact changes every deal of that contact
+        for chunk in soql.chunked(sorted(contacts), self._settings.ids_per_query):
+            for row in self._api.query_records(soql.deals_of_contacts(chunk)):
+                touched.add(str(row["OpportunityId"]))
         missing = sorted(touched - changed.keys() - set(removed))
         for chunk in soql.chunked(missing, self._settings.ids_per_query):
             for opportunity in self._api.query_records(self._shape.by_ids(chunk)):
@@ -258,17 +295,44 @@ class Puller:
                 new_cursor[key] = _iso(best)
         ids = sorted(changed)
         log.info("salesforce_incremental_pull", changed=len(ids), removed=len(removed))
-        chunks = soql.chunked(ids, self._settings.deals_per_batch) or [[]]
-        for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
-            emails = self._emails_for(chunk) if chunk else {}
-            deals, rejected = self._map([changed[i] for i in chunk], emails, directory)
+        emails = self._emails_for(ids) if ids else {}
+        index = self._contact_touches_of(ids, emails)
+        deals, rejected = self._map([changed[i] for i in ids], emails, directory)
+        complete = [add_contact_touches(d, index) for d in deals]
+        groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
+        for number, group in enumerate(groups):
+            last = number == len(groups) - 1
             yield ChangeBatch(
-                deals=tuple(deals),
+                deals=tuple(group),
                 removed_deal_ids=tuple(removed) if last else (),
                 cursor=new_cursor if last else dict(cursor),
-                rejected=tuple(rejected),
+                rejected=tuple(rejected) if number == 0 else (),
             )
+
+    def _contact_touches_of(
+        self, ids: Sequence[str], emails: Mapping[str, list[Record]]
+    ) -> dict[str, list[tuple[str | None, Activity]]]:
+        """Touches logged on the contacts of these deals, by contact id (semi-joins on contact roles)."""
+        rows: list[Record] = []
+        for chunk in soql.chunked(list(ids), CONTACT_QUERY_IDS):
+            rows.extend(self._api.query_records(soql.contact_tasks(self._shape, chunk)))
+            rows.extend(self._api.query_records(soql.contact_events(chunk)))
+        mirrors = {str(e["ActivityId"]): e for rows_ in emails.values() for e in rows_ if e.get("ActivityId")}
+        unknown = sorted(
+            str(r["Id"])
+            for r in rows
+            if str(r.get("TaskSubtype") or "") == "Email" and str(r["Id"]) not in mirrors
+        )
+        for chunk in soql.chunked(unknown, self._settings.ids_per_query):
+            for email in self._api.query_records(soql.emails_by_activity(chunk)):
+                mirrors[str(email["ActivityId"])] = email
+        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        now = self._clock()
+        for who, what, touch in contact_touches(
+            rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
+        ):
+            index.setdefault(who, []).append((what, touch))
+        return index
 
 
 class _EmailMerge:
@@ -304,15 +368,3 @@ class _EmailMerge:
             if related in ids:
                 taken.setdefault(related, []).append(row)
         return taken
-
-
-def _lookahead(pages: Iterator[list[Record]]) -> Iterator[tuple[list[Record], bool]]:
-    """Each page with whether it is the last one (so the last batch can carry the final cursor)."""
-    current = next(pages, None)
-    if current is None:
-        yield [], True
-        return
-    for following in pages:
-        yield current, False
-        current = following
-    yield current, True

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
+
+T = TypeVar("T")
 
 OPPORTUNITY_FIELDS = (
     "Id",
@@ -106,7 +109,7 @@ def in_list(values: Iterable[str]) -> str:
     return "(" + ",".join(items) + ")"
 
 
-def chunked(values: Sequence[str], size: int) -> list[Sequence[str]]:
+def chunked(values: Sequence[T], size: int) -> list[Sequence[T]]:
     """``values`` in slices of at most ``size`` (URI length and collection limits)."""
     return [values[i : i + size] for i in range(0, len(values), size)]
 
@@ -132,10 +135,9 @@ class OpportunityShape:
             "FROM Opportunity"
         )
 
-    def all_after(self, after_id: str | None) -> str:
-        """Every live opportunity in ``Id`` order, optionally resuming after ``after_id``."""
-        where = f" WHERE Id > {quote(after_id)}" if after_id else ""
-        return f"{self.select()}{where} ORDER BY Id"
+    def all_opportunities(self) -> str:
+        """Every live opportunity in ``Id`` order."""
+        return f"{self.select()} ORDER BY Id"
 
     def changed_since(self, since: datetime) -> str:
         """Opportunities changed (or deleted: run with queryAll) since ``since``, oldest first."""
@@ -147,14 +149,16 @@ class OpportunityShape:
         return f"{self.select()} WHERE Id IN {in_list(ids)} ORDER BY Id"
 
 
-def changed_parents(object_name: str, parent_field: str, since: datetime, parent_type: str | None) -> str:
+def changed_parents(
+    object_name: str, parent_field: str, since: datetime, parent_type: str | None, extra: tuple[str, ...] = ()
+) -> str:
     """Ids of the parents of ``object_name`` rows changed since ``since`` (run with queryAll for deletes)."""
     type_filter = ""
     if parent_type is not None:
         relation = parent_field[:-2] if parent_field.endswith("Id") else parent_field
         type_filter = f" AND {relation}.Type = {quote(parent_type)}"
     return (
-        f"SELECT {parent_field}, SystemModstamp FROM {object_name} "
+        f"SELECT {', '.join((parent_field, *extra))}, SystemModstamp FROM {object_name} "
         f"WHERE SystemModstamp >= {datetime_literal(since)}{type_filter} ORDER BY SystemModstamp"
     )
 
@@ -166,12 +170,38 @@ def emails_for(opportunity_ids: Iterable[str]) -> str:
     )
 
 
-def emails_all_after(after_id: str | None) -> str:
-    """E-mails of every opportunity in ``RelatedToId`` order (the merge partner of ``all_after``)."""
-    where = "RelatedTo.Type = 'Opportunity'"
-    if after_id:
-        where += f" AND RelatedToId > {quote(after_id)}"
-    return f"SELECT {', '.join(EMAIL_FIELDS)} FROM EmailMessage WHERE {where} ORDER BY RelatedToId, Id"
+def emails_all() -> str:
+    """E-mails of every opportunity in ``RelatedToId`` order (the merge partner of ``all_opportunities``)."""
+    return (
+        f"SELECT {', '.join(EMAIL_FIELDS)} FROM EmailMessage "
+        "WHERE RelatedTo.Type = 'Opportunity' ORDER BY RelatedToId, Id"
+    )
+
+
+def _contacts_of(opportunity_ids: Iterable[str]) -> str:
+    return f"(SELECT ContactId FROM OpportunityContactRole WHERE OpportunityId IN {in_list(opportunity_ids)})"
+
+
+def contact_tasks(shape: OpportunityShape, opportunity_ids: Iterable[str]) -> str:
+    """Closed Tasks logged on any contact of these opportunities, whatever record they relate to."""
+    fields = ", ".join((*TASK_FIELDS_BASE, shape.task_key_field, shape.task_rule_field, "WhatId"))
+    return f"SELECT {fields} FROM Task WHERE IsClosed = true AND WhoId IN {_contacts_of(opportunity_ids)}"
+
+
+def contact_events(opportunity_ids: Iterable[str]) -> str:
+    """Events logged on any contact of these opportunities, whatever record they relate to."""
+    fields = ", ".join((*EVENT_FIELDS, "WhatId"))
+    return f"SELECT {fields} FROM Event WHERE WhoId IN {_contacts_of(opportunity_ids)}"
+
+
+def emails_by_activity(task_ids: Iterable[str]) -> str:
+    """The EmailMessages behind e-mail Tasks (Enhanced Email), for their direction."""
+    return f"SELECT {', '.join(EMAIL_FIELDS)} FROM EmailMessage WHERE ActivityId IN {in_list(task_ids)}"
+
+
+def deals_of_contacts(contact_ids: Iterable[str]) -> str:
+    where = f"ContactId IN {in_list(contact_ids)}"
+    return f"SELECT OpportunityId, ContactId FROM OpportunityContactRole WHERE {where}"
 
 
 def tasks_by_keys(key_field: str, keys: Iterable[str]) -> str:

@@ -186,23 +186,22 @@ def records_json(
     table = store.tables[kind]
     modified, created = table.modified_property, table.created_property
     plan = _plan(store, kind, tuple(names) if names else None, always)
+    plain = [n for n in plan if n not in (modified, created, "hs_object_id")]
+    want_modified, want_created, want_id = modified in plan, created in plan, "hs_object_id" in plan
     props_of = table.props
     result: list[dict[str, Any]] = []
     for record in records:
-        stored = props_of(record)
+        get = props_of(record).get
         updated = iso_ms(record.updated_ms)
         created_at = iso_ms(record.created_ms)
         record_id = str(record.id)
-        props: dict[str, str | None] = {}
-        for name in plan:
-            if name == modified:
-                props[name] = updated
-            elif name == created:
-                props[name] = created_at
-            elif name == "hs_object_id":
-                props[name] = record_id
-            else:
-                props[name] = stored.get(name)
+        props: dict[str, str | None] = {name: get(name) for name in plain}
+        if want_modified:
+            props[modified] = updated
+        if want_created:
+            props[created] = created_at
+        if want_id:
+            props["hs_object_id"] = record_id
         body: dict[str, Any] = {
             "id": record_id,
             "properties": props,

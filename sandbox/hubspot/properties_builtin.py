@@ -104,6 +104,9 @@ def builtin_properties() -> dict[str, list[PropertyDef]]:
     g = "contactinformation"
     contacts = [
         *_common(g, "lastmodifieddate"),
+        # Exists on contacts, but searching contacts by it finds nothing: use lastmodifieddate
+        # (amp-labs/connectors PR #45, HubSpot community). Modelled as a property that is never set.
+        _p("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date", g, read_only=True),
         _p("firstname", "First Name", "string", "text", g),
         _p("lastname", "Last Name", "string", "text", g),
         _p("email", "Email", "string", "text", g, has_unique_value=False),

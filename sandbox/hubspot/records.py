@@ -2,7 +2,9 @@
 
 A record's properties are rendered from the dataset only when first touched (``Record.source`` plus a
 renderer), so loading 100,000 deals and a million engagements costs one small object per record, not a
-million dicts. Ids are ints internally and decimal strings on the wire, as HubSpot's are.
+million dicts. Ids are ints internally and decimal strings on the wire, as HubSpot's are. A stored record is
+never changed: ``update`` and ``archive`` store a new one, so snapshots share records safely (the one
+in-place step, rendering properties on first read, is deterministic).
 """
 
 from __future__ import annotations
@@ -38,13 +40,6 @@ class Record:
         self.archived_ms: int | None = None
         self._props = props
         self.source = source
-
-    def copy(self) -> Record:
-        """A copy sharing nothing mutable, for snapshots."""
-        clone = Record(self.id, self.created_ms, self.updated_ms, None, self.source)
-        clone._props = dict(self._props) if self._props is not None else None
-        clone.archived, clone.archived_ms = self.archived, self.archived_ms
-        return clone
 
 
 class ObjectTable:
@@ -124,26 +119,33 @@ class ObjectTable:
             listener(record, False)
         return record
 
-    def update(self, record: Record, changes: dict[str, str | None], now_ms: int) -> None:
-        """Apply property changes (None or "" clears) and bump the modification time."""
+    def update(self, record: Record, changes: dict[str, str | None], now_ms: int) -> Record:
+        """Apply property changes (None or "" clears), bump the modification time; returns the new record.
+
+        Records are replaced, never changed in place, so a snapshot is a shallow copy of ``records``.
+        """
         for listener in self.change_listeners:
             listener(record, True)
-        props = self.props(record)
+        props = dict(self.props(record))
         for name, value in changes.items():
             if value is None or value == "":
                 props.pop(name, None)
             else:
                 props[name] = value
-        record.updated_ms = max(now_ms, record.updated_ms)
+        fresh = Record(record.id, record.created_ms, max(now_ms, record.updated_ms), props, record.source)
+        fresh.archived, fresh.archived_ms = record.archived, record.archived_ms
+        self.records[record.id] = fresh
         for listener in self.change_listeners:
-            listener(record, False)
+            listener(fresh, False)
+        return fresh
 
     def archive(self, record: Record, now_ms: int) -> None:
         """Move to the recycle bin; HubSpot does not bump the modification date when archiving."""
         for listener in self.change_listeners:
             listener(record, True)
-        record.archived = True
-        record.archived_ms = now_ms
+        fresh = Record(record.id, record.created_ms, record.updated_ms, record._props, record.source)
+        fresh.archived, fresh.archived_ms = True, now_ms
+        self.records[record.id] = fresh
         position = bisect.bisect_left(self.live, record.id)
         if position < len(self.live) and self.live[position] == record.id:
             del self.live[position]
@@ -152,14 +154,14 @@ class ObjectTable:
     # -- snapshots -------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "records": {i: r.copy() for i, r in self.records.items()},
+            "records": dict(self.records),  # records are immutable once stored: see update()
             "live": list(self.live),
             "archived": list(self.archived),
             "next_id": self.next_id,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.records = {i: r.copy() for i, r in state["records"].items()}
+        self.records = dict(state["records"])
         self.live = list(state["live"])
         self.archived = list(state["archived"])
         self.next_id = state["next_id"]

@@ -157,7 +157,7 @@ def batch_routes(store: HubSpotStore) -> list[Route]:
             store.validate(kind, props)
         results = []
         for record, props, trace in found:
-            store.update(kind, record, props)
+            record = store.update(kind, record, props)
             result = record_json(store, kind, record, list(props))
             if trace is not None:
                 result["objectWriteTraceId"] = str(trace)
@@ -184,7 +184,7 @@ def batch_routes(store: HubSpotStore) -> list[Route]:
                 props.setdefault(id_property, _input_id(item))
                 record = store.create(kind, props)
             else:
-                store.update(kind, record, props)
+                record = store.update(kind, record, props)
             result = record_json(store, kind, record, list(props))
             result["new"] = created
             results.append(result)

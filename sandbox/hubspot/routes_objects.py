@@ -140,7 +140,7 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         body = await body_json(request)
         if not isinstance(body, dict):
             raise HubSpotError(400, "VALIDATION_ERROR", 'Invalid input JSON: expected {"properties": {...}}')
-        store.update(kind, record, body.get("properties") or {})
+        record = store.update(kind, record, body.get("properties") or {})
         given = list(body.get("properties") or {})
         return ok(record_json(store, kind, record, given, always=_system(store, kind)))
 

@@ -7,6 +7,8 @@ change (never on archive), stage-derived deal properties, and the deal's engagem
 (``notes_next_activity_date`` & co.) recomputed when an engagement is associated, changed or archived.
 
 ``snapshot()`` / ``restore()`` copy the mutable state, for the shared ``/__sandbox__/`` control routes.
+Records are replaced on every write, never changed in place, so a snapshot copies tables shallowly
+(milliseconds for 100,000 deals) and shares the records themselves.
 """
 
 from __future__ import annotations
@@ -203,7 +205,9 @@ class HubSpotStore:
         """Raise the 400 a write of ``properties`` would get, writing nothing."""
         normalise_properties(properties, self.properties[kind], lambda n, v: self._is_option(kind, n, v))
 
-    def update(self, kind: str, record: Record, properties: Any) -> None:
+    def update(self, kind: str, record: Record, properties: Any) -> Record:
+        """Validate and apply ``properties``; returns the record as stored now (records are replaced)."""
+        record = self.tables[kind].records[record.id]  # the caller's object may predate an earlier write
         now = self.now_ms()
         values = normalise_properties(
             properties, self.properties[kind], lambda n, v: self._is_option(kind, n, v)
@@ -216,11 +220,14 @@ class HubSpotStore:
             self._apply_stage(staged, changes["dealstage"], now)
             changes.update(staged)
         if changes:
-            table.update(record, dict(changes), now)
+            record = table.update(record, dict(changes), now)
             if kind in ENGAGEMENT_TYPES:
                 self._refresh_deals_of(kind, record.id)
+                record = table.records[record.id]
+        return record
 
     def archive(self, kind: str, record: Record) -> None:
+        record = self.tables[kind].records[record.id]
         if record.archived:
             return
         self.tables[kind].archive(record, self.now_ms())

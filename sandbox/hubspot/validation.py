@@ -62,6 +62,8 @@ def _normalise(
     if kind == "enumeration":
         values = raw.split(";") if definition.field_type == "checkbox" else [raw]
         for value in values:
+            if not is_option(name, value) and name == "hubspot_owner_id":
+                return None, _problem(name, "INVALID_OWNER_ID", f"{value} is not a valid owner id")
             if not is_option(name, value):
                 return None, _problem(
                     name,

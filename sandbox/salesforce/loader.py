@@ -22,6 +22,7 @@ from typing import Any
 
 from sandbox.dataset import ActivityKind, Dataset, GenActivity, GenStage
 from sandbox.salesforce.ids import make_id
+from sandbox.salesforce.schema import CLOSED_TASK_STATUSES, TASK_STATUSES
 from sandbox.salesforce.store import Record, SalesforceStore, to_ms
 
 ROLE_NAMES = {
@@ -195,6 +196,18 @@ def _load(store: SalesforceStore, ds: Dataset, *, bare: bool) -> None:
                 **_stamps(seed_time, None, integration_id),
             }
     store.table("OpportunityStage").bulk_load(stage_rows.values())
+    store.table("TaskStatus").bulk_load(
+        {
+            "Id": make_id("01J", 1001 + order),
+            "ApiName": status,
+            "MasterLabel": status,
+            "IsClosed": status in CLOSED_TASK_STATUSES,
+            "IsDefault": order == 0,
+            "SortOrder": order + 1,
+            **_stamps(seed_time, None, integration_id),
+        }
+        for order, status in enumerate(TASK_STATUSES)
+    )
 
     activity_facts = _activity_facts(ds)
     oid = {d.id: make_id("006", d.id) for d in ds.deals}

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.http import check_version
 from sandbox.salesforce.org import SalesforceOrg
 from sandbox.salesforce.schema import FieldDef
@@ -101,6 +101,8 @@ def _save_result(full_name: str, error: tuple[str, str] | None, extra: str = "")
 
 def metadata_route(org: SalesforceOrg) -> list[Route]:
     async def endpoint(request: Request) -> Response:
+        if not org.metadata_api:
+            return not_found().response()
         try:
             check_version(request.path_params.get("version"))
         except ApiError:

@@ -103,6 +103,7 @@ class SalesforceOrg:
         self.usage = ApiUsage(daily_api_limit)
         self.sf_faults = SalesforceFaults()
         self.instance_url = ""  # set once the server listens
+        self.metadata_api = True  # False: /services/Soap/m/ answers 404, to test setup's manual fallback
         self.credentials: Credentials
         self.credentials, public_key = make_credentials(INTEGRATION_USERNAME)
         self.token_endpoint = TokenEndpoint(

@@ -83,6 +83,7 @@ def running_salesforce_sandbox(
     daily_api_limit: int = DEFAULT_DAILY_API_LIMIT,
     dataset: Dataset | None = None,
     unable_to_lock_row_rate: float = 0.0,
+    metadata_api: bool = True,
 ) -> Iterator[SalesforceSandbox]:
     """Start a sandbox on https://127.0.0.1 and a free port; stop it and remove its TLS files on exit."""
     clock = SandboxClock()
@@ -98,6 +99,7 @@ def running_salesforce_sandbox(
         daily_api_limit=daily_api_limit,
         unable_to_lock_row_rate=unable_to_lock_row_rate,
     )
+    org.metadata_api = metadata_api
     tls = make_tls_files()
     key_file = tls.directory / "jwt-private-key.pem"
     key_file.touch(mode=0o600)

@@ -437,6 +437,18 @@ def _standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
             ],
         ),
         (
+            "TaskStatus",
+            "01J",  # picklist entries (OpportunityStage, TaskStatus, ...) share the 01J key prefix
+            "Task Status",
+            [
+                _ro("ApiName", "string"),
+                _ro("MasterLabel", "string"),
+                _ro("IsClosed", "boolean", nillable=False),
+                _ro("IsDefault", "boolean", nillable=False),
+                _ro("SortOrder", "int"),
+            ],
+        ),
+        (
             "PermissionSet",
             "0PS",
             "Permission Set",
@@ -510,13 +522,15 @@ class Schema:
             )
         for parent, rel, child, fld in _CHILDREN:
             self.objects[parent.lower()].children[rel.lower()] = ChildRelationship(rel, child, fld)
-        for obj in ("opportunitystage",):  # configuration, not data: read-only through the REST API
+        for obj in ("opportunitystage", "taskstatus"):  # configuration, not data: read-only through REST
             self.objects[obj].createable = self.objects[obj].updateable = self.objects[obj].deletable = False
         if not bare:
             for obj_name, defs in custom_field_defs().items():
                 for fd in defs:
                     self.add_field(obj_name, fd)
-        self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
+        self.by_prefix: dict[str, list[ObjectDef]] = {}
+        for o in self.objects.values():
+            self.by_prefix.setdefault(o.key_prefix, []).append(o)
 
     def get(self, name: str) -> ObjectDef | None:
         return self.objects.get(name.lower())
@@ -525,4 +539,9 @@ class Schema:
         self.objects[object_name.lower()].fields[fd.name.lower()] = fd
 
     def object_of_id(self, record_id: str) -> ObjectDef | None:
-        return self.by_prefix.get(record_id[:3])
+        """The object an id's key prefix names (the first of several for a shared prefix such as 01J)."""
+        objects = self.by_prefix.get(record_id[:3])
+        return objects[0] if objects else None
+
+    def objects_of_prefix(self, prefix: str) -> list[ObjectDef]:
+        return self.by_prefix.get(prefix, [])

@@ -192,12 +192,12 @@ class SalesforceStore:
 
     def find(self, record_id: str) -> tuple[Table, Record] | None:
         """The table and row of an id of any type (deleted rows included)."""
-        obj = self.schema.object_of_id(record_id)
-        if obj is None:
-            return None
-        table = self.tables[obj.name.lower()]
-        rec = table.rows.get(record_id)
-        return None if rec is None else (table, rec)
+        for obj in self.schema.objects_of_prefix(record_id[:3]):
+            table = self.tables[obj.name.lower()]
+            rec = table.rows.get(record_id)
+            if rec is not None:
+                return table, rec
+        return None
 
     def new_id(self, table: Table) -> str:
         rid = make_id(table.obj.key_prefix, table.next_counter)

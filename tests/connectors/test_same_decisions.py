@@ -21,8 +21,9 @@ import yaml
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
+from connectors.salesforce.options import DEFAULT_ROLES
 from policies.loader import load_policy
-from policies.model import Deal, Decision, Owner, action_kind
+from policies.model import ContactRole, Deal, Decision, Owner, action_kind
 from policies.planner import plan
 from sandbox.dataset import generate
 from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
@@ -30,6 +31,8 @@ from sandbox.salesforce import running_salesforce_sandbox
 from sandbox.salesforce.ids import counter_of
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+# The sandbox org records champions as "Executive Sponsor" (docs/sandbox.md); the role mapping is a setting.
+ROLES = {**DEFAULT_ROLES, "Executive Sponsor": ContactRole.CHAMPION}
 POLICY_DIR = Path(__file__).resolve().parents[2] / "config" / "policies"
 
 
@@ -110,6 +113,8 @@ def test_same_dataset_same_decisions_on_hubspot_and_salesforce(tmp_path: Path) -
                 "instance_url": box.instance_url,
                 "ca_file": str(box.ca_file),
                 "auth": {"kind": "access_token", "access_token_file": str(token)},
+                "pipeline_id": "salesforce",
+                "contact_roles": ROLES,
             }
         )
         salesforce = build_salesforce_connector(sf_options, clock=lambda: NOW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import ipaddress
 import signal
@@ -231,7 +232,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
-    """With a certificate and key the base URL is https:// and a client trusting that certificate connects."""
+    """Over TLS the base URL is https://, a trusting client connects, and shutdown closes idle connections."""
     cert_file, key_file = _self_signed(tmp_path)
     app = Starlette(routes=[Route("/ping", lambda request: JSONResponse({"pong": True}))])
     with serve_in_thread(app, ssl_certfile=cert_file, ssl_keyfile=key_file) as server:
@@ -241,6 +242,12 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
         }
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{server.base_url}/ping", timeout=5)
+        idle = requests.Session()  # a pooled keep-alive connection the client never closes
+        assert idle.get(f"{server.base_url}/ping", verify=str(cert_file), timeout=5).status_code == 200
+        thread_name = f"sandbox-server-{server.port}"
+    gc.collect()  # a server-side socket left open would surface here as an unraisable ResourceWarning
+    assert thread_name not in [thread.name for thread in threading.enumerate()]
+    idle.close()
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(fresh: Sandbox) -> None:

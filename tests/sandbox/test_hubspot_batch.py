@@ -168,3 +168,16 @@ def test_batch_archive_is_204(api: HubSpot, hs: HubSpotSandbox) -> None:
     )
     assert read.status_code == 200
     assert read.json()["results"][0]["archived"] is True
+
+
+def test_batch_update_same_id_twice_keeps_both_changes(api: HubSpot) -> None:
+    """Two inputs for one id apply in order, so changes to different properties both stick."""
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[
+            SimplePublicObjectBatchInput(id="9", properties={"hs_next_step": "First"}),
+            SimplePublicObjectBatchInput(id="9", properties={"followup_reason": "Second"}),
+        ]
+    )
+    api.crm.deals.batch_api.update(batch)
+    deal = api.crm.deals.basic_api.get_by_id("9", properties=["hs_next_step", "followup_reason"])
+    assert (deal.properties["hs_next_step"], deal.properties["followup_reason"]) == ("First", "Second")

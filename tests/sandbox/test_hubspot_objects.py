@@ -253,3 +253,15 @@ def test_list_limit_above_100_is_400(hs: HubSpotSandbox) -> None:
     response = requests.get(f"{hs.base_url}/crm/v3/objects/deals?limit=101", headers=_auth(hs), timeout=10)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_unknown_owner_and_stage_are_rejected(api: HubSpot) -> None:
+    """hubspot_owner_id must name an owner and dealstage a stage of the portal's pipelines."""
+    for props, code in (
+        ({"hubspot_owner_id": "999999"}, "INVALID_OWNER_ID"),
+        ({"dealstage": "nowhere"}, "INVALID_OPTION"),
+    ):
+        with pytest.raises(ApiException) as caught:
+            api.crm.deals.basic_api.update("1", SimplePublicObjectInput(properties=props))
+        assert caught.value.status == 400
+        assert code in json.loads(caught.value.body)["message"]

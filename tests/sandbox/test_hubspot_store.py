@@ -168,3 +168,17 @@ def test_snapshot_and_restore_put_the_data_back() -> None:
             timeout=10,
         )
         assert search.json()["total"] == 0
+
+
+def test_a_snapshot_can_be_restored_twice() -> None:
+    """Restoring the same snapshot twice gives the same data, so tests can reset between cases."""
+    with running_hubspot_sandbox(seed=8, deals=10, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
+        api = HubSpot(access_token=hs.access_token, host=hs.base_url)
+        hs.control.snapshot("clean")
+        for attempt in ("one", "two"):
+            api.crm.deals.basic_api.update("2", SimplePublicObjectInput(properties={"hs_next_step": attempt}))
+            hs.control.restore("clean")
+            step = api.crm.deals.basic_api.get_by_id("2", properties=["hs_next_step"]).properties[
+                "hs_next_step"
+            ]
+            assert step not in ("one", "two")

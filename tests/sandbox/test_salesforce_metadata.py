@@ -112,3 +112,24 @@ def test_metadata_call_with_a_bad_session_is_a_soap_fault(box):
         )
     assert response.status_code == 500
     assert "<faultcode>sf:INVALID_SESSION_ID</faultcode>" in response.text
+
+
+def test_metadata_api_can_be_switched_off(sf, box):
+    """With the Metadata API off (to test setup's manual fallback) mdapi calls fail with a 404."""
+    box.org.metadata_api = False
+    try:
+        md = sf.mdapi
+        with pytest.raises(Exception):  # noqa: B017  (zeep raises whatever its parser trips over)
+            md.CustomField.read(["Task.Anything__c"])
+        with trusted_session(box.ca_file) as session:
+            assert session.post(f"{box.instance_url}/services/Soap/m/62.0/", data="<x/>").status_code == 404
+    finally:
+        box.org.metadata_api = True
+
+
+def test_task_status_tells_which_status_closes_a_task(sf):
+    """TaskStatus is queryable, as the reference advises, and only Completed closes a task."""
+    rows = sf.query("SELECT MasterLabel, IsClosed, IsDefault FROM TaskStatus ORDER BY SortOrder")["records"]
+    assert [(r["MasterLabel"], r["IsClosed"]) for r in rows if r["IsClosed"]] == [("Completed", True)]
+    assert [r["MasterLabel"] for r in rows if r["IsDefault"]] == ["Not Started"]
+    assert all(r["attributes"]["url"].split("/")[-1].startswith("01J") for r in rows)

@@ -45,6 +45,7 @@ from sandbox.salesforce.values import parse_datetime, to_json
 Getter = Callable[[Record], Any]
 Predicate = Callable[[Record], bool]
 _POLY_FIELDS = {"id": "Id", "name": "Name", "type": "Type"}
+_PLAIN = frozenset({str, bool, int, float})  # values JSON carries as they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +200,8 @@ class QueryEngine:
             if t is None:
                 return None
             if is_type:
-                obj = self.store.schema.object_of_id(t["Id"])
-                return obj.name if obj is not None else None
+                found = self.store.find(t["Id"])
+                return found[0].obj.name if found is not None else None
             value = t.get(final)
             return _fold(value) if lower else value
 
@@ -381,6 +382,9 @@ class QueryEngine:
                     if kids
                     else None
                 )
+            elif not col.lookups and col.field is not None:  # the common case, kept fast for big pages
+                value = rec.get(col.final)
+                out[col.final] = value if value is None or type(value) in _PLAIN else to_json(value)
             else:
                 self._put(out, rec, col, 0, version)
         return out, weight
@@ -388,8 +392,8 @@ class QueryEngine:
     def _put(self, out: dict[str, Any], rec: Record, col: Column, depth: int, version: str) -> None:
         if depth == len(col.lookups):
             if col.field is None:
-                obj = self.store.schema.object_of_id(rec["Id"])
-                out["Type"] = obj.name if obj else None
+                found = self.store.find(rec["Id"])
+                out["Type"] = found[0].obj.name if found is not None else None
             else:
                 out[col.final] = to_json(rec.get(col.final))
             return

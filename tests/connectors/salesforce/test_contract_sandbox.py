@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from connectors.base import OutcomeStatus
 from connectors.errors import BudgetExhausted
@@ -280,11 +281,20 @@ def test_expired_token_mid_cycle_renews_and_finishes(sandbox: SalesforceSandbox,
         options(sandbox, tmp_path / "t", instance_url=None, auth=jwt_auth(sandbox), query_batch_size=200)
     )
     directory = conn.read_directory()
-    batches = conn.pull_changes(directory, None)
-    first = next(batches)
-    sandbox.org.tokens.revoke_all()
-    rest = list(batches)
-    assert len(deals_by_id([first, *rest])) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
+    observe = conn.session.observer
+    assert observe is not None
+    seen: list[int] = []
+
+    def revoke_after_the_first_page(response: requests.Response) -> None:
+        observe(response)
+        seen.append(response.status_code)
+        if len(seen) == 1:
+            sandbox.org.tokens.revoke_all()  # every session dies between two pages
+
+    conn.session.observer = revoke_after_the_first_page
+    batches = pull_all(conn, directory, None)
+    assert len(deals_by_id(batches)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
+    assert 401 in seen
     assert conn.api.renewals == 1
 
 
@@ -337,11 +347,10 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     batches = conn.pull_changes(conn.read_directory(), None)
     with pytest.raises(BudgetExhausted):
         stored.extend(batches)
-    assert stored  # some batches made it before the stop
-    assert conn.usage().daily_remaining is not None
+    assert stored == []  # a full pull is stored whole or not at all: nothing half-done to clean up
+    assert conn.usage().calls < calls  # it stopped before the end, without a failing call
     sandbox.org.usage.set_used(0, sandbox.org.clock.now())  # a day later
     later = connector(options(sandbox, tmp_path / "t2", query_batch_size=200))
-    rest = pull_all(later, later.read_directory(), stored[-1].cursor)
-    all_ids = set(deals_by_id(stored)) | set(deals_by_id(rest))
-    assert len(all_ids) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
+    rest = pull_all(later, later.read_directory(), None)
+    assert len(deals_by_id(rest)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
     assert "full_at" in rest[-1].cursor

@@ -89,6 +89,7 @@ def test_limit_info_header_with_and_without_per_app_part() -> None:
         ("https://h/services/data/v62.0/composite/sobjects", "composite/sobjects"),
         ("https://h/services/data/v62.0/sobjects/Task/00T1", "sobjects/Task"),
         ("https://h/services/oauth2/token", None),
+        ("https://h/services/Soap/m/62.0", "metadata"),
     ],
 )
 def test_endpoint_names_are_id_free(url: str, endpoint: str | None) -> None:

@@ -12,14 +12,14 @@ from connectors.base import Directory
 from connectors.salesforce import SalesforceConnector
 from tests.connectors.salesforce.conftest import FakeClock
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page, soql_of
-from tests.connectors.salesforce.records import email, opportunity, task
+from tests.connectors.salesforce.records import CONTACT_A, email, opportunity, role, task
 
 QUERY = "/services/data/v62.0/query/"
 QUERY_ALL = "/services/data/v62.0/queryAll/"
 OPP_1, OPP_2, OPP_3 = "0065g00000000AAAAA", "0065g00000000BAAAA", "0065g00000000CAAAA"
 
 
-def full_pull_server(scripted: ScriptedSalesforce) -> list[str]:
+def full_pull_server(scripted: ScriptedSalesforce, on_more: Callable[[], None] = lambda: None) -> list[str]:
     """Two opportunity pages (paged by nextRecordsUrl) and one e-mail page ordered by RelatedToId."""
     texts: list[str] = []
 
@@ -27,43 +27,53 @@ def full_pull_server(scripted: ScriptedSalesforce) -> list[str]:
         path = request.path_url
         if path.startswith(QUERY + "01g"):
             texts.append("more")
-            return 200, query_page([opportunity(OPP_3)])
+            on_more()
+            return 200, query_page([opportunity(OPP_3, roles=[role(CONTACT_A, "Influencer")])])
         text = soql_of(request)
         texts.append(text)
         if "FROM EmailMessage" in text:
             return 200, query_page([email("02s1", OPP_1, Incoming=True), email("02s3", OPP_3)])
-        return 200, query_page([opportunity(OPP_1), opportunity(OPP_2)], "/services/data/v62.0/query/01gX-2")
+        first = opportunity(OPP_1, roles=[role(CONTACT_A, "Decision Maker")])
+        second = opportunity(
+            OPP_2,
+            tasks=[task("00T2", TaskSubtype="Call", CallDisposition="Connected")],
+            roles=[role(CONTACT_A, "Champion")],
+        )
+        return 200, query_page([first, second], "/services/data/v62.0/query/01gX-2")
 
     scripted.on("GET", QUERY, query)
     return texts
 
 
-def test_full_pull_pages_merges_emails_and_ends_with_a_cursor(
+def test_full_pull_pages_merges_emails_and_attributes_contact_touches(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
 ) -> None:
-    """A full pull follows nextRecordsUrl, attaches e-mails by merge, and only its last batch is final."""
+    """A full pull follows nextRecordsUrl, merges e-mails, and counts a contact's touch on all its deals."""
     texts = full_pull_server(scripted)
     connector = make_connector()
-    batches = list(connector.pull_changes(Directory(), None))
-    assert [[d.id for d in b.deals] for b in batches] == [[OPP_1, OPP_2], [OPP_3]]
-    assert batches[0].cursor["full_after"] == OPP_2
-    assert "full_at" not in batches[0].cursor
-    assert "full_after" not in batches[1].cursor
-    assert batches[1].cursor["full_at"]
-    assert [a.kind.value for a in batches[0].deals[0].activities] == ["email"]
-    assert [a.id for a in batches[1].deals[0].activities] == ["02s3"]
+    (batch,) = list(connector.pull_changes(Directory(), None))
+    deals = {d.id: d for d in batch.deals}
+    assert sorted(deals) == [OPP_1, OPP_2, OPP_3]
+    assert "full_pending" not in batch.cursor
+    assert batch.cursor["full_at"]
+    assert [a.id for a in deals[OPP_1].activities] == ["00T2", "02s1"]  # the call on OPP_2 was with Ada
+    assert [a.id for a in deals[OPP_3].activities] == ["00T2", "02s3"]
+    assert [a.id for a in deals[OPP_2].activities] == ["00T2"]
     assert len(texts) == 3  # opportunities, e-mails, one more page: nothing per deal
     assert connector.usage().calls == 3
 
 
-def test_full_pull_resumes_after_the_last_stored_batch(
+def test_interrupted_full_pull_starts_over(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
 ) -> None:
-    """A cursor from an interrupted full pull resumes after the last opportunity it covered."""
+    """A cursor stored in the middle of a full pull leads to a new full pull, not an incremental one."""
     texts = full_pull_server(scripted)
-    cursor = {"full_after": OPP_2, "full_started_at": "2026-03-05T11:00:00+00:00"}
-    list(make_connector().pull_changes(Directory(), cursor))
-    assert f"WHERE Id > '{OPP_2}' ORDER BY Id" in texts[0]
+    list(
+        make_connector().pull_changes(
+            Directory(), {"full_pending": "1", "opportunity": "2026-03-05T11:00:00+00:00"}
+        )
+    )
+    assert texts[0].endswith("FROM Opportunity ORDER BY Id")
 
 
 def test_incremental_pull_reads_changes_deletions_and_activity_parents(
@@ -89,7 +99,7 @@ def test_incremental_pull_reads_changes_deletions_and_activity_parents(
     def query(request: requests.PreparedRequest) -> tuple[int, Any]:
         text = soql_of(request)
         seen.append(text)
-        if "FROM EmailMessage" in text:
+        if "FROM EmailMessage" in text or "WhoId IN (SELECT ContactId" in text:
             return 200, query_page([])
         assert f"WHERE Id IN ('{OPP_3}')" in text
         return 200, query_page([opportunity(OPP_3, tasks=[task("00T1")])])
@@ -109,7 +119,7 @@ def test_incremental_pull_reads_changes_deletions_and_activity_parents(
     assert batch.cursor["task"] == "2026-03-05T11:30:00+00:00"
     assert batch.cursor["event"] == "2026-03-05T10:00:00+00:00"  # nothing newer seen: unchanged
     assert "SystemModstamp >= 2026-03-05T09:58:00Z" in seen[0]  # two minutes of overlap
-    assert len(seen) == 7  # 1 opportunities + 4 child objects + 1 by id + 1 e-mails
+    assert len(seen) == 9  # opportunities, 4 child objects, by id, e-mails, contacts' Tasks and Events
 
 
 def test_reconciliation_interval_forces_a_full_pull(
@@ -126,11 +136,11 @@ def test_full_pull_watermark_stays_before_the_pull_started(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce, clock: FakeClock
 ) -> None:
     """The final cursor is the newest SystemModstamp seen minus the pull's duration."""
-    full_pull_server(scripted)
-    connector = make_connector()
-    batches = connector.pull_changes(Directory(), None)
-    next(batches)
-    clock.now += timedelta(minutes=10)
-    last = next(batches)
+
+    def ten_minutes_pass() -> None:
+        clock.now += timedelta(minutes=10)
+
+    full_pull_server(scripted, on_more=ten_minutes_pass)
+    (last,) = list(make_connector().pull_changes(Directory(), None))
     newest = datetime.fromisoformat("2026-03-04T12:00:01+00:00")  # records' SystemModstamp
     assert datetime.fromisoformat(last.cursor["opportunity"]) == newest - timedelta(minutes=10)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from simple_salesforce.api import Salesforce
 
 from cli import main
-from connectors.salesforce import SalesforceOptions
+from connectors.salesforce import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.setup import SetupNeeds, field_specs, metadata_field, needs_from, run_setup
 from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
+from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,
     close_all,
@@ -123,11 +124,29 @@ def test_dry_run_on_a_bare_org_plans_every_field_and_creates_nothing(
     }
 
 
-def test_field_creation_without_a_metadata_api_says_what_to_create_by_hand(
+def test_setup_creates_fields_through_the_metadata_api_once(
     bare_org: SalesforceSandbox, tmp_path: Path
 ) -> None:
-    """When the Metadata API is not reachable, setup names each field, its type and the grant to make."""
+    """On a bare org setup creates every field via the Metadata API; a second run finds them all."""
     conn = connector(options(bare_org, tmp_path / "t"))
+    nothing = SetupNeeds(frozenset(), frozenset(), frozenset())
+    first = run_setup(conn.api, conn.options, nothing, dry_run=False)
+    assert first.problems == []
+    assert "Activity.Followup_Key__c (Text)" in first.created[0]
+    assert conn.usage().calls_by_endpoint["metadata"] >= 2  # fields in batches of 10, then the permission set
+    second = run_setup(conn.api, conn.options, nothing, dry_run=False)
+    assert (second.created, second.problems) == ([], [])
+    assert "field Opportunity.Followup_State__c" in second.ok
+
+
+def test_field_creation_failure_says_what_to_create_by_hand(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
+) -> None:
+    """When the Metadata API refuses, setup names each field, its type and the access to grant."""
+    scripted.on("GET", "/services/data/v62.0/sobjects/", lambda r: (200, {"fields": []}))
+    scripted.on("GET", "/services/data/v62.0/query/", lambda r: (200, query_page([])))
+    scripted.on("POST", "/services/Soap/m/", lambda r: (500, None))
+    conn = make_connector()
     report = run_setup(
         conn.api, conn.options, SetupNeeds(frozenset(), frozenset(), frozenset()), dry_run=False
     )

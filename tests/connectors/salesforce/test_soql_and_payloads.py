@@ -70,14 +70,13 @@ def test_in_list_and_chunks() -> None:
 
 def test_opportunity_query_has_subqueries_and_every_field_once() -> None:
     """The aggregate query selects roles, Tasks (with our key fields) and Events as subqueries."""
-    text = SHAPE.all_after(None)
+    text = SHAPE.all_opportunities()
     assert text.count("NextStep") == 1
     assert "Budget__c" in text
     assert "FROM OpportunityContactRoles" in text
     assert "Followup_Key__c, Followup_Rule__c FROM Tasks ORDER BY CreatedDate DESC LIMIT 50" in text
     assert "FROM Events ORDER BY StartDateTime DESC LIMIT 50" in text
     assert text.endswith("FROM Opportunity ORDER BY Id")
-    assert SHAPE.all_after("006X").endswith("FROM Opportunity WHERE Id > '006X' ORDER BY Id")
 
 
 def test_incremental_queries() -> None:
@@ -90,7 +89,7 @@ def test_incremental_queries() -> None:
         "SELECT WhatId, SystemModstamp FROM Task WHERE SystemModstamp >= 2026-03-01T00:00:00Z "
         "AND What.Type = 'Opportunity' ORDER BY SystemModstamp"
     )
-    assert "RelatedToId > '006A'" in soql.emails_all_after("006A")
+    assert soql.emails_all().endswith("WHERE RelatedTo.Type = 'Opportunity' ORDER BY RelatedToId, Id")
 
 
 def test_create_task_payload_uses_owner_local_due_date_and_key() -> None:
