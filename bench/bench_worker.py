@@ -163,9 +163,9 @@ def render(results: list[tuple[str, list[dict[str, Any]]]], command: str) -> str
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores with `{command}`",
-        "(SQLite state on disk;",
-        "the shipped policy `config/policies`; each setup in a fresh process). *Peak growth* is the peak RSS",
-        "during the cycle minus the RSS before it (the in-memory CRM's own data excluded).",
+        "(SQLite state on disk, the shipped policy `config/policies`, each setup in a fresh process).",
+        "*Peak growth* is the peak RSS during the cycle minus the RSS before it (the in-memory CRM's data,",
+        "loaded before, excluded).",
         "",
         "| setup | cycle | deals evaluated | actions written | CRM API calls | wall time (CPU) "
         "| peak growth |",
@@ -181,8 +181,8 @@ def render(results: list[tuple[str, list[dict[str, Any]]]], command: str) -> str
     lines += [
         "",
         "Reading: API calls grow with what changed (the steady-state cycle pulls only changes), evaluation",
-        "covers every mirrored deal each cycle, and memory stays flat as deals grow: the mirror lives in the",
-        "database and is evaluated owner by owner in chunks of about 2,000 deals.",
+        "covers every mirrored deal each cycle, and memory grows far less than the number of deals: the",
+        "mirror lives in the database and is evaluated owner by owner in chunks of about 2,000 deals.",
     ]
     db = [row.get("db_mb") for _, rows in results for row in rows if row.get("db_mb")]
     if db:

@@ -24,6 +24,7 @@ class BusinessCalendar:
     """Working days, working hours and holidays of one time zone."""
 
     __slots__ = (
+        "_dates",
         "_day_names",
         "_holiday_years",
         "_holidays",
@@ -67,6 +68,7 @@ class BusinessCalendar:
         # due dates), and converting time zones is a large share of the engine's work. Bounded.
         self._moments: dict[datetime, datetime] = {}
         self._day_names: dict[datetime, str] = {}
+        self._dates: dict[datetime, date] = {}
 
     # -- days ------------------------------------------------------------------------------------
 
@@ -105,7 +107,12 @@ class BusinessCalendar:
         return moment.astimezone(self.tz)
 
     def local_date(self, moment: datetime) -> date:
-        return moment.astimezone(self.tz).date()
+        found = self._dates.get(moment)
+        if found is None:
+            if len(self._dates) >= self._MEMO_LIMIT:
+                self._dates.clear()
+            found = self._dates[moment] = moment.astimezone(self.tz).date()
+        return found
 
     def opening(self, day: date) -> datetime:
         """The start of working hours on ``day``, in UTC."""

@@ -20,6 +20,7 @@ after the actions are applied adds nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from operator import itemgetter
 
@@ -35,12 +36,15 @@ from policies.context import (
     day,
     fact,
 )
-from policies.facts import gather_facts, signal_kind
+from policies.facts import TOUCH, gather_facts, signal_kind
 from policies.lifecycle import decide_end, next_step_gaps, qualification_gaps
 from policies.model import (
+    Action,
     Activity,
     ChangeStage,
     CloseReason,
+    CloseTask,
+    CreateTask,
     Deal,
     DealField,
     Decision,
@@ -53,10 +57,11 @@ from policies.model import (
     Readiness,
     SetDealFields,
     TaskType,
+    UpdateTask,
     make_key,
 )
 from policies.policy import Policy
-from policies.simulate import apply_actions
+from policies.simulate import apply_actions, task_id_for
 from policies.task_rules import (
     close_rule_tasks,
     decision_maker_task,
@@ -114,7 +119,7 @@ def _active(ctx: Context) -> None:
     expire_tasks(ctx)
     if qual_gaps:
         for rule_id in (AGREED, NEXT_STEP, DECISION_MAKER):
-            close_rule_tasks(ctx, rule_id, _superseded(), "the deal is not qualified")
+            close_rule_tasks(ctx, rule_id, CloseReason.SUPERSEDED, "the deal is not qualified")
         qualify_task(ctx, qual_gaps)
         ctx.skip_remaining("gated: the deal is not qualified yet")
         return
@@ -128,24 +133,20 @@ def _active(ctx: Context) -> None:
     decision_maker_task(ctx)
 
 
-def _superseded() -> CloseReason:
-    return CloseReason.SUPERSEDED
-
-
 def _nurture_reason(ctx: Context, qual_gaps: list[str]) -> str:
     rules = ctx.rules.nurture
     if not rules.enabled:
         return "nurture disabled for this scope"
     if qual_gaps:
         return "not qualified: nurture is for qualified deals"
+    if ctx.deal.readiness is Readiness.NOT_NOW and not rules.on_not_now:
+        return "readiness not_now, but nurture.on_not_now is off"
     return f"readiness {ctx.deal.readiness.value}: no reason to nurture"
 
 
 def _first_signal_after(ctx: Context, since: datetime) -> Activity | None:
     wanted = frozenset(ctx.rules.nurture.reactivate_on)
     contact_ids = {c.id for c in ctx.deal.contacts}
-    from policies.facts import TOUCH
-
     for activity in ctx.deal.activities:
         if activity.occurred_at <= since or activity.occurred_at > ctx.now:
             continue
@@ -178,7 +179,7 @@ def _nurtured(ctx: Context) -> Decision:
     verdict = ctx.verdicts[NURTURE]
     again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)
     verdicts = tuple(verdict if v.rule_id == NURTURE else v for v in again.verdicts)
-    return Decision(deal.id, (*first, *again.actions), verdicts)
+    return Decision(deal.id, _merge_passes(first, again.actions), verdicts)
 
 
 def _reactivate(ctx: Context, signal: Activity) -> None:
@@ -271,11 +272,48 @@ def _stopped(ctx: Context) -> Decision:
         )
         first = list(ctx.actions)
         again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)
-        return Decision(deal.id, (*first, *again.actions), again.verdicts)
+        return Decision(deal.id, _merge_passes(first, again.actions), again.verdicts)
     closed = ctx.close_all(STOP, CloseReason.DEAL_STOPPED, Explanation("follow-up was stopped for this deal"))
     ctx.verdict(STOP, closed > 0, f"stopped since {day(since, ctx.calendar) if since else 'unknown'}")
     ctx.skip_remaining("follow-up was stopped for this deal")
     return _decision(ctx)
+
+
+def _merge_passes(first: list[Action], second: tuple[Action, ...]) -> tuple[Action, ...]:
+    """The actions of a state change and of the evaluation after it, as one consistent list.
+
+    The second pass saw the first pass's tasks as if created (with simulated ids). A task it closes or
+    moves again must not reach the CRM twice: a created-then-closed task is dropped altogether, and a
+    created-then-moved one is created with the new values.
+    """
+    simulated = {task_id_for(a.key): a for a in first if isinstance(a, CreateTask)}
+    if not simulated:
+        return (*first, *second)
+    dropped: set[str] = set()
+    changed: dict[str, CreateTask] = {}
+    kept: list[Action] = []
+    for action in second:
+        if isinstance(action, CloseTask) and action.task_id in simulated:
+            dropped.add(action.task_id)
+        elif isinstance(action, UpdateTask) and action.task_id in simulated:
+            base = changed.get(action.task_id, simulated[action.task_id])
+            changed[action.task_id] = replace(
+                base,
+                due_at=action.due_at or base.due_at,
+                subject=action.subject or base.subject,
+                body=action.body or base.body,
+            )
+        else:
+            kept.append(action)
+    merged: list[Action] = []
+    for action in first:
+        if isinstance(action, CreateTask):
+            task_id = task_id_for(action.key)
+            if task_id in dropped:
+                continue
+            action = changed.get(task_id, action)
+        merged.append(action)
+    return (*merged, *kept)
 
 
 # The lifecycle as a table (see the module docstring): crm-followup's state -> how to decide.

@@ -117,7 +117,8 @@ def _plan(
 
 def _spread(rng: random.Random, count: int, newest: int, oldest: int) -> list[int]:
     """``count`` days between ``newest`` and ``oldest`` days ago, oldest first."""
-    return sorted((rng.randint(newest, max(newest, oldest)) for _ in range(count)), reverse=True)
+    span, draw = max(0, oldest - newest) + 1, rng.random  # random() is several times cheaper than randint()
+    return sorted((newest + int(draw() * span) for _ in range(count)), reverse=True)
 
 
 def _engaged(rng: random.Random, day: int, slots: int) -> Plan:

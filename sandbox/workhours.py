@@ -51,7 +51,7 @@ class WorkingHoursClock:
         if weekday >= 5:
             day += (weekday - 4) if day >= 0 else -(7 - weekday)
         start, end, offset = self.windows[owner_id]
-        ts = self.today_start - day * _DAY + self.rng.randint(start, end) - offset
+        ts = self.today_start - day * _DAY + start + int(self.rng.random() * (end - start)) - offset
         if day >= 0 and ts >= self.now_ts:
             return self.at(day + 1, owner_id)
         return ts

@@ -55,6 +55,18 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def migration_sql(dialect: str = "postgresql") -> str:
+    """The whole schema as SQL for ``dialect``, without a database (``alembic upgrade --sql``)."""
+    import io
+
+    buffer = io.StringIO()
+    config = Config(output_buffer=buffer)
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["dialect"] = dialect
+    command.upgrade(config, "head", sql=True)
+    return buffer.getvalue()
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

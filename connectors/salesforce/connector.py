@@ -7,9 +7,9 @@
     pull.py      full/incremental  write.py     apply()           composite.py sObject Collections
     setup.py     `followup setup salesforce`
 
-Activities are those related to the opportunity itself (Task/Event ``WhatId``, EmailMessage
-``RelatedToId``). Unlike the HubSpot connector, touches logged on one of the deal's contacts but related to
-another record are not attributed to this deal (tests/connectors/test_same_decisions.py records the gap).
+A deal's activities are its own (Task/Event ``WhatId``, EmailMessage ``RelatedToId``) plus the touches
+logged on any of its contacts for other opportunities, as on HubSpot
+(tests/connectors/test_same_decisions.py).
 
 The connector keeps small caches between calls: the directory (owners' time zones for due dates), campaign
 ids by name, and the owners of the auto-tasks it has seen (for ``UpdateTask`` due dates).

@@ -185,7 +185,7 @@ class SalesforceOptions(_Frozen):
 
     # Pull.
     query_batch_size: int = Field(default=2000, ge=200, le=2000)  # Sforce-Query-Options batchSize
-    ids_per_query: int = Field(default=300, ge=1, le=700)  # Id IN (...) lists: keep the URI under 16 kB
+    ids_per_query: int = Field(default=500, ge=1, le=600)  # Id IN (...) lists: keep the URI under 16 kB
     activities_per_deal: int = Field(default=200, ge=1, le=2000)  # newest Tasks/Events per opportunity
     cursor_overlap: timedelta = timedelta(minutes=2)  # re-read this much behind each SystemModstamp cursor
     # a full pull at least this often even if the caller never asks for one (the worker asks, cursor=None,

@@ -139,11 +139,12 @@ class OpportunityShape:
         """Every live opportunity in ``Id`` order."""
         return f"{self.select()} ORDER BY Id"
 
-    def changed_since(self, since: datetime) -> str:
-        """Opportunities changed (or deleted: run with queryAll) since ``since``, oldest first."""
-        return (
-            f"{self.select()} WHERE SystemModstamp >= {datetime_literal(since)} ORDER BY SystemModstamp, Id"
-        )
+    def changed_since(self, since: datetime, also_ids: Sequence[str] = ()) -> str:
+        """Opportunities changed (or deleted: run with queryAll) since ``since``, and ``also_ids``."""
+        where = f"SystemModstamp >= {datetime_literal(since)}"
+        if also_ids:
+            where += f" OR Id IN {in_list(also_ids)}"
+        return f"{self.select()} WHERE {where} ORDER BY SystemModstamp, Id"
 
     def by_ids(self, ids: Iterable[str]) -> str:
         return f"{self.select()} WHERE Id IN {in_list(ids)} ORDER BY Id"

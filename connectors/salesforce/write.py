@@ -5,7 +5,7 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
 ``ceil(records / 200)`` write calls plus the reads that make the writes safe:
 
 * stage and field changes are written only if the opportunity's ``LastModifiedDate`` (or
-  ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 300
+  ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 500
   opportunities); otherwise the outcome is CONFLICT and the engine looks again next cycle. Changes to the
   same opportunity in one ``apply`` are merged into one record, so our own first write does not make the
   second one conflict. (Collections have no conditional update; the window between the read and the write

@@ -37,7 +37,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def handler(func: Handler) -> Handler:
-    """Turn ``HubSpotError`` into HubSpot's error response."""
+    """Turn ``HubSpotError`` into HubSpot's error response, and a body of the wrong shape into its 400.
+
+    A JSON body whose parts have the wrong types (a number where an object belongs, ...) surfaces as
+    ``AttributeError``/``TypeError``/``KeyError``/``ValueError`` deep in a handler; HubSpot answers such input
+    with 400 ``VALIDATION_ERROR``, so the sandbox does too rather than a bare 500.
+    """
 
     @wraps(func)
     async def wrapped(request: Request) -> Response:
@@ -45,6 +50,9 @@ def handler(func: Handler) -> Handler:
             return await func(request)
         except HubSpotError as error:
             return error_response(error)
+        except (AttributeError, TypeError, KeyError, ValueError) as error:
+            message = f"Invalid input JSON: {type(error).__name__}: {error}"
+            return error_response(HubSpotError(400, "VALIDATION_ERROR", message))
 
     return wrapped
 
@@ -181,7 +189,10 @@ def records_json(
 ) -> list[dict[str, Any]]:
     """``record_json`` for many records without history or associations: the batch-read and search path.
 
-    One flat loop with locals, because it runs for every record of every page the benchmarks ask for.
+    One flat loop with locals, because it runs for every record of every page. Each record keeps the bodies
+    of its last two reads (``Record.json_cache``, per property list: a sync worker reads deals with one list
+    through search and another through batch read); records are never changed in place, so a cached body is
+    exact until the record is replaced by a write. The bodies are shared: do not modify.
     """
     table = store.tables[kind]
     modified, created = table.modified_property, table.created_property
@@ -191,6 +202,14 @@ def records_json(
     props_of = table.props
     result: list[dict[str, Any]] = []
     for record in records:
+        cached = record.json_cache
+        if cached is not None:
+            if cached[0] is plan:
+                result.append(cached[1])  # shared: callers serialise it and never change it
+                continue
+            if cached[2] is plan:
+                result.append(cached[3])
+                continue
         get = props_of(record).get
         updated = iso_ms(record.updated_ms)
         created_at = iso_ms(record.created_ms)
@@ -211,6 +230,7 @@ def records_json(
         }
         if record.archived and record.archived_ms is not None:
             body["archivedAt"] = iso_ms(record.archived_ms)
+        record.json_cache = (plan, body, *cached[:2]) if cached is not None else (plan, body, None, None)
         result.append(body)
     return result
 

@@ -23,7 +23,16 @@ Renderer = Callable[[Any], dict[str, str]]
 class Record:
     """One CRM object. ``props`` holds only set values; an absent key reads as ``null``."""
 
-    __slots__ = ("_props", "archived", "archived_ms", "created_ms", "id", "source", "updated_ms")
+    __slots__ = (
+        "_props",
+        "archived",
+        "archived_ms",
+        "created_ms",
+        "id",
+        "json_cache",
+        "source",
+        "updated_ms",
+    )
 
     def __init__(
         self,
@@ -40,6 +49,9 @@ class Record:
         self.archived_ms: int | None = None
         self._props = props
         self.source = source
+        # (plan, body, older plan, older body) of the last two reads with different property lists: valid as
+        # long as this object, because a write stores a new Record (see ObjectTable.update)
+        self.json_cache: tuple[Any, ...] | None = None
 
 
 class ObjectTable:

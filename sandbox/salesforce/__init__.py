@@ -3,9 +3,10 @@
 Serves what simple-salesforce 1.12 calls (query/queryAll with paging, sObject CRUD, external-id upsert,
 describe, sObject Collections, limits, OAuth JWT-bearer and client-credentials) with Salesforce's status
 codes, error lists, ``Sforce-Limit-Info`` and daily budget, over an org rendered from ``sandbox.dataset``.
-Module map: schema/ids/values (metadata and formats), store (tables and indexes), soql/ (lexer, parser,
-evaluator), dml (writes and derived fields), loader (dataset -> org), oauth/tls (auth and certificates),
-org (state), http/routes_* (HTTP), app (composition), running (context manager).
+Module map: fields/catalog/schema (sObject metadata), ids/values (formats), store (tables and indexes),
+soql/ (lexer, parser, evaluator), dml (writes and derived fields), loader (dataset -> org), oauth/tls (auth
+and certificates), metadata (minimal SOAP Metadata API), org (state), http/routes_* (HTTP), describe,
+app (composition), running (context manager).
 """
 
 from __future__ import annotations

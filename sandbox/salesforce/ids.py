@@ -8,6 +8,7 @@ suffix. The counter is zero-padded base 62 in ASCII order, so sorting ids as str
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -49,6 +50,20 @@ def make_id(prefix: str, counter: int) -> str:
     id10, letters = _head(prefix, high)
     low5 = _BASE62[low // 62**4] + _PAIRS[low // 3844 % 3844] + _PAIRS[low % 3844]
     return id10 + low5 + letters + _chunk_letter(low5)
+
+
+def id_maker(prefix: str) -> Callable[[int], str]:
+    """``make_id`` for one key prefix, specialised for loading a million rows (same ids, fewer steps)."""
+    id10, letters = _head(prefix, 0)
+    base62, pairs, upper_bits, alphabet = _BASE62, _PAIRS, _UPPER_BITS, _SUFFIX_ALPHABET
+
+    def make(counter: int) -> str:
+        if not 0 <= counter < 62**5:
+            return make_id(prefix, counter)
+        low5 = base62[counter // 14_776_336] + pairs[counter // 3844 % 3844] + pairs[counter % 3844]
+        return id10 + low5 + letters + alphabet[int(low5.translate(upper_bits)[::-1], 2)]
+
+    return make
 
 
 def counter_of(record_id: str) -> int:

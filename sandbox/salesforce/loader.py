@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.dataset import ActivityKind, Dataset, GenActivity, GenStage
-from sandbox.salesforce.ids import make_id
+from sandbox.salesforce.ids import id_maker, make_id
 from sandbox.salesforce.schema import CLOSED_TASK_STATUSES, TASK_STATUSES
 from sandbox.salesforce.store import Record, SalesforceStore, to_ms
 
@@ -287,12 +287,19 @@ class _Ctx:
     def common(self, a: GenActivity) -> Record:
         """Owner, lookups and system fields of one activity (the hot loop of a large load)."""
         owner = self.uid.get(a.owner_id, self.integration_id)
-        created = _utc_ms(a.created_at or a.occurred_at)
-        modified = _utc_ms(a.modified_at) if a.modified_at is not None else created
+        created = a.created_at or a.occurred_at
+        if created.tzinfo is not UTC or created.microsecond % 1000:
+            created = _utc_ms(created)
+        modified = a.modified_at
+        if modified is None:
+            modified = created
+        elif modified.tzinfo is not UTC or modified.microsecond % 1000:
+            modified = _utc_ms(modified)
+        contact = a.contact_id
         return {
             "OwnerId": owner,
             "WhatId": self.oid.get(a.deal_id),
-            "WhoId": self.cid.get(a.contact_id) if a.contact_id is not None else None,
+            "WhoId": self.cid.get(contact) if contact is not None else None,
             "AccountId": self.deal_account.get(a.deal_id),
             "IsDeleted": False,
             "CreatedDate": created,
@@ -304,11 +311,12 @@ class _Ctx:
 
 
 def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
+    task_id = id_maker("00T")
     for a in activities:
         if a.kind is ActivityKind.CALL:
             yield (
                 {
-                    "Id": make_id("00T", a.id),
+                    "Id": task_id(a.id),
                     "Subject": a.subject[:255],
                     "Description": a.body or None,
                     "TaskSubtype": "Call",
@@ -329,7 +337,7 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
             done = a.outcome == "completed"
             yield (
                 {
-                    "Id": make_id("00T", a.id),
+                    "Id": task_id(a.id),
                     "Subject": a.subject[:255],
                     "Description": a.body or None,
                     "TaskSubtype": "Task",
@@ -345,7 +353,7 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
         elif a.kind is ActivityKind.EMAIL:
             yield (
                 {
-                    "Id": make_id("00T", a.id),
+                    "Id": task_id(a.id),
                     "Subject": ("Email: " + a.subject)[:255],
                     "Description": a.body or None,
                     "TaskSubtype": "Email",
@@ -362,6 +370,7 @@ def _tasks(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
 
 
 def _events(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
+    event_id = id_maker("00U")
     for a in activities:
         if a.kind is not ActivityKind.MEETING:
             continue
@@ -376,7 +385,7 @@ def _events(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
             description = "No-show" + (": " + a.body if a.body else "")
         yield (
             {
-                "Id": make_id("00U", a.id),
+                "Id": event_id(a.id),
                 "Subject": subject[:255],
                 "Description": description,
                 "StartDateTime": start,
@@ -394,6 +403,7 @@ def _events(activities: tuple[GenActivity, ...], ctx: _Ctx) -> Iterator[Record]:
 
 
 def _emails(activities: tuple[GenActivity, ...], ctx: _Ctx, owner_email: dict[int, str]) -> Iterator[Record]:
+    message_id, task_id = id_maker("02s"), id_maker("00T")
     for a in activities:
         if a.kind is not ActivityKind.EMAIL:
             continue
@@ -403,13 +413,13 @@ def _emails(activities: tuple[GenActivity, ...], ctx: _Ctx, owner_email: dict[in
         common = ctx.common(a)
         yield (
             {
-                "Id": make_id("02s", a.id),
+                "Id": message_id(a.id),
                 "Subject": a.subject,
                 "TextBody": a.body or None,
                 "Incoming": incoming,
                 "MessageDate": _utc_ms(a.occurred_at),
                 "RelatedToId": common["WhatId"],
-                "ActivityId": make_id("00T", a.id),
+                "ActivityId": task_id(a.id),
                 "FromAddress": contact if incoming else owner,
                 "ToAddress": owner if incoming else contact,
                 "Status": "1" if incoming else "3",

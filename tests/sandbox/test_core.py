@@ -32,7 +32,7 @@ from sandbox.clock import SandboxClock
 from sandbox.control import control_routes
 from sandbox.control_client import SandboxControl, SandboxControlError
 from sandbox.faults import Fault, FaultConfig, FaultInjector, FaultKind, FaultMiddleware, FaultRenderers
-from sandbox.server import serve_in_thread
+from sandbox.server import ServerStartError, serve_in_thread
 from sandbox.stats import RequestStats, RequestStatsMiddleware
 
 
@@ -248,6 +248,14 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
     gc.collect()  # a server-side socket left open would surface here as an unraisable ResourceWarning
     assert thread_name not in [thread.name for thread in threading.enumerate()]
     idle.close()
+
+
+def test_start_failure_is_raised_in_the_caller(tmp_path: Path) -> None:
+    """A server that cannot start (missing certificate) raises ServerStartError instead of hanging."""
+    app = Starlette(routes=[])
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ServerStartError), serve_in_thread(app, ssl_certfile=missing, ssl_keyfile=missing):
+        pass
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(fresh: Sandbox) -> None:

@@ -181,3 +181,34 @@ def test_batch_update_same_id_twice_keeps_both_changes(api: HubSpot) -> None:
     api.crm.deals.batch_api.update(batch)
     deal = api.crm.deals.basic_api.get_by_id("9", properties=["hs_next_step", "followup_reason"])
     assert (deal.properties["hs_next_step"], deal.properties["followup_reason"]) == ("First", "Second")
+
+
+def test_batch_read_after_an_update_shows_the_new_value(api: HubSpot) -> None:
+    """A deal read, updated and read again comes back with the update (no stale cached body)."""
+    first = api.crm.deals.batch_api.read(_read(["10"])).results[0]
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[SimplePublicObjectBatchInput(id="10", properties={"dealname": "Renamed deal"})]
+    )
+    api.crm.deals.batch_api.update(batch)
+    second = api.crm.deals.batch_api.read(_read(["10"])).results[0]
+    assert first.properties["dealname"] != "Renamed deal"
+    assert second.properties["dealname"] == "Renamed deal"
+    assert second.updated_at >= first.updated_at
+
+
+def test_search_and_batch_read_both_see_an_update(hs: HubSpotSandbox, api: HubSpot) -> None:
+    """After reads through both search and batch read, an update shows in both (no stale cached bodies)."""
+    url = f"{hs.base_url}/crm/v3/objects/deals/search"
+    auth = {"Authorization": f"Bearer {hs.access_token}"}
+    by_id = {"propertyName": "hs_object_id", "operator": "EQ", "value": "11"}
+    query = {"filterGroups": [{"filters": [by_id]}], "properties": ["dealname"]}
+    for _ in range(2):
+        api.crm.deals.batch_api.read(_read(["11"]))
+        requests.post(url, json=query, headers=auth, timeout=10)
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[SimplePublicObjectBatchInput(id="11", properties={"dealname": "Fresh name"})]
+    )
+    api.crm.deals.batch_api.update(batch)
+    assert api.crm.deals.batch_api.read(_read(["11"])).results[0].properties["dealname"] == "Fresh name"
+    found = requests.post(url, json=query, headers=auth, timeout=10).json()["results"][0]
+    assert found["properties"]["dealname"] == "Fresh name"

@@ -292,3 +292,22 @@ def test_decision_maker_coverage(stage_id: str, amount: float, roles: tuple, fir
         activities=(call("c", NOW - DAY, Outcome.CONNECTED),),
     )
     assert rules_fired(d)["decision_maker"] is fires
+
+
+def test_a_reactivation_that_ends_at_once_creates_no_task_to_close_again() -> None:
+    """Woken by an old signal but unqualified too long: reactivated and stopped, with no task churn."""
+    parked = replace(
+        deal(score=None, created=NOW - 200 * DAY, activities=(reply("r", NOW - 70 * DAY),)),
+        followup_state=FollowupState.NURTURE,
+        followup_state_since=NOW - 100 * DAY,
+    )
+    actions = evaluate(BASE, parked, NOW).actions
+    assert [action_kind(a) for a in actions] == [
+        "reactivate_from_nurture",
+        "set_deal_fields",
+        "change_stage",
+        "set_deal_fields",
+    ]
+    last = actions[-1]
+    assert isinstance(last, SetDealFields)
+    assert last.fields[DealField.FOLLOWUP_STATE] == "stopped"

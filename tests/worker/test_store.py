@@ -68,3 +68,14 @@ def test_lease_excludes_a_second_holder_until_it_expires(store: StateStore) -> N
     assert store.acquire_lease("acme", "a:1", T0 + timedelta(minutes=5), ttl)
     assert store.acquire_lease("acme", "b:2", T0 + timedelta(minutes=16), ttl)
     assert store.lease_holder("acme") == ("b:2", T0 + timedelta(minutes=26))
+
+
+def test_migrations_render_for_postgresql() -> None:
+    """The migrations render PostgreSQL DDL offline: every table, with timezone-aware timestamps."""
+    from store.database import migration_sql
+
+    sql = migration_sql("postgresql")
+    for table in ("accounts", "leases", "cursors", "mirror_deals", "ledger", "audit", "runs"):
+        assert f"CREATE TABLE {table} (" in sql
+    assert "TIMESTAMP WITH TIME ZONE" in sql
+    assert "UPDATE alembic_version SET version_num='0001'" in sql or "INSERT INTO alembic_version" in sql

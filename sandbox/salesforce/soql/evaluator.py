@@ -14,14 +14,13 @@ match nulls; nulls sort first ascending and last descending unless NULLS FIRST/L
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sandbox.salesforce.ids import normalize_id
-from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef
+from sandbox.salesforce.schema import TEXT_TYPES, FieldDef, ObjectDef
 from sandbox.salesforce.soql.ast import (
     And,
     Compare,
@@ -30,7 +29,6 @@ from sandbox.salesforce.soql.ast import (
     FieldRef,
     InList,
     InQuery,
-    Like,
     Literal,
     Not,
     Or,
@@ -39,11 +37,20 @@ from sandbox.salesforce.soql.ast import (
 from sandbox.salesforce.soql.dates import relative_range
 from sandbox.salesforce.soql.errors import SoqlError, invalid_field, located, malformed, no_such_column
 from sandbox.salesforce.soql.errors import invalid_type as invalid_type_error
+from sandbox.salesforce.soql.predicates import (
+    Getter,
+    Predicate,
+    compare,
+    expected_kind,
+    fold,
+    like,
+    range_ids,
+    sort_rows,
+    type_message,
+)
 from sandbox.salesforce.store import STAMP_FIELDS, Record, SalesforceStore
 from sandbox.salesforce.values import parse_datetime, to_json
 
-Getter = Callable[[Record], Any]
-Predicate = Callable[[Record], bool]
 _POLY_FIELDS = {"id": "Id", "name": "Name", "type": "Type"}
 _PLAIN = frozenset({str, bool, int, float})  # values JSON carries as they are
 
@@ -192,7 +199,7 @@ class QueryEngine:
 
         if not col.lookups:
             if lower:
-                return lambda rec: _fold(rec.get(final))
+                return lambda rec: fold(rec.get(final))
             return lambda rec: rec.get(final)
 
         def get(rec: Record) -> Any:
@@ -203,7 +210,7 @@ class QueryEngine:
                 found = self.store.find(t["Id"])
                 return found[0].obj.name if found is not None else None
             value = t.get(final)
-            return _fold(value) if lower else value
+            return fold(value) if lower else value
 
         return get
 
@@ -223,22 +230,22 @@ class QueryEngine:
         get = self._getter(col, sortable=False)
         fd = col.field or _poly_field("Type")
         if isinstance(cond, Compare):
-            return _compare(get, fd, cond.op, self.literal(fd, cond.value, q, cond.op), q, cond)
+            return compare(get, fd, cond.op, self.literal(fd, cond.value, q, cond.op), q, cond)
         if isinstance(cond, InList):
             values = [self.literal(fd, v, q, "IN") for v in cond.values]
             if any(isinstance(v, tuple) for v in values):
                 raise malformed(q.source, cond.values[0].pos, "unexpected token: IN")
-            members = {_fold(v) for v in values if v is not None}
+            members = {fold(v) for v in values if v is not None}
             has_null = any(v is None for v in values)
 
             def in_list(rec: Record) -> bool:
                 value = get(rec)
-                return (has_null if value is None else _fold(value) in members) != cond.negate
+                return (has_null if value is None else fold(value) in members) != cond.negate
 
             return in_list
         if isinstance(cond, InQuery):
             return self.semi_join(get, fd, cond, q)
-        return _like(get, fd, cond, q)
+        return like(get, fd, cond, q)
 
     def semi_join(self, get: Getter, fd: FieldDef, cond: InQuery, q: Query) -> Predicate:
         inner = self.compile(cond.query)
@@ -266,7 +273,7 @@ class QueryEngine:
             if op not in ("=", "!=", "IN"):
                 raise malformed(q.source, lit.pos, "unexpected token: null")
             return None
-        expected = _expected_kind(t)
+        expected = expected_kind(t)
         if lit.kind == "relative" and expected in ("date", "datetime"):
             name, n = lit.value
             start, end = relative_range(name, n, self.store.now().astimezone(UTC).date())
@@ -274,7 +281,7 @@ class QueryEngine:
                 return (datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC))
             return (start, end)
         if lit.kind != expected and not (expected == "number" and lit.kind == "number"):
-            raise invalid_field(q.source, lit.pos, _type_message(fd, t))
+            raise invalid_field(q.source, lit.pos, type_message(fd, t))
         if expected == "date":
             return date.fromisoformat(lit.value)
         if expected == "datetime":
@@ -302,7 +309,7 @@ class QueryEngine:
         return self._finish(c, rows)
 
     def _finish(self, c: Compiled, rows: list[Record]) -> Result:
-        _sort(rows, c.sort_keys)
+        sort_rows(rows, c.sort_keys)
         q = c.query
         if q.offset:
             rows = rows[q.offset :]
@@ -344,7 +351,7 @@ class QueryEngine:
                     ids = self._lookup_ids(fd, [self.literal(fd, term.value, q, "=")], rows, table)
                 elif isinstance(term, Compare) and fd.name in STAMP_FIELDS and term.value.kind == "datetime":
                     bound = self.literal(fd, term.value, q, term.op)
-                    ids = _range_ids(table.stamp_index(fd.name), term.op, bound)
+                    ids = range_ids(table.stamp_index(fd.name), term.op, bound)
             if ids is not None and (best is None or len(ids) < len(best)):
                 best = ids
         if best is None:
@@ -423,118 +430,3 @@ def _attributes(type_name: str, record_id: str, version: str) -> dict[str, Any]:
 
 def _poly_field(name: str) -> FieldDef:
     return FieldDef(name=name, type="id" if name == "Id" else "string")
-
-
-def _fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
-
-
-def _expected_kind(t: str) -> str:
-    if t in TEXT_TYPES:
-        return "string"
-    if t in NUMBER_TYPES:
-        return "number"
-    return {"boolean": "boolean", "date": "date", "datetime": "datetime"}.get(t, "string")
-
-
-def _type_message(fd: FieldDef, t: str) -> str:
-    soap = {"datetime": "dateTime", "double": "double", "currency": "double", "percent": "double"}.get(t, t)
-    head = f"value of filter criterion for field '{fd.name}' must be of type"
-    if t in TEXT_TYPES:
-        return f"{head} string and should be enclosed in quotes"
-    return f"{head} {soap} and should not be enclosed in quotes"
-
-
-def _compare(get: Getter, fd: FieldDef, op: str, value: Any, q: Query, cond: Compare) -> Predicate:
-    if value is None:
-        return (lambda rec: get(rec) is None) if op == "=" else (lambda rec: get(rec) is not None)
-    if isinstance(value, tuple):  # a relative date range [start, end)
-        start, end = value
-
-        def in_range(rec: Record) -> bool:
-            v = get(rec)
-            if v is None:
-                return op == "!="
-            if op == "=":
-                return bool(start <= v < end)
-            if op == "!=":
-                return not start <= v < end
-            if op == "<":
-                return bool(v < start)
-            if op == "<=":
-                return bool(v < end)
-            if op == ">":
-                return bool(v >= end)
-            return bool(v >= start)
-
-        return in_range
-    if fd.type == "boolean" and op not in ("=", "!="):
-        raise malformed(q.source, cond.value.pos, f"unexpected token: {op}")
-    target = _fold(value)
-
-    def compare(rec: Record) -> bool:
-        v = get(rec)
-        if v is None:
-            return op == "!="
-        v = _fold(v)
-        if op == "=":
-            return bool(v == target)
-        if op == "!=":
-            return bool(v != target)
-        if op == "<":
-            return bool(v < target)
-        if op == "<=":
-            return bool(v <= target)
-        if op == ">":
-            return bool(v > target)
-        return bool(v >= target)
-
-    return compare
-
-
-def _like(get: Getter, fd: FieldDef, cond: Like, q: Query) -> Predicate:
-    if fd.type not in TEXT_TYPES or fd.type in ("id", "reference"):
-        raise invalid_field(
-            q.source, cond.field.pos, f"invalid operator on {_expected_kind(fd.type)} field: {fd.name}"
-        )
-    regex = []
-    text = str(cond.pattern.value)
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            regex.append(re.escape(text[i + 1]))
-            i += 2
-            continue
-        regex.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    pattern = re.compile("".join(regex), re.IGNORECASE | re.DOTALL)
-    return lambda rec: (v := get(rec)) is not None and pattern.fullmatch(str(v)) is not None
-
-
-def _range_ids(index: Any, op: str, bound: Any) -> list[str] | None:
-    if isinstance(bound, tuple) or bound is None:
-        return None
-    if op == ">":
-        return list(index.range(bound, False, None, False))
-    if op == ">=":
-        return list(index.range(bound, True, None, False))
-    if op == "<":
-        return list(index.range(None, False, bound, False))
-    if op == "<=":
-        return list(index.range(None, False, bound, True))
-    if op == "=":
-        return list(index.range(bound, True, bound, True))
-    return None
-
-
-def _sort(rows: list[Record], keys: list[tuple[Getter, bool, bool]]) -> None:
-    for get, descending, nulls_first in reversed(keys):
-        # rank puts nulls where asked after the (possibly reversed) sort
-        null_rank = 0 if nulls_first != descending else 2
-
-        def key(rec: Record, get: Getter = get, null_rank: int = null_rank) -> tuple[int, Any]:
-            v = get(rec)
-            return (null_rank, None) if v is None else (1, v)
-
-        rows.sort(key=key, reverse=descending)

@@ -10,10 +10,12 @@ from connectors.salesforce.activities import (
     activity_from_event,
     activity_from_task,
     call_outcome,
+    contact_touches,
     due_at_of,
 )
 from connectors.salesforce.mapping import (
     MappingConfig,
+    add_contact_touches,
     deal_from_records,
     owner_from_user,
     pipeline_from_stages,
@@ -266,3 +268,33 @@ def test_event_outcomes(start: str, fields: dict[str, str], outcome: Outcome) ->
 def test_due_at_with_unknown_zone_uses_default() -> None:
     """An unknown TimeZoneSidKey falls back to the default zone."""
     assert due_at_of(date(2026, 3, 6), "Mars/Olympus", "UTC") == datetime(2026, 3, 6, 23, 59, 59, tzinfo=UTC)
+
+
+def test_contact_touches_count_for_every_deal_of_the_contact() -> None:
+    """A touch logged on a contact for another opportunity joins this deal's history once."""
+    deal = deal_from_records(
+        opportunity(roles=[role(CONTACT_A, "Decision Maker")]),
+        [],
+        config=config(),
+        pipeline=PIPELINE,
+        now=NOW,
+    )
+    call = activity_from_task(task("00T7", TaskSubtype="Call", CallDisposition="Connected"), key_field="K")
+    assert call is not None
+    index = {CONTACT_A: [("006OTHER", call), ("006OTHER", call)], CONTACT_B: [("006OTHER", call)]}
+    assert [a.id for a in add_contact_touches(deal, index).activities] == ["00T7"]
+    own = {CONTACT_A: [(deal.id, call)]}
+    assert add_contact_touches(deal, own) is deal  # its own touches are already there
+
+
+def test_email_task_stands_for_its_message_with_the_task_contact() -> None:
+    """An Enhanced Email Task becomes the EmailMessage's touch, carrying the Task's contact."""
+    rows = [task("00T9", TaskSubtype="Email", WhoId=CONTACT_B)]
+    mirrors = {"00T9": email("02s9", Incoming=True, ActivityId="00T9")}
+    ((who, _, touch),) = contact_touches(rows, key_field="K", now=NOW, mirrors=mirrors)
+    assert (who, touch.id, touch.direction, touch.contact_ids) == (
+        CONTACT_B,
+        "02s9",
+        Direction.INBOUND,
+        (CONTACT_B,),
+    )
