@@ -190,6 +190,8 @@ def _reactivate(ctx: Context, signal: Activity) -> None:
         Evidence("nurture since", day(deal.followup_state_since or deal.created_at, ctx.calendar)),
     )
     explanation = Explanation(f"a nurtured contact sent a signal ({kind})", evidence)
+    # Tasks left open while in nurture are stale; the reactivation task replaces them (one per rule).
+    ctx.close_all(NURTURE, CloseReason.SUPERSEDED, explanation)
     contacts = tuple(c.id for c in deal.contacts)
     if rules.nurture.list is not None and contacts:
         ctx.actions.append(

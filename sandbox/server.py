@@ -112,23 +112,25 @@ def _base_url(host: str, port: int, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
-def _wait_until_accepting(
-    host: str, port: int, thread: threading.Thread, errors: list[BaseException]
+def _wait_until_started(
+    server: uvicorn.Server, thread: threading.Thread, errors: list[BaseException]
 ) -> None:
+    """Wait for uvicorn's startup to complete, without connecting to the server.
+
+    The socket is bound and listening before uvicorn starts, so clients can connect at once (the kernel
+    queues them); what must be awaited is the app's startup. A probe connection is not used: against a TLS
+    listener a bare TCP probe leaves a half-open transport behind on the server side.
+    """
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if errors:
             raise ServerStartError(f"sandbox server failed to start: {errors[0]!r}") from errors[0]
+        if server.started:
+            return
         if not thread.is_alive():
-            raise ServerStartError("sandbox server thread exited before accepting connections")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.01)
-    raise ServerStartError(
-        f"sandbox server on {host}:{port} did not accept connections within {_START_TIMEOUT_S}s"
-    )
+            raise ServerStartError("sandbox server thread exited before it started")
+        time.sleep(0.005)
+    raise ServerStartError(f"sandbox server did not start within {_START_TIMEOUT_S}s")
 
 
 @contextmanager
@@ -163,13 +165,7 @@ def serve_in_thread(
     thread = threading.Thread(target=run, name=f"sandbox-server-{actual_port}", daemon=True)
     thread.start()
     try:
-        # uvicorn serves on the pre-bound socket, so a connection could be queued before the app is
-        # ready; waiting for server.started as well guarantees startup completed.
-        _wait_until_accepting(host, actual_port, thread, errors)
-        while not server.started and thread.is_alive():
-            time.sleep(0.005)
-        if errors:
-            raise ServerStartError(f"sandbox server failed to start: {errors[0]!r}") from errors[0]
+        _wait_until_started(server, thread, errors)
         yield RunningServer(host, actual_port, _base_url(host, actual_port, ssl_certfile is not None))
     finally:
         server.should_exit = True

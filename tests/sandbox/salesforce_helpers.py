@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
 API = "v59.0"
-
-# sandbox/server.py checks readiness with a bare TCP connect; against a TLS listener asyncio then leaks the
-# server-side transport of that probe (ConnectionResetError during the handshake), which surfaces as a
-# ResourceWarning when collected. Until the shared server stops probing TLS listeners that way, the
-# Salesforce test modules collect it in their fixture teardown and ignore that one unraisable warning.
-TLS_PROBE_LEAK = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
-def collect_probe_leak() -> None:
-    gc.collect()
 
 
 def trusted_session(ca_file: object) -> requests.Session:

@@ -16,17 +16,15 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.salesforce import running_salesforce_sandbox
-from tests.sandbox.salesforce_helpers import API, TLS_PROBE_LEAK, collect_probe_leak, trusted_session
+from tests.sandbox.salesforce_helpers import API, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-pytestmark = TLS_PROBE_LEAK
 
 
 @pytest.fixture(scope="module")
 def box():
     with running_salesforce_sandbox(seed=7, deals=60, now=NOW) as sandbox:
         yield sandbox
-    collect_probe_leak()
 
 
 @pytest.fixture

@@ -21,21 +21,17 @@ from sandbox.faults import FaultConfig
 from sandbox.salesforce import running_salesforce_sandbox
 from tests.sandbox.salesforce_helpers import (
     API,
-    TLS_PROBE_LEAK,
-    collect_probe_leak,
     login_session,
     trusted_session,
 )
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-pytestmark = TLS_PROBE_LEAK
 
 
 @pytest.fixture(scope="module")
 def box():
     with running_salesforce_sandbox(seed=3, deals=20, now=NOW) as sandbox:
         yield sandbox
-    collect_probe_leak()
 
 
 @pytest.fixture(autouse=True)

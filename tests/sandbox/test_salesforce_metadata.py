@@ -9,17 +9,15 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.salesforce import running_salesforce_sandbox
-from tests.sandbox.salesforce_helpers import TLS_PROBE_LEAK, collect_probe_leak, trusted_session
+from tests.sandbox.salesforce_helpers import trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-pytestmark = TLS_PROBE_LEAK
 
 
 @pytest.fixture(scope="module")
 def box():
     with running_salesforce_sandbox(seed=5, deals=10, now=NOW, bare=True) as sandbox:
         yield sandbox
-    collect_probe_leak()
 
 
 @pytest.fixture

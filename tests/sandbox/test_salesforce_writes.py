@@ -15,10 +15,9 @@ from simple_salesforce.exceptions import (
 
 from sandbox.salesforce import running_salesforce_sandbox
 from sandbox.salesforce.ids import make_id
-from tests.sandbox.salesforce_helpers import API, TLS_PROBE_LEAK, collect_probe_leak, trusted_session
+from tests.sandbox.salesforce_helpers import API, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-pytestmark = TLS_PROBE_LEAK
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,6 @@ def box():
     with running_salesforce_sandbox(seed=11, deals=40, now=NOW) as sandbox:
         sandbox.control.snapshot("seeded")
         yield sandbox
-    collect_probe_leak()
 
 
 @pytest.fixture
