@@ -183,6 +183,9 @@ class Context:
         priority: Priority = Priority.MEDIUM,
         contact_id: str | None = None,
     ) -> CreateTask:
+        fell_due_at = None
+        if self.calendar.local_date(due_at) < self.calendar.local_date(self.now):
+            fell_due_at, due_at = due_at, self.due_now()
         used = text.fields
         if "due" in used:
             values["due"] = day(due_at, self.calendar)
@@ -200,6 +203,7 @@ class Context:
             task_type=task_type,
             priority=priority,
             contact_id=contact_id,
+            fell_due_at=fell_due_at,
         )
         self.actions.append(action)
         return action

@@ -322,6 +322,9 @@ class CreateTask(_ActionBase):
     task_type: TaskType = TaskType.TODO
     priority: Priority = Priority.MEDIUM
     contact_id: str | None = None
+    # When the intent fell due, if that was before today: the task is then due at the next working moment
+    # (a task created overdue helps nobody), and the planner still ranks it by how long it is overdue.
+    fell_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,7 +56,7 @@ def _priority(deal: Deal, task: CreateTask, now: datetime) -> tuple[float, float
     """Sort key, most important first: amount, stage, days overdue (ids break ties deterministically)."""
     stage = deal.stage
     stage_rank = stage.probability if stage.probability is not None else float(stage.display_order)
-    overdue = max(0.0, (now - task.due_at).total_seconds() / 86400)
+    overdue = max(0.0, (now - (task.fell_due_at or task.due_at)).total_seconds() / 86400)
     return (-(deal.amount or 0.0), -stage_rank, -overdue, deal.id, task.key)
 
 

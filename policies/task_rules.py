@@ -169,7 +169,14 @@ def followup_task(ctx: Context) -> None:
     for extra in open_tasks[1:]:  # never two open follow-ups for one deal
         ctx.close(extra, AGREED, CloseReason.SUPERSEDED, Explanation("duplicate follow-up task"))
     current = open_tasks[0] if open_tasks else None
-    if key in ctx.keys or (current is not None and current.due_at == due):
+    # An open follow-up covers this intent if it aims at the same moment or, once the intent is due,
+    # if it is itself due by the next working moment: the rep already has the right task in front of them.
+    already_due = due <= ctx.now
+    if (
+        key in ctx.keys
+        or (current is not None and current.due_at == due)
+        or (current is not None and already_due and current.due_at <= ctx.due_now())
+    ):
         ctx.verdict(AGREED, False, f"follow-up due {day(due, calendar)} already planned", *evidence)
         ctx.verdict(SIGNALS, False, "no open follow-up to supersede")
         return
@@ -182,20 +189,22 @@ def followup_task(ctx: Context) -> None:
     values = ctx.text_values()
     explanation = Explanation(f"follow-up due {day(due, calendar)} ({basis})", evidence)
     if current is not None:
+        # The open task was set for later: bring it forward to the next working moment, not into the past.
+        moved = ctx.due_now()
         ctx.actions.append(
             UpdateTask(
-                key=make_key("update", current.key, due.isoformat()),
+                key=make_key("update", current.key, moved.isoformat()),
                 deal_id=deal.id,
                 rule_id=AGREED,
                 explanation=explanation,
                 task_id=current.id,
                 task_key=current.key,
-                due_at=due,
-                subject=text.subject.render({**values, "due": day(due, calendar)}),
-                body=text.body.render({**values, "due": day(due, calendar)}),
+                due_at=moved,
+                subject=text.subject.render({**values, "due": day(moved, calendar)}),
+                body=text.body.render({**values, "due": day(moved, calendar)}),
             )
         )
-        ctx.verdict(AGREED, True, f"follow-up moved to {day(due, calendar)} ({basis})", *evidence)
+        ctx.verdict(AGREED, True, f"follow-up brought forward to {day(moved, calendar)} ({basis})", *evidence)
         return
     contact = _signal_contact(ctx)
     ctx.create(

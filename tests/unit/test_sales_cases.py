@@ -212,3 +212,17 @@ def test_tasks_created_earlier_today_count_against_the_owner_cap() -> None:
     deals[0] = replace(deals[0], auto_tasks=deals[0].auto_tasks + extra)
     result = plan(policy(), deals, NOW, {})
     assert sum(isinstance(a, CreateTask) for a in result.actions) == 15
+
+
+def test_a_follow_up_that_fell_due_days_ago_is_due_at_the_next_working_moment_not_in_the_past() -> None:
+    """The first run after the agreed date passed: due now (working hours), the missed date kept as evidence."""
+    rules = policy()
+    deal = cases.call_me_in_two_weeks()
+    fell_due = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
+    later = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)  # a week later, Wednesday noon
+    (task,) = evaluate(rules, deal, later).actions
+    assert isinstance(task, CreateTask)
+    assert task.due_at == later
+    assert task.fell_due_at == fell_due
+    assert ("due", "2026-03-04") in {(e.label, e.value) for e in task.explanation.evidence}
+    assert task.key == evaluate(rules, deal, fell_due).actions[0].key  # same intent, same key
