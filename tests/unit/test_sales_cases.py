@@ -215,7 +215,7 @@ def test_tasks_created_earlier_today_count_against_the_owner_cap() -> None:
 
 
 def test_a_follow_up_that_fell_due_days_ago_is_due_at_the_next_working_moment_not_in_the_past() -> None:
-    """The first run after the agreed date passed: due now (working hours), the missed date kept as evidence."""
+    """The first run after the agreed date passed: due now (working hours), the missed date kept."""
     rules = policy()
     deal = cases.call_me_in_two_weeks()
     fell_due = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
