@@ -103,7 +103,9 @@ def next_step_task(ctx: Context, gaps: list[str]) -> None:
         return
     missing = ", ".join(gaps)
     key = next_step_key(ctx)
-    evidence = (Evidence("missing", missing), Evidence("what", (step.what or "")[:80]))
+    recorded = (step.what or "").strip()
+    shown = f'"{recorded[:80]}"' if recorded else "(empty)"
+    evidence = (Evidence("missing", missing), Evidence("what", shown))
     stale = [t for t in ctx.open_for(NEXT_STEP) if t.key != key]
     for task in stale:
         ctx.close(task, NEXT_STEP, CloseReason.SUPERSEDED, Explanation("the next step changed; asking again"))
