@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -85,8 +87,17 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
             f"        consumer_key: '{sf.consumer_key}'\n"
             f"        username: '{sf.username}'\n"
             f"        private_key_file: '{sf.private_key_file}'\n"
+            # The admin's stage map: the org's StageNames -> the stage ids the (shared) policy uses.
+            f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n"
         )
         yield DemoCrm(crm, section, sf)
+
+
+def _salesforce_stage_ids() -> dict[str, str]:
+    """The sandbox org's StageNames are the dataset's stage labels; the policy names stages by id."""
+    from sandbox.pipelines import PIPELINES
+
+    return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}
 
 
 def _write_settings(folder: Path, demo: DemoCrm) -> Path:
@@ -121,6 +132,9 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
         settings = _write_settings(folder, demo)
         console.print(f"[dim]sandbox up at {_url(demo)} · settings {settings}[/]")
 
+        console.rule(f"0 · setup: what the policy needs in the CRM (followup setup {crm})")
+        _run_setup(console, crm, settings)
+
         console.rule("1 · plan: what the policy would do now (read-only)")
         snapshot, policy = worker.gather_snapshot(settings, "demo")
         _print_plan(console, snapshot, policy, now)
@@ -143,6 +157,20 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
         "see docs/operations.md."
     )
     return 0 if result.status == "ok" else 1
+
+
+def _run_setup(console: Console, crm: str, settings: Path) -> None:
+    """Run ``followup setup CRM`` as an admin would once: custom fields, nurture list or campaign."""
+    from cli.setup_commands import setup
+
+    args = [crm, "--settings", str(settings), "--account", "demo"]
+    try:
+        setup.main(args=args, prog_name="followup setup", standalone_mode=False)
+    except click.ClickException as exc:
+        console.print(f"[yellow]setup reported a problem:[/] {exc.format_message()}")
+    except SystemExit as exc:
+        if exc.code:
+            console.print("[yellow]setup reported problems (above); the demo goes on[/]")
 
 
 def _url(demo: DemoCrm) -> str:

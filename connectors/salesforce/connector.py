@@ -109,6 +109,7 @@ class SalesforceConnector:
                 open_task_status=options.open_task_status,
                 closed_task_status=options.closed_task_status,
                 default_time_zone=options.default_time_zone,
+                stage_names={stage_id: name for name, stage_id in options.stage_ids.items()},
             ),
             ids_per_query=options.ids_per_query,
             nurture_status=options.nurture_member_status,
@@ -136,6 +137,7 @@ class SalesforceConnector:
             self.api.query_records(soql.opportunity_stages()),
             pipeline_id=self.options.pipeline_id,
             label=self.options.pipeline_label,
+            stage_ids=self.options.stage_ids,
         )
         return Directory(owners=dict(owners), pipelines={pipeline.id: pipeline})
 
@@ -153,6 +155,7 @@ class SalesforceConnector:
             pipeline_id=self.options.pipeline_id,
             opportunity_fields=self.options.opportunity_fields,
             contact_roles=self.options.contact_roles,
+            stage_ids=self.options.stage_ids,
             task_key_field=self.options.task_key_field,
             task_rule_field=self.options.task_rule_field,
             extra_deal_fields=self._extra_fields,

@@ -54,6 +54,7 @@ class MappingConfig:
     pipeline_id: str
     opportunity_fields: Mapping[DealField, str]
     contact_roles: Mapping[str, ContactRole]
+    stage_ids: Mapping[str, str] = field(default_factory=dict)  # StageName -> policy stage id
     task_key_field: str = "Followup_Key__c"
     task_rule_field: str = "Followup_Rule__c"
     extra_deal_fields: tuple[str, ...] = ()
@@ -76,16 +77,21 @@ def owner_from_user(user: Record) -> Owner:
     )
 
 
-def pipeline_from_stages(rows: Iterable[Record], *, pipeline_id: str, label: str) -> Pipeline:
-    """One pipeline from ``OpportunityStage`` rows; ``Stage.id`` is the StageName (``ApiName``)."""
+def pipeline_from_stages(
+    rows: Iterable[Record], *, pipeline_id: str, label: str, stage_ids: Mapping[str, str] | None = None
+) -> Pipeline:
+    """One pipeline from ``OpportunityStage`` rows; ``Stage.id`` is the StageName (``ApiName``), or the
+    policy stage id ``stage_ids`` maps it to."""
+    stage_ids = stage_ids or {}
     stages = []
     for index, row in enumerate(rows):
         if row.get("IsActive") is False:
             continue
         probability = parse_number(row.get("DefaultProbability"))
+        name = str(row.get("ApiName") or row["MasterLabel"])
         stages.append(
             Stage(
-                id=str(row.get("ApiName") or row["MasterLabel"]),
+                id=stage_ids.get(name, name),
                 label=str(row.get("MasterLabel") or row.get("ApiName")),
                 pipeline_id=pipeline_id,
                 display_order=int(row.get("SortOrder") or index),
@@ -137,14 +143,17 @@ def _field_value(value: Any) -> FieldValue:
     return str(value)
 
 
-def stage_of(record: Record, pipeline: Pipeline | None, pipeline_id: str) -> Stage:
+def stage_of(
+    record: Record, pipeline: Pipeline | None, pipeline_id: str, stage_ids: Mapping[str, str] | None = None
+) -> Stage:
     """The directory stage named by ``StageName``, else one built from the record's IsClosed/IsWon."""
     name = str(record.get("StageName") or "")
-    stage = pipeline.stage(name) if pipeline else None
+    stage_id = (stage_ids or {}).get(name, name)
+    stage = pipeline.stage(stage_id) if pipeline else None
     if stage is not None:
         return stage
     return Stage(
-        id=name,
+        id=stage_id,
         label=name,
         pipeline_id=pipeline_id,
         is_closed=bool(record.get("IsClosed")),
@@ -211,7 +220,7 @@ def deal_from_records(
         id=str(opportunity["Id"]),
         name=str(opportunity.get("Name") or ""),
         pipeline_id=config.pipeline_id,
-        stage=stage_of(opportunity, pipeline, config.pipeline_id),
+        stage=stage_of(opportunity, pipeline, config.pipeline_id, config.stage_ids),
         created_at=created,
         modified_at=modified,
         owner_id=str(owner_id) if owner_id else None,

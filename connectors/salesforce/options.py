@@ -172,6 +172,9 @@ class SalesforceOptions(_Frozen):
     contact_roles: dict[str, ContactRole] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     pipeline_id: str = "default"  # Salesforce has one stage list: it becomes one pipeline with this id
     pipeline_label: str = "Opportunities"
+    # StageName -> the stage id the policies use, so that one policy serves HubSpot and Salesforce
+    # (e.g. {"Closed Lost": closedlost}); a stage not listed keeps its StageName as its id.
+    stage_ids: dict[str, str] = Field(default_factory=dict)
     open_task_status: str = "Not Started"
     closed_task_status: str = "Completed"
     nurture_member_status: str = "Nurture"
@@ -185,7 +188,7 @@ class SalesforceOptions(_Frozen):
 
     # Pull.
     query_batch_size: int = Field(default=2000, ge=200, le=2000)  # Sforce-Query-Options batchSize
-    ids_per_query: int = Field(default=500, ge=1, le=600)  # Id IN (...) lists: keep the URI under 16 kB
+    ids_per_query: int = Field(default=500, ge=1, le=500)  # Id IN (...) lists: URI + headers under 16 kB
     activities_per_deal: int = Field(default=200, ge=1, le=2000)  # newest Tasks/Events per opportunity
     cursor_overlap: timedelta = timedelta(minutes=2)  # re-read this much behind each SystemModstamp cursor
     # a full pull at least this often even if the caller never asks for one (the worker asks, cursor=None,

@@ -13,7 +13,7 @@ them as logged calls and e-mails in the activity timeline) and ``Type`` per chan
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
@@ -51,6 +51,7 @@ class PayloadConfig:
     open_task_status: str
     closed_task_status: str
     default_time_zone: str
+    stage_names: Mapping[str, str] = field(default_factory=dict)  # policy stage id -> StageName
 
 
 def format_value(value: FieldValue | Enum) -> Any:
@@ -136,7 +137,7 @@ def crm_field_name(name: str, config: PayloadConfig) -> str:
 def opportunity_changes(action: ChangeStage | SetDealFields, config: PayloadConfig) -> dict[str, Any]:
     """The Opportunity fields an action writes (without ``id``/``attributes``)."""
     if isinstance(action, ChangeStage):
-        changes: dict[str, Any] = {"StageName": action.stage_id}
+        changes: dict[str, Any] = {"StageName": config.stage_names.get(action.stage_id, action.stage_id)}
         if action.close_reason is not None:
             changes[config.opportunity_fields[DealField.CLOSE_REASON]] = action.close_reason
         return changes

@@ -104,8 +104,9 @@ def needs_from(
     nurture_names: frozenset[str],
     deal_fields: frozenset[str],
 ) -> SetupNeeds:
+    names = {stage_id: name for name, stage_id in options.stage_ids.items()}
     return SetupNeeds(
-        stages=frozenset(s for p, s in stages if p == options.pipeline_id),
+        stages=frozenset(names.get(s, s) for p, s in stages if p == options.pipeline_id),
         nurture_names=nurture_names,
         deal_fields=deal_fields,
         foreign_pipelines=frozenset(p for p, _ in stages if p != options.pipeline_id),
@@ -259,9 +260,10 @@ class OrgSetup:
         rows = list(self._api.query_records(soql.opportunity_stages()))
         active = {str(r.get("ApiName") or r.get("MasterLabel")) for r in rows if r.get("IsActive", True)}
         for pipeline in sorted(needs.foreign_pipelines):
-            self.report.problems.append(
+            # One policy may serve several CRMs: rules scoped to another CRM's pipeline simply never apply.
+            self.report.warnings.append(
                 f"the policy names pipeline {pipeline!r}; in Salesforce every stage is in pipeline "
-                f"{self._options.pipeline_id!r} (settings: pipeline_id)"
+                f"{self._options.pipeline_id!r} (settings: pipeline_id), so those rules never apply here"
             )
         for stage in sorted(needs.stages):
             if stage in active:

@@ -298,3 +298,17 @@ def test_email_task_stands_for_its_message_with_the_task_contact() -> None:
         Direction.INBOUND,
         (CONTACT_B,),
     )
+
+
+def test_stage_map_gives_stages_the_ids_the_policy_uses() -> None:
+    """With ``stage_ids``, a StageName reads as the policy's stage id in the directory and on deals."""
+    ids = {"Closed Won": "closedwon", "Negotiation/Review": "negotiation"}
+    pipeline = pipeline_from_stages(STAGES, pipeline_id="default", label="Opportunities", stage_ids=ids)
+    assert [s.id for s in pipeline.stages] == ["Prospecting", "negotiation", "closedwon"]
+    record = opportunity(StageName="Negotiation/Review")
+    deal = deal_from_records(record, [], config=config(stage_ids=ids), pipeline=pipeline, now=NOW)
+    assert (deal.stage.id, deal.stage.label, deal.stage.probability) == (
+        "negotiation",
+        "Negotiation/Review",
+        0.9,
+    )

@@ -179,3 +179,10 @@ def test_cli_dry_run_reports_and_exits_nonzero_on_problems(org: SalesforceSandbo
     assert result.exit_code == 1
     assert "pipeline 'enterprise'" in result.output
     assert "Salesforce API calls (dry run: nothing created)" in result.output
+
+
+def test_setup_checks_the_stage_names_the_policy_ids_map_to() -> None:
+    """Setup looks for the org's StageName behind each policy stage id of the stage map."""
+    options = OPTIONS.model_copy(update={"stage_ids": {"Closed Lost": "closedlost"}})
+    needs = needs_from(options, frozenset({("default", "closedlost")}), frozenset(), frozenset())
+    assert needs.stages == {"Closed Lost"}

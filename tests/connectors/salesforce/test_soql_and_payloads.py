@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import pytest
 
 from connectors.salesforce import soql
-from connectors.salesforce.options import DEFAULT_OPPORTUNITY_FIELDS
+from connectors.salesforce.options import DEFAULT_OPPORTUNITY_FIELDS, SalesforceOptions
 from connectors.salesforce.payloads import (
     DESCRIPTION_MAX,
     PayloadConfig,
@@ -171,3 +173,33 @@ def test_opportunity_changes_map_canonical_names_and_format_values() -> None:
         "StageName": "Closed Lost",
         "Followup_Close_Reason__c": "No budget",
     }
+
+
+def test_longest_id_lists_keep_the_request_line_under_salesforce_limit() -> None:
+    """At the largest ids_per_query the encoded query URL leaves room for headers within 16,384 bytes."""
+    options = SalesforceOptions.model_validate(
+        {
+            "auth": {"kind": "access_token", "access_token_env": "T"},
+            "instance_url": "https://org.my.salesforce.com",
+        }
+    )
+    ids = [
+        f"0065g{n:010d}AAA" for n in range(SalesforceOptions.model_fields["ids_per_query"].metadata[-1].le)
+    ]
+    shape = soql.OpportunityShape(
+        tuple(options.opportunity_fields.values()), "Followup_Key__c", "Followup_Rule__c", 200
+    )
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    for text in (shape.by_ids(ids), shape.changed_since(since, ids), soql.contact_tasks(shape, ids)):
+        url = "https://org.my.salesforce.com/services/data/v62.0/query/?" + urlencode({"q": text})
+        assert len(url) < 15_500
+
+
+def test_stage_change_writes_the_stage_name_the_policy_id_maps_to() -> None:
+    """A ChangeStage to the policy's ``closedlost`` writes the org's StageName "Closed Lost"."""
+    mapped = replace(CONFIG, stage_names={"closedlost": "Closed Lost"})
+    stage = ChangeStage(
+        key="k", deal_id="006A", rule_id="r", explanation=WHY, pipeline_id="default", stage_id="closedlost"
+    )
+    assert opportunity_changes(stage, mapped) == {"StageName": "Closed Lost"}
+    assert opportunity_changes(stage, CONFIG) == {"StageName": "closedlost"}  # unmapped ids pass through
