@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.harness import machine, write_section
 from sandbox.dataset import generate, load, save
 
 SECTION = "## Sandbox dataset generator"
@@ -72,8 +72,7 @@ def markdown(rows: list[dict[str, float]], command: str) -> str:
         SECTION,
         "",
         f"Command: `{command}` (seed {SEED}, now {NOW.isoformat()}).",
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}; peak RSS {peak_mb:,.0f} MB; "
+        f"Machine: {machine()}; peak RSS {peak_mb:,.0f} MB; "
         f"load average at the end {os.getloadavg()[0]:.1f} (CPU time is fairer on a busy machine).",
         "",
         "| deals | activities | contacts | generate (wall / CPU) | save | load (wall / CPU) | file |",
@@ -95,19 +94,6 @@ def markdown(rows: list[dict[str, float]], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our ``## `` section of ``path`` (or append it), leaving every other section as it was."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    path.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -119,7 +105,7 @@ def main() -> None:
     section = markdown(run(args.sizes), command)
     print(section)
     if args.write:
-        write_section(Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md", section)
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from hubspot import HubSpot
 
+from bench.harness import write_section
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
@@ -41,7 +41,6 @@ from policies.model import CreateTask, Deal, Explanation, make_key
 from sandbox.dataset import Dataset, generate
 
 TYPES = {"call": "calls", "email": "emails", "meeting": "meetings", "note": "notes", "task": "tasks"}
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## HubSpot connector"
 
 
@@ -287,18 +286,6 @@ def render(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    """Replace (or append) our own section of docs/benchmarks.md, leaving every other section alone."""
-    existing = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = existing.find(SECTION + "\n")
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    else:
-        end = existing.find("\n## ", start + len(SECTION))
-        updated = existing[:start] + text + (existing[end + 1 :] if end != -1 else "")
-    DOCS.write_text(updated, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -321,7 +308,7 @@ def main() -> None:
             print("   ", s["by_endpoint"])
     text = render(results)
     if args.write_docs:
-        write_docs(text)
+        write_section(SECTION, text)
     else:
         print(text)
 

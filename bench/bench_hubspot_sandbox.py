@@ -19,7 +19,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -31,6 +30,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, write_section
 
 SECTION = "## HubSpot sandbox throughput"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -61,17 +62,11 @@ def _loads(payload: bytes) -> dict[str, object]:
     return orjson.loads(payload)  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(deals: int, port: int) -> subprocess.Popen[bytes]:
     """Start ``followup sandbox hubspot`` and wait until it accepts connections."""
-    command = [str(ROOT / ".venv" / "bin" / "followup"), "sandbox", "hubspot", "--no-rate-limits"]
+    command = [str(FOLLOWUP), "sandbox", "hubspot", "--no-rate-limits"]
     command += ["--port", str(port), "--deals", str(deals), "--seed", str(SEED), "--now", NOW.isoformat()]
-    command += ["--data", str(ROOT / ".sandbox-data"), "--token", TOKEN]
+    command += ["--data", str(DATASET_CACHE), "--token", TOKEN]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -240,7 +235,7 @@ def _stamp(body: dict[str, object]) -> int:
 
 
 def run(deals: int, threads: int, seconds: float) -> dict[str, object]:
-    port = _free_port()
+    port = free_port()
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     server = start_server(deals, port)
@@ -279,8 +274,7 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
         SECTION,
         "",
         f"Command: `{command}`.",
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}; 1-minute load average "
+        f"Machine: {machine()}; 1-minute load average "
         f"{figures['load_before']:.1f} before and {figures['load_after']:.1f} after the run (other work "
         "on the machine competes for its two cores).",
         f"Setup: `followup sandbox hubspot --no-rate-limits` in its own process, {deals:,} deals "
@@ -319,19 +313,6 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our ``## `` section of ``path`` (or append it), leaving every other section as it was."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    path.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--deals", type=int, default=100_000)
@@ -346,7 +327,7 @@ def main() -> None:
     section = markdown(figures, command, args.deals, args.threads, args.seconds)
     print(section)
     if args.write:
-        write_section(ROOT / "docs" / "benchmarks.md", section)
+        write_section(SECTION, section)
     sys.stdout.flush()
 
 

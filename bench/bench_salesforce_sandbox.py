@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import socket
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, write_section
 
 SECTION = "## Salesforce sandbox throughput"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -51,17 +52,11 @@ INCREMENTAL = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(deals: int, port: int) -> tuple[subprocess.Popen[str], str, str, str]:
     """Start ``followup sandbox salesforce``; return it with its instance URL, CA file and token."""
-    command = [str(ROOT / ".venv" / "bin" / "followup"), "sandbox", "salesforce", "--port", str(port)]
+    command = [str(FOLLOWUP), "sandbox", "salesforce", "--port", str(port)]
     command += ["--deals", str(deals), "--seed", str(SEED), "--now", NOW.isoformat()]
-    command += ["--data", str(ROOT / ".sandbox-data"), "--daily-api-limit", "100000000"]
+    command += ["--data", str(DATASET_CACHE), "--daily-api-limit", "100000000"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     assert server.stdout is not None
@@ -158,7 +153,7 @@ def measure(
 
 
 def run(deals: int, threads: int, seconds: float) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     server, base, ca, token = start_server(deals, port)
     startup = time.perf_counter() - started
@@ -209,8 +204,7 @@ def markdown(figures: dict[str, Any], command: str, deals: int, threads: int, se
         SECTION,
         "",
         f"Command: `{command}`.",
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}.",
+        f"Machine: {machine()}.",
         f"Setup: `followup sandbox salesforce` (HTTPS) in its own process, {deals:,} opportunities "
         f"(seed {SEED}); {threads} client threads, one keep-alive `requests` session each, "
         f"{seconds:g} s per operation; every response checked (status 200, non-empty page).",
@@ -238,19 +232,6 @@ def markdown(figures: dict[str, Any], command: str, deals: int, threads: int, se
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our ``## `` section of ``path`` (or append it), leaving every other section as it was."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    path.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--deals", type=int, default=100_000)
@@ -265,7 +246,7 @@ def main() -> None:
     section = markdown(figures, command, args.deals, args.threads, args.seconds)
     print(section)
     if args.write:
-        write_section(ROOT / "docs" / "benchmarks.md", section)
+        write_section(SECTION, section)
     sys.stdout.flush()
 
 

@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## Worker full cycle"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
 
@@ -190,18 +189,6 @@ def render(results: list[tuple[str, list[dict[str, Any]]]], command: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_docs(text: str) -> None:
-    """Replace (or append) our own section of docs/benchmarks.md, leaving every other section alone."""
-    existing = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = existing.find(SECTION + "\n")
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    else:
-        end = existing.find("\n## ", start + len(SECTION))
-        updated = existing[:start] + text + (existing[end + 1 :] if end != -1 else "")
-    DOCS.write_text(updated, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="in-memory CRM sizes, comma-separated")
@@ -221,7 +208,7 @@ def main() -> None:
     text = render(results, "python -m bench.bench_worker " + " ".join(sys.argv[1:]))
     print(text)
     if not args.no_write:
-        write_docs(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

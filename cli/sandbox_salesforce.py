@@ -6,29 +6,13 @@ Prints the instance URL, the CA file clients must trust, an access token and the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
 import click
+
+from cli.sandbox_options import DatasetFlags, FaultFlags, dataset_options, fault_options
 
 
 @click.command("salesforce")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option(
-    "--port", default=8443, show_default=True, type=int, help="Port to listen on (0 = any free port)."
-)
-@click.option("--seed", default=7, show_default=True, type=int, help="Dataset seed (same seed, same org).")
-@click.option("--deals", default=1000, show_default=True, type=int, help="Number of opportunities to seed.")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache directory: load the dataset from here if saved before, else generate and save it.",
-)
-@click.option(
-    "--now", "now_text", default=None, help="The dataset's 'now' (ISO 8601); the clock starts there."
-)
+@dataset_options(default_port=8443, world="org", records="opportunities")
 @click.option("--bare", is_flag=True, help="An org where `followup setup salesforce` has not run yet.")
 @click.option(
     "--daily-api-limit",
@@ -37,89 +21,42 @@ import click
     type=int,
     help="DailyApiRequests allocation; past it calls get 403 REQUEST_LIMIT_EXCEEDED.",
 )
-@click.option(
-    "--error-rate", default=0.0, show_default=True, type=float, help="Share of requests answered 5xx."
+@fault_options(
+    storm_help="Share of requests that start a storm of 403 REQUEST_LIMIT_EXCEEDED.",
+    storm_length_help="Requests each storm lasts.",
+    expiry_help="Access tokens expire this long after issue.",
+    before_fault_seed=[
+        click.option(
+            "--lock-row-rate",
+            default=0.0,
+            show_default=True,
+            type=float,
+            help="Share of writes answered 400 UNABLE_TO_LOCK_ROW.",
+        )
+    ],
 )
-@click.option(
-    "--latency-ms", default=0.0, show_default=True, type=float, help="Latency added to every request."
-)
-@click.option(
-    "--rate-limit-storm",
-    default=0.0,
-    show_default=True,
-    type=float,
-    help="Share of requests that start a storm of 403 REQUEST_LIMIT_EXCEEDED.",
-)
-@click.option("--storm-length", default=1, show_default=True, type=int, help="Requests each storm lasts.")
-@click.option("--drop-rate", default=0.0, show_default=True, type=float, help="Share of connections dropped.")
-@click.option("--token-ttl-s", default=None, type=float, help="Access tokens expire this long after issue.")
-@click.option(
-    "--lock-row-rate",
-    default=0.0,
-    show_default=True,
-    type=float,
-    help="Share of writes answered 400 UNABLE_TO_LOCK_ROW.",
-)
-@click.option("--fault-seed", default=0, show_default=True, type=int, help="Seed of the fault sequence.")
 @click.option("--no-metadata-api", is_flag=True, help="Answer the Metadata API (SOAP) with 404.")
 def salesforce(
     host: str,
     port: int,
-    seed: int,
-    deals: int,
-    data_dir: Path | None,
-    now_text: str | None,
+    seeding: DatasetFlags,
     bare: bool,
     daily_api_limit: int,
-    error_rate: float,
-    latency_ms: float,
-    rate_limit_storm: float,
-    storm_length: int,
-    drop_rate: float,
-    token_ttl_s: float | None,
+    fault_flags: FaultFlags,
     lock_row_rate: float,
-    fault_seed: int,
     no_metadata_api: bool,
 ) -> None:
     """Serve a Salesforce-compatible REST API (HTTPS) with a seeded org: SOQL, sObjects, OAuth, limits."""
-    from sandbox.clock import SandboxClock
-    from sandbox.dataset import generate, generate_or_load
-    from sandbox.faults import FaultConfig
     from sandbox.salesforce.app import build_app
-    from sandbox.salesforce.running import build_org, default_now
+    from sandbox.salesforce.running import build_org, write_private_key_file
     from sandbox.salesforce.tls import make_tls_files
     from sandbox.server import RunningServer, serve_forever
 
-    try:
-        now = datetime.fromisoformat(now_text) if now_text else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
-    if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    try:
-        faults = FaultConfig(
-            error_rate=error_rate,
-            latency_ms=latency_ms,
-            rate_limit_storm=rate_limit_storm,
-            rate_limit_burst=storm_length,
-            drop_rate=drop_rate,
-            token_ttl_s=token_ttl_s,
-            seed=fault_seed,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    now = seeding.now()
+    faults = fault_flags.config()
     if not 0.0 <= lock_row_rate <= 1.0:
         raise click.BadParameter("must be between 0 and 1", param_hint="--lock-row-rate")
-    dataset_now = now or default_now()
-    click.echo(f"Seeding {deals} opportunities (seed {seed})...", err=True)
-    dataset = (
-        generate_or_load(seed, deals, dataset_now, data_dir)
-        if data_dir
-        else generate(seed, deals, dataset_now)
-    )
-    clock = SandboxClock()
-    if now is not None:
-        clock.set(now, ticking=True)
+    dataset, clock = seeding.seed_sandbox(now, records="opportunities")
     org = build_org(
         dataset,
         clock=clock,
@@ -131,9 +68,7 @@ def salesforce(
     org.metadata_api = not no_metadata_api
     hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
     tls = make_tls_files(hosts)
-    key_file = tls.directory / "jwt-private-key.pem"
-    key_file.touch(mode=0o600)
-    key_file.write_text(org.credentials.private_key_pem)
+    key_file = write_private_key_file(org, tls.directory)
     token = org.issue_token()
     creds = org.credentials
 

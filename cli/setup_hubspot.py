@@ -12,6 +12,9 @@ from typing import Any
 
 import click
 
+from cli.setup_report import print_setup_report
+from cli.setup_settings import account_from_settings, reported_as_click_errors
+
 
 def _connector_settings(
     settings: Path | None,
@@ -23,22 +26,7 @@ def _connector_settings(
 ) -> tuple[dict[str, Any], Path]:
     """The ``hubspot:`` options and the policy path, from the settings file or from the flags."""
     if settings is not None:
-        from config.settings import read_settings_file
-
-        loaded = read_settings_file(settings)
-        hubspot_accounts = [n for n, a in loaded.settings.accounts.items() if a.crm == "hubspot"]
-        if account is None:
-            if len(hubspot_accounts) != 1:
-                raise click.UsageError(
-                    f"{settings} has {len(hubspot_accounts)} HubSpot accounts; choose one with --account "
-                    f"({', '.join(hubspot_accounts) or 'none'})"
-                )
-            account = hubspot_accounts[0]
-        if account not in hubspot_accounts:
-            raise click.UsageError(f"{settings} has no HubSpot account {account!r}")
-        return dict(loaded.settings.accounts[account].connector_section), policy or loaded.policy_path(
-            account
-        )
+        return account_from_settings(settings, account, policy, crm="hubspot", crm_name="HubSpot")
     if policy is None or not (token_env or token_file):
         raise click.UsageError(
             "give --settings FILE, or --policy PATH with --token-env VAR or --token-file FILE"
@@ -80,23 +68,15 @@ def hubspot(
     dry_run: bool,
 ) -> None:
     """Check scopes, stages and labels; create the deal properties and nurture lists the policies need."""
-    from pydantic import ValidationError
-
-    from config.errors import ConfigError
     from connectors.errors import CrmError
     from connectors.hubspot import HubSpotOptions, build_hubspot_connector
     from connectors.hubspot.setup import needs_from, run_setup
     from policies.loader import load_policy
 
-    try:
+    with reported_as_click_errors("hubspot"):
         section, policy_path = _connector_settings(settings, account, token_env, token_file, host, policy)
         options = HubSpotOptions.model_validate(section)
         requirements = load_policy(policy_path).requirements()
-    except ConfigError as exc:
-        raise click.ClickException("\n".join(exc.problems)) from None
-    except ValidationError as exc:
-        lines = [f"hubspot.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise click.ClickException("\n".join(lines)) from None
     needs = needs_from(requirements.stages, requirements.nurture_names, requirements.deal_fields)
     try:
         connector = build_hubspot_connector(options)
@@ -106,15 +86,4 @@ def hubspot(
             connector.close()
     except CrmError as exc:
         raise click.ClickException(str(exc)) from None
-    for line in report.ok:
-        click.echo(f"ok       {line}")
-    for line in report.created:
-        click.echo(f"{'plan' if dry_run else 'created'}  {line}")
-    for line in report.warnings:
-        click.echo(f"warning  {line}")
-    for line in report.problems:
-        click.echo(f"PROBLEM  {line}", err=True)
-    usage = connector.usage()
-    click.echo(f"{usage.calls} HubSpot API calls{' (dry run: nothing created)' if dry_run else ''}")
-    if report.problems:
-        raise SystemExit(1)
+    print_setup_report(report, dry_run=dry_run, api_calls=connector.usage().calls, crm_name="HubSpot")

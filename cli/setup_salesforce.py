@@ -14,6 +14,9 @@ from typing import Any
 
 import click
 
+from cli.setup_report import print_setup_report
+from cli.setup_settings import account_from_settings, reported_as_click_errors
+
 
 def _salesforce_section(
     settings: Path | None,
@@ -23,22 +26,7 @@ def _salesforce_section(
 ) -> tuple[dict[str, Any], Path]:
     """The ``salesforce:`` options and the policy path, from the settings file or from the flags."""
     if settings is not None:
-        from config.settings import read_settings_file
-
-        loaded = read_settings_file(settings)
-        names = [n for n, a in loaded.settings.accounts.items() if a.crm == "salesforce"]
-        if account is None:
-            if len(names) != 1:
-                raise click.UsageError(
-                    f"{settings} has {len(names)} Salesforce accounts; choose one with --account "
-                    f"({', '.join(names) or 'none'})"
-                )
-            account = names[0]
-        if account not in names:
-            raise click.UsageError(f"{settings} has no Salesforce account {account!r}")
-        return dict(loaded.settings.accounts[account].connector_section), policy or loaded.policy_path(
-            account
-        )
+        return account_from_settings(settings, account, policy, crm="salesforce", crm_name="Salesforce")
     if policy is None:
         raise click.UsageError("give --settings FILE, or --policy PATH with the connection flags")
     section: dict[str, Any] = {}
@@ -94,23 +82,15 @@ def salesforce(
     **flags: Any,
 ) -> None:
     """Check fields, stages, task statuses and campaigns; create the fields and campaigns the policy needs."""
-    from pydantic import ValidationError
-
-    from config.errors import ConfigError
     from connectors.errors import CrmError
     from connectors.salesforce import SalesforceOptions, build_salesforce_connector
     from connectors.salesforce.setup import needs_from, run_setup
     from policies.loader import load_policy
 
-    try:
+    with reported_as_click_errors("salesforce"):
         section, policy_path = _salesforce_section(settings, account, flags, policy)
         options = SalesforceOptions.model_validate(section)
         requirements = load_policy(policy_path).requirements()
-    except ConfigError as exc:
-        raise click.ClickException("\n".join(exc.problems)) from None
-    except ValidationError as exc:
-        lines = [f"salesforce.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise click.ClickException("\n".join(lines)) from None
     needs = needs_from(options, requirements.stages, requirements.nurture_names, requirements.deal_fields)
     connector = build_salesforce_connector(options)
     try:
@@ -119,15 +99,4 @@ def salesforce(
         raise click.ClickException(str(exc)) from None
     finally:
         connector.close()
-    for line in report.ok:
-        click.echo(f"ok       {line}")
-    for line in report.created:
-        click.echo(f"{'plan' if dry_run else 'created'}  {line}")
-    for line in report.warnings:
-        click.echo(f"warning  {line}")
-    for line in report.problems:
-        click.echo(f"PROBLEM  {line}", err=True)
-    usage = connector.usage()
-    click.echo(f"{usage.calls} Salesforce API calls{' (dry run: nothing created)' if dry_run else ''}")
-    if report.problems:
-        raise SystemExit(1)
+    print_setup_report(report, dry_run=dry_run, api_calls=connector.usage().calls, crm_name="Salesforce")

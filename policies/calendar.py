@@ -6,29 +6,56 @@ ideal one that lies on a business day (a working weekday that is neither a publi
 country/subdivision nor a company day off) inside working hours, in the owner's time zone.
 
 Holidays come from the ``holidays`` package, expanded per year on first use and cached on the calendar
-object; the results depend only on the configuration, so this memoisation keeps the engine pure.
+object; the results depend only on the configuration, so this memoisation keeps the engine pure. The same
+holds for the other memos here (per local date, per moment): they never change an answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import holidays
 
 from policies.durations import Duration
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Memo(dict[K, V], Generic[K, V]):
+    """A bounded memo of a pure function: ``memo[key]`` computes the value on first use only.
+
+    A dict subclass with ``__missing__``: a hit is a plain dict lookup, with no Python call at all.
+    """
+
+    __slots__ = ("_compute", "_limit")
+
+    def __init__(self, compute: Callable[[K], V], limit: int = 100_000) -> None:
+        super().__init__()
+        self._compute = compute
+        self._limit = limit
+
+    def __missing__(self, key: K) -> V:
+        if len(self) >= self._limit:
+            self.clear()
+        value = self[key] = self._compute(key)
+        return value
+
 
 class BusinessCalendar:
     """Working days, working hours and holidays of one time zone."""
 
     __slots__ = (
+        "_business_days",
         "_dates",
         "_day_names",
         "_holiday_years",
         "_holidays",
         "_moments",
+        "_openings",
         "country",
         "days",
         "days_off",
@@ -37,8 +64,6 @@ class BusinessCalendar:
         "subdivision",
         "tz",
     )
-
-    _MEMO_LIMIT = 100_000
 
     def __init__(
         self,
@@ -65,10 +90,15 @@ class BusinessCalendar:
         self._holidays: set[date] = set()
         self._holiday_years: set[int] = set()
         # Memos of pure functions of the configuration: the same moments recur across deals ("now",
-        # due dates), and converting time zones is a large share of the engine's work. Bounded.
-        self._moments: dict[datetime, datetime] = {}
-        self._day_names: dict[datetime, str] = {}
-        self._dates: dict[datetime, date] = {}
+        # due dates) and so do the same few hundred local dates, and converting time zones is a large
+        # share of the engine's work. Bounded.
+        self._moments: _Memo[datetime, datetime] = _Memo(self._working_moment)
+        self._day_names: _Memo[datetime, str] = _Memo(lambda moment: self.local_date(moment).isoformat())
+        self._dates: _Memo[datetime, date] = _Memo(lambda moment: moment.astimezone(self.tz).date())
+        self._business_days: _Memo[date, bool] = _Memo(self._is_business_day)
+        self._openings: _Memo[date, datetime] = _Memo(
+            lambda day: datetime.combine(day, self.start, self.tz).astimezone(UTC)
+        )
 
     # -- days ------------------------------------------------------------------------------------
 
@@ -82,6 +112,9 @@ class BusinessCalendar:
         return day in self._holidays
 
     def is_business_day(self, day: date) -> bool:
+        return self._business_days[day]
+
+    def _is_business_day(self, day: date) -> bool:
         return day.weekday() in self.days and day not in self.days_off and not self.is_holiday(day)
 
     def business_day_on_or_after(self, day: date) -> date:
@@ -107,34 +140,19 @@ class BusinessCalendar:
         return moment.astimezone(self.tz)
 
     def local_date(self, moment: datetime) -> date:
-        found = self._dates.get(moment)
-        if found is None:
-            if len(self._dates) >= self._MEMO_LIMIT:
-                self._dates.clear()
-            found = self._dates[moment] = moment.astimezone(self.tz).date()
-        return found
+        return self._dates[moment]
 
     def opening(self, day: date) -> datetime:
         """The start of working hours on ``day``, in UTC."""
-        return datetime.combine(day, self.start, self.tz).astimezone(UTC)
+        return self._openings[day]
 
     def local_day_name(self, moment: datetime) -> str:
         """The local date of ``moment`` as ``YYYY-MM-DD``: how evidence and texts show dates."""
-        name = self._day_names.get(moment)
-        if name is None:
-            if len(self._day_names) >= self._MEMO_LIMIT:
-                self._day_names.clear()
-            name = self._day_names[moment] = moment.astimezone(self.tz).date().isoformat()
-        return name
+        return self._day_names[moment]
 
     def working_moment(self, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a business day inside working hours, in UTC."""
-        found = self._moments.get(moment)
-        if found is None:
-            if len(self._moments) >= self._MEMO_LIMIT:
-                self._moments.clear()
-            found = self._moments[moment] = self._working_moment(moment)
-        return found
+        return self._moments[moment]
 
     def _working_moment(self, moment: datetime) -> datetime:
         local = moment.astimezone(self.tz)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connectors.retry import RetrySettings
+from connectors.retry_options import RetryOptions
 from policies.model import ContactRole, DealField
 
 Tier = Literal["starter", "professional", "enterprise"]
@@ -46,27 +46,6 @@ DEFAULT_ROLE_LABELS: Mapping[str, ContactRole] = {
     "Gatekeeper": ContactRole.GATEKEEPER,
     "User": ContactRole.USER,
 }
-
-
-class RetryOptions(BaseModel):
-    """The knobs of the one retry layer (connectors/retry.py), as settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    attempts: int = Field(default=6, ge=1, le=20)
-    initial_wait: float = Field(default=0.5, ge=0)
-    max_wait: float = Field(default=30.0, ge=0)
-    max_total: float = Field(default=120.0, gt=0)
-    jitter_seed: int | None = None
-
-    def to_settings(self) -> RetrySettings:
-        return RetrySettings(
-            attempts=self.attempts,
-            initial_wait=self.initial_wait,
-            max_wait=self.max_wait,
-            max_total=self.max_total,
-            jitter_seed=self.jitter_seed,
-        )
 
 
 class HubSpotOptions(BaseModel):

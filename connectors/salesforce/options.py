@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.retry import RetrySettings
+from connectors.retry_options import RetryOptions
 from policies.model import ContactRole, DealField
 
 DEFAULT_OPPORTUNITY_FIELDS: Mapping[DealField, str] = {
@@ -135,25 +135,6 @@ class AccessTokenAuth(_Frozen):
 AuthOptions = Annotated[
     JwtBearerAuth | ClientCredentialsAuth | PasswordAuth | AccessTokenAuth, Field(discriminator="kind")
 ]
-
-
-class RetryOptions(_Frozen):
-    """The knobs of the one retry layer (connectors/retry.py), as settings."""
-
-    attempts: int = Field(default=6, ge=1, le=20)
-    initial_wait: float = Field(default=0.5, ge=0)
-    max_wait: float = Field(default=30.0, ge=0)
-    max_total: float = Field(default=120.0, gt=0)
-    jitter_seed: int | None = None
-
-    def to_settings(self) -> RetrySettings:
-        return RetrySettings(
-            attempts=self.attempts,
-            initial_wait=self.initial_wait,
-            max_wait=self.max_wait,
-            max_total=self.max_total,
-            jitter_seed=self.jitter_seed,
-        )
 
 
 class SalesforceOptions(_Frozen):

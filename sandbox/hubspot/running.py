@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sandbox.clock import SandboxClock
 from sandbox.control_client import SandboxControl
-from sandbox.dataset import Dataset, generate
+from sandbox.dataset import Dataset
 from sandbox.faults import FaultConfig
 from sandbox.hubspot.app import HubSpotPortal, build_portal
 from sandbox.hubspot.ratelimit import RateLimitConfig
+from sandbox.seeding import seeded_start
 from sandbox.server import serve_in_thread
 
 __all__ = ["HubSpotSandbox", "running_hubspot_sandbox"]
@@ -35,11 +35,6 @@ class HubSpotSandbox:
     access_token: str
     control: SandboxControl
     portal: HubSpotPortal
-
-
-def default_now() -> datetime:
-    """The current hour: a dataset "now" that is recent yet lets a cache be reused for an hour."""
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @contextmanager
@@ -56,11 +51,7 @@ def running_hubspot_sandbox(
     association_page_size: int = 500,
 ) -> Iterator[HubSpotSandbox]:
     """Start a sandbox on 127.0.0.1 and a free port; stop it when the block exits."""
-    clock = SandboxClock()
-    if dataset is None:
-        dataset = generate(seed, deals, now or default_now())
-    if now is not None:
-        clock.set(now, ticking=True)
+    dataset, clock = seeded_start(seed, deals, now, dataset=dataset)
     portal = build_portal(
         dataset,
         clock=clock,

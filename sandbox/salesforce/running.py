@@ -17,20 +17,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sandbox.clock import SandboxClock
 from sandbox.control_client import SandboxControl
-from sandbox.dataset import Dataset, generate
+from sandbox.dataset import Dataset
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.salesforce.app import build_app
 from sandbox.salesforce.loader import load_dataset
 from sandbox.salesforce.org import DEFAULT_DAILY_API_LIMIT, SalesforceOrg
 from sandbox.salesforce.tls import make_tls_files
+from sandbox.seeding import default_now, seeded_start
 from sandbox.server import serve_in_thread
 
-__all__ = ["SalesforceSandbox", "build_org", "default_now", "running_salesforce_sandbox"]
+__all__ = [
+    "SalesforceSandbox",
+    "build_org",
+    "default_now",
+    "running_salesforce_sandbox",
+    "write_private_key_file",
+]
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,6 @@ class SalesforceSandbox:
     password: str
     control: SandboxControl
     org: SalesforceOrg
-
-
-def default_now() -> datetime:
-    """The current hour: a dataset "now" that is recent yet lets a cache be reused for an hour."""
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def build_org(
@@ -73,6 +75,14 @@ def build_org(
     return org
 
 
+def write_private_key_file(org: SalesforceOrg, directory: Path) -> Path:
+    """The org's JWT private key in ``directory``, readable by the owner only; its path."""
+    key_file = directory / "jwt-private-key.pem"
+    key_file.touch(mode=0o600)
+    key_file.write_text(org.credentials.private_key_pem)
+    return key_file
+
+
 @contextmanager
 def running_salesforce_sandbox(
     seed: int = 7,
@@ -86,11 +96,7 @@ def running_salesforce_sandbox(
     metadata_api: bool = True,
 ) -> Iterator[SalesforceSandbox]:
     """Start a sandbox on https://127.0.0.1 and a free port; stop it and remove its TLS files on exit."""
-    clock = SandboxClock()
-    if dataset is None:
-        dataset = generate(seed, deals, now or default_now())
-    if now is not None:
-        clock.set(now, ticking=True)
+    dataset, clock = seeded_start(seed, deals, now, dataset=dataset)
     org = build_org(
         dataset,
         clock=clock,
@@ -101,9 +107,7 @@ def running_salesforce_sandbox(
     )
     org.metadata_api = metadata_api
     tls = make_tls_files()
-    key_file = tls.directory / "jwt-private-key.pem"
-    key_file.touch(mode=0o600)
-    key_file.write_text(org.credentials.private_key_pem)
+    key_file = write_private_key_file(org, tls.directory)
     try:
         with (
             serve_in_thread(build_app(org), ssl_certfile=tls.cert_file, ssl_keyfile=tls.key_file) as server,

@@ -7,6 +7,7 @@ are closed lost. Tests of the real engine end to end live in tests/e2e.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,9 +116,41 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    state = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+POSTGRES_URL_ENV = "FOLLOWUP_TEST_POSTGRES_URL"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> str:
+    """A PostgreSQL database of this test process's own (xdist workers must not share one)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        pytest.skip(f"set {POSTGRES_URL_ENV} to run the state store tests on PostgreSQL too")
+    name = f"followup_test_{worker_id}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """The state store on SQLite (always) and PostgreSQL (when a server is given), clean for each test."""
+    if request.param == "sqlite":
+        state = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    else:
+        from sqlalchemy import create_engine, text
+
+        url = request.getfixturevalue("postgres_url")
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        state = StateStore(url)
     yield state
     state.close()
 

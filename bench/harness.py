@@ -1,0 +1,78 @@
+"""What the benchmarks share: where their report goes, how a section of it is replaced, how the machine
+is described, and how a sandbox is started in a process of its own for a benchmark to measure.
+
+Each benchmark owns one ``## `` section of docs/benchmarks.md; ``write_section`` replaces it (or appends
+it) and leaves every other section as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
+FOLLOWUP = ROOT / ".venv" / "bin" / "followup"
+DATASET_CACHE = ROOT / ".sandbox-data"
+
+__all__ = [
+    "BENCHMARKS_DOC",
+    "DATASET_CACHE",
+    "FOLLOWUP",
+    "ROOT",
+    "free_port",
+    "machine",
+    "serve_hubspot_sandbox",
+    "write_section",
+]
+
+
+def machine() -> str:
+    """``CPython 3.11.9, 2 CPUs, x86_64; measured 2026-03-02``: what a section's Machine line starts with."""
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}; measured {datetime.now(UTC):%Y-%m-%d}"
+    )
+
+
+def write_section(heading: str, section: str, path: Path = BENCHMARKS_DOC) -> None:
+    """Replace the section of ``path`` under the ``heading`` line (or append it), leaving the others."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    path.write_text(new, encoding="utf-8")
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
+    """A child process's work: run ``running_hubspot_sandbox(**sandbox)`` and send ``(base_url, token)``,
+    then answer ``"stats"`` (the sandbox's counters) and ``"reset"`` (zero them) until ``"stop"``."""
+    from sandbox.hubspot import running_hubspot_sandbox
+
+    with running_hubspot_sandbox(**sandbox) as hs:
+        conn.send((hs.base_url, hs.access_token))
+        while True:
+            message = conn.recv()
+            if message == "stop":
+                break
+            if message == "stats":
+                conn.send(hs.control.stats())
+            elif message == "reset":
+                hs.control.reset_stats()
+                conn.send("ok")
