@@ -33,31 +33,16 @@ from typing import Any
 
 from hubspot import HubSpot
 
-from bench.harness import write_section
+from bench.harness import serve_hubspot_sandbox, write_section
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from policies.model import CreateTask, Deal, Explanation, make_key
 from sandbox.dataset import Dataset, generate
+from sandbox.hubspot import RateLimitConfig
 
 TYPES = {"call": "calls", "email": "emails", "meeting": "meetings", "note": "notes", "task": "tasks"}
 SECTION = "## HubSpot connector"
-
-
-def _serve(dataset: Dataset, conn) -> None:  # the child process
-    from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
-
-    with running_hubspot_sandbox(dataset=dataset, rate_limits=RateLimitConfig(enabled=False)) as hs:
-        conn.send((hs.base_url, hs.access_token))
-        while True:
-            message = conn.recv()
-            if message == "stop":
-                break
-            if message == "stats":
-                conn.send(hs.control.stats())
-            elif message == "reset":
-                hs.control.reset_stats()
-                conn.send("ok")
 
 
 @dataclass
@@ -187,7 +172,12 @@ def run(deals: int, seed: int = 7) -> dict[str, object]:
     generated = time.perf_counter() - t0
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(dataset, child), daemon=True)
+    process = ctx.Process(
+        target=serve_hubspot_sandbox,
+        args=(child,),
+        kwargs={"dataset": dataset, "rate_limits": RateLimitConfig(enabled=False)},
+        daemon=True,
+    )
     process.start()
     try:
         base_url, token = parent.recv()

@@ -15,14 +15,12 @@ response is checked for status 200 and a full page. Target (issue 3): 500 reques
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
 import random
 import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -31,13 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, write_section
+from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, throughput_main
 
 SECTION = "## HubSpot sandbox throughput"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SEED = 7
 TOKEN = "pat-na1-bench-token"
-ROOT = Path(__file__).resolve().parent.parent
 PROPERTIES = [
     "dealname",
     "amount",
@@ -314,21 +311,8 @@ def markdown(figures: dict[str, object], command: str, deals: int, threads: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--write", action="store_true", help="replace our section of docs/benchmarks.md")
-    args = parser.parse_args()
-    command = ".venv/bin/python -m bench.bench_hubspot_sandbox" + (" --write" if args.write else "")
-    if (args.deals, args.threads, args.seconds) != (100_000, 4, 10.0):
-        command += f" --deals {args.deals} --threads {args.threads} --seconds {args.seconds:g}"
-    figures = run(args.deals, args.threads, args.seconds)
-    section = markdown(figures, command, args.deals, args.threads, args.seconds)
-    print(section)
-    if args.write:
-        write_section(SECTION, section)
-    sys.stdout.flush()
+    description = (__doc__ or "").splitlines()[0]
+    throughput_main("bench_hubspot_sandbox", description, SECTION, 4, run, markdown)
 
 
 if __name__ == "__main__":

@@ -16,29 +16,25 @@ checked for status 200 and a non-empty page.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import re
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, write_section
+from bench.harness import DATASET_CACHE, FOLLOWUP, free_port, machine, throughput_main
 
 SECTION = "## Salesforce sandbox throughput"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SEED = 7
-ROOT = Path(__file__).resolve().parent.parent
 API = "/services/data/v62.0"
 EXPORT = (
     "SELECT Id, Name, StageName, CloseDate, Amount, OwnerId, IsClosed, SystemModstamp FROM Opportunity "
@@ -233,21 +229,8 @@ def markdown(figures: dict[str, Any], command: str, deals: int, threads: int, se
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--write", action="store_true", help="replace our section of docs/benchmarks.md")
-    args = parser.parse_args()
-    command = ".venv/bin/python -m bench.bench_salesforce_sandbox" + (" --write" if args.write else "")
-    if (args.deals, args.threads, args.seconds) != (100_000, 2, 10.0):
-        command += f" --deals {args.deals} --threads {args.threads} --seconds {args.seconds:g}"
-    figures = run(args.deals, args.threads, args.seconds)
-    section = markdown(figures, command, args.deals, args.threads, args.seconds)
-    print(section)
-    if args.write:
-        write_section(SECTION, section)
-    sys.stdout.flush()
+    description = (__doc__ or "").splitlines()[0]
+    throughput_main("bench_salesforce_sandbox", description, SECTION, 2, run, markdown)
 
 
 if __name__ == "__main__":

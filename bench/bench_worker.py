@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.harness import serve_hubspot_sandbox, write_section
+
 SECTION = "## Worker full cycle"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
 
@@ -110,20 +112,18 @@ def _memory_run(deals: int, out: Any) -> None:  # a fresh process per size
 # ------------------------------------------------------------------------------------------ demo size
 
 
-def _serve_hubspot(deals: int, conn: Any) -> None:  # the sandbox's own process
-    from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
-
-    with running_hubspot_sandbox(seed=7, deals=deals, rate_limits=RateLimitConfig.off()) as hs:
-        conn.send((hs.base_url, hs.access_token))
-        conn.recv()
-
-
 def _demo_run(deals: int, out: Any) -> None:
     import worker
+    from sandbox.hubspot import RateLimitConfig
 
     worker.configure_logging("error", "json")
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve_hubspot, args=(deals, child), daemon=True)
+    server = multiprocessing.Process(
+        target=serve_hubspot_sandbox,
+        args=(child,),
+        kwargs={"seed": 7, "deals": deals, "rate_limits": RateLimitConfig.off()},
+        daemon=True,
+    )
     server.start()
     base_url, token = parent.recv()
     os.environ["BENCH_HUBSPOT_TOKEN"] = token

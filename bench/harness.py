@@ -1,5 +1,6 @@
 """What the benchmarks share: where their report goes, how a section of it is replaced, how the machine
-is described, and how a sandbox is started in a process of its own for a benchmark to measure.
+is described, how a sandbox is started in a process of its own for a benchmark to measure, and the
+command line of the sandbox throughput benchmarks.
 
 Each benchmark owns one ``## `` section of docs/benchmarks.md; ``write_section`` replaces it (or appends
 it) and leaves every other section as it was.
@@ -7,9 +8,12 @@ it) and leaves every other section as it was.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import socket
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -28,6 +32,7 @@ __all__ = [
     "free_port",
     "machine",
     "serve_hubspot_sandbox",
+    "throughput_main",
     "write_section",
 ]
 
@@ -76,3 +81,30 @@ def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
             elif message == "reset":
                 hs.control.reset_stats()
                 conn.send("ok")
+
+
+def throughput_main(
+    module: str,
+    description: str,
+    heading: str,
+    default_threads: int,
+    run: Callable[[int, int, float], Any],
+    markdown: Callable[[Any, str, int, int, float], str],
+) -> None:
+    """``python -m bench.<module> [--deals N] [--threads N] [--seconds S] [--write]``: run, print the
+    section (its Command line repeats the options that differ from the defaults), write it if asked."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=default_threads)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--write", action="store_true", help="replace our section of docs/benchmarks.md")
+    args = parser.parse_args()
+    command = f".venv/bin/python -m bench.{module}" + (" --write" if args.write else "")
+    if (args.deals, args.threads, args.seconds) != (100_000, default_threads, 10.0):
+        command += f" --deals {args.deals} --threads {args.threads} --seconds {args.seconds:g}"
+    figures = run(args.deals, args.threads, args.seconds)
+    section = markdown(figures, command, args.deals, args.threads, args.seconds)
+    print(section)
+    if args.write:
+        write_section(heading, section)
+    sys.stdout.flush()

@@ -13,7 +13,12 @@ from typing import Any
 import click
 
 from cli.setup_report import print_setup_report
-from cli.setup_settings import account_from_settings, reported_as_click_errors
+from cli.setup_settings import (
+    account_from_settings,
+    dry_run_option,
+    reported_as_click_errors,
+    settings_file_option,
+)
 
 
 def _connector_settings(
@@ -40,12 +45,7 @@ def _connector_settings(
 
 
 @click.command()
-@click.option(
-    "--settings",
-    "settings",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The worker's settings file.",
-)
+@settings_file_option
 @click.option("--account", help="Which HubSpot account of the settings file (needed when there are several).")
 @click.option(
     "--token-env", help="Environment variable holding a private app access token (without --settings)."
@@ -57,7 +57,7 @@ def _connector_settings(
     type=click.Path(exists=True, path_type=Path),
     help="Policy file or folder (without --settings).",
 )
-@click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
+@dry_run_option
 def hubspot(
     settings: Path | None,
     account: str | None,

@@ -15,7 +15,12 @@ from typing import Any
 import click
 
 from cli.setup_report import print_setup_report
-from cli.setup_settings import account_from_settings, reported_as_click_errors
+from cli.setup_settings import (
+    account_from_settings,
+    dry_run_option,
+    reported_as_click_errors,
+    settings_file_option,
+)
 
 
 def _salesforce_section(
@@ -52,11 +57,7 @@ def _salesforce_section(
 
 
 @click.command()
-@click.option(
-    "--settings",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The worker's settings file.",
-)
+@settings_file_option
 @click.option(
     "--account", help="Which Salesforce account of the settings file (needed when there are several)."
 )
@@ -73,7 +74,7 @@ def _salesforce_section(
     type=click.Path(exists=True, path_type=Path),
     help="Policy file or folder (default: the account's policy in --settings).",
 )
-@click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
+@dry_run_option
 def salesforce(
     settings: Path | None,
     account: str | None,

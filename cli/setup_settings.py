@@ -2,7 +2,8 @@
 
 ``account_from_settings`` picks the account of the worker's settings file (``--settings``/``--account``)
 and returns its connector section and policy path; ``reported_as_click_errors`` turns settings, option
-and policy errors into the messages the commands print.
+and policy errors into the messages the commands print. ``settings_file_option`` and ``dry_run_option``
+are the options both commands take as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 import click
 
-__all__ = ["account_from_settings", "reported_as_click_errors"]
+__all__ = ["account_from_settings", "dry_run_option", "reported_as_click_errors", "settings_file_option"]
+
+settings_file_option = click.option(
+    "--settings",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The worker's settings file.",
+)
+dry_run_option = click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
 
 
 def account_from_settings(
