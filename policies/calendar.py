@@ -12,7 +12,7 @@ holds for the other memos here (per local date, per moment): they never change a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from policies.durations import Duration
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+_DAY = timedelta(days=1)
 
 
 class _Memo(dict[K, V], Generic[K, V]):
@@ -51,12 +52,12 @@ class BusinessCalendar:
     __slots__ = (
         "_business_days",
         "_dates",
-        "_day_names",
         "_holiday_years",
         "_holidays",
         "_moments",
         "_openings",
         "country",
+        "day_names",
         "days",
         "days_off",
         "end",
@@ -93,7 +94,9 @@ class BusinessCalendar:
         # due dates) and so do the same few hundred local dates, and converting time zones is a large
         # share of the engine's work. Bounded.
         self._moments: _Memo[datetime, datetime] = _Memo(self._working_moment)
-        self._day_names: _Memo[datetime, str] = _Memo(lambda moment: self.local_date(moment).isoformat())
+        # moment -> its local date as YYYY-MM-DD (what ``local_day_name`` returns), read directly by the
+        # engine, which shows a date in almost every explanation.
+        self.day_names: Mapping[datetime, str] = _Memo(lambda moment: self.local_date(moment).isoformat())
         self._dates: _Memo[datetime, date] = _Memo(lambda moment: moment.astimezone(self.tz).date())
         self._business_days: _Memo[date, bool] = _Memo(self._is_business_day)
         self._openings: _Memo[date, datetime] = _Memo(
@@ -123,11 +126,11 @@ class BusinessCalendar:
         for _ in range(400):
             if self.is_business_day(day):
                 return day
-            day += timedelta(days=1)
+            day += _DAY
         raise ValueError("no business day within 400 days: check working days and days off")
 
     def next_business_day(self, day: date) -> date:
-        return self.business_day_on_or_after(day + timedelta(days=1))
+        return self.business_day_on_or_after(day + _DAY)
 
     def add_business_days(self, day: date, count: int) -> date:
         for _ in range(count):
@@ -148,7 +151,7 @@ class BusinessCalendar:
 
     def local_day_name(self, moment: datetime) -> str:
         """The local date of ``moment`` as ``YYYY-MM-DD``: how evidence and texts show dates."""
-        return self._day_names[moment]
+        return self.day_names[moment]
 
     def working_moment(self, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a business day inside working hours, in UTC."""

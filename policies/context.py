@@ -7,9 +7,10 @@ Rules read the deal through this object and record actions and verdicts on it; t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
 
 from policies.calendar import BusinessCalendar
 from policies.facts import DealFacts
@@ -43,8 +44,8 @@ RULE_IDS = (STOP, QUALIFICATION, NURTURE, NEXT_STEP, AGREED, SIGNALS, DECISION_M
 
 
 def day(moment: datetime, calendar: BusinessCalendar) -> str:
-    """A moment as the owner reads it: their local date."""
-    return calendar.local_day_name(moment)
+    """A moment as the owner reads it: their local date (``calendar.local_day_name``, one call less)."""
+    return calendar.day_names[moment]
 
 
 @lru_cache(maxsize=4096)
@@ -53,14 +54,17 @@ def _bare_verdict(rule_id: str, fired: bool, reason: str) -> RuleVerdict:
     return RuleVerdict(rule_id, fired, reason)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
 def fact(label: str, value: str) -> Evidence:
-    """Evidence that recurs across deals ("unanswered touches: 0"): shared instances."""
+    """Evidence that recurs across deals ("unanswered touches: 0", a date, a rule setting): shared instances,
+    since looking one up costs a fraction of building a frozen dataclass."""
     return Evidence(label, value)
 
 
-def _skipped(rule_id: str, reason: str) -> RuleVerdict:
-    return _bare_verdict(rule_id, False, reason)
+@lru_cache(maxsize=256)
+def _all_skipped(reason: str) -> Mapping[str, RuleVerdict]:
+    """Every rule's verdict "not evaluated: ``reason``" (read-only: shared by every deal it applies to)."""
+    return MappingProxyType({rule_id: _bare_verdict(rule_id, False, reason) for rule_id in RULE_IDS})
 
 
 class Context:
@@ -79,6 +83,8 @@ class Context:
         "owner",
         "policy",
         "rules",
+        "step_gaps",
+        "step_key",
         "today",
         "verdicts",
     )
@@ -110,6 +116,10 @@ class Context:
         self.closed_tasks: list[AutoTask] = [t for t in tasks if not t.is_open] if tasks else []
         self._due_now: datetime | None = None
         self._values: dict[str, str] | None = None
+        # Worked out once per evaluation by ``policies.lifecycle`` (both the end rules and the next-step
+        # task need them).
+        self.step_gaps: list[str] | None = None
+        self.step_key: str | None = None
 
     # -- verdicts --------------------------------------------------------------------------------
 
@@ -120,9 +130,7 @@ class Context:
             self.verdicts[rule_id] = _bare_verdict(rule_id, fired, reason)
 
     def skip_remaining(self, reason: str) -> None:
-        for rule_id in RULE_IDS:
-            if rule_id not in self.verdicts:
-                self.verdicts[rule_id] = _skipped(rule_id, reason)
+        self.verdicts = {**_all_skipped(reason), **self.verdicts}  # the verdicts given so far win
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -184,7 +192,7 @@ class Context:
         contact_id: str | None = None,
     ) -> CreateTask:
         fell_due_at = None
-        if self.calendar.local_date(due_at) < self.calendar.local_date(self.now):
+        if self.calendar.local_date(due_at) < self.today:
             fell_due_at, due_at = due_at, self.due_now()
         used = text.fields
         if "due" in used:
@@ -210,13 +218,11 @@ class Context:
 
     # -- texts -----------------------------------------------------------------------------------
 
-    def text_values(self, **extra: Any) -> dict[str, str]:
+    def text_values(self, **extra: str) -> dict[str, str]:
         """The named fields a task template may use (see ``policies.templates.TEMPLATE_FIELDS``)."""
         if self._values is None:
             self._values = self._base_values()
-        values = dict(self._values)
-        values.update({k: str(v) for k, v in extra.items()})
-        return values
+        return {**self._values, **extra}
 
     def _base_values(self) -> dict[str, str]:
         deal = self.deal
@@ -234,7 +240,7 @@ class Context:
             "owner": (self.owner.name if self.owner is not None and self.owner.name else "the owner"),
             "contact": (contact.name or contact.email or "the customer") if contact else "the customer",
             "last_touch": (
-                f"{day(signal.occurred_at, self.calendar)} ({signal.kind.value})" if signal else "none yet"
+                f"{day(signal.occurred_at, self.calendar)} ({signal.kind})" if signal else "none yet"
             ),
             "agreed_interval": f"{agreement.interval_days} days"
             if agreement.interval_days

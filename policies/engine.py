@@ -73,6 +73,7 @@ from policies.task_rules import (
 
 _in_rule_order = itemgetter(*RULE_IDS)  # verdicts dict -> tuple in the documented rule order
 _SIGNAL_TASK = {"reply": TaskType.EMAIL, "inbound_call": TaskType.CALL, "connected_call": TaskType.CALL}
+_DEAL_CLOSED = Explanation("the deal is closed")  # immutable: one shared instance
 
 
 def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = None) -> Decision:
@@ -102,7 +103,7 @@ def _active_decision(ctx: Context) -> Decision:
 
 
 def _closed(ctx: Context) -> None:
-    closed = ctx.close_all(STOP, CloseReason.DEAL_STOPPED, Explanation("the deal is closed"))
+    closed = ctx.close_all(STOP, CloseReason.DEAL_STOPPED, _DEAL_CLOSED)
     outcome = "won" if ctx.deal.stage.is_won else "lost"
     ctx.verdict(STOP, closed > 0, f"deal closed ({outcome}); {closed} open task(s) closed")
     ctx.skip_remaining(f"deal closed ({outcome})")
@@ -141,7 +142,7 @@ def _nurture_reason(ctx: Context, qual_gaps: list[str]) -> str:
         return "not qualified: nurture is for qualified deals"
     if ctx.deal.readiness is Readiness.NOT_NOW and not rules.on_not_now:
         return "readiness not_now, but nurture.on_not_now is off"
-    return f"readiness {ctx.deal.readiness.value}: no reason to nurture"
+    return f"readiness {ctx.deal.readiness}: no reason to nurture"  # a StrEnum formats as its value
 
 
 def _first_signal_after(ctx: Context, since: datetime) -> Activity | None:

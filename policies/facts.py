@@ -15,6 +15,7 @@ from datetime import datetime
 from itertools import product
 from typing import Literal
 
+from policies.frozen import direct_init
 from policies.model import Activity, ActivityKind, Deal, Direction, Outcome
 
 Touch = Literal["signal", "unanswered", "neutral"]
@@ -60,6 +61,7 @@ def signal_kind(activity: Activity) -> SignalKind:
     return "other"
 
 
+@direct_init  # built once per deal evaluation: see policies.frozen
 @dataclass(frozen=True, slots=True)
 class DealFacts:
     last_signal: Activity | None  # the last conversation with the customer
@@ -76,17 +78,19 @@ def gather_facts(deal: Deal) -> DealFacts:
     """One pass over the (time-ordered) activities of a deal."""
     touch = TOUCH
     last_signal: Activity | None = None
+    signal_at: datetime | None = None
     unanswered: list[Activity] = []
     for activity in deal.activities:
         kind = touch[activity.kind, activity.direction, activity.outcome]
-        if kind == "signal":
-            if last_signal is None or activity.occurred_at >= last_signal.occurred_at:
-                last_signal = activity
-                unanswered = []
-        elif kind == "unanswered":
+        if kind == "unanswered":
             unanswered.append(activity)
-    if last_signal is not None and unanswered:
-        cut = last_signal.occurred_at
-        unanswered = [a for a in unanswered if a.occurred_at > cut]
-    ids = tuple(a.id for a in unanswered[-10:])
-    return DealFacts(last_signal, unanswered[-1] if unanswered else None, len(unanswered), ids)
+        elif kind == "signal":
+            at = activity.occurred_at
+            if signal_at is None or at >= signal_at:
+                last_signal, signal_at, unanswered = activity, at, []
+    if signal_at is not None and unanswered:
+        unanswered = [a for a in unanswered if a.occurred_at > signal_at]
+    if not unanswered:
+        return DealFacts(last_signal, None, 0, ())
+    ids = tuple([a.id for a in unanswered[-10:]])
+    return DealFacts(last_signal, unanswered[-1], len(unanswered), ids)

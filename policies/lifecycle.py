@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from policies.context import NEXT_STEP, NURTURE, QUALIFICATION, STOP, Context, day
+from policies.context import NEXT_STEP, NURTURE, QUALIFICATION, STOP, Context, day, fact
 from policies.model import (
     ChangeStage,
     CloseReason,
@@ -72,6 +72,13 @@ def qualification_gaps(ctx: Context) -> list[str]:
 
 
 def next_step_gaps(ctx: Context) -> list[str]:
+    """What the deal's next step lacks (empty: complete); worked out once per evaluation."""
+    if ctx.step_gaps is None:
+        ctx.step_gaps = _next_step_gaps(ctx)
+    return ctx.step_gaps
+
+
+def _next_step_gaps(ctx: Context) -> list[str]:
     rule = ctx.rules.next_step
     step = ctx.deal.next_step
     gaps = []
@@ -88,19 +95,24 @@ def next_step_gaps(ctx: Context) -> list[str]:
 
 def next_step_key(ctx: Context) -> str:
     """One intent per missing next step: a new conversation or a new (past) date is a new request."""
-    step = ctx.deal.next_step
-    signal = ctx.facts.last_signal
-    return make_key(
-        NEXT_STEP,
-        ctx.deal.id,
-        step.when.isoformat() if step.when else "none",
-        signal.id if signal else "none",
-    )
+    if ctx.step_key is None:
+        step = ctx.deal.next_step
+        signal = ctx.facts.last_signal
+        ctx.step_key = make_key(
+            NEXT_STEP,
+            ctx.deal.id,
+            step.when.isoformat() if step.when else "none",
+            signal.id if signal else "none",
+        )
+    return ctx.step_key
 
 
-def next_step_overdue(ctx: Context, key: str) -> datetime | None:
-    """When the grace period of the request ``key`` ran out, if it has; ``None`` otherwise."""
+def next_step_overdue(ctx: Context) -> datetime | None:
+    """When the grace period of the request for the next step ran out, if it has; ``None`` otherwise."""
+    if not ctx.deal.auto_tasks:
+        return None  # never asked (and no key to work out)
     rule = ctx.rules.next_step
+    key = next_step_key(ctx)
     asked = [t.created_at for t in ctx.deal.auto_tasks if t.key == key]
     if not asked:
         return None
@@ -117,48 +129,44 @@ def stop_criterion(ctx: Context) -> tuple[str, Explanation] | None:
     if not rule.enabled:
         return None
     deal, facts, calendar, now = ctx.deal, ctx.facts, ctx.calendar, ctx.now
-    if rule.max_unanswered_touches is not None and facts.unanswered >= rule.max_unanswered_touches:
+    last_inbound = facts.last_signal_at
+    max_touches = rule.max_unanswered_touches
+    if max_touches is not None and facts.unanswered >= max_touches:
         return rule.reasons.unanswered_touches, Explanation(
-            f"{facts.unanswered} outbound touches without an answer (limit {rule.max_unanswered_touches})",
+            f"{facts.unanswered} outbound touches without an answer (limit {max_touches})",
             (
-                Evidence("unanswered touches", str(facts.unanswered)),
-                Evidence(
-                    "last inbound", day(facts.last_signal_at, calendar) if facts.last_signal_at else "never"
-                ),
+                fact("unanswered touches", str(facts.unanswered)),
+                fact("last inbound", day(last_inbound, calendar) if last_inbound else "never"),
                 Evidence("activities", ", ".join(facts.unanswered_ids)),
             ),
         )
-    if rule.max_since_inbound is not None:
-        reference = _floor(ctx, facts.last_signal_at or deal.created_at)
-        if calendar.passed(reference, rule.max_since_inbound, now):
+    max_silence = rule.max_since_inbound
+    if max_silence is not None:
+        reference = _floor(ctx, last_inbound or deal.created_at)
+        if calendar.passed(reference, max_silence, now):
             return rule.reasons.no_inbound, Explanation(
-                f"no answer from the customer since {day(reference, calendar)} "
-                f"(limit {rule.max_since_inbound})",
-                (
-                    Evidence(
-                        "last inbound",
-                        day(facts.last_signal_at, calendar) if facts.last_signal_at else "never",
-                    ),
-                ),
+                f"no answer from the customer since {day(reference, calendar)} (limit {max_silence})",
+                (fact("last inbound", day(last_inbound, calendar) if last_inbound else "never"),),
             )
-    if rule.max_in_stage is not None:
+    max_in_stage = rule.max_in_stage
+    if max_in_stage is not None:
         reference = _floor(ctx, deal.stage_entered_at or deal.created_at)
-        if calendar.passed(reference, rule.max_in_stage, now):
+        if calendar.passed(reference, max_in_stage, now):
             return rule.reasons.stage_age, Explanation(
                 f"in stage {deal.stage.label or deal.stage.id} since {day(reference, calendar)} "
-                f"(limit {rule.max_in_stage})",
-                (Evidence("stage entered", day(reference, calendar)),),
+                f"(limit {max_in_stage})",
+                (fact("stage entered", day(reference, calendar)),),
             )
-    if rule.close_date_overdue is not None and deal.close_date is not None:
+    overdue = rule.close_date_overdue
+    if overdue is not None and deal.close_date is not None:
         since = deal.followup_state_since
         reference_day = deal.close_date
         if since is not None and calendar.local_date(since) > reference_day:
             reference_day = calendar.local_date(since)
-        opening = calendar.opening(reference_day)
-        if calendar.passed(opening, rule.close_date_overdue, now):
+        if calendar.passed(calendar.opening(reference_day), overdue, now):
+            close_date = deal.close_date.isoformat()
             return rule.reasons.close_date_passed, Explanation(
-                f"close date {deal.close_date.isoformat()} passed more than {rule.close_date_overdue} ago",
-                (Evidence("close date", deal.close_date.isoformat()),),
+                f"close date {close_date} passed more than {overdue} ago", (fact("close date", close_date),)
             )
     return None
 
@@ -176,21 +184,22 @@ def enter_stop(ctx: Context, rule_id: str, reason: str, explanation: Explanation
     deal = ctx.deal
     closed = ctx.close_all(rule_id, CloseReason.DEAL_STOPPED, explanation)
     moves = ctx.policy.stages.get(deal.pipeline_id)
+    lost = moves.lost if moves is not None else None
     marker = episode(ctx)
-    if moves is not None and moves.lost is not None:
+    if lost is not None:
         ctx.actions.append(
             ChangeStage(
-                key=make_key(rule_id, deal.id, "lost", moves.lost, marker),
+                key=make_key(rule_id, deal.id, "lost", lost, marker),
                 deal_id=deal.id,
                 rule_id=rule_id,
                 explanation=explanation,
                 pipeline_id=deal.pipeline_id,
-                stage_id=moves.lost,
+                stage_id=lost,
                 close_reason=reason,
                 expected_modified_at=deal.modified_at,
             )
         )
-        where = f"moved to {moves.lost}"
+        where = f"moved to {lost}"
     else:
         where = f"no lost stage configured for pipeline {deal.pipeline_id}: stage unchanged"
     ctx.actions.append(
@@ -208,7 +217,7 @@ def enter_stop(ctx: Context, rule_id: str, reason: str, explanation: Explanation
         True,
         f"stop: {explanation.summary}; {where}; {closed} open task(s) closed",
         *explanation.evidence,
-        Evidence("reason", reason),
+        fact("reason", reason),
     )
 
 
@@ -216,10 +225,11 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
     """Enrol the deal's contacts in nurture, record the state, close the rep's open auto-tasks."""
     deal = ctx.deal
     nurture = ctx.rules.nurture
-    assert nurture.list is not None
+    nurture_list = nurture.list
+    assert nurture_list is not None
     closed = ctx.close_all(rule_id, CloseReason.DEAL_STOPPED, explanation)
     marker = episode(ctx)
-    contacts = tuple(c.id for c in deal.contacts)
+    contacts = tuple([c.id for c in deal.contacts])
     if contacts:
         ctx.actions.append(
             EnrolInNurture(
@@ -228,19 +238,20 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
                 rule_id=rule_id,
                 explanation=explanation,
                 contact_ids=contacts,
-                nurture=nurture.list,
+                nurture=nurture_list,
             )
         )
     moves = ctx.policy.stages.get(deal.pipeline_id)
-    if nurture.move_stage and moves is not None and moves.nurture and moves.nurture != deal.stage.id:
+    stage = moves.nurture if moves is not None and nurture.move_stage else None
+    if stage and stage != deal.stage.id:
         ctx.actions.append(
             ChangeStage(
-                key=make_key(NURTURE, deal.id, "stage", moves.nurture, marker),
+                key=make_key(NURTURE, deal.id, "stage", stage, marker),
                 deal_id=deal.id,
                 rule_id=rule_id,
                 explanation=explanation,
                 pipeline_id=deal.pipeline_id,
-                stage_id=moves.nurture,
+                stage_id=stage,
                 expected_modified_at=deal.modified_at,
             )
         )
@@ -255,12 +266,12 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
         )
     )
     summary = (
-        f"nurture: {explanation.summary}; {len(contacts)} contact(s) to {nurture.list!r}; "
+        f"nurture: {explanation.summary}; {len(contacts)} contact(s) to {nurture_list!r}; "
         f"{closed} task(s) closed"
     )
-    ctx.verdict(rule_id, True, summary, *explanation.evidence, Evidence("reason", reason))
+    ctx.verdict(rule_id, True, summary, *explanation.evidence, fact("reason", reason))
     if rule_id != NURTURE:
-        ctx.verdict(NURTURE, True, f"enrolled because of rule {rule_id}", Evidence("nurture", nurture.list))
+        ctx.verdict(NURTURE, True, f"enrolled because of rule {rule_id}", fact("nurture", nurture_list))
 
 
 def decide_end(ctx: Context, qual_gaps: list[str]) -> bool:
@@ -281,20 +292,20 @@ def decide_end(ctx: Context, qual_gaps: list[str]) -> bool:
         if ctx.calendar.passed(reference, qual.stop_after, ctx.now):
             explanation = Explanation(
                 f"unqualified since {day(reference, ctx.calendar)} (limit {qual.stop_after})",
-                (Evidence("missing", ", ".join(qual_gaps)),),
+                (fact("missing", ", ".join(qual_gaps)),),
             )
             enter_stop(ctx, QUALIFICATION, rules.stop.reasons.unqualified, explanation)
             return True
     step = rules.next_step
     step_gaps = next_step_gaps(ctx) if step.enabled and step.escalate != "none" and not qual_gaps else []
     if step_gaps:
-        deadline = next_step_overdue(ctx, next_step_key(ctx))
+        deadline = next_step_overdue(ctx)
         if deadline is not None:
             explanation = Explanation(
                 f"next step still incomplete after the grace period of {step.grace}",
                 (
-                    Evidence("missing", ", ".join(step_gaps)),
-                    Evidence("grace ended", day(deadline, ctx.calendar)),
+                    fact("missing", ", ".join(step_gaps)),
+                    fact("grace ended", day(deadline, ctx.calendar)),
                 ),
             )
             reason = rules.stop.reasons.no_next_step
@@ -306,7 +317,7 @@ def decide_end(ctx: Context, qual_gaps: list[str]) -> bool:
     nurture = rules.nurture
     if qualified and can_nurture(rules) and nurture.on_not_now and ctx.deal.readiness == "not_now":
         explanation = Explanation(
-            "qualified, but the customer is not ready now", (Evidence("readiness", "not_now"),)
+            "qualified, but the customer is not ready now", (fact("readiness", "not_now"),)
         )
         enter_nurture(ctx, NURTURE, "Qualified, not ready now", explanation)
         return True

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 
+from policies.frozen import direct_init
+
 FieldValue = str | int | float | bool | date | datetime | None
 
 
@@ -273,7 +275,10 @@ class Deal:
 
     @property
     def primary_contact(self) -> Contact | None:
-        return next((c for c in self.contacts if c.is_primary), self.contacts[0] if self.contacts else None)
+        for contact in self.contacts:
+            if contact.is_primary:
+                return contact
+        return self.contacts[0] if self.contacts else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,6 +286,7 @@ class Deal:
 # --------------------------------------------------------------------------------------------------
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One fact behind a decision, for the rep's task body, the audit trail and ``followup explain``."""
@@ -289,6 +295,7 @@ class Evidence:
     value: str  # already rendered: "6", "2026-03-02", "call:123, email:456"
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Explanation:
     summary: str
@@ -313,6 +320,7 @@ class _ActionBase:
     explanation: Explanation
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateTask(_ActionBase):
     owner_id: str | None
@@ -327,6 +335,7 @@ class CreateTask(_ActionBase):
     fell_due_at: datetime | None = None
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateTask(_ActionBase):
     task_id: str
@@ -344,6 +353,7 @@ class CloseReason(StrEnum):
     DEAL_STOPPED = "deal_stopped"  # the deal was closed or went to nurture
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseTask(_ActionBase):
     task_id: str
@@ -351,6 +361,7 @@ class CloseTask(_ActionBase):
     reason: CloseReason
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeStage(_ActionBase):
     pipeline_id: str
@@ -359,18 +370,21 @@ class ChangeStage(_ActionBase):
     expected_modified_at: datetime | None = None  # write only if the deal is unchanged since it was read
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetDealFields(_ActionBase):
     fields: Mapping[str, FieldValue]  # DealField values or CRM field names
     expected_modified_at: datetime | None = None
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnrolInNurture(_ActionBase):
     contact_ids: tuple[str, ...]
     nurture: str  # HubSpot list name or Salesforce campaign name, from the policy
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactivateFromNurture(_ActionBase):
     contact_ids: tuple[str, ...]
@@ -398,6 +412,7 @@ def action_kind(action: Action) -> str:
     return ACTION_KINDS[type(action)]
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class RuleVerdict:
     """Whether one rule fired for one deal, and why (or why not)."""
@@ -408,6 +423,7 @@ class RuleVerdict:
     evidence: tuple[Evidence, ...] = ()
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     deal_id: str
@@ -415,6 +431,7 @@ class Decision:
     verdicts: tuple[RuleVerdict, ...] = ()
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class DeferredAction:
     """An action held back by a budget (tasks per owner per day, touches per contact): never dropped."""

@@ -18,7 +18,7 @@ from policies.calendar import BusinessCalendar
 from policies.consistency import check_rules
 from policies.fillers import VaguenessCheck
 from policies.model import Deal, DealField, Owner, WorkingHours
-from policies.settings import Budgets, CalendarSettings, Override, RuleSet, StageMoves, Texts
+from policies.settings import Budgets, CalendarSettings, Override, RuleSet, Scope, StageMoves, Texts
 
 _CANONICAL_FIELDS = frozenset(DealField)
 
@@ -39,6 +39,26 @@ class CompiledRules:
     rules: RuleSet
     vagueness: VaguenessCheck
     overrides: tuple[str, ...]  # names of the overrides merged in, for explain
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopeCheck:
+    """An override's scope as plain attributes: it is checked for every deal, and reading attributes of a
+    pydantic model (which has a ``__getattr__`` hook) costs several times more than reading slots."""
+
+    pipelines: tuple[str, ...]
+    stages: tuple[str, ...]
+    owners: tuple[str, ...]
+    teams: tuple[str, ...]
+    has_band: bool  # an amount band is set: deals without an amount are out of scope
+    min_amount: float | None
+    max_amount: float | None
+
+    @classmethod
+    def of(cls, when: Scope) -> _ScopeCheck:
+        band = when.amount
+        low, high = (band.min, band.max) if band is not None else (None, None)
+        return cls(when.pipelines, when.stages, when.owners, when.teams, band is not None, low, high)
 
 
 def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,6 +101,10 @@ class Policy:
     _calendars: dict[tuple[str | None, WorkingHours | None], BusinessCalendar] = field(
         default_factory=dict, repr=False
     )
+    _scopes: tuple[_ScopeCheck, ...] = field(init=False, repr=False)  # the overrides' scopes, in order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scopes", tuple(_ScopeCheck.of(o.when) for o in self.overrides))
 
     # -- scopes ----------------------------------------------------------------------------------
 
@@ -88,8 +112,7 @@ class Policy:
         """Indexes of the overrides whose scope contains this deal."""
         found: list[int] = []
         team = owner.team if owner is not None else None
-        for index, override in enumerate(self.overrides):
-            when = override.when
+        for index, when in enumerate(self._scopes):
             if when.pipelines and deal.pipeline_id not in when.pipelines:
                 continue
             if when.stages and deal.stage.id not in when.stages:
@@ -98,14 +121,13 @@ class Policy:
                 continue
             if when.teams and team not in when.teams:
                 continue
-            band = when.amount
-            if band is not None:
+            if when.has_band:
                 amount = deal.amount
                 if amount is None:
                     continue
-                if band.min is not None and amount < band.min:
+                if when.min_amount is not None and amount < when.min_amount:
                     continue
-                if band.max is not None and amount >= band.max:
+                if when.max_amount is not None and amount >= when.max_amount:
                     continue
             found.append(index)
         return tuple(found)

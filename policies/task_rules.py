@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from policies.context import AGREED, DECISION_MAKER, EXPIRY, NEXT_STEP, QUALIFICATION, SIGNALS, Context, day
+from policies.context import (
+    AGREED,
+    DECISION_MAKER,
+    EXPIRY,
+    NEXT_STEP,
+    QUALIFICATION,
+    SIGNALS,
+    Context,
+    day,
+    fact,
+)
 from policies.durations import Duration, days
 from policies.lifecycle import next_step_key
 from policies.model import (
@@ -67,7 +77,7 @@ def qualify_task(ctx: Context, gaps: list[str]) -> None:
     """(e) One 'qualify or disqualify' task per deal; the other task rules stay silent meanwhile."""
     missing = ", ".join(gaps)
     key = make_key(QUALIFICATION, ctx.deal.id)
-    evidence = (Evidence("missing", missing),)
+    evidence = (fact("missing", missing),)
     if key in ctx.keys or ctx.open_for(QUALIFICATION):
         ctx.verdict(QUALIFICATION, False, "unqualified; the qualify task was already given", *evidence)
         return
@@ -98,15 +108,15 @@ def next_step_task(ctx: Context, gaps: list[str]) -> None:
             NEXT_STEP,
             closed > 0,
             f"next step complete; {closed} request(s) closed" if closed else "next step complete",
-            Evidence("when", step.when.isoformat() if step.when else ""),
+            fact("when", step.when.isoformat() if step.when else ""),
         )
         return
     missing = ", ".join(gaps)
     key = next_step_key(ctx)
     recorded = (step.what or "").strip()
     shown = f'"{recorded[:80]}"' if recorded else "(empty)"
-    evidence = (Evidence("missing", missing), Evidence("what", shown))
-    stale = [t for t in ctx.open_for(NEXT_STEP) if t.key != key]
+    evidence = (fact("missing", missing), Evidence("what", shown))
+    stale = [t for t in ctx.open_for(NEXT_STEP) if t.key != key] if ctx.open_tasks else []
     for task in stale:
         ctx.close(task, NEXT_STEP, CloseReason.SUPERSEDED, Explanation("the next step changed; asking again"))
     if key in ctx.keys:
@@ -146,10 +156,10 @@ def followup_task(ctx: Context) -> None:
     attempt = facts.last_attempt
     if attempt is not None and attempt.occurred_at > anchor_at:
         anchor_at, anchor_ref, interval, agreed = attempt.occurred_at, attempt.id, cadence, False
-        basis = f"retry on the cadence of {cadence} after the unanswered {attempt.kind.value} {attempt.id}"
+        basis = f"retry on the cadence of {cadence} after the unanswered {attempt.kind} {attempt.id}"
     # A follow-up for this anchor that is already done (closed) chains the next one on the cadence.
-    done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED}
-    done_due = {t.due_at: t for t in done.values()}
+    done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED} if ctx.closed_tasks else {}
+    done_due = {t.due_at: t for t in done.values()} if done else {}
     due = calendar.due_after(anchor_at, interval)
     key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
     for _ in range(len(done)):
@@ -164,8 +174,8 @@ def followup_task(ctx: Context) -> None:
     evidence = (
         Evidence("anchor", f"{day(anchor_at, calendar)} ({anchor_ref})"),
         Evidence("basis", basis),
-        Evidence("due", day(due, calendar)),
-        Evidence("channel", channel.value),
+        fact("due", day(due, calendar)),
+        fact("channel", channel.value),
     )
     open_tasks = ctx.open_for(AGREED)
     for extra in open_tasks[1:]:  # never two open follow-ups for one deal
@@ -267,7 +277,7 @@ def decision_maker_task(ctx: Context) -> None:
         return
     wanted = frozenset(rule.roles)
     found = [c.id for c in deal.contacts if c.roles & wanted]
-    roles = ", ".join(r.value for r in rule.roles)
+    roles = ", ".join(rule.roles)  # StrEnum members: their values
     if found:
         closed = close_rule_tasks(ctx, DECISION_MAKER, CloseReason.SETTLED, "a decision maker is on the deal")
         ctx.verdict(
@@ -276,11 +286,11 @@ def decision_maker_task(ctx: Context) -> None:
         return
     trigger = f"stage {deal.stage.id}" if by_stage else f"amount {deal.amount:,.0f} >= {rule.min_amount:,.0f}"
     evidence = (
-        Evidence("trigger", trigger),
+        fact("trigger", trigger),
         Evidence(
             "contacts", ", ".join(f"{c.id} ({'/'.join(sorted(c.roles)) or 'no role'})" for c in deal.contacts)
         ),
-        Evidence("roles wanted", roles),
+        fact("roles wanted", roles),
     )
     key = make_key(DECISION_MAKER, deal.id, deal.stage.id)
     if key in ctx.keys or ctx.open_for(DECISION_MAKER):
