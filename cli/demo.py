@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,16 +28,10 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from connectors.base import TaskView
+
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
 TOKEN_ENV = "FOLLOWUP_DEMO_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-
-
-@dataclass(frozen=True)
-class RepTask:
-    subject: str
-    due: datetime | date | None  # Salesforce task due dates are dates
-    owner_id: str | None
-    body: str
 
 
 @dataclass
@@ -48,11 +42,15 @@ class DemoCrm:
     section: str
     sandbox: Any
 
-    def tasks(self, limit: int) -> list[RepTask]:
-        return (
-            _hubspot_tasks(self.sandbox, limit)
-            if self.crm == "hubspot"
-            else _salesforce_tasks(self.sandbox, limit)
+    def tasks(self, limit: int) -> list[TaskView]:
+        if self.crm == "hubspot":
+            from connectors.hubspot.rep_view import recent_followup_tasks as hubspot_tasks
+
+            return hubspot_tasks(self.sandbox.base_url, self.sandbox.access_token, limit)
+        from connectors.salesforce.rep_view import recent_followup_tasks as salesforce_tasks
+
+        return salesforce_tasks(
+            self.sandbox.instance_url, self.sandbox.ca_file, self.sandbox.access_token, limit
         )
 
 
@@ -240,7 +238,7 @@ def _print_summary(console: Console, result: Any) -> None:
 
 
 def _task_panel(
-    task: RepTask, zones: dict[str, str | None], names: dict[str, str], default_zone: str
+    task: TaskView, zones: dict[str, str | None], names: dict[str, str], default_zone: str
 ) -> Panel:
     zone = zones.get(task.owner_id or "") or default_zone
     if isinstance(task.due, datetime):
@@ -255,64 +253,3 @@ def _task_panel(
         title_align="left",
         subtitle_align="left",
     )
-
-
-def _hubspot_tasks(sandbox: Any, limit: int) -> list[RepTask]:
-    """Our tasks, read back through hubspot-api-client exactly as HubSpot stores them."""
-    from hubspot import HubSpot
-
-    api = HubSpot(access_token=sandbox.access_token, host=sandbox.base_url)
-    props = ["hs_task_subject", "hs_task_body", "hs_timestamp", "hubspot_owner_id"]
-    out: list[RepTask] = []
-    after = None
-    while len(out) < limit:
-        page = api.crm.objects.tasks.basic_api.get_page(limit=100, after=after, properties=props)
-        for task in page.results:
-            p = task.properties
-            if "crm-followup key:" in (p.get("hs_task_body") or ""):
-                due = (
-                    datetime.fromisoformat(p["hs_timestamp"].replace("Z", "+00:00"))
-                    if p.get("hs_timestamp")
-                    else None
-                )
-                out.append(
-                    RepTask(
-                        p.get("hs_task_subject") or "",
-                        due,
-                        p.get("hubspot_owner_id"),
-                        _plain(p["hs_task_body"]),
-                    )
-                )
-        if page.paging is None or page.paging.next is None:
-            break
-        after = page.paging.next.after
-    return out[-limit:]
-
-
-def _salesforce_tasks(sandbox: Any, limit: int) -> list[RepTask]:
-    """Our tasks, read back through simple-salesforce exactly as Salesforce stores them."""
-    import requests
-    from simple_salesforce.api import Salesforce
-
-    session = requests.Session()
-    session.verify = str(sandbox.ca_file)
-    session.trust_env = False
-    sf = Salesforce(instance_url=sandbox.instance_url, session_id=sandbox.access_token, session=session)
-    soql = "SELECT Subject, Description, ActivityDate, OwnerId FROM Task WHERE Followup_Key__c != null"
-    rows = sf.query(f"{soql} ORDER BY CreatedDate DESC LIMIT {int(limit)}")["records"]
-    out = []
-    for row in rows:
-        day = row.get("ActivityDate")
-        due = date.fromisoformat(day) if day else None
-        out.append(RepTask(row.get("Subject") or "", due, row.get("OwnerId"), row.get("Description") or ""))
-    return out
-
-
-def _plain(html: str) -> str:
-    """HubSpot task bodies are HTML; show them as the text a rep reads."""
-    import html as html_lib
-    import re
-
-    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", html)
-    text = re.sub(r"<li>", "• ", text)
-    return html_lib.unescape(re.sub(r"<[^>]+>", "", text))

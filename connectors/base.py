@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -68,6 +69,16 @@ class ActionOutcome:
     status: OutcomeStatus
     crm_ids: tuple[str, ...] = ()  # ids of the records written (task id, ...)
     message: str | None = None  # ids and error codes only; never record contents
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A crm-followup task as the CRM stores it and a rep reads it (the demo shows these)."""
+
+    subject: str
+    due: datetime | date | None  # Salesforce task due dates are dates
+    owner_id: str | None
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
