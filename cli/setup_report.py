@@ -28,7 +28,7 @@ def print_setup_report(report: SetupOutcome, *, dry_run: bool, api_calls: int, c
     for line in report.ok:
         click.echo(f"ok       {line}")
     for line in report.created:
-        click.echo(f"{'plan' if dry_run else 'created'}  {line}")
+        click.echo(f"{'plan' if dry_run else 'created':<9}{line}")  # aligned with ok, warning, PROBLEM
     for line in report.warnings:
         click.echo(f"warning  {line}")
     for line in report.problems:

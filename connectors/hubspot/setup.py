@@ -189,7 +189,7 @@ def _create(
     **kwargs: Any,
 ) -> None:
     if report.dry_run:
-        report.created.append(f"would create {what}")
+        report.created.append(what)  # the printer says "plan" in a dry run
         return
     try:
         client.send_once(endpoint, api, method, *args, **kwargs)
@@ -197,7 +197,7 @@ def _create(
         if exc.status != 409:  # 409: somebody created it meanwhile, which is what we wanted
             report.problems.append(f"could not create {what}: HTTP {exc.status} {exc.category}")
             return
-    report.created.append(f"created {what}")
+    report.created.append(what)
 
 
 def _stages(client: HubSpotClient, needs: SetupNeeds, report: SetupReport) -> None:

@@ -39,13 +39,13 @@ def test_setup_dry_run_then_create_then_nothing_left_to_do():
 
         dry = _run(hs.base_url, hs.access_token, "--dry-run")
         assert dry.exit_code == 0, dry.output
-        assert "would create deal property followup_state" in dry.output
+        assert "plan     deal property followup_state" in dry.output
         assert "followup_state" not in names()
 
         real = _run(hs.base_url, hs.access_token)
         assert real.exit_code == 0, real.output
         assert {"followup_state", "followup_agreed_interval_days", "followup_next_step_date"} <= names()
-        assert "created MANUAL contact list 'crm-followup nurture'" in real.output
+        assert "created  MANUAL contact list 'crm-followup nurture'" in real.output
         found = sdk.crm.lists.lists_api.get_by_name("crm-followup nurture", "0-1")
         assert found.list.processing_type == "MANUAL"
 
