@@ -34,6 +34,7 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
+from policies.settings import TaskText
 
 _TASK_TYPE = {Channel.CALL: TaskType.CALL, Channel.EMAIL: TaskType.EMAIL, Channel.MEETING: TaskType.MEETING}
 
@@ -78,20 +79,11 @@ def qualify_task(ctx: Context, gaps: list[str]) -> None:
     missing = ", ".join(gaps)
     key = make_key(QUALIFICATION, ctx.deal.id)
     evidence = (fact("missing", missing),)
-    if key in ctx.keys or ctx.open_for(QUALIFICATION):
-        ctx.verdict(QUALIFICATION, False, "unqualified; the qualify task was already given", *evidence)
+    if _already_asked(ctx, QUALIFICATION, key, "unqualified; the qualify task was already given", evidence):
         return
     explanation = Explanation("the deal is not qualified: qualify or disqualify it", evidence)
-    ctx.create(
-        QUALIFICATION,
-        key,
-        ctx.policy.texts.qualify,
-        ctx.text_values(missing=missing),
-        explanation,
-        ctx.due_now(),
-        priority=Priority.LOW,
-        contact_id=_primary(ctx),
-    )
+    text, values = ctx.policy.texts.qualify, ctx.text_values(missing=missing)
+    _ask_now(ctx, QUALIFICATION, key, text, values, explanation, Priority.LOW)
     ctx.verdict(QUALIFICATION, True, "unqualified: qualify task created", *evidence)
 
 
@@ -293,21 +285,35 @@ def decision_maker_task(ctx: Context) -> None:
         fact("roles wanted", roles),
     )
     key = make_key(DECISION_MAKER, deal.id, deal.stage.id)
-    if key in ctx.keys or ctx.open_for(DECISION_MAKER):
-        ctx.verdict(DECISION_MAKER, False, "no decision maker; already asked", *evidence)
+    if _already_asked(ctx, DECISION_MAKER, key, "no decision maker; already asked", evidence):
         return
     explanation = Explanation(f"no contact in a decision-making role ({roles})", evidence)
-    ctx.create(
-        DECISION_MAKER,
-        key,
-        ctx.policy.texts.decision_maker,
-        ctx.text_values(roles=roles),
-        explanation,
-        ctx.due_now(),
-        priority=Priority.HIGH,
-        contact_id=_primary(ctx),
-    )
+    text, values = ctx.policy.texts.decision_maker, ctx.text_values(roles=roles)
+    _ask_now(ctx, DECISION_MAKER, key, text, values, explanation, Priority.HIGH)
     ctx.verdict(DECISION_MAKER, True, "no decision maker: task created", *evidence)
+
+
+def _already_asked(ctx: Context, rule_id: str, key: str, reason: str, evidence: tuple[Evidence, ...]) -> bool:
+    """A one-off request (qualify, reach the decision maker) is made once, not again while open or done."""
+    if key in ctx.keys or ctx.open_for(rule_id):
+        ctx.verdict(rule_id, False, reason, *evidence)
+        return True
+    return False
+
+
+def _ask_now(
+    ctx: Context,
+    rule_id: str,
+    key: str,
+    text: TaskText,
+    values: dict[str, str],
+    explanation: Explanation,
+    priority: Priority,
+) -> None:
+    """A one-off request to the owner, due at the next working moment, about the primary contact."""
+    ctx.create(
+        rule_id, key, text, values, explanation, ctx.due_now(), priority=priority, contact_id=_primary(ctx)
+    )
 
 
 def _primary(ctx: Context) -> str | None:
