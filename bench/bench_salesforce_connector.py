@@ -20,19 +20,26 @@ subqueries counted as the server counts them):
 
 A touch logged on a contact counts for every deal of that contact (as on HubSpot): the full pull gets them
 from rows it reads anyway, so its minimum is unchanged.
+
+The minimum counts one call per query page. The connector sends independent id-chunked queries up to five
+per Composite call (one API call), so parts of a cycle can cost less than that model; after the table the
+incremental cycle's calls are listed by what they carried (``[...]``: the query pages of one Composite call).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -53,10 +60,65 @@ class Cycle:
     minimum: int
     seconds: float
     deals: int
+    breakdown: Counter[str] = field(default_factory=Counter)
 
     @property
     def ratio(self) -> float:
         return self.calls / self.minimum
+
+
+_LABELS = (
+    (
+        re.compile(
+            r"FROM (\w+) WHERE SystemModstamp >=.*\.Type|FROM (OpportunityContactRole) WHERE SystemModstamp"
+        ),
+        "change {}",
+    ),
+    (re.compile(r"FROM Opportunity WHERE SystemModstamp"), "changed aggregates"),
+    (re.compile(r"FROM Opportunity WHERE Id IN"), "aggregates by id"),
+    (re.compile(r"FROM OpportunityContactRole WHERE ContactId IN"), "deals of contacts"),
+    (re.compile(r"FROM EmailMessage WHERE RelatedToId IN"), "e-mails by RelatedToId"),
+    (re.compile(r"FROM EmailMessage WHERE ActivityId IN"), "e-mails by ActivityId"),
+    (re.compile(r"FROM Task WHERE IsClosed = true AND WhoId IN"), "contact Tasks"),
+    (re.compile(r"FROM Event WHERE WhoId IN"), "contact Events"),
+    (re.compile(r"FROM (User|OpportunityStage)\b"), "directory {}"),
+)
+
+
+class CallLog:
+    """Labels each API call of the connector by the query pages it carried (for the breakdown)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._next_page: dict[str, str] = {}  # nextRecordsUrl -> label of its query
+
+    def _label(self, url: str, body: object) -> str:
+        parts = urlsplit(url)
+        if "/query/01g" in parts.path or "/queryAll/01g" in parts.path:
+            label = self._next_page.get(parts.path, "query more") + " (more)"
+        else:
+            soql = parse_qs(parts.query).get("q", [""])[0]
+            label = next(
+                (fmt.format(*(g for g in m.groups() if g)) for rx, fmt in _LABELS if (m := rx.search(soql))),
+                soql[:40] or parts.path,
+            )
+        if isinstance(body, dict) and body.get("nextRecordsUrl"):
+            self._next_page[str(body["nextRecordsUrl"])] = label.removesuffix(" (more)")
+        return label
+
+    def observe(self, response: requests.Response) -> None:
+        request = response.request
+        url = str(request.url or "")
+        if "/services/oauth2/" in url:
+            return
+        if request.method == "POST" and url.rstrip("/").endswith("/composite"):
+            subrequests = json.loads(request.body or b"{}")["compositeRequest"]
+            answers = response.json().get("compositeResponse", []) if response.ok else []
+            bodies = [a.get("body") for a in answers] or [None] * len(subrequests)
+            labels = [self._label(sub["url"], body) for sub, body in zip(subrequests, bodies, strict=True)]
+            self.calls["[" + ", ".join(labels) + "]"] += 1
+        else:
+            self.calls[self._label(url, response.json() if response.ok else None)] += 1
 
 
 def aggregate_rows(box: SalesforceSandbox, opp_ids: set[str] | None) -> tuple[int, int]:
@@ -185,6 +247,15 @@ def run(deals: int, seed: int) -> list[Cycle]:
         box.control.set_clock(box.control.clock() + timedelta(hours=1), ticking=True)
         changed = change_one_percent(box, ids)
         box.control.reset_stats()
+        log = CallLog()
+        observe_budget = connector.session.observer
+        assert observe_budget is not None
+
+        def observe(response: requests.Response) -> None:
+            observe_budget(response)
+            log.observe(response)
+
+        connector.session.observer = observe
         t0 = time.perf_counter()
         directory = connector.read_directory()
         inc = list(connector.pull_changes(directory, batches[-1].cursor))
@@ -201,6 +272,7 @@ def run(deals: int, seed: int) -> list[Cycle]:
                 minimum,
                 seconds,
                 sum(len(b.deals) for b in inc),
+                log.calls,
             )
         )
         connector.close()
@@ -225,6 +297,8 @@ def main() -> None:
                 f"{c.ratio:.2f}x | {c.seconds:.1f} s |",
                 flush=True,
             )
+            for label, calls in sorted(c.breakdown.items()):
+                print(f"    {c.name} at {size:,}: {calls} x {label}", flush=True)
 
 
 if __name__ == "__main__":

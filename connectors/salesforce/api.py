@@ -11,17 +11,37 @@
 
 ``query_pages`` follows ``nextRecordsUrl`` one page per call (each page retried on its own) with the
 largest batch size Salesforce accepts, so memory stays at one page.
+
+``query_each`` runs several independent queries (id-chunked look-ups: an ``IN (...)`` list carries at most
+``ids_per_query`` ids because of the URI limit) up to ``queries_per_call`` at a time as query subrequests of
+one Composite call (``POST composite``: one API call for up to 5 query operations), continuing every
+unfinished query's ``nextRecordsUrl`` in later Composite calls, again up to 5 pages per call. Each call goes
+through ``call`` (budget, translation, re-authentication, retries: a failed call is repeated whole, and
+records are only kept from a call that succeeded, so a retry never duplicates rows); a failed subrequest is
+translated like the same request on its own (by status and error code).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import json
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import structlog
 from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceMoreThanOneRecord,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
 
-from connectors.errors import FixConfiguration
+from connectors.errors import FixConfiguration, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
 from connectors.salesforce.auth import AccessToken, TokenSource
 from connectors.salesforce.errors import SessionExpired, translate
@@ -32,6 +52,16 @@ T = TypeVar("T")
 Record = Mapping[str, Any]
 
 log = structlog.get_logger(__name__)
+
+MAX_QUERIES_PER_CALL = 5  # Composite: at most 5 query operations (query, queryAll, query more) per call
+# what simple-salesforce raises for a status (its util.exception_handler), for failed subrequests
+_ERROR_BY_STATUS: Mapping[int, type[SalesforceError]] = {
+    300: SalesforceMoreThanOneRecord,
+    400: SalesforceMalformedRequest,
+    401: SalesforceExpiredSession,
+    403: SalesforceRefusedRequest,
+    404: SalesforceResourceNotFound,
+}
 
 
 class SalesforceApi:
@@ -47,6 +77,7 @@ class SalesforceApi:
         retry: RetrySettings,
         query_batch_size: int,
         sleep: Callable[[float], None],
+        queries_per_call: int = MAX_QUERIES_PER_CALL,
     ) -> None:
         self.session = session
         self.tokens = tokens
@@ -55,6 +86,7 @@ class SalesforceApi:
         self._retry = retry
         self._sleep = sleep
         self._query_headers = {"Sforce-Query-Options": f"batchSize={query_batch_size}"}
+        self._queries_per_call = max(1, min(MAX_QUERIES_PER_CALL, queries_per_call))
         self._client: Salesforce | None = None
         self._token: AccessToken | None = None
         self.renewals = 0
@@ -140,8 +172,77 @@ class SalesforceApi:
         for page in self.query_pages(soql, include_deleted=include_deleted):
             yield from page
 
+    def query_each(
+        self, queries: Sequence[str], *, include_deleted: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of each query, in order, bundling up to ``queries_per_call`` pages per API call.
+
+        One query, or bundling turned off (``queries_per_call`` 1), is plain ``query_records``.
+        """
+        if len(queries) <= 1 or self._queries_per_call == 1:
+            for text in queries:
+                yield list(self.query_records(text, include_deleted=include_deleted))
+            return
+        resource = "queryAll" if include_deleted else "query"
+        root = f"/services/data/v{self._version}/{resource}/?"
+        pending = deque((number, root + urlencode({"q": text})) for number, text in enumerate(queries))
+        records: list[list[dict[str, Any]]] = [[] for _ in queries]
+        finished = [False] * len(queries)
+        yielded = 0
+        while pending:
+            bundle = [pending.popleft() for _ in range(min(self._queries_per_call, len(pending)))]
+            pages = self._pages_in_one_call([url for _, url in bundle], resource)
+            for (number, _), page in zip(bundle, pages, strict=True):
+                records[number].extend(page.get("records") or [])
+                next_url = page.get("nextRecordsUrl")
+                if not page.get("done", True) and next_url:
+                    pending.append((number, str(next_url)))
+                else:
+                    finished[number] = True
+            while yielded < len(queries) and finished[yielded]:
+                yield records[yielded]
+                records[yielded] = []
+                yielded += 1
+
+    def _pages_in_one_call(self, urls: Sequence[str], resource: str) -> list[dict[str, Any]]:
+        """The pages behind ``urls`` (query or ``nextRecordsUrl`` paths), as subrequests of one Composite."""
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": url, "referenceId": f"page{n}", "httpHeaders": self._query_headers}
+                for n, url in enumerate(urls)
+            ],
+        }
+        where = f"composite {resource}"
+
+        def send(sf: Salesforce) -> list[dict[str, Any]]:
+            answer = sf.restful("composite", method="POST", json=body)
+            by_reference = {
+                str(item.get("referenceId")): item
+                for item in (answer or {}).get("compositeResponse") or []
+                if isinstance(item, Mapping)
+            }
+            return [
+                _page_of(by_reference.get(f"page{n}"), f"https://{sf.sf_instance}{url}", where)
+                for n, url in enumerate(urls)
+            ]
+
+        return self.call(where, send)
+
     def restful(self, path: str, *, method: str = "GET", retry: bool = True, **kwargs: Any) -> Any:
         """A REST call under ``/services/data/vXX.X/`` (composite, limits, describe)."""
         return self.call(
             path.split("?", 1)[0], lambda sf: sf.restful(path, method=method, **kwargs), retry=retry
         )
+
+
+def _page_of(item: Mapping[str, Any] | None, url: str, resource: str) -> dict[str, Any]:
+    """One subrequest's query page, or the simple-salesforce exception the same request alone would raise."""
+    if item is None:
+        raise RetryLater(f"salesforce {resource}: a subrequest is missing from the composite response")
+    status = int(item.get("httpStatusCode") or 0)
+    body = item.get("body")
+    if status >= 300 or not isinstance(body, Mapping):
+        error = _ERROR_BY_STATUS.get(status, SalesforceGeneralError)
+        raise error(url, status, resource, json.dumps(body).encode())  # codes read as from the wire
+    return dict(body)

@@ -79,6 +79,7 @@ class SalesforceConnector:
             retry=retry,
             query_batch_size=options.query_batch_size,
             sleep=sleep,
+            queries_per_call=options.queries_per_call,
         )
         deal_fields = tuple(dict.fromkeys((*options.opportunity_fields.values(), *self._extra_fields)))
         self.shape = soql.OpportunityShape(

@@ -17,7 +17,9 @@ one ``queryAll`` then reads the changed opportunities (deleted ones show up with
 with the first ``ids_per_query`` of those (``OR Id IN``), the rest by ``Id IN (...)``. E-mails of every
 changed deal are read by ``RelatedToId IN (...)``, the touches on their contacts by semi-joins on contact
 roles. The new cursor rides on the last batch only: the worker persists it once everything before it is
-stored.
+stored. Queries that do not depend on each other (the four change queries; the id chunks of each look-up,
+at most ``ids_per_query`` ids a query because of the URI limit) go up to five per Composite call
+(``SalesforceApi.query_each``), which brings the id look-ups back to about 2,000 rows per API call.
 
 **Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
 own duration (the overlap is applied when reading). This stays at or before the server's time when the
@@ -166,13 +168,18 @@ class Puller:
                 rejected.append(RejectedRecord("Opportunity", record_id, type(exc).__name__))
         return deals, rejected
 
+    def _by_chunks(self, build: Callable[[Sequence[str]], str], ids: Sequence[str]) -> Iterator[Record]:
+        """The rows of ``build(chunk)`` for every id chunk, the chunks' queries bundled (``query_each``)."""
+        queries = [build(chunk) for chunk in soql.chunked(list(ids), self._settings.ids_per_query)]
+        for rows in self._api.query_each(queries):
+            yield from rows
+
     def _emails_for(self, ids: Sequence[str], stamps: _Stamps | None = None) -> dict[str, list[Record]]:
         by_deal: dict[str, list[Record]] = {}
-        for chunk in soql.chunked(list(ids), self._settings.ids_per_query):
-            for email in self._api.query_records(soql.emails_for(chunk)):
-                by_deal.setdefault(str(email.get("RelatedToId")), []).append(email)
-                if stamps is not None:
-                    stamps.note("email", email.get("SystemModstamp"))
+        for email in self._by_chunks(soql.emails_for, ids):
+            by_deal.setdefault(str(email.get("RelatedToId")), []).append(email)
+            if stamps is not None:
+                stamps.note("email", email.get("SystemModstamp"))
         return by_deal
 
     # -- full ---------------------------------------------------------------------------------------
@@ -258,12 +265,19 @@ class Puller:
         stamps = _Stamps()
         touched: set[str] = set()
         contacts: set[str] = set()
-        for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items():
-            extra = ("WhoId",) if object_name in ("Task", "Event") else ()
-            query = soql.changed_parents(
-                object_name, parent_field, self._since(cursor, key), parent_type, extra
+        queries = [
+            soql.changed_parents(
+                object_name,
+                parent_field,
+                self._since(cursor, key),
+                parent_type,
+                ("WhoId",) if object_name in ("Task", "Event") else (),
             )
-            for row in self._api.query_records(query, include_deleted=True):
+            for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items()
+        ]
+        changes = self._api.query_each(queries, include_deleted=True)  # independent: one Composite call
+        for (key, (_, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=True):
+            for row in rows:
                 stamps.note(key, row.get("SystemModstamp"))
                 parent = row.get(parent_field)
                 if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
@@ -271,9 +285,8 @@ class Puller:
                 who = row.get("WhoId")
                 if who and str(who).startswith(CONTACT_PREFIX):
                     contacts.add(str(who))  # a touch on a contact changes every deal of that contact
-        for chunk in soql.chunked(sorted(contacts), self._settings.ids_per_query):
-            for row in self._api.query_records(soql.deals_of_contacts(chunk)):
-                touched.add(str(row["OpportunityId"]))
+        for row in self._by_chunks(soql.deals_of_contacts, sorted(contacts)):
+            touched.add(str(row["OpportunityId"]))
         # one query for the changed opportunities and the first touched ones, then the rest by id
         by_id = soql.chunked(sorted(touched), self._settings.ids_per_query)
         changed: dict[str, Record] = {}
@@ -287,11 +300,9 @@ class Puller:
                 changed.pop(record_id, None)
             else:
                 changed[record_id] = self._complete_children(opportunity)
-        for chunk in by_id[1:]:
-            wanted = [i for i in chunk if i not in changed and i not in removed]
-            if wanted:
-                for opportunity in self._api.query_records(self._shape.by_ids(wanted)):
-                    changed[str(opportunity["Id"])] = self._complete_children(opportunity)
+        wanted = [i for chunk in by_id[1:] for i in chunk if i not in changed and i not in removed]
+        for opportunity in self._by_chunks(self._shape.by_ids, wanted):
+            changed[str(opportunity["Id"])] = self._complete_children(opportunity)
         new_cursor = {k: v for k, v in cursor.items() if k == "full_at"}
         for key in STAMP_KEYS:
             old = _cursor_time(cursor, key)
@@ -319,18 +330,19 @@ class Puller:
     ) -> dict[str, list[tuple[str | None, Activity]]]:
         """Touches logged on the contacts of these deals, by contact id (semi-joins on contact roles)."""
         rows: list[Record] = []
+        queries: list[str] = []
         for chunk in soql.chunked(list(ids), self._settings.ids_per_query):
-            rows.extend(self._api.query_records(soql.contact_tasks(self._shape, chunk)))
-            rows.extend(self._api.query_records(soql.contact_events(chunk)))
+            queries += [soql.contact_tasks(self._shape, chunk), soql.contact_events(chunk)]
+        for found in self._api.query_each(queries):
+            rows.extend(found)
         mirrors = {str(e["ActivityId"]): e for rows_ in emails.values() for e in rows_ if e.get("ActivityId")}
         unknown = sorted(
             str(r["Id"])
             for r in rows
             if str(r.get("TaskSubtype") or "") == "Email" and str(r["Id"]) not in mirrors
         )
-        for chunk in soql.chunked(unknown, self._settings.ids_per_query):
-            for email in self._api.query_records(soql.emails_by_activity(chunk)):
-                mirrors[str(email["ActivityId"])] = email
+        for email in self._by_chunks(soql.emails_by_activity, unknown):
+            mirrors[str(email["ActivityId"])] = email
         index: dict[str, list[tuple[str | None, Activity]]] = {}
         now = self._clock()
         for who, what, touch in contact_touches(

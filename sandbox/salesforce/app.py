@@ -19,9 +19,9 @@ from starlette.types import Scope
 
 from sandbox.control import control_routes
 from sandbox.faults import Fault, FaultMiddleware, FaultRenderers
-from sandbox.salesforce import routes_composite, routes_misc, routes_query, routes_sobjects
+from sandbox.salesforce import composite, routes_composite, routes_misc, routes_query, routes_sobjects
 from sandbox.salesforce.errors import ApiError
-from sandbox.salesforce.http import DATA, api_route
+from sandbox.salesforce.http import DATA, ApiSpec, api_route
 from sandbox.salesforce.metadata import metadata_route
 from sandbox.salesforce.org import SalesforceOrg
 from sandbox.stats import RequestStatsMiddleware
@@ -45,36 +45,43 @@ def _rate_limited(scope: Scope, fault: Fault) -> Response:
     return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.").response()
 
 
-def _routes(org: SalesforceOrg) -> list[BaseRoute]:
+def api_specs() -> list[ApiSpec]:
+    """The REST resources behind the session check, in matching order (shared with the Composite resource)."""
     sob = f"{DATA}/sobjects/{{sobject}}"
+    return [
+        ApiSpec(DATA, routes_misc.version_root, ("GET",)),
+        ApiSpec(f"{DATA}/limits", routes_misc.limits, ("GET",)),
+        ApiSpec(f"{DATA}/query", routes_query.query, ("GET",)),
+        ApiSpec(f"{DATA}/queryAll", routes_query.query_all, ("GET",)),
+        ApiSpec(f"{DATA}/query/{{locator}}", routes_query.query_more, ("GET",), slash=False),
+        ApiSpec(f"{DATA}/queryAll/{{locator}}", routes_query.query_more, ("GET",), slash=False),
+        ApiSpec(f"{DATA}/sobjects", routes_sobjects.list_sobjects, ("GET",)),
+        ApiSpec(f"{DATA}/composite/sobjects", routes_composite.collections, ("POST", "PATCH", "DELETE")),
+        ApiSpec(sob, routes_sobjects.sobject_root, ("GET", "POST")),
+        ApiSpec(f"{sob}/describe", routes_sobjects.describe, ("GET",)),
+        ApiSpec(f"{sob}/updated", routes_sobjects.updated, ("GET",)),
+        ApiSpec(f"{sob}/deleted", routes_sobjects.deleted, ("GET",)),
+        ApiSpec(f"{sob}/{{record_id}}", routes_sobjects.record, ("GET", "PATCH", "DELETE")),
+        ApiSpec(
+            f"{sob}/{{field}}/{{value:path}}",
+            routes_sobjects.by_external_id,
+            ("GET", "PATCH", "DELETE"),
+            slash=False,
+        ),
+    ]
+
+
+def _routes(org: SalesforceOrg) -> list[BaseRoute]:
+    specs = api_specs()
+    composite_route = ApiSpec(f"{DATA}/composite", composite.endpoint(composite.Dispatcher(specs)), ("POST",))
     routes: list[BaseRoute] = [
         Route("/services/data", routes_misc.versions, methods=["GET"]),
         Route("/services/data/", routes_misc.versions, methods=["GET"]),
         routes_misc.token_route(org),
         *metadata_route(org),
-        *api_route(org, DATA, routes_misc.version_root, ["GET"]),
-        *api_route(org, f"{DATA}/limits", routes_misc.limits, ["GET"]),
-        *api_route(org, f"{DATA}/query", routes_query.query, ["GET"]),
-        *api_route(org, f"{DATA}/queryAll", routes_query.query_all, ["GET"]),
-        *api_route(org, f"{DATA}/query/{{locator}}", routes_query.query_more, ["GET"], slash=False),
-        *api_route(org, f"{DATA}/queryAll/{{locator}}", routes_query.query_more, ["GET"], slash=False),
-        *api_route(org, f"{DATA}/sobjects", routes_sobjects.list_sobjects, ["GET"]),
-        *api_route(
-            org, f"{DATA}/composite/sobjects", routes_composite.collections, ["POST", "PATCH", "DELETE"]
-        ),
-        *api_route(org, sob, routes_sobjects.sobject_root, ["GET", "POST"]),
-        *api_route(org, f"{sob}/describe", routes_sobjects.describe, ["GET"]),
-        *api_route(org, f"{sob}/updated", routes_sobjects.updated, ["GET"]),
-        *api_route(org, f"{sob}/deleted", routes_sobjects.deleted, ["GET"]),
-        *api_route(org, f"{sob}/{{record_id}}", routes_sobjects.record, ["GET", "PATCH", "DELETE"]),
-        *api_route(
-            org,
-            f"{sob}/{{field}}/{{value:path}}",
-            routes_sobjects.by_external_id,
-            ["GET", "PATCH", "DELETE"],
-            slash=False,
-        ),
     ]
+    for spec in (*specs, composite_route):
+        routes.extend(api_route(org, spec.path, spec.handler, list(spec.methods), slash=spec.slash))
     return routes
 
 

@@ -57,6 +57,20 @@ class Call:
 Handler = Callable[[Call], Response]
 
 
+@dataclass(frozen=True, slots=True)
+class ApiSpec:
+    """One REST resource: its path template, handler and methods (``slash``: also serve ``path/``).
+
+    ``app.py`` turns each into Starlette routes with ``api_route``; the Composite resource dispatches its
+    subrequests through the same specs, so a subrequest runs exactly the handler a top-level call would.
+    """
+
+    path: str
+    handler: Handler
+    methods: tuple[str, ...]
+    slash: bool = True
+
+
 def check_version(text: str | None) -> str:
     m = _VERSION.match(text or "")
     if m is None or not MIN_VERSION <= int(m.group(1)) <= MAX_VERSION:

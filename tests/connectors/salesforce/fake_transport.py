@@ -3,6 +3,9 @@
 ``ScriptedSalesforce`` answers requests with handler functions keyed by (method, path prefix); a handler
 returns ``(status, json_body)`` or raises a ``requests`` exception to simulate a dropped connection. Every
 request is recorded so tests can assert on what reached the wire. Responses carry ``Sforce-Limit-Info``.
+A ``POST .../composite`` no handler claims is answered as Salesforce's Composite resource would: each
+subrequest goes to the handlers as a request of its own (recorded in ``subrequests``, not in ``seen``,
+and counted once in the usage header, as one API call).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class ScriptedSalesforce(BaseAdapter):
     handlers: list[tuple[str, str, Handler]] = field(default_factory=list)
     seen: list[requests.PreparedRequest] = field(default_factory=list)
     usage: list[int] = field(default_factory=lambda: [0, 15000])
+    subrequests: list[requests.PreparedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -34,12 +38,7 @@ class ScriptedSalesforce(BaseAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.seen.append(request)
         path = urlsplit(request.url or "").path
-        for method, prefix, handler in self.handlers:
-            if request.method == method and path.startswith(prefix):
-                status, body = handler(request)
-                break
-        else:
-            status, body = 404, [{"errorCode": "NOT_FOUND", "message": "no handler"}]
+        status, body = self._answer(request, path)
         if not path.startswith("/services/oauth2/"):
             self.usage[0] += 1
         response = requests.Response()
@@ -53,6 +52,29 @@ class ScriptedSalesforce(BaseAdapter):
 
     def close(self) -> None:
         pass
+
+    def _answer(self, request: requests.PreparedRequest, path: str) -> tuple[int, Any]:
+        for method, prefix, handler in self.handlers:
+            if request.method == method and path.startswith(prefix):
+                return handler(request)
+        if request.method == "POST" and path.rstrip("/").endswith("/composite"):
+            return 200, {
+                "compositeResponse": [
+                    self._subrequest(request, s) for s in body_of(request)["compositeRequest"]
+                ]
+            }
+        return 404, [{"errorCode": "NOT_FOUND", "message": "no handler"}]
+
+    def _subrequest(self, outer: requests.PreparedRequest, sub: dict[str, Any]) -> dict[str, Any]:
+        parts = urlsplit(outer.url or "")
+        inner = requests.Request(
+            sub["method"],
+            f"{parts.scheme}://{parts.netloc}{sub['url']}",
+            headers=sub.get("httpHeaders") or {},
+        ).prepare()
+        self.subrequests.append(inner)
+        status, body = self._answer(inner, urlsplit(inner.url or "").path)
+        return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": sub["referenceId"]}
 
 
 def soql_of(request: requests.PreparedRequest) -> str:
