@@ -13,12 +13,21 @@
 largest batch size Salesforce accepts, so memory stays at one page.
 
 ``query_each`` runs several independent queries (id-chunked look-ups: an ``IN (...)`` list carries at most
-``ids_per_query`` ids because of the URI limit) up to ``queries_per_call`` at a time as query subrequests of
-one Composite call (``POST composite``: one API call for up to 5 query operations), continuing every
-unfinished query's ``nextRecordsUrl`` in later Composite calls, again up to 5 pages per call. Each call goes
-through ``call`` (budget, translation, re-authentication, retries: a failed call is repeated whole, and
-records are only kept from a call that succeeded, so a retry never duplicates rows); a failed subrequest is
-translated like the same request on its own (by status and error code).
+``ids_per_query`` ids because of the URI limit) as query subrequests of one Composite call (``POST
+composite``: one API call for up to 5 query operations, Query More included). ``chained_pages`` reads one
+long query up to 5 consecutive pages per Composite call. Both fill every call the same way
+(``_plan_runs``): each query with a known next URL gets one subrequest, and the slots left over continue
+queries with chained Query More subrequests, ``GET @{rN.nextRecordsUrl}``, each naming the page before it.
+
+A chained subrequest after a query's last page cannot be resolved (``nextRecordsUrl`` is absent when
+``done`` is true), so Salesforce fails it 400 PROCESSING_HALTED, and the ones after it likewise. That, and
+only that, is expected (``_pages_of_run``): a subrequest is accepted as "past the end" when the page before
+it was the last one (or was itself past the end) and it failed PROCESSING_HALTED; every other failure is
+translated like the same request on its own (by status and error code), whatever position it has.
+
+Each Composite call goes through ``call`` (budget, translation, re-authentication, retries): a failed call
+is repeated whole, and pages are only handed out from a call that succeeded, so a retry never duplicates
+rows. Memory: ``chained_pages`` holds one call's pages (at most ``queries_per_call``) at a time.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from simple_salesforce.exceptions import (
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
 from connectors.salesforce.auth import AccessToken, TokenSource
-from connectors.salesforce.errors import SessionExpired, translate
+from connectors.salesforce.errors import SessionExpired, error_codes, translate
 from connectors.salesforce.limits import ApiBudget
 from connectors.salesforce.session import TimeoutSession
 
@@ -173,59 +182,108 @@ class SalesforceApi:
             yield from page
 
     def query_each(
-        self, queries: Sequence[str], *, include_deleted: bool = False
+        self, queries: Sequence[str], *, include_deleted: bool | Sequence[bool] = False
     ) -> Iterator[list[dict[str, Any]]]:
-        """The records of each query, in order, bundling up to ``queries_per_call`` pages per API call.
+        """The records of each query, in order, up to ``queries_per_call`` pages per API call.
 
-        One query, or bundling turned off (``queries_per_call`` 1), is plain ``query_records``.
+        ``include_deleted`` is one flag for all queries or one per query (``queryAll`` where true), so
+        that a ``queryAll`` and a ``query`` can share a call. A query's records are yielded once it is
+        finished and every query before it is. Bundling turned off (``queries_per_call`` 1) is plain
+        ``query_records``, one query after the other.
         """
-        if len(queries) <= 1 or self._queries_per_call == 1:
-            for text in queries:
-                yield list(self.query_records(text, include_deleted=include_deleted))
+        flags = (
+            [include_deleted] * len(queries) if isinstance(include_deleted, bool) else list(include_deleted)
+        )
+        if len(flags) != len(queries):
+            raise ValueError("include_deleted: one flag per query")
+        if self._queries_per_call == 1:
+            for text, flag in zip(queries, flags, strict=True):
+                yield list(self.query_records(text, include_deleted=flag))
             return
-        resource = "queryAll" if include_deleted else "query"
-        root = f"/services/data/v{self._version}/{resource}/?"
-        pending = deque((number, root + urlencode({"q": text})) for number, text in enumerate(queries))
         records: list[list[dict[str, Any]]] = [[] for _ in queries]
         finished = [False] * len(queries)
         yielded = 0
-        while pending:
-            bundle = [pending.popleft() for _ in range(min(self._queries_per_call, len(pending)))]
-            pages = self._pages_in_one_call([url for _, url in bundle], resource)
-            for (number, _), page in zip(bundle, pages, strict=True):
-                records[number].extend(page.get("records") or [])
-                next_url = page.get("nextRecordsUrl")
-                if not page.get("done", True) and next_url:
-                    pending.append((number, str(next_url)))
-                else:
-                    finished[number] = True
+        for number, page, last in self._pages(list(zip(queries, flags, strict=True))):
+            records[number].extend(page.get("records") or [])
+            finished[number] = last
             while yielded < len(queries) and finished[yielded]:
                 yield records[yielded]
                 records[yielded] = []
                 yielded += 1
 
-    def _pages_in_one_call(self, urls: Sequence[str], resource: str) -> list[dict[str, Any]]:
-        """The pages behind ``urls`` (query or ``nextRecordsUrl`` paths), as subrequests of one Composite."""
-        body = {
-            "allOrNone": False,
-            "compositeRequest": [
-                {"method": "GET", "url": url, "referenceId": f"page{n}", "httpHeaders": self._query_headers}
-                for n, url in enumerate(urls)
-            ],
-        }
-        where = f"composite {resource}"
+    def chained_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Every page of one query, up to ``queries_per_call`` consecutive pages per Composite call.
 
-        def send(sf: Salesforce) -> list[dict[str, Any]]:
+        For the long sequential reads (the full pull, the changed aggregates). The pages of one call are
+        handed out before the next call is made, so at most one call's pages are held.
+        """
+        if self._queries_per_call == 1:
+            yield from self.query_pages(soql, include_deleted=include_deleted)
+            return
+        for _, page, _ in self._pages([(soql, include_deleted)]):
+            yield list(page.get("records") or [])
+
+    def chained_records(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """The records of ``chained_pages``."""
+        for page in self.chained_pages(soql, include_deleted=include_deleted):
+            yield from page
+
+    def _pages(self, queries: Sequence[tuple[str, bool]]) -> Iterator[tuple[int, dict[str, Any], bool]]:
+        """``(query number, page, last page of that query)`` for every page, call after call.
+
+        Within a call the pages come in subrequest order; each query's pages always come in order.
+        """
+        pending = deque((number, self._query_url(text, flag)) for number, (text, flag) in enumerate(queries))
+        deleted = any(flag for _, flag in queries)
+        while pending:
+            heads = [pending.popleft() for _ in range(min(self._queries_per_call, len(pending)))]
+            runs = _plan_runs(heads, self._queries_per_call)
+            for (number, _, _), (pages, next_url) in zip(
+                runs, self._runs_in_one_call(runs, deleted), strict=True
+            ):
+                for position, page in enumerate(pages):
+                    yield number, page, next_url is None and position == len(pages) - 1
+                if next_url is not None:
+                    pending.append((number, next_url))
+
+    def _query_url(self, soql: str, include_deleted: bool) -> str:
+        resource = "queryAll" if include_deleted else "query"
+        return f"/services/data/v{self._version}/{resource}/?" + urlencode({"q": soql})
+
+    def _runs_in_one_call(
+        self, runs: Sequence[tuple[int, str, int]], include_deleted: bool
+    ) -> list[tuple[list[dict[str, Any]], str | None]]:
+        """One Composite call for ``runs`` (query number, first URL, pages to chain): per run, the pages
+        read and the next URL to continue from (None once the query is done)."""
+        subrequests: list[dict[str, Any]] = []
+        for _, url, length in runs:
+            first = len(subrequests)
+            for step in range(length):
+                subrequests.append(
+                    {
+                        "method": "GET",
+                        "url": url if step == 0 else f"@{{r{first + step - 1}.nextRecordsUrl}}",
+                        "referenceId": f"r{first + step}",
+                        "httpHeaders": self._query_headers,
+                    }
+                )
+        body = {"allOrNone": False, "compositeRequest": subrequests}
+        where = f"composite {'queryAll' if include_deleted else 'query'}"
+
+        def send(sf: Salesforce) -> list[tuple[list[dict[str, Any]], str | None]]:
             answer = sf.restful("composite", method="POST", json=body)
             by_reference = {
                 str(item.get("referenceId")): item
                 for item in (answer or {}).get("compositeResponse") or []
                 if isinstance(item, Mapping)
             }
-            return [
-                _page_of(by_reference.get(f"page{n}"), f"https://{sf.sf_instance}{url}", where)
-                for n, url in enumerate(urls)
-            ]
+            results = []
+            first = 0
+            for _, url, length in runs:
+                items = [by_reference.get(f"r{first + step}") for step in range(length)]
+                results.append(_pages_of_run(items, f"https://{sf.sf_instance}{url}", where))
+                first += length
+            return results
 
         return self.call(where, send)
 
@@ -234,6 +292,50 @@ class SalesforceApi:
         return self.call(
             path.split("?", 1)[0], lambda sf: sf.restful(path, method=method, **kwargs), retry=retry
         )
+
+
+def _plan_runs(heads: Sequence[tuple[int, str]], slots: int) -> list[tuple[int, str, int]]:
+    """``(query number, URL, pages)`` per head: one page each, the spare slots spread round-robin.
+
+    A spare slot chains one more page of a query (``@{rN.nextRecordsUrl}``). It is a guess: when the query
+    ends earlier the subrequest fails PROCESSING_HALTED, which costs nothing (the call is one API call
+    whatever it carries), while a right guess saves a call.
+    """
+    lengths = [1] * len(heads)
+    for spare in range(max(0, slots - len(heads))):
+        lengths[spare % len(heads)] += 1
+    return [(number, url, length) for (number, url), length in zip(heads, lengths, strict=True)]
+
+
+def _pages_of_run(
+    items: Sequence[Mapping[str, Any] | None], url: str, resource: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The pages of one query's chained subrequests and the URL to continue from (None: done).
+
+    Only a subrequest chained after the query's last page may fail, and only with PROCESSING_HALTED (its
+    reference has no value); any other failure, anywhere in the run, raises as the request alone would.
+    """
+    pages: list[dict[str, Any]] = []
+    next_url: str | None = None
+    for step, item in enumerate(items):
+        if step > 0 and next_url is None:
+            _expect_past_the_end(item, url, resource)
+            continue
+        page = _page_of(item, url, resource)
+        pages.append(page)
+        more = page.get("nextRecordsUrl")
+        next_url = str(more) if more and not page.get("done", True) else None
+    return pages, next_url
+
+
+def _expect_past_the_end(item: Mapping[str, Any] | None, url: str, resource: str) -> None:
+    """Accept a subrequest chained after the last page: 400 PROCESSING_HALTED, nothing else."""
+    status = int(item.get("httpStatusCode") or 0) if item is not None else 0
+    if item is not None and status == 400 and "PROCESSING_HALTED" in error_codes(item.get("body")):
+        return
+    if item is not None and status < 300:
+        raise RetryLater(f"salesforce {resource}: a page after the last one came back")
+    _page_of(item, url, resource)  # raises the subrequest's own error
 
 
 def _page_of(item: Mapping[str, Any] | None, url: str, resource: str) -> dict[str, Any]:

@@ -128,14 +128,18 @@ class SalesforceConnector:
     # -- gather -------------------------------------------------------------------------------------
 
     def read_directory(self) -> Directory:
-        """Users (with ``TimeZoneSidKey``) and the org's one stage list, read from OpportunityStage."""
+        """Users (with ``TimeZoneSidKey``) and the org's one stage list, read from OpportunityStage.
+
+        The two queries are independent: one Composite call reads both (``query_each``).
+        """
+        users, stages = self.api.query_each([soql.users(), soql.opportunity_stages()])
         owners = {}
-        for user in self.api.query_records(soql.users()):
+        for user in users:
             owner = owner_from_user(user)
             owners[owner.id] = owner
         self._owners = owners
         pipeline = pipeline_from_stages(
-            self.api.query_records(soql.opportunity_stages()),
+            stages,
             pipeline_id=self.options.pipeline_id,
             label=self.options.pipeline_label,
             stage_ids=self.options.stage_ids,

@@ -170,8 +170,10 @@ class SalesforceOptions(_Frozen):
     # Pull.
     query_batch_size: int = Field(default=2000, ge=200, le=2000)  # Sforce-Query-Options batchSize
     ids_per_query: int = Field(default=500, ge=1, le=500)  # Id IN (...) lists: URI + headers under 16 kB
-    # independent queries (id chunks) sent together in one Composite call: Salesforce allows 5 query
-    # operations per call; 1 sends each query (and each further page) as a call of its own
+    # query pages read in one Composite call (independent queries, and consecutive pages of one query
+    # chained by Query More): Salesforce allows 5 query operations per call. With 5 x batchSize 2000 rows
+    # of opportunities with subqueries one response carries up to 10,000 rows; lower this (or
+    # query_batch_size) if the org answers slowly or times out. 1 sends each page as a call of its own.
     queries_per_call: int = Field(default=5, ge=1, le=5)
     activities_per_deal: int = Field(default=200, ge=1, le=2000)  # newest Tasks/Events per opportunity
     cursor_overlap: timedelta = timedelta(minutes=2)  # re-read this much behind each SystemModstamp cursor

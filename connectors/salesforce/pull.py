@@ -3,12 +3,16 @@
 **Full pull** (no cursor, an interrupted full pull, or ``reconciliation_interval`` since the last one): one
 query over every opportunity in ``Id`` order with its contact roles, Tasks and Events as relationship
 subqueries, paged by ``nextRecordsUrl`` at the largest batch size; beside it one ``EmailMessage`` query in
-``RelatedToId`` order, merged page by page (both streams sorted by the same id). A touch logged on a
-contact counts for every deal of that contact, and that deal may come pages earlier or later, so the
-mapped deals are held until the last page (about 5 kB per deal with 15 activities: 0.5 GB at 100,000),
-then yielded in batches; all but the last batch mark the full pull as pending (``full_pending``), so a
-pull interrupted by a crash or a spent budget starts over (resuming by ``Id > last`` is not safe:
-Salesforce-compatible servers need not order and compare ids alike). Removals are implied by absence.
+``RelatedToId`` order, merged page by page (both streams sorted by the same id). Each stream is read up to
+5 consecutive pages per Composite call (``SalesforceApi.chained_pages``: chained Query More), one call's
+pages in memory per stream. The streams are not mixed in one call: that would save at most one call per
+pull (the rounding of the shorter stream) and tie the e-mail reads to the opportunity pages' pace.
+A touch logged on a contact counts for every deal of that contact, and that deal may come pages
+earlier or later, so the mapped deals are held until the last page (about 5 kB per deal with 15
+activities: 0.5 GB at 100,000), then yielded in batches; all but the last batch mark the full pull as
+pending (``full_pending``), so a pull interrupted by a crash or a spent budget starts over (resuming by
+``Id > last`` is not safe: Salesforce-compatible servers need not order and compare ids alike). Removals
+are implied by absence.
 
 **Incremental pull**: per-object ``SystemModstamp`` cursors, each re-read with ``cursor_overlap`` behind
 it (late commits). Tasks, Events, EmailMessages and contact roles changed since their cursors name the
@@ -17,9 +21,12 @@ one ``queryAll`` then reads the changed opportunities (deleted ones show up with
 with the first ``ids_per_query`` of those (``OR Id IN``), the rest by ``Id IN (...)``. E-mails of every
 changed deal are read by ``RelatedToId IN (...)``, the touches on their contacts by semi-joins on contact
 roles. The new cursor rides on the last batch only: the worker persists it once everything before it is
-stored. Queries that do not depend on each other (the four change queries; the id chunks of each look-up,
-at most ``ids_per_query`` ids a query because of the URI limit) go up to five per Composite call
-(``SalesforceApi.query_each``), which brings the id look-ups back to about 2,000 rows per API call.
+stored. Queries that do not depend on each other go up to five pages per Composite call
+(``SalesforceApi.query_each``, spare slots chaining further pages of the same queries): the four change
+queries; the changed aggregates with the by-id look-ups; the e-mails with the contact touches (both need
+only the deal ids); the id chunks of each look-up (at most ``ids_per_query`` ids a query because of the
+URI limit). So the stages cost one call per 5 pages: changes -> deals of touched contacts -> aggregates ->
+e-mails and touches -> the e-mails behind contact e-mail Tasks of other deals.
 
 **Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
 own duration (the overlap is applied when reading). This stays at or before the server's time when the
@@ -192,8 +199,9 @@ class Puller:
             **{k: v for k, v in previous.items() if k in STAMP_KEYS or k == "full_at"},
             "full_pending": "1",
         }
-        email_stream = _EmailMerge(self._api.query_records(soql.emails_all()))
-        pages = self._api.query_pages(self._shape.all_opportunities())
+        # two chained streams, each up to 5 pages per Composite call and one call's pages in memory
+        email_stream = _EmailMerge(self._api.chained_records(soql.emails_all()))
+        pages = self._api.chained_pages(self._shape.all_opportunities())
         previous_last: str | None = None
         held: list[Deal] = []
         rejected: list[RejectedRecord] = []
@@ -287,22 +295,7 @@ class Puller:
                     contacts.add(str(who))  # a touch on a contact changes every deal of that contact
         for row in self._by_chunks(soql.deals_of_contacts, sorted(contacts)):
             touched.add(str(row["OpportunityId"]))
-        # one query for the changed opportunities and the first touched ones, then the rest by id
-        by_id = soql.chunked(sorted(touched), self._settings.ids_per_query)
-        changed: dict[str, Record] = {}
-        removed: list[str] = []
-        query = self._shape.changed_since(self._since(cursor, "opportunity"), by_id[0] if by_id else ())
-        for opportunity in self._api.query_records(query, include_deleted=True):
-            stamps.note("opportunity", opportunity.get("SystemModstamp"))
-            record_id = str(opportunity["Id"])
-            if opportunity.get("IsDeleted"):
-                removed.append(record_id)
-                changed.pop(record_id, None)
-            else:
-                changed[record_id] = self._complete_children(opportunity)
-        wanted = [i for chunk in by_id[1:] for i in chunk if i not in changed and i not in removed]
-        for opportunity in self._by_chunks(self._shape.by_ids, wanted):
-            changed[str(opportunity["Id"])] = self._complete_children(opportunity)
+        changed, removed = self._changed_aggregates(cursor, sorted(touched), stamps)
         new_cursor = {k: v for k, v in cursor.items() if k == "full_at"}
         for key in STAMP_KEYS:
             old = _cursor_time(cursor, key)
@@ -311,8 +304,7 @@ class Puller:
                 new_cursor[key] = _iso(best)
         ids = sorted(changed)
         log.info("salesforce_incremental_pull", changed=len(ids), removed=len(removed))
-        emails = self._emails_for(ids) if ids else {}
-        index = self._contact_touches_of(ids, emails)
+        emails, index = self._emails_and_contact_touches(ids)
         deals, rejected = self._map([changed[i] for i in ids], emails, directory)
         complete = [add_contact_touches(d, index) for d in deals]
         groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
@@ -325,16 +317,57 @@ class Puller:
                 rejected=tuple(rejected) if number == 0 else (),
             )
 
-    def _contact_touches_of(
-        self, ids: Sequence[str], emails: Mapping[str, list[Record]]
-    ) -> dict[str, list[tuple[str | None, Activity]]]:
-        """Touches logged on the contacts of these deals, by contact id (semi-joins on contact roles)."""
-        rows: list[Record] = []
-        queries: list[str] = []
-        for chunk in soql.chunked(list(ids), self._settings.ids_per_query):
-            queries += [soql.contact_tasks(self._shape, chunk), soql.contact_events(chunk)]
-        for found in self._api.query_each(queries):
-            rows.extend(found)
+    def _changed_aggregates(
+        self, cursor: Cursor, touched: Sequence[str], stamps: _Stamps
+    ) -> tuple[dict[str, Record], list[str]]:
+        """The changed opportunities (queryAll: deletions show as ``IsDeleted``) and the touched ones.
+
+        The first ``ids_per_query`` touched ids ride in the change query (``OR Id IN``), the rest are read
+        by ``Id IN (...)`` in the same Composite calls as the change query's chained pages: an id that
+        turns out to be changed anyway is read twice and kept once, which costs rows, not calls.
+        """
+        by_id = soql.chunked(list(touched), self._settings.ids_per_query)
+        query = self._shape.changed_since(self._since(cursor, "opportunity"), by_id[0] if by_id else ())
+        look_ups = [self._shape.by_ids(chunk) for chunk in by_id[1:]]
+        results = self._api.query_each([query, *look_ups], include_deleted=[True] + [False] * len(look_ups))
+        changed: dict[str, Record] = {}
+        removed: list[str] = []
+        for opportunity in next(results):
+            stamps.note("opportunity", opportunity.get("SystemModstamp"))
+            record_id = str(opportunity["Id"])
+            if opportunity.get("IsDeleted"):
+                removed.append(record_id)
+                changed.pop(record_id, None)
+            else:
+                changed[record_id] = self._complete_children(opportunity)
+        for rows in results:
+            for opportunity in rows:
+                record_id = str(opportunity["Id"])
+                if record_id not in changed and record_id not in removed:
+                    changed[record_id] = self._complete_children(opportunity)
+        return changed, removed
+
+    def _emails_and_contact_touches(
+        self, ids: Sequence[str]
+    ) -> tuple[dict[str, list[Record]], dict[str, list[tuple[str | None, Activity]]]]:
+        """The e-mails of these deals and the touches logged on their contacts, by contact id.
+
+        Both only need the deal ids, so their id-chunked queries share Composite calls; the e-mails
+        behind contact e-mail Tasks logged on other deals (for their direction) follow, once those Tasks
+        are known.
+        """
+        if not ids:
+            return {}, {}
+        chunks = soql.chunked(list(ids), self._settings.ids_per_query)
+        email_queries = [soql.emails_for(chunk) for chunk in chunks]
+        touch_queries: list[str] = []
+        for chunk in chunks:
+            touch_queries += [soql.contact_tasks(self._shape, chunk), soql.contact_events(chunk)]
+        results = list(self._api.query_each([*email_queries, *touch_queries]))
+        emails: dict[str, list[Record]] = {}
+        for email in (e for found in results[: len(email_queries)] for e in found):
+            emails.setdefault(str(email.get("RelatedToId")), []).append(email)
+        rows = [r for found in results[len(email_queries) :] for r in found]
         mirrors = {str(e["ActivityId"]): e for rows_ in emails.values() for e in rows_ if e.get("ActivityId")}
         unknown = sorted(
             str(r["Id"])
@@ -349,7 +382,7 @@ class Puller:
             rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
         ):
             index.setdefault(who, []).append((what, touch))
-        return index
+        return emails, index
 
 
 class _EmailMerge:

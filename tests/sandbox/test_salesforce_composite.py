@@ -100,6 +100,31 @@ def test_query_more_through_a_reference_honours_batch_size(sf):
         assert [r["Id"] for r in rest["records"]] == every[600:2600]
 
 
+def test_a_chain_past_the_last_page_halts_each_later_subrequest(sf):
+    """The last page has no nextRecordsUrl: the next chained Query More and every one after it (each naming
+    a failed subrequest) fail 400 PROCESSING_HALTED; the pages before them are complete."""
+    soql = "SELECT Id FROM Task ORDER BY Id LIMIT 300"
+    options = {"httpHeaders": {"Sforce-Query-Options": "batchSize=200"}}
+    answers = composite(
+        sf,
+        [
+            get(query_url(soql), "p0", **options),
+            *(get(f"@{{p{n}.nextRecordsUrl}}", f"p{n + 1}", **options) for n in range(4)),
+        ],
+    )
+    assert [a["httpStatusCode"] for a in answers] == [200, 200, 400, 400, 400]
+    assert answers[1]["body"]["done"] is True
+    assert "nextRecordsUrl" not in answers[1]["body"]
+    assert sum(len(a["body"]["records"]) for a in answers[:2]) == 300
+    for n, answer in enumerate(answers[2:], start=1):
+        assert answer["body"] == [
+            {
+                "message": f"Invalid reference specified. No value for p{n}.nextRecordsUrl found in p{n}",
+                "errorCode": "PROCESSING_HALTED",
+            }
+        ]
+
+
 def test_failed_subrequest_leaves_the_others_and_halts_its_dependents(sf):
     """A bad query answers its own error list; references to it fail PROCESSING_HALTED; the rest succeed."""
     answers = composite(

@@ -5,12 +5,15 @@ returns ``(status, json_body)`` or raises a ``requests`` exception to simulate a
 request is recorded so tests can assert on what reached the wire. Responses carry ``Sforce-Limit-Info``.
 A ``POST .../composite`` no handler claims is answered as Salesforce's Composite resource would: each
 subrequest goes to the handlers as a request of its own (recorded in ``subrequests``, not in ``seen``,
-and counted once in the usage header, as one API call).
+and counted once in the usage header, as one API call). A ``@{ref.field}`` in a subrequest's url takes
+that field of an earlier successful subrequest's body; a missing value fails the subrequest 400
+PROCESSING_HALTED, as Salesforce does (docs/sandbox.md).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +23,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 Handler = Callable[[requests.PreparedRequest], tuple[int, Any]]
+_REFERENCE = re.compile(r"@\{(\w+)((?:\.\w+)*)\}")
 
 
 @dataclass
@@ -58,23 +62,59 @@ class ScriptedSalesforce(BaseAdapter):
             if request.method == method and path.startswith(prefix):
                 return handler(request)
         if request.method == "POST" and path.rstrip("/").endswith("/composite"):
-            return 200, {
-                "compositeResponse": [
-                    self._subrequest(request, s) for s in body_of(request)["compositeRequest"]
-                ]
-            }
+            answers: list[dict[str, Any]] = []
+            for sub in body_of(request)["compositeRequest"]:
+                answers.append(self._subrequest(request, sub, answers))
+            return 200, {"compositeResponse": answers}
         return 404, [{"errorCode": "NOT_FOUND", "message": "no handler"}]
 
-    def _subrequest(self, outer: requests.PreparedRequest, sub: dict[str, Any]) -> dict[str, Any]:
+    def _subrequest(
+        self, outer: requests.PreparedRequest, sub: dict[str, Any], earlier: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        url = _resolve(str(sub["url"]), earlier)
+        if url is None:
+            halted = [
+                {"errorCode": "PROCESSING_HALTED", "message": f"Invalid reference specified in {sub['url']}"}
+            ]
+            return {
+                "body": halted,
+                "httpHeaders": {},
+                "httpStatusCode": 400,
+                "referenceId": sub["referenceId"],
+            }
         parts = urlsplit(outer.url or "")
         inner = requests.Request(
             sub["method"],
-            f"{parts.scheme}://{parts.netloc}{sub['url']}",
-            headers=sub.get("httpHeaders") or {},
+            f"{parts.scheme}://{parts.netloc}{url}",
+            headers={**_inherited(outer), **(sub.get("httpHeaders") or {})},
         ).prepare()
         self.subrequests.append(inner)
         status, body = self._answer(inner, urlsplit(inner.url or "").path)
         return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": sub["referenceId"]}
+
+
+def _inherited(outer: requests.PreparedRequest) -> dict[str, str]:
+    """The outer request's session: subrequests run as the same user."""
+    auth = outer.headers.get("Authorization")
+    return {"Authorization": auth} if auth else {}
+
+
+def _resolve(url: str, earlier: list[dict[str, Any]]) -> str | None:
+    """``url`` with its ``@{ref.a.b}`` references replaced from earlier successful answers; None if one has
+    no value."""
+    bodies = {a["referenceId"]: a["body"] for a in earlier if a["httpStatusCode"] < 400}
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found: Any = bodies.get(match.group(1))
+        for name in match.group(2).split(".")[1:]:
+            found = found.get(name) if isinstance(found, dict) else None
+        missing = missing or found is None
+        return str(found)
+
+    resolved = _REFERENCE.sub(value, url)
+    return None if missing else resolved
 
 
 def soql_of(request: requests.PreparedRequest) -> str:

@@ -336,13 +336,14 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     sandbox: SalesforceSandbox, tmp_path: Path
 ) -> None:
     """With the org's budget nearly spent the pull stops with BudgetExhausted and resumes from its cursor."""
-    probe = connector(options(sandbox, tmp_path / "p", query_batch_size=200))
+    small = {"query_batch_size": 200, "queries_per_call": 2}  # 2 pages a call: enough calls to stop midway
+    probe = connector(options(sandbox, tmp_path / "p", **small))
     pull_all(probe, probe.read_directory(), None)
     calls = probe.usage().calls
-    assert calls >= 6  # enough pages for the stop to fall in the middle
+    assert calls >= 6  # enough calls for the stop to fall in the middle
     sandbox.org.usage.limit = 1_000
     sandbox.org.usage.set_used(900 - calls // 2 - 1, sandbox.org.clock.now())  # stop at 90%: half a pull left
-    conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
+    conn = connector(options(sandbox, tmp_path / "t", **small))
     stored: list = []
     batches = conn.pull_changes(conn.read_directory(), None)
     with pytest.raises(BudgetExhausted):
@@ -350,7 +351,7 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     assert stored == []  # a full pull is stored whole or not at all: nothing half-done to clean up
     assert conn.usage().calls < calls  # it stopped before the end, without a failing call
     sandbox.org.usage.set_used(0, sandbox.org.clock.now())  # a day later
-    later = connector(options(sandbox, tmp_path / "t2", query_batch_size=200))
+    later = connector(options(sandbox, tmp_path / "t2", **small))
     rest = pull_all(later, later.read_directory(), None)
     assert len(deals_by_id(rest)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
     assert "full_at" in rest[-1].cursor

@@ -205,14 +205,19 @@ def test_a_transient_subrequest_error_retries_the_call_without_duplicates(
     )
     assert got == [[{"Id": "row-A"}], [{"Id": "row-B"}]]
     assert [r.method for r in scripted.seen] == ["POST", "POST"]
-    assert [len(body_of(r)["compositeRequest"]) for r in scripted.seen] == [2, 2]
+    assert [len(body_of(r)["compositeRequest"]) for r in scripted.seen] == [5, 5]  # spare slots chained
+    assert attempts.count("SELECT Id FROM Task WHERE Subject = A") == 2  # read twice, kept once
     assert conn.usage().calls == 2
 
 
 def test_continuation_pages_of_several_queries_share_calls(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
 ) -> None:
-    """Six queries with two pages each: 12 pages in ceil(12 / 5) = 3 calls, with query-more subrequests."""
+    """Six queries with two pages each: 12 pages in ceil(12 / 5) = 3 calls, with query-more subrequests.
+
+    The third call has two continuations to read and chains the 3 spare slots after them; those find
+    the queries done and fail PROCESSING_HALTED, which is expected and costs nothing.
+    """
 
     def query(request: requests.PreparedRequest) -> tuple[int, Any]:
         path = request.path_url
@@ -225,6 +230,7 @@ def test_continuation_pages_of_several_queries_share_calls(
     conn = make_connector()
     got = list(conn.api.query_each([f"SELECT Id FROM Task WHERE Subject = {n}" for n in range(6)]))
     assert got == [[{"Id": f"q{n}-1"}, {"Id": f"01g{n}-1-2"}] for n in range(6)]
-    assert [len(body_of(r)["compositeRequest"]) for r in scripted.seen] == [5, 5, 2]
+    assert [len(body_of(r)["compositeRequest"]) for r in scripted.seen] == [5, 5, 5]
+    assert len(scripted.subrequests) == 12  # the chained slots past the end never reached a resource
     assert all(r.headers["Sforce-Query-Options"] == "batchSize=2000" for r in scripted.subrequests)
     assert conn.usage().calls == 3
