@@ -24,6 +24,7 @@ from policies.durations import Duration
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 _DAY = timedelta(days=1)
+_MEMO_LIMIT = 100_000
 
 
 class _Memo(dict[K, V], Generic[K, V]):
@@ -34,7 +35,7 @@ class _Memo(dict[K, V], Generic[K, V]):
 
     __slots__ = ("_compute", "_limit")
 
-    def __init__(self, compute: Callable[[K], V], limit: int = 100_000) -> None:
+    def __init__(self, compute: Callable[[K], V], limit: int = _MEMO_LIMIT) -> None:
         super().__init__()
         self._compute = compute
         self._limit = limit
@@ -43,6 +44,39 @@ class _Memo(dict[K, V], Generic[K, V]):
         if len(self) >= self._limit:
             self.clear()
         value = self[key] = self._compute(key)
+        return value
+
+
+class _LocalDates(dict[datetime, date]):
+    """moment -> its local date; like ``_Memo`` with the conversion inlined (one Python call per miss:
+    most moments the engine sees, activity times, are seen once)."""
+
+    __slots__ = ("_tz",)
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        super().__init__()
+        self._tz = tz
+
+    def __missing__(self, moment: datetime) -> date:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        value = self[moment] = moment.astimezone(self._tz).date()
+        return value
+
+
+class _DayNames(dict[datetime, str]):
+    """moment -> its local date as ``YYYY-MM-DD``, the form every explanation shows dates in."""
+
+    __slots__ = ("_tz",)
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        super().__init__()
+        self._tz = tz
+
+    def __missing__(self, moment: datetime) -> str:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        value = self[moment] = moment.astimezone(self._tz).date().isoformat()
         return value
 
 
@@ -96,8 +130,8 @@ class BusinessCalendar:
         self._moments: _Memo[datetime, datetime] = _Memo(self._working_moment)
         # moment -> its local date as YYYY-MM-DD (what ``local_day_name`` returns), read directly by the
         # engine, which shows a date in almost every explanation.
-        self.day_names: Mapping[datetime, str] = _Memo(lambda moment: self.local_date(moment).isoformat())
-        self._dates: _Memo[datetime, date] = _Memo(lambda moment: moment.astimezone(self.tz).date())
+        self.day_names: Mapping[datetime, str] = _DayNames(self.tz)
+        self._dates: Mapping[datetime, date] = _LocalDates(self.tz)
         self._business_days: _Memo[date, bool] = _Memo(self._is_business_day)
         self._openings: _Memo[date, datetime] = _Memo(
             lambda day: datetime.combine(day, self.start, self.tz).astimezone(UTC)
@@ -133,8 +167,14 @@ class BusinessCalendar:
         return self.business_day_on_or_after(day + _DAY)
 
     def add_business_days(self, day: date, count: int) -> date:
+        business = self._business_days  # the same steps as ``next_business_day``, without a call per day
         for _ in range(count):
-            day = self.next_business_day(day)
+            for _ in range(400):
+                day += _DAY
+                if business[day]:
+                    break
+            else:
+                raise ValueError("no business day within 400 days: check working days and days off")
         return day
 
     # -- moments ---------------------------------------------------------------------------------
@@ -160,17 +200,17 @@ class BusinessCalendar:
     def _working_moment(self, moment: datetime) -> datetime:
         local = moment.astimezone(self.tz)
         day = local.date()
-        clock = local.time().replace(tzinfo=None)
-        if self.is_business_day(day):
+        if self._business_days[day]:
+            clock = local.time()  # naive: ``time()`` drops the zone (``timetz()`` would keep it)
             if clock < self.start:
-                return self.opening(day)
+                return self._openings[day]
             if clock <= self.end:
-                return local.replace(microsecond=0).astimezone(UTC)
-        return self.opening(self.next_business_day(day))
+                return (local.replace(microsecond=0) if local.microsecond else local).astimezone(UTC)
+        return self._openings[self.next_business_day(day)]
 
     def is_working_moment(self, moment: datetime) -> bool:
         local = moment.astimezone(self.tz)
-        clock = local.time().replace(tzinfo=None)
+        clock = local.time()
         return self.is_business_day(local.date()) and self.start <= clock <= self.end
 
     def shift(self, moment: datetime, duration: Duration) -> datetime:
@@ -181,7 +221,7 @@ class BusinessCalendar:
         local = moment.astimezone(self.tz)
         if duration.unit == "business_days":
             day = self.add_business_days(local.date(), duration.amount)
-            return datetime.combine(day, local.time().replace(tzinfo=None), self.tz).astimezone(UTC)
+            return datetime.combine(day, local.time(), self.tz).astimezone(UTC)  # time(): the naive clock
         # Aware datetime arithmetic keeps the wall clock; converting back applies the right offset.
         return (local + duration.delta).astimezone(UTC)
 

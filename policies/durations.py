@@ -43,9 +43,15 @@ class Duration:
     amount: int
     unit: str  # "hours" | "days" | "weeks" | "business_days"
     delta: timedelta = field(init=False, compare=False, repr=False)  # elapsed-time length (see ``hours``)
+    label: str = field(init=False, compare=False, repr=False)  # how policies and explanations write it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "delta", timedelta(hours=self.hours))
+        if self.unit == "business_days":
+            label = f"{self.amount} business day{'s' if self.amount != 1 else ''}"
+        else:
+            label = f"{self.amount}{self.unit[0]}"
+        object.__setattr__(self, "label", label)
 
     @property
     def is_business(self) -> bool:
@@ -57,9 +63,7 @@ class Duration:
         return self.amount * _HOURS_PER[self.unit]
 
     def __str__(self) -> str:
-        if self.unit == "business_days":
-            return f"{self.amount} business day{'s' if self.amount != 1 else ''}"
-        return f"{self.amount}{self.unit[0]}"
+        return self.label  # worked out once: durations appear in many explanations
 
 
 @lru_cache(maxsize=1024)

@@ -36,7 +36,7 @@ from policies.context import (
     day,
     fact,
 )
-from policies.facts import TOUCH, gather_facts, signal_kind
+from policies.facts import NO_FACTS, TOUCH, gather_facts, signal_kind
 from policies.lifecycle import decide_end, next_step_gaps, qualification_gaps
 from policies.model import (
     Action,
@@ -85,7 +85,7 @@ def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = No
         owner,
         policy.rules_for(deal, owner),
         policy.calendar_for(owner),
-        gather_facts(deal),
+        NO_FACTS if deal.stage.is_closed else gather_facts(deal),  # a closed deal's history is not read
     )
     if deal.stage.is_closed:
         _closed(ctx)

@@ -74,23 +74,27 @@ class DealFacts:
         return self.last_signal.occurred_at if self.last_signal is not None else None
 
 
+NO_FACTS = DealFacts(None, None, 0, ())  # no conversation, nothing unanswered
+
+
 def gather_facts(deal: Deal) -> DealFacts:
-    """One pass over the (time-ordered) activities of a deal."""
+    """Newest first through the (time-ordered, see ``Deal``) activities, back to the last conversation."""
     touch = TOUCH
-    last_signal: Activity | None = None
-    signal_at: datetime | None = None
-    unanswered: list[Activity] = []
-    for activity in deal.activities:
+    unanswered: list[Activity] = []  # newest first
+    for activity in reversed(deal.activities):
         kind = touch[activity.kind, activity.direction, activity.outcome]
         if kind == "unanswered":
             unanswered.append(activity)
         elif kind == "signal":
-            at = activity.occurred_at
-            if signal_at is None or at >= signal_at:
-                last_signal, signal_at, unanswered = activity, at, []
-    if signal_at is not None and unanswered:
-        unanswered = [a for a in unanswered if a.occurred_at > signal_at]
+            if unanswered:  # a touch at the very moment of the conversation is not left unanswered
+                at = activity.occurred_at
+                unanswered = [a for a in unanswered if a.occurred_at > at]
+            return _facts(activity, unanswered)
+    return _facts(None, unanswered)
+
+
+def _facts(last_signal: Activity | None, unanswered: list[Activity]) -> DealFacts:
     if not unanswered:
-        return DealFacts(last_signal, None, 0, ())
-    ids = tuple([a.id for a in unanswered[-10:]])
-    return DealFacts(last_signal, unanswered[-1], len(unanswered), ids)
+        return DealFacts(last_signal, None, 0, ()) if last_signal is not None else NO_FACTS
+    ids = tuple([a.id for a in reversed(unanswered[:10])])
+    return DealFacts(last_signal, unanswered[0], len(unanswered), ids)

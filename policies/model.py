@@ -14,11 +14,12 @@ Reading guide:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
+from hashlib import sha256
+from itertools import pairwise
 
 from policies.frozen import direct_init
 
@@ -238,6 +239,10 @@ class Agreement:
     channel: Channel | None = None
 
 
+def _occurred_at(activity: Activity) -> datetime:
+    return activity.occurred_at
+
+
 @dataclass(frozen=True, slots=True)
 class Deal:
     """A deal (HubSpot) or opportunity (Salesforce) with everything the rules look at.
@@ -268,6 +273,14 @@ class Deal:
     contacts: tuple[Contact, ...] = ()
     activities: tuple[Activity, ...] = ()
     auto_tasks: tuple[AutoTask, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The engine reads the history newest first and stops at the last conversation, so the order is
+        # a guarantee, not a hope: connectors sort already; anything else (a snapshot written by hand)
+        # is put in order here, equal moments keeping their given order.
+        acts = self.activities
+        if any(later.occurred_at < earlier.occurred_at for earlier, later in pairwise(acts)):
+            object.__setattr__(self, "activities", tuple(sorted(acts, key=_occurred_at)))
 
     @property
     def is_closed(self) -> bool:
@@ -308,8 +321,7 @@ def make_key(*parts: str) -> str:
     The ``cf-`` prefix makes the key easy to find in a CRM text field; 20 hex digits keep collisions
     out of reach (80 bits) while fitting every CRM text field.
     """
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-    return f"cf-{digest}"
+    return "cf-" + sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

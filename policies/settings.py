@@ -9,6 +9,7 @@ file's fragment. The JSON Schema of these models is ``followup schema``.
 from __future__ import annotations
 
 from datetime import date, time
+from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -281,7 +282,7 @@ class TaskText(Strict):
     subject: TemplateText
     body: TemplateText
 
-    @property
+    @cached_property
     def fields(self) -> frozenset[str]:
         """The named fields subject and body use (the engine fills in only those)."""
         return self.subject.fields | self.body.fields

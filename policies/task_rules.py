@@ -153,15 +153,16 @@ def followup_task(ctx: Context) -> None:
     done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED} if ctx.closed_tasks else {}
     done_due = {t.due_at: t for t in done.values()} if done else {}
     due = calendar.due_after(anchor_at, interval)
-    key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
+    # The key (hashed) is worked out only where it is compared or used: most deals have no task yet.
+    key = _followup_key(deal.id, anchor_ref, due) if done or ctx.keys else None
     for _ in range(len(done)):
-        finished = done.get(key) or done_due.get(due)
+        finished = done.get(key or "") or done_due.get(due)
         if finished is None:
             break
         anchor_at, anchor_ref, interval, agreed = due, f"task:{finished.key}", cadence, False
         basis = f"cadence of {cadence} after the follow-up due {day(due, calendar)}"
         due = calendar.due_after(anchor_at, interval)
-        key = make_key(AGREED, deal.id, anchor_ref, due.isoformat())
+        key = _followup_key(deal.id, anchor_ref, due)
     channel = agreement.channel or rule.default_channel
     evidence = (
         Evidence("anchor", f"{day(anchor_at, calendar)} ({anchor_ref})"),
@@ -177,7 +178,7 @@ def followup_task(ctx: Context) -> None:
     # if it is itself due by the next working moment: the rep already has the right task in front of them.
     already_due = due <= ctx.now
     if (
-        key in ctx.keys
+        (key is not None and key in ctx.keys)
         or (current is not None and current.due_at == due)
         or (current is not None and already_due and current.due_at <= ctx.due_now())
     ):
@@ -213,7 +214,7 @@ def followup_task(ctx: Context) -> None:
     contact = _signal_contact(ctx)
     ctx.create(
         AGREED,
-        key,
+        key or _followup_key(deal.id, anchor_ref, due),
         text,
         values,
         explanation,
@@ -223,6 +224,11 @@ def followup_task(ctx: Context) -> None:
         contact_id=contact,
     )
     ctx.verdict(AGREED, True, f"follow-up task created, due {day(due, calendar)} ({basis})", *evidence)
+
+
+def _followup_key(deal_id: str, anchor_ref: str, due: datetime) -> str:
+    """The follow-up's intent: the conversation (or follow-up) it follows and the moment it aims at."""
+    return make_key(AGREED, deal_id, anchor_ref, due.isoformat())
 
 
 def _supersede(ctx: Context, current: AutoTask | None, due: datetime, evidence: tuple[Evidence, ...]) -> None:
@@ -280,7 +286,8 @@ def decision_maker_task(ctx: Context) -> None:
     evidence = (
         fact("trigger", trigger),
         Evidence(
-            "contacts", ", ".join(f"{c.id} ({'/'.join(sorted(c.roles)) or 'no role'})" for c in deal.contacts)
+            "contacts",
+            ", ".join([f"{c.id} ({'/'.join(sorted(c.roles)) or 'no role'})" for c in deal.contacts]),
         ),
         fact("roles wanted", roles),
     )
@@ -323,8 +330,8 @@ def _primary(ctx: Context) -> str | None:
 
 def _signal_contact(ctx: Context) -> str | None:
     signal = ctx.facts.last_signal
-    ids = {c.id for c in ctx.deal.contacts}
-    if signal is not None:
+    if signal is not None and signal.contact_ids:
+        ids = {c.id for c in ctx.deal.contacts}
         for contact_id in signal.contact_ids:
             if contact_id in ids:
                 return contact_id

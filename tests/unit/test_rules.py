@@ -311,3 +311,47 @@ def test_a_reactivation_that_ends_at_once_creates_no_task_to_close_again() -> No
     last = actions[-1]
     assert isinstance(last, SetDealFields)
     assert last.fields[DealField.FOLLOWUP_STATE] == "stopped"
+
+
+# -- facts from the activity history ---------------------------------------------------------------
+
+
+def test_a_deal_puts_its_activities_in_time_order() -> None:
+    """A hand-written history out of order is sorted on construction; equal moments keep their order."""
+    late, early = call("late", NOW - DAY), call("early", NOW - 3 * DAY)
+    same_a, same_b = call("same-a", NOW - 2 * DAY), email_out("same-b", NOW - 2 * DAY)
+    d = deal(activities=(late, same_a, early, same_b))
+    assert [a.id for a in d.activities] == ["early", "same-a", "same-b", "late"]
+
+
+def test_facts_count_the_unanswered_touches_since_the_last_conversation() -> None:
+    """Newest first back to the last signal: older unanswered touches no longer count."""
+    d = deal(
+        activities=(
+            call("old-1", NOW - 9 * DAY),
+            reply("talked", NOW - 6 * DAY),
+            call("new-1", NOW - 4 * DAY),
+            email_out("new-2", NOW - 2 * DAY),
+        )
+    )
+    facts = gather_facts(d)
+    assert facts.last_signal is not None
+    assert facts.last_signal.id == "talked"
+    assert (facts.unanswered, facts.unanswered_ids) == (2, ("new-1", "new-2"))
+    assert facts.last_attempt is not None
+    assert facts.last_attempt.id == "new-2"
+
+
+def test_a_touch_at_the_moment_of_the_conversation_is_not_unanswered() -> None:
+    """An outbound call logged at the same second as the reply belongs to that conversation."""
+    d = deal(activities=(reply("talked", NOW - DAY), call("same-moment", NOW - DAY)))
+    facts = gather_facts(d)
+    assert (facts.unanswered, facts.last_attempt) == (0, None)
+
+
+def test_only_the_ten_newest_unanswered_ids_are_kept_as_evidence() -> None:
+    d = deal(activities=tuple(call(f"c{i:02}", NOW - (30 - i) * DAY) for i in range(12)))
+    facts = gather_facts(d)
+    assert facts.last_signal is None
+    assert facts.unanswered == 12
+    assert facts.unanswered_ids == tuple(f"c{i:02}" for i in range(2, 12))

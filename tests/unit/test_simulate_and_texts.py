@@ -97,6 +97,13 @@ def test_templates_render_named_fields_only() -> None:
     assert template.fields == frozenset({"contact", "deal_name"})
 
 
+def test_a_template_field_without_a_value_renders_as_nothing() -> None:
+    """Missing values leave a gap (the slow path), and braces in the values are never re-read."""
+    template = parse_template("{{{contact}}} met {deal_name}: {missing}.")
+    assert template.render({"contact": "{owner}", "deal_name": "Acme"}) == "{{owner}} met Acme: ."
+    assert template.render({"contact": "Kim", "deal_name": "A}", "missing": "why"}) == "{Kim} met A}: why."
+
+
 @pytest.mark.parametrize(
     "source",
     ["{deal_name.__class__}", "{evidence[0]}", "{0}", "{}", "{contact!r}", "{deal_name:>9}", "{oops", "}"],
