@@ -3,7 +3,8 @@
 Admins write ``"Call {contact} about {deal_name}"``. ``str.format`` would also accept ``{deal.__class__}``
 or ``{evidence[0]}``, which reach into Python objects; so templates are parsed once at load time into
 literal pieces and plain field names, every name must be one of ``TEMPLATE_FIELDS``, and rendering only
-concatenates strings. Literal braces are written doubled: ``{{`` and ``}}``.
+fills those names with strings (``str.format_map`` on a re-escaped copy, which can then do nothing else).
+Literal braces are written doubled: ``{{`` and ``}}``.
 """
 
 from __future__ import annotations
