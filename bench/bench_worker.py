@@ -113,8 +113,9 @@ def _memory_run(deals: int, out: Any) -> None:  # a fresh process per size
 
 
 def _demo_run(deals: int, out: Any) -> None:
+    from crm_sandbox.hubspot import RateLimitConfig
+
     import worker
-    from sandbox.hubspot import RateLimitConfig
 
     worker.configure_logging("error", "json")
     parent, child = multiprocessing.Pipe()

@@ -68,7 +68,7 @@ def free_port() -> int:
 def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
     """A child process's work: run ``running_hubspot_sandbox(**sandbox)`` and send ``(base_url, token)``,
     then answer ``"stats"`` (the sandbox's counters) and ``"reset"`` (zero them) until ``"stop"``."""
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with running_hubspot_sandbox(**sandbox) as hs:
         conn.send((hs.base_url, hs.access_token))

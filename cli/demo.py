@@ -57,7 +57,7 @@ class DemoCrm:
 @contextmanager
 def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
     if crm == "hubspot":
-        from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+        from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
         with running_hubspot_sandbox(
             seed=seed, deals=deals, now=now, rate_limits=RateLimitConfig.off()
@@ -72,7 +72,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
             )
             yield DemoCrm(crm, section, hs)
         return
-    from sandbox.salesforce import running_salesforce_sandbox
+    from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(seed=seed, deals=deals, now=now) as sf:
         section = (
@@ -93,7 +93,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
 
 def _salesforce_stage_ids() -> dict[str, str]:
     """The sandbox org's StageNames are the dataset's stage labels; the policy names stages by id."""
-    from sandbox.pipelines import PIPELINES
+    from crm_sandbox.pipelines import PIPELINES
 
     return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}
 

@@ -43,7 +43,7 @@ def test_serve_runs_cycles_exports_metrics_and_stops_on_sigterm(tmp_path: Path, 
     """The scheduler runs cycles, /metrics counts them, and SIGTERM ends the process cleanly with status 0."""
     import socket
 
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,6 +1,6 @@
 """The HubSpot connector against the HubSpot sandbox, through the real SDK and real HTTP.
 
-Each test starts its own small sandbox portal (seeded from ``sandbox.dataset``), so tests never share
+Each test starts its own small sandbox portal (seeded from ``crm_sandbox.dataset``), so tests never share
 state. Changes are made with the unmodified ``hubspot-api-client``, as a HubSpot user's tools would make
 them. Rate limits are off in the sandbox and the connector's ``sleep`` is a no-op: nothing here waits.
 """
@@ -12,6 +12,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from crm_sandbox.dataset import generate
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 
 from connectors.base import OutcomeStatus
@@ -35,9 +38,6 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
-from sandbox.dataset import generate
-from sandbox.faults import FaultConfig
-from sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 ROLE_BY_DATASET = {r.value: r for r in ContactRole}

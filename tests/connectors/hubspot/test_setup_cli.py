@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 
 from cli import main
-from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
 POLICY = Path(__file__).resolve().parents[3] / "config" / "policies"
 
