@@ -222,6 +222,7 @@ class AutoTask:
     owner_id: str | None = None
     task_type: TaskType = TaskType.TODO
     subject: str = ""
+    modified_at: datetime | None = None  # the CRM's modification stamp as last read or written; None: unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,16 @@ class AggregateBuilder:
                 rejected.append(RejectedRecord("deal", deal_id, str(exc)))
         return deals, rejected
 
+    def shell(self, record: Mapping[str, Any], directory: Directory) -> Deal:
+        """A deal record mapped without contacts, activities or tasks (``SkipRecord`` as ``build`` would)."""
+        return deal_from_hubspot(
+            record,
+            directory.pipelines,
+            self._field_names,
+            extra_fields=self._extra,
+            field_types=self.field_types,
+        )
+
     @property
     def _field_names(self) -> Mapping[DealField, str]:
         return {f: self._options.property_for(f) for f in DealField}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from connectors.errors import SkipRecord
@@ -219,6 +220,12 @@ def association_labels(association: Payload) -> list[str | None]:
     return [t.get("label") for t in association.get("associationTypes") or []]
 
 
+def modified_stamp(payload: Payload) -> datetime | None:
+    """A record's modification stamp: ``hs_lastmodifieddate`` (also in write answers), else ``updatedAt``."""
+    props = payload.get("properties") or {}
+    return parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
+
+
 def parse_task_key(body: object) -> tuple[str, str] | None:
     """The (key, rule id) crm-followup wrote into a task body, or None for somebody else's task."""
     if not body:
@@ -292,6 +299,7 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         owner_id=props.get("hubspot_owner_id") or None,
         task_type=TASK_TYPES_BACK.get(str(props.get("hs_task_type") or "").upper(), TaskType.TODO),
         subject=str(props.get("hs_task_subject") or ""),
+        modified_at=modified_stamp(payload),
     )
 
 
@@ -339,7 +347,7 @@ def deal_from_hubspot(
     if stage is None:
         raise SkipRecord(f"deal {deal_id}: unknown pipeline or stage", object_type="deal", record_id=deal_id)
     created = parse_datetime(props.get("createdate")) or parse_datetime(payload.get("createdAt"))
-    modified = parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
+    modified = modified_stamp(payload)
     if created is None or modified is None:
         raise SkipRecord(f"deal {deal_id}: no create or modify date", object_type="deal", record_id=deal_id)
     types = field_types or {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +25,7 @@ from connectors.errors import BudgetExhausted, RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
-from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, parse_task_key
+from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
 from connectors.hubspot.payloads import task_close_properties, task_create_input, task_update_properties
 from connectors.hubspot.values import parse_datetime
 from connectors.retry import RetrySettings
@@ -116,7 +117,9 @@ class TaskWriter:
         )
         body: Mapping[str, Any] = response.body or {}
         by_key: dict[str, str] = {}
+        stamps: dict[str, datetime | None] = {}  # task id -> its stamp as HubSpot answered
         for result in body.get("results") or []:
+            stamps[str(result["id"])] = modified_stamp(result)
             key = result.get("objectWriteTraceId")
             if not key:
                 found = parse_task_key((result.get("properties") or {}).get("hs_task_body"))
@@ -136,7 +139,9 @@ class TaskWriter:
             self._builder.known_tasks[action.key] = KnownTask(
                 task_id, action.deal_id, action.key, action.rule_id, item["properties"]["hs_task_body"], True
             )
-            outcomes[action.key] = ActionOutcome(action.key, OutcomeStatus.APPLIED, (task_id,))
+            outcomes[action.key] = ActionOutcome(
+                action.key, OutcomeStatus.APPLIED, (task_id,), modified_at=stamps.get(task_id)
+            )
         return outcomes
 
     # ---------------------------------------------------------------------------------- update / close
@@ -186,14 +191,14 @@ class TaskWriter:
                         }
                     )
                 continue
-            written = {str(r["id"]) for r in (response.body or {}).get("results") or []}
+            written = {str(r["id"]): modified_stamp(r) for r in (response.body or {}).get("results") or []}
             for task_id in chunk:
                 ok = task_id in written
                 if ok:
                     self._after_write(current[task_id][0], updates[task_id])
                 for key in owners[task_id]:
                     outcomes[key] = (
-                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,))
+                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,), modified_at=written[task_id])
                         if ok
                         else _failed(key, f"task {task_id} was not updated")
                     )

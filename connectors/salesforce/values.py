@@ -56,3 +56,9 @@ def children(record: Record, relationship: str) -> list[Record]:
     if not child_set:
         return []
     return list(child_set.get("records") or [])
+
+
+def written_by(record: Record, user_id: str | None) -> bool:
+    """Whether ``user_id`` wrote ``record`` last (``LastModifiedById``; 15- and 18-character ids alike)."""
+    writer = record.get("LastModifiedById")
+    return bool(user_id and writer) and str(writer)[:15] == str(user_id)[:15]

@@ -9,7 +9,11 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
   opportunities); otherwise the outcome is CONFLICT and the engine looks again next cycle. Changes to the
   same opportunity in one ``apply`` are merged into one record, so our own first write does not make the
   second one conflict. (Collections have no conditional update; the window between the read and the write
-  is a few hundred milliseconds.)
+  is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read back after
+  the write (``_with_stamps``) and travels with the outcomes: the worker remembers it, so the next pull
+  does not take our own write for someone else's and the next conditional write expects it.
+* the opportunities are checked before anything is planned, so a stop or nurture whose stage or state
+  change conflicts keeps its task closes and enrolment back with it (``connectors.held_back``);
 * nurture actions look up their campaign by name and the contacts' current membership first, so an
   existing member is ALREADY_APPLIED without a write; a member that appears meanwhile is refused with
   DUPLICATE_VALUE, which is also ALREADY_APPLIED.
@@ -18,12 +22,13 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
 from connectors.base import ActionOutcome, OutcomeStatus
+from connectors.held_back import held_back
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.composite import CollectionWriter, RecordResult, RecordStatus
@@ -35,7 +40,7 @@ from connectors.salesforce.payloads import (
     opportunity_changes,
     update_task_record,
 )
-from connectors.salesforce.values import parse_datetime
+from connectors.salesforce.values import parse_datetime, written_by
 from policies.model import (
     Action,
     ChangeStage,
@@ -96,9 +101,14 @@ class Writer:
 
     def apply(self, actions: Sequence[Action], context: WriteContext) -> list[ActionOutcome]:
         plan = _Plan()
-        self._plan_tasks(actions, plan, context)
         self._plan_opportunities(actions, plan)
-        self._plan_nurture(actions, plan, context)
+        held = held_back(actions, {actions[i].key: o for i, o in plan.fixed.items()})
+        for index, action in enumerate(actions):
+            if action.key in held:
+                plan.fixed[index] = held[action.key]
+        rest = [a if i not in plan.fixed else None for i, a in enumerate(actions)]
+        self._plan_tasks(rest, plan, context)
+        self._plan_nurture(rest, plan, context)
         results: dict[int, list[RecordResult]] = {}
         if plan.creates:
             written = self._collections.create([r for r, _ in plan.creates], self._existing_tasks)
@@ -107,14 +117,47 @@ class Writer:
             _collect(results, plan.updates, self._collections.update([r for r, _ in plan.updates]))
         if plan.deletes:
             _collect(results, plan.deletes, self._collections.delete([i for i, _ in plan.deletes]))
-        return [
+        outcomes = [
             plan.fixed.get(i) or _outcome(action.key, results.get(i, []), i in plan.gone_is_done)
             for i, action in enumerate(actions)
+        ]
+        return self._with_stamps(actions, outcomes)
+
+    def _with_stamps(self, actions: Sequence[Action], outcomes: list[ActionOutcome]) -> list[ActionOutcome]:
+        """Opportunity writes' outcomes with the ``LastModifiedDate`` our write gave them.
+
+        sObject Collections answer with ids only, so the written opportunities are read back at once (one
+        query per ``ids_per_query``, bundled per Composite call). A stamp is taken only while the
+        integration user is still the last writer: a later write by someone else is theirs to report, and
+        the next pull reads the opportunity again.
+        """
+        written = {
+            a.deal_id
+            for a, o in zip(actions, outcomes, strict=True)
+            if isinstance(a, ChangeStage | SetDealFields) and o.status is OutcomeStatus.APPLIED
+        }
+        me = self._api.user_id
+        if not written or me is None:
+            return outcomes
+        queries = [soql.opportunity_stamps(c) for c in soql.chunked(sorted(written), self._ids_per_query)]
+        stamps = {
+            str(row["Id"]): stamp
+            for rows in self._api.query_each(queries)
+            for row in rows
+            if written_by(row, me) and (stamp := parse_datetime(row.get("LastModifiedDate"))) is not None
+        }
+        return [
+            replace(o, modified_at=stamps[a.deal_id])
+            if isinstance(a, ChangeStage | SetDealFields)
+            and o.status is OutcomeStatus.APPLIED
+            and a.deal_id in stamps
+            else o
+            for a, o in zip(actions, outcomes, strict=True)
         ]
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def _plan_tasks(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+    def _plan_tasks(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
         task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
         for index, action in enumerate(actions):
@@ -164,7 +207,7 @@ class Writer:
             indexes.append(index)
         plan.updates.extend(merged.values())
 
-    def _plan_nurture(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+    def _plan_nurture(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         nurture = [
             (i, a) for i, a in enumerate(actions) if isinstance(a, (EnrolInNurture, ReactivateFromNurture))
         ]
