@@ -238,6 +238,11 @@ class InMemoryCrm:
                 return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
         if isinstance(action, CreateTask) and action.key in self._task_by_key:
             return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (self._task_by_key[action.key],))
+        if isinstance(action, CloseTask) and not action.task_key:  # somebody's own task
+            rep = next((t for t in deal.rep_tasks if t.id == action.task_id), None)
+            if rep is None or not rep.is_open:
+                return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,))
+            return None
         if isinstance(action, UpdateTask | CloseTask):
             task = next((t for t in deal.auto_tasks if t.id == action.task_id), None)
             if task is None:

@@ -73,7 +73,11 @@ def mirror_after(
             deal_stamp = stamp if deal_stamp is None else max(deal_stamp, stamp)
     if created or written:
         tasks = tuple(_answered_task(t, created, written) for t in after.auto_tasks)
-        after = dataclasses.replace(after, auto_tasks=tasks)
+        rep = tuple(
+            dataclasses.replace(t, modified_at=written[t.id]) if t.id in written else t
+            for t in after.rep_tasks
+        )
+        after = dataclasses.replace(after, auto_tasks=tasks, rep_tasks=rep)
     # The deal's stamp is the one the CRM answered for our write of it; else it stays as we read it (never
     # our own clock's guess): off-deal writes may move it through roll-ups and a write may have no answer,
     # and the next pull then compares the deal with the mirror and restamps or re-reads it.

@@ -13,8 +13,9 @@ So, before any aggregate is built, a changed deal is left out when
   task, HubSpot's way): the mirror keeps it and takes the new stamp (``restamped``);
 
 and a changed task is no change at all when it is ours (key line) and the mirror holds it with the same
-stamp on every deal it belongs to (or it is closed and its deal is not mirrored). Anything else, including
-every change someone else made after our write, is pulled as before.
+stamp on every deal it belongs to (or it is closed and its deal is not mirrored), or when it is somebody's
+follow-up task we closed (``nurture.close_rep_tasks``) and the mirror holds that close at the same stamp.
+Anything else, including every change someone else made after our write, is pulled as before.
 """
 
 from __future__ import annotations
@@ -93,22 +94,45 @@ def own_task_echoes(
     to_deals: Mapping[str, list[Associated]],
     known: KnownDeals,
 ) -> set[str]:
-    """The task ids among ``hits`` (search records) whose only change is our own write."""
-    ours = {i: r for i, r in hits.items() if parse_task_key((r.get("properties") or {}).get("hs_task_body"))}
-    deal_ids = {a.to_id for i in ours for a in to_deals.get(i, [])}
+    """The task ids among ``hits`` (search records) whose only change is our own write.
+
+    Ours (key line): the mirror holds the task at this stamp on every deal it belongs to, or it is closed
+    and none of its deals is mirrored. Somebody's task we closed (``nurture.close_rep_tasks``): the mirror
+    holds it as closed by us at this stamp on every deal it belongs to.
+    """
+    candidates = {i: r for i, r in hits.items() if _is_ours(r) or _completed(r)}
+    deal_ids = {a.to_id for i in candidates for a in to_deals.get(i, [])}
     mirrored = known.deals(sorted(deal_ids)) if deal_ids else {}
     echoes: set[str] = set()
-    for task_id, record in ours.items():
+    for task_id, record in candidates.items():
         stamp = modified_stamp(record)
-        closed = str((record.get("properties") or {}).get("hs_task_status") or "").upper() == "COMPLETED"
         links = to_deals.get(task_id, [])
-        if links and all(_holds(mirrored.get(a.to_id), task_id, stamp, closed) for a in links):
+        if not links or stamp is None:
+            continue
+        deals = [mirrored.get(a.to_id) for a in links]
+        if _is_ours(record):
+            echo = all(_holds(d, task_id, stamp, _completed(record)) for d in deals)
+        else:
+            echo = all(d is not None and _closed_by_us(d, task_id, stamp) for d in deals)
+        if echo:
             echoes.add(task_id)
     return echoes
 
 
-def _holds(deal: Deal | None, task_id: str, stamp: datetime | None, closed: bool) -> bool:
-    """Whether the mirror already knows this state of the task (a closed task of a deal it dropped, too)."""
+def _is_ours(record: Mapping[str, Any]) -> bool:
+    return parse_task_key((record.get("properties") or {}).get("hs_task_body")) is not None
+
+
+def _completed(record: Mapping[str, Any]) -> bool:
+    return str((record.get("properties") or {}).get("hs_task_status") or "").upper() == "COMPLETED"
+
+
+def _holds(deal: Deal | None, task_id: str, stamp: datetime, closed: bool) -> bool:
+    """Whether the mirror already knows this state of our task (a closed task of a deal it dropped, too)."""
     if deal is None:
         return closed
-    return stamp is not None and any(t.id == task_id and t.modified_at == stamp for t in deal.auto_tasks)
+    return any(t.id == task_id and t.modified_at == stamp for t in deal.auto_tasks)
+
+
+def _closed_by_us(deal: Deal, task_id: str, stamp: datetime) -> bool:
+    return any(t.id == task_id and not t.is_open and t.modified_at == stamp for t in deal.rep_tasks)

@@ -44,6 +44,7 @@ from policies.model import (
     Owner,
     Pipeline,
     Readiness,
+    RepTask,
     Stage,
     TaskType,
 )
@@ -303,6 +304,35 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
     )
 
 
+REP_TASK_TYPES: Mapping[str, TaskType] = {
+    "CALL": TaskType.CALL,
+    "EMAIL": TaskType.EMAIL,
+    "TODO": TaskType.TODO,
+}
+
+
+def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
+    """An open follow-up task somebody set (``hs_task_type`` CALL, EMAIL or TODO, no key line), or None.
+
+    Completed tasks, crm-followup's own and tasks of other types (LinkedIn and the like) are not."""
+    props = payload.get("properties") or {}
+    if str(props.get("hs_task_status") or "").upper() == "COMPLETED":
+        return None
+    if parse_task_key(props.get("hs_task_body")) is not None:
+        return None
+    task_type = REP_TASK_TYPES.get(str(props.get("hs_task_type") or "TODO").upper())
+    if task_type is None:
+        return None
+    return RepTask(
+        id=str(payload["id"]),
+        owner_id=props.get("hubspot_owner_id") or None,
+        task_type=task_type,
+        subject=str(props.get("hs_task_subject") or ""),
+        due_at=parse_datetime(props.get("hs_timestamp")),
+        modified_at=modified_stamp(payload),
+    )
+
+
 def deal_properties(
     field_names: Mapping[DealField, str], stage_ids: Iterable[str], extra: Iterable[str] = ()
 ) -> list[str]:
@@ -333,6 +363,7 @@ def deal_from_hubspot(
     contacts: Iterable[Contact] = (),
     activities: Iterable[Activity] = (),
     auto_tasks: Iterable[AutoTask] = (),
+    rep_tasks: Iterable[RepTask] = (),
 ) -> Deal:
     """A deal aggregate; ``SkipRecord`` when it sits in a pipeline or stage the directory does not know."""
     deal_id = str(payload["id"])
@@ -386,6 +417,7 @@ def deal_from_hubspot(
         contacts=tuple(sorted(contacts, key=lambda c: (not c.is_primary, _id_order(c.id)))),
         activities=tuple(sorted(activities, key=lambda a: (a.occurred_at, a.id))),
         auto_tasks=tuple(sorted(auto_tasks, key=lambda t: (t.created_at, t.id))),
+        rep_tasks=tuple(sorted(rep_tasks, key=lambda t: _id_order(t.id))),
     )
 
 

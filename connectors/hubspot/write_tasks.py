@@ -7,7 +7,9 @@ a way that may have reached HubSpot (a dropped connection, a 5xx, a timeout), th
 again and only the still-missing ones are sent. That is what keeps a crash or a lost response from
 producing a duplicate task.
 
-Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer.
+Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer. A
+close with an empty ``task_key`` is of somebody's own task (``nurture.close_rep_tasks``): it is completed
+with the reason below its text and never gets our key line.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
 from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
-from connectors.hubspot.payloads import task_close_properties, task_create_input, task_update_properties
+from connectors.hubspot.payloads import (
+    rep_task_close_properties,
+    task_close_properties,
+    task_create_input,
+    task_update_properties,
+)
 from connectors.hubspot.values import parse_datetime
 from connectors.retry import RetrySettings
 from policies.model import CloseTask, CreateTask, UpdateTask
@@ -161,7 +168,11 @@ class TaskWriter:
                 if not task.is_open:
                     outcomes[action.key] = _already(action.key, task.task_id)
                     continue
-                props = task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                props = (
+                    task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                    if action.task_key
+                    else rep_task_close_properties(action.reason, action.explanation.summary, task.body)
+                )
             else:
                 props = task_update_properties(action, task.body)
                 if all(_same_task_value(k, now_props.get(k), v) for k, v in props.items()):

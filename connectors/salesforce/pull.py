@@ -18,17 +18,17 @@ are implied by absence.
 it (late commits). Tasks, Events, EmailMessages and contact roles changed since their cursors name the
 opportunities they belong to, and Tasks and Events logged on a contact name every deal of that contact;
 beside them one ``queryAll`` reads the changed opportunity records without child sets (deleted ones show up
-with ``IsDeleted``). Our own writes are not news (no self-echo, ``_echoes``): a Task carrying our key that
-the integration user wrote last names no deal, and an opportunity whose ``LastModifiedDate`` is still the
-mirror's (only Salesforce moved it, or our own write, whose stamp the writer read back) is left out. The
-remaining deals' aggregates are read by ``Id IN (...)``. E-mails of every changed deal are read by
-``RelatedToId IN (...)``, the touches on their contacts by semi-joins on contact roles. The new cursor
-rides on the last batch only: the worker persists it once everything before it is stored. Queries that do
-not depend on each other go up to five pages per Composite call (``SalesforceApi.query_each``, spare
-slots chaining further pages of the same queries): the five change queries; the id chunks of the
-aggregate look-ups; the e-mails with the contact touches (both need only the deal ids). So the stages
-cost one call per 5 pages: changes -> deals of touched contacts -> aggregates -> e-mails and touches ->
-the e-mails behind contact e-mail Tasks of other deals.
+with ``IsDeleted``). Our own writes are not news (no self-echo, ``_own_tasks``, ``_echoes``): a Task with
+our key that the integration user wrote last (or somebody's Task we closed, as the mirror knows) names no
+deal, and an opportunity whose ``LastModifiedDate`` is still the mirror's (only Salesforce moved it, or our
+own write, whose stamp the writer read back) is left out. The remaining deals' aggregates are read by
+``Id IN (...)``. E-mails of every changed deal are read by ``RelatedToId IN (...)``, the touches on their
+contacts by semi-joins on contact roles. The new cursor rides on the last batch only: the worker persists
+it once everything before it is stored. Queries that do not depend on each other go up to five pages per
+Composite call (``SalesforceApi.query_each``, spare slots chaining further pages of the same queries): the
+five change queries; the id chunks of the aggregate look-ups; the e-mails with the contact touches (both
+need only the deal ids). So the stages cost one call per 5 pages: changes -> deals of touched contacts ->
+aggregates -> e-mails and touches -> the e-mails behind contact e-mail Tasks of other deals.
 
 **Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
 own duration (the overlap is applied when reading). This stays at or before the server's time when the
@@ -69,7 +69,7 @@ STAMP_KEYS = ("opportunity", *CHILD_CURSORS)
 OPPORTUNITY_PREFIX = "006"
 # what the change queries read beyond the parent id: the contact of a touch; who wrote a Task last
 _CHANGE_EXTRAS: Mapping[str, tuple[str, ...]] = {
-    "Task": ("WhoId", "LastModifiedById"),
+    "Task": ("Id", "WhoId", "LastModifiedById"),
     "Event": ("WhoId",),
 }
 
@@ -298,11 +298,12 @@ class Puller:
         ]
         queries.append(self._shape.changed_records_since(self._since(cursor, "opportunity")))
         changes = list(self._api.query_each(queries, include_deleted=True))  # independent: one call
+        echoes = self._own_tasks(changes[0], known, me)
         for (key, (object_name, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=False):
             for row in rows:
                 stamps.note(key, row.get("SystemModstamp"))
-                if object_name == "Task" and row.get(key_field) and written_by(row, me):
-                    continue  # our own task, last written by us: its echo changes nothing
+                if object_name == "Task" and str(row.get("Id")) in echoes:
+                    continue  # last written by us, and the mirror holds that write: it changes nothing
                 parent = row.get(parent_field)
                 if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
                     touched.add(str(parent))
@@ -349,8 +350,24 @@ class Puller:
                 rejected=tuple(rejected) if number == 0 else (),
             )
 
+    def _own_tasks(self, rows: Sequence[Record], known: KnownDeals | None, me: str | None) -> set[str]:
+        """The changed Tasks whose last write is ours and already in the mirror: our own Tasks (our key),
+        and somebody's Tasks we closed (``nurture.close_rep_tasks``) that the mirror holds as closed."""
+        key_field = self._shape.task_key_field
+        mine = [r for r in rows if written_by(r, me)]
+        echoes = {str(r["Id"]) for r in mine if r.get(key_field)}
+        others = [r for r in mine if not r.get(key_field) and r.get("WhatId")]
+        if known is None or not others:
+            return echoes
+        mirrored = known.deals(sorted({str(r["WhatId"]) for r in others}))
+        for row in others:
+            deal = mirrored.get(str(row["WhatId"]))
+            if deal is not None and any(t.id == str(row["Id"]) and not t.is_open for t in deal.rep_tasks):
+                echoes.add(str(row["Id"]))
+        return echoes
+
     def _echoes(self, records: Mapping[str, Record], known: KnownDeals, directory: Directory) -> set[str]:
-        """Which changed opportunities to pull, and the new stamps of those whose change was only ours.
+        """Which changed opportunities to pull (the others are our own writes' echo or not wanted).
 
         ``LastModifiedDate`` moves on writes of users (ours included) and ``SystemModstamp`` also on
         Salesforce's own recalculations (``LastActivityDate`` after a Task, say; the Task itself is read

@@ -212,6 +212,11 @@ def tasks_by_keys(key_field: str, keys: Iterable[str]) -> str:
     return f"SELECT Id, {key_field} FROM Task WHERE {key_field} IN {in_list(keys)}"
 
 
+def open_tasks(ids: Iterable[str]) -> str:
+    """Which of these Tasks are still open, with their descriptions."""
+    return f"SELECT Id, Description FROM Task WHERE IsClosed = false AND Id IN {in_list(ids)}"
+
+
 def opportunity_stamps(ids: Iterable[str]) -> str:
     fields = "Id, LastModifiedDate, LastModifiedById, SystemModstamp"
     return f"SELECT {fields} FROM Opportunity WHERE Id IN {in_list(ids)}"

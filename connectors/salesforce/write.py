@@ -14,6 +14,9 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
   does not take our own write for someone else's and the next conditional write expects it.
 * the opportunities are checked before anything is planned, so a stop or nurture whose stage or state
   change conflicts keeps its task closes and enrolment back with it (``connectors.held_back``);
+* a close of somebody's own Task (``nurture.close_rep_tasks``, an empty ``task_key``) reads its description
+  first (one query per ``ids_per_query`` such Tasks, bundled): the reason goes below it, and a Task closed
+  or deleted meanwhile is left alone (``already_applied``);
 * nurture actions look up their campaign by name and the contacts' current membership first, so an
   existing member is ALREADY_APPLIED without a write; a member that appears meanwhile is refused with
   DUPLICATE_VALUE, which is also ALREADY_APPLIED.
@@ -35,6 +38,7 @@ from connectors.salesforce.composite import CollectionWriter, RecordResult, Reco
 from connectors.salesforce.payloads import (
     PayloadConfig,
     campaign_member_record,
+    close_rep_task_record,
     close_task_record,
     create_task_record,
     opportunity_changes,
@@ -160,6 +164,8 @@ class Writer:
     def _plan_tasks(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
         task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
+        rep_ids = [a.task_id for a in actions if isinstance(a, CloseTask) and not a.task_key]
+        rep_open = self._open_rep_tasks(rep_ids) if rep_ids else {}
         for index, action in enumerate(actions):
             if isinstance(action, CreateTask):
                 zone = context.owner_time_zone(action.owner_id)
@@ -167,8 +173,23 @@ class Writer:
             elif isinstance(action, UpdateTask):
                 zone = task_zones.get(action.task_id)
                 plan.updates.append((update_task_record(action, zone, self._config), [index]))
-            elif isinstance(action, CloseTask):
+            elif isinstance(action, CloseTask) and action.task_key:
                 plan.updates.append((close_task_record(action.task_id, self._config), [index]))
+                plan.gone_is_done.add(index)
+            elif isinstance(action, CloseTask):  # somebody's own task (nurture.close_rep_tasks)
+                if action.task_id not in rep_open:  # closed or deleted by now: nothing of ours to do
+                    plan.fixed[index] = ActionOutcome(
+                        action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,)
+                    )
+                    continue
+                record = close_rep_task_record(
+                    action.task_id,
+                    action.reason,
+                    action.explanation.summary,
+                    rep_open[action.task_id],
+                    self._config,
+                )
+                plan.updates.append((record, [index]))
                 plan.gone_is_done.add(index)
 
     def _plan_opportunities(self, actions: Sequence[Action], plan: _Plan) -> None:
@@ -261,6 +282,13 @@ class Writer:
             plan.gone_is_done.add(index)
             if not wrote:
                 plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
+
+    def _open_rep_tasks(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """Somebody's Tasks we are to close that are still open: their descriptions (the note goes below)."""
+        queries = [soql.open_tasks(c) for c in soql.chunked(sorted(set(task_ids)), self._ids_per_query)]
+        return {
+            str(row["Id"]): row.get("Description") for rows in self._api.query_each(queries) for row in rows
+        }
 
     def _existing_tasks(self, records: Mapping[int, Mapping[str, Any]]) -> Mapping[int, str]:
         """Which pending Task records already exist, by their idempotency key (before a retry)."""

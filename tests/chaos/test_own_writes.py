@@ -86,6 +86,10 @@ class Crm(Protocol):
 
     def in_nurture(self, contact_ids: tuple[str, ...]) -> bool: ...
 
+    def create_task(self, deal: Deal, owner_id: str, kind: str) -> str: ...
+
+    def task_text(self, task_id: str) -> str: ...
+
 
 class HubSpotCrm:
     def __init__(self, sandbox: Any) -> None:
@@ -156,6 +160,36 @@ class HubSpotCrm:
     def task_is_completed(self, task_id: str) -> bool:
         task = self.api.crm.objects.basic_api.get_by_id("tasks", task_id, properties=["hs_task_status"])
         return bool(task.properties["hs_task_status"] == "COMPLETED")
+
+    def create_task(self, deal: Deal, owner_id: str, kind: str) -> str:
+        """A task a person sets on the deal: ``kind`` call or linkedin (HubSpot's LINKED_IN_MESSAGE)."""
+        from hubspot.crm.objects import SimplePublicObjectInputForCreate
+
+        task_type = {"call": "CALL", "linkedin": "LINKED_IN_MESSAGE"}[kind]
+        created = self.api.crm.objects.basic_api.create(
+            "tasks",
+            SimplePublicObjectInputForCreate(
+                properties={
+                    "hs_timestamp": "2030-01-07T09:00:00.000Z",
+                    "hs_task_subject": f"My own {kind} task",
+                    "hs_task_body": "Notes of my own",
+                    "hs_task_status": "NOT_STARTED",
+                    "hs_task_type": task_type,
+                    "hubspot_owner_id": owner_id,
+                },
+                associations=[
+                    {
+                        "to": {"id": deal.id},
+                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+                    }
+                ],
+            ),
+        )
+        return str(created.id)
+
+    def task_text(self, task_id: str) -> str:
+        task = self.api.crm.objects.basic_api.get_by_id("tasks", task_id, properties=["hs_task_body"])
+        return str(task.properties.get("hs_task_body") or "")
 
     def in_nurture(self, contact_ids: tuple[str, ...]) -> bool:
         found = self.api.crm.lists.lists_api.get_by_name(NURTURE_LIST, "0-1")
@@ -236,6 +270,25 @@ class SalesforceCrm:
     def task_is_completed(self, task_id: str) -> bool:
         return bool(self._client().Task.get(task_id)["IsClosed"])
 
+    def create_task(self, deal: Deal, owner_id: str, kind: str) -> str:
+        """A Task a person sets on the opportunity: ``kind`` call or meeting (``Type``)."""
+        created = self._client(owner_id).Task.create(
+            {
+                "WhatId": deal.id,
+                "OwnerId": owner_id,
+                "Subject": f"My own {kind} task",
+                "Description": "Notes of my own",
+                "Status": "Not Started",
+                "TaskSubtype": "Task",
+                "Type": {"call": "Call", "meeting": "Meeting"}[kind],
+                "ActivityDate": "2030-01-07",
+            }
+        )
+        return str(created["id"])
+
+    def task_text(self, task_id: str) -> str:
+        return str(self._client().Task.get(task_id)["Description"] or "")
+
     def in_nurture(self, contact_ids: tuple[str, ...]) -> bool:
         sf = self._client()
         members = sf.query_all(
@@ -251,6 +304,7 @@ class World:
     crm: Crm
     settings: Path
     store_url: str
+    policy: Path
 
     def run(self) -> dict[str, int]:
         """``followup run --once``; the counts of the cycle it ran."""
@@ -323,12 +377,12 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "hubspot":
         with running_hubspot_sandbox(seed=7, deals=40, rate_limits=RateLimitConfig.off()) as hs:
             crm: Crm = HubSpotCrm(hs)
-            yield World(crm, settings_for(crm), store_url)
+            yield World(crm, settings_for(crm), store_url, policy)
         os.environ.pop(TOKEN_ENV, None)
     else:
         with running_salesforce_sandbox(seed=7, deals=40) as sf:
             crm = SalesforceCrm(sf)
-            yield World(crm, settings_for(crm), store_url)
+            yield World(crm, settings_for(crm), store_url, policy)
 
 
 def _open_with_task(world: World) -> list[Deal]:
@@ -434,3 +488,41 @@ def test_the_stamp_we_remember_is_ours_alone(world: World) -> None:
     finally:
         connector.close()
     assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED, OutcomeStatus.CONFLICT]
+
+
+def test_a_nurture_closes_the_owners_own_follow_up_tasks_and_only_those(world: World) -> None:
+    """With ``nurture.close_rep_tasks``, the cycle that nurtures a deal also completes its owner's own open
+    call task on it, with the reason below the owner's text; a colleague's task and the owner's task of
+    another kind (LinkedIn on HubSpot, a meeting on Salesforce) stay open and untouched."""
+    world.policy.write_text(
+        POLICY.replace("move_stage_back: false}", "move_stage_back: false, close_rep_tasks: true}"),
+        encoding="utf-8",
+    )
+    world.run()
+    candidates = _open_with_task(world)
+    nurtured = candidates[0]
+    assert nurtured.owner_id is not None
+    colleague = next(d.owner_id for d in world.mirrored() if d.owner_id not in (None, nurtured.owner_id))
+    assert colleague is not None
+    other_kind = "linkedin" if isinstance(world.crm, HubSpotCrm) else "meeting"
+    own = world.crm.create_task(nurtured, nurtured.owner_id, "call")
+    theirs = world.crm.create_task(nurtured, colleague, "call")
+    not_a_follow_up = world.crm.create_task(nurtured, nurtured.owner_id, other_kind)
+    world.crm.set_not_now(nurtured)
+    before = world.ledger()
+
+    second = world.run()
+
+    assert second.get("conflict", 0) == 0
+    closes = [e for e in _written(before, world.ledger(), nurtured.id) if e.kind == "close_task"]
+    assert {e.status for e in closes} == {"applied"}
+    assert own in {i for e in closes for i in e.crm_ids}
+    assert world.crm.followup_state(nurtured.id) == "nurture"
+    assert world.crm.task_is_completed(own)
+    text = world.crm.task_text(own)
+    assert text.startswith("Notes of my own")
+    assert "Closed by crm-followup: the deal was closed or moved to nurture" in text
+    assert "crm-followup key:" not in text  # never made to look like one of ours
+    for untouched in (theirs, not_a_follow_up):
+        assert not world.crm.task_is_completed(untouched)
+        assert world.crm.task_text(untouched) == "Notes of my own"
