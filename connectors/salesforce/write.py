@@ -133,12 +133,16 @@ class Writer:
         sObject Collections answer with ids only, so the written opportunities are read back at once (one
         query per ``ids_per_query``, bundled per Composite call). A stamp is taken only while the
         integration user is still the last writer: a later write by someone else is theirs to report, and
-        the next pull reads the opportunity again.
+        the next pull reads the opportunity again. Opportunities this write closed as lost are not read
+        back: the mirror drops them, and the next pull leaves a closed opportunity it does not hold out.
         """
+        closing = {a.deal_id for a in actions if isinstance(a, ChangeStage) and a.close_reason is not None}
         written = {
             a.deal_id
             for a, o in zip(actions, outcomes, strict=True)
-            if isinstance(a, ChangeStage | SetDealFields) and o.status is OutcomeStatus.APPLIED
+            if isinstance(a, ChangeStage | SetDealFields)
+            and o.status is OutcomeStatus.APPLIED
+            and a.deal_id not in closing
         }
         me = self._api.user_id
         if not written or me is None:
