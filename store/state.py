@@ -133,7 +133,7 @@ class StateStore:
             c.execute(sa.delete(leases).where(leases.c.account == account, leases.c.holder == holder))
 
     def record_owners(self, account: str, found: Collection[Owner], now: datetime) -> None:
-        """The CRM's owners as a cycle read them (names and teams for the report); replaces the account's."""
+        """The CRM's owners as a cycle read them (names, teams, zones: for the report); replaces the old."""
         with self.engine.begin() as c:
             c.execute(sa.delete(owners).where(owners.c.account == account))
             if found:
@@ -145,6 +145,7 @@ class StateStore:
                             "owner_id": o.id,
                             "name": o.name[:200],
                             "team": o.team[:200] if o.team else None,
+                            "time_zone": o.time_zone,
                             "active": o.active,
                             "updated_at": now,
                         }
@@ -155,7 +156,10 @@ class StateStore:
     def owners(self, account: str) -> dict[str, Owner]:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(owners).where(owners.c.account == account))
-            return {r.owner_id: Owner(r.owner_id, r.name, team=r.team, active=r.active) for r in rows}
+            return {
+                r.owner_id: Owner(r.owner_id, r.name, time_zone=r.time_zone, team=r.team, active=r.active)
+                for r in rows
+            }
 
     # ---------------------------------------------------------------------------------- cursors, mirror
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.String(64), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False, server_default=""),
         sa.Column("team", sa.String(200), nullable=True),
+        sa.Column("time_zone", sa.String(64), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
     )
