@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from report.sources import AccountSource
 
 
-def _span(value: str) -> timedelta:
+def _span(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
     from config.settings import parse_span
 
     try:
@@ -26,7 +26,7 @@ def _span(value: str) -> timedelta:
         raise click.BadParameter(str(exc)) from None
 
 
-def _moment(value: str | None) -> datetime:
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
@@ -80,8 +80,16 @@ def account_sources(settings_file: SettingsFile, only: str | None) -> list[Accou
     help="The settings file (its store, accounts and policies). Also FOLLOWUP_SETTINGS.",
 )
 @click.option("--account", default=None, help="Only this account (default: every enabled account).")
-@click.option("--since", "since", default="30d", show_default=True, help="The period: 30d, 12h, 2d...")
-@click.option("--now", default=None, help="ISO date-time the report is as of (default: now).")
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    callback=_span,
+    help="The period before --now: 30d, 12h, 2d...",
+)
+@click.option(
+    "--now", default=None, callback=_moment, help="ISO date-time the report is as of (default: now)."
+)
 @click.option(
     "--deal-rows",
     type=click.IntRange(1, 5000),
@@ -93,7 +101,7 @@ def account_sources(settings_file: SettingsFile, only: str | None) -> list[Accou
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The HTML file to write."
 )
 def report(
-    settings_path: Path, account: str | None, since: str, now: str | None, deal_rows: int, out: Path
+    settings_path: Path, account: str | None, since: timedelta, now: datetime, deal_rows: int, out: Path
 ) -> None:
     """Write one self-contained HTML report (hygiene, policy activity, enforcement, operations).
 
@@ -102,8 +110,6 @@ def report(
     """
     from config.settings import read_settings_file
 
-    moment = _moment(now)
-    period = _span(since)
     try:
         from report import ReportRequest, build_page, render_html
     except ImportError as exc:  # the charting packages are an extra
@@ -123,7 +129,7 @@ def report(
             click.echo(problem, err=True)
         sys.exit(2)
     try:
-        request = ReportRequest(store, tuple(sources), moment - period, moment, deal_rows)
+        request = ReportRequest(store, tuple(sources), now - since, now, deal_rows)
         html = render_html(build_page(request))
     finally:
         store.close()

@@ -164,7 +164,8 @@ def test_the_report_opens_offline_draws_every_chart_and_shows_the_store_s_number
     page.wait_for_load_state("load")
 
     assert errors == []
-    assert requests and all(u.startswith(("file:", "data:")) for u in requests), requests
+    assert requests
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
 
     figures = page.locator("figure.chart")
     assert figures.count() >= 6
@@ -173,10 +174,13 @@ def test_the_report_opens_offline_draws_every_chart_and_shows_the_store_s_number
         marks = int(figure.get_attribute("data-marks") or "0")
         drawn = figure.locator("svg g.role-mark").first.locator("path").count()
         box = figure.locator("svg").bounding_box()
-        assert marks > 0 and drawn == marks, figure.get_attribute("id")
-        assert box is not None and box["width"] > 100 and box["height"] > 40
+        assert marks > 0, figure.get_attribute("id")
+        assert drawn == marks, figure.get_attribute("id")
+        assert box is not None
+        assert (box["width"] > 100, box["height"] > 40) == (True, True)
         table_id = figure.locator("figcaption a").get_attribute("href")
-        assert table_id and page.locator(f"table{table_id}").count() == 1  # every chart has its table
+        assert table_id
+        assert page.locator(f"table{table_id}").count() == 1  # every chart has its table
 
     expected = _expected(world, now)
     shown = {key: _number(page.locator(f'[data-key="{key}"] .value').inner_text()) for key in expected}
@@ -192,7 +196,8 @@ def test_the_report_opens_offline_draws_every_chart_and_shows_the_store_s_number
     evidence = (
         page.locator("#table-list-stage tbody tr").first.locator('a:text("verdicts")').get_attribute("href")
     )
-    assert evidence and page.locator(f"article{evidence} table.verdicts tbody tr").count() == 8
+    assert evidence
+    assert page.locator(f"article{evidence} table.verdicts tbody tr").count() == 8
     assert "followup explain --settings" in page.locator(f"article{evidence} .cmd").inner_text()
 
     if target := os.environ.get("FOLLOWUP_SCREENSHOTS"):

@@ -207,7 +207,7 @@ def test_deal_lists_are_bounded_and_link_to_the_crm_and_the_evidence(store: Stat
     assert {v.rule for v in evidence.verdicts} >= {"next_step", "stop"}
     assert [(a.rule, a.outcome) for a in evidence.audit] == [("next_step", "planned")]
     gone = next(d for d in page.deals if d.deal_id == "d7")  # stopped, no longer mirrored
-    assert gone.verdicts == () and gone.name == "(no longer in the mirror)"
+    assert (gone.verdicts, gone.name) == ((), "(no longer in the mirror)")
 
 
 def test_task_fates_come_from_the_ledger_and_the_mirror(store: StateStore) -> None:

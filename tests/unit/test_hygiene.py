@@ -32,7 +32,9 @@ FUTURE = date(2026, 3, 20)
         ),
     ],
 )
-def test_next_step_status_uses_the_rule_s_own_gaps(step: NextStep, status: str, gaps: tuple[str, ...]) -> None:
+def test_next_step_status_uses_the_rule_s_own_gaps(
+    step: NextStep, status: str, gaps: tuple[str, ...]
+) -> None:
     """The report's buckets come from the next_step rule's gaps, languages and fillers included."""
     found = assess(POLICY, deal(next_step=step), NOW, OWNER)
     assert (found.step, found.gaps) == (status, gaps)
@@ -76,6 +78,10 @@ def test_unanswered_touches_are_the_stop_rule_s_count() -> None:
     assert found.days_in_stage == 20
 
 
+def _reply(days_ago: float) -> Activity:
+    return reply("r", NOW - timedelta(days=days_ago))
+
+
 def _connected(activity_id: str, days_ago: float) -> Activity:
     return call(activity_id, NOW - timedelta(days=days_ago), Outcome.CONNECTED)
 
@@ -84,10 +90,10 @@ def _connected(activity_id: str, days_ago: float) -> Activity:
     ("history", "expected"),
     [
         # 14 days agreed on Wed 2026-02-04 -> due Wed 2026-02-18; the rep called on the 18th: on time.
-        ((reply("r", NOW - timedelta(days=28)), call("c", NOW - timedelta(days=14))), [("on_time", "2026-02-18")]),
+        ((_reply(28), call("c", NOW - timedelta(days=14))), [("on_time", "2026-02-18")]),
         # ... called on the 24th: late; on the 10th: early.
-        ((reply("r", NOW - timedelta(days=28)), call("c", NOW - timedelta(days=8))), [("late", "2026-02-24")]),
-        ((reply("r", NOW - timedelta(days=28)), call("c", NOW - timedelta(days=22))), [("early", "2026-02-10")]),
+        ((_reply(28), call("c", NOW - timedelta(days=8))), [("late", "2026-02-24")]),
+        ((_reply(28), call("c", NOW - timedelta(days=22))), [("early", "2026-02-10")]),
         # nobody called: overdue now; a conversation 3 days ago: not due yet.
         ((reply("r", NOW - timedelta(days=28)),), [("overdue", None)]),
         ((reply("r", NOW - timedelta(days=3)),), [("not_due", None)]),
