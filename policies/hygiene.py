@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from policies.context import Context
@@ -52,8 +52,10 @@ class DealHygiene:
     followups: tuple[AgreedFollowup, ...]  # oldest first; empty without an agreed interval
 
 
-def assess(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = None) -> DealHygiene:
-    """The hygiene of one open deal at ``now``."""
+def assess(
+    policy: Policy, deal: Deal, now: datetime, owner: Owner | None = None, *, since: datetime | None = None
+) -> DealHygiene:
+    """The hygiene of one open deal at ``now``; follow-ups made are judged if due at or after ``since``."""
     compiled = policy.rules_for(deal, owner)
     calendar = policy.calendar_for(owner)
     facts = gather_facts(deal)
@@ -70,7 +72,7 @@ def assess(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = None
         unanswered=facts.unanswered,
         last_signal_at=facts.last_signal_at,
         days_in_stage=max(0, (now - entered).days),
-        followups=tuple(_agreed_followups(ctx)),
+        followups=tuple(_agreed_followups(ctx, since)),
     )
 
 
@@ -84,18 +86,22 @@ def _step_status(gaps: tuple[str, ...]) -> StepStatus:
     return "incomplete"  # a concrete what, but no why or no future when
 
 
-def _agreed_followups(ctx: Context) -> Iterator[AgreedFollowup]:
+def _agreed_followups(ctx: Context, since: datetime | None) -> Iterator[AgreedFollowup]:
     """Each conversation's follow-up under the agreed interval (the deal's agreement as it is now).
 
     The follow-up is the first outbound call, email or meeting after the conversation; if the customer
     speaks first (another conversation before any outbound touch), no follow-up was owed. The last
-    conversation's follow-up, if not made yet, is overdue once its due day has passed.
+    conversation's follow-up, if not made yet, is overdue once its due day has passed. A follow-up made
+    whose due day is before ``since`` is not judged (a due moment is never earlier than the conversation
+    plus the interval, so older conversations are skipped without working out their due day).
     """
     interval = ctx.deal.agreement.interval_days
     if not interval or interval <= 0:
         return
     calendar, today = ctx.calendar, ctx.today
     span = days(interval)
+    # Conversations before this cannot fall due in the period (a day of slack for time zones).
+    skip_before = since - timedelta(days=interval + 1) if since is not None else None
     anchor: Activity | None = None
     for activity in ctx.deal.activities:
         if activity.occurred_at > ctx.now:
@@ -103,6 +109,9 @@ def _agreed_followups(ctx: Context) -> Iterator[AgreedFollowup]:
         touch = TOUCH[activity.kind, activity.direction, activity.outcome]
         outbound = activity.direction is Direction.OUTBOUND and activity.kind in _TOUCH_KINDS
         if anchor is not None and outbound:
+            if skip_before is not None and anchor.occurred_at < skip_before:
+                anchor = activity if touch == "signal" else None
+                continue
             due = calendar.local_date(calendar.due_after(anchor.occurred_at, span))
             made = calendar.local_date(activity.occurred_at)
             status: Timeliness = "early" if made < due else "on_time" if made == due else "late"

@@ -31,7 +31,7 @@ from store.schema import mirror_deals
 STEP_ORDER = ("complete", "incomplete", "vague", "missing")
 STEP_LABELS = {
     "complete": "complete",
-    "incomplete": "no why or no future when",
+    "incomplete": "why or when missing",
     "vague": "vague what",
     "missing": "no next step",
 }
@@ -186,7 +186,7 @@ def _scan_deal(
         tally.nurture += 1
         return
     owner = owners.get(owner_id)
-    hygiene = assess(source.policy, deal, request.now, owner)
+    hygiene = assess(source.policy, deal, request.now, owner, since=request.since)
     tally.open += 1
     tally.step[hygiene.step] += 1
     tally.stage_days.append(hygiene.days_in_stage)

@@ -130,3 +130,21 @@ def test_notes_and_inbound_touches_are_not_follow_ups() -> None:
     found = assess(POLICY, deal(activities=history, interval_days=14), NOW, OWNER)
     assert [f.status for f in found.followups] == ["overdue"]
     assert found.followups[0].due == date(2026, 2, 18)
+
+
+def test_follow_ups_due_before_the_period_are_not_judged() -> None:
+    """``since`` leaves out follow-ups made for conversations that fell due before it; the last one stays."""
+    history = (
+        _reply(60),
+        call("c1", NOW - timedelta(days=46)),  # Sat 01-17; due Mon 01-19 (the 17th is a Saturday): early
+        _reply(28),
+        call("c2", NOW - timedelta(days=14)),  # due 2026-02-18: on time
+        _reply(10),
+    )
+    everything = assess(POLICY, deal(activities=history, interval_days=14), NOW, OWNER)
+    recent = assess(
+        POLICY, deal(activities=history, interval_days=14), NOW, OWNER, since=NOW - timedelta(days=20)
+    )
+    assert [f.status for f in everything.followups] == ["early", "on_time", "not_due"]
+    assert [f.status for f in recent.followups] == ["on_time", "not_due"]
+    assert recent.followups[0].due == date(2026, 2, 18)
