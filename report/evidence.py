@@ -34,7 +34,7 @@ def collect(
     sources = {a.name: a for a in request.accounts}
     deals: dict[tuple[str, str], Deal | None] = {}
     for item in listed:
-        deals[(item.source.name, item.deal.id)] = item.deal
+        deals[(item.account, item.deal.id)] = item.deal
     missing: dict[str, list[str]] = defaultdict(list)
     for account, deal_id in other:
         if (account, deal_id) not in deals:

@@ -9,14 +9,18 @@ still open.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
-import itertools
+import multiprocessing
+import os
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +30,7 @@ from policies.model import Deal, FollowupState, Owner
 from report import charts
 from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
 from report.sources import AccountSource, ReportRequest, owner_label, team_label
+from store import StateStore
 from store.schema import mirror_deals
 
 STEP_ORDER = ("complete", "incomplete", "vague", "missing")
@@ -103,7 +108,7 @@ class OwnerTally:
 class Listed:
     """A deal in one of the lists, with what it needs to be shown and explained."""
 
-    source: AccountSource
+    account: str
     deal: Deal
     owner: Owner | None
     owner_name: str
@@ -119,15 +124,26 @@ class TopRows:
         self.size = size
         self.offered = 0
         self._heap: list[tuple[tuple[float, ...], int, Listed]] = []
-        self._tie = itertools.count()
+        self._seen = 0  # tie-breaker: equal ranks keep the order they came in
 
     def offer(self, rank: tuple[float, ...], make: Callable[[], Listed]) -> None:
+        """Count a row; build and keep it only if it ranks among the top ``size`` so far."""
         self.offered += 1
-        entry = (rank, next(self._tie))
+        if len(self._heap) < self.size or rank > self._heap[0][0]:
+            self._keep(rank, make())
+
+    def _keep(self, rank: tuple[float, ...], item: Listed) -> None:
+        self._seen += 1
         if len(self._heap) < self.size:
-            heapq.heappush(self._heap, (*entry, make()))
+            heapq.heappush(self._heap, (rank, self._seen, item))
         elif rank > self._heap[0][0]:
-            heapq.heapreplace(self._heap, (*entry, make()))
+            heapq.heapreplace(self._heap, (rank, self._seen, item))
+
+    def merge(self, other: TopRows) -> None:
+        """Add another part's rows (a parallel scan): the top ``size`` of both, the offers of both."""
+        self.offered += other.offered
+        for rank, _, item in sorted(other._heap, key=lambda e: e[1]):
+            self._keep(rank, item)
 
     def rows(self) -> list[Listed]:
         return [item for _, _, item in sorted(self._heap, key=lambda e: (e[0], -e[1]), reverse=True)]
@@ -147,19 +163,108 @@ LISTS = ("next_step", "overdue", "touches", "stage")
 
 
 def scan(request: ReportRequest, owners: dict[str, dict[str, Owner]]) -> MirrorScan:
-    result = MirrorScan(lists={name: TopRows(request.deal_rows) for name in LISTS})
-    since_day = request.since.date()
+    """One pass over every account's mirror; a large mirror in a file or server database is read by two
+    processes, each decoding and judging half of the deals (by deal id range), and their results merged."""
+    result = _empty(request)
     for source in request.accounts:
-        for deal in _mirror(request, source.name):
-            _scan_deal(result, request, source, owners[source.name], deal, since_day)
+        parts = _ranges(request, source.name)
+        if len(parts) == 1:
+            _scan_range(result, request, source, owners[source.name], *parts[0])
+            continue
+        # The policy travels without its caches (compiled calendars hold functions that do not pickle).
+        portable = dataclasses.replace(source, policy=source.policy.without_caches())
+        jobs = [
+            (
+                request.store.url,
+                request.since,
+                request.now,
+                request.deal_rows,
+                portable,
+                owners[source.name],
+                r,
+            )
+            for r in parts
+        ]
+        with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("spawn")) as pool:
+            for part in pool.map(_scan_part, jobs):
+                _merge(result, part)
     return result
 
 
-def _mirror(request: ReportRequest, account: str) -> Iterable[Deal]:
-    query = sa.select(mirror_deals.c.data).where(mirror_deals.c.account == account)
+def _empty(request: ReportRequest) -> MirrorScan:
+    return MirrorScan(lists={name: TopRows(request.deal_rows) for name in LISTS})
+
+
+def _ranges(request: ReportRequest, account: str) -> list[tuple[str | None, str | None]]:
+    """Deal id ranges [low, high) to scan: one, or two halves for a large mirror outside memory."""
+    url = request.store.url
+    if request.parallel_from is None or ":memory:" in url or (os.cpu_count() or 1) < 2:
+        return [(None, None)]
+    with request.store.engine.connect() as c:
+        count = c.execute(
+            sa.select(sa.func.count()).select_from(mirror_deals).where(mirror_deals.c.account == account)
+        ).scalar_one()
+        if count < request.parallel_from or count < 2:
+            return [(None, None)]
+        middle = c.execute(
+            sa.select(mirror_deals.c.deal_id)
+            .where(mirror_deals.c.account == account)
+            .order_by(mirror_deals.c.deal_id)
+            .offset(count // 2)
+            .limit(1)
+        ).scalar_one()
+    return [(None, middle), (middle, None)]
+
+
+def _scan_part(job: tuple[Any, ...]) -> MirrorScan:
+    """One process's share of a parallel scan, on its own connection to the store."""
+    url, since, now, deal_rows, source, owners, (low, high) = job
+    store = StateStore(url)
+    try:
+        request = ReportRequest(store, (source,), since, now, deal_rows)
+        result = _empty(request)
+        _scan_range(result, request, source, owners, low, high)
+        return result
+    finally:
+        store.close()
+
+
+def _merge(into: MirrorScan, part: MirrorScan) -> None:
+    for key, tally in part.tallies.items():
+        mine = into.tallies.setdefault(
+            key, OwnerTally(tally.account, tally.owner_id, tally.owner, tally.team)
+        )
+        mine.open += tally.open
+        mine.step.update(tally.step)
+        mine.followup.update(tally.followup)
+        mine.stage_days.extend(tally.stage_days)
+        mine.unanswered += tally.unanswered
+        mine.nurture += tally.nurture
+    into.touches.update(part.touches)
+    into.stages.update(part.stages)
+    into.task_open.update(part.task_open)
+    into.mirrored.update(part.mirrored)
+    for name in LISTS:
+        into.lists[name].merge(part.lists[name])
+
+
+def _scan_range(
+    result: MirrorScan,
+    request: ReportRequest,
+    source: AccountSource,
+    owners: dict[str, Owner],
+    low: str | None,
+    high: str | None,
+) -> None:
+    since_day = request.since.date()
+    query = sa.select(mirror_deals.c.data).where(mirror_deals.c.account == source.name)
+    if low is not None:
+        query = query.where(mirror_deals.c.deal_id >= low)
+    if high is not None:
+        query = query.where(mirror_deals.c.deal_id < high)
     with request.store.engine.connect() as connection:
         for (data,) in connection.execution_options(yield_per=1000).execute(query):
-            yield deal_from_json(data)
+            _scan_deal(result, request, source, owners, deal_from_json(data), since_day)
 
 
 def _scan_deal(
@@ -201,7 +306,7 @@ def _scan_deal(
             overdue = followup
 
     def listed(issue: str) -> Callable[[], Listed]:
-        return lambda: Listed(source, deal, owner, tally.owner, tally.team, hygiene, issue)
+        return lambda: Listed(account, deal, owner, tally.owner, tally.team, hygiene, issue)
 
     amount = deal.amount or 0.0
     if hygiene.step in ("incomplete", "vague", "missing"):
@@ -533,6 +638,7 @@ _LIST_TITLES = {
 def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     title, order = _LIST_TITLES[name]
     rows = top.rows()
+    sources = {a.name: a for a in request.accounts}
     columns = (
         *((Column("account"),) if request.multi else ()),
         Column("deal id", False, "deal_id"),
@@ -548,9 +654,9 @@ def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     )
     cells = [
         (
-            *((Cell(item.source.name),) if request.multi else ()),
-            Cell(item.deal.id, href=item.source.url_for(item.deal.id), external=True)
-            if item.source.url_for(item.deal.id)
+            *((Cell(item.account),) if request.multi else ()),
+            Cell(item.deal.id, href=sources[item.account].url_for(item.deal.id), external=True)
+            if sources[item.account].url_for(item.deal.id)
             else Cell(item.deal.id),
             Cell(item.deal.name),
             Cell(item.owner_name),
@@ -560,7 +666,7 @@ def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
             Cell(item.issue),
             num(item.hygiene.unanswered),
             num(item.hygiene.days_in_stage),
-            Cell("verdicts", href="#" + anchor_for(item.source.name, item.deal.id)),
+            Cell("verdicts", href="#" + anchor_for(item.account, item.deal.id)),
         )
         for item in rows
     ]
@@ -573,5 +679,5 @@ def listed_deals(found: MirrorScan) -> list[Listed]:
     seen: dict[tuple[str, str], Listed] = {}
     for name in LISTS:
         for item in found.lists[name].rows():
-            seen.setdefault((item.source.name, item.deal.id), item)
+            seen.setdefault((item.account, item.deal.id), item)
     return list(seen.values())

@@ -36,6 +36,7 @@ class ReportRequest:
     since: datetime
     now: datetime
     deal_rows: int = 100  # rows per deal list; every count covers all deals
+    parallel_from: int | None = 20_000  # mirrors this large are read by two processes; None: never
 
     @property
     def dialect(self) -> str:

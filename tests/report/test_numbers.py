@@ -7,6 +7,7 @@ holds a known history, and the page must show exactly that (on SQLite, and on Po
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from policies.model import (
     AutoTask,
@@ -269,3 +270,19 @@ def test_names_from_the_crm_are_escaped_everywhere(store: StateStore) -> None:
     assert "Ann <Rep>" not in html
     assert "Ann &lt;Rep&gt;" in html
     assert html.count("<script") == 3  # the sorter, its number plugin, and the line that starts them
+
+
+def test_two_processes_reading_halves_of_the_mirror_give_the_same_page(store: StateStore) -> None:
+    """A large mirror is read by two processes; forced on this small one, every number is the same."""
+    fill(store)
+
+    def numbers(parallel_from: int | None) -> tuple[Any, ...]:
+        page = build_page(ReportRequest(store, (SOURCE,), NOW - timedelta(days=30), NOW, 3, parallel_from))
+        tables = [
+            table(page, t) for t in ("table-next-step", "table-teams", "table-followups", "table-touches")
+        ]
+        lists = [table(page, f"table-list-{n}") for n in ("next-step", "overdue", "touches", "stage")]
+        tiles = [(t.key, t.value) for s in page.sections for t in s.tiles]
+        return tables, lists, tiles, table(page, "table-task-fates")
+
+    assert numbers(1) == numbers(None)
