@@ -173,12 +173,19 @@ class _Run:
 
     def _finish(self, started: float, usage_before: Counter[str]) -> None:
         c, result = self.c, self.result
-        after = Counter(c.connector.usage().calls_by_endpoint)
+        usage = c.connector.usage()
+        after = Counter(usage.calls_by_endpoint)
         result.api_calls_by_endpoint = after - usage_before
         result.api_calls = sum(result.api_calls_by_endpoint.values())
         result.duration_s = time.monotonic() - started
         c.store.finish_run(
-            result.run_id, result.status, dict(self.counts), result.api_calls, result.error, c.clock()
+            result.run_id,
+            result.status,
+            dict(self.counts),
+            result.api_calls,
+            result.error,
+            c.clock(),
+            api_daily_limit=usage.daily_limit,
         )
         c.crash.reached("run_finished")
         c.store.release_lease(c.account, c.holder)
@@ -189,6 +196,7 @@ class _Run:
         c = self.c
         directory = c.connector.read_directory()
         self.pipelines = directory.pipelines
+        c.store.record_owners(c.account, list(directory.owners.values()), self.now)  # for the report
         c.crash.reached("directory_read")
         if not c.shadow:
             self._recover()  # before the pull: it then brings the CRM's own view of what recovery wrote

@@ -54,6 +54,10 @@ class HubSpotOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "https://api.hubapi.com"
+    # Where people open records (``followup report`` links each deal): the portal's id ("Hub ID", also
+    # ``portalId`` of GET /account-info/v3/details) and the web app's address (EU portals: app-eu1).
+    portal_id: int | None = Field(default=None, ge=1)
+    app_url: str = "https://app.hubspot.com"
 
     # Private app: a static access token from the environment or a file.
     access_token_env: str | None = None
