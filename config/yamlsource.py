@@ -45,21 +45,36 @@ class Located:
     filename: str
 
     def where(self, loc: Sequence[str | int]) -> str:
-        """``file:line:col`` of the nearest node that exists on the path ``loc`` (the file's start if none)."""
+        """``file:line:col`` of the nearest node on the path ``loc`` (the file's start if there is none)."""
         path: Loc = tuple(loc)
         while path and path not in self.marks:
             path = path[:-1]
         line, column = self.marks.get(path, (1, 1))
         return f"{self.filename}:{line}:{column}"
 
+    def key_path(self, loc: Sequence[str | int]) -> Loc:
+        """``loc`` without the names pydantic adds for union members (``cron.fields.x`` is ``cron.x``)."""
+        path: Loc = ()
+        for i, part in enumerate(loc):
+            if (*path, part) not in self.marks and i + 1 < len(loc) and (*path, loc[i + 1]) in self.marks:
+                continue
+            path = (*path, part)
+        return path
+
     def problems_from(self, error: ValidationError, prefix: Loc = ()) -> list[str]:
         """One ``file:line:col: path: message`` line per pydantic error."""
         lines = []
         for err in error.errors(include_url=False):
-            loc = prefix + tuple(err["loc"])
+            loc = self.key_path(prefix + tuple(err["loc"]))
             dotted = ".".join(str(p) for p in loc) or "(top level)"
-            lines.append(f"{self.where(loc)}: {dotted}: {err['msg']}")
+            lines.append(f"{self.where(loc)}: {dotted}: {_message(err)}")
         return lines
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class _LimitedLoader(yaml.SafeLoader):
@@ -72,14 +87,15 @@ class _LimitedLoader(yaml.SafeLoader):
         self._open_anchors: set[str] = set()
         self._sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        event = self.peek_event()
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open_anchors:
                 raise yaml.composer.ComposerError(
-                    None, None, f"alias *{event.anchor} refers to a node that contains it", event.start_mark
+                    None, None, f"alias *{event.anchor} refers to a node that contains it", _mark(event)
                 )
-            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[misc]  # untyped in stubs
+            node = super().compose_node(parent, index)
+            assert node is not None  # an alias always names a composed node
             self._alias_nodes += self._size(node)
             if self._alias_nodes > MAX_ALIAS_NODES:
                 raise yaml.composer.ComposerError(
@@ -87,19 +103,19 @@ class _LimitedLoader(yaml.SafeLoader):
                     None,
                     f"aliases expand to more than {MAX_ALIAS_NODES:,} values; write the values out "
                     "or share fewer of them",
-                    event.start_mark,
+                    _mark(event),
                 )
             return node
         if self._depth >= MAX_DEPTH:
             raise yaml.composer.ComposerError(
-                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                None, None, f"nested more than {MAX_DEPTH} levels deep", _mark(event)
             )
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             self._open_anchors.add(anchor)
         self._depth += 1
         try:
-            node = super().compose_node(parent, index)  # type: ignore[misc]
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
             if anchor is not None:
@@ -150,6 +166,11 @@ class _LimitedLoader(yaml.SafeLoader):
 
 _LimitedLoader.add_constructor("tag:yaml.org,2002:int", _LimitedLoader.construct_yaml_int)
 _LimitedLoader.add_constructor("tag:yaml.org,2002:float", _LimitedLoader.construct_yaml_float)
+
+
+def _mark(event: yaml.Event) -> yaml.Mark | None:
+    mark = event.start_mark
+    return mark if isinstance(mark, yaml.Mark) else None  # the pure-Python parser makes yaml.Mark
 
 
 def _kind(node: yaml.Node) -> str:
@@ -208,7 +229,9 @@ def parse_located(text: str, filename: str) -> Located:
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise ConfigError([f"{_place(filename, mark)}: {exc.problem or exc.context or 'invalid YAML'}"]) from None
+        raise ConfigError(
+            [f"{_place(filename, mark)}: {exc.problem or exc.context or 'invalid YAML'}"]
+        ) from None
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
         raise ConfigError(
