@@ -40,16 +40,14 @@ def _load_policy(path: Path) -> Policy:
 
 
 def _load_snapshot(path: Path) -> Snapshot:
-    from pydantic import ValidationError
-
-    from policies.codec import snapshot_from_json
+    from config.errors import ConfigError
+    from config.jsonsource import read_json_text
+    from policies.codec import load_snapshot
 
     try:
-        return snapshot_from_json(path.read_bytes())
-    except OSError as exc:
-        _fail([f"{path}: cannot read: {exc.strerror}"])
-    except ValidationError as exc:
-        _fail([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)])
+        return load_snapshot(read_json_text(path))
+    except ConfigError as exc:
+        _fail(exc.problems)
 
 
 def _gather(

@@ -113,9 +113,9 @@ class CronKwargs(TypedDict, total=False):
 class CronFields(_Strict):
     """APScheduler's ``CronTrigger`` fields by name: the form that also has ``second``, ``week`` and ``year``.
 
-    As in APScheduler, fields more significant than the ones named are ``*`` and less significant ones their
-    minimum: ``{second: "*/10"}`` fires every ten seconds, ``{minute: 30, hour: "7-19"}`` at 7:30:00 to
-    19:30:00.
+    As in APScheduler, fields more significant than the least significant one named are ``*``, less
+    significant ones their minimum (``week`` and ``day_of_week``: ``*``): ``{second: "*/10"}`` fires every
+    ten seconds, ``{minute: 30, hour: "7-19"}`` at 7:30:00 to 19:30:00.
     """
 
     year: CronField | None = None

@@ -1,4 +1,4 @@
-"""Is a state store URL one the worker can open? Checked before opening, so a typo is a located settings error.
+"""Whether the worker can open a state store URL: checked first, so a typo is a located settings error.
 
 The worker supports SQLite and PostgreSQL (``docs/operations.md``); anything else, an unparsable URL or a
 driver that is not installed would otherwise surface as a SQLAlchemy traceback on the first cycle.
@@ -13,11 +13,13 @@ SUPPORTED = ("sqlite", "postgresql")
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a state store (``None`` when it can); the URL itself is never echoed (secrets)."""
+    """Why ``url`` cannot be a state store (``None`` if it can); never echoes the URL (secrets)."""
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError:
-        return "not a database URL (e.g. sqlite:///state/followup.sqlite or postgresql+psycopg://user@host/db)"
+        return (
+            "not a database URL (e.g. sqlite:///state/followup.sqlite or postgresql+psycopg://user@host/db)"
+        )
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         return f"{backend!r} is not supported: use sqlite or postgresql"
