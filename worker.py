@@ -202,9 +202,12 @@ def load_account(settings_file: SettingsFile, name: str) -> AccountRuntime:
     return AccountRuntime(name, account, options, policy, _fingerprint(settings_file, policy_path))
 
 
-def load_accounts(settings_file: SettingsFile, only: str | None = None) -> list[AccountRuntime]:
+def load_accounts(
+    settings_file: SettingsFile, only: str | None = None, *, disabled_too: bool = False
+) -> list[AccountRuntime]:
     """Every (enabled) account, or just ``only``; all problems of all accounts in one ``ConfigError``."""
-    names = [only] if only else [n for n, a in settings_file.settings.accounts.items() if a.enabled]
+    accounts = settings_file.settings.accounts
+    names = [only] if only else [n for n, a in accounts.items() if a.enabled or disabled_too]
     if only and only not in settings_file.settings.accounts:
         known = ", ".join(settings_file.settings.accounts)
         raise ConfigError([f"{settings_file.path}: no account named {only!r} (accounts: {known})"])
@@ -218,6 +221,26 @@ def load_accounts(settings_file: SettingsFile, only: str | None = None) -> list[
     if problems:
         raise ConfigError(problems)
     return loaded
+
+
+def validate_settings(path: Path) -> tuple[SettingsFile, list[AccountRuntime]]:
+    """``followup validate`` on a settings file: the file, every account (disabled ones too) with its
+    connector section, schedule and policy, and a state store URL written in the file; every problem in one
+    ``ConfigError``. Nothing is connected to and no secret is read."""
+    settings_file = read_settings_file(path)
+    problems: list[str] = []
+    accounts: list[AccountRuntime] = []
+    try:
+        accounts = load_accounts(settings_file, disabled_too=True)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        checked_store_url(settings_file, resolve=False)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings_file, accounts
 
 
 def _fingerprint(settings_file: SettingsFile, policy_path: Path) -> str:
@@ -367,6 +390,8 @@ def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot,
     nothing to the CRM and touches no state store.
     """
     settings_file = read_settings_file(settings_path)
+    if not _logging_configured:  # on stderr: stdout is the plan or explanation (JSON with --json)
+        configure_logging(settings_file.settings.logging.level, settings_file.settings.logging.format)
     names = list(settings_file.settings.accounts)
     if account is None and len(names) > 1:
         raise ConfigError(

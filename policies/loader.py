@@ -30,8 +30,13 @@ _EMPTY = (
 
 def load_policy(path: Path) -> Policy:
     """Load and check a policy file or folder; raises ``ConfigError`` listing every problem."""
+    return load_policy_files(policy_files(path))
+
+
+def load_policy_files(files: Sequence[Path]) -> Policy:
+    """Load and check the policy made of these files (as if they were a folder of their own)."""
     problems: list[str] = []
-    located = [found for file in _policy_files(path) if (found := _read(file, problems)) is not None]
+    located = [found for file in files if (found := _read(file, problems)) is not None]
     return _build(located, problems)
 
 
@@ -79,7 +84,8 @@ def _in_file_order(problems: list[str], sources: list[Located]) -> list[str]:
     return sorted(problems, key=place)
 
 
-def _policy_files(path: Path) -> list[Path]:
+def policy_files(path: Path) -> list[Path]:
+    """The YAML files of a policy folder in name order, or the one file given."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
         if not files:
