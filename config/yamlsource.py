@@ -217,8 +217,9 @@ def parse_located(text: str, filename: str) -> Located:
     """Parse YAML text within the limits; any problem becomes a ``ConfigError`` with its position."""
     if len(text) > MAX_BYTES:
         raise ConfigError([_too_big(filename, len(text.encode("utf-8")))])
-    loader = _LimitedLoader(text)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text)  # the reader checks every character here
         root = loader.get_single_node()
         marks: dict[Loc, tuple[int, int]] = {}
         duplicates: Duplicates = {}
@@ -240,7 +241,8 @@ def parse_located(text: str, filename: str) -> Located:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{filename}:1:1: invalid YAML: {exc}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return Located(data, marks, filename)
 
 

@@ -27,7 +27,15 @@ def test_json_output_of_a_live_pull_parses_with_logs_on_stderr(tmp_path: Path, c
             settings.read_text().replace("logging: {level: warning, format: json}", "logging: {level: info}")
         )
         result = subprocess.run(
-            [sys.executable, "-c", "from cli import main; main()", *command, "--settings", str(settings), "--json"],
+            [
+                sys.executable,
+                "-c",
+                "from cli import main; main()",
+                *command,
+                "--settings",
+                str(settings),
+                "--json",
+            ],
             cwd=REPO,
             env={**os.environ, "E2E_JSON_TOKEN": hs.access_token},
             capture_output=True,
