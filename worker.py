@@ -192,14 +192,36 @@ def check_schedule(settings_file: SettingsFile, name: str, now: datetime) -> Non
 
 
 def load_account(settings_file: SettingsFile, name: str) -> AccountRuntime:
+    """One account ready to run; its schedule, connector section and policy are all checked, and every
+    problem among them is reported at once."""
     from policies.loader import load_policy
 
     account = settings_file.settings.accounts[name]
-    check_schedule(settings_file, name, utc_now())
-    options = connector_options(settings_file, name)
     policy_path = settings_file.policy_path(name)
-    policy = load_policy(policy_path)
-    return AccountRuntime(name, account, options, policy, _fingerprint(settings_file, policy_path))
+
+    def policy() -> Policy:
+        if not policy_path.exists():
+            loc = ("accounts", name, "policy")
+            raise ConfigError(
+                [f"{settings_file.where(loc)}: {'.'.join(loc)}: no such policy file or folder: {policy_path}"]
+            )
+        return load_policy(policy_path)
+
+    problems: list[str] = []
+    results: list[Any] = []
+    for step in (
+        partial(check_schedule, settings_file, name, utc_now()),
+        partial(connector_options, settings_file, name),
+        policy,
+    ):
+        try:
+            results.append(step())
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    _, options, loaded = results
+    return AccountRuntime(name, account, options, loaded, _fingerprint(settings_file, policy_path))
 
 
 def load_accounts(

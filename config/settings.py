@@ -305,8 +305,12 @@ def read_settings_file(path: Path) -> SettingsFile:
     """Load and validate a settings file; raises ``ConfigError`` listing every problem with its place."""
     source = load_located(path)
     if not isinstance(source.data, dict):
+        what = "the file is empty" if source.data is None else "the file is not a mapping"
         raise ConfigError(
-            [f"{source.filename}: expected a mapping with accounts:, store:, metrics:, logging:"]
+            [
+                f"{source.where(())}: (top level): {what}; settings are a mapping with accounts: "
+                "and optionally store:, metrics:, logging:"
+            ]
         )
     try:
         settings = Settings.model_validate(source.data)

@@ -81,7 +81,7 @@ def test_named_fields_reach_seconds() -> None:
         ),
         (
             "0 0 * * funday",
-            'day of week \'funday\': Invalid weekday name "funday"',
+            "day of week 'funday': Invalid weekday name \"funday\"",
         ),
         ("0 0 30 2 *", "this schedule never fires (no date matches it from now on)"),
         (
