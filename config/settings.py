@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,6 +38,15 @@ _SPAN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_SPAN = timedelta(days=366)  # no schedule, lease or pull interval is longer than a year
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _account_name(name: str) -> str:
+    if not _ACCOUNT_NAME.match(name):
+        raise ValueError(f"account name {name!r}: letters, digits, '.', '_', '-' (at most 100)")
+    return name
+
+
+AccountName = Annotated[str, AfterValidator(_account_name)]  # an error is placed at the name itself
 
 
 def parse_span(value: Any) -> timedelta:
@@ -242,15 +252,7 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
-    accounts: dict[str, AccountSettings] = Field(min_length=1)
-
-    @field_validator("accounts")
-    @classmethod
-    def _names(cls, value: dict[str, AccountSettings]) -> dict[str, AccountSettings]:
-        for name in value:
-            if not _ACCOUNT_NAME.match(name):
-                raise ValueError(f"account name {name!r}: letters, digits, '.', '_', '-' (at most 100)")
-        return value
+    accounts: dict[AccountName, AccountSettings] = Field(min_length=1)
 
 
 DEFAULT_STORE = "sqlite:///state/followup.sqlite"

@@ -55,6 +55,7 @@ class Located:
     def key_path(self, loc: Sequence[str | int]) -> Loc:
         """``loc`` without the names pydantic adds for union members (``cron.fields.x`` is ``cron.x``)."""
         path: Loc = ()
+        loc = loc[:-1] if loc[-1:] == ("[key]",) else loc  # an error in a key is placed at the key
         for i, part in enumerate(loc):
             if (*path, part) not in self.marks and i + 1 < len(loc) and (*path, loc[i + 1]) in self.marks:
                 continue
