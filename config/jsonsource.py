@@ -61,6 +61,10 @@ class JsonText:
             out[loc] = path
         return out
 
+    def existing(self, locs: Iterable[Loc]) -> set[Loc]:
+        """Which of these paths and their parents exist in the document (one pass)."""
+        return set(_offsets(self.text, {loc[:n] for loc in locs for n in range(len(loc) + 1)}))
+
     def syntax_problem(self, message: str) -> str:
         """A parser message ``... at line L column C`` as ``file:L:C: ...``."""
         match = _SYNTAX_PLACE.match(message)

@@ -55,8 +55,7 @@ def load_snapshot(source: JsonText) -> Snapshot:
             raise ConfigError(
                 [source.syntax_problem(str(errors[0]["msg"]).removeprefix("Invalid JSON: "))]
             ) from None
-        paths = source.key_paths(tuple(e["loc"]) for e in errors)
-        found = [(paths[tuple(e["loc"])], str(e["msg"]).removeprefix("Value error, ")) for e in errors]
+        found = _union_members_merged(source, errors)
     else:
         found = [(_original_index(source, loc), message) for loc, message in value_problems(snapshot)]
         if not found:
@@ -65,6 +64,28 @@ def load_snapshot(source: JsonText) -> Snapshot:
     raise ConfigError(
         f"{places[loc]}: {'.'.join(map(str, loc)) or '(top level)'}: {message}" for loc, message in found
     )
+
+
+def _union_members_merged(source: JsonText, errors: list[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """pydantic reports a value that fits no member of a union once per member (``fields.x.str``,
+    ``fields.x.int``, ...): one line at the value instead, listing what it should have been."""
+    paths = source.key_paths(tuple(e["loc"]) for e in errors)
+    known = source.existing(paths.values())
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    merged: dict[tuple[str | int, ...], list[str]] = {}
+    for error in errors:
+        path = paths[tuple(error["loc"])]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] != "missing" and path not in known and path[:-1] in known and len(path) > 1:
+            if path[:-1] not in merged:
+                merged[path[:-1]] = []
+                found.append((path[:-1], ""))
+            merged[path[:-1]].append(message.removeprefix("Input should be "))
+        else:
+            found.append((path, message))
+    return [
+        (path, message or "should be " + " or ".join(dict.fromkeys(merged[path]))) for path, message in found
+    ]
 
 
 def _original_index(source: JsonText, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
