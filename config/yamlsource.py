@@ -18,6 +18,8 @@ graph gives the positions and the checks, and the data is constructed from that 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,11 +259,11 @@ def _too_big(filename: str, size: int) -> str:
 def read_limited(path: Path, limit: int) -> tuple[bytes, int]:
     """At most ``limit + 1`` bytes of the file and its full size: a huge file is never read whole."""
     with path.open("rb") as handle:
-        data = handle.read(limit + 1)
-        if len(data) <= limit:
-            return data, len(data)
-        handle.seek(0, 2)
-        return data, max(handle.tell(), len(data))
+        size = os.fstat(handle.fileno()).st_size
+        if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) and size > limit:
+            return b"", size  # refused on its size alone, never read
+        data = handle.read(limit + 1)  # a pipe or device: read no more than one byte past the limit
+        return data, len(data)
 
 
 def load_located(path: Path) -> Located:

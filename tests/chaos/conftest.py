@@ -10,7 +10,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,13 +19,16 @@ MEMORY_LIMIT = 1024 * 1024 * 1024  # address space: the interpreter with every i
 CPU_SECONDS = 20  # a rejected file costs well under 2 s of CPU; a bomb or a hang would run for minutes
 
 
-def _limits() -> None:  # runs in the child between fork and exec
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+def _limits(cpu_seconds: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child between fork and exec
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    return apply
 
 
 def followup(
-    args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None
+    args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, cpu_seconds: int = CPU_SECONDS
 ) -> subprocess.CompletedProcess[str]:
     """``followup ARGS`` as a user runs it, under the ceilings above; stdout and stderr captured."""
     return subprocess.run(
@@ -34,7 +37,7 @@ def followup(
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         text=True,
-        preexec_fn=_limits,  # resource limits only (set between fork and exec)
+        preexec_fn=_limits(cpu_seconds),  # resource limits only (set between fork and exec)
         timeout=300,  # a safety net for a broken test, not the measure (the CPU limit is)
         check=False,
     )
