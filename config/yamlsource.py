@@ -89,6 +89,7 @@ class _LimitedLoader(yaml.SafeLoader):
         self._alias_nodes = 0
         self._open_anchors: set[str] = set()
         self._sizes: dict[int, int] = {}
+        self.node_paths: dict[int, Loc] = {}  # filled by ``_index`` before construction: for messages
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
@@ -138,32 +139,29 @@ class _LimitedLoader(yaml.SafeLoader):
         self._sizes[id(node)] = size
         return size
 
+    def _refuse(self, node: yaml.Node, message: str) -> yaml.constructor.ConstructorError:
+        path = self.node_paths.get(id(node))
+        where = f"{'.'.join(str(p) for p in path) or '(top level)'}: " if path is not None else ""
+        return yaml.constructor.ConstructorError(None, None, where + message, node.start_mark)
+
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as exc:  # e.g. 2026-02-30 from the timestamp constructor
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a valid {_kind(node)}: {exc}", node.start_mark
-            ) from None
+            raise self._refuse(node, f"{node.value!r} is not a valid {_kind(node)}: {exc}") from None
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         if len(str(node.value)) > 70:  # decimal, hex, octal, binary or sexagesimal: far beyond 64 bits
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer too large (more than {len(str(MAX_INT))} digits)", node.start_mark
-            )
+            raise self._refuse(node, f"integer too large (more than {len(str(MAX_INT))} digits)")
         value: int = super().construct_yaml_int(node)
         if abs(value) > MAX_INT:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer too large ({value} is beyond 64 bits)", node.start_mark
-            )
+            raise self._refuse(node, f"integer too large ({value} is beyond 64 bits)")
         return value
 
     def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
         value: float = super().construct_yaml_float(node)
         if not math.isfinite(value):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a finite number", node.start_mark
-            )
+            raise self._refuse(node, f"{node.value!r} is not a finite number")
         return value
 
 
@@ -183,8 +181,15 @@ def _kind(node: yaml.Node) -> str:
 Duplicates = dict[int, tuple[int, int, str]]  # id of the second key node -> line, column, message
 
 
-def _index(node: yaml.Node, path: Loc, marks: dict[Loc, tuple[int, int]], duplicates: Duplicates) -> None:
+def _index(
+    node: yaml.Node,
+    path: Loc,
+    marks: dict[Loc, tuple[int, int]],
+    duplicates: Duplicates,
+    paths: dict[int, Loc],
+) -> None:
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    paths.setdefault(id(node), path)
     if isinstance(node, yaml.MappingNode):
         seen: set[tuple[str, str]] = set()
         for key_node, value_node in node.value:
@@ -201,10 +206,10 @@ def _index(node: yaml.Node, path: Loc, marks: dict[Loc, tuple[int, int]], duplic
                     f"{dotted}: duplicate key (the earlier value would be ignored)",
                 )
             seen.add(identity)
-            _index(value_node, child, marks, duplicates)
+            _index(value_node, child, marks, duplicates, paths)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, (*path, i), marks, duplicates)
+            _index(item, (*path, i), marks, duplicates, paths)
 
 
 def _place(filename: str, mark: yaml.Mark | None) -> str:
@@ -227,7 +232,7 @@ def parse_located(text: str, filename: str) -> Located:
         marks: dict[Loc, tuple[int, int]] = {}
         duplicates: Duplicates = {}
         if root is not None:
-            _index(root, (), marks, duplicates)
+            _index(root, (), marks, duplicates, loader.node_paths)
         if duplicates:
             raise ConfigError(f"{filename}:{ln}:{col}: {msg}" for ln, col, msg in sorted(duplicates.values()))
         data = loader.construct_document(root) if root is not None else None

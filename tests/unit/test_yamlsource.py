@@ -72,7 +72,7 @@ def test_duplicate_keys_are_refused_everywhere_with_the_second_place() -> None:
 )
 def test_values_python_cannot_hold_sanely_are_refused_at_their_place(value: str, message: str) -> None:
     """Dates that do not exist, non-finite floats and integers beyond 64 bits are located errors."""
-    assert problems(f"a:\n  b: {value}\n") == (f"f.yaml:2:6: {message}",)
+    assert problems(f"a:\n  b: {value}\n") == (f"f.yaml:2:6: a.b: {message}",)
 
 
 def test_an_integer_at_the_64_bit_limit_is_still_a_number() -> None:
