@@ -39,7 +39,7 @@ def test_serve_fires_cycles_on_its_schedule_and_stops_cleanly_on_sigterm(
     form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cycles complete on schedule (counted by /metrics); SIGTERM: exit 0 and `worker_stopped clean=true`."""
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     schedule, cycles = SCHEDULES[form]
     port = free_port()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_json_output_of_a_live_pull_parses_with_logs_on_stderr(tmp_path: Path, command: list[str]) -> None:
     """`followup plan|explain --settings FILE --json` piped into a JSON parser: stdout parses, logs are on
     stderr (the pull logs at info level)."""
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with running_hubspot_sandbox(seed=5, deals=12, now=NOW) as hs:
         settings = write_settings(tmp_path, host=hs.base_url, token_env="E2E_JSON_TOKEN")
