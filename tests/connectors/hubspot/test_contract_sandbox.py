@@ -356,7 +356,7 @@ def test_faults_do_not_change_the_result_or_duplicate_writes():
         clean_connector = _connector(hs)
         _directory, _b, clean = _full(clean_connector)
         hs.control.set_faults(
-            FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=4)
+            FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=8)
         )
         connector = _connector(hs)
         _directory, _batches, deals = _full(connector)
