@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_event,
     activity_from_task,
@@ -13,7 +14,6 @@ from connectors.salesforce.activities import (
     contact_touches,
     due_at_of,
 )
-from connectors.errors import SkipRecord
 from connectors.salesforce.mapping import (
     MappingConfig,
     add_contact_touches,
