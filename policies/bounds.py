@@ -10,8 +10,8 @@ from a CRM, a snapshot or the mirror, can make it overflow.
   longest duration a policy can write (9999 weeks, about 192 years) added to the last moment stays far from
   Python's year 9999.
 * An agreed interval: a whole number of days from 1 to 3650 (ten years).
-* Amounts and scores: finite, at most 10^15 in magnitude (Salesforce's widest currency field holds 18 digits,
-  two of them decimals).
+* Amounts and scores: finite, at most 10^18 in magnitude (Salesforce number fields hold at most 18 digits,
+  so no Salesforce value is refused; HubSpot takes numbers of any length).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ LATEST_DATE = date(4000, 12, 31)
 EARLIEST_MOMENT = datetime(1700, 1, 1, tzinfo=UTC)
 LATEST_MOMENT = datetime(4000, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
 MAX_INTERVAL_DAYS = 3650
-MAX_MAGNITUDE = 1e15
+MAX_MAGNITUDE = 1e18
 
 # Date arithmetic that would pass this moment stops here: a due date this far ahead is "not due", whatever it
 # is exactly (``policies.calendar``).
