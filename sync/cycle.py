@@ -307,8 +307,8 @@ class _Run:
         for deal in chunk:
             try:
                 c.decide([deal], self.now, directory.owners)
-            except Exception as exc:  # this deal is rejected with the type of the error
-                detail = f"deal {deal.id}: {type(exc).__name__} while evaluating: {str(exc)[:160]}"
+            except Exception as exc:  # rejected with the error's type (its message might quote the deal)
+                detail = f"deal {deal.id}: {type(exc).__name__} while evaluating"
                 bad.append(RejectedRecord("deal", deal.id, "evaluation_failed", None, detail))
             else:
                 good.append(deal)

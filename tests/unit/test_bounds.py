@@ -69,7 +69,7 @@ def extreme_deals(draw: st.DrawFn) -> Deal:
             dataclasses.replace(t, due_at=draw(EDGE_MOMENTS), created_at=draw(EDGE_MOMENTS))
             for t in d.auto_tasks
         )
-    return dataclasses.replace(d, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(d, **changes)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

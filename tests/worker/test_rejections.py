@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
@@ -69,8 +70,8 @@ def test_the_normal_path_plans_each_chunk_once(crm: InMemoryCrm, make_cycle) -> 
 class _RejectingCrm(InMemoryCrm):
     """The in-memory CRM, with one deal its mapping cannot read (as a connector reports it)."""
 
-    def __init__(self, *args: object, bad_id: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, bad_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.bad_id = bad_id
 
     def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
