@@ -420,9 +420,11 @@ def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot,
             [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
         )
     runtime = load_accounts(settings_file, account or names[0])[0]
+    from sync.directory import with_known_time_zones
+
     connector = build_connector(runtime)
     try:
-        directory = connector.read_directory()
+        directory = with_known_time_zones(connector.read_directory())
         deals = [
             d for batch in connector.pull_changes(directory, None) for d in batch.deals if worth_mirroring(d)
         ]
