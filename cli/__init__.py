@@ -4,6 +4,7 @@ followup validate | schema | plan | explain       policies (cli/policy_commands.
 followup sandbox hubspot | salesforce             the crm-sandbox servers (cli/sandbox.py)
 followup setup hubspot | salesforce               create what the policies need in the CRM
 followup run | serve | demo                       the worker (cli/run_commands.py)
+followup report                                   an HTML report from the state store (cli/report_command.py)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "run": "cli.run_commands:run",
     "serve": "cli.run_commands:serve",
     "demo": "cli.run_commands:demo",
+    "report": "cli.report_command:report",
 }
 
 

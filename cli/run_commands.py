@@ -41,11 +41,11 @@ def run(settings_path: Path, once: bool, account: str | None) -> None:
     Exit status: 0 when every cycle completed, 1 when one stopped early (the CRM asked to retry later,
     or its configuration needs fixing: see the log), 2 for invalid settings or policies.
     """
-    import worker
-    from cli.progress import terminal_progress
-
     try:
-        settings = read_settings_file(settings_path).settings
+        settings = read_settings_file(settings_path).settings  # before importing the worker: fails faster
+        import worker
+        from cli.progress import terminal_progress
+
         worker.configure_logging(settings.logging.level, settings.logging.format)
         results = worker.run_once(settings_path, account=account, progress=terminal_progress())
     except ConfigError as exc:

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
+from connectors.errors import SkipRecord
 from policies.model import Action, Deal, Owner, Pipeline
 
 Cursor = Mapping[str, str]  # opaque to the worker; JSON-serialisable
@@ -49,11 +50,22 @@ class Directory:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRecord:
-    """A CRM record that could not be mapped into the domain model; the run goes on without it."""
+    """A deal that could not be mapped into the domain model (or evaluated); the run goes on without it.
+
+    ``record_id`` is the deal's id (whichever of its records was at fault: ``field`` says which and where,
+    e.g. ``calls:123.hs_timestamp``), ``reason`` a word the metrics count by (``SkipRecord.reason``) and
+    ``detail`` the sentence for the log and the audit trail (ids, field names, numbers and dates only).
+    """
 
     object_type: str
     record_id: str
     reason: str
+    field: str | None = None
+    detail: str = ""
+
+    @classmethod
+    def of(cls, exc: SkipRecord) -> RejectedRecord:
+        return cls(exc.object_type, exc.record_id, exc.reason, exc.field, str(exc))
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,21 @@ class FixConfiguration(CrmError):
 
 
 class SkipRecord(CrmError):
-    def __init__(self, message: str, *, object_type: str, record_id: str) -> None:
+    """One record cannot be used: ``field`` names the CRM field at fault (None: the record as a whole) and
+    ``reason`` says why in a word the metrics count by (``out_of_range``, ``unreadable``, ``wrong_type``,
+    ``unknown_stage``, ``missing_date``, ...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        object_type: str,
+        record_id: str,
+        field: str | None = None,
+        reason: str = "unusable",
+    ) -> None:
         super().__init__(message)
         self.object_type = object_type
         self.record_id = record_id
+        self.field = field
+        self.reason = reason

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from config.jsonsource import JsonText
 from policies.model import Action, Deal, Decision, Owner, Pipeline
 
 
@@ -34,6 +35,70 @@ _decision = TypeAdapter(Decision)
 def snapshot_from_json(data: bytes | str) -> Snapshot:
     """Parse a snapshot; raises ``pydantic.ValidationError`` naming the path of every bad value."""
     return _snapshot.validate_json(data)
+
+
+def load_snapshot(source: JsonText) -> Snapshot:
+    """Parse and check a snapshot file's text; raises ``ConfigError`` with every problem at ``file:line:col``.
+
+    Syntax and shape come from pydantic (nesting is limited to 200 levels there); values the engine could not
+    compute with (unknown time zones, non-finite or huge numbers, far-off dates) from
+    ``policies.snapshot_check``.
+    """
+    from config.errors import ConfigError
+    from policies.snapshot_check import value_problems
+
+    try:
+        snapshot = snapshot_from_json(source.text)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise ConfigError(
+                [source.syntax_problem(str(errors[0]["msg"]).removeprefix("Invalid JSON: "))]
+            ) from None
+        found = _union_members_merged(source, errors)
+    else:
+        found = [(_original_index(source, loc), message) for loc, message in value_problems(snapshot)]
+        if not found:
+            return snapshot
+    places = source.places(loc for loc, _ in found)
+    raise ConfigError(
+        f"{places[loc]}: {'.'.join(map(str, loc)) or '(top level)'}: {message}" for loc, message in found
+    )
+
+
+def _union_members_merged(source: JsonText, errors: list[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """pydantic reports a value that fits no member of a union once per member (``fields.x.str``,
+    ``fields.x.int``, ...): one line at the value instead, listing what it should have been."""
+    paths = source.key_paths(tuple(e["loc"]) for e in errors)
+    known = source.existing(paths.values())
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    merged: dict[tuple[str | int, ...], list[str]] = {}
+    for error in errors:
+        path = paths[tuple(error["loc"])]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] != "missing" and path not in known and path[:-1] in known and len(path) > 1:
+            if path[:-1] not in merged:
+                merged[path[:-1]] = []
+                found.append((path[:-1], ""))
+            merged[path[:-1]].append(message.removeprefix("Input should be "))
+        else:
+            found.append((path, message))
+    return [
+        (path, message or "should be " + " or ".join(dict.fromkeys(merged[path]))) for path, message in found
+    ]
+
+
+def _original_index(source: JsonText, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``Deal`` sorts its activities by time: point a problem in one back at its place in the file."""
+    if len(loc) < 4 or loc[0] != "deals" or loc[2] != "activities":
+        return loc
+    import json
+
+    deal, index = loc[1], loc[3]
+    wanted = snapshot_from_json(source.text).deals[int(deal)].activities[int(index)].id
+    raw = json.loads(source.text)["deals"][int(deal)]["activities"]
+    original = next((i for i, a in enumerate(raw) if a.get("id") == wanted), index)
+    return (*loc[:3], original, *loc[4:])
 
 
 def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = None) -> bytes:

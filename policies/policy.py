@@ -10,7 +10,7 @@ deterministic.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from config.errors import ConfigError
@@ -105,6 +105,10 @@ class Policy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_scopes", tuple(_ScopeCheck.of(o.when) for o in self.overrides))
+
+    def without_caches(self) -> Policy:
+        """The same policy with empty caches: what can be pickled (to another process) at any time."""
+        return replace(self, _resolved={}, _calendars={})
 
     # -- scopes ----------------------------------------------------------------------------------
 

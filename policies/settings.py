@@ -52,7 +52,13 @@ TemplateText = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: "nan" or "1e400" as text is refused, as .nan and .inf are by the YAML reader
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+# Bounds on numbers: far beyond any sensible policy, small enough that no date or count arithmetic overflows.
+MAX_COUNT = 1000  # touches, tasks
+MAX_AMOUNT = 1e15  # deal amounts and scores
 
 
 # --------------------------------------------------------------------------------------------------
@@ -169,7 +175,7 @@ class StopRule(Strict):
     """(c) When a deal is dead: too many unanswered touches, silence, a stalled stage, a stale close date."""
 
     enabled: bool = True
-    max_unanswered_touches: int | None = Field(default=6, ge=1)
+    max_unanswered_touches: int | None = Field(default=6, ge=1, le=MAX_COUNT)
     max_since_inbound: PolicyDuration | None = parse_duration("90d")
     max_in_stage: PolicyDuration | None = None
     close_date_overdue: PolicyDuration | None = parse_duration("30d")
@@ -204,7 +210,7 @@ class QualificationRule(Strict):
 
     enabled: bool = True
     required_fields: tuple[str, ...] = ()
-    min_score: float | None = None
+    min_score: float | None = Field(default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
     stop_after: PolicyDuration | None = parse_duration("30d")
 
 
@@ -213,7 +219,7 @@ class DecisionMakerRule(Strict):
 
     enabled: bool = True
     stages: tuple[str, ...] = ()
-    min_amount: float | None = Field(default=None, ge=0)
+    min_amount: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     roles: tuple[ContactRole, ...] = (ContactRole.DECISION_MAKER, ContactRole.ECONOMIC_BUYER)
 
 
@@ -245,8 +251,8 @@ class RuleSet(Strict):
 
 
 class AmountBand(Strict):
-    min: float | None = Field(default=None, ge=0)
-    max: float | None = Field(default=None, ge=0)
+    min: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    max: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
     @field_validator("max")
     @classmethod
@@ -335,8 +341,8 @@ class Texts(Strict):
 class Budgets(Strict):
     """(h) Budgets across deals, applied by the planner."""
 
-    max_new_tasks_per_owner_per_day: int = Field(default=20, ge=1)
-    max_touches_per_contact_per_week: int | None = Field(default=3, ge=1)
+    max_new_tasks_per_owner_per_day: int = Field(default=20, ge=1, le=MAX_COUNT)
+    max_touches_per_contact_per_week: int | None = Field(default=3, ge=1, le=MAX_COUNT)
 
 
 class PolicyFile(Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from policies.bounds import capped_interval
 from policies.context import (
     AGREED,
     DECISION_MAKER,
@@ -142,8 +143,9 @@ def followup_task(ctx: Context) -> None:
     signal = facts.last_signal
     anchor_at, anchor_ref = (signal.occurred_at, signal.id) if signal else (deal.created_at, "created")
     agreed = bool(agreement.interval_days and agreement.interval_days > 0)
-    interval = days(agreement.interval_days or 0) if agreed else cadence
-    basis = f"agreed interval of {agreement.interval_days} days" if agreed else f"cadence of {cadence}"
+    # Bounded: connectors reject intervals past MAX_INTERVAL_DAYS; a snapshot or mirror may still hold one.
+    interval = days(capped_interval(agreement.interval_days or 0)) if agreed else cadence
+    basis = f"agreed interval of {interval.amount} days" if agreed else f"cadence of {cadence}"
     # A later unanswered attempt restarts the clock on the cadence: try again.
     attempt = facts.last_attempt
     if attempt is not None and attempt.occurred_at > anchor_at:

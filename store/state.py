@@ -15,11 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from policies.model import Action, Deal
+from policies.model import Action, Deal, Owner
 from store import ledger as ledger_q
 from store import mirror as mirror_q
 from store.database import dumps, loads, open_engine, upgrade
-from store.schema import accounts, cursors, leases, runs
+from store.schema import accounts, cursors, leases, owners, runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class RunRecord:
     counts: Mapping[str, int]
     api_calls: int
     error: str | None
+    api_daily_limit: int | None = None
 
 
 class StateStore:
@@ -130,6 +131,35 @@ class StateStore:
     def release_lease(self, account: str, holder: str) -> None:
         with self.engine.begin() as c:
             c.execute(sa.delete(leases).where(leases.c.account == account, leases.c.holder == holder))
+
+    def record_owners(self, account: str, found: Collection[Owner], now: datetime) -> None:
+        """The CRM's owners as a cycle read them (names, teams, zones: for the report); replaces the old."""
+        with self.engine.begin() as c:
+            c.execute(sa.delete(owners).where(owners.c.account == account))
+            if found:
+                c.execute(
+                    sa.insert(owners),
+                    [
+                        {
+                            "account": account,
+                            "owner_id": o.id,
+                            "name": o.name[:200],
+                            "team": o.team[:200] if o.team else None,
+                            "time_zone": o.time_zone,
+                            "active": o.active,
+                            "updated_at": now,
+                        }
+                        for o in found
+                    ],
+                )
+
+    def owners(self, account: str) -> dict[str, Owner]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(owners).where(owners.c.account == account))
+            return {
+                r.owner_id: Owner(r.owner_id, r.name, time_zone=r.time_zone, team=r.team, active=r.active)
+                for r in rows
+            }
 
     # ---------------------------------------------------------------------------------- cursors, mirror
 
@@ -268,6 +298,8 @@ class StateStore:
         api_calls: int,
         error: str | None,
         now: datetime,
+        *,
+        api_daily_limit: int | None = None,
     ) -> None:
         with self.engine.begin() as c:
             c.execute(
@@ -279,6 +311,7 @@ class StateStore:
                     api_calls=api_calls,
                     error=error,
                     finished_at=now,
+                    api_daily_limit=api_daily_limit,
                 )
             )
 
@@ -301,6 +334,7 @@ class StateStore:
                     loads(r.counts),
                     r.api_calls,
                     r.error,
+                    r.api_daily_limit,
                 )
                 for r in rows
             ]

@@ -15,7 +15,12 @@
 
 Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM.
 ``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
-its configuration changes; a record the connector rejects is logged with its id and the run goes on.
+its configuration changes. One bad deal never stops the account: a deal the connector cannot map (a value
+out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected with its id, the
+field and the reason (``record_rejected`` in the log, an audit row, ``CycleResult.rejected`` for the
+metrics), leaves the mirror (so it is not judged on stale data; its next change brings it back), and the
+rest of the account goes on. An owner whose time zone is unknown gets the policy's calendar zone, with a
+warning (``owner_time_zone_unknown``) once per owner and cycle.
 """
 
 from __future__ import annotations
@@ -29,14 +34,15 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus
+from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus, RejectedRecord
 from connectors.errors import FixConfiguration, RetryLater, SkipRecord
 from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, action_kind
 from policies.simulate import apply_actions
-from store import Result, StateStore
+from store import AuditEntry, Result, StateStore
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
 from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
+from sync.directory import with_known_time_zones
 from sync.effects import Simulate, audit_entries, deal_batches, mirror_after
 from sync.known import MirrorKnowledge
 from sync.leases import acquire
@@ -93,6 +99,7 @@ class CycleResult:
     actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, rule, ledger status)
     api_calls: int = 0
     api_calls_by_endpoint: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)  # deals rejected, by reason
     duration_s: float = 0.0
     error: str | None = None
 
@@ -174,12 +181,19 @@ class _Run:
 
     def _finish(self, started: float, usage_before: Counter[str]) -> None:
         c, result = self.c, self.result
-        after = Counter(c.connector.usage().calls_by_endpoint)
+        usage = c.connector.usage()
+        after = Counter(usage.calls_by_endpoint)
         result.api_calls_by_endpoint = after - usage_before
         result.api_calls = sum(result.api_calls_by_endpoint.values())
         result.duration_s = time.monotonic() - started
         c.store.finish_run(
-            result.run_id, result.status, dict(self.counts), result.api_calls, result.error, c.clock()
+            result.run_id,
+            result.status,
+            dict(self.counts),
+            result.api_calls,
+            result.error,
+            c.clock(),
+            api_daily_limit=usage.daily_limit,
         )
         c.crash.reached("run_finished")
         c.store.release_lease(c.account, c.holder)
@@ -188,8 +202,9 @@ class _Run:
 
     def _steps(self) -> None:
         c = self.c
-        directory = c.connector.read_directory()
+        directory = with_known_time_zones(c.connector.read_directory())
         self.pipelines = directory.pipelines
+        c.store.record_owners(c.account, list(directory.owners.values()), self.now)  # for the report
         c.crash.reached("directory_read")
         if not c.shadow:
             self._recover()  # before the pull: it then brings the CRM's own view of what recovery wrote
@@ -222,28 +237,20 @@ class _Run:
             for batch in c.connector.pull_changes(directory, None if full else state.cursor, known):
                 keep = [d for d in batch.deals if worth_mirroring(d)]
                 drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
+                # a rejected deal leaves the mirror: its last good version could get wrong actions
+                drop |= {r.record_id for r in batch.rejected}
                 restamped = {k: v for k, v in batch.restamped.items() if k not in drop}
                 c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock(), restamped)
                 self.counts["pulled"] += len(batch.deals)
                 self.counts["restamped"] += len(restamped)
                 self.counts["removed"] += len(batch.removed_deal_ids)
-                for rejected in batch.rejected:
-                    self.counts["rejected"] += 1
-                    log.warning(
-                        "record_rejected",
-                        object_type=rejected.object_type,
-                        record_id=rejected.record_id,
-                        reason=rejected.reason,
-                    )
+                self._reject(batch.rejected)
                 c.progress.advance(len(batch.deals))
                 c.crash.reached("batch_stored")
                 self._check()
         except SkipRecord as exc:  # the connector could not go on past one record: keep what we have
-            self.counts["rejected"] += 1
             full = False
-            log.warning(
-                "record_rejected", object_type=exc.object_type, record_id=exc.record_id, reason=str(exc)
-            )
+            self._reject([RejectedRecord.of(exc)])
         finally:
             c.progress.finish()
         if full:
@@ -271,8 +278,8 @@ class _Run:
 
     def _evaluate_and_act(self, directory: Directory) -> None:
         c = self.c
-        for chunk in c.store.iter_mirror(c.account, c.options.evaluate_chunk):
-            plan = c.decide(chunk, self.now, directory.owners)
+        for whole in c.store.iter_mirror(c.account, c.options.evaluate_chunk):
+            chunk, plan = self._decide(whole, directory)
             self.counts["evaluated"] += len(chunk)
             self.counts["planned"] += len(plan.actions)
             self.counts["deferred"] += len(plan.deferred)
@@ -297,6 +304,48 @@ class _Run:
                     )
                 continue
             self._apply(new)
+
+    def _decide(self, chunk: Sequence[Deal], directory: Directory) -> tuple[Sequence[Deal], Plan]:
+        """The plan for a chunk; when the engine raises, each deal alone finds the ones it cannot evaluate,
+        which are rejected, and the chunk is planned again without them (budgets span the chunk). The
+        normal path costs nothing extra; a second failure is a bug that is not one deal's, and propagates."""
+        c = self.c
+        try:
+            return chunk, c.decide(chunk, self.now, directory.owners)
+        except Exception:  # isolated below, deal by deal
+            log.warning("chunk_evaluation_failed", deals=len(chunk), hint="evaluating deal by deal")
+        good: list[Deal] = []
+        bad: list[RejectedRecord] = []
+        for deal in chunk:
+            try:
+                c.decide([deal], self.now, directory.owners)
+            except Exception as exc:  # rejected with the error's type (its message might quote the deal)
+                detail = f"deal {deal.id}: {type(exc).__name__} while evaluating"
+                bad.append(RejectedRecord("deal", deal.id, "evaluation_failed", None, detail))
+            else:
+                good.append(deal)
+        self._reject(bad)
+        return good, c.decide(good, self.now, directory.owners)
+
+    def _reject(self, rejected: Sequence[RejectedRecord]) -> None:
+        """Log, count and audit deals that could not be mapped or evaluated: the run goes on without them."""
+        if not rejected:
+            return
+        entries = []
+        for r in rejected:
+            self.counts["rejected"] += 1
+            self.result.rejected[r.reason] += 1
+            log.warning(
+                "record_rejected",
+                object_type=r.object_type,
+                record_id=r.record_id,
+                field=r.field,
+                reason=r.reason,
+                detail=r.detail,
+            )
+            evidence = (("object", r.object_type), ("field", r.field or ""), ("reason", r.reason))
+            entries.append(AuditEntry(r.record_id, "record_rejected", False, "rejected", r.detail, evidence))
+        self.c.store.record_audit(self.c.account, self.result.run_id, self._mode, self.c.clock(), entries)
 
     @property
     def _mode(self) -> str:

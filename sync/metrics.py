@@ -56,6 +56,12 @@ class WorkerMetrics:
             registry=r,
         )
         self.mirrored = Gauge("followup_mirrored_deals", "Deals in the local mirror", ["account"], registry=r)
+        self.rejected = Counter(
+            "followup_records_rejected",
+            "Deals skipped because they could not be mapped or evaluated, by reason",
+            ["account", "reason"],
+            registry=r,
+        )
         r.register(_LagCollector(self))
 
     def observe(self, result: CycleResult) -> None:
@@ -71,6 +77,8 @@ class WorkerMetrics:
             self.actions.labels(account, kind, rule, status).inc(n)
         for endpoint, n in result.api_calls_by_endpoint.items():
             self.api_calls.labels(account, endpoint).inc(n)
+        for reason, n in result.rejected.items():
+            self.rejected.labels(account, reason).inc(n)
         if result.status not in {"lease_held", "blocked"} and result.run_id != "-":
             self.duration.labels(account).observe(result.duration_s)
         if "mirrored" in result.counts:

@@ -31,6 +31,7 @@ from connectors.hubspot.mapping import (
 )
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.values import parse_datetime
+from connectors.values import BadValue
 from policies.model import Activity, AutoTask, Contact, Deal, DealField, RepTask
 
 
@@ -48,20 +49,30 @@ class KnownTask:
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
-    """One engagement, already mapped (small enough to keep for a whole pull)."""
+    """One engagement, already mapped (small enough to keep for a whole pull).
+
+    ``problem`` is set when the engagement could not be mapped (a timestamp out of bounds, say): every deal
+    it belongs to, directly or through a contact, is then rejected with it rather than judged without it (a
+    lost reply could close a live deal).
+    """
 
     activity: Activity | None  # without contact ids: those depend on the deal it is seen from
     task: AutoTask | None  # one of ours
     body: str  # our task's body (kept to close or update it); "" otherwise
     closed_at: datetime
+    problem: BadValue | None = None
     rep_task: RepTask | None = None  # somebody's open follow-up task
 
     @classmethod
     def of(cls, object_type: str, record: Mapping[str, Any]) -> Engagement:
-        task = auto_task_from_hubspot(record) if object_type == "tasks" else None
-        body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
-        rep = rep_task_from_hubspot(record) if object_type == "tasks" and task is None else None
-        return cls(activity_from_hubspot(object_type, record), task, body, _closed_at(record), rep)
+        try:
+            task = auto_task_from_hubspot(record) if object_type == "tasks" else None
+            body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
+            rep = rep_task_from_hubspot(record) if object_type == "tasks" and task is None else None
+            activity = activity_from_hubspot(object_type, record)
+            return cls(activity, task, body, _closed_at(record), rep_task=rep)
+        except BadValue as bad:
+            return cls(None, None, "", _closed_at(record), bad)
 
 
 @dataclass
@@ -150,10 +161,10 @@ class AggregateBuilder:
         closed_horizon = now - timedelta(days=self._options.closed_task_lookback_days)
         self.deals_with_known_tasks.update(deal_ids)
         for deal_id in deal_ids:
-            contacts, activities, tasks, rep_tasks = self._parts(
-                deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
-            )
             try:
+                contacts, activities, tasks, rep_tasks = self._parts(
+                    deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
+                )
                 deals.append(
                     deal_from_hubspot(
                         deal_records[deal_id],
@@ -167,8 +178,18 @@ class AggregateBuilder:
                         rep_tasks=rep_tasks,
                     )
                 )
+            except BadValue as bad:  # in one of its engagements or contacts
+                rejected.append(
+                    RejectedRecord("deal", deal_id, bad.reason, bad.field, f"deal {deal_id}: {bad}")
+                )
             except SkipRecord as exc:
-                rejected.append(RejectedRecord("deal", deal_id, str(exc)))
+                rejected.append(RejectedRecord.of(exc))
+            except Exception as exc:
+                rejected.append(
+                    RejectedRecord(
+                        "deal", deal_id, "mapping_failed", None, f"{type(exc).__name__} while mapping"
+                    )
+                )
         return deals, rejected
 
     def shell(self, record: Mapping[str, Any], directory: Directory) -> Deal:
@@ -218,6 +239,8 @@ class AggregateBuilder:
             item = engagements.get(pair)
             if item is None:
                 continue
+            if item.problem is not None:
+                raise item.problem
             if item.rep_task is not None and pair in on_deal:
                 rep_tasks.append(item.rep_task)
             if item.task is not None and pair in on_deal:
@@ -248,7 +271,9 @@ class AggregateBuilder:
 
 
 def _closed_at(record: Mapping[str, Any]) -> datetime:
-    props = record.get("properties") or {}
+    props = record.get("properties")
+    if not isinstance(props, Mapping):
+        props = {}
     moment = (
         parse_datetime(props.get("hs_task_completion_date"))
         or parse_datetime(props.get("hs_lastmodifieddate"))

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import Directory, KnownDeals
-from connectors.errors import SkipRecord
 from connectors.hubspot.fetch import Associated
 from connectors.hubspot.mapping import modified_stamp, parse_task_key
 from policies.model import Deal
@@ -73,7 +72,7 @@ class DealEchoes:
             stamp = modified_stamp(record)
             try:
                 same = stamp is not None and unchanged(self._shell(record, self._directory), deal)
-            except SkipRecord:
+            except Exception:  # any mapping failure: pulled, mapped again and rejected with its reason
                 same = False
             if same and stamp is not None:
                 restamped[deal_id] = stamp
@@ -85,8 +84,8 @@ class DealEchoes:
     def _wanted(self, record: Mapping[str, Any]) -> bool:
         try:
             return self._known.wanted(self._shell(record, self._directory))
-        except SkipRecord:
-            return True  # pulled and rejected with its reason, as before
+        except Exception:  # any mapping failure: pulled and rejected with its reason, as before
+            return True
 
 
 def own_task_echoes(

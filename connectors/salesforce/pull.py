@@ -46,11 +46,13 @@ from typing import Any
 import structlog
 
 from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals, RejectedRecord
+from connectors.errors import SkipRecord
 from connectors.salesforce import soql
 from connectors.salesforce.activities import CONTACT_PREFIX, contact_touches
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.mapping import MappingConfig, add_contact_touches, deal_from_records
 from connectors.salesforce.values import children, parse_datetime, written_by
+from connectors.values import BadValue
 from policies.model import Activity, Deal
 
 log = structlog.get_logger(__name__)
@@ -180,9 +182,33 @@ class Puller:
                         opportunity, emails.get(record_id, []), config=config, pipeline=pipeline, now=now
                     )
                 )
-            except (ValueError, KeyError, TypeError) as exc:
-                rejected.append(RejectedRecord("Opportunity", record_id, type(exc).__name__))
+            except SkipRecord as exc:
+                rejected.append(RejectedRecord.of(exc))
+            except Exception as exc:
+                rejected.append(
+                    RejectedRecord(
+                        "Opportunity",
+                        record_id,
+                        "mapping_failed",
+                        None,
+                        f"{type(exc).__name__} while mapping",
+                    )
+                )
         return deals, rejected
+
+    @staticmethod
+    def _with_contact_touches(
+        deals: Sequence[Deal], index: Mapping[str, Sequence[tuple[str | None, Activity | BadValue]]]
+    ) -> tuple[list[Deal], list[RejectedRecord]]:
+        """Each deal with the touches on its contacts; a deal with an unreadable contact touch is rejected."""
+        complete: list[Deal] = []
+        rejected: list[RejectedRecord] = []
+        for deal in deals:
+            try:
+                complete.append(add_contact_touches(deal, index))
+            except SkipRecord as exc:
+                rejected.append(RejectedRecord.of(exc))
+        return complete, rejected
 
     def _by_chunks(self, build: Callable[[Sequence[str]], str], ids: Sequence[str]) -> Iterator[Record]:
         """The rows of ``build(chunk)`` for every id chunk, the chunks' queries bundled (``query_each``)."""
@@ -214,7 +240,7 @@ class Puller:
         previous_last: str | None = None
         held: list[Deal] = []
         rejected: list[RejectedRecord] = []
-        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]] = {}
         now = self._clock()
         for page in pages:
             opportunities = [self._complete_children(o) for o in page]
@@ -235,7 +261,8 @@ class Puller:
             deals, bad = self._map(opportunities, emails, directory)
             held.extend(deals)
             rejected.extend(bad)
-        complete = [add_contact_touches(d, index) for d in held]
+        complete, bad = self._with_contact_touches(held, index)
+        rejected.extend(bad)
         groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
         final = self._full_done_cursor(stamps, started)
         for number, group in enumerate(groups):
@@ -250,12 +277,15 @@ class Puller:
         self,
         opportunity: Record,
         emails: Sequence[Record],
-        index: dict[str, list[tuple[str | None, Activity]]],
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]],
         now: datetime,
     ) -> None:
         """Note the touches of one opportunity logged on a contact, for that contact's other deals."""
         mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
-        rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
+        try:
+            rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
+        except BadValue:  # malformed child sets: the opportunity's own mapping rejects it
+            return
         for who, _, touch in contact_touches(
             rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
         ):
@@ -339,7 +369,8 @@ class Puller:
         )
         emails, index = self._emails_and_contact_touches(ids)
         deals, rejected = self._map([changed[i] for i in ids], emails, directory)
-        complete = [add_contact_touches(d, index) for d in deals]
+        complete, bad = self._with_contact_touches(deals, index)
+        rejected.extend(bad)
         groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
         for number, group in enumerate(groups):
             last = number == len(groups) - 1
@@ -387,8 +418,8 @@ class Puller:
             if held is None:
                 try:
                     shell = deal_from_records(record, [], config=config, pipeline=pipeline, now=now)
-                except (ValueError, KeyError, TypeError):
-                    pull.add(record_id)  # mapped again with the aggregate, and rejected with its reason
+                except Exception:  # any mapping failure: pulled, mapped again and rejected with its reason
+                    pull.add(record_id)
                     continue
                 if known.wanted(shell):
                     pull.add(record_id)
@@ -405,7 +436,7 @@ class Puller:
 
     def _emails_and_contact_touches(
         self, ids: Sequence[str]
-    ) -> tuple[dict[str, list[Record]], dict[str, list[tuple[str | None, Activity]]]]:
+    ) -> tuple[dict[str, list[Record]], dict[str, list[tuple[str | None, Activity | BadValue]]]]:
         """The e-mails of these deals and the touches logged on their contacts, by contact id.
 
         Both only need the deal ids, so their id-chunked queries share Composite calls; the e-mails
@@ -432,7 +463,7 @@ class Puller:
         )
         for email in self._by_chunks(soql.emails_by_activity, unknown):
             mirrors[str(email["ActivityId"])] = email
-        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]] = {}
         now = self._clock()
         for who, what, touch in contact_touches(
             rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors

@@ -264,3 +264,23 @@ def test_unknown_owner_and_stage_are_rejected(api: HubSpot) -> None:
             api.crm.deals.basic_api.update("1", SimplePublicObjectInput(properties=props))
         assert caught.value.status == 400
         assert code in json.loads(caught.value.body)["message"]
+
+
+@pytest.mark.parametrize("value", ["1e400", "NaN", "Infinity", "4,68", "1.2.3", "--5"])
+def test_number_properties_take_only_digits_a_sign_and_a_point(api: HubSpot, value: str) -> None:
+    """HubSpot's API refuses exponents, NaN, commas and second points in numbers (400 INVALID_FLOAT)."""
+    with pytest.raises(ApiException) as caught:
+        api.crm.deals.basic_api.update("1", SimplePublicObjectInput(properties={"amount": value}))
+    assert caught.value.status == 400
+    assert "INVALID_FLOAT" in json.loads(caught.value.body)["message"]
+
+
+def test_numbers_of_any_size_are_accepted_and_read_back_as_written(api: HubSpot) -> None:
+    """A 401-digit amount or a negative interval is accepted (the connector, not the CRM, bounds them)."""
+    huge = "1" + "0" * 400
+    api.crm.deals.basic_api.update(
+        "1", SimplePublicObjectInput(properties={"amount": huge, "followup_agreed_interval_days": "-5"})
+    )
+    deal = api.crm.deals.basic_api.get_by_id("1", properties=["amount", "followup_agreed_interval_days"])
+    assert deal.properties["amount"] == huge
+    assert deal.properties["followup_agreed_interval_days"] == "-5"

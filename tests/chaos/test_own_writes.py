@@ -35,7 +35,7 @@ from policies.model import Deal, DealField, Explanation, SetDealFields
 from store import StateStore
 from store.ledger import LedgerEntry
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 FOLLOWUP = Path(sys.executable).parent / "followup"
 ACCOUNT = "demo"

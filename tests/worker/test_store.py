@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from store import StateStore
-from store.database import current_revision
+from store.database import HEAD, current_revision
 from store.schema import metadata
 from tests.worker.conftest import T0, make_deal
 
@@ -18,7 +18,7 @@ def test_migrations_build_exactly_the_declared_schema(store: StateStore) -> None
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == HEAD
 
 
 def test_reopening_keeps_the_data(store: StateStore) -> None:
@@ -79,3 +79,25 @@ def test_migrations_render_for_postgresql() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
     assert "UPDATE alembic_version SET version_num='0001'" in sql or "INSERT INTO alembic_version" in sql
+
+
+def test_owners_are_replaced_per_account(store: StateStore) -> None:
+    """Each cycle's directory replaces the account's owners: names and teams for the report."""
+    from policies.model import Owner
+
+    store.record_owners("acme", [Owner("o1", "Anna", team="North"), Owner("o2", "Bo")], T0)
+    store.record_owners("other", [Owner("x", "Xi")], T0)
+    moved = Owner("o1", "Anna A.", "a@x.example", "Europe/Oslo", team="South", active=False)
+    store.record_owners("acme", [moved], T0)
+    # The email is not kept: the report needs names, teams and zones only.
+    assert store.owners("acme") == {
+        "o1": Owner("o1", "Anna A.", None, "Europe/Oslo", team="South", active=False)
+    }
+    assert list(store.owners("other")) == ["x"]
+
+
+def test_a_run_keeps_its_daily_api_limit(store: StateStore) -> None:
+    """The daily limit the connector knew at the end of a run is kept with the run."""
+    store.start_run("r1", "acme", "h:1", False, T0)
+    store.finish_run("r1", "ok", {"pulled": 3}, 12, None, T0, api_daily_limit=250_000)
+    assert store.runs("acme")[0].api_daily_limit == 250_000

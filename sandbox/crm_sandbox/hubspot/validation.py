@@ -9,6 +9,7 @@ Read-only (calculated) properties are dropped from writes, as HubSpot ignores th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from crm_sandbox.hubspot.render import format_number, iso_ms, parse_date_ms, par
 __all__ = ["normalise_properties"]
 
 _DAY_MS = 86_400_000
+_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+_EXACT = 2.0**53
 
 
 def _problem(name: str, code: str, message: str) -> dict[str, Any]:
@@ -49,11 +52,14 @@ def _normalise(
             return None, _problem(name, "INVALID_DATE", f"{raw} is at {clock} UTC, not midnight!")
         return iso_ms(ms)[:10], None
     if kind == "number":
-        try:
-            number = float(raw)
-        except ValueError:
+        # Only digits, one optional leading "-" and one optional "." (HubSpot's API number validation):
+        # "1e5", "NaN", "Infinity", "4,68" are refused; a number of any length is accepted.
+        text = raw.strip()
+        if not _NUMBER.fullmatch(text):
             return None, _problem(name, "INVALID_FLOAT", f"{raw} was not a valid number.")
-        return format_number(number), None
+        number = float(text)
+        # Stored as HubSpot prints it; a number a double cannot hold exactly stays as written.
+        return (format_number(number) if abs(number) < _EXACT else text), None
     if kind == "bool":
         lowered = raw.strip().lower()
         if lowered not in ("true", "false"):
