@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 
 from connectors.base import ActionOutcome, OutcomeStatus
+from connectors.errors import RetryLater
 from connectors.held_back import held_back
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
@@ -148,9 +149,13 @@ class Writer:
         if not written or me is None:
             return outcomes
         queries = [soql.opportunity_stamps(c) for c in soql.chunked(sorted(written), self._ids_per_query)]
+        try:
+            rows = [row for found in self._api.query_each(queries) for row in found]
+        except RetryLater:  # the writes stand; without their stamps the next pull reads those deals again
+            log.info("salesforce_stamps_not_read", opportunities=len(written))
+            return outcomes
         stamps = {
             str(row["Id"]): stamp
-            for rows in self._api.query_each(queries)
             for row in rows
             if written_by(row, me) and (stamp := parse_datetime(row.get("LastModifiedDate"))) is not None
         }

@@ -5,7 +5,6 @@
 * ``connectors.hubspot.echo``: which searched deals and tasks are our own writes' echo;
 * ``connectors.salesforce.auth.user_of``: whose token it is, from the identity URL;
 * ``sync.effects.mirror_after``: the mirror keeps the stamps the CRM answered, never the worker's clock;
-* ``store``: a restamp changes a mirrored deal's stamp and nothing else.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,7 +41,6 @@ from policies.model import (
     TaskType,
 )
 from policies.simulate import apply_actions
-from store import StateStore
 from sync.effects import mirror_after
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -331,18 +328,59 @@ def test_the_mirror_keeps_the_stamps_the_crm_answered_never_the_workers_clock() 
     assert unanswered.auto_tasks[0].modified_at is None  # changed by us, stamp unknown: not an echo later
 
 
-def test_a_restamp_changes_the_stamp_and_nothing_else(tmp_path: Path) -> None:
-    """``store_batch`` with ``restamped`` gives mirrored deals the CRM's new stamp, in the batch's
-    transaction, and leaves their aggregates and unknown ids alone."""
-    store = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    try:
-        store.ensure_account("a", "memory", T0)
-        deal = _deal()
-        store.store_batch("a", "r1", [deal], (), {"hi": "1"}, T0)
-        later = T0 + timedelta(seconds=7)
-        store.store_batch("a", "r2", [], (), {"hi": "2"}, T0, {"1": later, "404": later})
-        assert store.mirror_stamps("a", ["1", "404"]) == {"1": later}
-        assert store.mirror_deals("a", ["1"])["1"] == dataclasses.replace(deal, modified_at=later)
-        assert store.cursor_state("a").cursor == {"hi": "2"}
-    finally:
-        store.close()
+class _StampsApi:
+    """What ``Writer._with_stamps`` asks of ``SalesforceApi``: whose token, and bundled queries."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None) -> None:
+        self.user_id = "0055g0000000004AAA"
+        self.rows = rows
+        self.queries: list[str] = []
+
+    def query_each(self, queries: list[str]) -> Any:
+        self.queries.extend(queries)
+        if self.rows is None:
+            from connectors.errors import RetryLater
+
+            raise RetryLater("salesforce composite: HTTP 503")
+        return iter([self.rows])
+
+
+def test_salesforce_remembers_the_stamp_of_its_own_write_only() -> None:
+    """After writing, the opportunities it keeps open are read back: a stamp is taken only while the
+    integration user is the last writer; one closed as lost is not read back; a failed read-back leaves
+    the outcomes without stamps (the next pull reads those deals again) instead of failing the batch."""
+    from connectors.salesforce.write import Writer
+
+    nurture = SetDealFields(
+        key="n", deal_id="006A", rule_id="nurture", explanation=WHY, fields={DealField.READINESS: "not_now"}
+    )
+    edited = SetDealFields(
+        key="e", deal_id="006B", rule_id="nurture", explanation=WHY, fields={DealField.READINESS: "not_now"}
+    )
+    lost = dataclasses.replace(_stage("006C"), close_reason="No response")
+    actions: list[Action] = [nurture, edited, lost]
+    outcomes = [ActionOutcome(a.key, OutcomeStatus.APPLIED, (a.deal_id,)) for a in actions]
+    ours, theirs = "2026-03-02T09:00:05.000+0000", "2026-03-02T09:00:06.000+0000"
+    api = _StampsApi(
+        [
+            {"Id": "006A", "LastModifiedDate": ours, "LastModifiedById": "0055g0000000004"},
+            {"Id": "006B", "LastModifiedDate": theirs, "LastModifiedById": "0055g0000000001AAA"},
+        ]
+    )
+    writer = Writer(
+        api, None, None, ids_per_query=200, nurture_status="", responded_status="", find_applied=dict
+    )
+    stamped = writer._with_stamps(actions, outcomes)
+    assert [o.modified_at for o in stamped] == [T0 + timedelta(seconds=5), None, None]
+    assert len(api.queries) == 1
+    assert "'006C'" not in api.queries[0]
+    failing = Writer(
+        _StampsApi(None),
+        None,
+        None,
+        ids_per_query=200,
+        nurture_status="",
+        responded_status="",
+        find_applied=dict,
+    )
+    assert failing._with_stamps(actions, outcomes) == outcomes
