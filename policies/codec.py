@@ -7,8 +7,8 @@ The format is the domain model itself, validated strictly by pydantic; its JSON 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -132,12 +132,33 @@ def snapshot_schema() -> dict[str, Any]:
     return _snapshot.json_schema()
 
 
+# The canonical deal fields whose values JSON carries as ISO strings: a replay gives them their type back.
+_TYPED_FIELDS: dict[str, type[date] | type[datetime]] = {
+    "next_step_date": date,
+    "followup_state_since": datetime,
+}
+
+
 def action_from_dict(data: dict[str, Any]) -> Action:
-    """The inverse of ``action_to_dict`` (the ledger stores actions as JSON and replays them)."""
-    from policies.model import ACTION_KINDS
+    """The inverse of ``action_to_dict`` (the ledger stores actions as JSON and replays them).
+
+    ``SetDealFields`` values of the canonical date and datetime fields come back as dates and datetimes
+    (JSON has only their strings), so a replayed action means what the engine decided; other fields are
+    the policy's own and stay as JSON gave them.
+    """
+    from policies.model import ACTION_KINDS, SetDealFields
 
     by_kind = {kind: cls for cls, kind in ACTION_KINDS.items()}
     payload = dict(data)
     kind = payload.pop("kind")
     cls = by_kind[kind]
-    return TypeAdapter(cls).validate_python(payload)
+    action = TypeAdapter(cls).validate_python(payload)
+    if isinstance(action, SetDealFields):
+        typed = {
+            name: TypeAdapter(_TYPED_FIELDS[name]).validate_python(value)
+            if name in _TYPED_FIELDS and isinstance(value, str)
+            else value
+            for name, value in action.fields.items()
+        }
+        action = replace(action, fields=typed)
+    return action

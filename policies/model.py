@@ -222,6 +222,26 @@ class AutoTask:
     owner_id: str | None = None
     task_type: TaskType = TaskType.TODO
     subject: str = ""
+    modified_at: datetime | None = None  # the CRM's modification stamp as last read or written; None: unknown
+
+
+@dataclass(frozen=True, slots=True)
+class RepTask:
+    """A follow-up task the deal's people set themselves (not crm-followup's), as the CRM has it.
+
+    Connectors report the open tasks on the deal (HubSpot: associated with the deal; Salesforce: ``WhatId``
+    the opportunity) of a follow-up kind: call, email or to-do (docs/crm-fields.md). One crm-followup
+    closed (``nurture.close_rep_tasks``) stays in the mirror as closed, with the CRM's stamp of that close,
+    until the deal is read again: the next pull knows the change was ours.
+    """
+
+    id: str
+    owner_id: str | None
+    task_type: TaskType = TaskType.TODO
+    subject: str = ""
+    due_at: datetime | None = None
+    is_open: bool = True
+    modified_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +268,8 @@ class Deal:
     """A deal (HubSpot) or opportunity (Salesforce) with everything the rules look at.
 
     ``activities`` are sorted by ``occurred_at`` and include the touches logged on the deal's contacts.
-    ``auto_tasks`` are the tasks crm-followup created for this deal, as found in the CRM.
+    ``auto_tasks`` are the tasks crm-followup created for this deal, as found in the CRM; ``rep_tasks`` the
+    open follow-up tasks on it that people created (``nurture.close_rep_tasks`` may close the owner's).
     ``fields`` holds any extra CRM fields a policy names (qualification fields, custom flags), by CRM name.
     """
 
@@ -273,6 +294,7 @@ class Deal:
     contacts: tuple[Contact, ...] = ()
     activities: tuple[Activity, ...] = ()
     auto_tasks: tuple[AutoTask, ...] = ()
+    rep_tasks: tuple[RepTask, ...] = ()  # open follow-up tasks of the deal's people, not ours
 
     def __post_init__(self) -> None:
         # The engine reads the history newest first and stops at the last conversation, so the order is
@@ -369,7 +391,7 @@ class CloseReason(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseTask(_ActionBase):
     task_id: str
-    task_key: str
+    task_key: str  # "" for a rep's own task (nurture.close_rep_tasks): it never gets our key line
     reason: CloseReason
 
 

@@ -198,6 +198,11 @@ class NurtureRule(Strict):
     move_stage: bool = False
     move_stage_back: bool = False
     reactivate_on: tuple[SignalKind, ...] = ("reply", "meeting_booked", "inbound_call")
+    close_rep_tasks: bool = Field(
+        default=False,
+        description="Also close the deal owner's own open follow-up tasks (call, email, to-do) on the deal, "
+        "with the reason written on them; other people's tasks are never touched",
+    )
 
 
 class QualificationRule(Strict):

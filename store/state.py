@@ -182,11 +182,15 @@ class StateStore:
         drop_ids: Collection[str],
         cursor: Mapping[str, str],
         now: datetime,
+        restamped: Mapping[str, datetime] | None = None,
     ) -> None:
-        """One pulled batch: its deals into the mirror and its cursor, in one transaction."""
+        """One pulled batch: its deals into the mirror, new stamps of unchanged mirrored deals (an echo of
+        our own writes) and its cursor, in one transaction."""
         with self.engine.begin() as c:
             mirror_q.write_deals(c, account, keep, run_id)
             mirror_q.delete_deals(c, account, drop_ids)
+            if restamped:
+                mirror_q.restamp(c, account, restamped)
             self._set_cursor(c, account, {"cursor": dumps(dict(cursor)), "updated_at": now})
 
     def finish_full_pull(self, account: str, run_id: str, now: datetime) -> int:
@@ -208,6 +212,10 @@ class StateStore:
     def mirror_deals(self, account: str, deal_ids: Collection[str]) -> dict[str, Deal]:
         with self.engine.connect() as c:
             return mirror_q.read_deals(c, account, deal_ids)
+
+    def mirror_stamps(self, account: str, deal_ids: Collection[str]) -> dict[str, datetime]:
+        with self.engine.connect() as c:
+            return mirror_q.read_stamps(c, account, deal_ids)
 
     def iter_mirror(self, account: str, chunk_size: int) -> Iterator[list[Deal]]:
         return mirror_q.iter_owner_chunks(self.engine, account, chunk_size)

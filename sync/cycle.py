@@ -44,6 +44,7 @@ from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
 from sync.directory import with_known_time_zones
 from sync.effects import Simulate, audit_entries, deal_batches, mirror_after
+from sync.known import MirrorKnowledge
 from sync.leases import acquire
 from sync.progress import NoProgress, Progress
 
@@ -232,13 +233,16 @@ class _Run:
         log.info("pull_started", full=full)
         c.progress.start("pull", None)
         try:
-            for batch in c.connector.pull_changes(directory, None if full else state.cursor):
+            known = MirrorKnowledge(c.store, c.account)
+            for batch in c.connector.pull_changes(directory, None if full else state.cursor, known):
                 keep = [d for d in batch.deals if worth_mirroring(d)]
                 drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
                 # a rejected deal leaves the mirror: its last good version could get wrong actions
                 drop |= {r.record_id for r in batch.rejected}
-                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock())
+                restamped = {k: v for k, v in batch.restamped.items() if k not in drop}
+                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock(), restamped)
                 self.counts["pulled"] += len(batch.deals)
+                self.counts["restamped"] += len(restamped)
                 self.counts["removed"] += len(batch.removed_deal_ids)
                 self._reject(batch.rejected)
                 c.progress.advance(len(batch.deals))
@@ -422,9 +426,9 @@ class _Run:
                 )
         now = c.clock()
         mirrored = c.store.mirror_deals(c.account, effective)
-        crm_ids = {o.key: o.crm_ids for o in outcomes}
+        answered = {o.key: o for o in outcomes}
         after = [
-            mirror_after(mirrored[d], acts, crm_ids, now, self.pipelines, c.simulate)
+            mirror_after(mirrored[d], acts, answered, now, self.pipelines, c.simulate)
             for d, acts in effective.items()
             if d in mirrored
         ]

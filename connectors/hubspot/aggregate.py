@@ -27,11 +27,12 @@ from connectors.hubspot.mapping import (
     auto_task_from_hubspot,
     contact_from_hubspot,
     deal_from_hubspot,
+    rep_task_from_hubspot,
 )
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.values import parse_datetime
 from connectors.values import BadValue
-from policies.model import Activity, AutoTask, Contact, Deal, DealField
+from policies.model import Activity, AutoTask, Contact, Deal, DealField, RepTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +61,16 @@ class Engagement:
     body: str  # our task's body (kept to close or update it); "" otherwise
     closed_at: datetime
     problem: BadValue | None = None
+    rep_task: RepTask | None = None  # somebody's open follow-up task
 
     @classmethod
     def of(cls, object_type: str, record: Mapping[str, Any]) -> Engagement:
         try:
             task = auto_task_from_hubspot(record) if object_type == "tasks" else None
             body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
-            return cls(activity_from_hubspot(object_type, record), task, body, _closed_at(record))
+            rep = rep_task_from_hubspot(record) if object_type == "tasks" and task is None else None
+            activity = activity_from_hubspot(object_type, record)
+            return cls(activity, task, body, _closed_at(record), rep_task=rep)
         except BadValue as bad:
             return cls(None, None, "", _closed_at(record), bad)
 
@@ -158,7 +162,7 @@ class AggregateBuilder:
         self.deals_with_known_tasks.update(deal_ids)
         for deal_id in deal_ids:
             try:
-                contacts, activities, tasks = self._parts(
+                contacts, activities, tasks, rep_tasks = self._parts(
                     deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
                 )
                 deals.append(
@@ -171,6 +175,7 @@ class AggregateBuilder:
                         contacts=contacts,
                         activities=activities,
                         auto_tasks=tasks,
+                        rep_tasks=rep_tasks,
                     )
                 )
             except BadValue as bad:  # in one of its engagements or contacts
@@ -187,6 +192,16 @@ class AggregateBuilder:
                 )
         return deals, rejected
 
+    def shell(self, record: Mapping[str, Any], directory: Directory) -> Deal:
+        """A deal record mapped without contacts, activities or tasks (``SkipRecord`` as ``build`` would)."""
+        return deal_from_hubspot(
+            record,
+            directory.pipelines,
+            self._field_names,
+            extra_fields=self._extra,
+            field_types=self.field_types,
+        )
+
     @property
     def _field_names(self) -> Mapping[DealField, str]:
         return {f: self._options.property_for(f) for f in DealField}
@@ -200,7 +215,7 @@ class AggregateBuilder:
         cache: PullCache,
         horizon: datetime,
         closed_horizon: datetime,
-    ) -> tuple[list[Contact], list[Activity], list[AutoTask]]:
+    ) -> tuple[list[Contact], list[Activity], list[AutoTask], list[RepTask]]:
         contacts: list[Contact] = []
         touched_by: dict[tuple[str, str], set[str]] = {}  # (type, engagement id) -> this deal's contacts
         for link in deal_contacts.get(deal_id, []):
@@ -219,12 +234,15 @@ class AggregateBuilder:
 
         activities: list[Activity] = []
         tasks: list[AutoTask] = []
+        rep_tasks: list[RepTask] = []
         for pair in sorted(on_deal | set(touched_by), key=lambda p: (p[0], _numeric(p[1]))):
             item = engagements.get(pair)
             if item is None:
                 continue
             if item.problem is not None:
                 raise item.problem
+            if item.rep_task is not None and pair in on_deal:
+                rep_tasks.append(item.rep_task)
             if item.task is not None and pair in on_deal:
                 self._remember_task(item.task, item.body, deal_id)
                 if item.task.is_open or item.closed_at >= closed_horizon:
@@ -235,7 +253,7 @@ class AggregateBuilder:
                 activities.append(
                     replace(activity, contact_ids=tuple(sorted(contact_ids))) if contact_ids else activity
                 )
-        return contacts, activities, tasks
+        return contacts, activities, tasks, rep_tasks
 
     def remember_tasks(self, deal_ids: Sequence[str]) -> None:
         """Read the tasks on ``deal_ids`` afresh (after a failed create, or for deals not pulled yet)."""

@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
-from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, OutcomeStatus
+from connectors.base import (
+    ActionOutcome,
+    ApiUsage,
+    ChangeBatch,
+    Cursor,
+    Directory,
+    KnownDeals,
+    OutcomeStatus,
+)
 from connectors.errors import FixConfiguration
 from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.auth import TokenSource, build_token_source
@@ -73,9 +81,11 @@ class HubSpotConnector:
         self._builder.field_types = types
         return directory
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
-        return puller.pull(directory, cursor)
+        return puller.pull(directory, cursor, known)
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
         """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from connectors import values as bounds
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
+    parse_datetime,
     parse_float,
     read_date,
     read_datetime,
@@ -49,6 +51,7 @@ from policies.model import (
     Owner,
     Pipeline,
     Readiness,
+    RepTask,
     Stage,
     TaskType,
 )
@@ -229,6 +232,13 @@ def association_labels(association: Payload) -> list[str | None]:
     return [t.get("label") for t in association.get("associationTypes") or []]
 
 
+def modified_stamp(payload: Payload) -> datetime | None:
+    """A record's modification stamp: ``hs_lastmodifieddate`` (also in write answers), else ``updatedAt``;
+    None when neither reads as a datetime (then it never matches a stamp the worker remembers)."""
+    props = payload.get("properties") or {}
+    return parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
+
+
 def parse_task_key(body: object) -> tuple[str, str] | None:
     """The (key, rule id) crm-followup wrote into a task body, or None for somebody else's task."""
     if not body:
@@ -313,6 +323,37 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         owner_id=_plain(props.get("hubspot_owner_id")),
         task_type=TASK_TYPES_BACK.get(_upper(props.get("hs_task_type")), TaskType.TODO),
         subject=_plain(props.get("hs_task_subject")) or "",
+        modified_at=modified_stamp(payload),
+    )
+
+
+REP_TASK_TYPES: Mapping[str, TaskType] = {
+    "CALL": TaskType.CALL,
+    "EMAIL": TaskType.EMAIL,
+    "TODO": TaskType.TODO,
+}
+
+
+def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
+    """An open follow-up task somebody set (``hs_task_type`` CALL, EMAIL or TODO, no key line), or None.
+
+    Completed tasks, crm-followup's own and tasks of other types (LinkedIn and the like) are not. Its due
+    date is informational (an unreadable one is left out, never a reason to reject the deal)."""
+    props = _properties(payload)
+    if _upper(props.get("hs_task_status")) == "COMPLETED":
+        return None
+    if parse_task_key(props.get("hs_task_body")) is not None:
+        return None
+    task_type = REP_TASK_TYPES.get(_upper(props.get("hs_task_type")) or "TODO")
+    if task_type is None:
+        return None
+    return RepTask(
+        id=str(payload["id"]),
+        owner_id=_plain(props.get("hubspot_owner_id")),
+        task_type=task_type,
+        subject=_plain(props.get("hs_task_subject")) or "",
+        due_at=parse_datetime(props.get("hs_timestamp")),
+        modified_at=modified_stamp(payload),
     )
 
 
@@ -367,6 +408,7 @@ def deal_from_hubspot(
     contacts: Iterable[Contact] = (),
     activities: Iterable[Activity] = (),
     auto_tasks: Iterable[AutoTask] = (),
+    rep_tasks: Iterable[RepTask] = (),
 ) -> Deal:
     """A deal aggregate, or ``SkipRecord`` naming the property and the reason: it sits in a pipeline or
     stage the directory does not know, has no create or modify date, or holds a value that is unreadable,
@@ -383,6 +425,7 @@ def deal_from_hubspot(
             contacts=contacts,
             activities=activities,
             auto_tasks=auto_tasks,
+            rep_tasks=rep_tasks,
         )
     except BadValue as bad:
         raise SkipRecord(
@@ -405,6 +448,7 @@ def _deal(
     contacts: Iterable[Contact],
     activities: Iterable[Activity],
     auto_tasks: Iterable[AutoTask],
+    rep_tasks: Iterable[RepTask],
 ) -> Deal:
     props = _properties(payload)
 
@@ -479,6 +523,7 @@ def _deal(
         contacts=tuple(sorted(contacts, key=lambda c: (not c.is_primary, _id_order(c.id)))),
         activities=tuple(sorted(activities, key=lambda a: (a.occurred_at, a.id))),
         auto_tasks=tuple(sorted(auto_tasks, key=lambda t: (t.created_at, t.id))),
+        rep_tasks=tuple(sorted(rep_tasks, key=lambda t: _id_order(t.id))),
     )
 
 

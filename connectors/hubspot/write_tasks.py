@@ -7,7 +7,9 @@ a way that may have reached HubSpot (a dropped connection, a 5xx, a timeout), th
 again and only the still-missing ones are sent. That is what keeps a crash or a lost response from
 producing a duplicate task.
 
-Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer.
+Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer. A
+close with an empty ``task_key`` is of somebody's own task (``nurture.close_rep_tasks``): it is completed
+with the reason below its text and never gets our key line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,8 +27,13 @@ from connectors.errors import BudgetExhausted, RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
-from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, parse_task_key
-from connectors.hubspot.payloads import task_close_properties, task_create_input, task_update_properties
+from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
+from connectors.hubspot.payloads import (
+    rep_task_close_properties,
+    task_close_properties,
+    task_create_input,
+    task_update_properties,
+)
 from connectors.hubspot.values import parse_datetime
 from connectors.retry import RetrySettings
 from policies.model import CloseTask, CreateTask, UpdateTask
@@ -116,7 +124,9 @@ class TaskWriter:
         )
         body: Mapping[str, Any] = response.body or {}
         by_key: dict[str, str] = {}
+        stamps: dict[str, datetime | None] = {}  # task id -> its stamp as HubSpot answered
         for result in body.get("results") or []:
+            stamps[str(result["id"])] = modified_stamp(result)
             key = result.get("objectWriteTraceId")
             if not key:
                 found = parse_task_key((result.get("properties") or {}).get("hs_task_body"))
@@ -136,7 +146,9 @@ class TaskWriter:
             self._builder.known_tasks[action.key] = KnownTask(
                 task_id, action.deal_id, action.key, action.rule_id, item["properties"]["hs_task_body"], True
             )
-            outcomes[action.key] = ActionOutcome(action.key, OutcomeStatus.APPLIED, (task_id,))
+            outcomes[action.key] = ActionOutcome(
+                action.key, OutcomeStatus.APPLIED, (task_id,), modified_at=stamps.get(task_id)
+            )
         return outcomes
 
     # ---------------------------------------------------------------------------------- update / close
@@ -156,7 +168,11 @@ class TaskWriter:
                 if not task.is_open:
                     outcomes[action.key] = _already(action.key, task.task_id)
                     continue
-                props = task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                props = (
+                    task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                    if action.task_key
+                    else rep_task_close_properties(action.reason, action.explanation.summary, task.body)
+                )
             else:
                 props = task_update_properties(action, task.body)
                 if all(_same_task_value(k, now_props.get(k), v) for k, v in props.items()):
@@ -186,14 +202,14 @@ class TaskWriter:
                         }
                     )
                 continue
-            written = {str(r["id"]) for r in (response.body or {}).get("results") or []}
+            written = {str(r["id"]): modified_stamp(r) for r in (response.body or {}).get("results") or []}
             for task_id in chunk:
                 ok = task_id in written
                 if ok:
                     self._after_write(current[task_id][0], updates[task_id])
                 for key in owners[task_id]:
                     outcomes[key] = (
-                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,))
+                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,), modified_at=written[task_id])
                         if ok
                         else _failed(key, f"task {task_id} was not updated")
                     )

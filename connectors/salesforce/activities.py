@@ -24,7 +24,7 @@ from typing import Any
 
 from connectors.salesforce.values import Record, read_date, read_datetime, token, zone
 from connectors.values import BadValue
-from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, TaskType
+from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, RepTask, TaskType
 
 CONTACT_PREFIX = "003"
 EVENT_PREFIX = "00U"
@@ -183,6 +183,33 @@ def auto_task_from_task(
         owner_id=str(owner_id) if owner_id else None,
         task_type=task_type_of(task),
         subject=str(task.get("Subject") or ""),
+    )
+
+
+# Task subtypes that are follow-ups somebody plans (not list e-mails, cadence steps or LinkedIn actions).
+REP_TASK_SUBTYPES = frozenset({"", "task", "call", "email"})
+
+
+def rep_task_from_task(
+    task: Record, *, key_field: str, owner_time_zone: str | None, default_zone: str
+) -> RepTask | None:
+    """An open follow-up Task somebody set (``TaskSubtype`` Task, Call or Email, not ours), or None.
+
+    Its due date is informational: an unreadable ``ActivityDate`` is left out, never a reason to reject
+    the deal."""
+    if task.get(key_field) or task.get("IsClosed") or token(task.get("TaskSubtype")) not in REP_TASK_SUBTYPES:
+        return None
+    owner_id = task.get("OwnerId")
+    try:
+        activity_date = read_date(f"Task:{task.get('Id')}.ActivityDate", task.get("ActivityDate"))
+    except BadValue:
+        activity_date = None
+    return RepTask(
+        id=str(task["Id"]),
+        owner_id=str(owner_id) if owner_id else None,
+        task_type=task_type_of(task),
+        subject=str(task.get("Subject") or ""),
+        due_at=due_at_of(activity_date, owner_time_zone, default_zone) if activity_date else None,
     )
 
 

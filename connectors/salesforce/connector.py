@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory
+from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, KnownDeals
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.auth import TokenSource
@@ -146,10 +146,12 @@ class SalesforceConnector:
         )
         return Directory(owners=dict(owners), pipelines={pipeline.id: pipeline})
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         if directory.owners:
             self._owners.update(directory.owners)
-        for batch in self._puller.pull(directory, cursor):
+        for batch in self._puller.pull(directory, cursor, known):
             for deal in batch.deals:
                 for task in deal.auto_tasks:
                     self._task_owners[task.id] = task.owner_id

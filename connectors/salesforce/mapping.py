@@ -24,6 +24,7 @@ from connectors.salesforce.activities import (
     activity_from_email,
     activity_from_event,
     auto_task_from_task,
+    rep_task_from_task,
     touch_of_row,
 )
 from connectors.salesforce.values import (
@@ -51,6 +52,7 @@ from policies.model import (
     Owner,
     Pipeline,
     Readiness,
+    RepTask,
     Stage,
 )
 
@@ -231,6 +233,7 @@ def _deal(
     mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
     touches: dict[str, Activity] = {}
     auto_tasks: list[AutoTask] = []
+    rep_tasks: list[RepTask] = []
     for task in children(opportunity, "Tasks"):
         owner = config.owners.get(str(task.get("OwnerId")))
         auto = auto_task_from_task(
@@ -242,6 +245,14 @@ def _deal(
         )
         if auto is not None:
             auto_tasks.append(auto)
+        rep = rep_task_from_task(
+            task,
+            key_field=config.task_key_field,
+            owner_time_zone=owner.time_zone if owner else None,
+            default_zone=config.default_time_zone,
+        )
+        if rep is not None:
+            rep_tasks.append(rep)
         touch = touch_of_row(task, key_field=config.task_key_field, now=now, mirrors=mirrors)
         if touch is not None:
             touches[touch.id] = touch
@@ -290,6 +301,7 @@ def _deal(
         contacts=contacts_from_roles(children(opportunity, "OpportunityContactRoles"), config.contact_roles),
         activities=tuple(activities),
         auto_tasks=tuple(auto_tasks),
+        rep_tasks=tuple(sorted(rep_tasks, key=lambda t: t.id)),
     )
 
 

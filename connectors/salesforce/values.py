@@ -110,3 +110,9 @@ def children(record: Record, relationship: str) -> list[Record]:
     if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
         raise BadValue(relationship, WRONG_TYPE, "child records that are not a list of records")
     return list(rows)
+
+
+def written_by(record: Record, user_id: str | None) -> bool:
+    """Whether ``user_id`` wrote ``record`` last (``LastModifiedById``; 15- and 18-character ids alike)."""
+    writer = record.get("LastModifiedById")
+    return bool(user_id and writer) and str(writer)[:15] == str(user_id)[:15]

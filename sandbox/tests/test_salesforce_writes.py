@@ -282,3 +282,25 @@ def test_snapshot_restore_undoes_writes(sf, box):
     box.control.restore("mark")
     assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == count
     assert sf.query("SELECT COUNT() FROM Task WHERE Subject = 'temporary'")["totalSize"] == 0
+
+
+def test_last_activity_date_recalculation_moves_system_modstamp_only(sf, box):
+    """A closed Task that changes its Opportunity's LastActivityDate bumps the opportunity's SystemModstamp,
+    not its LastModifiedDate (Salesforce help 000387261); an open Task, which leaves LastActivityDate as it
+    is, moves neither."""
+    opp = first_id(sf, "SELECT Id FROM Opportunity WHERE IsClosed = false ORDER BY Id LIMIT 1")
+    fields = "SELECT LastActivityDate, LastModifiedDate, SystemModstamp FROM Opportunity WHERE Id = '{}'"
+    before = sf.query(fields.format(opp))["records"][0]
+    try:
+        box.control.set_clock(NOW.replace(day=25))
+        task = sf.Task.create({"Subject": "Call back", "WhatId": opp, "ActivityDate": "2026-01-30"})["id"]
+        opened = sf.query(fields.format(opp))["records"][0]
+        box.control.set_clock(NOW.replace(day=26))
+        sf.Task.update(task, {"Status": "Completed"})
+        closed = sf.query(fields.format(opp))["records"][0]
+    finally:
+        box.control.set_clock(NOW, ticking=True)
+    assert opened == before
+    assert closed["LastActivityDate"] == "2026-01-30"
+    assert closed["LastModifiedDate"] == before["LastModifiedDate"]
+    assert closed["SystemModstamp"].startswith("2026-01-26T09:00:00")

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
-from connectors.base import ChangeBatch, Cursor, Directory, RejectedRecord
+from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals, RejectedRecord
 from connectors.memory import InMemoryCrm
 from policies.model import Deal, Owner, Plan
 from policies.planner import plan
@@ -74,8 +74,10 @@ class _RejectingCrm(InMemoryCrm):
         super().__init__(**kwargs)
         self.bad_id = bad_id
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
-        for batch in super().pull_changes(directory, cursor):
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
+        for batch in super().pull_changes(directory, cursor, known):
             bad = tuple(
                 RejectedRecord("deal", d.id, "out_of_range", "agreed_interval_days", f"deal {d.id}: too long")
                 for d in batch.deals

@@ -10,8 +10,10 @@ Derived fields: Task IsClosed (from the status), IsHighPriority, AccountId, Comp
 duration/end and activity date; Opportunity IsClosed/IsWon/Probability/ForecastCategoryName and
 LastStageChangeDate from OpportunityStage; Contact/Lead Name; CampaignMember HasResponded and default
 status; a new Campaign gets the statuses "Sent" (default) and "Responded". A closed Task or a past Event
-recalculates its Opportunity's LastActivityDate without touching the opportunity's SystemModstamp (a choice:
-whether Salesforce bumps it is unverified, see sandbox/README.md).
+recalculates its Opportunity's LastActivityDate; when that date changes, the opportunity's SystemModstamp
+moves and its LastModifiedDate does not ("The LastActivityDate field is modified" is one of the automated
+changes Salesforce lists, help article 000387261). HasOpenActivity and HasOverdueTask are recalculated
+without moving either stamp (unverified: Salesforce's list does not name them; see sandbox/README.md).
 """
 
 from __future__ import annotations
@@ -341,4 +343,5 @@ def _refresh_activity_facts(store: SalesforceStore, opp_id: str) -> None:
                 has_overdue = has_overdue or (day is not None and day < today)
     facts = {"LastActivityDate": last, "HasOpenActivity": has_open, "HasOverdueTask": has_overdue}
     if any(opp.get(k) != v for k, v in facts.items()):
-        store.replace(opps, opp, facts, None, stamp=False)
+        # a system change: SystemModstamp only, and only when LastActivityDate itself changed
+        store.replace(opps, opp, facts, None, stamp=opp.get("LastActivityDate") != last)
