@@ -107,6 +107,10 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         result = run.result
         try:
             run.execute()
+        except BaseException as exc:  # a bug or the store failing: never reported as a completed cycle
+            if result.status == "ok":
+                result.status, result.error = "error", type(exc).__name__
+            raise
         finally:
             _log_finished(result)
         return result

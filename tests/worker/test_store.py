@@ -79,3 +79,26 @@ def test_migrations_render_for_postgresql() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
     assert "UPDATE alembic_version SET version_num='0001'" in sql or "INSERT INTO alembic_version" in sql
+
+
+def test_a_new_sqlite_store_is_private_to_its_owner(tmp_path) -> None:
+    """The SQLite file holds contact names: created 0600 in a folder created 0700 (WAL files alike)."""
+    path = tmp_path / "state" / "nested" / "followup.sqlite"
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        store.ensure_account("acme", "memory", T0)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    finally:
+        store.close()
+    assert modes["followup.sqlite"] == 0o600
+    assert set(modes.values()) == {0o600}  # -wal and -shm follow the database file
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_existing_store_keeps_the_permissions_its_operator_chose(tmp_path) -> None:
+    """Only what the worker creates is made private; an existing file's mode is left alone."""
+    path = tmp_path / "shared.sqlite"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    StateStore(f"sqlite:///{path}").close()
+    assert path.stat().st_mode & 0o777 == 0o640
