@@ -140,8 +140,9 @@ class StateStore:
         return CursorState(loads(row.cursor), row.updated_at, row.last_full_pull_at, row.full_pull_run)
 
     def begin_full_pull(self, account: str, run_id: str, now: datetime) -> None:
+        """Mark a full pull as begun; the cursor is cleared, so from now on it is this pull's resume point."""
         with self.engine.begin() as c:
-            self._set_cursor(c, account, {"full_pull_run": run_id, "updated_at": now})
+            self._set_cursor(c, account, {"cursor": None, "full_pull_run": run_id, "updated_at": now})
 
     def store_batch(
         self,

@@ -209,22 +209,27 @@ class _Run:
     def _pull(self, directory: Directory) -> None:
         c = self.c
         state = c.store.cursor_state(c.account)
+        # A full pull an earlier cycle began and did not finish (a storm outlasted the retries, a crash)
+        # resumes from its last stored batch's cursor, and its rows keep the id of the pull that began it.
+        resumed = state.full_pull_run
         full = (
-            state.cursor is None
-            or state.full_pull_run is not None
+            resumed is not None
+            or state.cursor is None
             or state.last_full_pull_at is None
             or self.now - state.last_full_pull_at >= c.options.full_pull_every
         )
         run_id = self.result.run_id
-        if full:
+        pull_id = resumed or run_id
+        if full and resumed is None:
             c.store.begin_full_pull(c.account, run_id, self.now)
-        log.info("pull_started", full=full)
+        log.info("pull_started", full=full, resumed=resumed is not None)
         c.progress.start("pull", None)
         try:
-            for batch in c.connector.pull_changes(directory, None if full else state.cursor):
+            cursor = state.cursor if resumed is not None or not full else None
+            for batch in c.connector.pull_changes(directory, cursor):
                 keep = [d for d in batch.deals if worth_mirroring(d)]
                 drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
-                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock())
+                c.store.store_batch(c.account, pull_id, keep, drop, batch.cursor, c.clock())
                 self.counts["pulled"] += len(batch.deals)
                 self.counts["removed"] += len(batch.removed_deal_ids)
                 for rejected in batch.rejected:
@@ -247,7 +252,7 @@ class _Run:
         finally:
             c.progress.finish()
         if full:
-            self.counts["dropped"] += c.store.finish_full_pull(c.account, run_id, c.clock())
+            self.counts["dropped"] += c.store.finish_full_pull(c.account, pull_id, c.clock())
         self.counts["mirrored"] = c.store.mirror_count(c.account)
         c.crash.reached("pull_finished")
 

@@ -51,6 +51,16 @@ def test_complete_full_pull_drops_unseen_deals(store: StateStore) -> None:
     assert store.cursor_state("acme").full_pull_run is None
 
 
+def test_a_write_through_during_a_full_pull_keeps_the_deal_seen(store: StateStore) -> None:
+    """Crash recovery writes outcomes through before a resumed full pull finishes: the deal stays."""
+    store.begin_full_pull("acme", "r1", T0)
+    assert store.cursor_state("acme").cursor is None  # from now on the cursor is the pull's resume point
+    store.store_batch("acme", "r1", [make_deal(1), make_deal(2)], (), {"seq": "2"}, T0)
+    store.record_results("acme", [], [make_deal(1)], T0)
+    assert store.finish_full_pull("acme", "r1", T0) == 0
+    assert sorted(store.mirror_deals("acme", ["D0001", "D0002"])) == ["D0001", "D0002"]
+
+
 def test_mirror_chunks_never_split_an_owner(store: StateStore) -> None:
     """Chunks follow owners: an owner's deals are planned together, so per-owner budgets hold."""
     deals = [make_deal(i, owner="o1") for i in range(5)] + [make_deal(i, owner="o2") for i in range(5, 8)]
