@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -79,6 +80,8 @@ def upgrade(engine: Engine) -> None:
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    if current_revision(engine) == ScriptDirectory.from_config(config).get_current_head():
+        return  # the usual case: nothing to do, and no need to hold every other worker up for it
     with _migration_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
