@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from structlog.testing import capture_logs
 
+import connectors.retry
 from connectors.errors import BudgetExhausted, RateLimited, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
+from tests.log_capture import captured_events
 
 
 def failing(*errors: Exception) -> Callable[[], str]:
@@ -30,7 +31,7 @@ def scheduled(logs: list[dict]) -> list[dict]:
     return [e for e in logs if e["event"] == "crm_retry_scheduled"]
 
 
-def test_each_wait_is_logged_with_its_reason_and_slept_exactly() -> None:
+def test_each_wait_is_logged_with_its_reason_and_slept_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry-After is honoured as sent (beyond max_wait), a rate-limit window is capped, others back off."""
     call = failing(
         RateLimited("limited", retry_after=45.0, window=10.0, status=429),
@@ -38,7 +39,7 @@ def test_each_wait_is_logged_with_its_reason_and_slept_exactly() -> None:
         RetryLater("unavailable", status=503),
     )
     slept: list[float] = []
-    with capture_logs() as logs:
+    with captured_events(monkeypatch, connectors.retry) as logs:
         result = call_with_retry(call, RetrySettings(max_wait=2.0, jitter_seed=3), sleep=slept.append)
     assert result == "done"
     waits = scheduled(logs)
@@ -74,11 +75,11 @@ def test_transient_failures_and_rate_limits_each_stop_at_their_allowance() -> No
     assert limited.attempts == 4  # type: ignore[attr-defined]
 
 
-def test_a_wait_past_the_time_budget_gives_up_at_once_and_says_why() -> None:
+def test_a_wait_past_the_time_budget_gives_up_at_once_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Retry-After that does not fit in max_total is not shortened: the call gives up without waiting."""
     call = failing(RateLimited("limited", retry_after=500.0, status=429))
     slept: list[float] = []
-    with capture_logs() as logs, pytest.raises(RateLimited):
+    with captured_events(monkeypatch, connectors.retry) as logs, pytest.raises(RateLimited):
         call_with_retry(call, RetrySettings(max_total=120.0), sleep=slept.append)
     assert slept == []
     abandoned = [e for e in logs if e["event"] == "crm_retry_abandoned"]

@@ -15,13 +15,15 @@ import pytest
 from crm_sandbox.faults import FaultConfig
 from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
-from structlog.testing import capture_logs
 
+import connectors.hubspot.limiter
+import connectors.retry
 from connectors.errors import RateLimited
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.limiter import LimiterSettings, RateLimiter
 from connectors.retry import RetrySettings
+from tests.log_capture import captured_events
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STORM = FaultConfig(rate_limit_storm=0.05, rate_limit_burst=8, seed=31)  # request 1 starts 8 x 429
@@ -58,7 +60,9 @@ def storm(hs: HubSpotSandbox, faults: FaultConfig) -> None:
     hs.control.reset_stats()
 
 
-def test_a_storm_longer_than_the_attempts_is_ridden_out_and_every_wait_is_logged(hs: HubSpotSandbox) -> None:
+def test_a_storm_longer_than_the_attempts_is_ridden_out_and_every_wait_is_logged(
+    hs: HubSpotSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Eight 429s in a row (attempts=3): the call succeeds; what was slept is exactly what was logged.
 
     Before: each 429 also paused the limiter for HubSpot's 10 s window while the log said the capped
@@ -67,7 +71,7 @@ def test_a_storm_longer_than_the_attempts_is_ridden_out_and_every_wait_is_logged
     storm(hs, STORM)
     fake = FakeClock()
     client = client_for(hs, fake, RetrySettings(attempts=3, max_wait=0.2, jitter_seed=1))
-    with capture_logs() as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
         response = client.send("owners.list", "owners", "get_page", limit=10)
     assert response.status == 200
     assert hs.control.stats()["faults"]["rate_limited"] == 8
@@ -78,18 +82,20 @@ def test_a_storm_longer_than_the_attempts_is_ridden_out_and_every_wait_is_logged
     assert client.calls["owners.list"] == 9
 
 
-def test_retry_after_is_honoured_as_sent(hs: HubSpotSandbox) -> None:
+def test_retry_after_is_honoured_as_sent(hs: HubSpotSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the sandbox sending Retry-After: 3, every wait is 3 s (not capped by max_wait 0.2)."""
     storm(hs, FaultConfig(rate_limit_storm=0.05, rate_limit_burst=8, seed=31, retry_after_s=3))
     fake = FakeClock()
     client = client_for(hs, fake, RetrySettings(attempts=3, max_wait=0.2, jitter_seed=1))
-    with capture_logs() as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
         assert client.send("owners.list", "owners", "get_page", limit=10).status == 200
     assert fake.slept == [3.0] * 8
     assert {e["reason"] for e in logs if e["event"] == "crm_retry_scheduled"} == {"retry_after"}
 
 
-def test_the_sdks_own_urllib3_retry_is_off_ours_is_the_only_retry_layer(hs: HubSpotSandbox) -> None:
+def test_the_sdks_own_urllib3_retry_is_off_ours_is_the_only_retry_layer(
+    hs: HubSpotSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A GET 429 with Retry-After: left alone, urllib3 inside the SDK retries it silently; ours never does.
 
     The SDK as HubSpot's README builds it sends 4 requests for one call and reports success without a
@@ -109,7 +115,7 @@ def test_the_sdks_own_urllib3_retry_is_off_ours_is_the_only_retry_layer(hs: HubS
     assert hs.control.stats()["total"] == 1  # one request, the 429 handed to us as it is
 
     storm(hs, with_header)
-    with capture_logs() as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
         assert client.send("owners.list", "owners", "get_page", limit=1).status == 200
     retries = [e for e in logs if e["event"] == "crm_retry_scheduled"]
     assert hs.control.stats()["total"] == 1 + len(retries) == 4
