@@ -283,7 +283,7 @@ def build_connector(account: AccountRuntime, *, now: Clock = utc_now) -> CrmConn
         return build_hubspot_connector(account.options, extra_deal_fields=extra, now=now)
     from connectors.salesforce import build_salesforce_connector
 
-    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra)
+    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra, now=now)
     return connector
 
 
@@ -478,7 +478,8 @@ class _Runner:
                 )
                 self._metrics.error(name, "configuration")
                 return
-            result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
+            with self._metrics.cycle_running(name):
+                result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
             self._metrics.observe(result)
         except Exception:
             log.exception("cycle_crashed", account=name)
@@ -518,6 +519,7 @@ def serve(
         configure_logging(settings.logging.level, settings.logging.format)
     stop_event = stop or threading.Event()
     metrics = WorkerMetrics(clock)
+    metrics.start(a.name for a in accounts)
     with open_store(settings_file) as store:
         runner = _Runner(settings_path, store, metrics, clock, stop_event)
         scheduler = BlockingScheduler(

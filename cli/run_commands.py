@@ -11,6 +11,8 @@ from config.errors import ConfigError
 from config.settings import read_settings_file
 
 SETTINGS_HELP = "The settings file (see config/settings.example.yaml)."
+# cycle statuses that leave nothing to do: done, or another worker holds the account's lease and runs it
+COMPLETED = frozenset({"ok", "lease_held"})
 
 
 def _settings_option(function: click.decorators.FC) -> click.decorators.FC:
@@ -38,8 +40,9 @@ def _report(exc: ConfigError) -> None:
 def run(settings_path: Path, once: bool, account: str | None) -> None:
     """Run one gather -> decide -> act cycle per account, then exit.
 
-    Exit status: 0 when every cycle completed, 1 when one stopped early (the CRM asked to retry later,
-    or its configuration needs fixing: see the log), 2 for invalid settings or policies.
+    Exit status: 0 when every cycle completed (or was skipped because another worker is running that
+    account right now: lease_held), 1 when one stopped early (the CRM asked to retry later, or its
+    configuration needs fixing: see the log), 2 for invalid settings or policies.
     """
     try:
         settings = read_settings_file(settings_path).settings  # before importing the worker: fails faster
@@ -51,7 +54,7 @@ def run(settings_path: Path, once: bool, account: str | None) -> None:
     except ConfigError as exc:
         _report(exc)
         return
-    sys.exit(0 if results and all(r.status == "ok" for r in results) else 1)
+    sys.exit(0 if results and all(r.status in COMPLETED for r in results) else 1)
 
 
 @click.command()

@@ -8,8 +8,11 @@ Contract, checked by ``tests/contract`` for every connector:
 * ``pull_changes(cursor=None)`` is a full pull: every live deal, then the removals are implied by absence
   (the worker reconciles its mirror). With a cursor it returns what changed since, plus the ids of deals
   that were archived or deleted. Batches come in order; each carries the cursor to persist once that
-  batch is stored. Deals come as complete aggregates (contacts, activities, our auto-tasks), also when
-  only an activity or an association changed.
+  batch is stored. A batch of a full pull that is not its last carries a cursor that, passed back,
+  continues that full pull (or starts it over), never an incremental pull from it: the worker resumes an
+  interrupted full pull (a rate-limit storm, a crash) from the last batch it stored. Deals come as
+  complete aggregates (contacts, activities, our auto-tasks), also when only an activity or an
+  association changed.
 * No self-echo: an incremental pull does not return a deal whose only changes since the worker last read
   or wrote it are the worker's own writes (and what the CRM derived from them). ``known`` answers what
   the worker's mirror holds; a deal skipped this way whose modification stamp moved anyway (a roll-up of

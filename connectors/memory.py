@@ -81,7 +81,7 @@ class InMemoryCrm:
         self._bodies: dict[str, str] = {}  # task key -> body, as a rep reads it
         self.nurture: dict[str, set[str]] = {}
         self._calls: Counter[str] = Counter()
-        self._faults: list[tuple[str, Exception]] = []
+        self._faults: list[tuple[str, Exception | None]] = []  # None: let that call through
         for deal in deals:
             self.put_deal(deal)
 
@@ -114,9 +114,10 @@ class InMemoryCrm:
             for task in sorted(deal.auto_tasks, key=lambda t: t.key)
         ]
 
-    def fail(self, method: str, error: Exception, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` raise ``error`` (a CRM outage, an expired token)."""
-        self._faults.extend([(method, error)] * times)
+    def fail(self, method: str, error: Exception, times: int = 1, *, after: int = 0) -> None:
+        """Make ``times`` calls of ``method`` raise ``error`` (a CRM outage, an expired token, a 429 storm),
+        the first of them once ``after`` more calls of it went through."""
+        self._faults.extend([(method, None)] * after + [(method, error)] * times)
 
     def _touch(self, deal_id: str) -> None:
         self._seq += 1
@@ -127,7 +128,9 @@ class InMemoryCrm:
         for i, (method, error) in enumerate(self._faults):
             if method == endpoint:
                 del self._faults[i]
-                raise error
+                if error is not None:
+                    raise error
+                return
 
     # ------------------------------------------------------------------ the CrmConnector port
 
@@ -143,13 +146,17 @@ class InMemoryCrm:
         self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
     ) -> Iterator[ChangeBatch]:
         self._call("pull_changes")
-        if cursor is None:
-            start = self._seq
-            ids = sorted(self._deals)
+        if cursor is None or "full_after" in cursor:
+            # A full pull, or the rest of one: every batch but the last says where to resume it.
+            start = int(cursor["seq"]) if cursor is not None else self._seq
+            after = cursor["full_after"] if cursor is not None else ""
+            ids = [d for d in sorted(self._deals) if d > after]
             for i in range(0, len(ids), self._page_size):
                 self._call("pull_page")
                 ids_page = ids[i : i + self._page_size]
-                yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor={"seq": str(start)})
+                last = i + self._page_size >= len(ids)
+                resume = {"seq": str(start)} if last else {"seq": str(start), "full_after": ids_page[-1]}
+                yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor=resume)
             if not ids:
                 yield ChangeBatch(cursor={"seq": str(start)})
             return

@@ -31,15 +31,18 @@ def worth_mirroring(deal: Deal) -> bool:
 
 
 def deal_row(account: str, deal: Deal, run_id: str | None) -> dict[str, Any]:
-    return {
+    """A mirror row; without ``run_id`` (a write-through, not a pull) it leaves ``seen_run`` as it is."""
+    row = {
         "account": account,
         "deal_id": deal.id,
         "owner_id": deal.owner_id or "",
         "is_closed": deal.is_closed,
         "modified_at": deal.modified_at,
-        "seen_run": run_id,
         "data": deal_to_json(deal).decode(),
     }
+    if run_id is not None:
+        row["seen_run"] = run_id
+    return row
 
 
 def write_deals(connection: Connection, account: str, deals: Sequence[Deal], run_id: str | None) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from policies.model import Action, Deal, Owner
 from store import ledger as ledger_q
 from store import mirror as mirror_q
-from store.database import dumps, loads, open_engine, upgrade
+from store.database import dumps, insert_if_absent, loads, open_engine, upgrade
 from store.schema import accounts, cursors, leases, owners, runs
 
 
@@ -65,10 +65,9 @@ class StateStore:
     # ---------------------------------------------------------------------------------- accounts, leases
 
     def ensure_account(self, name: str, crm: str, now: datetime) -> None:
+        """Record the account if it is new; race-free when several workers start at once."""
         with self.engine.begin() as c:
-            exists = c.execute(sa.select(accounts.c.name).where(accounts.c.name == name)).first()
-            if exists is None:
-                c.execute(sa.insert(accounts).values(name=name, crm=crm, created_at=now))
+            c.execute(insert_if_absent(c, accounts, ("name",)).values(name=name, crm=crm, created_at=now))
 
     def blocked(self, name: str) -> Blocked | None:
         with self.engine.connect() as c:
@@ -171,8 +170,9 @@ class StateStore:
         return CursorState(loads(row.cursor), row.updated_at, row.last_full_pull_at, row.full_pull_run)
 
     def begin_full_pull(self, account: str, run_id: str, now: datetime) -> None:
+        """Mark a full pull as begun; the cursor is cleared, so from now on it is this pull's resume point."""
         with self.engine.begin() as c:
-            self._set_cursor(c, account, {"full_pull_run": run_id, "updated_at": now})
+            self._set_cursor(c, account, {"cursor": None, "full_pull_run": run_id, "updated_at": now})
 
     def store_batch(
         self,

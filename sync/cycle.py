@@ -115,6 +115,10 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         result = run.result
         try:
             run.execute()
+        except BaseException as exc:  # a bug or the store failing: never reported as a completed cycle
+            if result.status == "ok":
+                result.status, result.error = "error", type(exc).__name__
+            raise
         finally:
             _log_finished(result)
         return result
@@ -221,26 +225,31 @@ class _Run:
     def _pull(self, directory: Directory) -> None:
         c = self.c
         state = c.store.cursor_state(c.account)
+        # A full pull an earlier cycle began and did not finish (a storm outlasted the retries, a crash)
+        # resumes from its last stored batch's cursor, and its rows keep the id of the pull that began it.
+        resumed = state.full_pull_run
         full = (
-            state.cursor is None
-            or state.full_pull_run is not None
+            resumed is not None
+            or state.cursor is None
             or state.last_full_pull_at is None
             or self.now - state.last_full_pull_at >= c.options.full_pull_every
         )
         run_id = self.result.run_id
-        if full:
+        pull_id = resumed or run_id
+        if full and resumed is None:
             c.store.begin_full_pull(c.account, run_id, self.now)
-        log.info("pull_started", full=full)
+        log.info("pull_started", full=full, resumed=resumed is not None)
         c.progress.start("pull", None)
         try:
             known = MirrorKnowledge(c.store, c.account)
-            for batch in c.connector.pull_changes(directory, None if full else state.cursor, known):
+            cursor = state.cursor if resumed is not None or not full else None
+            for batch in c.connector.pull_changes(directory, cursor, known):
                 keep = [d for d in batch.deals if worth_mirroring(d)]
                 drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
                 # a rejected deal leaves the mirror: its last good version could get wrong actions
                 drop |= {r.record_id for r in batch.rejected}
                 restamped = {k: v for k, v in batch.restamped.items() if k not in drop}
-                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock(), restamped)
+                c.store.store_batch(c.account, pull_id, keep, drop, batch.cursor, c.clock(), restamped)
                 self.counts["pulled"] += len(batch.deals)
                 self.counts["restamped"] += len(restamped)
                 self.counts["removed"] += len(batch.removed_deal_ids)
@@ -254,7 +263,7 @@ class _Run:
         finally:
             c.progress.finish()
         if full:
-            self.counts["dropped"] += c.store.finish_full_pull(c.account, run_id, c.clock())
+            self.counts["dropped"] += c.store.finish_full_pull(c.account, pull_id, c.clock())
         self.counts["mirrored"] = c.store.mirror_count(c.account)
         c.crash.reached("pull_finished")
 

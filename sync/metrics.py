@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +22,9 @@ from prometheus_client.registry import Collector
 from sync.cycle import CycleResult
 
 _PULL_DONE = frozenset({"ok", "stopped"})
+CYCLE_STATUSES = ("ok", "stopped", "retry_later", "fix_configuration", "lease_held", "blocked", "error")
+# followup_errors kinds: the cycle statuses that are errors, and what serve reports outside a cycle
+ERROR_KINDS = ("retry_later", "fix_configuration", "blocked", "error", "configuration", "exception")
 
 
 class WorkerMetrics:
@@ -62,7 +66,32 @@ class WorkerMetrics:
             ["account", "reason"],
             registry=r,
         )
+        self.in_progress = Gauge(
+            "followup_cycle_in_progress",
+            "1 while a cycle of the account runs in this worker",
+            ["account"],
+            registry=r,
+        )
         r.register(_LagCollector(self))
+
+    def start(self, accounts: Iterable[str]) -> None:
+        """Every account's series at zero from the start: a scrape before the first cycle ends sees them."""
+        for account in accounts:
+            self.in_progress.labels(account).set(0)
+            for status in CYCLE_STATUSES:
+                self.cycles.labels(account, status)
+            for kind in ERROR_KINDS:
+                self.errors.labels(account, kind)
+            self.duration.labels(account)
+
+    @contextmanager
+    def cycle_running(self, account: str) -> Iterator[None]:
+        """``followup_cycle_in_progress`` is 1 for the account while the block runs."""
+        self.in_progress.labels(account).set(1)
+        try:
+            yield
+        finally:
+            self.in_progress.labels(account).set(0)
 
     def observe(self, result: CycleResult) -> None:
         account = result.account

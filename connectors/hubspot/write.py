@@ -244,14 +244,11 @@ class Writer:
         return list_id
 
     def _find_list(self, name: str) -> str | None:
-        try:
-            response = self._client.send(
-                "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID
-            )
-        except HubSpotRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._client.send(
+            "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
+        )
+        if response.status == 404:  # not created yet
+            return None
         found = (response.body or {}).get("list") or {}
         return str(found["listId"]) if found.get("listId") else None
 

@@ -53,10 +53,10 @@ class SalesforceConnector:
         *,
         extra_deal_fields: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
-        self._clock = clock
+        self._clock = clock = now  # the cycle's clock (see build_salesforce_connector)
         self._extra_fields = tuple(dict.fromkeys(extra_deal_fields))
         self.budget = ApiBudget(
             daily_budget_share=options.daily_budget_share,
@@ -73,7 +73,9 @@ class SalesforceConnector:
         retry = options.retry.to_settings()
         self.api = SalesforceApi(
             session=self.session,
-            tokens=TokenSource(options, self.session, clock=clock),
+            # The JWT assertion's exp is checked by Salesforce against its own clock, the real one: it is
+            # stamped with the machine's time, not the cycle's (which a test or a replay may set elsewhere).
+            tokens=TokenSource(options, self.session, clock=_utc_now),
             budget=self.budget,
             api_version=options.api_version,
             retry=retry,
@@ -237,10 +239,16 @@ def build_salesforce_connector(
     *,
     extra_deal_fields: Sequence[str] = (),
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], datetime] = _utc_now,
+    now: Callable[[], datetime] = _utc_now,
 ) -> SalesforceConnector:
-    """A connector for ``options``; no network call happens until it is used."""
-    return SalesforceConnector(options, extra_deal_fields=extra_deal_fields, sleep=sleep, clock=clock)
+    """A connector for ``options``; no network call happens until it is used.
+
+    ``now`` (wall clock, UTC) is the clock the connector reads: the worker injects its own, so the cursor
+    watermarks, the 24-hour budget window and "is this meeting past" agree with the cycle's time (as the
+    HubSpot connector's ``now``). Only the JWT assertion is stamped with the machine's clock, because
+    Salesforce checks it against real time.
+    """
+    return SalesforceConnector(options, extra_deal_fields=extra_deal_fields, sleep=sleep, now=now)
 
 
 __all__ = ["SalesforceConnector", "build_salesforce_connector"]

@@ -20,7 +20,8 @@ sequence.
 Fault kinds:
 - ``SERVER_ERROR``: a 500/502/503/504 drawn from the sequence, with the body the CRM's renderer makes.
 - ``RATE_LIMITED``: a 429 (or whatever the CRM's renderer answers); ``rate_limit_burst`` makes each storm
-  last that many consecutive requests.
+  last that many consecutive requests; ``retry_after_s`` asks a renderer whose CRM can send ``Retry-After``
+  to send it (HubSpot's does; Salesforce answers a 403 without one).
 - ``DROP``: the response starts with ``Content-Length: N``, sends part of the body and the connection is
   closed: clients see an incomplete read (requests raises ``ChunkedEncodingError``, urllib3
   ``ProtocolError``), as when a proxy or the network breaks mid-response.
@@ -84,6 +85,7 @@ class FaultConfig:
     drop_rate: float = 0.0  # share of connections dropped mid-response
     token_ttl_s: float | None = None  # access tokens expire this long after issue; None = never
     seed: int = 0
+    retry_after_s: int | None = None  # Retry-After (seconds) on injected 429s, where the CRM sends one
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,6 +101,8 @@ class FaultConfig:
             problems.append("rate_limit_burst must be at least 1")
         if self.token_ttl_s is not None and self.token_ttl_s <= 0:
             problems.append("token_ttl_s must be positive or null")
+        if self.retry_after_s is not None and self.retry_after_s < 0:
+            problems.append("retry_after_s must not be negative")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -126,10 +130,10 @@ class FaultConfig:
             raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
         clean: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("seed", "rate_limit_burst"):
+            if key in ("seed", "rate_limit_burst") or (key == "retry_after_s" and value is not None):
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ValueError(f"{key} must be an integer")
-            elif key == "token_ttl_s" and value is None:
+            elif key in ("token_ttl_s", "retry_after_s") and value is None:
                 pass
             elif not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError(f"{key} must be a number")

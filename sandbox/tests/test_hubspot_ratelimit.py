@@ -170,3 +170,72 @@ def test_stats_count_requests_per_endpoint(hs: HubSpotSandbox) -> None:
     stats = hs.control.stats()
     assert stats["endpoints"]["GET /crm/v3/objects/{objectType}"] == 6
     assert stats["statuses"]["429"] == 1
+
+
+def test_injected_429s_carry_retry_after_when_asked() -> None:
+    """``FaultConfig.retry_after_s`` adds Retry-After to the injected storm's 429s (off by default)."""
+    with running_hubspot_sandbox(seed=2, deals=5, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
+        hs.control.set_faults(FaultConfig(rate_limit_storm=1.0, seed=1))
+        assert "Retry-After" not in _get(hs).headers
+        hs.control.set_faults(FaultConfig(rate_limit_storm=1.0, seed=1, retry_after_s=2))
+        limited = _get(hs)
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "2"
+        assert limited.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+        assert limited.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_fault_config_checks_retry_after() -> None:
+    """Retry-After is whole seconds, as HTTP sends it; the control route's JSON is checked the same way."""
+    assert FaultConfig.from_dict({"retry_after_s": 3}).retry_after_s == 3
+    assert FaultConfig.from_dict({"retry_after_s": None}).retry_after_s is None
+    with pytest.raises(ValueError, match="retry_after_s must be an integer"):
+        FaultConfig.from_dict({"retry_after_s": 1.5})
+    with pytest.raises(ValueError, match="must not be negative"):
+        FaultConfig(retry_after_s=-1)
+
+
+def test_cli_retry_after_option_sends_the_header() -> None:
+    """``crm-sandbox hubspot --retry-after 2`` answers the limits' and injected 429s with Retry-After: 2."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [
+        str(Path(sys.executable).parent / "crm-sandbox"),
+        "hubspot",
+        "--port",
+        "0",
+        "--deals",
+        "5",
+        "--rate-limit-storm",
+        "1",
+        "--retry-after",
+        "2",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        printed: dict[str, str] = {}
+        assert server.stdout is not None
+        for line in server.stdout:
+            if m := re.search(r"sandbox on (\S+)", line):
+                printed["url"] = m.group(1)
+            if m := re.search(r"access token: (\S+)", line):
+                printed["token"] = m.group(1)
+            if len(printed) == 2:
+                break
+        limited = requests.get(
+            printed["url"] + "/crm/v3/objects/deals?limit=1",
+            headers={"Authorization": f"Bearer {printed['token']}"},
+            timeout=10,
+        )
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "2"
+    finally:
+        if server.stdout is not None:
+            server.stdout.close()
+        server.terminate()
+        assert server.wait(60) == 0

@@ -117,7 +117,7 @@ def test_same_dataset_same_decisions_on_hubspot_and_salesforce(tmp_path: Path) -
                 "contact_roles": ROLES,
             }
         )
-        salesforce = build_salesforce_connector(sf_options, clock=lambda: NOW)
+        salesforce = build_salesforce_connector(sf_options, now=lambda: NOW)
         sf_directory = salesforce.read_directory()
         sf_deals = {counter_of(d.id): d for b in salesforce.pull_changes(sf_directory, None) for d in b.deals}
         salesforce.close()

@@ -138,6 +138,23 @@ def test_lease_held_by_a_live_worker_skips_the_cycle(make_cycle, store: StateSto
     assert result.status == "lease_held"
 
 
+def test_an_interrupted_full_pull_resumes_where_it_stopped(crm: InMemoryCrm, make_cycle, store) -> None:
+    """A first pull cut after two of its three batches keeps them; the next cycle pulls only the third.
+
+    Before, an interrupted full pull started over, so a CRM that always fails somewhere in a long first
+    pull (a 429 storm every few hundred calls) never finished it.
+    """
+    crm.fail("pull_page", RetryLater("rate limited", status=429), after=2)
+    first = run_cycle(make_cycle())
+    assert (first.status, first.counts["pulled"]) == ("retry_later", 8)
+    second = run_cycle(make_cycle())
+    assert second.status == "ok"
+    assert (second.counts["pulled"], second.counts["mirrored"], second.counts["dropped"]) == (2, 10, 0)
+    assert len(crm.tasks()) == 10
+    state = store.cursor_state("acme")
+    assert (state.full_pull_run, state.cursor) == (None, {"seq": "10"})  # finished: incremental from here
+
+
 def test_audit_records_fired_rules_with_their_reason(make_cycle, store: StateStore) -> None:
     """Each planned action's rule verdict is in the audit trail with its reason and action key."""
     run_cycle(make_cycle())

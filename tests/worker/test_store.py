@@ -51,6 +51,16 @@ def test_complete_full_pull_drops_unseen_deals(store: StateStore) -> None:
     assert store.cursor_state("acme").full_pull_run is None
 
 
+def test_a_write_through_during_a_full_pull_keeps_the_deal_seen(store: StateStore) -> None:
+    """Crash recovery writes outcomes through before a resumed full pull finishes: the deal stays."""
+    store.begin_full_pull("acme", "r1", T0)
+    assert store.cursor_state("acme").cursor is None  # from now on the cursor is the pull's resume point
+    store.store_batch("acme", "r1", [make_deal(1), make_deal(2)], (), {"seq": "2"}, T0)
+    store.record_results("acme", [], [make_deal(1)], T0)
+    assert store.finish_full_pull("acme", "r1", T0) == 0
+    assert sorted(store.mirror_deals("acme", ["D0001", "D0002"])) == ["D0001", "D0002"]
+
+
 def test_mirror_chunks_never_split_an_owner(store: StateStore) -> None:
     """Chunks follow owners: an owner's deals are planned together, so per-owner budgets hold."""
     deals = [make_deal(i, owner="o1") for i in range(5)] + [make_deal(i, owner="o2") for i in range(5, 8)]
@@ -101,3 +111,26 @@ def test_a_run_keeps_its_daily_api_limit(store: StateStore) -> None:
     store.start_run("r1", "acme", "h:1", False, T0)
     store.finish_run("r1", "ok", {"pulled": 3}, 12, None, T0, api_daily_limit=250_000)
     assert store.runs("acme")[0].api_daily_limit == 250_000
+
+
+def test_a_new_sqlite_store_is_private_to_its_owner(tmp_path) -> None:
+    """The SQLite file holds contact names: created 0600 in a folder created 0700 (WAL files alike)."""
+    path = tmp_path / "state" / "nested" / "followup.sqlite"
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        store.ensure_account("acme", "memory", T0)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    finally:
+        store.close()
+    assert modes["followup.sqlite"] == 0o600
+    assert set(modes.values()) == {0o600}  # -wal and -shm follow the database file
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_existing_store_keeps_the_permissions_its_operator_chose(tmp_path) -> None:
+    """Only what the worker creates is made private; an existing file's mode is left alone."""
+    path = tmp_path / "shared.sqlite"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    StateStore(f"sqlite:///{path}").close()
+    assert path.stat().st_mode & 0o777 == 0o640

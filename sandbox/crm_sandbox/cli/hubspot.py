@@ -5,6 +5,8 @@ Point the official client at it with ``HubSpot(access_token=<printed token>, hos
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, fault_options
 
@@ -28,6 +30,16 @@ from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, f
     type=int,
     help="Records changed this recently are not yet visible to search.",
 )
+@click.option(
+    "--retry-after",
+    "retry_after",
+    default=None,
+    type=click.IntRange(min=0),
+    help=(
+        "Send 'Retry-After: SECONDS' with every 429 (rate limits and injected storms). "
+        "HubSpot's documentation does not list the header; off by default."
+    ),
+)
 @fault_options(
     storm_help="Share of requests that start a storm of 429s.",
     storm_length_help="Requests each 429 storm lasts.",
@@ -42,6 +54,7 @@ def hubspot(
     tier: str,
     no_rate_limits: bool,
     search_lag_ms: int,
+    retry_after: int | None,
     fault_flags: FaultFlags,
 ) -> None:
     """Serve a HubSpot-compatible API with a seeded portal (CRM v3 objects, search, v4 associations, ...)."""
@@ -49,9 +62,10 @@ def hubspot(
     from crm_sandbox.server import RunningServer, serve_forever
 
     now = seeding.now()
-    faults = fault_flags.config()
+    faults = replace(fault_flags.config(), retry_after_s=retry_after)
     dataset, clock = seeding.seed_sandbox(now, records="deals")
     limits = RateLimitConfig.off() if no_rate_limits else RateLimitConfig.tier(tier)
+    limits = limits.with_(retry_after_s=retry_after)
     portal = build_portal(
         dataset,
         clock=clock,

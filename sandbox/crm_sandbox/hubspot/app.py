@@ -90,7 +90,9 @@ def build_portal(
         middleware=[
             Middleware(RequestStatsMiddleware, stats=stats, routes=routes),
             Middleware(
-                FaultMiddleware, injector_provider=injector, renderers=hubspot_fault_renderers(limiter)
+                FaultMiddleware,
+                injector_provider=injector,
+                renderers=hubspot_fault_renderers(limiter, injector),
             ),
             Middleware(
                 HubSpotGateway,

@@ -40,8 +40,12 @@ def rate_limit_response(policy: str, headers: dict[str, str], group: str) -> Res
     return json_response(body, 429, headers)
 
 
-def hubspot_fault_renderers(limiter: RateLimiter) -> FaultRenderers:
-    """Injected 5xx and 429 answers worded as HubSpot words them."""
+def hubspot_fault_renderers(limiter: RateLimiter, injector: FaultInjector | None = None) -> FaultRenderers:
+    """Injected 5xx and 429 answers worded as HubSpot words them.
+
+    An injected 429 carries ``Retry-After`` when the fault config's ``retry_after_s`` (else the limits'
+    ``retry_after_s``) asks for it.
+    """
 
     def server_error(scope: Scope, fault: Fault) -> Response:
         status = fault.status or 500
@@ -55,8 +59,10 @@ def hubspot_fault_renderers(limiter: RateLimiter) -> FaultRenderers:
             "X-HubSpot-RateLimit-Max": str(config.per_ten_seconds),
             "X-HubSpot-RateLimit-Remaining": "0",
         }
-        if config.retry_after_s is not None:
-            headers["Retry-After"] = str(config.retry_after_s)
+        fault_retry_after = injector.config.retry_after_s if injector is not None else None
+        retry_after = fault_retry_after if fault_retry_after is not None else config.retry_after_s
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         return rate_limit_response(
             "TEN_SECONDLY_ROLLING", headers, "publicapi:sandbox-api-calls-ten-secondly"
         )
