@@ -9,10 +9,13 @@ into ``policies.history`` changes.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policies.codec import Snapshot
+import click
+
+from policies.codec import Snapshot, snapshot_to_json
 from policies.history import ContactChange, DealHistory, FieldChange, HistoryField, SnapshotHistory
 from policies.model import (
     Activity,
@@ -157,3 +160,30 @@ def _history(rows: list[GenFieldChange], activities: list[GenActivity]) -> DealH
         f"{a.kind}:{a.id}": a.created_at for a in activities if a.created_at is not None and _logged_early(a)
     }
     return DealHistory(tuple(changes), tuple(joined), logged)
+
+
+def write_demo_snapshot(path: Path, *, deals: int, seed: int, now: str | None) -> int:
+    """``followup demo --snapshot-out``: a seeded pipeline with history, written to ``path``; exit status."""
+    from crm_sandbox.dataset import generate
+
+    moment = datetime.now(UTC).replace(second=0, microsecond=0)
+    if now is not None:
+        try:
+            moment = datetime.fromisoformat(now)
+        except ValueError:
+            click.echo(f"--now: {now!r} is not an ISO date-time such as 2026-03-04T10:00:00+00:00", err=True)
+            return 2
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    snapshot = snapshot_from_dataset(generate(seed, deals, moment, history=True))
+    try:
+        path.write_bytes(snapshot_to_json(snapshot))
+    except OSError as exc:
+        click.echo(f"{path}: cannot write: {exc.strerror}", err=True)
+        return 2
+    changes = sum(len(h.changes) for h in snapshot.history.deals.values()) if snapshot.history else 0
+    deals_written = len(snapshot.deals)
+    click.echo(
+        f"wrote {path}: {deals_written} deals, {changes} recorded field changes, taken at {moment.isoformat()}"
+    )
+    click.echo(f"next: followup backtest --snapshot {path}")
+    return 0
