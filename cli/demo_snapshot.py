@@ -181,9 +181,9 @@ def write_demo_snapshot(path: Path, *, deals: int, seed: int, now: str | None) -
         click.echo(f"{path}: cannot write: {exc.strerror}", err=True)
         return 2
     changes = sum(len(h.changes) for h in snapshot.history.deals.values()) if snapshot.history else 0
-    deals_written = len(snapshot.deals)
+    taken = moment.isoformat()
     click.echo(
-        f"wrote {path}: {deals_written} deals, {changes} recorded field changes, taken at {moment.isoformat()}"
+        f"wrote {path}: {len(snapshot.deals)} deals, {changes} recorded field changes, taken at {taken}"
     )
     click.echo(f"next: followup backtest --snapshot {path}")
     return 0
