@@ -44,7 +44,7 @@ TARGETS = {(10_000, 180): 60.0, (100_000, 90): 600.0}  # seconds of CPU on one c
 
 
 def _snapshot_file(deals: int) -> Path:
-    path = DATASET_CACHE / f"backtest-seed{SEED}-deals{deals}-{NOW:%Y%m%dT%H%M}.pickle"
+    path = DATASET_CACHE / f"backtest-seed{SEED}-deals{deals}-{NOW:%Y%m%dT%H%M}-v2.pickle"
     if not path.exists():
         subprocess.run(
             [sys.executable, "-m", "bench.bench_backtest", "--make", str(path), "--deals", str(deals)],
@@ -54,16 +54,43 @@ def _snapshot_file(deals: int) -> Path:
     return path
 
 
+_CHUNK = 2_000  # deals per pickle frame: loading one frame at a time keeps the unpickler's memo small
+
+
 def _make(path: Path, deals: int) -> None:
     from crm_sandbox.dataset import generate
 
     from cli.demo_snapshot import snapshot_from_dataset
 
     snapshot = snapshot_from_dataset(generate(SEED, deals, NOW, history=True))
+    assert snapshot.history is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(pickle.dumps(snapshot, protocol=5))
+    with temporary.open("wb") as file:
+        header = (snapshot.crm, snapshot.owners, snapshot.pipelines, snapshot.taken_at, len(snapshot.deals))
+        pickle.dump(header, file, protocol=5)
+        histories = snapshot.history.deals
+        for start in range(0, len(snapshot.deals), _CHUNK):
+            chunk = snapshot.deals[start : start + _CHUNK]
+            pickle.dump(
+                (chunk, {d.id: histories[d.id] for d in chunk if d.id in histories}), file, protocol=5
+            )
     temporary.replace(path)
+
+
+def _load(path: Path) -> Any:
+    from policies.codec import Snapshot
+    from policies.history import SnapshotHistory
+
+    deals: list[Any] = []
+    histories: dict[str, Any] = {}
+    with path.open("rb") as file:
+        crm, owners, pipelines, taken_at, count = pickle.load(file)
+        while len(deals) < count:
+            chunk, found = pickle.load(file)
+            deals.extend(chunk)
+            histories.update(found)
+    return Snapshot(crm, owners, pipelines, tuple(deals), taken_at, SnapshotHistory(histories))
 
 
 def _measure(path: Path, days: int) -> dict[str, Any]:
@@ -74,7 +101,7 @@ def _measure(path: Path, days: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     gc.disable()
-    snapshot = pickle.loads(path.read_bytes())
+    snapshot = _load(path)
     gc.enable()
     loaded = time.perf_counter() - started
     evaluations = 0

@@ -10,6 +10,7 @@ into ``policies.history`` changes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,24 +80,25 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
         rows.setdefault(row.deal_id, []).append(row)
     deals: list[Deal] = []
     histories: dict[str, DealHistory] = {}
+    ids: dict[int, str] = {}  # one string per contact id, shared by its deals, activities and changes
     for gen in dataset.deals:
         activities = [
             a for a in by_deal.get(gen.id, ()) if not (a.kind == "task" and a.outcome != "completed")
         ]
         people = tuple(
             Contact(
-                str(link.contact_id),
+                ids.setdefault(link.contact_id, str(link.contact_id)),
                 f"{contacts[link.contact_id].first_name} {contacts[link.contact_id].last_name}",
                 contacts[link.contact_id].email,
-                frozenset({ContactRole(link.role)}) if link.role else frozenset(),
+                _roles(link.role),
                 contacts[link.contact_id].time_zone,
                 link.is_primary,
             )
             for link in gen.contacts
         )
-        deals.append(_deal(gen, stages[(gen.pipeline_id, gen.stage_id)], people, activities))
+        deals.append(_deal(gen, stages[(gen.pipeline_id, gen.stage_id)], people, activities, ids))
         if gen.id in rows or any(_logged_early(a) for a in activities):
-            histories[str(gen.id)] = _history(rows.get(gen.id, []), activities)
+            histories[str(gen.id)] = _history(rows.get(gen.id, []), activities, ids)
     owners = tuple(
         Owner(str(o.id), f"{o.first_name} {o.last_name}", o.email, o.time_zone, team=o.team or None)
         for o in dataset.owners
@@ -105,7 +107,19 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
     return Snapshot(CRM, owners, pipelines, tuple(deals), dataset.now, history)
 
 
-def _deal(gen: GenDeal, stage: Stage, contacts: tuple[Contact, ...], activities: list[GenActivity]) -> Deal:
+@cache
+def _roles(role: str | None) -> frozenset[ContactRole]:
+    """One frozenset per role, shared by every contact that has it."""
+    return frozenset({ContactRole(role)}) if role else frozenset()
+
+
+def _deal(
+    gen: GenDeal,
+    stage: Stage,
+    contacts: tuple[Contact, ...],
+    activities: list[GenActivity],
+    ids: dict[int, str],
+) -> Deal:
     fields = {DealField.CLOSE_REASON.value: gen.closed_lost_reason} if gen.closed_lost_reason else {}
     return Deal(
         id=str(gen.id),
@@ -127,11 +141,11 @@ def _deal(gen: GenDeal, stage: Stage, contacts: tuple[Contact, ...], activities:
         readiness=Readiness(gen.readiness) if gen.readiness else Readiness.UNKNOWN,
         fields=fields,
         contacts=contacts,
-        activities=tuple(_activity(a) for a in sorted(activities, key=lambda a: a.occurred_at)),
+        activities=tuple(_activity(a, ids) for a in sorted(activities, key=lambda a: a.occurred_at)),
     )
 
 
-def _activity(gen: GenActivity) -> Activity:
+def _activity(gen: GenActivity, ids: dict[int, str]) -> Activity:
     outcome = _OUTCOMES.get(gen.outcome or "", Outcome.UNKNOWN)  # open tasks' "not_started" is no outcome
     return Activity(
         f"{gen.kind}:{gen.id}",
@@ -139,20 +153,27 @@ def _activity(gen: GenActivity) -> Activity:
         Direction(gen.direction),
         gen.occurred_at,
         outcome,
-        (str(gen.contact_id),) if gen.contact_id is not None else (),
+        _one(ids.setdefault(gen.contact_id, str(gen.contact_id))) if gen.contact_id is not None else (),
     )
+
+
+@cache
+def _one(contact_id: str) -> tuple[str]:
+    """One 1-tuple per contact id, shared by its activities."""
+    return (contact_id,)
 
 
 def _logged_early(activity: GenActivity) -> bool:
     return activity.created_at is not None and activity.created_at < activity.occurred_at
 
 
-def _history(rows: list[GenFieldChange], activities: list[GenActivity]) -> DealHistory:
+def _history(rows: list[GenFieldChange], activities: list[GenActivity], ids: dict[int, str]) -> DealHistory:
     changes: list[FieldChange] = []
     joined: list[ContactChange] = []
     for row in rows:
         if row.field == "contact_added":
-            joined.append(ContactChange(row.at, str(row.value)))
+            contact = int(str(row.value))
+            joined.append(ContactChange(row.at, ids.setdefault(contact, str(contact))))
         elif row.field in _FIELDS:
             value = str(row.value) if row.field == "owner" and row.value is not None else row.value
             changes.append(FieldChange(row.at, _FIELDS[row.field], value))

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from policies.model import (
@@ -278,6 +279,7 @@ class StageBook:
 
 
 Overlay = Mapping[str, tuple[datetime, FieldValue]]  # field -> (when the policy wrote it, the value)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # shared by the many deals without such entries
 
 
 class DealTimeline:
@@ -289,12 +291,10 @@ class DealTimeline:
     """
 
     __slots__ = (
-        "_activity_times",
+        "_changes",
         "_contact_changes",
         "_early",
         "_segment",
-        "_times",
-        "_values",
         "deal",
         "event_times",
         "logged_at",
@@ -305,61 +305,61 @@ class DealTimeline:
         self.deal = deal
         self.stages = stages
         stages.add(deal.stage)
-        history = history or DealHistory()
-        by_field: dict[str, list[tuple[datetime, FieldValue]]] = {}
-        for change in sorted(history.changes, key=_change_time):
-            by_field.setdefault(change.field, []).append((change.at, change.value))
-        self._times = {name: [at for at, _ in rows] for name, rows in by_field.items()}
-        self._values = {name: [value for _, value in rows] for name, rows in by_field.items()}
+        history = history or _NO_HISTORY
+        # The changes in time order (equal moments keep their order): found by bisection, read by scanning
+        # (a deal has tens of them), so that nothing but this tuple is kept per deal.
+        self._changes: tuple[FieldChange, ...] = tuple(sorted(history.changes, key=_change_time))
         contact_changes: dict[str, list[tuple[datetime, tuple[ContactRole, ...] | None]]] = {}
         for contact_change in sorted(history.contacts, key=_change_time):
             rows = contact_changes.setdefault(contact_change.contact_id, [])
             rows.append((contact_change.at, contact_change.roles))
-        self._contact_changes = contact_changes
+        self._contact_changes = contact_changes or _EMPTY
         # Activities are visible from when they were logged (here: only those not logged when they happened).
         logged = {a.id: history.logged_at[a.id] for a in deal.activities if a.id in history.logged_at}
-        self.logged_at: Mapping[str, datetime] = logged
-        self._activity_times = [a.occurred_at for a in deal.activities]
-        self._early = {
+        self.logged_at: Mapping[str, datetime] = logged or _EMPTY
+        early = {
             a.id: Activity(a.id, a.kind, a.direction, a.occurred_at, Outcome.SCHEDULED, a.contact_ids)
             for a in deal.activities
             if a.kind is ActivityKind.MEETING and a.id in logged and logged[a.id] < a.occurred_at
         }
+        self._early: Mapping[str, Activity] = early or _EMPTY
         events: set[datetime] = {deal.created_at}
-        events.update(at for times in self._times.values() for at in times)
+        events.update(change.at for change in self._changes)
         events.update(at for rows in contact_changes.values() for at, _ in rows)
         for activity in deal.activities:
             events.add(logged.get(activity.id, activity.occurred_at))
-            if activity.id in self._early:
+            if activity.id in early:
                 events.add(activity.occurred_at)  # the booked meeting takes place: its outcome shows
         self.event_times: tuple[datetime, ...] = tuple(sorted(events))
         self._segment: _Segment | None = None
 
     # -- one field ---------------------------------------------------------------------------------
 
+    def _last(self, name: str, t: datetime) -> FieldChange | None:
+        changes = self._changes
+        for index in range(bisect_right(changes, t, key=_change_time) - 1, -1, -1):
+            if changes[index].field == name:
+                return changes[index]
+        return None
+
     def changed_at(self, name: str, t: datetime) -> datetime | None:
         """When ``name`` last changed at or before ``t`` (``None``: no recorded change by then)."""
-        times = self._times.get(name)
-        if not times:
-            return None
-        index = bisect_right(times, t)
-        return times[index - 1] if index else None
+        found = self._last(name, t)
+        return found.at if found is not None else None
 
     def value(self, name: str, t: datetime) -> tuple[bool, FieldValue]:
         """(recorded, value) of ``name`` at ``t``; ``recorded`` is False for a field without changes."""
-        times = self._times.get(name)
-        if not times:
+        found = self._last(name, t)
+        if found is not None:
+            return True, found.value
+        first = next((c for c in self._changes if c.field == name), None)
+        if first is None:
             return False, None
-        index = bisect_right(times, t)
-        if index:
-            return True, self._values[name][index - 1]
-        if name in _STAGE_FIELDS:
-            return True, self._values[name][0]
-        return True, None
+        return True, first.value if name in _STAGE_FIELDS else None
 
     def value_changes(self, name: str) -> list[tuple[datetime, FieldValue]]:
         """Every recorded change of ``name``, oldest first."""
-        return list(zip(self._times.get(name, ()), self._values.get(name, ()), strict=True))
+        return [(c.at, c.value) for c in self._changes if c.field == name]
 
     # -- the whole deal ----------------------------------------------------------------------------
 
@@ -370,26 +370,27 @@ class DealTimeline:
         if segment is not None and segment.index == index:
             return segment
         values: dict[str, FieldValue] = {}
-        stamps: dict[str, datetime] = {}
         modified = self.deal.created_at
-        for name, times in self._times.items():
-            position = bisect_right(times, t)
-            if position:
-                at = times[position - 1]
-                values[name] = self._values[name][position - 1]
-                stamps[name] = at
-                if at > modified:
-                    modified = at
-            else:
-                values[name] = self._values[name][0] if name in _STAGE_FIELDS else None
-        segment = self._segment = _Segment(index, values, stamps, modified, self.activities_at(t))
+        entered = None
+        changes = self._changes
+        seen = bisect_right(changes, t, key=_change_time)
+        for change in changes[:seen]:
+            values[change.field] = change.value
+            if change.at > modified:
+                modified = change.at
+            if change.field == HistoryField.STAGE:
+                entered = change.at
+        for change in changes[seen:]:  # fields that only get their first value later: empty until then
+            if change.field not in values:
+                values[change.field] = change.value if change.field in _STAGE_FIELDS else None
+        segment = self._segment = _Segment(index, values, modified, entered, self.activities_at(t))
         return segment
 
     def activities_at(self, t: datetime) -> tuple[Activity, ...]:
         activities = self.deal.activities
         logged = self.logged_at
         if not logged:
-            return activities[: bisect_right(self._activity_times, t)]
+            return activities[: bisect_right(activities, t, key=_occurred_at)]
         early = self._early
         shown = []
         for activity in activities:
@@ -432,12 +433,12 @@ class DealTimeline:
         simulated world keeps its own); ``auto_tasks`` replaces the deal's tasks; ``light`` leaves out
         activities and contacts (for looking at fields only)."""
         segment = self._recorded(t)
-        values, stamps = segment.values, segment.stamps
+        values = segment.values
         written: dict[str, datetime] = {}
         if overlay or not own_fields:
             values = dict(values)
             for name, (at, value) in (overlay or {}).items():
-                real = stamps.get(name) if name not in OWN_FIELDS else None
+                real = self.changed_at(name, t) if name not in OWN_FIELDS else None
                 if at <= t and (real is None or real < at):
                     values[name] = value
                     written[name] = at
@@ -448,7 +449,7 @@ class DealTimeline:
         if auto_tasks is None:
             auto_tasks = tuple(a for a in self.deal.auto_tasks if a.created_at <= t)
         modified = max(segment.modified, *written.values()) if written else segment.modified
-        entered = written.get(HistoryField.STAGE) or stamps.get(HistoryField.STAGE)
+        entered = written.get(HistoryField.STAGE) or segment.entered
         if entered is None:
             started = self.deal.stage_entered_at
             entered = started if started is not None and started <= t else self.deal.created_at
@@ -541,8 +542,8 @@ class _Segment:
 
     index: int  # how many of the deal's event times lie at or before the stretch
     values: dict[str, FieldValue]
-    stamps: dict[str, datetime]  # field -> when it took its value
     modified: datetime
+    entered: datetime | None  # the latest recorded stage change
     activities: tuple[Activity, ...]
 
 
@@ -560,6 +561,13 @@ def _plain_date(value: FieldValue) -> date | None:
 
 def _change_time(change: FieldChange | ContactChange) -> datetime:
     return change.at
+
+
+def _occurred_at(activity: Activity) -> datetime:
+    return activity.occurred_at
+
+
+_NO_HISTORY = DealHistory()
 
 
 def timelines(

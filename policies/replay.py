@@ -109,15 +109,6 @@ class _Sim:
 
     overlay: dict[str, tuple[datetime, FieldValue]] = field(default_factory=dict)
     tasks: tuple[AutoTask, ...] = ()
-    dead: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Touch:
-    occurred_at: datetime
-    activity_id: str
-    visible_from: datetime
-    deal_created: datetime
 
 
 class _Usage:
@@ -131,21 +122,13 @@ class _Usage:
         self._owners = owners
         self._created: dict[str, Counter[date]] = defaultdict(Counter)
         self._unowned: list[tuple[DealTimeline, datetime]] = []  # tasks created without an owner
-        touches: dict[str, list[_Touch]] = defaultdict(list)
+        # contact -> the deals whose activities touch it (read when a touch task for it is planned: rare)
+        deals_of: dict[str, list[DealTimeline]] = defaultdict(list)
         for timeline in timelines:
-            deal = timeline.deal
-            logged = timeline.logged_at
-            for activity in deal.activities:
-                if activity.direction is Direction.OUTBOUND and activity.kind in _TOUCH_KINDS:
-                    touch = _Touch(
-                        activity.occurred_at,
-                        activity.id,
-                        logged.get(activity.id, activity.occurred_at),
-                        deal.created_at,
-                    )
-                    for contact_id in activity.contact_ids:
-                        touches[contact_id].append(touch)
-        self._touches = dict(touches)
+            touched = {c for a in timeline.deal.activities for c in a.contact_ids}
+            for contact_id in touched:
+                deals_of[contact_id].append(timeline)
+        self._deals_of = dict(deals_of)
         self.now: datetime | None = None  # the tick being planned: what is visible then
 
     def tasks_created(self, owner_id: str, day: date) -> int:
@@ -180,13 +163,20 @@ class _Usage:
         out: Touches = {}
         for contact_id in contact_ids:
             seen: dict[str, datetime] = {}
-            for touch in self._touches.get(contact_id, ()):
-                if (
-                    start < touch.occurred_at <= end
-                    and touch.visible_from <= now
-                    and touch.deal_created <= now
-                ):
-                    seen[touch.activity_id] = touch.occurred_at
+            for timeline in self._deals_of.get(contact_id, ()):
+                if timeline.deal.created_at > now:
+                    continue
+                logged = timeline.logged_at
+                for activity in timeline.deal.activities:
+                    at = activity.occurred_at
+                    if (
+                        start < at <= end
+                        and activity.direction is Direction.OUTBOUND
+                        and activity.kind in _TOUCH_KINDS
+                        and contact_id in activity.contact_ids
+                        and logged.get(activity.id, at) <= now
+                    ):
+                        seen[activity.id] = at
             out[contact_id] = sorted(seen.values())
         return out
 
@@ -205,14 +195,16 @@ class _World:
         self.timelines = timelines
         self.owners = owners
         self.pipelines = {p.id: p for p in pipelines}
-        self.sims = [_Sim() for _ in timelines]
+        self.sims: dict[int, _Sim] = {}  # only deals the policy has acted on
+        self.dead: set[int] = set()
         self.usage = _Usage(policy, owners, timelines)
 
     def deal_at(self, index: int, moment: datetime) -> Deal:
-        sim = self.sims[index]
-        return self.timelines[index].as_of(
-            moment, overlay=sim.overlay, auto_tasks=sim.tasks, own_fields=False
-        )
+        sim = self.sims.get(index)
+        line = self.timelines[index]
+        if sim is None:  # the policy has not acted on this deal yet
+            return line.as_of(moment, auto_tasks=(), own_fields=False)
+        return line.as_of(moment, overlay=sim.overlay, auto_tasks=sim.tasks, own_fields=False)
 
     def owner(self, deal: Deal) -> Owner | None:
         return self.owners.get(deal.owner_id or "")
@@ -262,7 +254,7 @@ class _World:
         return settled
 
     def _remember(self, index: int, deal: Deal, after: Deal, actions: list[Action], moment: datetime) -> None:
-        sim = self.sims[index]
+        sim = self.sims.setdefault(index, _Sim())
         sim.tasks = after.auto_tasks
         overlay = sim.overlay
         for action in actions:
@@ -277,7 +269,7 @@ class _World:
             elif isinstance(action, CreateTask):
                 self.usage.record(action.owner_id, self.timelines[index], moment)
         if after.followup_state is FollowupState.STOPPED:
-            sim.dead = True
+            self.dead.add(index)
 
 
 def _first_tick(ticks: Sequence[datetime], moment: datetime, after: int) -> int:
@@ -322,9 +314,9 @@ def replay(
             continue
         for index in due:
             scheduled[index] = last + 1
-        settled = world.cycle(moment, [i for i in due if not world.sims[i].dead], observer)
+        settled = world.cycle(moment, [i for i in due if i not in world.dead], observer)
         for index, (deal, held) in settled.items():
-            if world.sims[index].dead:
+            if index in world.dead:
                 continue
             owner = world.owner(deal)
             schedule(index, next_event(index, tick))
@@ -356,7 +348,7 @@ def replay_every_tick(
     world = _World(policy, timelines, owners, pipelines)
     for moment in ticks:
         existing = [i for i, t in enumerate(timelines) if t.deal.created_at <= moment]
-        live = [i for i in existing if not world.sims[i].dead]
+        live = [i for i in existing if i not in world.dead]
         everyone = [world.deal_at(i, moment) for i in existing]
         usage = usage_from_deals(policy, everyone, owners)
         world.cycle(moment, live, observer, usage)
