@@ -324,6 +324,8 @@ class DealTimeline:
         }
         self._early: Mapping[str, Activity] = early or _EMPTY
         events: set[datetime] = {deal.created_at}
+        if deal.stage_entered_at is not None:
+            events.add(deal.stage_entered_at)  # without a stage history, the stage is entered then
         events.update(change.at for change in self._changes)
         events.update(at for rows in contact_changes.values() for at, _ in rows)
         for activity in deal.activities:
@@ -433,6 +435,9 @@ class DealTimeline:
         simulated world keeps its own); ``auto_tasks`` replaces the deal's tasks; ``light`` leaves out
         activities and contacts (for looking at fields only)."""
         segment = self._recorded(t)
+        fresh = not overlay and auto_tasks == () and not own_fields and not light
+        if fresh and segment.fresh is not None:
+            return segment.fresh  # the same all through the stretch
         values = segment.values
         written: dict[str, datetime] = {}
         if overlay or not own_fields:
@@ -455,7 +460,10 @@ class DealTimeline:
             entered = started if started is not None and started <= t else self.deal.created_at
         if light:
             return self._build(values, modified, entered, auto_tasks, (), ())
-        return self._build(values, modified, entered, auto_tasks, self.contacts_at(t), segment.activities)
+        built = self._build(values, modified, entered, auto_tasks, self.contacts_at(t), segment.activities)
+        if fresh:
+            segment.fresh = built
+        return built
 
     def _build(
         self,
@@ -536,7 +544,7 @@ class DealTimeline:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Segment:
     """The recorded values of one stretch between two events of a deal."""
 
@@ -545,6 +553,7 @@ class _Segment:
     modified: datetime
     entered: datetime | None  # the latest recorded stage change
     activities: tuple[Activity, ...]
+    fresh: Deal | None = None  # the deal in this stretch as the policy first sees it (no writes, no tasks)
 
 
 def _opt_str(value: FieldValue) -> str | None:
