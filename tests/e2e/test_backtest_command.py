@@ -161,7 +161,8 @@ def test_snapshot_problems_are_located(tmp_path: Path) -> None:
     result = followup("backtest", "--snapshot", str(bad))
     assert result.returncode == 2
     assert (
-        f"{bad}: history.deals.d9.changes.0: Value error, expected a date such as 2026-03-04" in result.stderr
+        f"{bad}:1:110: history.deals.d9.changes.0: expected a date such as 2026-03-04, not 'soon'"
+        in result.stderr
     )
     stray = tmp_path / "stray.json"
     stray.write_text(
