@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
     from policies.policy import Policy
-    from sync.cycle import Cycle, CycleOptions, CycleResult
+    from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
     from sync.metrics import WorkerMetrics
     from sync.progress import Progress
 
@@ -117,6 +117,15 @@ class AccountRuntime:
     @property
     def shadow(self) -> bool:
         return self.settings.shadow or self.policy.mode == "shadow"
+
+    def cohort_of(self) -> CohortOf | None:
+        """The policy's canary rollout for this account (None: no rollout, or the account in shadow)."""
+        from policies.rollout import cohort
+
+        rollout = self.policy.rollout
+        if rollout is None or self.shadow:
+            return None
+        return lambda deal, owner: cohort(rollout, self.name, deal, owner, shadow=False)
 
     def cycle_options(self) -> CycleOptions:
         from sync.cycle import CycleOptions
@@ -310,6 +319,7 @@ def make_cycle(
         clock=clock,
         holder=holder_id(),
         shadow=account.shadow,
+        cohort=account.cohort_of(),
         options=account.cycle_options(),
         fingerprint=account.fingerprint,
         should_stop=should_stop,
