@@ -11,10 +11,10 @@ import pytest
 from connectors.base import Directory, OutcomeStatus
 from connectors.memory import InMemoryCrm
 from policies.model import ChangeStage, Explanation
+from store import StateStore
 from sync.crashpoints import CrashPoints
 from sync.cycle import CycleResult
 from sync.effects import deal_batches
-from store import StateStore
 from sync.health import Health, Watched
 from sync.metrics import WorkerMetrics
 from tests.worker.conftest import OWNERS, PIPELINE, T0, Clock, make_deal, toy_decide
@@ -84,7 +84,8 @@ def test_metrics_count_cycles_actions_calls_and_cursor_age(tmp_path: Path) -> No
     assert metrics.health() == {
         "status": "degraded",
         "problems": [
-            f"acme: cursor last moved {T0.isoformat()}, 2 or more scheduled runs ago (every 1m); degraded after 2"
+            f"acme: cursor last moved {T0.isoformat()}, 2 or more scheduled runs ago (every 1m); "
+            "degraded after 2"
         ],
         "accounts": {"acme": "ok"},
     }
