@@ -2,8 +2,9 @@
 
 The order of the sections is the order of the questions people ask: is the pipeline clean (hygiene), what
 did the policy do about it (policy), where is it enforced (enforcement), what enforcing changes (the
-rollout's cohorts), is the worker healthy (operations). Another section is one more builder added to ``build_page``; the template renders any
-``Section`` (``report.backtest`` builds a page of its own from the backtest's JSON).
+rollout's cohorts), is the worker healthy (operations). Another section is one more builder added to
+``build_page``; the template renders any ``Section`` (``report.backtest`` builds a page of its own from the
+backtest's JSON).
 """
 
 from __future__ import annotations
@@ -71,4 +72,5 @@ def _environment() -> Environment:
 
 
 def render_html(page: Page) -> str:
+    """The page as one self-contained HTML document (the live report or a backtest's)."""
     return _environment().get_template("report.html.j2").render(page=page, figure_type="Figure")

@@ -178,7 +178,7 @@ def _chart(found: list[Measure]) -> Chart | None:
     scale = charts.colours(list(COHORT_COLOURS), COHORT_COLOURS)
     base = alt.Chart({"values": rows}).encode(
         alt.Y("measure:N", title=None, sort=order),
-        color=alt.Color("cohort:N", title=None, scale=scale, legend=alt.Legend(orient="top")),
+        color=alt.Color("cohort:N", title=None, scale=scale, legend=alt.Legend(orient="right")),
         tooltip=["measure:N", "value:Q", "low:Q", "high:Q", "n:Q"],
     )
     interval = base.mark_bar(height=4).encode(
