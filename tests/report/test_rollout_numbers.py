@@ -172,3 +172,14 @@ def test_poisson_and_median_intervals() -> None:
     assert middle.value == 50.5
     assert (middle.low, middle.high) == (values[math.floor(50 - 9.8) - 1], values[math.ceil(51 + 9.8) - 1])
     assert median_interval([]).value is None
+
+
+def test_the_cohorts_are_the_same_when_two_processes_read_the_mirror(store: StateStore) -> None:
+    """A large mirror is scanned by two processes: what they observe for the cohorts is merged whole."""
+    fill(store)
+
+    def shown(parallel_from: int | None) -> tuple[list[dict[str, str]], ...]:
+        page = build_page(ReportRequest(store, (SOURCE,), NOW - timedelta(days=30), NOW, 100, parallel_from))
+        return tuple(rows(table(page, t)) for t in ("table-rollout", "table-held", "table-held-by-rule"))
+
+    assert shown(2) == shown(None)
