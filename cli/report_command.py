@@ -161,6 +161,7 @@ def report(
 
     try:
         from report import ReportRequest, build_page, render_html
+        from report.sources import parallel_from
     except ImportError as exc:  # the charting packages are an extra
         click.echo(
             f"followup report needs the report extra: pip install 'crm-followup[report]' ({exc.name})",
@@ -184,7 +185,7 @@ def report(
             click.echo(problem, err=True)
         sys.exit(2)
     try:
-        request = ReportRequest(store, tuple(sources), now - since, now, deal_rows)
+        request = ReportRequest(store, tuple(sources), now - since, now, deal_rows, parallel_from())
         html = render_html(build_page(request))
     finally:
         store.close()

@@ -10,6 +10,7 @@ decides now. Nothing is decoded twice.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from policies.engine import evaluate
 from policies.facts import TOUCH
-from policies.model import Deal, Owner
+from policies.model import Activity, Deal, Owner
 from policies.policy import Policy
 from report.sources import ReportRequest
 from report.sql import json_text
@@ -186,12 +187,15 @@ def observe(
                 found.still_by[(item.rule, item.kind)] += 1
 
 
+def _moment(activity: Activity) -> datetime:
+    return activity.occurred_at
+
+
 def _next_signal(deal: Deal, after: datetime, now: datetime) -> datetime | None:
     """The first customer signal (a reply, an inbound or connected call, a booked or held meeting) after
     ``after`` and not after ``now``: the engine's own definition (``policies.facts``)."""
-    for activity in deal.activities:  # oldest first
-        if activity.occurred_at <= after:
-            continue
+    activities = deal.activities  # oldest first
+    for activity in activities[bisect_right(activities, after, key=_moment) :]:
         if activity.occurred_at > now:
             return None
         if TOUCH[activity.kind, activity.direction, activity.outcome] == "signal":

@@ -3,11 +3,13 @@
 The backtest runs over the bundled history with two variants (a sweep), as a user runs it; its JSON is
 rendered by the command and opened from disk in headless Chromium: no console error, nothing fetched,
 every chart drawn, the numbers those of the JSON, and a table that sorts when its header is clicked.
+``FOLLOWUP_SCREENSHOTS=docs/img`` also saves the screenshot docs/report.md shows.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +141,8 @@ def test_the_backtest_report_opens_offline_draws_its_charts_and_shows_the_json_s
         (v["name"], crm): v["api_calls"][crm]["total"] for v in variants for crm in ("hubspot", "salesforce")
     }
     assert page.locator("#deals").count() == 0  # no deal evidence section: a backtest has no live deals
+    if target := os.environ.get("FOLLOWUP_SCREENSHOTS"):
+        page.screenshot(path=str(Path(target) / "backtest-report.png"))
 
 
 def test_a_backtest_table_sorts_when_its_header_is_clicked(
