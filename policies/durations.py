@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from policies.bounds import MAX_DAYS
+
 _UNITS = {
     "h": "hours",
     "hour": "hours",
@@ -31,7 +33,6 @@ _UNITS = {
 }
 _PATTERN = re.compile(r"^\s*(\d{1,4})\s*([a-z]+(?: [a-z]+)?)\s*$")
 DURATION_HELP = 'a duration such as "36h", "14d", "2w" or "10 business days"'
-MAX_DAYS = 3660  # ten years: no follow-up rule waits longer, and dates stay far from datetime's limits
 
 
 _HOURS_PER = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}
