@@ -20,6 +20,8 @@ from connectors.base import (
     Directory,
     KnownDeals,
     OutcomeStatus,
+    PriorUsage,
+    no_prior_usage,
 )
 from connectors.errors import FixConfiguration
 from connectors.hubspot.aggregate import AggregateBuilder
@@ -126,11 +128,13 @@ def build_hubspot_connector(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     tokens: TokenSource | None = None,
     rate_limits: bool = True,
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> HubSpotConnector:
     """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
 
     ``sleep``, ``clock`` (monotonic) and ``now`` (wall, UTC) are injected for tests and benchmarks;
-    ``rate_limits=False`` keeps counting calls but never waits (a sandbox without limits).
+    ``rate_limits=False`` keeps counting calls but never waits (a sandbox without limits);
+    ``prior_usage`` gives the calls earlier cycles made on the portal (the daily share counts them).
     """
     ten, day = options.limits
     limiter = RateLimiter(
@@ -146,6 +150,7 @@ def build_hubspot_connector(
         clock=clock,
         sleep=sleep,
         now=now,
+        prior=prior_usage,
     )
     client = HubSpotClient(
         options.host,

@@ -23,7 +23,16 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, KnownDeals
+from connectors.base import (
+    ActionOutcome,
+    ApiUsage,
+    ChangeBatch,
+    Cursor,
+    Directory,
+    KnownDeals,
+    PriorUsage,
+    no_prior_usage,
+)
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.auth import TokenSource
@@ -54,6 +63,7 @@ class SalesforceConnector:
         extra_deal_fields: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = _utc_now,
+        prior_usage: PriorUsage = no_prior_usage,
     ) -> None:
         self.options = options
         self._clock = clock = now  # the cycle's clock (see build_salesforce_connector)
@@ -63,6 +73,7 @@ class SalesforceConnector:
             max_org_usage=options.max_org_usage,
             recheck=options.budget_recheck,
             clock=clock,
+            prior=prior_usage,
         )
         self.session = TimeoutSession(
             connect_timeout=options.connect_timeout,
@@ -240,15 +251,19 @@ def build_salesforce_connector(
     extra_deal_fields: Sequence[str] = (),
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = _utc_now,
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> SalesforceConnector:
     """A connector for ``options``; no network call happens until it is used.
 
     ``now`` (wall clock, UTC) is the clock the connector reads: the worker injects its own, so the cursor
     watermarks, the 24-hour budget window and "is this meeting past" agree with the cycle's time (as the
     HubSpot connector's ``now``). Only the JWT assertion is stamped with the machine's clock, because
-    Salesforce checks it against real time.
+    Salesforce checks it against real time. ``prior_usage`` gives the calls earlier cycles made on the org
+    (crm-followup's 24-hour share counts them when Salesforce sends no per-app usage).
     """
-    return SalesforceConnector(options, extra_deal_fields=extra_deal_fields, sleep=sleep, now=now)
+    return SalesforceConnector(
+        options, extra_deal_fields=extra_deal_fields, sleep=sleep, now=now, prior_usage=prior_usage
+    )
 
 
 __all__ = ["SalesforceConnector", "build_salesforce_connector"]
