@@ -132,7 +132,8 @@ def _render(document: Mapping[str, Any]) -> None:
         table.add_row(
             row["account"], row["crm"] or "?", last_text, due_text, holder, _age(row["cursor_age_s"]), blocked
         )
-    console = Console()
+    # Piped (grep, a watch log): wide enough that a blocked reason stays on one line to search.
+    console = Console() if sys.stdout.isatty() else Console(width=240)
     console.print(table)
     workers = Table(title="workers", title_justify="left")
     for column in ("holder", "started", "heartbeat", "slots", "leases"):

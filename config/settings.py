@@ -424,19 +424,21 @@ def _read_accounts_dir(
             {("accounts", *loc): mark for loc, mark in located.marks.items()},
             located.filename,
         )
+        for name in located.data:  # named twice is reported even when the file has other problems
+            here = wrapped.where(("accounts", name))
+            if name in first:
+                problems.append(f"{here}: accounts.{name}: defined twice (also at {first[name]})")
+            else:
+                first[name] = here
         try:
             found = AccountsFile.validate_python(located.data)
         except ValidationError as err:
             problems.extend(wrapped.problems_from(err, prefix=("accounts",)))
             continue
         for name, account in found.items():
-            here = wrapped.where(("accounts", name))
-            if name in first:
-                problems.append(f"{here}: accounts.{name}: defined twice (also at {first[name]})")
-                continue
-            first[name] = here
-            accounts[name] = account
-            sources[name] = wrapped
+            if name not in accounts:
+                accounts[name] = account
+                sources[name] = wrapped
     if not problems and not accounts:
         problems.append(f"{where_dir}: accounts_dir: no account in {folder} (*.yaml files)")
     if problems:
