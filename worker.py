@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
     from policies.policy import Policy
     from store.claims import Claim
-    from sync.cycle import Cycle, CycleOptions, CycleResult
+    from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
+    from sync.health import Watched
     from sync.metrics import WorkerMetrics
     from sync.progress import Progress
 
@@ -128,6 +129,15 @@ class AccountRuntime:
     def shadow(self) -> bool:
         return self.settings.shadow or self.policy.mode == "shadow"
 
+    def cohort_of(self) -> CohortOf | None:
+        """The policy's canary rollout for this account (None: no rollout, or the account in shadow)."""
+        from policies.rollout import cohort
+
+        rollout = self.policy.rollout
+        if rollout is None or self.shadow:
+            return None
+        return lambda deal, owner: cohort(rollout, self.name, deal, owner, shadow=False)
+
     def cycle_options(self) -> CycleOptions:
         from sync.cycle import CycleOptions
 
@@ -188,6 +198,35 @@ def build_trigger(schedule: Schedule, now: datetime) -> BaseTrigger:
     if trigger.get_next_fire_time(None, now) is None:
         raise ValueError("this schedule never fires (no date matches it from now on)")
     return trigger
+
+
+def watched(account: str, schedule: Schedule, now: datetime) -> Watched:
+    """An account for the health check: its schedule's runs between two moments (jitter aside)."""
+    from sync.health import Watched
+
+    if schedule.every is not None:
+        every = schedule.every
+
+        def every_runs(since: datetime, until: datetime, cap: int) -> int:
+            return min(cap, max(0, int((until - since) / every)))
+
+        seconds = int(every.total_seconds())
+        unit = next((u for u, n in (("d", 86400), ("h", 3600), ("m", 60)) if seconds % n == 0), "s")
+        size = {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit]
+        return Watched(account, f"every {seconds // size}{unit}", every_runs)
+    trigger = build_trigger(schedule.model_copy(update={"jitter_seconds": 0}), now)
+
+    def cron_runs(since: datetime, until: datetime, cap: int) -> int:
+        runs, moment = 0, since
+        while runs < cap:
+            fire = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+            if fire is None or fire > until:
+                break
+            runs, moment = runs + 1, fire
+        return runs
+
+    fields = schedule.cron if isinstance(schedule.cron, str) else f"{schedule.cron_fields()}"
+    return Watched(account, f"cron {fields} ({schedule.time_zone})", cron_runs)
 
 
 def check_schedule(settings_file: SettingsFile, name: str, now: datetime) -> None:
@@ -337,6 +376,7 @@ def make_cycle(
         clock=clock,
         holder=holder_id(),
         shadow=account.shadow,
+        cohort=account.cohort_of(),
         options=account.cycle_options(),
         fingerprint=account.fingerprint,
         should_stop=should_stop,
@@ -655,6 +695,7 @@ def serve(
     """
     from store.solo import AnotherWorker, single_worker
     from sync.fleet import FleetOptions, FleetWorker
+    from sync.health import Health
     from sync.leases import holder_id
     from sync.metrics import MetricsServer, WorkerMetrics
 
@@ -674,8 +715,6 @@ def serve(
         heartbeat_every=min(timedelta(seconds=30), shortest / 3),
     )
     stop_event = stop or threading.Event()
-    metrics = WorkerMetrics(clock)
-    metrics.start(names, slots=options.max_concurrent_cycles)
     finished = False
     with ExitStack() as stack:
         try:
@@ -687,6 +726,15 @@ def serve(
         crms = {a.name: a.settings.crm for a in accounts}
         crms.update({name: settings.accounts[name].crm for name in broken})
         store.register_accounts(crms, clock())
+        health = Health(
+            store,
+            [watched(a.name, a.settings.schedule, clock()) for a in accounts],
+            clock,
+            stale_runs=settings.metrics.stale_cursor_runs,
+            started_at=clock(),
+        )
+        metrics = WorkerMetrics(clock, health)
+        metrics.start(names, slots=options.max_concurrent_cycles)
         runner = _Runner(_SettingsCache(settings_path, settings_file), store, metrics, clock)
         for name, problems in broken.items():
             log.error("configuration_invalid", account=name, problems=problems)

@@ -88,8 +88,32 @@ def serve(settings_path: Path) -> None:
     default=None,
     help="Keep the settings file and state database in this folder (default: a temp folder).",
 )
-def demo(crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None) -> None:
+@click.option(
+    "--snapshot-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Instead of running the demo, write a seeded pipeline with history as a snapshot for "
+    "`followup backtest --snapshot FILE`, and stop.",
+)
+@click.option(
+    "--now", default=None, help="With --snapshot-out: when the snapshot is taken (ISO; default: now)."
+)
+def demo(
+    crm: str,
+    deals: int,
+    seed: int,
+    show_tasks: int,
+    keep: Path | None,
+    snapshot_out: Path | None,
+    now: str | None,
+) -> None:
     """Start a seeded sandbox CRM, show the plan, run a real cycle, and show tasks as a rep sees them."""
+    if snapshot_out is not None:
+        from cli.demo_snapshot import write_demo_snapshot
+
+        sys.exit(write_demo_snapshot(snapshot_out, deals=deals, seed=seed, now=now))
+    if now is not None:
+        raise click.UsageError("--now goes with --snapshot-out")
     from cli.demo import run_demo
 
     sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep))

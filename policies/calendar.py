@@ -265,6 +265,13 @@ class BusinessCalendar:
             return self.shift(reference, duration) <= now
         return now - reference >= duration.delta
 
+    def threshold(self, reference: datetime, duration: Duration) -> datetime:
+        """The first moment at which ``passed(reference, duration, now)`` holds: the same arithmetic,
+        solved for ``now`` (the backtest asks when a time-based rule can next fire)."""
+        if duration.unit == "business_days":
+            return self.shift(reference, duration)
+        return reference + duration.delta
+
     def due_after(self, moment: datetime, duration: Duration) -> datetime:
         """When a task ``duration`` after ``moment`` is due: shifted, then moved into working hours."""
         return self.working_moment(self.shift(moment, duration))

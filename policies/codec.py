@@ -2,7 +2,9 @@
 
 A snapshot is one CRM's state at a moment: owners, pipelines and deals with everything the rules read.
 The format is the domain model itself, validated strictly by pydantic; its JSON Schema comes from
-``snapshot_schema()``.
+``snapshot_schema()``. An optional ``history`` (``policies.history.SnapshotHistory``: each deal's recorded
+field, contact and activity-logging changes) makes a snapshot replayable by ``followup backtest``;
+snapshots without it read as before (docs/backtest.md describes the format).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from config.jsonsource import JsonText
+from policies.history import SnapshotHistory
 from policies.model import Action, Deal, Decision, Owner, Pipeline
 
 
@@ -24,6 +27,7 @@ class Snapshot:
     pipelines: tuple[Pipeline, ...] = ()
     deals: tuple[Deal, ...] = ()
     taken_at: datetime | None = None
+    history: SnapshotHistory | None = None  # for the backtest; ``None``: a snapshot of the present only
 
 
 _snapshot = TypeAdapter(Snapshot)
@@ -102,7 +106,9 @@ def _original_index(source: JsonText, loc: tuple[str | int, ...]) -> tuple[str |
 
 
 def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = None) -> bytes:
-    return _snapshot.dump_json(snapshot, indent=indent)
+    # A snapshot without history is written as before the history existed (no "history": null).
+    exclude = {"history"} if snapshot.history is None else None
+    return _snapshot.dump_json(snapshot, indent=indent, exclude=exclude)
 
 
 def deal_from_json(data: bytes | str) -> Deal:

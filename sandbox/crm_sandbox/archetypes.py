@@ -16,7 +16,19 @@ and makes the defining traits easy to check in tests:
 - vague next step: the next step is a filler phrase in English, German or Swedish.
 - recently won / lost: closed 1-30 days ago; lost deals carry a closed_lost_reason.
 
-Slot 0 is the deal's primary contact. Days are "days before today" (negative = in the future).
+Four more tell the stories a backtest needs (``HISTORY_ARCHETYPE_WEIGHTS``, used when the dataset is
+generated with histories; see sandbox/crm_sandbox/histories.py):
+
+- won after a long silence: engaged, then 7-10 unanswered touches over 5-10 weeks, a reply, and a win
+  2-150 days ago: what "stop after 6 unanswered touches" would have killed.
+- lost after many touches: engaged, then 8-15 unanswered touches, closed lost by the rep 2-150 days ago.
+- nurture comeback: qualified, parked as "not now" for 4-13 weeks, back with an inbound reply; moved on or
+  won since.
+- agreed callbacks: 3-6 connected calls, each agreeing when to call again (7-30 days); the rep calls back
+  early, on time or late (a 14-day callback made on day 20).
+
+Slot 0 is the deal's primary contact. Days are "days before today" (negative = in the future). A story's
+``changes`` are field changes at given days (``histories.py`` derives the rest of the history).
 """
 
 from __future__ import annotations
@@ -37,7 +49,14 @@ from crm_sandbox.names import (
     VAGUE_NEXT_STEPS,
 )
 
-__all__ = ["ARCHETYPE_WEIGHTS", "EXTRA_ROLES", "ROLES_BY_ARCHETYPE", "STORIES", "Story"]
+__all__ = [
+    "ARCHETYPE_WEIGHTS",
+    "EXTRA_ROLES",
+    "HISTORY_ARCHETYPE_WEIGHTS",
+    "ROLES_BY_ARCHETYPE",
+    "STORIES",
+    "Story",
+]
 
 CALL, EMAIL, MEETING, NOTE, TASK = (
     ActivityKind.CALL,
@@ -65,6 +84,24 @@ ARCHETYPE_WEIGHTS: tuple[tuple[Archetype, int], ...] = (
     (Archetype.RECENTLY_LOST, 7),
 )
 
+# With histories (a pipeline to backtest): fewer of the "now" stories, and the four that need a history.
+HISTORY_ARCHETYPE_WEIGHTS: tuple[tuple[Archetype, int], ...] = (
+    (Archetype.RESPONSIVE_BUYER, 12),
+    (Archetype.GHOSTING_PROSPECT, 9),
+    (Archetype.CALL_ME_IN_TWO_WEEKS, 5),
+    (Archetype.QUALIFIED_NOT_READY, 7),
+    (Archetype.GATEKEEPER_ONLY, 4),
+    (Archetype.UNQUALIFIED_TYRE_KICKER, 7),
+    (Archetype.MISSING_NEXT_STEP, 7),
+    (Archetype.VAGUE_NEXT_STEP, 7),
+    (Archetype.RECENTLY_WON, 5),
+    (Archetype.RECENTLY_LOST, 5),
+    (Archetype.WON_AFTER_SILENCE, 8),
+    (Archetype.LOST_AFTER_TOUCHES, 10),
+    (Archetype.NURTURE_COMEBACK, 7),
+    (Archetype.AGREED_CALLBACKS, 7),
+)
+
 # Contact roles on the deal, slot by slot; the generator adds up to two optional extra roles.
 ROLES_BY_ARCHETYPE: dict[Archetype, tuple[str, ...]] = {
     Archetype.RESPONSIVE_BUYER: ("champion", "decision_maker"),
@@ -77,6 +114,10 @@ ROLES_BY_ARCHETYPE: dict[Archetype, tuple[str, ...]] = {
     Archetype.VAGUE_NEXT_STEP: ("influencer",),
     Archetype.RECENTLY_WON: ("decision_maker", "economic_buyer", "champion"),
     Archetype.RECENTLY_LOST: ("decision_maker", "influencer"),
+    Archetype.WON_AFTER_SILENCE: ("decision_maker", "champion"),
+    Archetype.LOST_AFTER_TOUCHES: ("influencer",),
+    Archetype.NURTURE_COMEBACK: ("economic_buyer", "champion"),
+    Archetype.AGREED_CALLBACKS: ("decision_maker",),
 }
 EXTRA_ROLES: tuple[str, ...] = ("influencer", "user", "economic_buyer", "champion")
 
@@ -98,6 +139,10 @@ class Story:
     qualification_score: float | None = None
     closed_lost_reason: str | None = None
     min_amount: float | None = None
+    # For histories: field changes at given days (days ago, field, value), and the stage level a closed
+    # deal was at before it closed.
+    changes: list[tuple[int, str, object]] = field(default_factory=list)
+    pre_close_level: str | None = None
 
 
 def _plan(
@@ -308,6 +353,132 @@ def recently_lost(rng: random.Random, slots: int) -> Story:
     return story
 
 
+_SILENT = (("Call", "No answer."), ("Call", "Left a voicemail."))
+
+
+def _unanswered(rng: random.Random, day: int) -> Plan:
+    """One outbound touch that got nothing back: an unanswered e-mail, call or voicemail."""
+    pick = rng.random()
+    if pick < 0.55:
+        return _plan(EMAIL, day, "sent", 0, rng.choice(GHOST_EMAILS))
+    if pick < 0.85:
+        return _plan(CALL, day, "no_answer", 0, _SILENT[0], duration=0)
+    return _plan(CALL, day, "voicemail", 0, _SILENT[1], duration=40)
+
+
+def won_after_silence(rng: random.Random, slots: int) -> Story:
+    closed = rng.randint(2, 150)
+    touches, gap = rng.randint(7, 10), rng.choice((5, 7, 7, 7))
+    comeback = closed + rng.randint(10, 40)  # the reply that ended the silence
+    silence_end = comeback + rng.randint(2, 6)
+    silence_start = silence_end + gap * (touches - 1)
+    engaged = silence_start + rng.randint(5, 12)  # the last conversation before the silence
+    story = Story("won", engaged + rng.randint(20, 80), closed, pre_close_level="late")
+    _history(rng, story, rng.randint(3, 7), engaged, slots)
+    story.plans.extend(_unanswered(rng, silence_start - n * gap) for n in range(touches))
+    text = ("Re: Checking in", "Sorry for the silence, we had a reorganisation. Can we pick this up again?")
+    story.plans.append(_plan(EMAIL, comeback, "replied", 0, text, inbound=True))
+    for day in _spread(rng, rng.randint(2, 5), closed + 1, comeback - 1):
+        story.plans.append(_engaged(rng, day, slots))
+    text = ("Contract signing", "Signed after the restart. Kickoff next.")
+    story.plans.append(_plan(MEETING, closed, "completed", 0, text, duration=1800, booked=closed + 4))
+    story.readiness = "ready"
+    story.qualification_score = float(rng.randint(70, 95))
+    return story
+
+
+def lost_after_touches(rng: random.Random, slots: int) -> Story:
+    closed = rng.randint(2, 150)
+    touches, gap = rng.randint(8, 15), rng.choice((4, 7, 7, 10))
+    last_touch = closed + rng.randint(5, 30)
+    first_touch = last_touch + gap * (touches - 1)
+    engaged = first_touch + rng.randint(3, 10)
+    story = Story("lost", engaged + rng.randint(15, 60), closed, pre_close_level=rng.choice(("early", "mid")))
+    _history(rng, story, rng.randint(2, 6), engaged, slots)
+    story.plans.extend(_unanswered(rng, first_touch - n * gap) for n in range(touches))
+    story.plans.append(_plan(NOTE, closed, None, None, ("Note", "No reaction for weeks. Closing as lost.")))
+    story.closed_lost_reason = rng.choice(("Lost contact with the buyer", "No decision / status quo"))
+    story.readiness = rng.choice(("unknown", None))
+    story.qualification_score = float(rng.randint(40, 80))
+    return story
+
+
+def nurture_comeback(rng: random.Random, slots: int) -> Story:
+    won = rng.random() < 0.35
+    closed = rng.randint(1, 40)
+    comeback = (closed + rng.randint(10, 60)) if won else rng.randint(5, 120)
+    parked = comeback + rng.randint(28, 90)
+    story = Story("won" if won else rng.choice(("mid", "late")), parked + rng.randint(20, 120), closed)
+    if not won:
+        story.close_days = rng.randint(20, 90)
+    story.pre_close_level = "late"
+    _history(rng, story, rng.randint(3, 8), parked + 1, slots)
+    text = ("Re: Timing", "We like it, but nothing will happen before the next budget cycle.")
+    story.plans.append(_plan(EMAIL, parked, "replied", 0, text, inbound=True))
+    for day in _spread(rng, rng.randint(0, 3), comeback + 5, parked - 5):
+        story.plans.append(_plan(EMAIL, day, "sent", 0, rng.choice(GHOST_EMAILS)))
+    text = ("Re: Budget", "The new budget is approved. Can we restart where we left off?")
+    story.plans.append(_plan(EMAIL, comeback, "replied", 0, text, inbound=True))
+    newest = closed + 1 if won else 1
+    for day in _spread(rng, rng.randint(2, 6), newest, max(newest, comeback - 1)):
+        story.plans.append(_engaged(rng, day, slots))
+    if won:
+        text = ("Contract signing", "Signed. The budget came through.")
+        story.plans.append(_plan(MEETING, closed, "completed", 0, text, duration=1800, booked=closed + 3))
+    not_now, why = rng.choice(NOT_NOW_STEPS)
+    story.changes += [
+        (parked, "readiness", "not_now"),
+        (parked, "next_step", not_now),
+        (parked, "next_step_why", why),
+        (parked, "next_step_date", -(rng.randint(30, 90) - parked)),  # days ago of the date itself
+        (comeback, "readiness", "ready"),
+    ]
+    story.next_step, story.next_step_why = rng.choice(CONCRETE_STEPS)
+    story.next_step_in_days = rng.randint(3, 14) if not won else None
+    story.readiness = "ready"
+    story.qualification_score = float(rng.randint(75, 95))
+    return story
+
+
+def agreed_callbacks(rng: random.Random, slots: int) -> Story:
+    age = rng.randint(70, 220)
+    story = Story(rng.choice(("mid", "mid", "late")), age, rng.randint(15, 80))
+    day = age - rng.randint(3, 10)
+    _history(rng, story, rng.randint(1, 3), day + 1, slots)
+    calls, last = 0, (day, 14)
+    while day >= 2 and calls < 6:
+        text = ("Call", "Good call. Agreed when to talk again.")
+        story.plans.append(_plan(CALL, day, "connected", 0, text, duration=rng.randint(600, 1500)))
+        interval = rng.choice((7, 14, 14, 21, 30))
+        story.changes += [
+            (day, "agreed_interval_days", interval),
+            (day, "agreed_channel", "call"),
+            (day, "next_step", "Call back as agreed to review the open points"),
+            (day, "next_step_why", "The customer asked to be called again then"),
+            (day, "next_step_date", day - interval),
+        ]
+        last = (day, interval)
+        # The rep calls back early, on time or late (a 14-day callback on day 20); now and then the
+        # customer calls first.
+        if rng.random() < 0.1 and interval > 5:
+            text = ("Call", "The customer called us before we called back.")
+            story.plans.append(
+                _plan(CALL, day - interval + 3, "connected", 0, text, inbound=True, duration=600)
+            )
+            day -= interval - 3
+        else:
+            day -= interval + rng.choice((-4, -2, 0, 0, 0, 0, 1, 3, 6, 9))
+        calls += 1
+    # The deal shows what the last call agreed.
+    story.next_step = "Call back as agreed to review the open points"
+    story.next_step_why = "The customer asked to be called again then"
+    story.next_step_in_days = last[1] - last[0]
+    story.agreed_interval_days, story.agreed_channel = last[1], "call"
+    story.qualification_score = float(rng.randint(55, 90))
+    story.readiness = "unknown"
+    return story
+
+
 STORIES: dict[Archetype, Callable[[random.Random, int], Story]] = {
     Archetype.RESPONSIVE_BUYER: responsive_buyer,
     Archetype.GHOSTING_PROSPECT: ghosting_prospect,
@@ -319,4 +490,8 @@ STORIES: dict[Archetype, Callable[[random.Random, int], Story]] = {
     Archetype.VAGUE_NEXT_STEP: vague_next_step,
     Archetype.RECENTLY_WON: recently_won,
     Archetype.RECENTLY_LOST: recently_lost,
+    Archetype.WON_AFTER_SILENCE: won_after_silence,
+    Archetype.LOST_AFTER_TOUCHES: lost_after_touches,
+    Archetype.NURTURE_COMEBACK: nurture_comeback,
+    Archetype.AGREED_CALLBACKS: agreed_callbacks,
 }

@@ -46,6 +46,11 @@ class Archetype(StrEnum):
     VAGUE_NEXT_STEP = "vague_next_step"  # "follow up", "nachfassen", "återkomma", ...
     RECENTLY_WON = "recently_won"
     RECENTLY_LOST = "recently_lost"
+    # Only in datasets generated with histories (``generate(..., history=True)``):
+    WON_AFTER_SILENCE = "won_after_silence"  # 7-10 unanswered touches, then a reply and a win
+    LOST_AFTER_TOUCHES = "lost_after_touches"  # 8-15 unanswered touches, then closed lost
+    NURTURE_COMEBACK = "nurture_comeback"  # parked "not now", back with a reply later
+    AGREED_CALLBACKS = "agreed_callbacks"  # callbacks agreed on calls, made early, on time or late
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,24 @@ class GenActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class GenFieldChange:
+    """From ``at`` on, the deal's ``field`` held ``value`` (``None``: empty): one row of a deal's history.
+
+    Fields: ``stage`` (stage id), ``amount``, ``close_date``, ``owner`` (owner id), ``next_step``,
+    ``next_step_why``, ``next_step_date``, ``agreed_interval_days``, ``agreed_channel``, ``readiness``,
+    ``qualification_score``, ``closed_lost_reason``, and ``contact_added`` (the value is a contact id: that
+    contact joined the deal). Every field a deal ever had a value in has a row at the deal's creation (its
+    first value) and one per change, so the last row of each field is the deal's current value. Only in
+    datasets generated with histories.
+    """
+
+    deal_id: int
+    at: datetime
+    field: str
+    value: str | int | float | date | None
+
+
+@dataclass(frozen=True, slots=True)
 class Dataset:
     seed: int
     now: datetime
@@ -178,13 +201,20 @@ class Dataset:
     deals: tuple[GenDeal, ...] = ()
     activities: tuple[GenActivity, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)
+    history: tuple[GenFieldChange, ...] = ()  # by deal, in time order; empty unless generated with history
 
 
-def generate(seed: int, deals: int, now: datetime) -> Dataset:
-    """A dataset of ``deals`` deals for ``seed`` as seen at ``now`` (timezone-aware); deterministic."""
+def generate(seed: int, deals: int, now: datetime, *, history: bool = False) -> Dataset:
+    """A dataset of ``deals`` deals for ``seed`` as seen at ``now`` (timezone-aware); deterministic.
+
+    ``history``: also give every deal the history of its fields (``Dataset.history``), with a mix of stories
+    spread over the last months (deals won after a long silence, lost after many touches, back from nurture,
+    agreed callbacks kept early, on time or late): a pipeline to backtest a policy on. Without it the output
+    is what it always was for the same seed.
+    """
     from crm_sandbox.generator import generate_dataset  # the engine imports this module's types
 
-    return generate_dataset(seed, deals, now)
+    return generate_dataset(seed, deals, now, history=history)
 
 
 def save(dataset: Dataset, directory: Path) -> None:
@@ -201,7 +231,9 @@ def load(directory: Path) -> Dataset:
     return read_dataset(directory)
 
 
-def generate_or_load(seed: int, deals: int, now: datetime, cache_dir: Path) -> Dataset:
+def generate_or_load(
+    seed: int, deals: int, now: datetime, cache_dir: Path, *, history: bool = False
+) -> Dataset:
     """Load the dataset for (seed, deals, now) from ``cache_dir`` if saved before, else generate and save it.
 
     Each (seed, deals, now) gets its own subdirectory, so one cache serves many sizes; a cache written by an
@@ -209,4 +241,4 @@ def generate_or_load(seed: int, deals: int, now: datetime, cache_dir: Path) -> D
     """
     from crm_sandbox.dataset_files import cached_dataset
 
-    return cached_dataset(seed, deals, now, cache_dir)
+    return cached_dataset(seed, deals, now, cache_dir, history)

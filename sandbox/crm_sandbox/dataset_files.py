@@ -37,6 +37,7 @@ from crm_sandbox.dataset import (
     GenContact,
     GenDeal,
     GenDealContact,
+    GenFieldChange,
     GenOwner,
 )
 from crm_sandbox.generator import GENERATOR_VERSION, generate_dataset, paused_gc
@@ -50,7 +51,7 @@ _SUMMARY_FILE = "dataset.json"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_DATETIME_FIELDS = frozenset({"created_at", "modified_at", "stage_entered_at", "occurred_at"})
+_DATETIME_FIELDS = frozenset({"created_at", "modified_at", "stage_entered_at", "occurred_at", "at"})
 _DATE_FIELDS = frozenset({"close_date", "next_step_date"})
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {"archetype": Archetype, "kind": ActivityKind}
 _TABLES: tuple[tuple[str, type], ...] = (
@@ -59,6 +60,7 @@ _TABLES: tuple[tuple[str, type], ...] = (
     ("contacts", GenContact),
     ("deals", GenDeal),
     ("activities", GenActivity),
+    ("history", GenFieldChange),  # absent from files written before histories: read as empty
 )
 
 
@@ -199,7 +201,7 @@ def _read(directory: Path) -> Dataset:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{directory / _DATA_FILE}: dataset format {found!r}, expected {FORMAT_VERSION}")
-    tables = {table: _records(payload[table], cls) for table, cls in _TABLES}
+    tables = {table: _records(payload[table], cls) for table, cls in _TABLES if table in payload}
     return Dataset(
         seed=payload["seed"],
         now=payload["now"],
@@ -209,22 +211,22 @@ def _read(directory: Path) -> Dataset:
     )
 
 
-def cache_directory(seed: int, deals: int, now: datetime, cache_dir: Path) -> Path:
-    """Where ``cached_dataset`` keeps the dataset for (seed, deals, now)."""
+def cache_directory(seed: int, deals: int, now: datetime, cache_dir: Path, history: bool = False) -> Path:
+    """Where ``cached_dataset`` keeps the dataset for (seed, deals, now[, history])."""
     stamp = now.astimezone(now.tzinfo).strftime("%Y%m%dT%H%M%S%z")
-    return cache_dir / f"seed{seed}-deals{deals}-{stamp}"
+    return cache_dir / f"seed{seed}-deals{deals}-{stamp}{'-history' if history else ''}"
 
 
-def cached_dataset(seed: int, deals: int, now: datetime, cache_dir: Path) -> Dataset:
-    """Load (seed, deals, now) from ``cache_dir`` or generate and save it there."""
+def cached_dataset(seed: int, deals: int, now: datetime, cache_dir: Path, history: bool = False) -> Dataset:
+    """Load (seed, deals, now[, history]) from ``cache_dir`` or generate and save it there."""
 
-    directory = cache_directory(seed, deals, now, cache_dir)
+    directory = cache_directory(seed, deals, now, cache_dir, history)
     try:
         dataset = read_dataset(directory)
     except (FileNotFoundError, ValueError, EOFError, pickle.UnpicklingError):
         dataset = None
     if dataset is not None and dataset.meta.get("generator_version") == GENERATOR_VERSION:
         return dataset
-    dataset = generate_dataset(seed, deals, now)
+    dataset = generate_dataset(seed, deals, now, history=history)
     write_dataset(dataset, directory)
     return dataset

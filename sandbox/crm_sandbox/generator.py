@@ -26,9 +26,16 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from crm_sandbox.archetypes import ARCHETYPE_WEIGHTS, EXTRA_ROLES, ROLES_BY_ARCHETYPE, STORIES, Story
+from crm_sandbox.archetypes import (
+    ARCHETYPE_WEIGHTS,
+    EXTRA_ROLES,
+    HISTORY_ARCHETYPE_WEIGHTS,
+    ROLES_BY_ARCHETYPE,
+    STORIES,
+    Story,
+)
 from crm_sandbox.dataset import (
     Archetype,
     Dataset,
@@ -37,8 +44,10 @@ from crm_sandbox.dataset import (
     GenContact,
     GenDeal,
     GenDealContact,
+    GenFieldChange,
     GenOwner,
 )
+from crm_sandbox.histories import deal_history
 from crm_sandbox.names import (
     COMPANY_PREFIXES,
     COMPANY_SUFFIXES,
@@ -232,27 +241,29 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def generate_dataset(seed: int, deals: int, now: datetime) -> Dataset:
+def generate_dataset(seed: int, deals: int, now: datetime, *, history: bool = False) -> Dataset:
     """Everything in one pass; see the module docstring."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if deals < 0:
         raise ValueError("deals must not be negative")
     with paused_gc():
-        return _generate(seed, deals, now)
+        return _generate(seed, deals, now, history)
 
 
-def _generate(seed: int, deals: int, now: datetime) -> Dataset:
+def _generate(seed: int, deals: int, now: datetime, with_history: bool = False) -> Dataset:
     rng = random.Random(seed)
     owners = _owners(rng, max(3, round(deals / 250)))
     companies, country_keys = _companies(rng, max(1, round(deals / 3)), len(owners))
     clock = WorkingHoursClock(rng, now, owners)
     pool = _ContactPool(rng, companies, country_keys)
-    archetypes = [archetype for archetype, _ in ARCHETYPE_WEIGHTS]
-    cumulative = list(itertools.accumulate(weight for _, weight in ARCHETYPE_WEIGHTS))
+    weights = HISTORY_ARCHETYPE_WEIGHTS if with_history else ARCHETYPE_WEIGHTS
+    archetypes = [archetype for archetype, _ in weights]
+    cumulative = list(itertools.accumulate(weight for _, weight in weights))
     total_weight = cumulative[-1]
     gen_deals: list[GenDeal] = []
     activities: list[GenActivity] = []
+    history: list[GenFieldChange] = []
     activity_id = 0
     for deal_id in range(1, deals + 1):
         archetype = archetypes[bisect.bisect_right(cumulative, rng.random() * total_weight)]
@@ -331,35 +342,52 @@ def _generate(seed: int, deals: int, now: datetime) -> Dataset:
             )
         modified_ts = min(last_ts + rng.randint(60, 3600), clock.now_ts - 1)
         first_name = pool.rows[contact_ids[0] - 1][0]
-        gen_deals.append(
-            GenDeal(
-                deal_id,
-                f"{company.name} - {rng.choice(_PRODUCTS)}",
-                archetype,
-                pipeline.id,
-                stage.id,
-                _amount(rng, archetype, pipeline.id, story),
-                COUNTRIES[country_keys[company.id - 1]][2],
-                owner_id,
-                company.id,
-                _stamp(created_ts),
-                _stamp(max(modified_ts, stage_ts)),
-                _stamp(stage_ts),
-                close_date,
-                story.next_step,
-                _personal(story.next_step_why, str(first_name)),
-                clock.date_in(story.next_step_in_days) if story.next_step_in_days is not None else None,
-                story.agreed_interval_days,
-                story.agreed_channel,
-                story.readiness,
-                story.qualification_score,
-                story.closed_lost_reason,
-                tuple(
-                    GenDealContact(cid, role, is_primary=index == 0)
-                    for index, (cid, role) in enumerate(zip(contact_ids, roles, strict=True))
-                ),
-            )
+        deal = GenDeal(
+            deal_id,
+            f"{company.name} - {rng.choice(_PRODUCTS)}",
+            archetype,
+            pipeline.id,
+            stage.id,
+            _amount(rng, archetype, pipeline.id, story),
+            COUNTRIES[country_keys[company.id - 1]][2],
+            owner_id,
+            company.id,
+            _stamp(created_ts),
+            _stamp(max(modified_ts, stage_ts)),
+            _stamp(stage_ts),
+            close_date,
+            story.next_step,
+            _personal(story.next_step_why, str(first_name)),
+            clock.date_in(story.next_step_in_days) if story.next_step_in_days is not None else None,
+            story.agreed_interval_days,
+            story.agreed_channel,
+            story.readiness,
+            story.qualification_score,
+            story.closed_lost_reason,
+            tuple(
+                GenDealContact(cid, role, is_primary=index == 0)
+                for index, (cid, role) in enumerate(zip(contact_ids, roles, strict=True))
+            ),
         )
+        gen_deals.append(deal)
+        if with_history:
+            history.extend(
+                deal_history(
+                    rng,
+                    clock,
+                    deal_id=deal_id,
+                    owner_id=owner_id,
+                    owners=len(owners),
+                    story=story,
+                    pipeline=pipeline,
+                    stage=stage,
+                    created_ts=created_ts,
+                    stage_ts=stage_ts,
+                    timed=timed,
+                    final=_current_values(deal),
+                    contact_ids=contact_ids,
+                )
+            )
     owner_of_company = {company.id: company.owner_id for company in companies}
     contacts = pool.freeze(clock, owner_of_company)
     meta = {
@@ -368,9 +396,36 @@ def _generate(seed: int, deals: int, now: datetime) -> Dataset:
         "seed": str(seed),
         "now": now.isoformat(),
     }
+    if with_history:
+        meta["history"] = "true"
     return Dataset(
-        seed, now, owners, companies, contacts, PIPELINES, tuple(gen_deals), tuple(activities), meta
+        seed,
+        now,
+        owners,
+        companies,
+        contacts,
+        PIPELINES,
+        tuple(gen_deals),
+        tuple(activities),
+        meta,
+        tuple(history),
     )
+
+
+def _current_values(deal: GenDeal) -> dict[str, str | int | float | date | None]:
+    """The fields a history ends on (``crm_sandbox.histories``), by their history names."""
+    return {
+        "amount": deal.amount,
+        "close_date": deal.close_date,
+        "next_step": deal.next_step,
+        "next_step_why": deal.next_step_why,
+        "next_step_date": deal.next_step_date,
+        "agreed_interval_days": deal.agreed_interval_days,
+        "agreed_channel": deal.agreed_channel,
+        "readiness": deal.readiness,
+        "qualification_score": deal.qualification_score,
+        "closed_lost_reason": deal.closed_lost_reason,
+    }
 
 
 def _personal(why: str | None, first_name: str) -> str | None:
