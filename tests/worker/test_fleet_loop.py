@@ -176,7 +176,8 @@ def test_the_heartbeat_keeps_a_long_cycle_s_lease_alive(store: StateStore) -> No
     first = worker(store, "w:1", recorder, stop, ttl=ttl, heartbeat=beat, next_due=every(3600))
     second = worker(store, "w:2", recorder, stop, ttl=ttl, heartbeat=beat, next_due=every(3600))
     assert serve_for([first, second], stop, 3.0) == [True, True]
-    assert [(account, who) for account, who, _, _ in recorder.runs] == [("slow", "w:1")]
+    # one cycle, by whichever worker claimed it first; the other never started it while it ran
+    assert [account for account, _, _, _ in recorder.runs] == ["slow"]
 
 
 def test_a_lost_lease_stops_the_cycle(store: StateStore) -> None:
