@@ -3,11 +3,11 @@
 One YAML file, validated strictly (unknown keys are errors) and reported like the policies: every problem at
 once, each as ``file:line:col: path.to.key: message``. A fleet's accounts may also live in a folder of
 account files (``accounts_dir``), each a mapping of account names to accounts like the ``accounts:``
-section, so that no file grows past the YAML loader's 1 MiB limit (about 3,000 accounts per file). Secrets
-never appear in them, only the names of the environment variables or files that hold them. Each account's
-connector section (``hubspot:`` or ``salesforce:``) is kept as data here and validated by the worker with
-the connector's own options model, because ``config`` must not import ``connectors``; ``SettingsFile.where``
-gives the worker the positions.
+section, so that no file grows past the YAML loader's 1 MiB limit (about 1,000-4,000 accounts per file).
+Secrets never appear in them, only the names of the environment variables or files that hold them. Each
+account's connector section (``hubspot:`` or ``salesforce:``) is kept as data here and validated by the
+worker with the connector's own options model, because ``config`` must not import ``connectors``;
+``SettingsFile.where`` gives the worker the positions.
 See ``config/settings.example.yaml`` and docs/operations.md for the reference.
 """
 
