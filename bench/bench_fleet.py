@@ -61,20 +61,46 @@ POLICY = ROOT / "config" / "policies"
 
 
 def _hubspot_tasks(base_url: str, token: str) -> Counter[str]:
-    from hubspot import HubSpot
+    """The crm-followup keys of a portal's tasks, read over plain HTTP (bench/ imports no SDK)."""
+    import requests
 
-    api = HubSpot(access_token=token, host=base_url)
     keys: Counter[str] = Counter()
-    after = None
-    while True:
-        page = api.crm.objects.tasks.basic_api.get_page(limit=100, after=after, properties=["hs_task_body"])
-        for task in page.results:
-            for line in (task.properties.get("hs_task_body") or "").splitlines():
-                if line.startswith("crm-followup key: "):
-                    keys[line.split()[2]] += 1
-        if page.paging is None or page.paging.next is None:
-            return keys
-        after = page.paging.next.after
+    params: dict[str, Any] = {"limit": 100, "properties": "hs_task_body"}
+    with requests.Session() as session:
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {token}"
+        while True:
+            page = session.get(f"{base_url}/crm/v3/objects/tasks", params=params, timeout=60)
+            page.raise_for_status()
+            body = page.json()
+            for task in body["results"]:
+                for line in (task["properties"].get("hs_task_body") or "").splitlines():
+                    if line.startswith("crm-followup key: "):
+                        keys[line.split()[2]] += 1
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if after is None:
+                return keys
+            params["after"] = after
+
+
+def _salesforce_tasks(instance_url: str, ca_file: str, token: str) -> Counter[str]:
+    """The ``Followup_Key__c`` of an org's tasks, by SOQL over the REST API (bench/ imports no SDK)."""
+    import requests
+
+    keys: Counter[str] = Counter()
+    with requests.Session() as session:
+        session.trust_env = False
+        session.verify = ca_file
+        session.headers["Authorization"] = f"Bearer {token}"
+        soql = "SELECT Followup_Key__c FROM Task WHERE Followup_Key__c != null"
+        answer = session.get(f"{instance_url}/services/data/v62.0/query", params={"q": soql}, timeout=60)
+        while True:
+            answer.raise_for_status()
+            body = answer.json()
+            keys.update(row["Followup_Key__c"] for row in body["records"])
+            if body.get("done", True):
+                return keys
+            answer = session.get(f"{instance_url}{body['nextRecordsUrl']}", timeout=60)
 
 
 def serve_fleet(conn: Connection, crm: str, count: int, deals: int, seed: int) -> None:
@@ -95,9 +121,7 @@ def serve_fleet(conn: Connection, crm: str, count: int, deals: int, seed: int) -
                 elif message == "stats":
                     conn.send(hs.control.stats())
         return
-    import requests
     from crm_sandbox.salesforce.fleet import running_salesforce_fleet
-    from simple_salesforce.api import Salesforce
 
     with running_salesforce_fleet(orgs=count, deals=deals, seed=seed) as sf:
         for n in range(count):
@@ -115,16 +139,8 @@ def serve_fleet(conn: Connection, crm: str, count: int, deals: int, seed: int) -
             if message == "duplicates":
                 twice = written = 0
                 for n in range(count):
-                    session = requests.Session()
-                    session.verify = str(sf.ca_file)
-                    session.trust_env = False
-                    api = Salesforce(
-                        instance_url=sf.instance_url,
-                        session_id=sf.server.tenant(n).issue_token(),
-                        session=session,
-                    )
-                    rows = api.query_all("SELECT Followup_Key__c FROM Task WHERE Followup_Key__c != null")
-                    org_keys = Counter(row["Followup_Key__c"] for row in rows["records"])
+                    token = sf.server.tenant(n).issue_token()
+                    org_keys = _salesforce_tasks(sf.instance_url, str(sf.ca_file), token)
                     twice += sum(1 for v in org_keys.values() if v > 1)
                     written += len(org_keys)
                 conn.send((twice, written))
@@ -196,9 +212,9 @@ def write_settings(
             )
             names.append(name)
     if sf is not None:
-        from cli.demo import _salesforce_stage_ids
+        from crm_sandbox.pipelines import stage_ids_by_name
 
-        stage_ids = json.dumps(_salesforce_stage_ids())
+        stage_ids = json.dumps(stage_ids_by_name())
         r = sf.reach
         for n, username in enumerate(r["usernames"]):
             name = f"sf-{n:04d}"

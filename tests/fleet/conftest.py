@@ -232,7 +232,7 @@ def write_settings(
 ) -> Fleet:
     """The settings file of the fleet: ``portals`` HubSpot and ``orgs`` Salesforce accounts (and, with
     ``broken``, one account whose policy does not load and one whose token the CRM refuses)."""
-    from cli.demo import _salesforce_stage_ids
+    from crm_sandbox.pipelines import stage_ids_by_name
 
     secrets = folder / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
@@ -276,7 +276,7 @@ def write_settings(
         common(name, "hubspot", POLICY)
         hubspot_section(token)
         accounts[name] = ("hubspot", n)
-    stage_ids = json.dumps(_salesforce_stage_ids())
+    stage_ids = json.dumps(stage_ids_by_name())
     for n in range(orgs):
         name = f"sf-{n:02d}"
         common(name, "salesforce", POLICY)
