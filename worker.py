@@ -8,9 +8,11 @@ Dependency rules (checked by the before-stop hook; see docs/architecture.md):
     worker.py    the ONLY module that builds connectors, loads settings for a run, configures logging
                  (``configure_logging``) and wires the APScheduler scheduler. Nothing here runs at import.
 
-``run_once`` runs one cycle per account; ``serve`` schedules them (interval or cron per account, one cycle
-per account at a time, missed runs coalesced) and stops cleanly on SIGTERM/SIGINT after the batch in
-flight; ``gather_snapshot`` is the read-only pull behind ``followup plan --settings`` and ``explain``.
+``run_once`` runs one cycle per account; ``serve`` runs them on schedule (interval or cron per account,
+one cycle per account at a time across every worker sharing the store, missed runs coalesced; the due
+times live in the store and APScheduler's triggers compute them, sync/fleet.py runs the claims) and stops
+cleanly on SIGTERM/SIGINT after the batch in flight; ``gather_snapshot`` is the read-only pull behind
+``followup plan --settings`` and ``explain``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -32,8 +34,15 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 import structlog
 
 from config.errors import ConfigError
-from config.settings import AccountSettings, CronKwargs, Schedule, SettingsFile, read_settings_file
-from connectors.base import CrmConnector
+from config.settings import (
+    AccountSettings,
+    CronKwargs,
+    Schedule,
+    SettingsFile,
+    read_settings_file,
+    settings_signature,
+)
+from connectors.base import CrmConnector, PriorUsage, no_prior_usage
 from policies.codec import Snapshot
 from store import StateStore
 from store.mirror import worth_mirroring
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
     from connectors.hubspot import HubSpotConnector
     from connectors.salesforce import SalesforceConnector
     from policies.policy import Policy
+    from store.claims import Claim
     from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
     from sync.health import Watched
     from sync.metrics import WorkerMetrics
@@ -163,7 +173,7 @@ def connector_options(settings_file: SettingsFile, name: str) -> Any:
         return options_model(account.crm).model_validate(account.connector_section)
     except ValidationError as err:
         raise ConfigError(
-            settings_file.source.problems_from(err, prefix=("accounts", name, account.crm))
+            settings_file.source_of(name).problems_from(err, prefix=("accounts", name, account.crm))
         ) from None
 
 
@@ -265,7 +275,7 @@ def load_account(settings_file: SettingsFile, name: str) -> AccountRuntime:
     if problems:
         raise ConfigError(problems)
     _, options, loaded = results
-    return AccountRuntime(name, account, options, loaded, _fingerprint(settings_file, policy_path))
+    return AccountRuntime(name, account, options, loaded, fingerprint(settings_file, name))
 
 
 def load_accounts(
@@ -309,12 +319,17 @@ def validate_settings(path: Path) -> tuple[SettingsFile, list[AccountRuntime]]:
     return settings_file, accounts
 
 
-def _fingerprint(settings_file: SettingsFile, policy_path: Path) -> str:
-    """A digest of the settings file and the policy files: a blocked account resumes when it changes."""
-    digest = hashlib.sha256(Path(settings_file.path).read_bytes())
+def fingerprint(settings_file: SettingsFile, name: str) -> str:
+    """A digest of the file the account is written in (the settings file or its account file) and its
+    policy files: a blocked account resumes when it changes."""
+    digest = hashlib.sha256(settings_file.account_file(name).read_bytes())
+    policy_path = settings_file.policy_path(name)
     files = sorted(policy_path.rglob("*.y*ml")) if policy_path.is_dir() else [policy_path]
     for path in files:
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # a missing policy is the configuration problem itself
+            digest.update(str(path).encode())
     return digest.hexdigest()
 
 
@@ -324,8 +339,13 @@ def build_connector(
     now: Clock = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> CrmConnector:
-    """The connector for an account, asking it for the extra deal fields the policy reads."""
+    """The connector for an account, asking it for the extra deal fields the policy reads.
+
+    ``prior_usage``: the API calls earlier cycles made on the account (from the state store), so its daily
+    budget holds whichever worker runs it.
+    """
     extra = sorted(account.policy.requirements().deal_fields)
     return connector_for(
         account.settings.crm,
@@ -334,6 +354,7 @@ def build_connector(
         now=now,
         monotonic=monotonic,
         sleep=sleep,
+        prior_usage=prior_usage,
     )
 
 
@@ -345,6 +366,7 @@ def connector_for(
     now: Clock = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> HubSpotConnector | SalesforceConnector:
     """The one place a connector is built: ``crm``'s build function with the worker's clocks and sleep
     (the real ones unless a caller injects its own: the connectors have no defaults).
@@ -356,12 +378,22 @@ def connector_for(
         from connectors.hubspot import build_hubspot_connector
 
         return build_hubspot_connector(
-            options, extra_deal_fields=extra_deal_fields, now=now, monotonic=monotonic, sleep=sleep
+            options,
+            extra_deal_fields=extra_deal_fields,
+            now=now,
+            monotonic=monotonic,
+            sleep=sleep,
+            prior_usage=prior_usage,
         )
     from connectors.salesforce import build_salesforce_connector
 
     return build_salesforce_connector(
-        options, extra_deal_fields=extra_deal_fields, now=now, monotonic=monotonic, sleep=sleep
+        options,
+        extra_deal_fields=extra_deal_fields,
+        now=now,
+        monotonic=monotonic,
+        sleep=sleep,
+        prior_usage=prior_usage,
     )
 
 
@@ -373,6 +405,8 @@ def make_cycle(
     clock: Clock,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Progress | None = None,
+    due_at: datetime | None = None,
+    release_lease: bool = True,
 ) -> Cycle:
     from policies.planner import plan
     from sync.crashpoints import CrashPoints
@@ -394,6 +428,8 @@ def make_cycle(
         should_stop=should_stop,
         progress=progress or NoProgress(),
         crash=CrashPoints.from_env(),
+        due_at=due_at,
+        release_lease=release_lease,
     )
 
 
@@ -418,10 +454,10 @@ def checked_store_url(settings_file: SettingsFile, *, resolve: bool = True) -> s
 
 
 @contextmanager
-def open_store(settings_file: SettingsFile) -> Iterator[StateStore]:
+def open_store(settings_file: SettingsFile, *, pool_size: int | None = None) -> Iterator[StateStore]:
     url = checked_store_url(settings_file)
     assert url is not None
-    store = StateStore(url)
+    store = StateStore(url, pool_size=pool_size)
     try:
         yield store
     finally:
@@ -439,8 +475,14 @@ def run_account(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Progress | None = None,
     respect_block: bool = True,
+    due_at: datetime | None = None,
+    keep_lease: bool = False,
 ) -> CycleResult:
-    """One cycle of one account with a fresh connector (status ``blocked`` when the account is blocked)."""
+    """One cycle of one account with a fresh connector (status ``blocked`` when the account is blocked).
+
+    ``keep_lease``: the caller holds the account's lease and ends it (``serve``); ``due_at``: when the
+    scheduled cycle was due.
+    """
     from connectors.errors import CrmError
     from sync.cycle import CycleResult, run_cycle
 
@@ -452,7 +494,9 @@ def run_account(
         store.unblock_account(account.name)
         log.info("account_unblocked", account=account.name)
     try:
-        connector = build_connector(account, now=clock)
+        connector = build_connector(
+            account, now=clock, prior_usage=partial(store.api_calls_since, account.name)
+        )
     except CrmError as exc:  # e.g. a missing secret: FixConfiguration before the first call
         log.error(  # noqa: TRY400 - a configuration problem, not a bug: no traceback
             "connector_unavailable", account=account.name, error=type(exc).__name__, detail=str(exc)
@@ -461,7 +505,16 @@ def run_account(
         store.block_account(account.name, str(exc), account.fingerprint, clock())
         return CycleResult("-", account.name, "fix_configuration", account.shadow, error=str(exc))
     try:
-        cycle = make_cycle(account, connector, store, clock=clock, should_stop=should_stop, progress=progress)
+        cycle = make_cycle(
+            account,
+            connector,
+            store,
+            clock=clock,
+            should_stop=should_stop,
+            progress=progress,
+            due_at=due_at,
+            release_lease=not keep_lease,
+        )
         return run_cycle(cycle)
     finally:
         connector.close()
@@ -522,55 +575,151 @@ def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot,
 # ------------------------------------------------------------------------------------------ serving
 
 
+def next_fire_time(trigger: BaseTrigger, previous: datetime, now: datetime) -> datetime | None:
+    """The trigger's first fire time after ``now``, counting on from ``previous`` (the due time just served).
+
+    The fire times between ``previous`` and ``now`` were missed (the cycle ran long, or the fleet is behind)
+    and coalesce into the cycle that ran, as APScheduler's own scheduler does with ``coalesce=True``.
+    """
+    fire = trigger.get_next_fire_time(previous, now)
+    for _ in range(10_000):
+        if fire is None or fire > now:
+            return fire
+        fire = trigger.get_next_fire_time(fire, now)
+    return trigger.get_next_fire_time(None, now)  # a very long pause on a short schedule: from now on
+
+
+class _SettingsCache:
+    """The settings file as ``serve`` last read it, read again only when it (or an account file) changed."""
+
+    def __init__(self, path: Path, first: SettingsFile) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._file = first
+        self._signature = settings_signature(path, first.accounts_folder)
+
+    def get(self) -> SettingsFile:
+        with self._lock:
+            signature = settings_signature(self._path, self._file.accounts_folder)
+            if signature != self._signature:
+                self._file = read_settings_file(self._path)  # a ConfigError leaves the old one cached
+                self._signature = settings_signature(self._path, self._file.accounts_folder)
+            return self._file
+
+
+class NotServed(Exception):
+    """The account is no longer enabled in this worker's settings: it leaves the schedule."""
+
+
 class _Runner:
-    """Runs scheduled cycles, remembers which are in flight, and lets ``serve`` wait for them on stop."""
+    """What ``serve`` does with a claimed account: re-read its configuration, run its cycle, compute when
+    it is next due. The fleet loop (sync/fleet.py) calls it from the cycle threads."""
 
     def __init__(
         self,
-        settings_path: Path,
+        settings: _SettingsCache,
         store: StateStore,
         metrics: WorkerMetrics,
         clock: Clock,
-        stop: threading.Event,
     ) -> None:
-        self._settings_path = settings_path
+        self._settings = settings
         self._store = store
         self._metrics = metrics
         self._clock = clock
-        self._stop = stop
-        self._in_flight = 0
-        self._idle = threading.Condition()
 
-    def job(self, name: str) -> None:
-        """A scheduled cycle: settings and policy are re-read, so edits apply without a restart."""
-        if self._stop.is_set():
-            return
-        with self._idle:
-            self._in_flight += 1
+    def _account_settings(self, name: str) -> AccountSettings:
+        account = self._settings.get().settings.accounts.get(name)
+        if account is None or not account.enabled:
+            raise NotServed(name)
+        return account
+
+    def lease_ttl(self, name: str) -> timedelta:
         try:
-            structlog.contextvars.clear_contextvars()
-            try:
-                account = load_accounts(read_settings_file(self._settings_path), name)[0]
-            except ConfigError as exc:
-                log.error(  # noqa: TRY400 - the problems say it all
-                    "configuration_invalid", account=name, problems=list(exc.problems)
-                )
-                self._metrics.error(name, "configuration")
-                return
-            with self._metrics.cycle_running(name):
-                result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
-            self._metrics.observe(result)
-        except Exception:
-            log.exception("cycle_crashed", account=name)
-            self._metrics.error(name, "exception")
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+            return self._account_settings(name).lease
+        except (ConfigError, NotServed):
+            return timedelta(minutes=10)
 
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+    def next_due(self, name: str, previous: datetime, now: datetime) -> datetime | None:
+        """When the account is next due by its current schedule; None when it is no longer served."""
+        try:
+            schedule = self._account_settings(name).schedule
+        except NotServed:
+            log.warning("account_not_served", account=name, hint="no longer enabled in the settings")
+            return None
+        except ConfigError:
+            return now + UNREADABLE_RETRY
+        try:
+            return next_fire_time(build_trigger(schedule, now), previous, now)
+        except ValueError:  # a schedule that does not build: configuration_invalid is logged by the run
+            return now + UNREADABLE_RETRY
+
+    def run(self, claim: Claim, should_stop: Callable[[], bool]) -> str:
+        """A claimed cycle: settings and policy are read again (when changed), so edits apply at once."""
+        structlog.contextvars.clear_contextvars()
+        name = claim.account
+        try:
+            self._account_settings(name)
+            settings_file = self._settings.get()
+            account = load_accounts(settings_file, name)[0]
+        except NotServed:
+            return "not_served"
+        except ConfigError as exc:
+            log.error(  # noqa: TRY400 - the problems say it all
+                "configuration_invalid", account=name, problems=list(exc.problems)
+            )
+            self._metrics.error(name, "configuration")
+            self.block_invalid(name, exc)
+            return "configuration"
+        late = (self._clock() - claim.due_at).total_seconds()
+        self._metrics.lag(name, late)
+        if late > account.settings.schedule.misfire_grace.total_seconds():
+            log.warning("cycle_late", account=name, late_s=round(late, 1), due_at=claim.due_at.isoformat())
+        with self._metrics.cycle_running(name):
+            result = run_account(
+                account,
+                self._store,
+                clock=self._clock,
+                should_stop=should_stop,
+                due_at=claim.due_at,
+                keep_lease=True,
+            )
+        self._metrics.observe(result)
+        return result.status
+
+    def block_invalid(self, name: str, exc: ConfigError) -> None:
+        """Record the problems as the account's block (``followup status`` shows them); a change of its
+        files lifts it, as for a block the CRM caused."""
+        try:
+            settings_file = self._settings.get()
+            if name not in settings_file.settings.accounts:
+                return
+            digest = fingerprint(settings_file, name)
+        except (ConfigError, OSError):
+            return
+        reason = "configuration invalid: " + "; ".join(exc.problems)
+        self._store.block_account(name, reason[:4000], digest, self._clock())
+
+
+UNREADABLE_RETRY = timedelta(minutes=5)  # an account whose settings cannot be read is looked at again then
+
+
+def load_serveable(settings_file: SettingsFile) -> tuple[list[AccountRuntime], dict[str, list[str]]]:
+    """Every enabled account that loads, and the problems of those that do not (a fleet serves the others).
+
+    If none loads, that is a configuration a human must fix: ``ConfigError`` with every problem.
+    """
+    loaded: list[AccountRuntime] = []
+    broken: dict[str, list[str]] = {}
+    for name, account in settings_file.settings.accounts.items():
+        if not account.enabled:
+            continue
+        try:
+            loaded.append(load_account(settings_file, name))
+        except ConfigError as exc:
+            broken[name] = list(exc.problems)
+    if broken and not loaded:
+        raise ConfigError([problem for problems in broken.values() for problem in problems])
+    return loaded, broken
 
 
 def serve(
@@ -580,25 +729,49 @@ def serve(
     on_started: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
-    """``followup serve``: schedule every enabled account until SIGTERM/SIGINT (or ``stop`` is set).
+    """``followup serve``: run every enabled account on its schedule until SIGTERM/SIGINT (or ``stop``).
 
-    Everything is validated before the scheduler starts. A stop finishes the batch in flight (the cycle
-    checks between batches), then the process exits with the state consistent. ``on_started`` receives
-    the metrics port (tests use port 0).
+    The settings are validated before anything starts; an account whose own configuration is broken (its
+    policy, connector section or schedule) is logged ``configuration_invalid``, blocked in the store and
+    skipped, while the others run. Accounts are claimed from the shared store (sync/fleet.py), at most
+    ``worker.max_concurrent_cycles`` at a time; any number of workers may share one PostgreSQL store, one
+    only a SQLite file. A stop finishes the batch in flight (the cycle checks between batches), hands the
+    leases back, then the process exits with the state consistent. ``on_started`` receives the metrics
+    port (tests use port 0).
     """
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
+    from store.solo import AnotherWorker, single_worker
+    from sync.fleet import FleetOptions, FleetWorker
     from sync.health import Health
+    from sync.leases import holder_id
     from sync.metrics import MetricsServer, WorkerMetrics
 
     settings_file = read_settings_file(settings_path)
     settings = settings_file.settings
-    accounts = load_accounts(settings_file)
+    accounts, broken = load_serveable(settings_file)
     if not _logging_configured:
         configure_logging(settings.logging.level, settings.logging.format)
+    url = checked_store_url(settings_file)
+    assert url is not None
+    options = settings.worker
+    names = sorted([a.name for a in accounts] + list(broken))
+    shortest = min([a.settings.lease for a in accounts], default=timedelta(minutes=10))
+    fleet_options = FleetOptions(
+        max_cycles=options.max_concurrent_cycles,
+        poll_interval=options.poll_interval,
+        heartbeat_every=min(timedelta(seconds=30), shortest / 3),
+    )
     stop_event = stop or threading.Event()
-    with open_store(settings_file) as store:
+    finished = False
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(single_worker(url))
+        except AnotherWorker as exc:
+            loc = ("store", "url") if settings.store.url else ("store",)
+            raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {exc}"]) from None
+        store = stack.enter_context(open_store(settings_file, pool_size=options.max_concurrent_cycles + 3))
+        crms = {a.name: a.settings.crm for a in accounts}
+        crms.update({name: settings.accounts[name].crm for name in broken})
+        store.register_accounts(crms, clock())
         health = Health(
             store,
             [watched(a.name, a.settings.schedule, clock()) for a in accounts],
@@ -607,23 +780,23 @@ def serve(
             started_at=clock(),
         )
         metrics = WorkerMetrics(clock, health)
-        metrics.start(a.name for a in accounts)
-        runner = _Runner(settings_path, store, metrics, clock, stop_event)
-        scheduler = BlockingScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(max(1, len(accounts)))}
+        metrics.start(names, slots=options.max_concurrent_cycles)
+        runner = _Runner(_SettingsCache(settings_path, settings_file), store, metrics, clock)
+        for name, problems in broken.items():
+            log.error("configuration_invalid", account=name, problems=problems)
+            metrics.error(name, "configuration")
+            runner.block_invalid(name, ConfigError(problems))
+        fleet = FleetWorker(
+            store,
+            holder_id(),
+            run=runner.run,
+            next_due=runner.next_due,
+            lease_ttl=runner.lease_ttl,
+            clock=clock,
+            stop=stop_event,
+            options=fleet_options,
+            metrics=metrics,
         )
-        for account in accounts:
-            scheduler.add_job(
-                runner.job,
-                build_trigger(account.settings.schedule, clock()),
-                args=[account.name],
-                id=f"cycle:{account.name}",
-                name=f"cycle {account.name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(account.settings.schedule.misfire_grace.total_seconds()),
-                next_run_time=clock(),
-            )
         server = MetricsServer(
             metrics, settings.metrics.host, settings.metrics.port, lambda: not stop_event.is_set()
         )
@@ -633,31 +806,29 @@ def serve(
             if not stop_event.is_set():
                 log.info("worker_stopping", signal=signum or None)
             stop_event.set()
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            fleet.wake()
 
         def watch() -> None:  # a stop requested through the event (tests, embedding) rather than a signal
             stop_event.wait()
-            while not scheduler.running and not finished_event.is_set():
-                finished_event.wait(0.05)
-            request_stop()
+            fleet.wake()
 
-        finished_event = threading.Event()
-        watcher = threading.Thread(target=watch, name="stop-watcher", daemon=True)
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("worker_started", accounts=[a.name for a in accounts], metrics_port=server.port)
+        log.info(
+            "worker_started",
+            accounts=names if len(names) <= 50 else len(names),
+            metrics_port=server.port,
+            max_concurrent_cycles=options.max_concurrent_cycles,
+        )
         if on_started is not None:
             on_started(server.port)
-        watcher.start()
+        threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
         try:
-            scheduler.start()
+            finished = fleet.serve()
         finally:
-            finished_event.set()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            finished = runner.wait_idle(timeout=600)
             server.stop()
             log.info("worker_stopped", clean=finished)
     return 0 if finished else 1

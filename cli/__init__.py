@@ -5,6 +5,7 @@ followup backtest                                 replay policies over a pipelin
 followup sandbox hubspot | salesforce             the crm-sandbox servers (cli/sandbox.py)
 followup setup hubspot | salesforce               create what the policies need in the CRM
 followup run | serve | demo                       the worker (cli/run_commands.py)
+followup status                                   accounts: schedule, holder, block (cli/status_command.py)
 followup report                                   an HTML report from the state store (cli/report_command.py)
 """
 
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "run": "cli.run_commands:run",
     "serve": "cli.run_commands:serve",
     "demo": "cli.run_commands:demo",
+    "status": "cli.status_command:status",
     "report": "cli.report_command:report",
 }
 

@@ -1,10 +1,13 @@
 """The worker's settings file: CRM accounts, their policies and schedules, the state store, metrics, logs.
 
 One YAML file, validated strictly (unknown keys are errors) and reported like the policies: every problem at
-once, each as ``file:line:col: path.to.key: message``. Secrets never appear in it, only the names of the
-environment variables or files that hold them. Each account's connector section (``hubspot:`` or
-``salesforce:``) is kept as data here and validated by the worker with the connector's own options model,
-because ``config`` must not import ``connectors``; ``SettingsFile.where`` gives the worker the positions.
+once, each as ``file:line:col: path.to.key: message``. A fleet's accounts may also live in a folder of
+account files (``accounts_dir``), each a mapping of account names to accounts like the ``accounts:``
+section, so that no file grows past the YAML loader's 1 MiB limit (about 1,000-4,000 accounts per file).
+Secrets never appear in them, only the names of the environment variables or files that hold them. Each
+account's connector section (``hubspot:`` or ``salesforce:``) is kept as data here and validated by the
+worker with the connector's own options model, because ``config`` must not import ``connectors``;
+``SettingsFile.where`` gives the worker the positions.
 See ``config/settings.example.yaml`` and docs/operations.md for the reference.
 """
 
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
@@ -26,6 +30,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -114,6 +119,21 @@ class MetricsSettings(_Strict):
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal, JSON otherwise
+
+
+def _poll_interval(value: timedelta) -> timedelta:
+    if value > timedelta(minutes=5):
+        raise ValueError(
+            "poll_interval may be at most 5m (a worker looks for due accounts at least that often)"
+        )
+    return value
+
+
+class WorkerSettings(_Strict):
+    """How one ``followup serve`` process shares the work (docs/operations.md, "Running a fleet")."""
+
+    max_concurrent_cycles: int = Field(default=4, ge=1, le=256)  # cycles this process runs at a time
+    poll_interval: Annotated[Span, AfterValidator(_poll_interval)] = timedelta(seconds=5)
 
 
 CRONTAB_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
@@ -267,7 +287,18 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
-    accounts: dict[AccountName, AccountSettings] = Field(min_length=1)
+    worker: WorkerSettings = WorkerSettings()
+    accounts_dir: Path | None = None  # a folder of account files (*.yaml), relative to this file
+    accounts: dict[AccountName, AccountSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _some_account(self) -> Settings:
+        if not self.accounts and self.accounts_dir is None:
+            raise ValueError("name at least one account under accounts: (or a folder of them: accounts_dir)")
+        return self
+
+
+AccountsFile = TypeAdapter(dict[AccountName, AccountSettings])
 
 
 DEFAULT_STORE = "sqlite:///state/followup.sqlite"
@@ -275,17 +306,44 @@ DEFAULT_STORE = "sqlite:///state/followup.sqlite"
 
 @dataclass(frozen=True)
 class SettingsFile:
-    """Validated settings plus where they came from: for paths relative to the file and error positions."""
+    """Validated settings plus where they came from: for paths relative to the file and error positions.
+
+    ``account_sources`` holds the accounts read from ``accounts_dir`` files (name -> its file, parsed with
+    key paths under ``accounts.NAME`` as if written in the settings file).
+    """
 
     settings: Settings
     source: Located
     path: Path
+    account_sources: Mapping[str, Located] = field(default_factory=dict)
 
     def where(self, loc: tuple[str | int, ...]) -> str:
-        return self.source.where(loc)
+        return self.source_of_path(loc).where(loc)
+
+    def source_of_path(self, loc: tuple[str | int, ...]) -> Located:
+        if len(loc) >= 2 and loc[0] == "accounts" and str(loc[1]) in self.account_sources:
+            return self.account_sources[str(loc[1])]
+        return self.source
+
+    def source_of(self, account: str) -> Located:
+        """The parsed file an account is written in (for its problems' positions)."""
+        return self.account_sources.get(account, self.source)
+
+    @property
+    def accounts_folder(self) -> Path | None:
+        """The ``accounts_dir`` folder, resolved (None without one)."""
+        folder = self.settings.accounts_dir
+        return None if folder is None else _accounts_folder(self.path, folder)
+
+    def account_file(self, account: str) -> Path:
+        """The file an account is written in: the settings file, or its file in ``accounts_dir``."""
+        found = self.account_sources.get(account)
+        return Path(found.filename) if found is not None else self.path
 
     def policy_path(self, account: str) -> Path:
-        return self._resolve(self.settings.accounts[account].policy)
+        """The account's policy; a relative path is relative to the file the account is written in."""
+        policy = self.settings.accounts[account].policy.expanduser()
+        return policy if policy.is_absolute() else self.account_file(account).parent / policy
 
     def store_url(self) -> str:
         """The state store URL, read from the environment or a file when configured so."""
@@ -319,21 +377,112 @@ class SettingsFile:
 
 
 def read_settings_file(path: Path) -> SettingsFile:
-    """Load and validate a settings file; raises ``ConfigError`` listing every problem with its place."""
+    """Load and validate a settings file (and its ``accounts_dir``); raises ``ConfigError`` listing every
+    problem with its place."""
     source = load_located(path)
     if not isinstance(source.data, dict):
         what = "the file is empty" if source.data is None else "the file is not a mapping"
         raise ConfigError(
             [
                 f"{source.where(())}: (top level): {what}; settings are a mapping with accounts: "
-                "and optionally store:, metrics:, logging:"
+                "and optionally store:, metrics:, logging:, worker:, accounts_dir:"
             ]
         )
     try:
         settings = Settings.model_validate(source.data)
     except ValidationError as err:
         raise ConfigError(source.problems_from(err)) from None
-    return SettingsFile(settings, source, path)
+    if settings.accounts_dir is None:
+        return SettingsFile(settings, source, path)
+    folder = _accounts_folder(path, settings.accounts_dir)
+    accounts, sources = _read_accounts_dir(folder, source, settings)
+    return SettingsFile(settings.model_copy(update={"accounts": accounts}), source, path, sources)
+
+
+def _accounts_folder(settings_path: Path, accounts_dir: Path) -> Path:
+    folder = accounts_dir.expanduser()
+    return folder if folder.is_absolute() else settings_path.parent / folder
+
+
+def account_files(folder: Path) -> list[Path]:
+    """The account files of an ``accounts_dir``: its ``*.yaml`` and ``*.yml`` files, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _read_accounts_dir(
+    folder: Path, settings_source: Located, settings: Settings
+) -> tuple[dict[str, AccountSettings], dict[str, Located]]:
+    """Every account of the folder's files and the file each is written in; every problem at once."""
+    where_dir = settings_source.where(("accounts_dir",))
+    try:
+        files = account_files(folder)
+    except OSError as exc:
+        raise ConfigError([f"{where_dir}: accounts_dir: cannot read {folder}: {exc.strerror}"]) from None
+    problems: list[str] = []
+    accounts: dict[str, AccountSettings] = dict(settings.accounts)
+    sources: dict[str, Located] = {}
+    first: dict[str, str] = {name: settings_source.where(("accounts", name)) for name in accounts}
+    for file in files:
+        try:
+            located = load_located(file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not isinstance(located.data, dict) or not located.data:
+            problems.append(
+                f"{located.where(())}: (top level): an account file maps account names to accounts, "
+                "as under accounts: in the settings file"
+            )
+            continue
+        wrapped = Located(
+            {"accounts": located.data},
+            {("accounts", *loc): mark for loc, mark in located.marks.items()},
+            located.filename,
+        )
+        for name in located.data:  # named twice is reported even when the file has other problems
+            here = wrapped.where(("accounts", name))
+            if name in first:
+                problems.append(f"{here}: accounts.{name}: defined twice (also at {first[name]})")
+            else:
+                first[name] = here
+        try:
+            found = AccountsFile.validate_python(located.data)
+        except ValidationError as err:
+            problems.extend(wrapped.problems_from(err, prefix=("accounts",)))
+            continue
+        for name, account in found.items():
+            if name not in accounts:
+                accounts[name] = account
+                sources[name] = wrapped
+    if not problems and not accounts:
+        problems.append(f"{where_dir}: accounts_dir: no account in {folder} (*.yaml files)")
+    if problems:
+        raise ConfigError(problems)
+    return accounts, sources
+
+
+def settings_signature(path: Path, accounts_folder: Path | None) -> tuple[object, ...]:
+    """What changes when the settings file or one of its account files changes: names, sizes, times.
+
+    ``followup serve`` re-reads its settings before each cycle only when this changes (parsing the file of a
+    500-account fleet takes about half a second). ``accounts_folder``: ``SettingsFile.accounts_folder``
+    of the last read (if the file now names another folder, the file itself changed).
+    """
+    parts: list[object] = []
+    files = [path]
+    if accounts_folder is not None:
+        try:
+            files.extend(account_files(accounts_folder))
+        except OSError:
+            parts.append((str(accounts_folder), "unreadable"))
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            parts.append((str(file), "missing"))
+            continue
+        parts.append((str(file), stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(parts)
 
 
 def load_settings(path: Path) -> Settings:

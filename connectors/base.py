@@ -31,7 +31,7 @@ Contract, checked by ``tests/contract`` for every connector:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -125,6 +125,15 @@ class TaskView:
     due: datetime | date | None  # Salesforce task due dates are dates
     owner_id: str | None
     body: str
+
+
+# API calls crm-followup already made on this account since a time, by earlier cycles (whichever worker ran
+# them): the worker reads it from the state store, so a daily budget is the account's, not a process's.
+PriorUsage = Callable[[datetime], int]
+
+
+def no_prior_usage(_since: datetime) -> int:
+    return 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0003"
+HEAD = "0004"
 # pg_advisory_xact_lock key of the schema migration: any constant shared by every crm-followup worker
 # ("crm-fol" as a 64-bit integer, so it cannot collide with a small key another application picked).
 MIGRATION_LOCK_KEY = int.from_bytes(b"crm-fol", "big")
@@ -59,8 +59,11 @@ def create_private_file(path: Path) -> None:
     os.close(descriptor)
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file is created private (0600) if missing, and WAL switched on."""
+def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``; a SQLite file is created private (0600) if missing, and WAL switched on.
+
+    ``pool_size`` (PostgreSQL): connections the pool keeps; as many again may open briefly under a burst.
+    """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -69,7 +72,9 @@ def open_engine(url: str) -> Engine:
         engine = sa.create_engine(url)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    if pool_size is None:
+        return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def upgrade(engine: Engine) -> None:

@@ -52,6 +52,10 @@ accounts = sa.Table(
     sa.Column("blocked_reason", sa.Text(), nullable=True),
     sa.Column("blocked_fingerprint", sa.String(64), nullable=True),
     sa.Column("blocked_at", UtcDateTime(), nullable=True),
+    # When the account's next cycle is due, for every worker of the fleet (sync/fleet.py): set when a
+    # ``serve`` registers the account, moved on by the trigger when a cycle ends; NULL: not scheduled.
+    sa.Column("next_due_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_accounts_next_due", "next_due_at"),
 )
 
 leases = sa.Table(
@@ -146,6 +150,8 @@ runs = sa.Table(
     # The CRM's daily API limit as the connector last knew it (reported by the CRM, else configured):
     # the report's "share of the daily budget" divides by it.
     sa.Column("api_daily_limit", sa.Integer(), nullable=True),
+    # When the scheduled cycle was due (NULL for ``run --once``): started_at - due_at is its lag.
+    sa.Column("due_at", UtcDateTime(), nullable=True),
     sa.Index("ix_runs_account", "account", "started_at"),
 )
 
@@ -160,4 +166,15 @@ owners = sa.Table(
     sa.Column("time_zone", sa.String(64), nullable=True),
     sa.Column("active", sa.Boolean(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The ``followup serve`` processes sharing the store (one row each while it runs): who holds the leases,
+# since when, how many cycles it may run at once, and its last heartbeat (``followup status``).
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("holder", sa.String(200), primary_key=True),  # host:pid, as in leases.holder
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime(), nullable=False),
+    sa.Column("max_cycles", sa.Integer(), nullable=False),
 )

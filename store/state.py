@@ -7,7 +7,7 @@ PostgreSQL database without two cycles on the same account.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from policies.model import Action, Deal, Owner
+from store import claims as claims_q
 from store import ledger as ledger_q
 from store import mirror as mirror_q
 from store.database import dumps, insert_if_absent, loads, open_engine, upgrade
@@ -54,9 +55,10 @@ class RunRecord:
 class StateStore:
     """Mirror, cursors, ledger, audit, runs and leases over SQLAlchemy Core; migrates the schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+        """``pool_size``: connections kept for this process (PostgreSQL; ``serve`` sizes it to its cycles)."""
         self.url = url
-        self.engine = open_engine(url)
+        self.engine = open_engine(url, pool_size=pool_size)
         upgrade(self.engine)
 
     def close(self) -> None:
@@ -277,15 +279,106 @@ class StateStore:
         with self.engine.connect() as c:
             return ledger_q.read_audit(c, account, deal_id=deal_id)
 
+    # ---------------------------------------------------------------------------------- the fleet
+
+    def register_accounts(self, crms: Mapping[str, str], now: datetime) -> int:
+        """Record accounts (name -> crm) and schedule the ones not scheduled yet for ``now``."""
+        with self.engine.begin() as c:
+            return claims_q.register(c, crms, now)
+
+    def unschedule(self, names: Collection[str]) -> None:
+        with self.engine.begin() as c:
+            claims_q.unscheduled(c, names)
+
+    def claim_due(
+        self, holder: str, now: datetime, limit: int, ttl: Callable[[str], timedelta]
+    ) -> list[claims_q.Claim]:
+        """Up to ``limit`` due accounts, each now leased to ``holder`` (``store/claims.py``)."""
+        with self.engine.begin() as c:
+            return claims_q.claim_due(c, holder, now, limit, ttl)
+
+    def renew_leases(self, holder: str, held: Mapping[str, timedelta], now: datetime) -> set[str]:
+        """Heartbeat: extend ``holder``'s leases; returns the accounts it lost."""
+        if not held:
+            return set()
+        with self.engine.begin() as c:
+            return claims_q.renew(c, holder, held, now)
+
+    def complete_claim(self, account: str, holder: str, next_due_at: datetime | None) -> bool:
+        with self.engine.begin() as c:
+            return claims_q.complete(c, account, holder, next_due_at)
+
+    def release_leases(self, holder: str) -> list[str]:
+        with self.engine.begin() as c:
+            return claims_q.release_all(c, holder)
+
+    def expire_leases(self, holder: str, now: datetime) -> list[str]:
+        with self.engine.begin() as c:
+            return claims_q.expire_all(c, holder, now)
+
+    def next_due_at(self, now: datetime) -> datetime | None:
+        with self.engine.connect() as c:
+            return claims_q.next_due(c, now)
+
+    def holders(self) -> list[str]:
+        with self.engine.connect() as c:
+            return claims_q.holders(c)
+
+    def worker_started(self, holder: str, now: datetime, max_cycles: int) -> None:
+        with self.engine.begin() as c:
+            claims_q.worker_started(c, holder, now, max_cycles)
+
+    def worker_heartbeat(self, holder: str, now: datetime) -> None:
+        with self.engine.begin() as c:
+            claims_q.worker_heartbeat(c, holder, now)
+
+    def worker_gone(self, holder: str) -> None:
+        with self.engine.begin() as c:
+            claims_q.worker_gone(c, holder)
+
+    def account_statuses(self, names: Iterable[str] | None = None) -> list[claims_q.AccountStatus]:
+        with self.engine.connect() as c:
+            return claims_q.account_statuses(c, names)
+
+    def worker_statuses(self) -> list[claims_q.WorkerStatus]:
+        with self.engine.connect() as c:
+            return claims_q.worker_statuses(c)
+
     # ---------------------------------------------------------------------------------- runs
 
-    def start_run(self, run_id: str, account: str, holder: str, shadow: bool, now: datetime) -> None:
+    def start_run(
+        self,
+        run_id: str,
+        account: str,
+        holder: str,
+        shadow: bool,
+        now: datetime,
+        *,
+        due_at: datetime | None = None,
+    ) -> None:
         with self.engine.begin() as c:
             c.execute(
                 sa.insert(runs).values(
-                    id=run_id, account=account, holder=holder, started_at=now, status="running", shadow=shadow
+                    id=run_id,
+                    account=account,
+                    holder=holder,
+                    started_at=now,
+                    status="running",
+                    shadow=shadow,
+                    due_at=due_at,
                 )
             )
+
+    def note_run_api_calls(self, run_id: str, api_calls: int) -> None:
+        """The API calls a running cycle has made so far (a crash then still counts against the budget)."""
+        with self.engine.begin() as c:
+            c.execute(sa.update(runs).where(runs.c.id == run_id).values(api_calls=api_calls))
+
+    def api_calls_since(self, account: str, since: datetime) -> int:
+        """API calls the account's cycles made since ``since``, whichever worker ran them (the daily
+        budget is the account's, not a process's)."""
+        with self.engine.connect() as c:
+            return claims_q.api_calls_since(c, account, since)
 
     def mark_abandoned_runs(self, account: str, now: datetime) -> int:
         """Runs still "running" when their account's lease is ours were cut short (a crash): say so."""

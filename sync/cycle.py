@@ -94,6 +94,10 @@ class Cycle:
     should_stop: Callable[[], bool] = lambda: False
     progress: Progress = field(default_factory=NoProgress)
     crash: CrashPoints = field(default_factory=CrashPoints)
+    due_at: datetime | None = None  # when the scheduled cycle was due (recorded with the run)
+    # False when the caller holds the lease for the cycle and ends it itself (serve: sync/fleet.py moves the
+    # account's due time on and drops the lease in one transaction, so no other worker slips in between)
+    release_lease: bool = True
 
 
 @dataclass
@@ -151,6 +155,7 @@ class _Run:
         self.counts = self.result.counts
         self.now = cycle.clock()
         self.pipelines: Mapping[str, Pipeline] = {}
+        self._usage_before: Counter[str] = Counter()
 
     def execute(self) -> CycleResult:
         c, result = self.c, self.result
@@ -164,7 +169,8 @@ class _Run:
         abandoned = c.store.mark_abandoned_runs(c.account, self.now)
         if abandoned:
             log.warning("cycle_resuming_after_crash", abandoned_runs=abandoned)
-        c.store.start_run(result.run_id, c.account, c.holder, c.shadow, self.now)
+        c.store.start_run(result.run_id, c.account, c.holder, c.shadow, self.now, due_at=c.due_at)
+        self._usage_before = usage_before
         c.crash.reached("lease_acquired")
         try:
             self._steps()
@@ -207,7 +213,8 @@ class _Run:
             api_daily_limit=usage.daily_limit,
         )
         c.crash.reached("run_finished")
-        c.store.release_lease(c.account, c.holder)
+        if c.release_lease:
+            c.store.release_lease(c.account, c.holder)
 
     # ------------------------------------------------------------------------------------------ steps
 
@@ -223,11 +230,15 @@ class _Run:
         self._evaluate_and_act(directory)
 
     def _check(self) -> None:
+        """Between batches: stop if asked, renew the lease (stop if it was lost), and record the API calls
+        made so far, so the account's daily budget counts them whatever happens to this process."""
         c = self.c
         if c.should_stop():
             raise _Stop("stop requested")
         if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
             raise _Stop("lease lost")
+        spent = Counter(c.connector.usage().calls_by_endpoint) - self._usage_before
+        c.store.note_run_api_calls(self.result.run_id, sum(spent.values()))
 
     def _pull(self, directory: Directory) -> None:
         c = self.c

@@ -18,7 +18,8 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_on_this_host(holder: str) -> bool:
+def dead_on_this_host(holder: str) -> bool:
+    """Whether ``holder`` (``host:pid``) names a process of this host that no longer exists."""
     host, _, pid = holder.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -36,6 +37,6 @@ def acquire(store: StateStore, account: str, holder: str, now: datetime, ttl: ti
     if store.acquire_lease(account, holder, now, ttl):
         return True
     current = store.lease_holder(account)
-    if current is not None and current[0] != holder and _dead_on_this_host(current[0]):
+    if current is not None and current[0] != holder and dead_on_this_host(current[0]):
         return store.acquire_lease(account, holder, now, ttl, take_over=current[0])
     return False

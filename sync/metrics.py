@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from store.claims import Claim
 from sync.cycle import CycleResult
+from sync.fleet import FleetMetrics
 from sync.health import Health
 
 CYCLE_STATUSES = ("ok", "stopped", "retry_later", "fix_configuration", "lease_held", "blocked", "error")
@@ -39,8 +41,9 @@ REJECTION_REASONS = (
 )
 
 
-class WorkerMetrics:
-    """The counters ``serve`` exports, updated once per cycle from its ``CycleResult``."""
+class WorkerMetrics(FleetMetrics):
+    """The counters ``serve`` exports, updated once per cycle from its ``CycleResult`` and by the fleet
+    loop (claims, leases held, lag behind schedule)."""
 
     def __init__(self, clock: Callable[[], datetime], health: Health | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -84,12 +87,44 @@ class WorkerMetrics:
             ["account"],
             registry=r,
         )
+        self.claims = Counter(
+            "followup_claims",
+            "Accounts this worker claimed, by kind: due (on schedule) or taken_over (another worker's "
+            "cycle ended without completing)",
+            ["account", "kind"],
+            registry=r,
+        )
+        self.schedule_lag = Gauge(
+            "followup_schedule_lag_seconds",
+            "How late the account's last cycle in this worker started after its due time",
+            ["account"],
+            registry=r,
+        )
+        self.held = Gauge("followup_leases_held", "Accounts this worker holds the lease of now", registry=r)
+        self.slots = Gauge(
+            "followup_cycle_slots",
+            "Cycles this worker may run at once (worker.max_concurrent_cycles)",
+            registry=r,
+        )
         r.register(_CursorAgeCollector(self))
 
-    def start(self, accounts: Iterable[str]) -> None:
+    def claimed(self, claim: Claim) -> None:
+        self.claims.labels(claim.account, "taken_over" if claim.interrupted else "due").inc()
+
+    def leases_held(self, count: int) -> None:
+        self.held.set(count)
+
+    def lag(self, account: str, seconds: float) -> None:
+        self.schedule_lag.labels(account).set(max(0.0, seconds))
+
+    def start(self, accounts: Iterable[str], *, slots: int | None = None) -> None:
         """Every account's series at zero from the start: a scrape before the first cycle ends sees them."""
+        if slots is not None:
+            self.slots.set(slots)
         for account in accounts:
             self.in_progress.labels(account).set(0)
+            for kind in ("due", "taken_over"):
+                self.claims.labels(account, kind)
             for status in CYCLE_STATUSES:
                 self.cycles.labels(account, status)
             for kind in ERROR_KINDS:

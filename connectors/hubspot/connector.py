@@ -21,9 +21,11 @@ from connectors.base import (
     Directory,
     KnownDeals,
     OutcomeStatus,
+    PriorUsage,
     SetupNeeds,
     SetupReport,
     TaskView,
+    no_prior_usage,
 )
 from connectors.errors import FixConfiguration
 from connectors.hubspot.aggregate import AggregateBuilder
@@ -157,13 +159,15 @@ def build_hubspot_connector(
     now: Callable[[], datetime],
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> HubSpotConnector:
     """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
 
     The clocks are injected, never read here (worker.py passes the real ones): ``now`` (wall clock, UTC)
     for cursors and the daily budget's reset, ``monotonic`` and ``sleep`` for the rate limiter, the OAuth
     token's expiry and the retry layer. Tests and benchmarks inject a clock that moves when slept on, so
-    nothing waits for real.
+    nothing waits for real. ``prior_usage`` gives the calls earlier cycles made on the portal (from the
+    state store, whichever worker made them): the daily share counts them.
     """
     ten, day = options.limits
     limiter = RateLimiter(
@@ -178,6 +182,7 @@ def build_hubspot_connector(
         clock=monotonic,
         sleep=sleep,
         now=now,
+        prior=prior_usage,
     )
     timeout = (options.connect_timeout, options.read_timeout)
     tokens = build_token_source(options, refresh=sdk_refresh_call(options.host, timeout), clock=monotonic)

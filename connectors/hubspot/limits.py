@@ -8,7 +8,9 @@ https://developers.hubspot.com/docs/api/crm/search):
   headroom and corrected by ``X-HubSpot-RateLimit-Remaining`` when HubSpot sends it (another process of the
   same app spends from the same window);
 * the search endpoints' own limit (five per second per account; we default to four), outside the 10 s window;
-* crm-followup's share of the portal's daily limit: once our share is spent, or HubSpot's
+* crm-followup's share of the portal's daily limit, counting the calls earlier cycles made today
+  (``prior``: the worker reads them from the state store, whichever process ran them): once our share
+  is spent, or HubSpot's
   ``X-HubSpot-RateLimit-Daily-Remaining`` says only the other integrations' part is left, ``acquire`` raises
   ``BudgetExhausted`` with the next reset (midnight in the account's time zone), so the cycle stops cleanly.
 
@@ -32,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from connectors.base import PriorUsage, no_prior_usage
 from connectors.errors import BudgetExhausted
 
 log = structlog.get_logger(__name__)
@@ -76,8 +79,11 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        prior: PriorUsage = no_prior_usage,
     ) -> None:
         self._settings = settings
+        self._prior = prior
+        self._spent_before: int | None = None  # by earlier cycles today, read at the first check of a day
         self._clock = clock
         self._sleep = sleep
         self._now = now
@@ -99,7 +105,12 @@ class RateLimiter:
 
     @property
     def spent_today(self) -> int:
-        return self._spent_today
+        """Calls made today on the account: by earlier cycles (``prior``) and by this connector."""
+        return (self._spent_before or 0) + self._spent_today
+
+    def _midnight(self) -> datetime:
+        local = self._now().astimezone(self._tz)
+        return datetime.combine(local.date(), datetime.min.time(), tzinfo=self._tz).astimezone(UTC)
 
     def _today(self) -> str:
         return self._now().astimezone(self._tz).date().isoformat()
@@ -113,14 +124,17 @@ class RateLimiter:
         today = self._today()
         if today != self._day:
             self._day, self._spent_today, self.daily_remaining = today, 0, None
+            self._spent_before = None
+        if self._spent_before is None:
+            self._spent_before = self._prior(self._midnight())
         limit = self.daily_limit_reported or self._settings.daily_limit
         others = int(limit * (1 - self._settings.daily_share))
-        if self._spent_today >= self.our_daily_allowance or (
+        if self.spent_today >= self.our_daily_allowance or (
             self.daily_remaining is not None and self.daily_remaining <= others
         ):
             raise BudgetExhausted(
                 f"crm-followup's share ({self._settings.daily_share:.0%}) of the HubSpot daily API limit "
-                f"is spent ({self._spent_today} calls by this process today); resuming after the reset",
+                f"is spent ({self.spent_today} calls on this account today); resuming after the reset",
                 resume_at=self._next_reset(),
             )
 

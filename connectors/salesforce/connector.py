@@ -18,9 +18,11 @@ from connectors.base import (
     Cursor,
     Directory,
     KnownDeals,
+    PriorUsage,
     SetupNeeds,
     SetupReport,
     TaskView,
+    no_prior_usage,
 )
 from connectors.salesforce import soql
 from connectors.salesforce.auth import TokenSource
@@ -116,6 +118,7 @@ def build_salesforce_connector(
     now: Callable[[], datetime],
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
+    prior_usage: PriorUsage = no_prior_usage,
 ) -> SalesforceConnector:
     """A connector for ``options``; no network call happens until it is used.
 
@@ -125,6 +128,8 @@ def build_salesforce_connector(
     ``sleep`` is the retry layer's (tests inject one that does not wait). ``monotonic`` is taken for the
     same signature as ``build_hubspot_connector``; nothing here reads it, as Salesforce has no short
     rate-limit window to pace (its limits are the 24-hour allocation and concurrency, see limits.py).
+    ``prior_usage`` gives the calls earlier cycles made on the org (from the state store, whichever worker
+    made them): crm-followup's 24-hour share counts them when Salesforce sends no per-app usage.
     """
     del monotonic
     extra = tuple(dict.fromkeys(extra_deal_fields))
@@ -133,6 +138,7 @@ def build_salesforce_connector(
         max_org_usage=options.max_org_usage,
         recheck=options.budget_recheck,
         clock=now,
+        prior=prior_usage,
     )
     session = TimeoutSession(
         connect_timeout=options.connect_timeout,

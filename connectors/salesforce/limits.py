@@ -11,7 +11,9 @@ that header from every response (it is the ``TimeoutSession`` observer) and, bef
 * the org as a whole has used ``max_org_usage`` of its allocation (crm-followup must never be the
   integration that exhausts it), or
 * crm-followup itself has used ``daily_budget_share`` of the allocation in the last 24 hours: counted from
-  the per-app header when Salesforce sends one, else from this process's own calls.
+  the per-app header when Salesforce sends one, else from its own calls: those of earlier cycles on this
+  org (``prior``: the worker reads them from the state store, whichever process ran them) and this
+  connector's.
 
 Stopping is clean: the worker keeps its cursor and the next cycle resumes where this one stopped.
 """
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
-from connectors.base import ApiUsage
+from connectors.base import ApiUsage, PriorUsage, no_prior_usage
 from connectors.errors import BudgetExhausted
 
 log = structlog.get_logger(__name__)
@@ -83,8 +85,11 @@ class ApiBudget:
         max_org_usage: float,
         recheck: timedelta,
         clock: Callable[[], datetime],
+        prior: PriorUsage = no_prior_usage,
     ) -> None:
         self._share = daily_budget_share
+        self._prior = prior
+        self._prior_calls: int | None = None  # earlier cycles' calls in the 24 hours before the first check
         self._max_org = max_org_usage
         self._recheck = recheck
         self._clock = clock
@@ -107,10 +112,13 @@ class ApiBudget:
             self.app_usage = app or self.app_usage
 
     def own_calls_last_24h(self) -> int:
+        """crm-followup's calls on the org in the last 24 hours: earlier cycles' and this connector's."""
         cutoff = self._clock() - WINDOW
         while self._own_calls and self._own_calls[0] < cutoff:
             self._own_calls.popleft()
-        return len(self._own_calls)
+        if self._prior_calls is None:
+            self._prior_calls = self._prior(cutoff)
+        return self._prior_calls + len(self._own_calls)
 
     def check(self) -> None:
         """Raise ``BudgetExhausted`` if the next call would overrun the org's or crm-followup's budget."""

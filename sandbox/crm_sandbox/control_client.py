@@ -39,8 +39,13 @@ class SandboxControlError(RuntimeError):
 class SandboxControl:
     """Stats, snapshots, faults and clock of one running sandbox."""
 
-    def __init__(self, base_url: str, verify: bool | str = True) -> None:
+    def __init__(self, base_url: str, verify: bool | str = True, *, tenant: str | None = None) -> None:
+        """``tenant``: one account of a multi-account sandbox (``"portals/3"``, ``"orgs/0"``,
+        sandbox/crm_sandbox/tenants.py); without it, the whole server."""
         self.base_url = base_url.rstrip("/")
+        self._root = (
+            f"{self.base_url}/__sandbox__/{tenant.strip('/')}" if tenant else f"{self.base_url}/__sandbox__"
+        )
         # Passed with every request rather than set on the session: requests lets REQUESTS_CA_BUNDLE /
         # CURL_CA_BUNDLE override Session.verify, which would reject the Salesforce sandbox's own CA.
         self._verify = verify
@@ -59,7 +64,7 @@ class SandboxControl:
     def _call(self, method: str, route: str, body: Any = None, *, send_body: bool = False) -> Any:
         response = self._session.request(
             method,
-            f"{self.base_url}/__sandbox__/{route}",
+            f"{self._root}/{route}",
             json=body if send_body else None,
             timeout=_TIMEOUT_S,
             verify=self._verify,

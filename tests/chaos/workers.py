@@ -69,9 +69,15 @@ class Started:
 
 
 def start_together(
-    commands: Sequence[Sequence[str]], folder: Path, env: Mapping[str, str] | None = None
+    commands: Sequence[Sequence[str]],
+    folder: Path,
+    env: Mapping[str, str] | None = None,
+    envs: Sequence[Mapping[str, str]] | None = None,
 ) -> list[Started]:
-    """Start one process per ``followup`` argument list; returns once all of them were released at once."""
+    """Start one process per ``followup`` argument list; returns once all of them were released at once.
+
+    ``env`` is added to every process's environment, ``envs[n]`` to the n-th one's only.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     go = folder / "go"
     started: list[Started] = []
@@ -83,7 +89,7 @@ def start_together(
             process = subprocess.Popen(
                 [sys.executable, "-c", _WAIT_THEN_RUN, str(ready), str(go), *args],
                 cwd=REPO,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **(env or {}), **(envs[number] if envs else {})},
                 stdout=stdout,
                 stderr=stderr,
             )

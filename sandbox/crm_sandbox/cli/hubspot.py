@@ -1,14 +1,21 @@
 """``crm-sandbox hubspot`` (or ``followup sandbox hubspot``): serve a seeded HubSpot portal until Ctrl-C.
 
-Point the official client at it with ``HubSpot(access_token=<printed token>, host=<printed URL>)``.
+Point the official client at it with ``HubSpot(access_token=<printed token>, host=<printed URL>)``. With
+``--portals N`` one server holds N portals (crm_sandbox/hubspot/fleet.py), each reached by its own token:
+``GET <URL>/__sandbox__/portals`` lists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, fault_options
+
+if TYPE_CHECKING:
+    from crm_sandbox.faults import FaultConfig
+    from crm_sandbox.hubspot import RateLimitConfig
 
 
 @click.command("hubspot")
@@ -40,6 +47,16 @@ from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, f
         "HubSpot's documentation does not list the header; off by default."
     ),
 )
+@click.option(
+    "--portals",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help=(
+        "Serve this many portals, each with its own token, data (seed + n), limits and faults; "
+        "built on first use. GET /__sandbox__/portals lists their tokens."
+    ),
+)
 @fault_options(
     storm_help="Share of requests that start a storm of 429s.",
     storm_length_help="Requests each 429 storm lasts.",
@@ -55,6 +72,7 @@ def hubspot(
     no_rate_limits: bool,
     search_lag_ms: int,
     retry_after: int | None,
+    portals: int,
     fault_flags: FaultFlags,
 ) -> None:
     """Serve a HubSpot-compatible API with a seeded portal (CRM v3 objects, search, v4 associations, ...)."""
@@ -63,9 +81,14 @@ def hubspot(
 
     now = seeding.now()
     faults = replace(fault_flags.config(), retry_after_s=retry_after)
-    dataset, clock = seeding.seed_sandbox(now, records="deals")
     limits = RateLimitConfig.off() if no_rate_limits else RateLimitConfig.tier(tier)
     limits = limits.with_(retry_after_s=retry_after)
+    if portals > 1:
+        if token is not None:
+            raise click.UsageError("--token names one portal's token; with --portals each has its own")
+        _serve_portals(host, port, seeding, portals, bare, limits, faults, search_lag_ms)
+        return
+    dataset, clock = seeding.seed_sandbox(now, records="deals")
     portal = build_portal(
         dataset,
         clock=clock,
@@ -83,3 +106,46 @@ def hubspot(
         click.echo(f"  introspection: {server.base_url}/__sandbox__/stats", nl=True)
 
     serve_forever(portal.app, host=host, port=port, on_started=announce)
+
+
+def _serve_portals(
+    host: str,
+    port: int,
+    seeding: DatasetFlags,
+    portals: int,
+    bare: bool,
+    limits: RateLimitConfig,
+    faults: FaultConfig,
+    search_lag_ms: int,
+) -> None:
+    from crm_sandbox.hubspot.app import default_token
+    from crm_sandbox.hubspot.fleet import hubspot_fleet
+    from crm_sandbox.server import RunningServer, serve_forever
+
+    click.echo(
+        f"{portals} portals of {seeding.deals} deals (seeds {seeding.seed}..{seeding.seed + portals - 1}), "
+        "each generated on its first request",
+        err=True,
+    )
+    app = hubspot_fleet(
+        portals=portals,
+        deals=seeding.deals,
+        seed=seeding.seed,
+        now=seeding.now(),
+        bare=bare,
+        rate_limits=limits,
+        faults=faults,
+        search_lag_ms=search_lag_ms,
+        data_dir=seeding.data_dir,
+    )
+
+    def announce(server: RunningServer) -> None:
+        click.echo(f"HubSpot sandbox on {server.base_url}  ({portals} portals; Ctrl-C stops it)")
+        for n in range(min(portals, 3)):
+            click.echo(f"  portal {n} access token: {default_token(seeding.seed + n)}")
+        click.echo(f"  every portal's token: GET {server.base_url}/__sandbox__/portals")
+        click.echo(
+            f"  introspection: {server.base_url}/__sandbox__/stats (all), .../__sandbox__/portals/N/stats"
+        )
+
+    serve_forever(app, host=host, port=port, on_started=announce)

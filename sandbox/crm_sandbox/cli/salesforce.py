@@ -6,8 +6,13 @@ Prints the instance URL, the CA file clients must trust, an access token and the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, fault_options
+
+if TYPE_CHECKING:
+    from crm_sandbox.faults import FaultConfig
 
 
 @click.command("salesforce")
@@ -35,6 +40,16 @@ from crm_sandbox.cli.options import DatasetFlags, FaultFlags, dataset_options, f
     ],
 )
 @click.option("--no-metadata-api", is_flag=True, help="Answer the Metadata API (SOAP) with 404.")
+@click.option(
+    "--orgs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help=(
+        "Serve this many orgs, each with its own data (seed + n), API user, budget and faults, sharing one "
+        "connected app; built on first use. GET /__sandbox__/orgs lists their usernames."
+    ),
+)
 def salesforce(
     host: str,
     port: int,
@@ -44,6 +59,7 @@ def salesforce(
     fault_flags: FaultFlags,
     lock_row_rate: float,
     no_metadata_api: bool,
+    orgs: int,
 ) -> None:
     """Serve a Salesforce-compatible REST API (HTTPS) with a seeded org: SOQL, sObjects, OAuth, limits."""
     from crm_sandbox.salesforce.app import build_app
@@ -55,6 +71,9 @@ def salesforce(
     faults = fault_flags.config()
     if not 0.0 <= lock_row_rate <= 1.0:
         raise click.BadParameter("must be between 0 and 1", param_hint="--lock-row-rate")
+    if orgs > 1:
+        _serve_orgs(host, port, seeding, orgs, bare, daily_api_limit, faults, lock_row_rate)
+        return
     dataset, clock = seeding.seed_sandbox(now, records="opportunities")
     org = build_org(
         dataset,
@@ -88,6 +107,65 @@ def salesforce(
     try:
         serve_forever(
             build_app(org),
+            host=host,
+            port=port,
+            ssl_certfile=tls.cert_file,
+            ssl_keyfile=tls.key_file,
+            on_started=started,
+        )
+    finally:
+        tls.cleanup()
+
+
+def _serve_orgs(
+    host: str,
+    port: int,
+    seeding: DatasetFlags,
+    orgs: int,
+    bare: bool,
+    daily_api_limit: int,
+    faults: FaultConfig,
+    lock_row_rate: float,
+) -> None:
+    from crm_sandbox.salesforce.fleet import fleet_username, salesforce_fleet, write_key_file
+    from crm_sandbox.salesforce.tls import make_tls_files
+    from crm_sandbox.server import RunningServer, serve_forever
+
+    click.echo(
+        f"{orgs} orgs of {seeding.deals} opportunities (seeds {seeding.seed}..{seeding.seed + orgs - 1}), "
+        "each generated on its first request",
+        err=True,
+    )
+    app = salesforce_fleet(
+        orgs=orgs,
+        deals=seeding.deals,
+        seed=seeding.seed,
+        now=seeding.now(),
+        bare=bare,
+        faults=faults,
+        daily_api_limit=daily_api_limit,
+        unable_to_lock_row_rate=lock_row_rate,
+        data_dir=seeding.data_dir,
+    )
+    tls = make_tls_files(tuple(dict.fromkeys((host, "127.0.0.1", "localhost"))))
+    key_file = write_key_file(app.connected_app, tls.directory)
+    creds = app.connected_app
+
+    def started(server: RunningServer) -> None:
+        app.instance_url = server.base_url
+        click.echo(f"Salesforce sandbox on {server.base_url}  ({orgs} orgs; Ctrl-C stops it)")
+        click.echo(f"  CA file (trust it):   {tls.ca_file}")
+        click.echo(f"  usernames:            {fleet_username(0)} ... {fleet_username(orgs - 1)}")
+        click.echo(f"  consumer key (JWT):   {creds.consumer_key}")
+        click.echo(f"  private key (JWT):    {key_file}")
+        click.echo(f"  client id / secret:   {creds.client_id} / {creds.client_secret}")
+        click.echo(f"  password (legacy):    {creds.password}")
+        click.echo(f"  org N's own URL:      {server.base_url}/orgs/N  (client credentials log in there)")
+        click.echo(f"  introspection: {server.base_url}/__sandbox__/orgs, .../__sandbox__/orgs/N/stats")
+
+    try:
+        serve_forever(
+            app,
             host=host,
             port=port,
             ssl_certfile=tls.cert_file,

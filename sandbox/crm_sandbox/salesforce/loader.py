@@ -90,13 +90,15 @@ def _clean(record: Record) -> Record:
     return {k: v for k, v in record.items() if v is not None}
 
 
-def load_dataset(store: SalesforceStore, ds: Dataset, *, bare: bool) -> None:
+def load_dataset(
+    store: SalesforceStore, ds: Dataset, *, bare: bool, integration_username: str = INTEGRATION_USERNAME
+) -> None:
     """Fill an empty store from ``ds``; also creates the API (integration) user the sandbox logs in as."""
     with store.lock:
-        _load(store, ds, bare=bare)
+        _load(store, ds, bare=bare, integration_username=integration_username)
 
 
-def _load(store: SalesforceStore, ds: Dataset, *, bare: bool) -> None:
+def _load(store: SalesforceStore, ds: Dataset, *, bare: bool, integration_username: str) -> None:
     uid = {o.id: make_id("005", o.id) for o in ds.owners}
     integration_id = make_id("005", max(uid.keys(), default=0) + 1)
     store.integration_user_id = integration_id
@@ -123,11 +125,11 @@ def _load(store: SalesforceStore, ds: Dataset, *, bare: bool) -> None:
     users.append(
         {
             "Id": integration_id,
-            "Username": INTEGRATION_USERNAME,
+            "Username": integration_username,
             "FirstName": "Integration",
             "LastName": "User",
             "Name": "Integration User",
-            "Email": INTEGRATION_USERNAME,
+            "Email": integration_username,
             "Alias": "integ",
             "TimeZoneSidKey": "GMT",
             "LocaleSidKey": "en_US",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from crm_sandbox.clock import SandboxClock
 from crm_sandbox.faults import FaultInjector
@@ -91,21 +92,32 @@ class SalesforceOrg:
         clock: SandboxClock | None = None,
         injector: FaultInjector | None = None,
         daily_api_limit: int = DEFAULT_DAILY_API_LIMIT,
+        number: int = 1,
+        username: str = INTEGRATION_USERNAME,
+        connected_app: tuple[Credentials, Any] | None = None,
     ) -> None:
+        """``number`` makes the org id (``00D``...; session ids start with it); ``username`` is the API
+        user's; ``connected_app``: credentials and JWT public key shared with other orgs (one connected app
+        installed in many orgs, as an ISV's is), instead of a key pair of its own."""
         self.clock = clock or SandboxClock()
         self.injector = injector or FaultInjector()
         self.stats = RequestStats()
         self.schema = Schema(bare=bare)
         self.store = SalesforceStore(self.schema, self.clock.now)
         self.engine = QueryEngine(self.store)
-        self.org_id = make_id("00D", 1)
+        self.org_id = make_id("00D", number)
+        self.username = username
         self.tokens = TokenRegistry(self.org_id)
         self.usage = ApiUsage(daily_api_limit)
         self.sf_faults = SalesforceFaults()
         self.instance_url = ""  # set once the server listens
         self.metadata_api = True  # False: /services/Soap/m/ answers 404, to test setup's manual fallback
         self.credentials: Credentials
-        self.credentials, public_key = make_credentials(INTEGRATION_USERNAME)
+        if connected_app is None:
+            self.credentials, public_key = make_credentials(username)
+        else:
+            shared, public_key = connected_app
+            self.credentials = replace(shared, username=username)
         self.token_endpoint = TokenEndpoint(
             self.credentials, public_key, self.tokens, self.active_usernames, self.clock.now
         )

@@ -19,13 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from crm_sandbox.clock import SandboxClock
 from crm_sandbox.control_client import SandboxControl
 from crm_sandbox.dataset import Dataset
 from crm_sandbox.faults import FaultConfig, FaultInjector
 from crm_sandbox.salesforce.app import build_app
-from crm_sandbox.salesforce.loader import load_dataset
+from crm_sandbox.salesforce.loader import INTEGRATION_USERNAME, load_dataset
+from crm_sandbox.salesforce.oauth import Credentials
 from crm_sandbox.salesforce.org import DEFAULT_DAILY_API_LIMIT, SalesforceOrg
 from crm_sandbox.salesforce.tls import make_tls_files
 from crm_sandbox.seeding import default_now, seeded_start
@@ -65,13 +67,23 @@ def build_org(
     bare: bool = False,
     daily_api_limit: int = DEFAULT_DAILY_API_LIMIT,
     unable_to_lock_row_rate: float = 0.0,
+    number: int = 1,
+    username: str = INTEGRATION_USERNAME,
+    connected_app: tuple[Credentials, Any] | None = None,
 ) -> SalesforceOrg:
-    """An org loaded with ``dataset``, not yet served."""
+    """An org loaded with ``dataset``, not yet served (``number``, ``username``, ``connected_app``: see
+    ``SalesforceOrg``; one org of a fleet)."""
     org = SalesforceOrg(
-        bare=bare, clock=clock, injector=FaultInjector(faults), daily_api_limit=daily_api_limit
+        bare=bare,
+        clock=clock,
+        injector=FaultInjector(faults),
+        daily_api_limit=daily_api_limit,
+        number=number,
+        username=username,
+        connected_app=connected_app,
     )
     org.sf_faults.configure(unable_to_lock_row_rate, faults.seed if faults else 0)
-    load_dataset(org.store, dataset, bare=bare)
+    load_dataset(org.store, dataset, bare=bare, integration_username=username)
     return org
 
 

@@ -76,6 +76,30 @@ def test_daily_share_stops_the_cycle_with_the_reset_time():
     assert caught.value.resume_at == datetime(2026, 3, 2, tzinfo=UTC)
 
 
+def test_daily_share_counts_the_calls_earlier_cycles_made_today():
+    """The share is the portal's, not this process's: calls of earlier cycles today (from the state store,
+    whichever worker made them; asked from local midnight in the account's zone) count against it."""
+    t = FakeTime()
+    asked: list[datetime] = []
+
+    def prior(since: datetime) -> int:
+        asked.append(since)
+        return 3
+
+    settings = LimiterSettings(
+        ten_second_limit=10, daily_limit=100, daily_share=0.05, account_time_zone="Asia/Tokyo"
+    )
+    limiter = RateLimiter(
+        settings, clock=t.clock, sleep=t.sleep, now=lambda: datetime(2026, 3, 1, 12, tzinfo=UTC), prior=prior
+    )
+    limiter.acquire()
+    limiter.acquire()
+    with pytest.raises(BudgetExhausted, match="5 calls on this account today"):
+        limiter.acquire()
+    assert asked == [datetime(2026, 2, 28, 15, tzinfo=UTC)]  # midnight in Tokyo
+    assert limiter.spent_today == 5
+
+
 def test_daily_remaining_header_leaves_the_others_their_part():
     """When HubSpot reports only the others' part of the day left, we stop (header names in any case)."""
     t = FakeTime()

@@ -154,6 +154,25 @@ def test_budget_stops_at_own_share_and_forgets_calls_after_a_day() -> None:
     assert budget.usage().calls_by_endpoint == {"query": 2}
 
 
+def test_budget_counts_the_calls_earlier_cycles_made_in_the_last_24_hours() -> None:
+    """Without a per-app header, crm-followup's share counts its earlier cycles' calls on the org (from the
+    state store, whichever worker made them) as well as this connector's."""
+    clock = Clock()
+    asked: list[datetime] = []
+
+    def prior(since: datetime) -> int:
+        asked.append(since)
+        return 9
+
+    budget = ApiBudget(
+        daily_budget_share=0.01, max_org_usage=1.0, recheck=timedelta(hours=1), clock=clock, prior=prior
+    )
+    budget.observe(response("api-usage=100/1000"))
+    with pytest.raises(BudgetExhausted, match="has used 10 API calls in 24 h, its share is 10"):
+        budget.check()
+    assert asked == [clock.now - timedelta(hours=24)]
+
+
 def test_options_defaults_and_validation() -> None:
     """Options fill every field name and refuse contradictory or insecure settings."""
     options = SalesforceOptions.model_validate(
