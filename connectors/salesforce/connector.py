@@ -24,10 +24,12 @@ from datetime import UTC, datetime
 import structlog
 
 from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, KnownDeals
+from connectors.history import HistoryRead
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.auth import TokenSource
 from connectors.salesforce.composite import CollectionWriter
+from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.limits import ApiBudget
 from connectors.salesforce.mapping import MappingConfig, owner_from_user, pipeline_from_stages
 from connectors.salesforce.options import SalesforceOptions
@@ -35,7 +37,7 @@ from connectors.salesforce.payloads import PayloadConfig
 from connectors.salesforce.pull import Puller, PullSettings
 from connectors.salesforce.session import TimeoutSession
 from connectors.salesforce.write import WriteContext, Writer
-from policies.model import Action, Owner
+from policies.model import Action, Deal, Owner
 
 log = structlog.get_logger(__name__)
 
@@ -171,6 +173,21 @@ class SalesforceConnector:
             default_time_zone=self.options.default_time_zone,
             owners=directory.owners or self._owners,
         )
+
+    def read_histories(
+        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+    ) -> HistoryRead:
+        """OpportunityHistory and OpportunityFieldHistory of ``deals`` (``history.py``)."""
+        del directory
+        reader = HistoryReader(
+            self.api,
+            opportunity_fields=self.options.opportunity_fields,
+            stage_ids=self.options.stage_ids,
+            extra_fields=self._extra_fields,
+            ids_per_query=self.options.ids_per_query,
+            now=self._clock(),
+        )
+        return reader.read(deals, all_since=all_since)
 
     # -- act ----------------------------------------------------------------------------------------
 
