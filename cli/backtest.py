@@ -154,7 +154,7 @@ def backtest(
     Nothing is written to the CRM or anywhere else.
     """
     from config.errors import ConfigError
-    from policies.backtest import Period, run_backtest
+    from policies.backtest import Period, prepare, run_backtest
     from policies.sweep import parse_sweep, variants
 
     first, last = _day(from_day, "--from"), _day(to_day, "--to")
@@ -193,7 +193,9 @@ def backtest(
         chosen = variants(policies, [parse_sweep(s) for s in sweeps])
     except ConfigError as exc:
         _fail(exc.problems)
-    report = run_backtest(snapshot, chosen, Period(first, last, timedelta(minutes=step_minutes)))
+    prepared = prepare(snapshot)
+    del snapshot  # the timelines hold the deals compactly: the snapshot's objects can go
+    report = run_backtest(prepared, chosen, Period(first, last, timedelta(minutes=step_minutes)))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
