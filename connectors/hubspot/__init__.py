@@ -10,6 +10,7 @@ fetch.py       search (id-windowed past 10,000), batch read (100), associations 
 aggregate.py   whole deal aggregates (contacts with roles, activities, our tasks)
 directory.py   owners, pipelines, property types
 pull.py        full and incremental pulls, the cursor
+history.py     deal histories (propertiesWithHistory, 50 deals per call) for the backtest
 write.py       batched write-back; write_tasks.py: tasks without duplicates
 setup.py       what ``followup setup hubspot`` checks and creates
 connector.py   HubSpotConnector, build_hubspot_connector

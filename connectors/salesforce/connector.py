@@ -5,7 +5,7 @@
     soql.py      queries           mapping.py   records -> Deal   activities.py  Tasks/Events/E-mails
     values.py    scalars           payloads.py  actions -> records
     pull.py      full/incremental  write.py     apply()           composite.py sObject Collections
-    setup.py     `followup setup salesforce`
+    setup.py     `followup setup salesforce`   history.py   OpportunityHistory / FieldHistory (backtest)
 
 A deal's activities are its own (Task/Event ``WhatId``, EmailMessage ``RelatedToId``) plus the touches
 logged on any of its contacts for other opportunities, as on HubSpot
