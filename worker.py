@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
     from policies.policy import Policy
-    from sync.cycle import Cycle, CycleOptions, CycleResult
+    from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
+    from sync.health import Watched
     from sync.history import HistoryPullResult
     from sync.metrics import WorkerMetrics
     from sync.progress import Progress
@@ -120,6 +121,15 @@ class AccountRuntime:
     def shadow(self) -> bool:
         return self.settings.shadow or self.policy.mode == "shadow"
 
+    def cohort_of(self) -> CohortOf | None:
+        """The policy's canary rollout for this account (None: no rollout, or the account in shadow)."""
+        from policies.rollout import cohort
+
+        rollout = self.policy.rollout
+        if rollout is None or self.shadow:
+            return None
+        return lambda deal, owner: cohort(rollout, self.name, deal, owner, shadow=False)
+
     def cycle_options(self) -> CycleOptions:
         from sync.cycle import CycleOptions
 
@@ -180,6 +190,35 @@ def build_trigger(schedule: Schedule, now: datetime) -> BaseTrigger:
     if trigger.get_next_fire_time(None, now) is None:
         raise ValueError("this schedule never fires (no date matches it from now on)")
     return trigger
+
+
+def watched(account: str, schedule: Schedule, now: datetime) -> Watched:
+    """An account for the health check: its schedule's runs between two moments (jitter aside)."""
+    from sync.health import Watched
+
+    if schedule.every is not None:
+        every = schedule.every
+
+        def every_runs(since: datetime, until: datetime, cap: int) -> int:
+            return min(cap, max(0, int((until - since) / every)))
+
+        seconds = int(every.total_seconds())
+        unit = next((u for u, n in (("d", 86400), ("h", 3600), ("m", 60)) if seconds % n == 0), "s")
+        size = {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit]
+        return Watched(account, f"every {seconds // size}{unit}", every_runs)
+    trigger = build_trigger(schedule.model_copy(update={"jitter_seconds": 0}), now)
+
+    def cron_runs(since: datetime, until: datetime, cap: int) -> int:
+        runs, moment = 0, since
+        while runs < cap:
+            fire = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+            if fire is None or fire > until:
+                break
+            runs, moment = runs + 1, fire
+        return runs
+
+    fields = schedule.cron if isinstance(schedule.cron, str) else f"{schedule.cron_fields()}"
+    return Watched(account, f"cron {fields} ({schedule.time_zone})", cron_runs)
 
 
 def check_schedule(settings_file: SettingsFile, name: str, now: datetime) -> None:
@@ -312,6 +351,7 @@ def make_cycle(
         clock=clock,
         holder=holder_id(),
         shadow=account.shadow,
+        cohort=account.cohort_of(),
         options=account.cycle_options(),
         fingerprint=account.fingerprint,
         should_stop=should_stop,
@@ -583,6 +623,7 @@ def serve(
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from sync.health import Health
     from sync.metrics import MetricsServer, WorkerMetrics
 
     settings_file = read_settings_file(settings_path)
@@ -591,9 +632,16 @@ def serve(
     if not _logging_configured:
         configure_logging(settings.logging.level, settings.logging.format)
     stop_event = stop or threading.Event()
-    metrics = WorkerMetrics(clock)
-    metrics.start(a.name for a in accounts)
     with open_store(settings_file) as store:
+        health = Health(
+            store,
+            [watched(a.name, a.settings.schedule, clock()) for a in accounts],
+            clock,
+            stale_runs=settings.metrics.stale_cursor_runs,
+            started_at=clock(),
+        )
+        metrics = WorkerMetrics(clock, health)
+        metrics.start(a.name for a in accounts)
         runner = _Runner(settings_path, store, metrics, clock, stop_event)
         scheduler = BlockingScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(max(1, len(accounts)))}

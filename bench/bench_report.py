@@ -10,8 +10,8 @@ store is written synthetically, in the shapes the worker writes (same tables, sa
   ``applied`` except a few failures (about 90,000 ledger and 110,000 audit rows);
 * the runs of a 15-minute schedule for 30 days (2,880 cycles) with their API calls.
 
-Then the report is built and rendered as ``followup report`` does (``build_page`` + ``render_html``), in a
-fresh process, timing the whole and each part. Run:
+Then the report is built and rendered as ``followup report`` does (``build_page`` + ``render_html``), each
+run in a fresh process, timing the whole and each part, with the machine's load average. Run:
 
     .venv/bin/python -m bench.bench_report [--deals 100000] [--days 30] [--no-write]
 """
@@ -19,8 +19,11 @@ fresh process, timing the whole and each part. Run:
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -177,15 +180,10 @@ def _audit_row(action: Action, outcome: str, at: Any) -> dict[str, Any]:
     }
 
 
-def measure(deals: int, days: int) -> dict[str, Any]:
-    from report import AccountSource, ReportRequest, build_page, render_html
+def _source() -> Any:
+    from report import AccountSource
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    store = StateStore(f"sqlite:///{folder / 'state.sqlite'}")
-    started = time.perf_counter()
-    rows = _fill(store, deals, days)
-    filled = time.perf_counter() - started
-    source = AccountSource(
+    return AccountSource(
         name="bench",
         crm="hubspot",
         policy=load_policy(POLICY),
@@ -194,52 +192,97 @@ def measure(deals: int, days: int) -> dict[str, Any]:
         budget_share=0.5,
         explain="followup explain --settings settings.yaml --account bench --deal {id}",
     )
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
-    page = build_page(ReportRequest(store, (source,), NOW - timedelta(days=days), NOW))
+
+
+def render(database: Path, days: int, serial: bool) -> dict[str, Any]:
+    """What ``followup report`` does, in this (fresh) process: build the numbers, render the page."""
+    from report import ReportRequest, build_page, render_html
+
+    store = StateStore(f"sqlite:///{database}")
+    load_before = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
+    from report.sources import parallel_from
+
+    threshold = None if serial else parallel_from()  # as the command decides
+    request = ReportRequest(store, (_source(),), NOW - timedelta(days=days), NOW, parallel_from=threshold)
+    page = build_page(request)
     built = time.perf_counter() - started
     html = render_html(page)
     total = time.perf_counter() - started
-    out = folder / "report.html"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = database.with_name("report.html")
     out.write_text(html, encoding="utf-8")
     store.close()
     return {
-        "deals": deals,
-        "days": days,
-        **rows,
-        "fill_s": filled,
         "build_s": built,
         "total_s": total,
+        "cpu_s": time.process_time() - cpu + children.ru_utime + children.ru_stime,
         "size_mb": out.stat().st_size / 2**20,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_before_mb": rss_before,
+        "rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024,
         "listed": len(page.deals),
+        "load": (load_before + os.getloadavg()[0]) / 2,
+        "processes": 1 if threshold is None else 2,
     }
+
+
+def measure(deals: int, days: int, runs: int = 3) -> dict[str, Any]:
+    """Fill a store, then time the report ``runs`` times, each in a fresh process (as the command runs)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    database = folder / "state.sqlite"
+    store = StateStore(f"sqlite:///{database}")
+    rows = _fill(store, deals, days)
+    store.close()
+    results = []
+    for serial in [False] * runs + [True]:  # the last run: one process whatever the load
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.bench_report", "--render", str(database), "--days", str(days)]
+            + (["--serial"] if serial else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results.append({**json.loads(done.stdout.strip().splitlines()[-1]), "serial": serial})
+    return {"deals": deals, "days": days, **rows, "results": results}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--render", type=Path, help=argparse.SUPPRESS)  # the fresh process of one run
+    parser.add_argument("--serial", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    r = measure(args.deals, args.days)
+    if args.render is not None:
+        print(json.dumps(render(args.render, args.days, args.serial)))
+        return
+    r = measure(args.deals, args.days, args.runs)
     print(r, file=sys.stderr)
+    lines = "".join(
+        f"| {'one process (forced)' if x['serial'] else 'as the command chose: ' + str(x['processes'])} | "
+        f"{x['build_s']:.1f} s | "
+        f"{x['total_s'] - x['build_s']:.1f} s | **{x['total_s']:.1f} s** | {x['cpu_s']:.1f} s | "
+        f"{x['load']:.1f} | "
+        f"{x['size_mb']:.1f} MB | {x['rss_mb']:,.0f} MB |\n"
+        for x in r["results"]
+    )
+    listed = r["results"][0]["listed"]
     section = (
         f"{SECTION}\n\n"
         f"`followup report` on a synthetic state store (see `bench/bench_report.py` for how it is written): "
         f"{r['deals']:,} mirrored deals, {r['days']} days with {r['ledger']:,} ledger rows, {r['audit']:,} "
-        f"audit rows and {r['runs']:,} runs; SQLite on disk. One run of what the command "
-        f"does (`build_page` + `render_html`, {r['listed']} deals with evidence; a mirror this large "
-        "is read by two processes).\n\n"
-        "| deals | days | build the numbers | render the page | total | file size | peak RSS |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|\n"
-        f"| {r['deals']:,} | {r['days']} | {r['build_s']:.1f} s | {r['total_s'] - r['build_s']:.1f} s | "
-        f"{r['total_s']:.1f} s | {r['size_mb']:.1f} MB | {r['rss_mb']:,.0f} MB |\n\n"
-        "Targets: under 30 s and under 10 MB. The mirror is read once (every deal's JSON decoded and "
-        "judged by the engine's hygiene rules); ledger, audit and runs are grouped in SQL. Peak RSS "
-        f"includes generating the synthetic deals in the same process ({r['rss_before_mb']:,.0f} MB "
-        "before the report).\n\n"
+        f"audit rows and {r['runs']:,} runs; SQLite on disk. Each run is what the command does "
+        f"(`build_page` + `render_html`, {listed} deals with evidence) in a fresh process; the command "
+        "reads a mirror this large with two forked processes unless the machine's cores are busy "
+        "(`report.sources.parallel_from`); the run column says how many processes it used.\n\n"
+        "| run | build the numbers | render the page | total (wall) | CPU (all processes) | load average "
+        "| file size | peak RSS (largest process) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"{lines}\n"
+        "Targets: under 30 s and under 10 MB. The load average is the machine's (1 minute, mean of the "
+        "start and the end of the run) on 2 shared cores: other engineers' tests and benchmarks ran at the "
+        "same time, so the wall time is what a busy machine gives; the CPU time is the steadier figure.\n\n"
         f"Machine: {machine()}. Command: `.venv/bin/python -m bench.bench_report`.\n"
     )
     print(section)

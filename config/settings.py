@@ -94,6 +94,8 @@ class StoreSettings(_Strict):
 class MetricsSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (tests)
+    # /healthz says "degraded" when an account's cursor has not moved for this many of its scheduled runs
+    stale_cursor_runs: int = Field(default=3, ge=1, le=1000)
 
 
 class LoggingSettings(_Strict):

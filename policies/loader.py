@@ -180,6 +180,7 @@ def _assemble(parsed: list[tuple[Located, PolicyFile]], problems: list[str]) -> 
         overrides=tuple(overrides),
         texts=section("texts") or Texts(),
         budgets=section("budgets") or Budgets(),
+        rollout=section("rollout"),
         sources=tuple(located.filename for located, _ in parsed),
     )
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 from hashlib import sha256
-from itertools import pairwise
 
 from policies.frozen import direct_init
 
@@ -301,8 +300,10 @@ class Deal:
         # a guarantee, not a hope: connectors sort already; anything else (a snapshot written by hand)
         # is put in order here, equal moments keeping their given order.
         acts = self.activities
-        if any(later.occurred_at < earlier.occurred_at for earlier, later in pairwise(acts)):
-            object.__setattr__(self, "activities", tuple(sorted(acts, key=_occurred_at)))
+        if len(acts) > 1:
+            moments = [a.occurred_at for a in acts]
+            if moments != sorted(moments):  # C-speed on the usual sorted input: deals are decoded in bulk
+                object.__setattr__(self, "activities", tuple(sorted(acts, key=_occurred_at)))
 
     @property
     def is_closed(self) -> bool:

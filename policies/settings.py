@@ -22,6 +22,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from policies.durations import PolicyDuration, parse_duration
@@ -345,11 +346,38 @@ class Budgets(Strict):
     max_touches_per_contact_per_week: int | None = Field(default=3, ge=1, le=MAX_COUNT)
 
 
+class Rollout(Strict):
+    """Canary enforcement: the policy is enforced for these deals only; every other deal runs in shadow.
+
+    A deal is enforced when its owner, its owner's team or its pipeline is named, or when it falls in the
+    ``percent`` of deals chosen by a stable hash of the account and the deal id (``policies.rollout``).
+    """
+
+    owners: tuple[str, ...] = Field(default=(), description="owner ids (as in the CRM) to enforce for")
+    teams: tuple[str, ...] = Field(default=(), description="team names (the CRM's owner teams)")
+    pipelines: tuple[str, ...] = Field(default=(), description="pipeline ids")
+    percent: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="share of all deals, chosen by a hash of account and deal id (a deal keeps its cohort)",
+    )
+
+    @model_validator(mode="after")
+    def _something_enforced(self) -> Rollout:
+        if not self.model_fields_set:
+            raise ValueError("name owners, teams, pipelines or a percent to enforce for")
+        return self
+
+
 class PolicyFile(Strict):
     """One YAML file. In a folder, each section may appear in one file only; overrides add up."""
 
     version: Literal[1] = 1
     mode: Literal["enforce", "shadow"] | None = None
+    rollout: Rollout | None = Field(
+        default=None, description="enforce for some owners, teams, pipelines or a percent; shadow elsewhere"
+    )
     calendar: CalendarSettings | None = None
     stages: dict[str, StageMoves] | None = Field(default=None, description="by pipeline id")
     defaults: RuleSet | None = None
@@ -358,4 +386,4 @@ class PolicyFile(Strict):
     budgets: Budgets | None = None
 
 
-SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "budgets")
+SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "budgets", "rollout")

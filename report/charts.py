@@ -34,6 +34,7 @@ BLUE, ORANGE, SKY, GREEN, YELLOW, VERMILION, PURPLE, GREY = (
 SERIES = (BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW, GREY)
 
 WIDTH = 640
+FONT = "Arial, 'Liberation Sans', Helvetica, sans-serif"
 
 
 def colours(order: Sequence[str], fixed: Mapping[str, str] | None = None) -> alt.Scale:
@@ -64,7 +65,7 @@ def stacked_bars(
         .encode(
             alt.Y(f"{category}:N", title=category_title, sort=sort),
             alt.X(f"{value}:Q", title=value_title, stack="zero"),
-            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="top")),
+            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="right")),
             order=alt.Order("_order:Q"),
             tooltip=[f"{category}:N", f"{series}:N", f"{value}:Q"],
         )
@@ -89,7 +90,7 @@ def daily_stacked(
         .encode(
             alt.X("day:O", title="day (UTC)", axis=alt.Axis(labelAngle=-45)),
             alt.Y(f"{value}:Q", title=value_title, stack="zero"),
-            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="top")),
+            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="right")),
             order=alt.Order("_order:Q"),
             tooltip=["day:O", f"{series}:N", f"{value}:Q"],
         )
@@ -147,7 +148,9 @@ def render(chart: alt.Chart | alt.LayerChart, *, id: str, title: str, descriptio
     """The chart as an SVG string, titled and described for assistive technology."""
     spec = chart.properties(description=description).to_dict()
     spec["config"] = {
-        "font": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        # Arial and Liberation Sans share their metrics (and Helvetica nearly): the widths vl-convert
+        # measures when it lays out the SVG are the widths a browser draws, so no label outgrows its box.
+        "font": FONT,
         "view": {"stroke": None},
         "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelLimit": 220},
         "legend": {"labelFontSize": 11, "labelLimit": 320},

@@ -1,9 +1,10 @@
 """Assemble the page from the section builders and render it with Jinja2.
 
 The order of the sections is the order of the questions people ask: is the pipeline clean (hygiene), what
-did the policy do about it (policy), where is it enforced (enforcement), is the worker healthy
-(operations). Another section (the backtest's results, the rollout's cohorts) is one more builder added to
-``build_page``; the template renders any ``Section``.
+did the policy do about it (policy), where is it enforced (enforcement), what enforcing changes (the
+rollout's cohorts), is the worker healthy (operations). Another section is one more builder added to
+``build_page``; the template renders any ``Section`` (``report.backtest`` builds a page of its own from the
+backtest's JSON).
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from report import activity, evidence, hygiene, operations
+from report import activity, cohorts, evidence, hygiene, operations, rollout
 from report.model import AccountInfo, Page
 from report.sources import ReportRequest
 
 
 def build_page(request: ReportRequest, *, title: str = "crm-followup report") -> Page:
     owners = {a.name: request.store.owners(a.name) for a in request.accounts}
-    scanned = hygiene.scan(request, owners)
+    found = cohorts.gather(request)
+    scanned = hygiene.scan(request, owners, found.wanted)
     did = activity.gather(request, scanned)
     ops = operations.gather(request)
-    stopped = [(r["account"], r["deal_id"]) for r in did.stops]
-    deals = evidence.collect(request, hygiene.listed_deals(scanned), stopped, owners)
+    other = [(r["account"], r["deal_id"]) for r in did.stops]
+    other += [(account, deal_id) for account, deal_id, _ in rollout.held_rows(request, scanned.rollout)]
+    deals = evidence.collect(request, hygiene.listed_deals(scanned), other, owners)
     sections = (
         hygiene.section(request, scanned),
         activity.section(request, did),
         operations.enforcement_section(request, ops),
+        rollout.section(request, found, scanned.rollout),
         operations.operations_section(request, ops),
     )
     accounts = tuple(
@@ -68,4 +72,5 @@ def _environment() -> Environment:
 
 
 def render_html(page: Page) -> str:
+    """The page as one self-contained HTML document (the live report or a backtest's)."""
     return _environment().get_template("report.html.j2").render(page=page, figure_type="Figure")

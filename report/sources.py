@@ -6,6 +6,7 @@ connector options or secrets, only a record-URL template and the budget share.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -45,6 +46,22 @@ class ReportRequest:
     @property
     def multi(self) -> bool:
         return len(self.accounts) > 1
+
+
+PARALLEL_FROM = 20_000
+
+
+def parallel_from() -> int | None:
+    """When ``followup report`` reads the mirror with two processes: from 20,000 deals, if a core is free.
+
+    On a machine whose run queue already fills its cores (1-minute load average at least the number of
+    cores) a second process only adds the cost of splitting and merging (measured: 18-23 s of CPU against
+    15 s in one process for 100,000 deals at a load of 5-7); there one process is faster.
+    """
+    cores = os.cpu_count() or 1
+    if cores < 2 or os.getloadavg()[0] >= cores:
+        return None
+    return PARALLEL_FROM
 
 
 def owner_label(owners: dict[str, Owner], owner_id: str | None) -> str:

@@ -105,6 +105,8 @@ ledger = sa.Table(
     sa.Column("run_id", sa.String(40), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # the rollout cohort the action was last recorded under (policies.rollout; NULL before revision 0003)
+    sa.Column("cohort", sa.String(20), nullable=True),
     sa.Index("ix_ledger_status", "account", "status"),
 )
 
@@ -122,6 +124,7 @@ audit = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # planned | deferred | no_action
     sa.Column("action_keys", sa.Text(), nullable=False, server_default="[]"),
     sa.Column("explanation", sa.Text(), nullable=False),  # JSON: reason and evidence
+    sa.Column("cohort", sa.String(20), nullable=True),  # policies.rollout; NULL before revision 0003
     sa.Index("ix_audit_deal", "account", "deal_id"),
     sa.Index("ix_audit_run", "run_id"),
 )

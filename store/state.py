@@ -236,11 +236,18 @@ class StateStore:
             return ledger_q.pending_intents(c, account)
 
     def record_actions(
-        self, account: str, run_id: str, actions: Sequence[Action], status: str, now: datetime
+        self,
+        account: str,
+        run_id: str,
+        actions: Sequence[Action],
+        status: str,
+        now: datetime,
+        cohorts: Mapping[str, str] | None = None,
     ) -> None:
-        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows."""
+        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows, with each deal's rollout
+        cohort (``cohorts`` by deal id) when known."""
         with self.engine.begin() as c:
-            ledger_q.record(c, account, run_id, actions, status, now)
+            ledger_q.record(c, account, run_id, actions, status, now, cohorts)
 
     def record_results(
         self,

@@ -13,7 +13,10 @@
    together with the write-through of their effects into the mirror (so the next evaluation agrees with
    the CRM even before a pull sees our writes).
 
-Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM.
+Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM. A canary
+rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
+shadow mode, the rest are applied, and the ledger and the audit record each deal's cohort. A shadow action
+of a deal the rollout now enforces is applied once (widening); narrowing never undoes what was applied.
 ``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
 its configuration changes. One bad deal never stops the account: a deal the connector cannot map (a value
 out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected with its id, the
@@ -25,6 +28,7 @@ warning (``owner_time_zone_unknown``) once per owner and cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import Counter
@@ -37,6 +41,7 @@ import structlog
 from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus, RejectedRecord
 from connectors.errors import FixConfiguration, RetryLater, SkipRecord
 from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, action_kind
+from policies.rollout import ENFORCE_ALL, SHADOW_ALL, Cohort
 from policies.simulate import apply_actions
 from store import AuditEntry, Result, StateStore
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
@@ -51,6 +56,7 @@ from sync.progress import NoProgress, Progress
 log = structlog.get_logger(__name__)
 
 Decide = Callable[[Sequence[Deal], datetime, Mapping[str, Owner]], Plan]
+CohortOf = Callable[[Deal, Owner | None], Cohort]  # policies.rollout.cohort with the rollout bound
 
 LEDGER_STATUS = {
     OutcomeStatus.APPLIED: APPLIED,
@@ -81,6 +87,7 @@ class Cycle:
     clock: Callable[[], datetime]
     holder: str  # this worker's lease identity, "host:pid"
     shadow: bool = False
+    cohort: CohortOf | None = None  # a canary rollout; None: every deal enforced, or shadow with ``shadow``
     options: CycleOptions = CycleOptions()
     simulate: Simulate = apply_actions  # the effect of applied actions, written through to the mirror
     fingerprint: str | None = None  # of the configuration; a FixConfiguration block names it
@@ -292,27 +299,36 @@ class _Run:
             self.counts["evaluated"] += len(chunk)
             self.counts["planned"] += len(plan.actions)
             self.counts["deferred"] += len(plan.deferred)
-            new, in_crm = self._new_actions(chunk, plan.actions)
-            audit = audit_entries(plan, new)
+            cohorts = self._cohorts(chunk, directory)
+            new, in_crm = self._new_actions(chunk, plan.actions, cohorts)
+            audit = [
+                dataclasses.replace(e, mode=cohorts[e.deal_id].mode, cohort=cohorts[e.deal_id].name)
+                for e in audit_entries(plan, new)
+            ]
             c.store.record_audit(c.account, self.result.run_id, self._mode, c.clock(), audit)
             c.crash.reached("audit_recorded")
+            names = {deal_id: cohort.name for deal_id, cohort in cohorts.items()}
             if in_crm:  # already in the CRM (seen on a pulled task) though the ledger lost track
                 c.store.record_actions(
-                    c.account, self.result.run_id, [a for a, _ in in_crm], INTENT, c.clock()
+                    c.account, self.result.run_id, [a for a, _ in in_crm], INTENT, c.clock(), names
                 )
                 self._record_outcomes(
                     [a for a, _ in in_crm],
                     [ActionOutcome(a.key, OutcomeStatus.ALREADY_APPLIED, (tid,)) for a, tid in in_crm],
                 )
-            if c.shadow:
-                c.store.record_actions(c.account, self.result.run_id, new, SHADOW, c.clock())
-                for action in new:
+            held = [a for a in new if not cohorts[a.deal_id].enforced]
+            if held:
+                c.store.record_actions(c.account, self.result.run_id, held, SHADOW, c.clock(), names)
+                for action in held:
                     self._count_action(action, SHADOW)
                     log.info(
-                        "shadow_action", deal_id=action.deal_id, rule=action.rule_id, kind=action_kind(action)
+                        "shadow_action",
+                        deal_id=action.deal_id,
+                        rule=action.rule_id,
+                        kind=action_kind(action),
+                        cohort=names[action.deal_id],
                     )
-                continue
-            self._apply(new)
+            self._apply([a for a in new if cohorts[a.deal_id].enforced], names)
 
     def _decide(self, chunk: Sequence[Deal], directory: Directory) -> tuple[Sequence[Deal], Plan]:
         """The plan for a chunk; when the engine raises, each deal alone finds the ones it cannot evaluate,
@@ -360,26 +376,37 @@ class _Run:
     def _mode(self) -> str:
         return "shadow" if self.c.shadow else "enforce"
 
+    def _cohorts(self, chunk: Sequence[Deal], directory: Directory) -> dict[str, Cohort]:
+        """Each deal's rollout cohort: the rollout's verdict, else the whole account's mode."""
+        c = self.c
+        if c.shadow or c.cohort is None:
+            whole = SHADOW_ALL if c.shadow else ENFORCE_ALL
+            return {deal.id: whole for deal in chunk}
+        owners = directory.owners
+        return {deal.id: c.cohort(deal, owners.get(deal.owner_id or "")) for deal in chunk}
+
     def _new_actions(
-        self, chunk: Sequence[Deal], actions: Sequence[Action]
+        self, chunk: Sequence[Deal], actions: Sequence[Action], cohorts: Mapping[str, Cohort]
     ) -> tuple[list[Action], list[tuple[Action, str]]]:
-        """Actions not settled yet, and tasks the CRM already has under the same key (task id)."""
+        """Actions not settled yet, and tasks the CRM already has under the same key (task id). A shadow
+        action of a deal now enforced is new (a widened rollout, or shadow switched off): it is applied."""
         statuses = self.c.store.ledger_statuses(self.c.account, [a.key for a in actions])
         tasks_by_key = {t.key: t.id for d in chunk for t in d.auto_tasks}
         new: list[Action] = []
         in_crm: list[tuple[Action, str]] = []
         for action in actions:
             status = statuses.get(action.key)
-            if status in SETTLED or (self.c.shadow and status == SHADOW):
+            enforced = cohorts[action.deal_id].enforced
+            if status in SETTLED or (not enforced and status == SHADOW):
                 self.counts["settled"] += 1
-            elif isinstance(action, CreateTask) and action.key in tasks_by_key and not self.c.shadow:
+            elif isinstance(action, CreateTask) and action.key in tasks_by_key and enforced:
                 in_crm.append((action, tasks_by_key[action.key]))
             else:
                 new.append(action)
         self.counts["new"] += len(new)
         return new, in_crm
 
-    def _apply(self, actions: Sequence[Action]) -> None:
+    def _apply(self, actions: Sequence[Action], cohorts: Mapping[str, str] | None = None) -> None:
         c = self.c
         size = c.options.apply_batch_size
         if not actions:
@@ -388,7 +415,7 @@ class _Run:
         try:
             for batch in deal_batches(actions, size):
                 self._check()
-                c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock())
+                c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")

@@ -76,10 +76,10 @@ def test_serve_runs_cycles_exports_metrics_and_stops_on_sigterm(tmp_path: Path, 
             )
             status, health = get(f"{base}/healthz")
             assert status == 200
-            assert json.loads(health)["accounts"] == {"demo": "ok"}
+            assert json.loads(health) == {"status": "ok", "problems": [], "accounts": {"demo": "ok"}}
             assert 'followup_actions_total{account="demo",kind="' in metrics
             assert "followup_api_calls_total" in metrics
-            assert 'followup_cursor_lag_seconds{account="demo"}' in metrics
+            assert 'followup_cursor_age_seconds{account="demo"}' in metrics
             process.send_signal(signal.SIGTERM)
             _, err = process.communicate(timeout=120)
         finally:

@@ -163,3 +163,33 @@ def test_audit_records_fired_rules_with_their_reason(make_cycle, store: StateSto
         ("follow_up", "no open follow-up task")
     ]
     assert len(entries[0]["action_keys"]) == 1
+
+
+def _owner_canary(owners: tuple[str, ...]):
+    from policies.rollout import cohort
+    from policies.settings import Rollout
+
+    rollout = Rollout(owners=owners)
+    return lambda deal, owner: cohort(rollout, "acme", deal, owner, shadow=False)
+
+
+def test_a_rollout_writes_for_its_cohort_and_holds_the_rest(crm: InMemoryCrm, make_cycle, store) -> None:
+    """Owner o1 enforced: its five deals get tasks; o2's five are held in shadow, with their cohort."""
+    result = run_cycle(make_cycle(cohort=_owner_canary(("o1",))))
+    assert (result.counts["applied"], result.counts["shadow"]) == (5, 5)
+    assert {crm.deal(t.deal_id).owner_id for t in crm.tasks()} == {"o1"}
+    rows = {(e.status, e.deal_id) for e in store.ledger("acme")}
+    assert {deal for status, deal in rows if status == "shadow"} == {f"D{i:04d}" for i in range(2, 11, 2)}
+    cohorts = Counter((a["mode"], a["cohort"]) for a in store.audit("acme"))
+    assert cohorts == Counter({("enforce", "owner"): 5, ("shadow", "outside"): 5})
+
+
+def test_an_account_in_shadow_holds_every_deal_whatever_the_rollout(
+    crm: InMemoryCrm, make_cycle, store
+) -> None:
+    """``shadow: true`` (or ``mode: shadow``) keeps meaning everything in shadow: the worker passes no
+    rollout then, and a cycle that gets one anyway still writes nothing."""
+    result = run_cycle(make_cycle(shadow=True, cohort=_owner_canary(("o1", "o2"))))
+    assert result.counts["shadow"] == 10
+    assert crm.tasks() == []
+    assert {(a["mode"], a["cohort"]) for a in store.audit("acme")} == {("shadow", "all")}
