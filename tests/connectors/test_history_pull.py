@@ -5,16 +5,20 @@ sandbox in its CRM's shapes (HubSpot: ``propertiesWithHistory``; Salesforce: ``O
 connector pulls it (``sync.history.pull_history_snapshot``, with the state store's history tables); the
 backtest of that live snapshot must give exactly the outcomes of the same pipeline as a snapshot
 (``cli.demo_snapshot.snapshot_from_dataset``): a deal won after 8 unanswered touches is a false kill for
-``max_unanswered_touches: 6`` and not for 10, a deal lost after 9 is a true stop that saved 22 days. Then a
-change in the CRM: the next pull reads only that deal's history, and the API calls are counted.
+``max_unanswered_touches: 6`` and not for 10, a deal lost after 9 is a true stop that saved 22 days; with a
+third deal whose agreed 14-day callback came on day 20, the whole report is the snapshot's (up to the CRM's
+ids) and that callback is late. Then a change in the CRM: the next pull reads only that deal's history, and
+the API calls are counted.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -354,3 +358,158 @@ def test_salesforce_names_the_fields_whose_history_tracking_is_off(tmp_path: Pat
     assert "Set History Tracking" in note
     assert read.since is not None
     assert read.since < TAKEN - timedelta(days=540)
+
+
+TALK_AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)  # a Wednesday: the 14-day callback is due Wed 2026-01-21
+
+
+def _callback_deal(
+    number: int, called_back_after: int
+) -> tuple[GenDeal, list[GenActivity], list[GenFieldChange]]:
+    """A connected call on Wed 2026-01-07 10:00 after which the rep records an agreed 14-day callback, and
+    the callback (a connected call) ``called_back_after`` days later (as in tests/unit/test_backtest.py)."""
+    from crm_sandbox.dataset import ActivityKind
+
+    created = TALK_AT - timedelta(days=10)
+    callback_at = TALK_AT + timedelta(days=called_back_after)
+    gen = replace(
+        _deal(number, "presentationscheduled", callback_at),
+        archetype=Archetype.CALL_ME_IN_TWO_WEEKS,
+        created_at=created,
+        close_date=date(2026, 6, 30),
+        next_step_date=date(2026, 6, 1),
+        agreed_interval_days=14,
+        agreed_channel="call",
+    )
+    calls = [
+        GenActivity(
+            id=300 + n,
+            kind=ActivityKind.CALL,
+            deal_id=number,
+            contact_id=gen.contacts[0].contact_id,
+            owner_id=1,
+            direction="outbound",
+            occurred_at=when,
+            outcome="connected",
+            subject=f"call {n}",
+            body="",
+            duration_s=600,
+        )
+        for n, when in enumerate((TALK_AT, callback_at))
+    ]
+    rows = [
+        GenFieldChange(number, created, "stage", "presentationscheduled"),
+        GenFieldChange(number, created, "agreed_interval_days", None),
+        GenFieldChange(number, TALK_AT + timedelta(minutes=5), "agreed_interval_days", 14),
+        GenFieldChange(number, created, "agreed_channel", None),
+        GenFieldChange(number, TALK_AT + timedelta(minutes=5), "agreed_channel", "call"),
+    ]
+    return gen, calls, rows
+
+
+def with_a_callback(called_back_after: int) -> Dataset:
+    """The hand-built pipeline plus deal 3, whose agreed 14-day callback came ``called_back_after`` days
+    after the conversation."""
+    base = hand_built()
+    gen, calls, rows = _callback_deal(3, called_back_after)
+    contact = replace(base.contacts[0], id=3, last_name="Buyer3", email="kim3@example.com")
+    return replace(
+        base,
+        contacts=(*base.contacts, contact),
+        deals=(*base.deals, replace(gen, contacts=(GenDealContact(3, "decision_maker", True),))),
+        activities=(*base.activities, *calls),
+        history=(*base.history, *rows),
+    )
+
+
+def _crm_ids(live_snapshot: Snapshot, snapshot: Snapshot, neutral_id: Any) -> dict[str, str]:
+    """The CRM's deal and activity ids -> the snapshot's (activities matched by deal, time and kind)."""
+    ids: dict[str, str] = {}
+    mine = {d.id: d for d in snapshot.deals}
+    for found in live_snapshot.deals:
+        neutral = mine[str(neutral_id(found.id))]
+        ids[found.id] = neutral.id
+
+        def order(activity: Any) -> tuple[datetime, str]:
+            return activity.occurred_at, activity.kind
+
+        pairs = zip(sorted(found.activities, key=order), sorted(neutral.activities, key=order), strict=True)
+        ids.update((a.id, b.id) for a, b in pairs)
+    return ids
+
+
+def _neutral_report(report: dict[str, Any], ids: dict[str, str]) -> Any:
+    """The report with the CRM's ids replaced by the snapshot's, wherever they stand in its text."""
+    text = json.dumps(report, sort_keys=True)
+    for crm_id, neutral in sorted(ids.items(), key=lambda item: -len(item[0])):
+        text = re.sub(rf"(?<![\w:]){re.escape(crm_id)}(?![\w])", neutral, text)
+    found = json.loads(text)
+    found["snapshot"].pop("crm")
+    return found
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_a_live_backtest_reports_exactly_what_the_snapshot_backtest_reports(crm: str, tmp_path: Path) -> None:
+    """The whole report (every variant's stops, false kills, busy work, nurture, API calls; compliance and
+    completeness; the history notes) of the pipeline pulled live through the official client equals the
+    report of the same pipeline as a snapshot, up to the CRM's ids; and the 14-day callback made on day 20
+    is late on both, by four business days."""
+    dataset = with_a_callback(20)
+    chosen = variants([("test", policy())], [parse_sweep("stop.max_unanswered_touches=6,10")])
+    snapshot = snapshot_from_dataset(dataset)
+    with live(crm, dataset, tmp_path) as crm_side:
+        connector = crm_side.connector
+        pulled = pull_history_snapshot(
+            connector, connector.read_directory(), since=SINCE, now=lambda: TAKEN, store=None, account="a"
+        )
+        assert pulled.rejected == ()
+        ids = _crm_ids(pulled.snapshot, snapshot, crm_side.neutral_id)
+        [owner] = [o for o in pulled.snapshot.owners if o.email == "alex@example.com"]
+        ids[owner.id] = "1"
+        report = run_backtest(pulled.snapshot, chosen, PERIOD)
+    # the Salesforce connector reads no team for a user: the snapshot's owner gets the one the CRM gave
+    owners = tuple(replace(o, team=owner.team) for o in snapshot.owners)
+    expected = run_backtest(replace(snapshot, owners=owners), chosen, PERIOD)
+    assert expected["compliance"]["account"]["late"] == 1
+    assert expected["compliance"]["account"]["business_days_late"]["max"] == 4.0
+    assert expected["variants"][0]["false_kills"], "the comparison must cover false kills"
+    assert report["history"]["untracked_fields"] == []
+    # Salesforce keeps field history 18 months: the live history says where it starts, a snapshot need not
+    since = report["history"].pop("since")
+    assert (since is None) == (crm == "hubspot")
+    expected["history"].pop("since")
+    snapshot_side = _neutral_report(expected, {})
+    snapshot_side["snapshot"]["owners"] = report["snapshot"]["owners"]  # the CRM lists its other users too
+    assert _neutral_report(report, ids) == snapshot_side
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+@pytest.mark.parametrize(
+    ("called_back_after", "verdict", "late_by"),
+    [(20, "late", 4.0), (14, "on_time", 0.0), (9, "early", 0.0)],
+)
+def test_a_14_day_callback_pulled_live_made_on_day_20_is_late(
+    crm: str, called_back_after: int, verdict: str, late_by: float, tmp_path: Path
+) -> None:
+    """Through the official client: the agreed interval comes from the CRM's field history (HubSpot's
+    property versions, Salesforce's OpportunityFieldHistory), the calls from the CRM's activities; due Wed
+    2026-01-21 with one business day's tolerance either side, day 20 (Tue 01-27) is late by four business
+    days, day 14 on time, day 9 early."""
+    dataset = with_a_callback(called_back_after)
+    with live(crm, dataset, tmp_path) as crm_side:
+        connector = crm_side.connector
+        pulled = pull_history_snapshot(
+            connector, connector.read_directory(), since=SINCE, now=lambda: TAKEN, store=None, account="a"
+        )
+        [callback_id] = [d.id for d in pulled.snapshot.deals if crm_side.neutral_id(d.id) == 3]
+        report = run_backtest(pulled.snapshot, variants([("test", policy())], []), PERIOD)
+    counts = report["compliance"]["account"]
+    # the callback is a conversation too: the next callback it owes never came (the history ends 04-15)
+    assert (counts["agreements"], counts[verdict], counts["never"]) == (2, 1, 1)
+    assert counts["business_days_late"]["max"] == late_by
+    history = pulled.snapshot.history
+    assert history is not None
+    intervals = [
+        (c.at, c.value) for c in history.deals[callback_id].changes if c.field == "agreed_interval_days"
+    ]
+    assert intervals[-1] == (TALK_AT + timedelta(minutes=5), 14)
