@@ -33,6 +33,7 @@ many moments costs a few bisections each.
 
 from __future__ import annotations
 
+import marshal
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
@@ -387,6 +388,18 @@ class SegmentCache:
             self._segments.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """A timeline's ``_packed`` part, read back."""
+
+    ids: tuple[str, ...]
+    contacts: tuple[tuple[str, ...], ...]
+    contact_changes: Mapping[str, list[tuple[int, tuple[str, ...] | None]]]
+
+
+_NOTHING_PACKED = _Packed((), (), {})
+
+
 class DealTimeline:
     """One deal's history, indexed for reconstruction at any moment (see the module docstring).
 
@@ -398,13 +411,11 @@ class DealTimeline:
 
     __slots__ = (
         "_a_codes",
-        "_a_contacts",
-        "_a_ids",
         "_a_times",
         "_cache",
-        "_contact_changes",
         "_early",
         "_fields",
+        "_packed",
         "_times",
         "_values",
         "deal",
@@ -431,16 +442,22 @@ class DealTimeline:
         self._times = array("q", [_us(c.at) for c in ordered])
         self._fields = array("H", [_field_code(c.field) for c in ordered])
         self._values: tuple[FieldValue, ...] = tuple(_shared(c.value) for c in ordered)
-        contact_changes: dict[str, list[tuple[datetime, tuple[ContactRole, ...] | None]]] = {}
+        contact_changes: dict[str, list[tuple[int, tuple[str, ...] | None]]] = {}
         for contact_change in sorted(history.contacts, key=_change_time):
             rows = contact_changes.setdefault(contact_change.contact_id, [])
-            rows.append((contact_change.at, contact_change.roles))
-        self._contact_changes = contact_changes or _EMPTY
+            roles = contact_change.roles
+            rows.append((_us(contact_change.at), None if roles is None else tuple(r.value for r in roles)))
         activities = deal.activities
         self._a_times = array("q", [_us(a.occurred_at) for a in activities])
         self._a_codes = array("H", [_activity_code(a) for a in activities])
-        self._a_ids: tuple[str, ...] = tuple(a.id for a in activities)
-        self._a_contacts: tuple[tuple[str, ...], ...] = tuple(a.contact_ids for a in activities)
+        # The activities' ids and contacts and the contacts' role changes, read when a deal is rebuilt: one
+        # bytes object (marshal) instead of a string and a tuple per activity and a list per contact.
+        packed = (
+            tuple(a.id for a in activities),
+            tuple(tuple(a.contact_ids) for a in activities),
+            contact_changes,
+        )
+        self._packed = marshal.dumps(packed) if activities or contact_changes else b""
         # Activities are visible from when they were logged (here: only those not logged when they happened).
         logged = {a.id: history.logged_at[a.id] for a in activities if a.id in history.logged_at}
         self.logged_at: Mapping[str, datetime] = logged or _EMPTY
@@ -454,7 +471,7 @@ class DealTimeline:
         if deal.stage_entered_at is not None:
             events.add(_us(deal.stage_entered_at))  # without a stage history, the stage is entered then
         events.update(self._times)
-        events.update(_us(at) for rows in contact_changes.values() for at, _ in rows)
+        events.update(at for rows in contact_changes.values() for at, _ in rows)
         for activity, at in zip(activities, self._a_times, strict=True):
             events.add(_us(logged[activity.id]) if activity.id in logged else at)
             if activity.id in early:
@@ -472,25 +489,33 @@ class DealTimeline:
     def last_event(self) -> datetime:
         return _from_us(self.event_us[-1])
 
-    def _activity(self, index: int) -> Activity:
+    def _unpacked(self) -> _Packed:
+        """The activities' ids and contacts, and the contacts' role changes (``_packed``)."""
+        if not self._packed:
+            return _NOTHING_PACKED
+        ids, contacts, changes = marshal.loads(self._packed)  # noqa: S302 (bytes this timeline made)
+        return _Packed(ids, contacts, changes)
+
+    def _activity(self, index: int, packed: _Packed) -> Activity:
         kind, direction, outcome, followup = _DECODED[self._a_codes[index]]
         return Activity(
-            self._a_ids[index],
+            packed.ids[index],
             kind,
             direction,
             _from_us(self._a_times[index]),
             outcome,
-            self._a_contacts[index],
+            packed.contacts[index],
             followup,
         )
 
     def activities(self) -> tuple[Activity, ...]:
         """Every activity of the deal, in time order, as the snapshot has them."""
-        return tuple(self._activity(i) for i in range(len(self._a_ids)))
+        packed = self._unpacked()
+        return tuple(self._activity(i, packed) for i in range(len(self._a_times)))
 
     def contacts_touched(self) -> set[str]:
         """The contacts any of the deal's activities involve."""
-        return {c for contact_ids in self._a_contacts for c in contact_ids}
+        return {c for contact_ids in self._unpacked().contacts for c in contact_ids}
 
     def outbound_touches(
         self, contact_id: str, start: datetime, end: datetime, now: datetime
@@ -502,13 +527,14 @@ class DealTimeline:
         found: dict[str, datetime] = {}
         first = bisect_right(self._a_times, low)
         last = bisect_right(self._a_times, high)
+        packed = self._unpacked() if first < last else _NOTHING_PACKED
         for index in range(first, last):
             kind, direction, _, _ = _DECODED[self._a_codes[index]]
             if direction is not Direction.OUTBOUND or kind not in _TOUCH_KINDS:
                 continue
-            if contact_id not in self._a_contacts[index]:
+            if contact_id not in packed.contacts[index]:
                 continue
-            activity_id = self._a_ids[index]
+            activity_id = packed.ids[index]
             at = self._a_times[index]
             if activity_id in logged:
                 if _us(logged[activity_id]) > visible:
@@ -601,45 +627,50 @@ class DealTimeline:
         latest = self._cache.latest(self)
         if latest is not None and len(latest.activities) <= count:
             kept = latest.activities
-            return (
-                kept + tuple(self._activity(i) for i in range(len(kept), count))
-                if count > len(kept)
-                else kept
-            )
-        return tuple(self._activity(i) for i in range(count))
+            if count == len(kept):
+                return kept
+            packed = self._unpacked()
+            return kept + tuple(self._activity(i, packed) for i in range(len(kept), count))
+        packed = self._unpacked() if count else _NOTHING_PACKED
+        return tuple(self._activity(i, packed) for i in range(count))
 
     def activities_at(self, t: datetime) -> tuple[Activity, ...]:
         logged = self.logged_at
+        packed = self._unpacked()
         if not logged:
-            return tuple(self._activity(i) for i in range(bisect_right(self._a_times, _us(t))))
+            return tuple(self._activity(i, packed) for i in range(bisect_right(self._a_times, _us(t))))
         at = _us(t)
         early = self._early
         shown = []
-        for index, activity_id in enumerate(self._a_ids):
+        for index, activity_id in enumerate(packed.ids):
             when = self._a_times[index]
             if (_us(logged[activity_id]) if activity_id in logged else when) > at:
                 continue
             if activity_id in early and when > at:
                 shown.append(early[activity_id])  # booked, not yet held
             else:
-                shown.append(self._activity(index))
+                shown.append(self._activity(index, packed))
         return tuple(shown)
 
     def contacts_at(self, t: datetime) -> tuple[Contact, ...]:
-        if not self._contact_changes:
+        changes = self._unpacked().contact_changes
+        if not changes:
             return self.deal.contacts
+        at = _us(t)
         shown = []
         for contact in self.deal.contacts:
-            rows = self._contact_changes.get(contact.id)
+            rows = changes.get(contact.id)
             if not rows:
                 shown.append(contact)
                 continue
-            current = [roles for at, roles in rows if at <= t]
+            current = [roles for moment, roles in rows if moment <= at]
             if not current:
                 continue  # not on the deal yet
             roles = current[-1]
-            if roles is not None and frozenset(roles) != contact.roles:
-                contact = replace(contact, roles=frozenset(roles))
+            if roles is not None:
+                wanted = frozenset(ContactRole(r) for r in roles)
+                if wanted != contact.roles:
+                    contact = replace(contact, roles=wanted)
             shown.append(contact)
         return tuple(shown)
 
