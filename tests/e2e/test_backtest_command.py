@@ -272,3 +272,51 @@ def test_live_mode_problems_are_located_with_exit_2(tmp_path: Path) -> None:
     alone = followup("backtest", "--snapshot", str(EXAMPLE), "--no-store")
     assert alone.returncode == 2
     assert "--no-store goes with --settings FILE" in alone.stderr
+
+
+SANDBOX_SETTINGS = ROOT / "config" / "examples" / "sandbox-backtest.yaml"
+
+
+def test_the_readme_backtest_against_the_sandbox_runs_as_written(tmp_path: Path) -> None:
+    """README "Try it": `followup sandbox hubspot --history ... --token demo-token`, then `followup backtest
+    --settings config/examples/sandbox-backtest.yaml --no-store` with the token in FOLLOWUP_DEMO_TOKEN: the
+    deals' histories are pulled through the official client and replayed. The example file as shipped, on a
+    free port instead of 8011 (the only change), and its state store left alone."""
+    command = [
+        str(FOLLOWUP), "sandbox", "hubspot", "--history", "--deals", "80", "--token", "demo-token",
+        "--no-rate-limits", "--port", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        url = next(m[1] for line in server.stdout if (m := re.search(r"sandbox on (\S+)", line)))
+        shipped = SANDBOX_SETTINGS.read_text(encoding="utf-8")
+        assert "host: 'http://127.0.0.1:8011'" in shipped
+        settings = (
+            SANDBOX_SETTINGS.parent / f"sandbox-backtest-{os.getpid()}.yaml"
+        )  # relative paths as shipped
+        settings.write_text(shipped.replace("http://127.0.0.1:8011", url), encoding="utf-8")
+        try:
+            os.environ["FOLLOWUP_DEMO_TOKEN"] = "demo-token"
+            result = followup("backtest", "--settings", str(settings), "--no-store", "--json")
+        finally:
+            settings.unlink()
+            del os.environ["FOLLOWUP_DEMO_TOKEN"]
+    finally:
+        if server.stdout is not None:
+            server.stdout.close()
+        server.terminate()
+        server.wait(60)
+    assert result.returncode == 0, result.stderr
+    deals, how, histories, calls = _summary(result.stderr)
+    assert (deals, how) == (80, "in full")
+    assert histories > 40
+    assert calls > 0
+    report = _valid(json.loads(result.stdout))
+    assert report["snapshot"]["crm"] == "hubspot"
+    assert report["history"]["deals_without_history"] == 0
+    account = report["variants"][0]["account"]
+    assert account["stops"]["stopped"] > 0
+    assert report["compliance"]["account"]["agreements"] > 0
+    assert not (SANDBOX_SETTINGS.parent / "state").exists()
