@@ -261,6 +261,10 @@ the history reads alone, against the minimum the documented limits allow:
 {rows}
 
 Target: history calls at most 1.1 x the minimum. The cycle itself reads no history (docs/backtest.md).
+At small sizes the Salesforce pull can take one call more than the formula, which packs the two history
+queries' pages freely while each query's next page needs the previous one: with 1,000 deals
+(R1 = 5,844, R2 = 11,062) it took 3 history calls against a minimum of 2 (checked 2026-12-02 with
+`--deals 1000`); HubSpot took 20 of 20.
 """
     write_section(HEADING, section)
 
