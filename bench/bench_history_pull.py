@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -88,29 +89,45 @@ def _pull(connector: Counting, store: Any) -> tuple[Any, int, int, float]:
     )
 
 
+class _SimulatedPace:
+    """A monotonic clock that moves when slept on: rate-limit and retry waits cost no wall time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def _hubspot(dataset: Any, changed: int, folder: Path) -> dict[str, Any]:
+    from crm_sandbox.api_client import SandboxApi
     from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
-    from hubspot import HubSpot
 
     from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-    from connectors.hubspot.auth import StaticToken
     from store import StateStore
 
     store = StateStore(f"sqlite:///{folder / 'hubspot.sqlite'}")
     with running_hubspot_sandbox(dataset=dataset, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
-        options = HubSpotOptions.model_validate({"host": hs.base_url, "access_token_env": "UNUSED"})
+        os.environ["BENCH_HISTORY_HUBSPOT_TOKEN"] = hs.access_token
+        options = HubSpotOptions.model_validate(
+            {"host": hs.base_url, "access_token_env": "BENCH_HISTORY_HUBSPOT_TOKEN"}
+        )
+        paced = _SimulatedPace()  # the limiter's waits are simulated: the bench counts calls, not seconds
         connector = Counting(
             build_hubspot_connector(
-                options, tokens=StaticToken(hs.access_token), rate_limits=False, now=hs.portal.clock.now
+                options, now=hs.portal.clock.now, monotonic=paced.monotonic, sleep=paced.sleep
             )
         )
         full, full_calls, full_history, full_s = _pull(connector, store)
         ids = random.Random(SEED).sample([d.id for d in full.snapshot.deals], changed)
-        sdk = HubSpot(access_token=hs.access_token, host=hs.base_url)
+        others = SandboxApi(hs.base_url, hs.access_token)  # someone else's integration, not our connector
         hs.control.set_clock(NOW + timedelta(hours=1))
         edit = {"properties": {"hs_next_step": "Send the revised offer"}}
         for deal_id in ids:
-            sdk.crm.deals.basic_api.update(deal_id, edit)
+            others.call("PATCH", f"/crm/v3/objects/deals/{deal_id}", edit)
         again, again_calls, again_history, again_s = _pull(connector, store)
         connector.close()
     store.close()
@@ -147,22 +164,24 @@ def _salesforce(dataset: Any, changed: int, folder: Path) -> dict[str, Any]:
                 "stage_ids": stage_ids,
             }
         )
-        connector = Counting(build_salesforce_connector(options, now=box.org.clock.now))
+        paced = _SimulatedPace()
+        connector = Counting(
+            build_salesforce_connector(
+                options, now=box.org.clock.now, monotonic=paced.monotonic, sleep=paced.sleep
+            )
+        )
         full, full_calls, full_history, full_s = _pull(connector, store)
         in_scope = {d.id for d in full.snapshot.deals}
         fields = {f.sf_name for f in tracked_fields(DEFAULT_OPPORTUNITY_FIELDS, ())} | {"Owner"}
         stage_rows, field_rows = _rows(box.org.store, in_scope, fields)
         ids = random.Random(SEED).sample(sorted(in_scope), changed)
         box.org.clock.set(NOW + timedelta(hours=1), ticking=True)
-        import requests
-        from simple_salesforce import Salesforce
+        from crm_sandbox.api_client import SandboxApi
 
-        session = requests.Session()
-        session.verify = str(box.ca_file)
-        session.trust_env = False
-        sf = Salesforce(instance_url=box.instance_url, session_id=box.org.issue_token(), session=session)
+        others = SandboxApi(box.instance_url, box.org.issue_token(), verify=str(box.ca_file))
         for deal_id in ids:
-            sf.Opportunity.update(deal_id, {"NextStep": "Send the revised offer"})
+            path = f"/services/data/v62.0/sobjects/Opportunity/{deal_id}"
+            others.call("PATCH", path, {"NextStep": "Send the revised offer"})
         again_stage, again_field = _rows(box.org.store, set(ids), fields)
         again, again_calls, again_history, again_s = _pull(connector, store)
         connector.close()

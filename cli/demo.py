@@ -42,22 +42,24 @@ TOKEN_ENV = "FOLLOWUP_DEMO_TOKEN"  # noqa: S105 - the name of a variable, not a 
 
 @dataclass
 class DemoCrm:
-    """A running sandbox, the settings section that reaches it, and a reader of tasks for the last step."""
+    """A running sandbox and the settings section that reaches it."""
 
     crm: str
     section: str
     sandbox: Any
 
-    def tasks(self, limit: int) -> list[TaskView]:
-        if self.crm == "hubspot":
-            from connectors.hubspot.rep_view import recent_followup_tasks as hubspot_tasks
 
-            return hubspot_tasks(self.sandbox.base_url, self.sandbox.access_token, limit)
-        from connectors.salesforce.rep_view import recent_followup_tasks as salesforce_tasks
+def _followup_tasks(settings: Path, limit: int) -> list[TaskView]:
+    """The tasks the cycle wrote, read back through the account's connector as a rep sees them."""
+    import worker
+    from config.settings import read_settings_file
 
-        return salesforce_tasks(
-            self.sandbox.instance_url, self.sandbox.ca_file, self.sandbox.access_token, limit
-        )
+    account = worker.load_accounts(read_settings_file(settings), "demo")[0]
+    connector = worker.connector_for(account.settings.crm, account.options)
+    try:
+        return connector.followup_tasks(limit)
+    finally:
+        connector.close()
 
 
 @contextmanager
@@ -80,6 +82,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime, *, history: bool = Fa
             )
             yield DemoCrm(crm, section, hs)
         return
+    from crm_sandbox.pipelines import stage_ids_by_name
     from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(dataset=dataset, now=now) as sf:
@@ -94,16 +97,9 @@ def _start(crm: str, seed: int, deals: int, now: datetime, *, history: bool = Fa
             f"        username: '{sf.username}'\n"
             f"        private_key_file: '{sf.private_key_file}'\n"
             # The admin's stage map: the org's StageNames -> the stage ids the (shared) policy uses.
-            f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n"
+            f"      stage_ids: {json.dumps(stage_ids_by_name())}\n"
         )
         yield DemoCrm(crm, section, sf)
-
-
-def _salesforce_stage_ids() -> dict[str, str]:
-    """The sandbox org's StageNames are the dataset's stage labels; the policy names stages by id."""
-    from crm_sandbox.pipelines import PIPELINES
-
-    return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}
 
 
 def _write_settings(folder: Path, demo: DemoCrm) -> Path:
@@ -154,7 +150,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
             console.rule("3 · what a rep now sees in the CRM")
             zones = {o.id: o.time_zone for o in snapshot.owners}
             names = {o.id: o.name for o in snapshot.owners}
-            for task in demo.tasks(show_tasks):
+            for task in _followup_tasks(settings, show_tasks):
                 console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
     console.rule("4 · the report: hygiene, what the policy did, operations (followup report)")
     report = _write_report(console, settings, folder / "report.html")
@@ -213,7 +209,7 @@ def run_demo_backtest(*, crm: str, deals: int, seed: int, keep: Path | None) -> 
 
 def _run_setup(console: Console, crm: str, settings: Path) -> None:
     """Run ``followup setup CRM`` as an admin would once: custom fields, nurture list or campaign."""
-    from cli.setup_commands import setup
+    from cli.setup import setup
 
     args = [crm, "--settings", str(settings), "--account", "demo"]
     try:

@@ -1,9 +1,10 @@
 """Pure functions from HubSpot's wire shapes to the domain model (the write direction is payloads.py).
 
-Inputs are the JSON objects HubSpot sends (reference §2: ``{"id", "properties": {name: string|null},
-"createdAt", "updatedAt", "archived"}``; v4 association results; owners; pipelines). Every property value
-arrives as a string or null; datetimes as ISO-8601 UTC or, in some payloads, millisecond epochs. Nothing
-here does I/O, reads a clock or logs: that keeps the boundary testable on plain dicts.
+Inputs are the JSON objects HubSpot sends (https://developers.hubspot.com/docs/api/crm/deals: ``{"id",
+"properties": {name: string|null}, "createdAt", "updatedAt", "archived"}``; v4 association results; owners;
+pipelines). Every property value arrives as a string or null; datetimes as ISO-8601 UTC or, in some payloads,
+millisecond epochs. Nothing here does I/O, reads a clock or logs: that keeps the boundary testable on plain
+dicts.
 
 Our tasks carry the action's idempotency key as the last line of ``hs_task_body``
 (``crm-followup key: cf-<20 hex> rule: <rule_id>``, docs/crm-fields.md); HubSpot may turn the body into
@@ -16,12 +17,14 @@ deal, the property and the reason; nothing is read as "not set" that was set (do
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from connectors import values as bounds
+from connectors.base import TaskView
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
@@ -100,7 +103,8 @@ ENGAGEMENT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
-# Default call dispositions (reference §5); custom ones map to UNKNOWN.
+# Default call dispositions (https://developers.hubspot.com/docs/guides/api/crm/engagements/calls); custom
+# ones map to UNKNOWN.
 CALL_DISPOSITIONS: Mapping[str, Outcome] = {
     "9d9162e7-6cf3-4944-bf63-4dff82258764": Outcome.BUSY,
     "f240bbac-87c9-4f6e-bf70-924b57d47db7": Outcome.CONNECTED,
@@ -245,6 +249,31 @@ def parse_task_key(body: object) -> tuple[str, str] | None:
         return None
     matches = KEY_LINE.findall(_TAGS.sub("\n", str(body)))
     return (matches[-1][0], matches[-1][1]) if matches else None
+
+
+TASK_VIEW_PROPERTIES = ["hs_task_subject", "hs_task_body", "hs_timestamp", "hubspot_owner_id"]
+
+
+def task_view(payload: Payload) -> TaskView | None:
+    """One of our tasks (found by its key line) as a rep reads it; None for somebody else's task."""
+    props = payload.get("properties") or {}
+    body = str(props.get("hs_task_body") or "")
+    if parse_task_key(body) is None:
+        return None
+    owner = props.get("hubspot_owner_id")
+    return TaskView(
+        str(props.get("hs_task_subject") or ""),
+        parse_datetime(props.get("hs_timestamp")),
+        str(owner) if owner else None,
+        plain_text(body),
+    )
+
+
+def plain_text(body: str) -> str:
+    """HubSpot task bodies are HTML; this is the text a rep reads."""
+    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", body)
+    text = re.sub(r"<li>", "• ", text)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def activity_from_hubspot(

@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.retry_options import RetryOptions
+from connectors.retry import RetrySettings
 from policies.model import ContactRole, DealField
 
 Tier = Literal["starter", "professional", "enterprise"]
 
-# HubSpot's published per-app limits for private apps (reference §12): (per 10 seconds, per day).
+# HubSpot's published per-app limits for private apps (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines):
+# (per 10 seconds, per day).
 TIER_LIMITS: Mapping[str, tuple[int, int]] = {
     "starter": (100, 250_000),
     "professional": (190, 625_000),
@@ -99,7 +100,7 @@ class HubSpotOptions(BaseModel):
     # Transport.
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
-    retry: RetryOptions = RetryOptions()
+    retry: RetrySettings = RetrySettings()
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> HubSpotOptions:

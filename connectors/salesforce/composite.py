@@ -1,9 +1,10 @@
 """sObject Collections calls (``composite/sobjects``) with per-record outcomes and safe retries.
 
-One call writes up to 200 records, of mixed types, with ``allOrNone: false``: Salesforce answers 200 with
-one SaveResult per record, in order, and never raises for a single record (reference §1.4, §4.1). Records
-that failed with a transient code (UNABLE_TO_LOCK_ROW) are sent again with backoff; every other per-record
-error is final for this cycle.
+One call writes up to 200 records, of mixed types, with ``allOrNone: false``: Salesforce answers 200 with one
+SaveResult per record, in order, and never raises for a single record
+(https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-create.html).
+Records that failed with a transient code (UNABLE_TO_LOCK_ROW) are sent again with backoff; every other
+per-record error is final for this cycle.
 
 Retrying a *create* is only safe when we know the first attempt did not land (a dropped connection can
 lose the answer to a call that succeeded). ``CollectionWriter.create`` therefore asks, before every retry,
@@ -20,7 +21,7 @@ from typing import Any
 
 from connectors.errors import BudgetExhausted, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
-from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import TRANSIENT_CODES, error_codes
 
 COLLECTION_LIMIT = 200
@@ -56,13 +57,13 @@ class CollectionWriter:
 
     def __init__(
         self,
-        api: SalesforceApi,
+        client: SalesforceClient,
         *,
         retry: RetrySettings,
         sleep: Callable[[float], None],
         batch_size: int = COLLECTION_LIMIT,
     ) -> None:
-        self._api = api
+        self._client = client
         self._retry = retry
         self._sleep = sleep
         self._batch = min(batch_size, COLLECTION_LIMIT)
@@ -125,11 +126,11 @@ class CollectionWriter:
     def _send(self, method: str, records: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
         if method == "DELETE":
             ids = ",".join(str(r["id"]) for r in records)
-            answer = self._api.restful(
+            answer = self._client.restful(
                 "composite/sobjects", method="DELETE", retry=False, params={"ids": ids, "allOrNone": "false"}
             )
         else:
-            answer = self._api.restful(
+            answer = self._client.restful(
                 "composite/sobjects",
                 method=method,
                 retry=False,

@@ -22,7 +22,7 @@ What Salesforce keeps (object reference; docs/backtest.md):
   tracking is off come back in ``untracked`` (the backtest uses their current value throughout) with a
   note telling the admin where to turn tracking on.
 
-Calls. The queries go through the Composite API like every other read of this connector (``api.py``: up
+Calls. The queries go through the Composite API like every other read of this connector (``client.py``: up
 to 5 query pages per call, each page up to 2,000 rows). When the caller hands over every opportunity open
 now or modified since a moment (``all_since``, the backtest's full pull), both history objects are read
 with one query each, filtered by a semi-join on that same condition, so pages are full: the calls are
@@ -44,7 +44,7 @@ from connectors import values as bounds
 from connectors.base import RejectedRecord
 from connectors.history import FieldVersion, HistoryRead
 from connectors.salesforce import soql
-from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.values import read_date, read_datetime, read_number
 from connectors.values import UNREADABLE, BadValue
 from policies.model import Channel, Deal, DealField, FieldValue, Readiness
@@ -225,7 +225,7 @@ class HistoryReader:
 
     def __init__(
         self,
-        api: SalesforceApi,
+        api: SalesforceClient,
         *,
         opportunity_fields: Mapping[DealField, str],
         stage_ids: Mapping[str, str],
