@@ -12,7 +12,8 @@ Dependency rules (checked by the before-stop hook; see docs/architecture.md):
 one cycle per account at a time across every worker sharing the store, missed runs coalesced; the due
 times live in the store and APScheduler's triggers compute them, sync/fleet.py runs the claims) and stops
 cleanly on SIGTERM/SIGINT after the batch in flight; ``gather_snapshot`` is the read-only pull behind
-``followup plan --settings`` and ``explain``.
+``followup plan --settings`` and ``explain``;
+``gather_history_snapshot`` the one behind ``followup backtest --settings`` (sync/history.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from store.claims import Claim
     from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
     from sync.health import Watched
+    from sync.history import HistoryPullResult
     from sync.metrics import WorkerMetrics
     from sync.progress import Progress
 
@@ -570,6 +573,77 @@ def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot,
         taken_at=utc_now(),
     )
     return snapshot, runtime.policy
+
+
+@dataclass(frozen=True)
+class HistorySnapshot:
+    """A live backtest's input: the snapshot with history, the account's policy, and how the pull went."""
+
+    snapshot: Snapshot
+    policy: Policy
+    pull: HistoryPullResult
+    api_calls: int
+
+
+def gather_history_snapshot(
+    settings_path: Path,
+    account: str | None,
+    since: date,
+    *,
+    use_store: bool = True,
+    clock: Clock = utc_now,
+) -> HistorySnapshot:
+    """A read-only pull of an account's deals with their field histories, for ``followup backtest``.
+
+    Deals open now or changed since ``since`` (a day in the policy calendar's time zone), closed ones
+    included. With ``use_store`` (the default) the pull is incremental through the settings' state store,
+    whose history tables it updates (``sync/history.py``; the cycle's mirror and cursor are left alone);
+    without, it pulls everything and keeps it in memory. Nothing is written to the CRM.
+    """
+    from sync.directory import with_known_time_zones
+    from sync.history import HistoryConnector, pull_history_snapshot
+
+    settings_file = read_settings_file(settings_path)
+    if not _logging_configured:  # on stderr: stdout is the report (JSON with --json)
+        configure_logging(settings_file.settings.logging.level, settings_file.settings.logging.format)
+    names = list(settings_file.settings.accounts)
+    if account is None and len(names) > 1:
+        raise ConfigError(
+            [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
+        )
+    runtime = load_accounts(settings_file, account or names[0])[0]
+    calendar = runtime.policy.calendar_for(None)
+    start = datetime.combine(since, clock_time(0), calendar.tz).astimezone(UTC)
+    connector = build_connector(runtime, now=clock)
+    if not hasattr(connector, "read_histories"):  # pragma: no cover - both CRM connectors read histories
+        raise ConfigError([f"{settings_path}: {runtime.settings.crm}: this connector cannot read histories"])
+    try:
+        directory = with_known_time_zones(connector.read_directory())
+        if use_store:
+            from store.history import HistoryStore
+
+            with open_store(settings_file) as store:
+                pulled = pull_history_snapshot(
+                    cast("HistoryConnector", connector),
+                    directory,
+                    since=start,
+                    now=clock,
+                    store=HistoryStore(store.engine),
+                    account=runtime.name,
+                )
+        else:
+            pulled = pull_history_snapshot(
+                cast("HistoryConnector", connector),
+                directory,
+                since=start,
+                now=clock,
+                store=None,
+                account=runtime.name,
+            )
+        calls = connector.usage().calls
+    finally:
+        connector.close()
+    return HistorySnapshot(pulled.snapshot, runtime.policy, pulled, calls)
 
 
 # ------------------------------------------------------------------------------------------ serving

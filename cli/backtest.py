@@ -1,9 +1,10 @@
 """``followup backtest``: what policies would have done to a pipeline, replayed on its own history.
 
 Reads a snapshot with history (``--snapshot FILE``; the format of ``policies.codec`` with its ``history``
-part) or pulls one live (``--settings FILE [--account A]``, through ``worker.gather_history_snapshot``
-where the installation has it), replays each policy variant over ``--from``/``--to`` (default: the last 180
-days before the snapshot was taken) and prints rich tables, or with ``--json`` one JSON document
+part) or pulls one live (``--settings FILE [--account A]``, through ``worker.gather_history_snapshot``:
+incrementally through the state store's history tables, or afresh with ``--no-store``), replays each
+policy variant over ``--from``/``--to`` (default: the last 180 days before the snapshot was taken) and
+prints rich tables, or with ``--json`` one JSON document
 (docs/backtest.md, schema docs/backtest.schema.json). Writes nothing anywhere. Problems a human must fix
 (a bad policy, snapshot, date or sweep) exit with code 2 and print only the problem lines.
 """
@@ -11,6 +12,7 @@ days before the snapshot was taken) and prints rich tables, or with ``--json`` o
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,24 +37,34 @@ def _day(value: str | None, option: str) -> date | None:
         _fail([f"{option}: {value!r} is not a date such as 2026-03-04"])
 
 
-def _live(settings: Path, account: str | None, since: date | None) -> tuple[Snapshot, Policy]:
-    """A snapshot with history pulled from the CRM, where the connectors can pull histories."""
+def _live(settings: Path, account: str | None, since: date, *, use_store: bool) -> tuple[Snapshot, Policy]:
+    """A snapshot with history pulled from the CRM (``worker.gather_history_snapshot``); what the pull
+    left out or could only approximate is said on stderr (stdout is the report)."""
     from config.errors import ConfigError
+    from connectors.errors import FixConfiguration, RetryLater
+    from worker import gather_history_snapshot
 
     try:
-        from worker import gather_history_snapshot  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        _fail(
-            [
-                f"{settings}: live history pull not available yet: this installation's connectors cannot "
-                "pull deal histories; give a snapshot with history instead (--snapshot FILE)"
-            ]
-        )
-    try:
-        found: tuple[Snapshot, Policy] = gather_history_snapshot(settings, account, since)
+        found = gather_history_snapshot(settings, account, since, use_store=use_store)
     except ConfigError as exc:
         _fail(exc.problems)
-    return found
+    except FixConfiguration as exc:
+        _fail([f"{settings}: {exc}"])
+    except RetryLater as exc:
+        click.echo(f"{settings}: the CRM did not answer in time, try again later: {exc}", err=True)
+        sys.exit(1)
+    pull = found.pull
+    click.echo(
+        f"pulled {pull.deals_pulled} deals ({'in full' if pull.full else 'changed since the last pull'}), "
+        f"read {pull.histories_read} histories, {found.api_calls} API calls; "
+        f"{len(found.snapshot.deals)} deals to replay",
+        err=True,
+    )
+    for note in pull.notes:
+        click.echo(f"note: {note}", err=True)
+    for record in pull.rejected:
+        click.echo(f"left out: {record.detail or record.record_id}", err=True)
+    return found.snapshot, found.policy
 
 
 def _checked_history(snapshot: Snapshot, where: str) -> None:
@@ -79,6 +91,13 @@ def _checked_history(snapshot: Snapshot, where: str) -> None:
 )
 @click.option("--settings", type=click.Path(path_type=Path), help="settings file: pull the history live")
 @click.option("--account", default=None, help="account in the settings file (default: the only one)")
+@click.option(
+    "--no-store",
+    "no_store",
+    is_flag=True,
+    help="with --settings: pull everything afresh and keep it in memory, leaving the state store alone "
+    "(default: pull what changed since the last backtest, through the state store's history tables)",
+)
 @click.option(
     "--from",
     "from_day",
@@ -121,6 +140,7 @@ def backtest(
     snapshot_path: Path | None,
     settings: Path | None,
     account: str | None,
+    no_store: bool,
     from_day: str | None,
     to_day: str | None,
     policy_paths: tuple[Path, ...],
@@ -134,7 +154,7 @@ def backtest(
     Nothing is written to the CRM or anywhere else.
     """
     from config.errors import ConfigError
-    from policies.backtest import Period, run_backtest
+    from policies.backtest import Period, prepare, run_backtest
     from policies.sweep import parse_sweep, variants
 
     first, last = _day(from_day, "--from"), _day(to_day, "--to")
@@ -142,10 +162,12 @@ def backtest(
         _fail(["give either --snapshot FILE or --settings FILE, not both"])
     if snapshot_path is None and settings is None:
         _fail(["give a snapshot with history (--snapshot FILE) or --settings FILE"])
+    if no_store and settings is None:
+        _fail(["--no-store goes with --settings FILE (a snapshot file never touches the state store)"])
     live_policy = None
     if settings is not None:
         since = (last or datetime.now(UTC).date()) - timedelta(days=DEFAULT_DAYS) if first is None else first
-        snapshot, live_policy = _live(settings, account, since)
+        snapshot, live_policy = _live(settings, account, since, use_store=not no_store)
         where = str(settings)
     else:
         assert snapshot_path is not None
@@ -171,7 +193,9 @@ def backtest(
         chosen = variants(policies, [parse_sweep(s) for s in sweeps])
     except ConfigError as exc:
         _fail(exc.problems)
-    report = run_backtest(snapshot, chosen, Period(first, last, timedelta(minutes=step_minutes)))
+    prepared = prepare(snapshot)
+    del snapshot  # the timelines hold the deals compactly: the snapshot's objects can go
+    report = run_backtest(prepared, chosen, Period(first, last, timedelta(minutes=step_minutes)))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -6,6 +6,11 @@
 4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
    the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence;
 5. write the HTML report (``followup report``) of that state store and print its path.
+
+``followup demo --backtest`` instead seeds the sandbox with six months of deal history and runs
+``followup backtest --settings`` on it: the history pull through the official client (HubSpot's
+``propertiesWithHistory``, Salesforce's ``OpportunityHistory``/``OpportunityFieldHistory``), then the replay
+of the shipped policy with its tables.
 """
 
 from __future__ import annotations
@@ -58,13 +63,14 @@ def _followup_tasks(settings: Path, limit: int) -> list[TaskView]:
 
 
 @contextmanager
-def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
+def _start(crm: str, seed: int, deals: int, now: datetime, *, history: bool = False) -> Iterator[DemoCrm]:
+    from crm_sandbox.dataset import generate
+
+    dataset = generate(seed, deals, now, history=history)
     if crm == "hubspot":
         from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
-        with running_hubspot_sandbox(
-            seed=seed, deals=deals, now=now, rate_limits=RateLimitConfig.off()
-        ) as hs:
+        with running_hubspot_sandbox(dataset=dataset, now=now, rate_limits=RateLimitConfig.off()) as hs:
             os.environ[TOKEN_ENV] = hs.access_token
             section = (
                 "    hubspot:\n"
@@ -79,7 +85,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
     from crm_sandbox.pipelines import stage_ids_by_name
     from crm_sandbox.salesforce import running_salesforce_sandbox
 
-    with running_salesforce_sandbox(seed=seed, deals=deals, now=now) as sf:
+    with running_salesforce_sandbox(dataset=dataset, now=now) as sf:
         section = (
             "    salesforce:\n"
             f"      instance_url: '{sf.instance_url}'\n"
@@ -157,6 +163,48 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
     if report is not None:
         console.print(f"Report: [bold]{report}[/] (one file; open it in a browser, it needs no network)")
     return 0 if result.status == "ok" else 1
+
+
+def run_demo_backtest(*, crm: str, deals: int, seed: int, keep: Path | None) -> int:
+    """``followup demo --backtest``: a sandbox with history, then ``followup backtest --settings`` on it."""
+    import worker
+    from cli.backtest import backtest
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    folder = keep or Path(tempfile.mkdtemp(prefix="followup-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    worker.configure_logging("warning", "auto")
+    console.rule(
+        f"[bold]crm-followup backtest demo[/] · {crm} sandbox · {deals} deals with six months of history"
+    )
+    started = time.monotonic()
+    with _start(crm, seed, deals, now, history=True) as demo:
+        settings = _write_settings(folder, demo)
+        console.print(f"[dim]sandbox up at {_url(demo)} · settings {settings}[/]")
+        console.rule(f"followup backtest --settings {settings}")
+        console.print(
+            "[dim]pulls every deal open now or changed in the last 180 days with its field history "
+            "(read-only), then replays the policy over those days[/]"
+        )
+        try:
+            backtest.main(
+                args=["--settings", str(settings), "--account", "demo"],
+                prog_name="followup backtest",
+                standalone_mode=False,
+            )
+        except click.ClickException as exc:
+            console.print(f"[red]the backtest failed:[/] {exc.format_message()}")
+            return 1
+        except SystemExit as exc:
+            if exc.code:
+                return int(exc.code) if isinstance(exc.code, int) else 1
+    console.rule(f"done in {time.monotonic() - started:.1f} s")
+    console.print(
+        f"The history pull is kept in the state store next to the settings ([bold]{folder}[/]); "
+        "against your CRM: [bold]followup backtest --settings FILE[/] (docs/backtest.md)."
+    )
+    return 0
 
 
 def _run_setup(console: Console, crm: str, settings: Path) -> None:

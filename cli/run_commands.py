@@ -98,6 +98,12 @@ def serve(settings_path: Path) -> None:
 @click.option(
     "--now", default=None, help="With --snapshot-out: when the snapshot is taken (ISO; default: now)."
 )
+@click.option(
+    "--backtest",
+    is_flag=True,
+    help="Instead of a cycle, start the sandbox with six months of deal history and run `followup "
+    "backtest --settings` on it: the live history pull through the official client, then the replay.",
+)
 def demo(
     crm: str,
     deals: int,
@@ -106,6 +112,7 @@ def demo(
     keep: Path | None,
     snapshot_out: Path | None,
     now: str | None,
+    backtest: bool,
 ) -> None:
     """Start a seeded sandbox CRM, show the plan, run a real cycle, and show tasks as a rep sees them."""
     if snapshot_out is not None:
@@ -114,6 +121,10 @@ def demo(
         sys.exit(write_demo_snapshot(snapshot_out, deals=deals, seed=seed, now=now))
     if now is not None:
         raise click.UsageError("--now goes with --snapshot-out")
+    if backtest:
+        from cli.demo import run_demo_backtest
+
+        sys.exit(run_demo_backtest(crm=crm, deals=deals, seed=seed, keep=keep))
     from cli.demo import run_demo
 
     sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep))

@@ -32,17 +32,19 @@ from policies.api_costs import CRMS, cycle_calls
 from policies.codec import Snapshot
 from policies.compliance import TOLERANCE, VERDICTS, Obligation, next_step_complete, obligations
 from policies.facts import TOUCH
-from policies.history import DealTimeline, HistoryField, StageBook, timelines
+from policies.history import DealHistory, DealTimeline, HistoryField, StageBook, TimelineBuilder, timelines
 from policies.model import (
     CloseReason,
     CloseTask,
     CreateTask,
+    Deal,
     DealField,
     DeferredAction,
     EnrolInNurture,
     Evidence,
     FollowupState,
     Owner,
+    Pipeline,
     ReactivateFromNurture,
     SetDealFields,
     Stage,
@@ -224,7 +226,7 @@ def _judge(
     signal = next(
         (
             a
-            for a in timeline.deal.activities
+            for a in timeline.activities()
             if stop.at < a.occurred_at <= end and TOUCH[a.kind, a.direction, a.outcome] == "signal"
         ),
         None,
@@ -370,17 +372,86 @@ def _share(samples: Sequence[bool]) -> float | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def run_backtest(snapshot: Snapshot, variants: Sequence[Variant], period: Period) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Prepared:
+    """A snapshot made ready for replaying: its deals as timelines (compact: the snapshot itself can go),
+    and what the report says about it."""
+
+    crm: str
+    taken_at: datetime | None
+    owners: tuple[Owner, ...]
+    pipelines: tuple[Pipeline, ...]
+    lines: list[DealTimeline]
+    book: StageBook
+    deals_with_history: int
+    history_since: datetime | None = None
+    untracked: tuple[str, ...] = ()
+
+
+def prepare(snapshot: Snapshot) -> Prepared:
+    """The snapshot's deals as timelines; a large snapshot is better read in parts (``prepare_parts``)."""
+    lines, book = timelines(snapshot.deals, snapshot.pipelines, snapshot.history)
+    history = snapshot.history
+    return Prepared(
+        snapshot.crm,
+        snapshot.taken_at,
+        snapshot.owners,
+        snapshot.pipelines,
+        lines,
+        book,
+        sum(1 for d in snapshot.deals if history is not None and d.id in history.deals),
+        history.since if history is not None else None,
+        history.untracked if history is not None else (),
+    )
+
+
+def prepare_parts(
+    crm: str,
+    taken_at: datetime | None,
+    owners: Sequence[Owner],
+    pipelines: Sequence[Pipeline],
+    parts: Iterable[tuple[Sequence[Deal], Mapping[str, DealHistory]]],
+    *,
+    history_since: datetime | None = None,
+    untracked: Sequence[str] = (),
+) -> Prepared:
+    """``prepare`` for a snapshot read in parts (deals with their histories): each part can be let go once
+    its timelines are made, so the whole snapshot is never in memory as objects."""
+    builder = TimelineBuilder(pipelines)
+    lines: list[DealTimeline] = []
+    with_history = 0
+    for deals, histories in parts:
+        for deal in deals:
+            found = histories.get(deal.id)
+            with_history += found is not None
+            lines.append(builder.add(deal, found))
+    return Prepared(
+        crm,
+        taken_at,
+        tuple(owners),
+        tuple(pipelines),
+        lines,
+        builder.book,
+        with_history,
+        history_since,
+        tuple(untracked),
+    )
+
+
+def run_backtest(
+    snapshot: Snapshot | Prepared, variants: Sequence[Variant], period: Period
+) -> dict[str, Any]:
     """Replay every variant over the snapshot's history in ``period``; the report as a JSON-ready dict."""
     if not variants:
         raise ValueError("no policy to replay")
-    owners = {o.id: o for o in snapshot.owners}
-    lines, book = timelines(snapshot.deals, snapshot.pipelines, snapshot.history)
+    prepared = snapshot if isinstance(snapshot, Prepared) else prepare(snapshot)
+    owners = {o.id: o for o in prepared.owners}
+    lines, book = prepared.lines, prepared.book
     reference = variants[0].policy
     calendar = reference.calendar_for(None)
     period_end = datetime.combine(period.last + _DAY, time(0), calendar.tz).astimezone(UTC)
     # Without the snapshot's moment, the history ends with its last event (or with the period).
-    history_end = snapshot.taken_at or max((t.event_times[-1] for t in lines), default=period_end)
+    history_end = prepared.taken_at or max((t.last_event for t in lines), default=period_end)
     start = datetime.combine(period.first, time(0), calendar.tz).astimezone(UTC)
     end = min(period_end, history_end)
     found = [o for line in lines for o in obligations(reference, line, owners, start, end, history_end)]
@@ -389,11 +460,11 @@ def run_backtest(snapshot: Snapshot, variants: Sequence[Variant], period: Period
     report: dict[str, Any] = {
         "format": FORMAT,
         "snapshot": {
-            "crm": snapshot.crm,
-            "taken_at": snapshot.taken_at.isoformat() if snapshot.taken_at else None,
-            "deals": len(snapshot.deals),
-            "deals_with_history": len(snapshot.history.deals) if snapshot.history else 0,
-            "owners": len(snapshot.owners),
+            "crm": prepared.crm,
+            "taken_at": prepared.taken_at.isoformat() if prepared.taken_at else None,
+            "deals": len(lines),
+            "deals_with_history": prepared.deals_with_history,
+            "owners": len(prepared.owners),
         },
         "period": {
             "from": period.first.isoformat(),
@@ -409,16 +480,16 @@ def run_backtest(snapshot: Snapshot, variants: Sequence[Variant], period: Period
     for variant in variants:
         report["variants"].append(
             _variant_report(
-                variant, snapshot, lines, book, owners, owner_keys, teams, period, history_end, completeness
+                variant, prepared, lines, book, owners, owner_keys, teams, period, history_end, completeness
             )
         )
-    history = snapshot.history
+    since = prepared.history_since
     report["history"] = {
-        "since": history.since.isoformat() if history and history.since else None,
-        "untracked_fields": sorted(history.untracked) if history else [],
-        "deals_without_history": sum(1 for d in snapshot.deals if not history or d.id not in history.deals),
+        "since": since.isoformat() if since else None,
+        "untracked_fields": sorted(prepared.untracked),
+        "deals_without_history": len(lines) - prepared.deals_with_history,
         "unknown_stages": sorted(f"{p}/{s}" for p, s in book.unknown),
-        "starts_before_history": bool(history and history.since and history.since > start),
+        "starts_before_history": bool(since and since > start),
     }
     return report
 
@@ -451,7 +522,7 @@ def _compliance_report(found: Sequence[Obligation], teams: Mapping[str, str]) ->
 
 def _variant_report(
     variant: Variant,
-    snapshot: Snapshot,
+    prepared: Prepared,
     lines: Sequence[DealTimeline],
     book: StageBook,
     owners: Mapping[str, Owner],
@@ -465,7 +536,7 @@ def _variant_report(
     calendar = policy.calendar_for(None)
     ticks = working_ticks(calendar, period.first, period.last, period.step, history_end)
     recorder = _Recorder(policy, owners)
-    replay(policy, lines, owners, snapshot.pipelines, ticks, recorder)
+    replay(policy, lines, owners, prepared.pipelines, ticks, recorder)
     day = calendar.local_day_name
     by_id = {line.deal.id: line for line in lines}
     judged = [_judge(stop, by_id[stop.deal_id], book, history_end, day) for stop in recorder.stops]

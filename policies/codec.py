@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from config.jsonsource import JsonText
+from policies.history import DealHistory as DealHistory  # re-exported for the state store
 from policies.model import Action, Deal, Decision
 from policies.snapshot import Snapshot
 
@@ -26,6 +27,7 @@ _snapshot = TypeAdapter(Snapshot)
 _deal = TypeAdapter(Deal)
 _action = TypeAdapter(Action)
 _decision = TypeAdapter(Decision)
+_deal_history = TypeAdapter(DealHistory)
 
 
 def snapshot_from_json(data: bytes | str) -> Snapshot:
@@ -109,6 +111,15 @@ def deal_from_json(data: bytes | str) -> Deal:
 
 def deal_to_json(deal: Deal) -> bytes:
     return _deal.dump_json(deal)
+
+
+def deal_history_to_json(history: DealHistory) -> bytes:
+    """One deal's history as in a snapshot's ``history.deals`` (the state store keeps it so)."""
+    return _deal_history.dump_json(history)
+
+
+def deal_history_from_json(data: bytes | str) -> DealHistory:
+    return _deal_history.validate_json(data)
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:

@@ -64,7 +64,9 @@ def obligations(
 ) -> list[Obligation]:
     """The agreed follow-ups owed after conversations in ``[start, end]``, judged up to ``history_end``."""
     deal = timeline.deal
-    touches = [a for a in deal.activities if a.kind in _FOLLOW_UP_KINDS and a.occurred_at <= history_end]
+    touches = [
+        a for a in timeline.activities() if a.kind in _FOLLOW_UP_KINDS and a.occurred_at <= history_end
+    ]
     found: list[Obligation] = []
     for position, activity in enumerate(touches):
         if not start <= activity.occurred_at <= end:

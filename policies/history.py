@@ -33,10 +33,13 @@ many moments costs a few bisections each.
 
 from __future__ import annotations
 
+import marshal
+from array import array
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -51,6 +54,7 @@ from policies.model import (
     ContactRole,
     Deal,
     DealField,
+    Direction,
     FieldValue,
     FollowupState,
     NextStep,
@@ -253,6 +257,7 @@ def history_problems(
 
 
 _STAGE_FIELDS = frozenset({HistoryField.STAGE, HistoryField.PIPELINE})
+_TOUCH_KINDS = frozenset({ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING})
 _STEP_FIELDS = frozenset({DealField.NEXT_STEP, DealField.NEXT_STEP_WHY, DealField.NEXT_STEP_DATE})
 _KEPT_IN_FIELDS = frozenset({DealField.CLOSE_REASON, DealField.FOLLOWUP_REASON})  # Deal.fields, by name
 
@@ -281,143 +286,391 @@ class StageBook:
 Overlay = Mapping[str, tuple[datetime, FieldValue]]  # field -> (when the policy wrote it, the value)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})  # shared by the many deals without such entries
 
+# -- compact storage -------------------------------------------------------------------------------------
+# A timeline keeps its deal's recorded changes and activities in arrays rather than as one object per row
+# (the snapshot's FieldChange and Activity objects): a moment is an integer of microseconds since the epoch,
+# a field name a small code, an activity's kind, direction, outcome and origin one code. Values are kept as
+# they are, dates and numbers shared between deals (``_shared``). Rows are materialised when asked for
+# (``activities_at``, ``value_changes``): about a quarter of the memory, for a few object creations per
+# reconstruction.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_FIELD_NAMES: list[str] = []
+_FIELD_CODES: dict[str, int] = {}
+_KINDS = tuple(ActivityKind)
+_DIRECTIONS = tuple(Direction)
+_OUTCOMES = tuple(Outcome)
+_KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
+_DIRECTION_INDEX = {d: i for i, d in enumerate(_DIRECTIONS)}
+_OUTCOME_INDEX = {o: i for i, o in enumerate(_OUTCOMES)}
+_SHARED: dict[Any, Any] = {}  # equal dates and numbers of all timelines, as one object each
+
+
+def micros(moment: datetime) -> int:
+    """A moment as the timelines keep it: microseconds since the epoch."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+_us = micros
+
+
+_FAST_US = 4_000_000_000_000_000  # up to 2096 a float of seconds converts back to the exact microsecond
+
+
+def _from_us(us: int) -> datetime:
+    if 0 <= us < _FAST_US:
+        return datetime.fromtimestamp(us / 1_000_000, UTC)  # twice as fast as the exact form below
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _field_code(name: str) -> int:
+    code = _FIELD_CODES.get(name)
+    if code is None:
+        code = _FIELD_CODES[name] = len(_FIELD_NAMES)
+        _FIELD_NAMES.append(name)
+    return code
+
+
+def _shared(value: FieldValue) -> FieldValue:
+    """One object for equal dates and numbers across timelines (texts are usually shared already)."""
+    if isinstance(value, date | float | int) and not isinstance(value, bool):
+        key = (type(value), value)
+        found = _SHARED.get(key)
+        if found is None:
+            if len(_SHARED) >= 1 << 20:
+                return value
+            found = _SHARED[key] = value
+        return found
+    return value
+
+
+def _activity_code(activity: Activity) -> int:
+    code = _KIND_INDEX[activity.kind] * len(_DIRECTIONS) + _DIRECTION_INDEX[activity.direction]
+    return (code * len(_OUTCOMES) + _OUTCOME_INDEX[activity.outcome]) * 2 + activity.created_by_followup
+
+
+def _decoded(code: int) -> tuple[ActivityKind, Direction, Outcome, bool]:
+    code, followup = divmod(code, 2)
+    code, outcome = divmod(code, len(_OUTCOMES))
+    kind, direction = divmod(code, len(_DIRECTIONS))
+    return _KINDS[kind], _DIRECTIONS[direction], _OUTCOMES[outcome], bool(followup)
+
+
+_DECODED = [_decoded(code) for code in range(len(_KINDS) * len(_DIRECTIONS) * len(_OUTCOMES) * 2)]
+
+
+class SegmentCache:
+    """The most recently used stretches of all timelines of one replay (a bounded cache: rebuilding a
+    stretch is cheap, keeping one for each of 100,000 deals is not)."""
+
+    __slots__ = ("_capacity", "_segments")
+
+    def __init__(self, capacity: int = 16_384) -> None:
+        self._capacity = capacity
+        self._segments: OrderedDict[DealTimeline, _Segment] = OrderedDict()
+
+    def get(self, timeline: DealTimeline, index: int) -> _Segment | None:
+        found = self._segments.get(timeline)
+        if found is None or found.index != index:
+            return None
+        self._segments.move_to_end(timeline)
+        return found
+
+    def latest(self, timeline: DealTimeline) -> _Segment | None:
+        """The timeline's segment kept last, whatever its stretch (its activities can be reused)."""
+        return self._segments.get(timeline)
+
+    def put(self, timeline: DealTimeline, segment: _Segment) -> None:
+        self._segments[timeline] = segment
+        self._segments.move_to_end(timeline)
+        if len(self._segments) > self._capacity:
+            self._segments.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """A timeline's ``_packed`` part, read back."""
+
+    ids: tuple[str, ...]
+    contacts: tuple[tuple[str, ...], ...]
+    contact_changes: Mapping[str, list[tuple[int, tuple[str, ...] | None]]]
+
+
+_NOTHING_PACKED = _Packed((), (), {})
+
 
 class DealTimeline:
     """One deal's history, indexed for reconstruction at any moment (see the module docstring).
 
-    The recorded part of a deal only changes at its ``event_times``; the values of the stretch between two
-    of them are worked out once and kept for the next reconstruction in the same stretch (the replay
-    evaluates a deal several times between two changes).
+    ``deal`` is the deal as the snapshot has it, without its activities (``activities()`` gives them; the
+    timeline keeps them compactly). The recorded part of a deal only changes at its event times; the
+    values of the stretch between two of them are worked out once and kept (in the shared
+    ``SegmentCache``) for the next reconstruction in the same stretch.
     """
 
     __slots__ = (
-        "_changes",
-        "_contact_changes",
+        "_a_codes",
+        "_a_times",
+        "_cache",
         "_early",
-        "_segment",
+        "_fields",
+        "_packed",
+        "_times",
+        "_values",
         "deal",
-        "event_times",
+        "event_us",
         "logged_at",
         "stages",
     )
 
-    def __init__(self, deal: Deal, history: DealHistory | None, stages: StageBook) -> None:
-        self.deal = deal
+    def __init__(
+        self,
+        deal: Deal,
+        history: DealHistory | None,
+        stages: StageBook,
+        cache: SegmentCache | None = None,
+    ) -> None:
+        self.deal = replace(deal, activities=()) if deal.activities else deal
         self.stages = stages
+        self._cache = cache if cache is not None else SegmentCache(1)
         stages.add(deal.stage)
         history = history or _NO_HISTORY
         # The changes in time order (equal moments keep their order): found by bisection, read by scanning
-        # (a deal has tens of them), so that nothing but this tuple is kept per deal.
-        self._changes: tuple[FieldChange, ...] = tuple(sorted(history.changes, key=_change_time))
-        contact_changes: dict[str, list[tuple[datetime, tuple[ContactRole, ...] | None]]] = {}
+        # (a deal has tens of them).
+        ordered = sorted(history.changes, key=_change_time)
+        self._times = array("q", [_us(c.at) for c in ordered])
+        self._fields = array("H", [_field_code(c.field) for c in ordered])
+        self._values: tuple[FieldValue, ...] = tuple(_shared(c.value) for c in ordered)
+        contact_changes: dict[str, list[tuple[int, tuple[str, ...] | None]]] = {}
         for contact_change in sorted(history.contacts, key=_change_time):
             rows = contact_changes.setdefault(contact_change.contact_id, [])
-            rows.append((contact_change.at, contact_change.roles))
-        self._contact_changes = contact_changes or _EMPTY
+            roles = contact_change.roles
+            rows.append((_us(contact_change.at), None if roles is None else tuple(r.value for r in roles)))
+        activities = deal.activities
+        self._a_times = array("q", [_us(a.occurred_at) for a in activities])
+        self._a_codes = array("H", [_activity_code(a) for a in activities])
+        # The activities' ids and contacts and the contacts' role changes, read when a deal is rebuilt: one
+        # bytes object (marshal) instead of a string and a tuple per activity and a list per contact.
+        packed = (
+            tuple(a.id for a in activities),
+            tuple(tuple(a.contact_ids) for a in activities),
+            contact_changes,
+        )
+        self._packed = marshal.dumps(packed) if activities or contact_changes else b""
         # Activities are visible from when they were logged (here: only those not logged when they happened).
-        logged = {a.id: history.logged_at[a.id] for a in deal.activities if a.id in history.logged_at}
+        logged = {a.id: history.logged_at[a.id] for a in activities if a.id in history.logged_at}
         self.logged_at: Mapping[str, datetime] = logged or _EMPTY
         early = {
             a.id: Activity(a.id, a.kind, a.direction, a.occurred_at, Outcome.SCHEDULED, a.contact_ids)
-            for a in deal.activities
+            for a in activities
             if a.kind is ActivityKind.MEETING and a.id in logged and logged[a.id] < a.occurred_at
         }
         self._early: Mapping[str, Activity] = early or _EMPTY
-        events: set[datetime] = {deal.created_at}
+        events: set[int] = {_us(deal.created_at)}
         if deal.stage_entered_at is not None:
-            events.add(deal.stage_entered_at)  # without a stage history, the stage is entered then
-        events.update(change.at for change in self._changes)
+            events.add(_us(deal.stage_entered_at))  # without a stage history, the stage is entered then
+        events.update(self._times)
         events.update(at for rows in contact_changes.values() for at, _ in rows)
-        for activity in deal.activities:
-            events.add(logged.get(activity.id, activity.occurred_at))
+        for activity, at in zip(activities, self._a_times, strict=True):
+            events.add(_us(logged[activity.id]) if activity.id in logged else at)
             if activity.id in early:
-                events.add(activity.occurred_at)  # the booked meeting takes place: its outcome shows
-        self.event_times: tuple[datetime, ...] = tuple(sorted(events))
-        self._segment: _Segment | None = None
+                events.add(at)  # the booked meeting takes place: its outcome shows
+        self.event_us = array("q", sorted(events))
+
+    # -- events and activities ---------------------------------------------------------------------
+
+    @property
+    def event_times(self) -> tuple[datetime, ...]:
+        """The moments something happened to the deal (``event_us`` as datetimes), in order."""
+        return tuple(_from_us(us) for us in self.event_us)
+
+    @property
+    def last_event(self) -> datetime:
+        return _from_us(self.event_us[-1])
+
+    def _unpacked(self) -> _Packed:
+        """The activities' ids and contacts, and the contacts' role changes (``_packed``)."""
+        if not self._packed:
+            return _NOTHING_PACKED
+        ids, contacts, changes = marshal.loads(self._packed)  # noqa: S302 (bytes this timeline made)
+        return _Packed(ids, contacts, changes)
+
+    def _activity(self, index: int, packed: _Packed) -> Activity:
+        kind, direction, outcome, followup = _DECODED[self._a_codes[index]]
+        return Activity(
+            packed.ids[index],
+            kind,
+            direction,
+            _from_us(self._a_times[index]),
+            outcome,
+            packed.contacts[index],
+            followup,
+        )
+
+    def activities(self) -> tuple[Activity, ...]:
+        """Every activity of the deal, in time order, as the snapshot has them."""
+        packed = self._unpacked()
+        return tuple(self._activity(i, packed) for i in range(len(self._a_times)))
+
+    def contacts_touched(self) -> set[str]:
+        """The contacts any of the deal's activities involve."""
+        return {c for contact_ids in self._unpacked().contacts for c in contact_ids}
+
+    def outbound_touches(
+        self, contact_id: str, start: datetime, end: datetime, now: datetime
+    ) -> dict[str, datetime]:
+        """The deal's outbound calls, e-mails and meetings with ``contact_id`` in ``(start, end]`` that are
+        visible at ``now`` (logged by then), by activity id."""
+        low, high, visible = _us(start), _us(end), _us(now)
+        logged = self.logged_at
+        found: dict[str, datetime] = {}
+        first = bisect_right(self._a_times, low)
+        last = bisect_right(self._a_times, high)
+        packed = self._unpacked() if first < last else _NOTHING_PACKED
+        for index in range(first, last):
+            kind, direction, _, _ = _DECODED[self._a_codes[index]]
+            if direction is not Direction.OUTBOUND or kind not in _TOUCH_KINDS:
+                continue
+            if contact_id not in packed.contacts[index]:
+                continue
+            activity_id = packed.ids[index]
+            at = self._a_times[index]
+            if activity_id in logged:
+                if _us(logged[activity_id]) > visible:
+                    continue
+            elif at > visible:
+                continue
+            found[activity_id] = _from_us(at)
+        return found
 
     # -- one field ---------------------------------------------------------------------------------
 
-    def _last(self, name: str, t: datetime) -> FieldChange | None:
-        changes = self._changes
-        for index in range(bisect_right(changes, t, key=_change_time) - 1, -1, -1):
-            if changes[index].field == name:
-                return changes[index]
+    def _last(self, name: str, t: datetime) -> int | None:
+        """The index of ``name``'s latest change at or before ``t``."""
+        code = _FIELD_CODES.get(name)
+        if code is None:
+            return None
+        fields = self._fields
+        for index in range(bisect_right(self._times, _us(t)) - 1, -1, -1):
+            if fields[index] == code:
+                return index
         return None
 
     def changed_at(self, name: str, t: datetime) -> datetime | None:
         """When ``name`` last changed at or before ``t`` (``None``: no recorded change by then)."""
         found = self._last(name, t)
-        return found.at if found is not None else None
+        return _from_us(self._times[found]) if found is not None else None
 
     def value(self, name: str, t: datetime) -> tuple[bool, FieldValue]:
         """(recorded, value) of ``name`` at ``t``; ``recorded`` is False for a field without changes."""
         found = self._last(name, t)
         if found is not None:
-            return True, found.value
-        first = next((c for c in self._changes if c.field == name), None)
-        if first is None:
+            return True, self._values[found]
+        code = _FIELD_CODES.get(name)
+        if code is None or code not in self._fields:
             return False, None
-        return True, first.value if name in _STAGE_FIELDS else None
+        first = self._fields.index(code)
+        return True, self._values[first] if name in _STAGE_FIELDS else None
 
     def value_changes(self, name: str) -> list[tuple[datetime, FieldValue]]:
         """Every recorded change of ``name``, oldest first."""
-        return [(c.at, c.value) for c in self._changes if c.field == name]
+        code = _FIELD_CODES.get(name)
+        return [
+            (_from_us(at), value)
+            for at, field, value in zip(self._times, self._fields, self._values, strict=True)
+            if field == code
+        ]
 
     # -- the whole deal ----------------------------------------------------------------------------
 
     def _recorded(self, t: datetime) -> _Segment:
         """The recorded values at ``t`` (kept for the stretch up to the next event)."""
-        index = bisect_right(self.event_times, t)
-        segment = self._segment
-        if segment is not None and segment.index == index:
+        at = _us(t)
+        index = bisect_right(self.event_us, at)
+        segment = self._cache.get(self, index)
+        if segment is not None:
             return segment
         values: dict[str, FieldValue] = {}
         modified = self.deal.created_at
+        modified_us = _us(modified)
         entered = None
-        changes = self._changes
-        seen = bisect_right(changes, t, key=_change_time)
-        for change in changes[:seen]:
-            values[change.field] = change.value
-            if change.at > modified:
-                modified = change.at
-            if change.field == HistoryField.STAGE:
-                entered = change.at
-        for change in changes[seen:]:  # fields that only get their first value later: empty until then
-            if change.field not in values:
-                values[change.field] = change.value if change.field in _STAGE_FIELDS else None
-        segment = self._segment = _Segment(index, values, modified, entered, self.activities_at(t))
+        times, fields, stored = self._times, self._fields, self._values
+        seen = bisect_right(times, at)
+        stage = _FIELD_CODES.get(HistoryField.STAGE)
+        for position in range(seen):
+            name = _FIELD_NAMES[fields[position]]
+            values[name] = stored[position]
+            if times[position] > modified_us:
+                modified_us = times[position]
+                modified = _from_us(modified_us)
+            if fields[position] == stage:
+                entered = times[position]
+        for position in range(
+            seen, len(times)
+        ):  # fields that only get their first value later: empty until then
+            name = _FIELD_NAMES[fields[position]]
+            if name not in values:
+                values[name] = stored[position] if name in _STAGE_FIELDS else None
+        segment = _Segment(
+            index, values, modified, _from_us(entered) if entered is not None else None, self._shown(t)
+        )
+        self._cache.put(self, segment)
         return segment
 
+    def _shown(self, t: datetime) -> tuple[Activity, ...]:
+        """``activities_at(t)``, reusing the activities of the segment kept last when they are the first
+        ones of these (activities logged when they happened, visible in time order)."""
+        if self.logged_at:
+            return self.activities_at(t)
+        count = bisect_right(self._a_times, _us(t))
+        latest = self._cache.latest(self)
+        if latest is not None and len(latest.activities) <= count:
+            kept = latest.activities
+            if count == len(kept):
+                return kept
+            packed = self._unpacked()
+            return kept + tuple(self._activity(i, packed) for i in range(len(kept), count))
+        packed = self._unpacked() if count else _NOTHING_PACKED
+        return tuple(self._activity(i, packed) for i in range(count))
+
     def activities_at(self, t: datetime) -> tuple[Activity, ...]:
-        activities = self.deal.activities
         logged = self.logged_at
+        packed = self._unpacked()
         if not logged:
-            return activities[: bisect_right(activities, t, key=_occurred_at)]
+            return tuple(self._activity(i, packed) for i in range(bisect_right(self._a_times, _us(t))))
+        at = _us(t)
         early = self._early
         shown = []
-        for activity in activities:
-            if logged.get(activity.id, activity.occurred_at) > t:
+        for index, activity_id in enumerate(packed.ids):
+            when = self._a_times[index]
+            if (_us(logged[activity_id]) if activity_id in logged else when) > at:
                 continue
-            if activity.id in early and activity.occurred_at > t:
-                activity = early[activity.id]  # booked, not yet held
-            shown.append(activity)
+            if activity_id in early and when > at:
+                shown.append(early[activity_id])  # booked, not yet held
+            else:
+                shown.append(self._activity(index, packed))
         return tuple(shown)
 
     def contacts_at(self, t: datetime) -> tuple[Contact, ...]:
-        if not self._contact_changes:
+        changes = self._unpacked().contact_changes
+        if not changes:
             return self.deal.contacts
+        at = _us(t)
         shown = []
         for contact in self.deal.contacts:
-            rows = self._contact_changes.get(contact.id)
+            rows = changes.get(contact.id)
             if not rows:
                 shown.append(contact)
                 continue
-            current = [roles for at, roles in rows if at <= t]
+            current = [roles for moment, roles in rows if moment <= at]
             if not current:
                 continue  # not on the deal yet
             roles = current[-1]
-            if roles is not None and frozenset(roles) != contact.roles:
-                contact = replace(contact, roles=frozenset(roles))
+            if roles is not None:
+                wanted = frozenset(ContactRole(r) for r in roles)
+                if wanted != contact.roles:
+                    contact = replace(contact, roles=wanted)
             shown.append(contact)
         return tuple(shown)
 
@@ -572,20 +825,28 @@ def _change_time(change: FieldChange | ContactChange) -> datetime:
     return change.at
 
 
-def _occurred_at(activity: Activity) -> datetime:
-    return activity.occurred_at
-
-
 _NO_HISTORY = DealHistory()
 
 
 def timelines(
     deals: Sequence[Deal], pipelines: Iterable[Pipeline], history: SnapshotHistory | None
 ) -> tuple[list[DealTimeline], StageBook]:
-    """A timeline per deal (same order), sharing one stage book."""
-    book = StageBook(pipelines)
+    """A timeline per deal (same order), sharing one stage book and one segment cache."""
+    builder = TimelineBuilder(pipelines)
     histories = history.deals if history is not None else {}
-    return [DealTimeline(deal, histories.get(deal.id), book) for deal in deals], book
+    return [builder.add(deal, histories.get(deal.id)) for deal in deals], builder.book
+
+
+class TimelineBuilder:
+    """Timelines made one deal at a time (a large snapshot can be read in parts and let go as it goes),
+    sharing one stage book and one segment cache."""
+
+    def __init__(self, pipelines: Iterable[Pipeline], cache: SegmentCache | None = None) -> None:
+        self.book = StageBook(pipelines)
+        self.cache = cache or SegmentCache()
+
+    def add(self, deal: Deal, history: DealHistory | None) -> DealTimeline:
+        return DealTimeline(deal, history, self.book, self.cache)
 
 
 def deal_as_of(timeline: DealTimeline, t: datetime) -> Deal:

@@ -36,7 +36,7 @@ from typing import Protocol
 
 from policies.calendar import BusinessCalendar
 from policies.engine import evaluate, next_wakeup
-from policies.history import DealTimeline, HistoryField
+from policies.history import DealTimeline, HistoryField, micros
 from policies.model import (
     Action,
     ActivityKind,
@@ -47,7 +47,6 @@ from policies.model import (
     DealField,
     Decision,
     DeferredAction,
-    Direction,
     FieldValue,
     FollowupState,
     Owner,
@@ -125,8 +124,7 @@ class _Usage:
         # contact -> the deals whose activities touch it (read when a touch task for it is planned: rare)
         deals_of: dict[str, list[DealTimeline]] = defaultdict(list)
         for timeline in timelines:
-            touched = {c for a in timeline.deal.activities for c in a.contact_ids}
-            for contact_id in touched:
+            for contact_id in timeline.contacts_touched():
                 deals_of[contact_id].append(timeline)
         self._deals_of = dict(deals_of)
         self.now: datetime | None = None  # the tick being planned: what is visible then
@@ -164,19 +162,8 @@ class _Usage:
         for contact_id in contact_ids:
             seen: dict[str, datetime] = {}
             for timeline in self._deals_of.get(contact_id, ()):
-                if timeline.deal.created_at > now:
-                    continue
-                logged = timeline.logged_at
-                for activity in timeline.deal.activities:
-                    at = activity.occurred_at
-                    if (
-                        start < at <= end
-                        and activity.direction is Direction.OUTBOUND
-                        and activity.kind in _TOUCH_KINDS
-                        and contact_id in activity.contact_ids
-                        and logged.get(activity.id, at) <= now
-                    ):
-                        seen[activity.id] = at
+                if timeline.deal.created_at <= now:
+                    seen.update(timeline.outbound_touches(contact_id, start, end, now))
             out[contact_id] = sorted(seen.values())
         return out
 
@@ -292,13 +279,14 @@ def replay(
     last = len(ticks) - 1
     buckets: dict[int, list[int]] = defaultdict(list)
     scheduled = [last + 1] * len(timelines)  # the tick each deal is next evaluated at (last + 1: never)
-    events = [t.event_times for t in timelines]
+    events = [t.event_us for t in timelines]
+    tick_us = [micros(t) for t in ticks]
 
     def next_event(index: int, tick: int) -> int:
         """The tick of the deal's first event after tick ``tick`` (its first tick at or after it)."""
         times = events[index]
-        position = bisect_right(times, ticks[tick])
-        return bisect_left(ticks, times[position]) if position < len(times) else last + 1
+        position = bisect_right(times, tick_us[tick])
+        return bisect_left(tick_us, times[position]) if position < len(times) else last + 1
 
     def schedule(index: int, tick: int) -> None:
         if tick <= last and tick < scheduled[index]:

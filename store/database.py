@@ -30,7 +30,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0004"
+HEAD = "0005"
 # pg_advisory_xact_lock key of the schema migration: any constant shared by every crm-followup worker
 # ("crm-fol" as a 64-bit integer, so it cannot collide with a small key another application picked).
 MIGRATION_LOCK_KEY = int.from_bytes(b"crm-fol", "big")

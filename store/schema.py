@@ -178,3 +178,30 @@ workers = sa.Table(
     sa.Column("heartbeat_at", UtcDateTime(), nullable=False),
     sa.Column("max_cycles", sa.Integer(), nullable=False),
 )
+
+# The backtest's history store (store/history.py): every deal a live backtest looked at (open, or changed in
+# the period it covers), closed ones included, with its field history as the CRM keeps it. Pulled
+# incrementally by ``followup backtest --settings``, apart from the cycle's mirror and cursor.
+history_deals = sa.Table(
+    "history_deals",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("deal_id", sa.String(64), primary_key=True),
+    sa.Column("is_closed", sa.Boolean(), nullable=False),
+    sa.Column("modified_at", UtcDateTime(), nullable=False),  # the deal's stamp when its history was read
+    sa.Column("data", sa.Text(), nullable=False),  # policies.codec.deal_to_json
+    sa.Column("history", sa.Text(), nullable=False),  # policies.codec.deal_history_to_json
+)
+
+history_pulls = sa.Table(
+    "history_pulls",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("cursor", sa.Text(), nullable=True),  # the connector's cursor after the last history pull
+    sa.Column("covers_since", UtcDateTime(), nullable=False),  # deals open or changed since then are held
+    sa.Column(
+        "history_since", UtcDateTime(), nullable=True
+    ),  # where the CRM's history starts; NULL: creation
+    sa.Column("untracked", sa.Text(), nullable=False, server_default="[]"),  # JSON list of field names
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

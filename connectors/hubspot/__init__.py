@@ -13,6 +13,7 @@ fetch.py       search (id-windowed past 10,000), batch read (100), associations 
 aggregate.py   whole deal aggregates (contacts with roles, activities, our tasks)
 echo.py        our own writes' echo in an incremental pull (no self-echo)
 pull.py        full and incremental pulls, the cursor
+history.py     deal histories (propertiesWithHistory, 50 deals per call) for the backtest
 write.py       batched write-back (payloads.py: actions -> properties; write_tasks.py: tasks, no duplicates)
 setup.py       what ``followup setup hubspot`` checks and creates
 connector.py   HubSpotConnector, and build_hubspot_connector, which wires the parts

@@ -28,18 +28,20 @@ from connectors.base import (
     no_prior_usage,
 )
 from connectors.errors import FixConfiguration
+from connectors.history import HistoryRead
 from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.auth import build_token_source
 from connectors.hubspot.client import HubSpotClient, sdk_refresh_call
 from connectors.hubspot.directory import read_directory, read_property_types
 from connectors.hubspot.fetch import Fetcher
+from connectors.hubspot.history import HistoryReader
 from connectors.hubspot.limits import LimiterSettings, RateLimiter
 from connectors.hubspot.mapping import TASK_VIEW_PROPERTIES, task_view
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
 from connectors.hubspot.setup import run_setup
 from connectors.hubspot.write import Writer
-from policies.model import Action, DealField
+from policies.model import Action, Deal, DealField
 
 
 def _utc_now() -> datetime:
@@ -99,6 +101,16 @@ class HubSpotConnector:
     ) -> Iterator[ChangeBatch]:
         puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
         return puller.pull(directory, cursor, known)
+
+    def read_histories(
+        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+    ) -> HistoryRead:
+        """The deals' property histories (``history.py``): 50 deals per call, however they were chosen."""
+        del directory, all_since
+        reader = HistoryReader(
+            self.client, self.options, extra_fields=self._extra, field_types=self._builder.field_types
+        )
+        return reader.read([d.id for d in deals])
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
         """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""

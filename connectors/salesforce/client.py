@@ -240,6 +240,19 @@ class SalesforceClient:
         for page in self.chained_pages(soql, include_deleted=include_deleted):
             yield from page
 
+    def pages_each(
+        self, queries: Sequence[str], *, include_deleted: bool = False
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """``(query number, records)`` for every page of every query, as they come, up to
+        ``queries_per_call`` pages per API call (``query_each`` without holding a query's records)."""
+        if self._queries_per_call == 1:
+            for number, text in enumerate(queries):
+                for records in self.query_pages(text, include_deleted=include_deleted):
+                    yield number, records
+            return
+        for number, page, _ in self._pages([(text, include_deleted) for text in queries]):
+            yield number, list(page.get("records") or [])
+
     def _pages(self, queries: Sequence[tuple[str, bool]]) -> Iterator[tuple[int, dict[str, Any], bool]]:
         """``(query number, page, last page of that query)`` for every page, call after call.
 

@@ -24,11 +24,13 @@ from connectors.base import (
     TaskView,
     no_prior_usage,
 )
+from connectors.history import HistoryRead
 from connectors.salesforce import soql
 from connectors.salesforce.auth import TokenSource
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.composite import CollectionWriter
 from connectors.salesforce.directory import OrgDirectory
+from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.limits import ApiBudget
 from connectors.salesforce.mapping import task_view
 from connectors.salesforce.options import SalesforceOptions
@@ -37,7 +39,7 @@ from connectors.salesforce.pull import Puller, PullSettings
 from connectors.salesforce.session import TimeoutSession
 from connectors.salesforce.setup import run_setup
 from connectors.salesforce.write import Writer, find_tasks_by_key
-from policies.model import Action
+from policies.model import Action, Deal
 
 
 def _utc_now() -> datetime:
@@ -54,12 +56,17 @@ class SalesforceConnector:
         org: OrgDirectory,
         puller: Puller,
         writer: Writer,
+        *,
+        extra_deal_fields: Sequence[str] = (),
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client
         self._org = org
         self._puller = puller
         self._writer = writer
+        self._extra = tuple(extra_deal_fields)
+        self._now = now
 
     @property
     def name(self) -> str:
@@ -78,6 +85,21 @@ class SalesforceConnector:
         for batch in self._puller.pull(directory, cursor, known):
             self._org.remember_task_owners(batch.deals)
             yield batch
+
+    def read_histories(
+        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+    ) -> HistoryRead:
+        """OpportunityHistory and OpportunityFieldHistory of ``deals`` (``history.py``)."""
+        del directory
+        reader = HistoryReader(
+            self.client,
+            opportunity_fields=self.options.opportunity_fields,
+            stage_ids=self.options.stage_ids,
+            extra_fields=self._extra,
+            ids_per_query=self.options.ids_per_query,
+            now=self._now(),
+        )
+        return reader.read(deals, all_since=all_since)
 
     # -- act ----------------------------------------------------------------------------------------
 
@@ -194,7 +216,7 @@ def build_salesforce_connector(
         nurture_status=options.nurture_member_status,
         responded_status=options.responded_member_status,
     )
-    return SalesforceConnector(options, client, org, puller, writer)
+    return SalesforceConnector(options, client, org, puller, writer, extra_deal_fields=extra, now=now)
 
 
 __all__ = ["SalesforceConnector", "build_salesforce_connector"]

@@ -27,15 +27,17 @@ def seeded_start(
     *,
     dataset: Dataset | None = None,
     data_dir: Path | None = None,
+    history: bool = False,
 ) -> tuple[Dataset, SandboxClock]:
-    """``dataset`` (or one generated, or loaded from the ``data_dir`` cache) and a clock pinned to ``now``."""
+    """``dataset`` (or one generated, or loaded from the ``data_dir`` cache; ``history``: with the deals'
+    field histories) and a clock pinned to ``now``."""
     clock = SandboxClock()
     if dataset is None:
         dataset_now = now or default_now()
         dataset = (
-            generate_or_load(seed, deals, dataset_now, data_dir)
+            generate_or_load(seed, deals, dataset_now, data_dir, history=history)
             if data_dir
-            else generate(seed, deals, dataset_now)
+            else generate(seed, deals, dataset_now, history=history)
         )
     if now is not None:
         clock.set(now, ticking=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -178,14 +180,143 @@ def test_snapshot_problems_are_located(tmp_path: Path) -> None:
     assert "history: this snapshot has no history, so there is nothing to replay" in result.stderr
 
 
-def test_live_mode_says_the_history_pull_is_not_there_yet(tmp_path: Path) -> None:
-    """--settings is accepted; until the connectors can pull histories the answer is a clear exit 2."""
+LIVE_SUMMARY = re.compile(
+    r"pulled (\d+) deals \((in full|changed since the last pull)\), read (\d+) histories, (\d+) API calls"
+)
+
+
+def _summary(stderr: str) -> tuple[int, str, int, int]:
+    found = LIVE_SUMMARY.search(stderr)
+    assert found is not None, stderr
+    return int(found[1]), found[2], int(found[3]), int(found[4])
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_the_readme_demo_backtest_pulls_a_sandbox_live_and_replays_it(crm: str, tmp_path: Path) -> None:
+    """`followup demo --backtest [--crm salesforce]` (README "Try it", docs/backtest.md): the sandbox with
+    history, the live pull through the official client, the tables; the pull kept in the state store."""
+    result = followup("demo", "--backtest", "--crm", crm, "--deals", "150", "--keep", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    deals, how, histories, calls = _summary(result.stderr)
+    assert how == "in full"
+    assert deals == 150
+    assert histories > 100
+    assert 0 < calls < 100
+    for heading in ("Policy variants side by side", "false kills", "Agreed follow-ups"):
+        assert heading in result.stdout
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM history_deals").fetchone()[0] == histories
+
+
+def _sandbox_settings(folder: Path, base_url: str) -> Path:
+    settings = folder / "settings.yaml"
+    settings.write_text(
+        f"store: {{url: 'sqlite:///{folder / 'state.sqlite'}'}}\n"
+        "logging: {level: warning}\n"
+        "accounts:\n"
+        "  acme:\n"
+        "    crm: hubspot\n"
+        f"    policy: '{ROOT / 'config' / 'policies'}'\n"
+        f"    hubspot: {{host: '{base_url}', access_token_env: BACKTEST_TOKEN, tier: enterprise}}\n",
+        encoding="utf-8",
+    )
+    return settings
+
+
+def test_live_backtest_pulls_incrementally_through_the_store_and_writes_nothing_to_the_crm(
+    tmp_path: Path,
+) -> None:
+    """`followup backtest --settings FILE --json` twice: the first pull is full, the second reads nothing
+    that did not change and gives the same report; `--no-store` pulls afresh; the CRM sees only reads."""
+    from crm_sandbox.dataset import generate
+    from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    dataset = generate(3, 120, now, history=True)
+    with running_hubspot_sandbox(dataset=dataset, now=now, rate_limits=RateLimitConfig.off()) as hs:
+        os.environ["BACKTEST_TOKEN"] = hs.access_token
+        settings = _sandbox_settings(tmp_path, hs.base_url)
+        first = followup("backtest", "--settings", str(settings), "--json")
+        second = followup("backtest", "--settings", str(settings), "--json")
+        fresh = followup("backtest", "--settings", str(settings), "--no-store", "--json")
+        endpoints = hs.control.stats()["endpoints"]
+    for result in (first, second, fresh):
+        assert result.returncode == 0, result.stderr
+    reports = [_valid(json.loads(r.stdout)) for r in (first, second, fresh)]
+    assert _summary(first.stderr)[1:3] == ("in full", _summary(first.stderr)[0])
+    _deals, how, histories, _ = _summary(second.stderr)
+    assert how == "changed since the last pull"
+    assert histories == 0
+    assert _summary(fresh.stderr)[1] == "in full"
+    variants = [r["variants"][0]["account"] for r in reports]
+    assert variants[0] == variants[1] == variants[2]
+    assert variants[0]["stops"]["false_kills"] > 0
+    assert reports[0]["snapshot"]["crm"] == "hubspot"
+    assert reports[0]["history"]["deals_without_history"] == 0
+    writes = {k: n for k, n in endpoints.items() if not k.startswith("GET") and "/search" not in k}
+    assert set(writes) <= {
+        "POST /crm/v3/objects/{objectType}/batch/read",
+        "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+    }, writes
+
+
+def test_live_mode_problems_are_located_with_exit_2(tmp_path: Path) -> None:
     settings = tmp_path / "settings.yaml"
     settings.write_text("accounts: {}\n", encoding="utf-8")
     result = followup("backtest", "--settings", str(settings), "--account", "acme")
     assert result.returncode == 2
-    assert "live history pull not available yet" in result.stderr
-    assert "--snapshot FILE" in result.stderr
+    assert f"{settings}:1:1: accounts:" in result.stderr
     both = followup("backtest", "--settings", str(settings), "--snapshot", str(EXAMPLE))
     assert both.returncode == 2
     assert "not both" in both.stderr
+    alone = followup("backtest", "--snapshot", str(EXAMPLE), "--no-store")
+    assert alone.returncode == 2
+    assert "--no-store goes with --settings FILE" in alone.stderr
+
+
+SANDBOX_SETTINGS = ROOT / "config" / "examples" / "sandbox-backtest.yaml"
+
+
+def test_the_readme_backtest_against_the_sandbox_runs_as_written(tmp_path: Path) -> None:
+    """README "Try it": `followup sandbox hubspot --history ... --token demo-token`, then `followup backtest
+    --settings config/examples/sandbox-backtest.yaml --no-store` with the token in FOLLOWUP_DEMO_TOKEN: the
+    deals' histories are pulled through the official client and replayed. The example file as shipped, on a
+    free port instead of 8011 (the only change), and its state store left alone."""
+    command = [
+        str(FOLLOWUP), "sandbox", "hubspot", "--history", "--deals", "80", "--token", "demo-token",
+        "--no-rate-limits", "--port", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        url = next(m[1] for line in server.stdout if (m := re.search(r"sandbox on (\S+)", line)))
+        shipped = SANDBOX_SETTINGS.read_text(encoding="utf-8")
+        assert "host: 'http://127.0.0.1:8011'" in shipped
+        settings = (
+            SANDBOX_SETTINGS.parent / f"sandbox-backtest-{os.getpid()}.yaml"
+        )  # relative paths as shipped
+        settings.write_text(shipped.replace("http://127.0.0.1:8011", url), encoding="utf-8")
+        try:
+            os.environ["FOLLOWUP_DEMO_TOKEN"] = "demo-token"
+            result = followup("backtest", "--settings", str(settings), "--no-store", "--json")
+        finally:
+            settings.unlink()
+            del os.environ["FOLLOWUP_DEMO_TOKEN"]
+    finally:
+        if server.stdout is not None:
+            server.stdout.close()
+        server.terminate()
+        server.wait(60)
+    assert result.returncode == 0, result.stderr
+    deals, how, histories, calls = _summary(result.stderr)
+    assert (deals, how) == (80, "in full")
+    assert histories > 40
+    assert calls > 0
+    report = _valid(json.loads(result.stdout))
+    assert report["snapshot"]["crm"] == "hubspot"
+    assert report["history"]["deals_without_history"] == 0
+    account = report["variants"][0]["account"]
+    assert account["stops"]["stopped"] > 0
+    assert report["compliance"]["account"]["agreements"] > 0
+    assert not (SANDBOX_SETTINGS.parent / "state").exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from policies.codec import Snapshot, snapshot_from_json, snapshot_to_json
@@ -13,8 +15,10 @@ from policies.history import (
     DealHistory,
     FieldChange,
     SnapshotHistory,
+    _from_us,
     deal_as_of,
     history_problems,
+    micros,
     timelines,
 )
 from policies.model import (
@@ -29,6 +33,8 @@ from policies.model import (
     Readiness,
 )
 from tests.unit.builders import contact, deal, stage
+from tests.unit.history_strategies import PIPELINES as PIPELINES_FOR_WORLDS
+from tests.unit.history_strategies import World, worlds
 
 PIPELINES = (
     Pipeline("default", "Sales", tuple(stage(s) for s in ("qualifiedtobuy", "negotiation", "closedwon"))),
@@ -191,3 +197,34 @@ def test_histories_of_deals_the_snapshot_does_not_have_are_problems() -> None:
     assert list(history_problems([deal("d1")], history)) == [
         (("history", "deals", "ghost"), "no deal 'ghost' in the snapshot's deals")
     ]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1700, 1, 2),
+        max_value=datetime(4000, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)
+def test_a_moment_kept_compactly_comes_back_as_the_same_moment(moment: datetime) -> None:
+    """Timelines keep moments as microseconds since the epoch: every moment the bounds allow comes back."""
+    assert _from_us(micros(moment)) == moment
+
+
+@given(worlds())
+@settings(max_examples=40, deadline=None)
+def test_a_timeline_gives_back_the_activities_and_changes_it_was_made_of(world: World) -> None:
+    """Compact storage loses nothing: the deal's activities, each field's changes, its event times."""
+    lines, _ = timelines(world.deals, PIPELINES_FOR_WORLDS, world.history)
+    for deal_, line in zip(world.deals, lines, strict=True):
+        assert line.activities() == deal_.activities
+        assert line.deal.activities == ()
+        history = world.history.deals.get(deal_.id) if world.history else None
+        for name in {c.field for c in (history.changes if history else ())}:
+            expected = [
+                (c.at, c.value) for c in sorted(history.changes, key=lambda c: c.at) if c.field == name
+            ]  # type: ignore[union-attr]
+            assert line.value_changes(name) == expected
+        assert line.event_times[0] <= deal_.created_at

@@ -30,12 +30,13 @@ Decorator = Callable[[Command], Command]
 
 @dataclass(frozen=True)
 class DatasetFlags:
-    """--seed, --deals, --data and --now as given."""
+    """--seed, --deals, --data, --now and --history as given."""
 
     seed: int
     deals: int
     data_dir: Path | None
     now_text: str | None
+    history: bool
 
     def now(self) -> datetime | None:
         """--now as an aware datetime (UTC when no offset is given), or None without one."""
@@ -51,8 +52,9 @@ class DatasetFlags:
         """Say what is being seeded, then the dataset (from the --data cache when given) and the clock."""
         from crm_sandbox.seeding import seeded_start
 
-        click.echo(f"Seeding {self.deals} {records} (seed {self.seed})...", err=True)
-        return seeded_start(self.seed, self.deals, now, data_dir=self.data_dir)
+        with_history = " with six months of history" if self.history else ""
+        click.echo(f"Seeding {self.deals} {records}{with_history} (seed {self.seed})...", err=True)
+        return seeded_start(self.seed, self.deals, now, data_dir=self.data_dir, history=self.history)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _with_options(
 
 
 def dataset_options(*, default_port: int, world: str, records: str) -> Decorator:
-    """--host, --port, then --seed, --deals, --data and --now, given to the command as ``seeding``.
+    """--host, --port, then --seed, --deals, --data, --now and --history, given to the command as ``seeding``.
 
     ``world`` is what a seed makes ("portal", "org"), ``records`` what --deals counts ("deals", ...).
     """
@@ -146,6 +148,14 @@ def dataset_options(*, default_port: int, world: str, records: str) -> Decorator
                 "now_text",
                 default=None,
                 help="The dataset's 'now' (ISO 8601); the clock starts there.",
+            ),
+            click.option(
+                "--history",
+                is_flag=True,
+                help=(
+                    "Give the deals months of field history (served as the CRM serves it), "
+                    "for `followup backtest --settings`."
+                ),
             ),
         ],
     )

@@ -155,11 +155,10 @@ def record_json(
     if record.archived and record.archived_ms is not None:
         body["archivedAt"] = iso_ms(record.archived_ms)
     if history:
-        body["propertiesWithHistory"] = {
-            name: [{"value": value, "timestamp": iso_ms(record.updated_ms), "sourceType": "API"}]
-            for name in history
-            if name in definitions and (value := table.value(record, name)) is not None
-        }
+        versions = store.versions(kind, record)
+        body["propertiesWithHistory"] = store.history.as_json(
+            versions, [n for n in history if n in definitions]
+        )
     if associations:
         linked: dict[str, Any] = {}
         for raw in associations:

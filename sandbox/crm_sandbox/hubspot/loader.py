@@ -12,9 +12,10 @@ import zlib
 from collections.abc import Iterable
 from datetime import timedelta
 
-from crm_sandbox.dataset import ActivityKind, Dataset, GenActivity, GenDeal
+from crm_sandbox.dataset import ActivityKind, Dataset, GenActivity, GenDeal, GenFieldChange
 from crm_sandbox.hubspot.associations import EdgeBuilder
 from crm_sandbox.hubspot.catalog import ASSOCIATION_LABEL_TYPES
+from crm_sandbox.hubspot.history import Version, deal_versions
 from crm_sandbox.hubspot.properties import FOLLOWUP_GROUP, PropertyGroup
 from crm_sandbox.hubspot.properties_builtin import followup_properties, stage_entry_property
 from crm_sandbox.hubspot.records import Record
@@ -130,6 +131,7 @@ def _load(store: HubSpotStore, dataset: Dataset) -> None:
         return render_deal(deal, stages.get(deal.stage_id), rollup.values(), not bare)
 
     store.set_renderer("deals", deal_renderer)
+    _seed_histories(store, dataset)
     store.tables["deals"].load(
         [Record(d.id, ms_of(d.created_at), ms_of(d.modified_at), None, d) for d in dataset.deals]
     )
@@ -156,6 +158,25 @@ def _load(store: HubSpotStore, dataset: Dataset) -> None:
         store.set_renderer(kind, render_activity)
         store.tables[kind].load(records)
     _register_associations(store, dataset, by_type)
+
+
+def _seed_histories(store: HubSpotStore, dataset: Dataset) -> None:
+    """Deals generated with histories get their property versions from ``Dataset.history`` (on first use)."""
+    rows_by_deal: dict[int, list[GenFieldChange]] = {}
+    for row in dataset.history:
+        rows_by_deal.setdefault(row.deal_id, []).append(row)
+    user_ids = {o.id: 1_000_000 + o.id for o in dataset.owners}  # Owner.user_id, as _load_schema sets it
+    custom = not store.settings.bare
+    store.history.clear()
+
+    def seed_deal(record: Record, props: object) -> dict[str, tuple[Version, ...]]:
+        del props
+        rows = rows_by_deal.get(record.id)
+        if not rows:
+            return {}
+        return {k: tuple(v) for k, v in deal_versions(rows, user_ids, custom=custom).items()}
+
+    store.history.seed("deals", seed_deal)
 
 
 def _load_schema(store: HubSpotStore, dataset: Dataset, bare: bool) -> None:

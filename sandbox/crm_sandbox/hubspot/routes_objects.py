@@ -33,6 +33,9 @@ __all__ = ["object_routes", "parse_inline_associations"]
 SEARCH_MAX_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
 LIST_MAX_LIMIT = 100
+# A page that asks for property histories holds at most 50 records (hubspot-api-client pages such reads at 50,
+# ``hubspot/utils/objects.py``; a larger limit is refused with 400 [field reports: hubspot-api-python #143]).
+HISTORY_LIST_MAX_LIMIT = 50
 
 
 def parse_inline_associations(store: HubSpotStore, kind: str, raw: Any) -> list[tuple[str, int, list[int]]]:
@@ -96,7 +99,8 @@ def object_routes(store: HubSpotStore) -> list[Route]:
     @handler
     async def get_page(request: Request) -> Response:
         kind = object_type(request)
-        limit = int_param(request, "limit", 10, LIST_MAX_LIMIT)
+        with_history = bool(list_param(request, "propertiesWithHistory"))
+        limit = int_param(request, "limit", 10, HISTORY_LIST_MAX_LIMIT if with_history else LIST_MAX_LIMIT)
         after_raw = request.query_params.get("after", "")
         after = int(after_raw) if after_raw.isdigit() else 0
         records, next_after = store.tables[kind].page(after, limit, archived=truthy(request, "archived"))

@@ -28,6 +28,7 @@ from crm_sandbox.hubspot.catalog import (
     role_association_types,
 )
 from crm_sandbox.hubspot.errors import HubSpotError
+from crm_sandbox.hubspot.history import PropertyHistory, Versions
 from crm_sandbox.hubspot.lists import ListStore
 from crm_sandbox.hubspot.properties import PropertyDef, PropertyGroup, PropertyOption
 from crm_sandbox.hubspot.properties_builtin import builtin_groups, builtin_properties
@@ -101,6 +102,7 @@ class HubSpotStore:
         self.pipelines: dict[str, Pipeline] = {}
         self.owners: dict[int, Owner] = {}
         self.lists = ListStore()
+        self.history = PropertyHistory(OBJECT_TYPES)  # every property's versions (propertiesWithHistory)
         for kind in OBJECT_TYPES:
             self.set_renderer(kind, lambda source: {})
 
@@ -199,7 +201,15 @@ class HubSpotStore:
                 "pipeline", "default" if "default" in self.pipelines else next(iter(self.pipelines), "")
             )
             self._apply_stage(stored, stored.get("dealstage"), now)
-        return self.tables[kind].insert(stored, now)
+        record = self.tables[kind].insert(stored, now)
+        system = self.tables[kind].always_present
+        self.history.created(kind, record, {k: v for k, v in stored.items() if k not in system}, now)
+        return record
+
+    def versions(self, kind: str, record: Record) -> Versions:
+        """The record's property versions (``propertiesWithHistory``)."""
+        table = self.tables[kind]
+        return self.history.of(kind, record, table.props(record), table.always_present)
 
     def validate(self, kind: str, properties: Any) -> None:
         """Raise the 400 a write of ``properties`` would get, writing nothing."""
@@ -220,6 +230,7 @@ class HubSpotStore:
             self._apply_stage(staged, changes["dealstage"], now)
             changes.update(staged)
         if changes:
+            self.history.changed(kind, record, current, changes, now, table.always_present)
             record = table.update(record, dict(changes), now)
             if kind in ENGAGEMENT_TYPES:
                 self._refresh_deals_of(kind, record.id)
@@ -324,6 +335,7 @@ class HubSpotStore:
             "lists": self.lists.snapshot(),
             "properties": {kind: dict(defs) for kind, defs in self.properties.items()},
             "groups": {kind: dict(groups) for kind, groups in self.groups.items()},
+            "history": self.history.snapshot(),
         }
 
     def restore(self, state: object) -> None:
@@ -337,3 +349,4 @@ class HubSpotStore:
         self.properties = {kind: dict(defs) for kind, defs in state["properties"].items()}
         self.schema_version = next(_SCHEMA_VERSIONS)
         self.groups = {kind: dict(groups) for kind, groups in state["groups"].items()}
+        self.history.restore(state["history"])

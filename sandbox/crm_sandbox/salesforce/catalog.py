@@ -17,7 +17,14 @@ from crm_sandbox.salesforce.fields import (
     FieldDef,
 )
 
-__all__ = ["CHILD_RELATIONSHIPS", "custom_field_defs", "standard_objects", "system_fields"]
+__all__ = [
+    "CHILD_RELATIONSHIPS",
+    "HISTORY_TRACKED_BY_DEFAULT",
+    "custom_field_defs",
+    "standard_objects",
+    "system_fields",
+    "system_fields_of",
+]
 
 
 def _f(name: str, type_: str, **kw: object) -> FieldDef:
@@ -57,6 +64,54 @@ def system_fields() -> list[FieldDef]:
         ),
         _ro("SystemModstamp", "datetime", nillable=False, label="System Modstamp"),
     ]
+
+
+def _history_system_fields(*, modstamp: bool) -> list[FieldDef]:
+    """History rows are written by Salesforce once and never changed: no LastModified fields."""
+    fields = [
+        _f("Id", "id", nillable=False, createable=False, updateable=False),
+        _ro("IsDeleted", "boolean", nillable=False, label="Deleted"),
+        _ro("CreatedDate", "datetime", nillable=False, label="Created Date"),
+        _ref("CreatedById", "User", "CreatedBy", createable=False, updateable=False, nillable=False),
+    ]
+    if modstamp:
+        fields.append(_ro("SystemModstamp", "datetime", nillable=False, label="System Modstamp"))
+    return fields
+
+
+def _metadata_fields() -> list[FieldDef]:
+    return [_f("Id", "id", nillable=False, createable=False, updateable=False)]
+
+
+# Objects whose system fields are not the usual seven (see ``system_fields_of``).
+_SYSTEM_FIELDS = {
+    "OpportunityHistory": lambda: _history_system_fields(modstamp=True),
+    "OpportunityFieldHistory": lambda: _history_system_fields(modstamp=False),
+    "EntityDefinition": _metadata_fields,
+    "FieldDefinition": _metadata_fields,
+}
+
+
+def system_fields_of(object_name: str) -> list[FieldDef]:
+    """The system fields of one object: the usual seven, or those of history and metadata objects."""
+    special = _SYSTEM_FIELDS.get(object_name)
+    return special() if special is not None else system_fields()
+
+
+# Opportunity fields a seeded (not bare) org tracks in OpportunityFieldHistory, as if its admin had turned
+# Track Field History on for them (Setup > Object Manager > Opportunity > Set History Tracking); a bare org
+# tracks NextStep and OwnerId only. StageName, Amount and CloseDate have OpportunityHistory whatever is set.
+HISTORY_TRACKED_BY_DEFAULT = (
+    "OwnerId",
+    "NextStep",
+    "Followup_Next_Step_Why__c",
+    "Followup_Next_Step_Date__c",
+    "Followup_Agreed_Interval_Days__c",
+    "Followup_Agreed_Channel__c",
+    "Followup_Readiness__c",
+    "Followup_Qualification_Score__c",
+    "Followup_Close_Reason__c",
+)
 
 
 def custom_field_defs() -> dict[str, list[FieldDef]]:
@@ -211,6 +266,79 @@ def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
                 _ro("LastStageChangeDate", "datetime"),
                 _ref("AccountId", "Account", "Account"),
                 owner,
+            ],
+        ),
+        (
+            # Salesforce writes a row when an opportunity is created and whenever its Amount, Probability,
+            # StageName, CloseDate or ForecastCategory changes: the values after the change (reference
+            # docs: sforce_api_objects_opportunityhistory). Read-only.
+            "OpportunityHistory",
+            "008",
+            "Opportunity History",
+            [
+                _ro(
+                    "OpportunityId",
+                    "reference",
+                    reference_to=("Opportunity",),
+                    relationship_name="Opportunity",
+                ),
+                _ro("StageName", "picklist", length=255),
+                _ro("Amount", "currency"),
+                _ro("ExpectedRevenue", "currency"),
+                _ro("CloseDate", "date"),
+                _ro("Probability", "percent"),
+                _ro("ForecastCategory", "picklist", length=40, label="To ForecastCategory"),
+                _ro("PrevAmount", "currency", label="Previous Amount"),
+                _ro("PrevCloseDate", "date", label="Previous Close Date"),
+            ],
+        ),
+        (
+            # One row per change of a field whose history tracking is on (Field: its API name; the name
+            # "created" marks the record's creation). Read-only.
+            "OpportunityFieldHistory",
+            "017",
+            "Opportunity Field History",
+            [
+                _ro(
+                    "OpportunityId",
+                    "reference",
+                    reference_to=("Opportunity",),
+                    relationship_name="Opportunity",
+                ),
+                _ro("Field", "picklist", length=255, label="Changed Field"),
+                _ro("DataType", "picklist", length=40, label="Datatype"),
+                _ro("OldValue", "anyType", length=255, label="Old Value"),
+                _ro("NewValue", "anyType", length=255, label="New Value"),
+            ],
+        ),
+        (
+            "EntityDefinition",
+            "0ED",  # metadata records: Salesforce's ids for them are not record ids; these stand in
+            "Entity Definition",
+            [
+                _ro("DurableId", "string"),
+                _ro("QualifiedApiName", "string"),
+                _ro("Label", "string"),
+                _ro("IsFieldHistoryTracked", "boolean", nillable=False),
+            ],
+        ),
+        (
+            "FieldDefinition",
+            "0FD",
+            "Field Definition",
+            [
+                _ro("DurableId", "string"),
+                _ro("QualifiedApiName", "string"),
+                _ro("Label", "string"),
+                _ro("DataType", "string"),
+                _ro(
+                    "EntityDefinitionId",
+                    "reference",
+                    reference_to=("EntityDefinition",),
+                    relationship_name="EntityDefinition",
+                ),
+                _ro("IsFieldHistoryTracked", "boolean", nillable=False),
+                _ro("IsCalculated", "boolean", nillable=False),
             ],
         ),
         (
@@ -401,6 +529,8 @@ CHILD_RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
     ("Opportunity", "Tasks", "Task", "WhatId"),
     ("Opportunity", "Events", "Event", "WhatId"),
     ("Opportunity", "Emails", "EmailMessage", "RelatedToId"),
+    ("Opportunity", "OpportunityHistories", "OpportunityHistory", "OpportunityId"),
+    ("Opportunity", "Histories", "OpportunityFieldHistory", "OpportunityId"),
     ("Account", "Contacts", "Contact", "AccountId"),
     ("Account", "Opportunities", "Opportunity", "AccountId"),
     ("Account", "Tasks", "Task", "AccountId"),

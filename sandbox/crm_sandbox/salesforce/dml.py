@@ -22,6 +22,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from crm_sandbox.salesforce.errors import ApiError, dml_error, entity_deleted, not_found
+from crm_sandbox.salesforce.history import opportunity_written
 from crm_sandbox.salesforce.ids import normalize_id
 from crm_sandbox.salesforce.schema import CLOSED_TASK_STATUSES, ObjectDef
 from crm_sandbox.salesforce.store import Record, SalesforceStore, Table
@@ -294,6 +295,8 @@ def _check_new_assignment(store: SalesforceStore, v: Record) -> None:
 def _after_write(
     store: SalesforceStore, obj: ObjectDef, old: Record | None, new: Record | None, actor: str
 ) -> None:
+    if obj.name == "Opportunity":
+        opportunity_written(store, old, new, actor)
     if obj.name == "Campaign" and old is None and new is not None:
         statuses = store.table("CampaignMemberStatus")
         for order, (label, default, responded) in enumerate(

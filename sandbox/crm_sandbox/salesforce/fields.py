@@ -26,6 +26,7 @@ SOAP_TYPES = {
     "currency": "xsd:double",
     "percent": "xsd:double",
     "int": "xsd:int",
+    "anyType": "xsd:anyType",  # history objects' OldValue/NewValue
 }
 TEXT_TYPES = frozenset(
     {"id", "reference", "string", "textarea", "picklist", "combobox", "email", "phone", "url"}

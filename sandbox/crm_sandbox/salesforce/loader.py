@@ -20,7 +20,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from crm_sandbox.dataset import ActivityKind, Dataset, GenActivity, GenStage
+from crm_sandbox.dataset import ActivityKind, Dataset, GenActivity, GenDeal, GenFieldChange, GenStage
+from crm_sandbox.salesforce.history import (
+    default_tracking,
+    load_history_rows,
+    refresh_field_definitions,
+    seed_opportunity_history,
+)
 from crm_sandbox.salesforce.ids import id_maker, make_id
 from crm_sandbox.salesforce.schema import CLOSED_TASK_STATUSES, TASK_STATUSES
 from crm_sandbox.salesforce.store import Record, SalesforceStore, to_ms
@@ -261,12 +267,75 @@ def _load(store: SalesforceStore, ds: Dataset, *, bare: bool, integration_userna
             )
     store.table("Opportunity").bulk_load(opps)
     store.table("OpportunityContactRole").bulk_load(roles)
+    default_tracking(store, bare=bare)
+    _seed_history(store, ds, opps, stage_of, stage_rows, uid, integration_id, bare=bare)
+    refresh_field_definitions(store)
 
     ctx = _Ctx(uid, cid, oid, aid, contact_email, integration_id, {d.id: d.company_id for d in ds.deals})
     owner_email = {o.id: o.email for o in ds.owners}
     store.table("Task").bulk_load(_tasks(ds.activities, ctx))
     store.table("Event").bulk_load(_events(ds.activities, ctx))
     store.table("EmailMessage").bulk_load(_emails(ds.activities, ctx, owner_email))
+
+
+# dataset history field -> Opportunity field (custom ones only in an org where setup has run)
+_HISTORY_FIELDS = {
+    "amount": "Amount",
+    "close_date": "CloseDate",
+    "owner": "OwnerId",
+    "next_step": "NextStep",
+    **{attr: sf_name for sf_name, attr in _CUSTOM_DEAL_FIELDS},
+}
+
+
+def _seed_history(
+    store: SalesforceStore,
+    ds: Dataset,
+    opps: list[Record],
+    stage_of: dict[tuple[str, str], GenStage],
+    stage_rows: dict[str, Record],
+    uid: dict[int, str],
+    integration_id: str,
+    *,
+    bare: bool,
+) -> None:
+    """OpportunityHistory and OpportunityFieldHistory rows for every opportunity (history.py)."""
+    rows_by_deal: dict[int, list[GenFieldChange]] = {}
+    for row in ds.history:
+        rows_by_deal.setdefault(row.deal_id, []).append(row)
+    deals = {make_id("006", d.id): d for d in ds.deals}
+
+    def derive(label: Any) -> tuple[Any, Any]:
+        stage = stage_rows.get(str(label))
+        return (stage["DefaultProbability"], stage["ForecastCategoryName"]) if stage else (None, None)
+
+    stage_history: list[Record] = []
+    field_history: list[Record] = []
+    for opportunity in opps:
+        deal = deals[opportunity["Id"]]
+
+        def convert(name: str, value: Any, deal: GenDeal = deal) -> tuple[str, Any] | None:
+            if name == "stage":
+                stage = stage_of.get((deal.pipeline_id, str(value)))
+                return ("StageName", stage.label if stage else str(value))
+            sf_name = _HISTORY_FIELDS.get(name)
+            if sf_name is None or (bare and sf_name.endswith("__c")):
+                return None
+            if name == "owner":
+                return (sf_name, uid.get(int(value), integration_id) if value is not None else None)
+            if name == "next_step" and isinstance(value, str):
+                return (sf_name, value[:255])
+            if name in ("agreed_interval_days", "qualification_score", "amount") and value is not None:
+                return (sf_name, float(value))
+            return (sf_name, value)
+
+        actor = uid.get(deal.owner_id, integration_id)
+        stages, fields = seed_opportunity_history(
+            store, opportunity, rows_by_deal.get(deal.id, ()), convert=convert, derive=derive, actor=actor
+        )
+        stage_history.extend(stages)
+        field_history.extend(fields)
+    load_history_rows(store, stage_history, field_history)
 
 
 class _Ctx:

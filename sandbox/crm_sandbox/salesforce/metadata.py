@@ -22,6 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from crm_sandbox.salesforce.errors import ApiError, not_found
+from crm_sandbox.salesforce.history import refresh_field_definitions, track_field, tracked_fields
 from crm_sandbox.salesforce.http import check_version
 from crm_sandbox.salesforce.org import SalesforceOrg
 from crm_sandbox.salesforce.schema import FieldDef
@@ -204,6 +205,14 @@ def _create_field(
     for t in targets:
         org.schema.add_field(t, fd)
         org.store.table(t).refresh_index_fields()
+    if (_text(item, "trackHistory") or "false") == "true":
+        for t in targets:
+            try:
+                track_field(org.store, t, field_name)
+            except ValueError as exc:
+                return ("FIELD_INTEGRITY_EXCEPTION", str(exc))
+    else:
+        refresh_field_definitions(org.store)
     return None
 
 
@@ -233,6 +242,7 @@ def _read_field(org: SalesforceOrg, full_name: str) -> str:
         "length": fd.length if fd.type in ("string", "textarea") else None,
         "type": _MD_TYPES.get(fd.type, "Text"),
         "unique": str(fd.unique).lower(),
+        "trackHistory": str(fd.name in tracked_fields(org.store, obj.name)).lower() if obj else None,
     }
     inner = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in parts.items() if v is not None)
     return f'<records xsi:type="CustomField">{inner}</records>'

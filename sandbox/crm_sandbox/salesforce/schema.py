@@ -11,7 +11,7 @@ from crm_sandbox.salesforce.catalog import (
     CHILD_RELATIONSHIPS,
     custom_field_defs,
     standard_objects,
-    system_fields,
+    system_fields_of,
 )
 from crm_sandbox.salesforce.fields import (
     CLOSED_TASK_STATUSES,
@@ -47,7 +47,7 @@ class Schema:
     def __init__(self, *, bare: bool = False) -> None:
         self.objects: dict[str, ObjectDef] = {}
         for name, prefix, label, fields in standard_objects():
-            all_fields = [*system_fields(), *fields]
+            all_fields = [*system_fields_of(name), *fields]
             self.objects[name.lower()] = ObjectDef(
                 name=name,
                 key_prefix=prefix,
@@ -57,7 +57,15 @@ class Schema:
             )
         for parent, rel, child, fld in CHILD_RELATIONSHIPS:
             self.objects[parent.lower()].children[rel.lower()] = ChildRelationship(rel, child, fld)
-        for obj in ("opportunitystage", "taskstatus"):  # configuration, not data: read-only through REST
+        read_only = (  # configuration, history and metadata, not data: read-only through REST
+            "opportunitystage",
+            "taskstatus",
+            "opportunityhistory",
+            "opportunityfieldhistory",
+            "entitydefinition",
+            "fielddefinition",
+        )
+        for obj in read_only:
             self.objects[obj].createable = self.objects[obj].updateable = self.objects[obj].deletable = False
         if not bare:
             for obj_name, defs in custom_field_defs().items():

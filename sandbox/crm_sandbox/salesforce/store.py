@@ -185,6 +185,8 @@ class SalesforceStore:
         self.lock = threading.RLock()
         self.tables: dict[str, Table] = {name: Table(obj) for name, obj in schema.objects.items()}
         self.integration_user_id = ""
+        # object (lower case) -> fields with history tracking on (sandbox/crm_sandbox/salesforce/history.py)
+        self.history_tracked: dict[str, frozenset[str]] = {}
         self._undo: list[tuple[Table, str, Record | None]] | None = None
 
     def table(self, obj_name: str) -> Table:
@@ -213,6 +215,10 @@ class SalesforceStore:
         old = table.put(record)
         if self._undo is not None:
             self._undo.append((table, record["Id"], old))
+
+    def put_row(self, table: Table, record: Record) -> None:
+        """Store a complete row as it is (history rows Salesforce writes itself), undoable."""
+        self._put(table, record)
 
     def insert(self, table: Table, values: Record, actor_id: str) -> Record:
         """Insert a validated record, adding Id and the system fields."""
