@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +43,6 @@ from crm_sandbox.salesforce.ids import counter_of
 
 from cli.demo_snapshot import snapshot_from_dataset
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.history import HISTORY_BATCH_SIZE
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
 from policies.backtest import Period, run_backtest
@@ -51,6 +51,7 @@ from policies.sweep import parse_sweep, variants
 from store import StateStore
 from store.history import HistoryStore
 from sync.history import HistoryConnector, pull_history_snapshot
+from tests.clocks import FakeTime
 from tests.unit.builders import policy
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)  # a Monday
@@ -160,15 +161,17 @@ class Live:
 def live(crm: str, dataset: Dataset, tmp_path: Path) -> Iterator[Live]:
     if crm == "hubspot":
         with running_hubspot_sandbox(dataset=dataset, now=TAKEN, rate_limits=RateLimitConfig.off()) as hs:
+            os.environ["HISTORY_PULL_HUBSPOT_TOKEN"] = hs.access_token
             options = HubSpotOptions.model_validate(
-                {"host": hs.base_url, "access_token_env": "UNUSED", "activity_lookback_days": 3650}
+                {
+                    "host": hs.base_url,
+                    "access_token_env": "HISTORY_PULL_HUBSPOT_TOKEN",
+                    "activity_lookback_days": 3650,
+                }
             )
+            paced = FakeTime()  # the limiter's waits pass without taking real time
             connector = build_hubspot_connector(
-                options,
-                tokens=StaticToken(hs.access_token),
-                sleep=lambda _s: None,
-                rate_limits=False,
-                now=hs.portal.clock.now,
+                options, now=hs.portal.clock.now, monotonic=paced.monotonic, sleep=paced.sleep
             )
             yield Live(crm, connector, hs, int)
             connector.close()
@@ -184,7 +187,10 @@ def live(crm: str, dataset: Dataset, tmp_path: Path) -> Iterator[Live]:
                 "stage_ids": STAGE_IDS,
             }
         )
-        salesforce = build_salesforce_connector(options_sf, now=box.org.clock.now)
+        paced = FakeTime()
+        salesforce = build_salesforce_connector(
+            options_sf, now=box.org.clock.now, monotonic=paced.monotonic, sleep=paced.sleep
+        )
         yield Live(crm, salesforce, box, counter_of)
         salesforce.close()
 

@@ -265,7 +265,7 @@ def test_live_mode_problems_are_located_with_exit_2(tmp_path: Path) -> None:
     settings.write_text("accounts: {}\n", encoding="utf-8")
     result = followup("backtest", "--settings", str(settings), "--account", "acme")
     assert result.returncode == 2
-    assert f"{settings}:1:1: accounts:" in result.stderr
+    assert f"{settings}:1:1: (top level): name at least one account under accounts:" in result.stderr
     both = followup("backtest", "--settings", str(settings), "--snapshot", str(EXAMPLE))
     assert both.returncode == 2
     assert "not both" in both.stderr
