@@ -253,3 +253,43 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     rest = pull_all(later, later.read_directory(), None)
     assert len(deals_by_id(rest)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
     assert "full_at" in rest[-1].cursor
+
+
+def test_a_stage_the_org_does_not_have_fails_that_action_alone(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """StageName is a restricted picklist: a stage change to a value the org lacks (renamed or removed
+    since the policy was checked) is that action's FAILED outcome with Salesforce's code, on its
+    opportunity; the other actions of the apply are written, and nothing raises."""
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deals = sorted(deals_by_id(pull_all(conn, directory, None)).values(), key=lambda d: d.id)
+    stale, other = [d for d in deals if not d.is_closed][:2]
+    renamed = ChangeStage(
+        key="s-gone",
+        deal_id=stale.id,
+        rule_id="r",
+        explanation=WHY,
+        pipeline_id=stale.pipeline_id,
+        stage_id="Stalled",
+        expected_modified_at=stale.modified_at,
+    )
+    task = CreateTask(
+        key=make_key("beside", other.id),
+        deal_id=other.id,
+        rule_id="r",
+        explanation=WHY,
+        owner_id=other.owner_id,
+        subject="S",
+        body="B",
+        due_at=NOW + timedelta(days=1),
+    )
+
+    failed, written = conn.apply([renamed, task])
+
+    assert failed.status is OutcomeStatus.FAILED
+    assert failed.message is not None
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in failed.message
+    assert failed.crm_ids == (stale.id,)
+    assert written.status is OutcomeStatus.APPLIED
+    assert plain_client(sandbox).Opportunity.get(stale.id)["StageName"] == stale.stage.id
