@@ -3,11 +3,13 @@
 It keeps deals (with our tasks) and nurture lists in dictionaries and implements the contract of
 ``connectors.base`` faithfully: incremental pulls by a change sequence (a task written on a deal marks the
 deal changed, as the real connectors report whole aggregates), no self-echo (a deal whose last change was
-our own write and whose stamp the worker's mirror already holds is left out), idempotency keys on tasks
-found again by ``find_applied``, optimistic concurrency through ``expected_modified_at``, and outcomes per
-action (deal writes with the new stamp). The
-effect of an action on a deal is ``policies.simulate.apply_actions``, so the fake and the engine agree. Tests
-drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject connector errors with ``fail``.
+our own write and whose stamp the worker's mirror already holds, or that it would not keep, is left out),
+idempotency keys on tasks found again by ``find_applied``, optimistic concurrency through
+``expected_modified_at`` (a stop or nurture that conflicts holds back its task closes and enrolment), and
+outcomes per action (deal writes with the new stamp). ``tests/contract`` runs the same contract suite on it
+as on the real connectors. The effect of an action on a deal is ``policies.simulate.apply_actions``, so the
+fake and the engine agree. Tests drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject
+connector errors with ``fail``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from connectors.base import (
     KnownDeals,
     OutcomeStatus,
 )
+from connectors.held_back import held_back
 from policies.model import (
     Action,
     AutoTask,
@@ -202,8 +205,18 @@ class InMemoryCrm:
         return {k: (self._task_by_key[k],) for k in keys if k in self._task_by_key}
 
     def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        """Deal writes are checked before anything is written, so a stop or nurture that conflicts holds
+        back its task closes and enrolment (``connectors.held_back``), as the real connectors do."""
         self._call("apply")
-        return [self._apply_one(action) for action in actions]
+        checked: dict[str, ActionOutcome] = {}
+        for action in actions:
+            deal = self._deals.get(action.deal_id)
+            if isinstance(action, ChangeStage | SetDealFields) and deal is not None:
+                refused = self._refusal(deal, action)
+                if refused is not None:
+                    checked[action.key] = refused
+        held = held_back(actions, checked)
+        return [held.get(action.key) or self._apply_one(action) for action in actions]
 
     def usage(self) -> ApiUsage:
         return ApiUsage(calls_by_endpoint=dict(self._calls))

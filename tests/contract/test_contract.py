@@ -291,6 +291,39 @@ def test_a_stop_and_a_nurture_with_an_open_auto_task_land_in_one_apply(crm: Cont
     assert [crm.task(o.crm_ids[0])[1] for o in created] == [False, False]
 
 
+def test_a_conflicting_stop_or_nurture_holds_back_its_task_closes_and_enrolment(crm: ContractCrm) -> None:
+    """When a rep edited the deal after our read, the stop (or the nurture state) conflicts, and closing our
+    task because the deal stops, or enrolling its contacts, waits with it: nothing of the decision is
+    written, and the next evaluation decides again on fresh data."""
+    crm.prepare_nurture(NURTURE)
+    worker = Worker(crm)
+    stopping, resting = open_with_contacts(worker.mirror.held)[:2]
+    tasks = [create_task(crm, d, "held") for d in (stopping, resting)]
+    created = worker.apply(tasks)
+    assert statuses(created) == [APPLIED] * 2
+    crm.tick()
+    worker.pull()
+    stopping, resting = worker.mirror.held[stopping.id], worker.mirror.held[resting.id]
+    crm.tick()
+    for deal in (stopping, resting):
+        crm.edit_next_step(deal.id, "Edited by a rep after our read", deal.owner_id)
+    before = crm.members(NURTURE)
+
+    outcomes = worker.apply(
+        [
+            close(stopping, created[0].crm_ids[0], tasks[0].key, CloseReason.DEAL_STOPPED),
+            stop(worker.directory, stopping),
+            *to_nurture(resting),
+        ]
+    )
+
+    assert statuses(outcomes) == [OutcomeStatus.CONFLICT] * 4, outcomes
+    assert crm.stage(stopping.id) == stopping.stage.id
+    assert crm.task(created[0].crm_ids[0]) == (tasks[0].key, True)
+    assert crm.followup_state(resting.id) != "nurture"
+    assert crm.members(NURTURE) == before
+
+
 def test_a_rerun_pulls_no_deal_whose_only_change_was_ours(crm: ContractCrm) -> None:
     """After a cycle that wrote tasks, fields and a stop, the next pull leaves those deals out (the mirror
     already holds our writes), and still brings a rep's change, also one made to a deal we wrote."""
