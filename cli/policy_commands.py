@@ -57,11 +57,8 @@ def _gather(
     if snapshot is not None and settings is not None:
         _fail(["give either a snapshot or --settings, not both"])
     if settings is not None:
-        try:
-            from worker import gather_snapshot  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            _fail(["live mode needs worker.gather_snapshot, which this installation does not have yet"])
         from config.errors import ConfigError
+        from worker import gather_snapshot
 
         try:
             found, live_policy = gather_snapshot(settings, account)
