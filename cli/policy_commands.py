@@ -147,7 +147,7 @@ def _validate_settings(path: Path) -> str:
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of the policy file format (for editors and CI)."""
-    from policies.settings import PolicyFile
+    from policies.policy_file import PolicyFile
 
     document: dict[str, Any] = PolicyFile.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
