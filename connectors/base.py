@@ -25,8 +25,12 @@ Contract, checked by ``tests/contract`` for every connector:
   conflict; when one conflicts, the actions that only make sense with it (closing tasks because the deal
   stops, enrolling its contacts in nurture) conflict with it. Outcomes carry the modification stamp the
   CRM answered with, when it answers with one.
-* ``find_applied`` answers, for idempotency keys, which are already in the CRM (and under which ids), so
-  that a crash between a CRM write and the ledger update never leads to a duplicate.
+* ``find_applied`` answers, for idempotency keys, which it knows to be in the CRM (and under which ids;
+  a connector may know only what it pulled or wrote since it started), and ``apply`` of an action that is
+  in the CRM all the same (a task ``find_applied`` did not know, a stage or field the deal already holds,
+  a member already enrolled) answers ALREADY_APPLIED and writes nothing. So the worker's recovery after a
+  crash between a CRM write and the ledger update (``find_applied`` for the pending keys, then ``apply``
+  of the rest, by a freshly started connector) never leads to a duplicate.
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@
 It keeps deals (with our tasks) and nurture lists in dictionaries and implements the contract of
 ``connectors.base`` faithfully: incremental pulls by a change sequence (a task written on a deal marks the
 deal changed, as the real connectors report whole aggregates), no self-echo (a deal whose last change was
-our own write and whose stamp the worker's mirror already holds is left out), idempotency keys on tasks
-found again by ``find_applied``, optimistic concurrency through ``expected_modified_at``, and outcomes per
-action (deal writes with the new stamp). The
-effect of an action on a deal is ``policies.simulate.apply_actions``, so the fake and the engine agree. Tests
-drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject connector errors with ``fail``.
+our own write and whose stamp the worker's mirror already holds, or that it would not keep, is left out),
+idempotency keys on tasks found again by ``find_applied``, optimistic concurrency through
+``expected_modified_at`` (a stop or nurture that conflicts holds back its task closes and enrolment), and
+outcomes per action (deal writes with the new stamp). ``tests/contract`` runs the same contract suite on it
+as on the real connectors. The effect of an action on a deal is ``policies.simulate.apply_actions``, so the
+fake and the engine agree. Tests drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject
+connector errors with ``fail``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from connectors.base import (
     KnownDeals,
     OutcomeStatus,
 )
+from connectors.held_back import held_back
 from policies.model import (
     Action,
     AutoTask,
@@ -57,7 +60,7 @@ class TaskRecord:
 
 
 class InMemoryCrm:
-    """A CRM in dictionaries. ``clock`` stamps writes; ``page_size`` sizes pulled batches."""
+    """A CRM in dictionaries. ``clock`` stamps writes; ``page_size``: deals per pulled batch (changeable)."""
 
     def __init__(
         self,
@@ -71,7 +74,7 @@ class InMemoryCrm:
         self._owners = {o.id: o for o in owners}
         self._pipelines = {p.id: p for p in pipelines}
         self._clock = clock
-        self._page_size = page_size
+        self.page_size = page_size
         self._seq = 0
         self._deals: dict[str, Deal] = {}
         self._changed: dict[str, int] = {}  # deal id -> sequence of its last change (removals included)
@@ -119,6 +122,19 @@ class InMemoryCrm:
         the first of them once ``after`` more calls of it went through."""
         self._faults.extend([(method, None)] * after + [(method, error)] * times)
 
+    def clear_faults(self) -> None:
+        """Drop the faults ``fail`` queued that have not struck yet."""
+        self._faults.clear()
+
+    def faults_left(self) -> int:
+        """How many queued faults have not struck yet."""
+        return sum(1 for _, error in self._faults if error is not None)
+
+    @property
+    def revision(self) -> int:
+        """How many changes the CRM has seen (a rep's or ours): unchanged means nothing was written."""
+        return self._seq
+
     def _touch(self, deal_id: str) -> None:
         self._seq += 1
         self._changed[deal_id] = self._seq
@@ -151,10 +167,10 @@ class InMemoryCrm:
             start = int(cursor["seq"]) if cursor is not None else self._seq
             after = cursor["full_after"] if cursor is not None else ""
             ids = [d for d in sorted(self._deals) if d > after]
-            for i in range(0, len(ids), self._page_size):
+            for i in range(0, len(ids), self.page_size):
                 self._call("pull_page")
-                ids_page = ids[i : i + self._page_size]
-                last = i + self._page_size >= len(ids)
+                ids_page = ids[i : i + self.page_size]
+                last = i + self.page_size >= len(ids)
                 resume = {"seq": str(start)} if last else {"seq": str(start), "full_after": ids_page[-1]}
                 yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor=resume)
             if not ids:
@@ -162,18 +178,22 @@ class InMemoryCrm:
             return
         since = int(cursor["seq"])
         changed = sorted((seq, d) for d, seq in self._changed.items() if seq > since)
-        if known is not None:  # our own write's echo: the mirror already holds this stamp
+        if known is not None:  # leave out our own writes' echoes
             echo = [d for seq, d in changed if self._ours.get(d) == seq and d in self._deals]
             held = known.modified_at(echo)
-            changed = [
-                (seq, d) for seq, d in changed if d not in held or held[d] != self._deals[d].modified_at
-            ]
+            # an echo the mirror holds already, or of a deal it would not keep (one we closed): left out
+            skipped = {
+                d
+                for d in echo
+                if (held[d] == self._deals[d].modified_at if d in held else not known.wanted(self._deals[d]))
+            }
+            changed = [(seq, d) for seq, d in changed if d not in skipped]
             if not changed:
                 yield ChangeBatch(cursor={"seq": str(self._seq)})
                 return
-        for i in range(0, len(changed), self._page_size):
+        for i in range(0, len(changed), self.page_size):
             self._call("pull_page")
-            page = changed[i : i + self._page_size]
+            page = changed[i : i + self.page_size]
             yield ChangeBatch(
                 deals=tuple(self._deals[d] for _, d in page if d in self._deals),
                 removed_deal_ids=tuple(d for _, d in page if d in self._removed),
@@ -185,8 +205,18 @@ class InMemoryCrm:
         return {k: (self._task_by_key[k],) for k in keys if k in self._task_by_key}
 
     def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        """Deal writes are checked before anything is written, so a stop or nurture that conflicts holds
+        back its task closes and enrolment (``connectors.held_back``), as the real connectors do."""
         self._call("apply")
-        return [self._apply_one(action) for action in actions]
+        checked: dict[str, ActionOutcome] = {}
+        for action in actions:
+            deal = self._deals.get(action.deal_id)
+            if isinstance(action, ChangeStage | SetDealFields) and deal is not None:
+                refused = self._refusal(deal, action)
+                if refused is not None:
+                    checked[action.key] = refused
+        held = held_back(actions, checked)
+        return [held.get(action.key) or self._apply_one(action) for action in actions]
 
     def usage(self) -> ApiUsage:
         return ApiUsage(calls_by_endpoint=dict(self._calls))
@@ -211,10 +241,7 @@ class InMemoryCrm:
             updated = dataclasses.replace(
                 updated, modified_at=deal.modified_at
             )  # tasks are their own records
-        elif (
-            dataclasses.replace(updated, modified_at=deal.modified_at, stage_entered_at=deal.stage_entered_at)
-            == deal
-        ):
+        elif _same(updated, deal):
             return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
         self._deals[deal.id] = updated
         for task in updated.auto_tasks:
@@ -232,17 +259,25 @@ class InMemoryCrm:
         return ActionOutcome(action.key, OutcomeStatus.APPLIED, (written,), modified_at=stamp)
 
     def _refusal(self, deal: Deal, action: Action) -> ActionOutcome | None:
-        expected = getattr(action, "expected_modified_at", None)
-        if expected is not None and expected != deal.modified_at:
-            return ActionOutcome(action.key, OutcomeStatus.CONFLICT, message=f"deal {deal.id} changed")
         if isinstance(action, ChangeStage):
             pipeline = self._pipelines.get(action.pipeline_id)
             if pipeline is None or pipeline.stage(action.stage_id) is None:
                 return ActionOutcome(
                     action.key, OutcomeStatus.FAILED, message=f"unknown stage {action.stage_id}"
                 )
-            if deal.stage.id == action.stage_id and deal.pipeline_id == action.pipeline_id:
+        expected = getattr(action, "expected_modified_at", None)
+        if expected is not None and expected != deal.modified_at:
+            # changed since it was read: a conflict, unless the deal already holds what the action writes
+            # (our own write whose answer was lost, applied again after a crash)
+            if _same(apply_actions(deal, [action], self._clock(), pipelines=self._pipelines), deal):
                 return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
+            return ActionOutcome(action.key, OutcomeStatus.CONFLICT, message=f"deal {deal.id} changed")
+        if (
+            isinstance(action, ChangeStage)
+            and deal.stage.id == action.stage_id
+            and deal.pipeline_id == action.pipeline_id
+        ):
+            return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
         if isinstance(action, CreateTask) and action.key in self._task_by_key:
             return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (self._task_by_key[action.key],))
         if isinstance(action, CloseTask) and not action.task_key:  # somebody's own task

@@ -229,8 +229,11 @@ def open_tasks(ids: Iterable[str]) -> str:
     return f"SELECT Id, Description FROM Task WHERE IsClosed = false AND Id IN {in_list(ids)}"
 
 
-def opportunity_stamps(ids: Iterable[str]) -> str:
-    fields = "Id, LastModifiedDate, LastModifiedById, SystemModstamp"
+def opportunity_stamps(ids: Iterable[str], values: Iterable[str] = ()) -> str:
+    """The opportunities' modification stamps, and the current ``values`` of the fields named."""
+    fields = ", ".join(
+        dict.fromkeys(("Id", "LastModifiedDate", "LastModifiedById", "SystemModstamp", *values))
+    )
     return f"SELECT {fields} FROM Opportunity WHERE Id IN {in_list(ids)}"
 
 

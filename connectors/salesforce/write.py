@@ -6,17 +6,20 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
 
 * stage and field changes are written only if the opportunity's ``LastModifiedDate`` (or
   ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 500
-  opportunities); otherwise the outcome is CONFLICT and the engine looks again next cycle. Changes to the
-  same opportunity in one ``apply`` are merged into one record, so our own first write does not make the
-  second one conflict. (Collections have no conditional update; the window between the read and the write
-  is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read back after
-  the write (``_with_stamps``) and travels with the outcomes: the worker remembers it, so the next pull
-  does not take our own write for someone else's and the next conditional write expects it.
+  opportunities, which also reads the fields the actions write); otherwise the outcome is CONFLICT and the
+  engine looks again next cycle, unless the opportunity already holds exactly what the action would
+  write (our own write whose answer was lost, applied again after a crash): that is ALREADY_APPLIED.
+  Changes to the same opportunity in one ``apply`` are merged into one record, so our own first write does
+  not make the second one conflict. (Collections have no conditional update; the window between the read
+  and the write is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read
+  back after the write (``_with_stamps``) and travels with the outcomes: the worker remembers it, so the
+  next pull does not take our own write for someone else's and the next conditional write expects it.
 * the opportunities are checked before anything is planned, so a stop or nurture whose stage or state
   change conflicts keeps its task closes and enrolment back with it (``connectors.held_back``);
-* a close of somebody's own Task (``nurture.close_rep_tasks``, an empty ``task_key``) reads its description
-  first (one query per ``ids_per_query`` such Tasks, bundled): the reason goes below it, and a Task closed
-  or deleted meanwhile is left alone (``already_applied``);
+* a close reads which of the Tasks are still open first (one query per ``ids_per_query`` Tasks, bundled):
+  a Task closed or deleted meanwhile (by a rep, or by our own earlier close) is left alone
+  (``already_applied``, nothing written), and on somebody's own Task (``nurture.close_rep_tasks``, an empty
+  ``task_key``) the reason goes below its description;
 * nurture actions look up their campaign by name and the contacts' current membership first, so an
   existing member is ALREADY_APPLIED without a write; a member that appears meanwhile is refused with
   DUPLICATE_VALUE, which is also ALREADY_APPLIED.
@@ -45,7 +48,7 @@ from connectors.salesforce.payloads import (
     opportunity_changes,
     update_task_record,
 )
-from connectors.salesforce.values import parse_datetime, written_by
+from connectors.salesforce.values import parse_datetime, parse_number, written_by
 from policies.model import (
     Action,
     ChangeStage,
@@ -59,6 +62,7 @@ from policies.model import (
 
 log = structlog.get_logger(__name__)
 
+ALREADY = OutcomeStatus.ALREADY_APPLIED
 ALREADY_CODES = frozenset({"DUPLICATE_VALUE"})
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
@@ -188,8 +192,8 @@ class Writer:
     def _plan_tasks(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
         task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
-        rep_ids = [a.task_id for a in actions if isinstance(a, CloseTask) and not a.task_key]
-        rep_open = self._open_rep_tasks(rep_ids) if rep_ids else {}
+        close_ids = [a.task_id for a in actions if isinstance(a, CloseTask)]
+        still_open = self._open_tasks(close_ids) if close_ids else {}
         for index, action in enumerate(actions):
             if isinstance(action, CreateTask):
                 zone = context.owner_time_zone(action.owner_id)
@@ -197,20 +201,20 @@ class Writer:
             elif isinstance(action, UpdateTask):
                 zone = task_zones.get(action.task_id)
                 plan.updates.append((update_task_record(action, zone, self._config), [index]))
+            elif isinstance(action, CloseTask) and action.task_id not in still_open:
+                # closed or deleted by now (by us before, or by a rep): nothing to write
+                plan.fixed[index] = ActionOutcome(
+                    action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,)
+                )
             elif isinstance(action, CloseTask) and action.task_key:
                 plan.updates.append((close_task_record(action.task_id, self._config), [index]))
                 plan.gone_is_done.add(index)
             elif isinstance(action, CloseTask):  # somebody's own task (nurture.close_rep_tasks)
-                if action.task_id not in rep_open:  # closed or deleted by now: nothing of ours to do
-                    plan.fixed[index] = ActionOutcome(
-                        action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,)
-                    )
-                    continue
                 record = close_rep_task_record(
                     action.task_id,
                     action.reason,
                     action.explanation.summary,
-                    rep_open[action.task_id],
+                    still_open[action.task_id],
                     self._config,
                 )
                 plan.updates.append((record, [index]))
@@ -220,35 +224,36 @@ class Writer:
         changes = [(i, a) for i, a in enumerate(actions) if isinstance(a, (ChangeStage, SetDealFields))]
         if not changes:
             return
-        checked = sorted({a.deal_id for _, a in changes if a.expected_modified_at is not None})
-        stamps: dict[str, tuple[Any, Any]] = {}
-        for chunk in soql.chunked(checked, self._ids_per_query):
-            for row in self._client.query_records(soql.opportunity_stamps(chunk)):
-                stamp = (
-                    parse_datetime(row.get("LastModifiedDate")),
-                    parse_datetime(row.get("SystemModstamp")),
-                )
-                stamps[str(row["Id"])] = stamp
+        checked = [(i, a) for i, a in changes if a.expected_modified_at is not None]
+        written = {f for _, a in checked for f in opportunity_changes(a, self._config)}
+        current: dict[str, Mapping[str, Any]] = {}
+        for chunk in soql.chunked(sorted({a.deal_id for _, a in checked}), self._ids_per_query):
+            for row in self._client.query_records(soql.opportunity_stamps(chunk, sorted(written))):
+                current[str(row["Id"])] = row
         merged: dict[str, tuple[dict[str, Any], list[int]]] = {}
         for index, action in changes:
+            changed = opportunity_changes(action, self._config)
             if action.expected_modified_at is not None:
-                current = stamps.get(action.deal_id)
-                if current is None:
+                found = current.get(action.deal_id)
+                if found is None:
                     plan.fixed[index] = ActionOutcome(
                         action.key, OutcomeStatus.FAILED, message=f"opportunity {action.deal_id} not found"
                     )
                     continue
-                if action.expected_modified_at not in current:
-                    plan.fixed[index] = ActionOutcome(
-                        action.key,
-                        OutcomeStatus.CONFLICT,
-                        message=f"opportunity {action.deal_id} changed since it was read",
-                    )
+                stamps = {parse_datetime(found.get(f)) for f in ("LastModifiedDate", "SystemModstamp")}
+                if action.expected_modified_at not in stamps:
+                    # Changed since it was read: a conflict, unless it already holds what we would write
+                    # (our own write whose answer was lost, applied again by the recovery).
+                    if all(_holds(found.get(name), value) for name, value in changed.items()):
+                        plan.fixed[index] = ActionOutcome(action.key, ALREADY, (action.deal_id,))
+                    else:
+                        message = f"opportunity {action.deal_id} changed since it was read"
+                        plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.CONFLICT, message=message)
                     continue
             record, indexes = merged.setdefault(
                 action.deal_id, ({"attributes": {"type": "Opportunity"}, "id": action.deal_id}, [])
             )
-            record.update(opportunity_changes(action, self._config))
+            record.update(changed)
             indexes.append(index)
         plan.updates.extend(merged.values())
 
@@ -307,8 +312,9 @@ class Writer:
             if not wrote:
                 plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
 
-    def _open_rep_tasks(self, task_ids: Sequence[str]) -> dict[str, str | None]:
-        """Somebody's Tasks we are to close that are still open: their descriptions (the note goes below)."""
+    def _open_tasks(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """The Tasks we are to close that are still open, with their descriptions (below which the note on
+        somebody's Task goes); one query per ``ids_per_query``, bundled."""
         queries = [soql.open_tasks(c) for c in soql.chunked(sorted(set(task_ids)), self._ids_per_query)]
         return {
             str(row["Id"]): row.get("Description")
@@ -361,3 +367,18 @@ def _outcome(key: str, results: Sequence[RecordResult], gone_is_done: bool) -> A
     if written:
         return ActionOutcome(key, OutcomeStatus.APPLIED, ids)
     return ActionOutcome(key, OutcomeStatus.ALREADY_APPLIED, ids)
+
+
+def _holds(current: Any, wanted: Any) -> bool:
+    """Whether a field's current value (as a query answers it) is the value we would write."""
+    if current is None or current == "":
+        return wanted is None or wanted == ""
+    if wanted is None or str(current) == str(wanted):
+        return wanted is not None
+    if isinstance(wanted, bool) or isinstance(current, bool):
+        return False
+    a, b = parse_datetime(current), parse_datetime(wanted)
+    if a is not None and b is not None:
+        return a == b
+    x, y = parse_number(current), parse_number(wanted)
+    return x is not None and x == y

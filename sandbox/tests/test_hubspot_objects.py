@@ -284,3 +284,54 @@ def test_numbers_of_any_size_are_accepted_and_read_back_as_written(api: HubSpot)
     deal = api.crm.deals.basic_api.get_by_id("1", properties=["amount", "followup_agreed_interval_days"])
     assert deal.properties["amount"] == huge
     assert deal.properties["followup_agreed_interval_days"] == "-5"
+
+
+def test_reads_carry_the_id_and_the_stamps_beside_the_properties_asked_for(
+    api: HubSpot, hs: HubSpotSandbox
+) -> None:
+    """As HubSpot's own example shows (a read with ``properties=owner`` answers ``hs_object_id`` and the
+    create and modification dates too), every object read adds them: by id, a list page and a batch read,
+    for deals and for engagements (``hs_createdate``)."""
+    system = {"hs_object_id", "createdate", "hs_lastmodifieddate"}
+    deal = api.crm.deals.basic_api.get_by_id("1", properties=["dealname"])
+    assert set(deal.properties) == {"dealname", *system}
+    assert deal.properties["hs_object_id"] == "1"
+    page = api.crm.deals.basic_api.get_page(limit=2, properties=["dealstage"])
+    assert all(set(d.properties) == {"dealstage", *system} for d in page.results)
+    batch = requests.post(
+        f"{hs.base_url}/crm/v3/objects/deals/batch/read",
+        json={"inputs": [{"id": "1"}, {"id": "2"}], "properties": ["amount"]},
+        headers=_auth(hs),
+        timeout=10,
+    ).json()
+    assert [set(r["properties"]) for r in batch["results"]] == [{"amount", *system}] * 2
+    calls = requests.get(
+        f"{hs.base_url}/crm/v3/objects/calls",
+        params={"limit": 1, "properties": "hs_call_direction"},
+        headers=_auth(hs),
+        timeout=10,
+    ).json()
+    assert set(calls["results"][0]["properties"]) == {
+        "hs_call_direction",
+        "hs_object_id",
+        "hs_createdate",
+        "hs_lastmodifieddate",
+    }
+
+
+def test_the_next_page_link_is_a_full_url_that_reads_the_next_page(hs: HubSpotSandbox) -> None:
+    """``paging.next.link`` is the request's own URL with the next ``after`` (as in HubSpot's examples,
+    ``https://api.hubapi.com/crm/v3/objects/2-3465404?limit=2&after=…``); following it reads the next page."""
+    first = requests.get(
+        f"{hs.base_url}/crm/v3/objects/deals",
+        params={"limit": 5, "properties": "dealname"},
+        headers=_auth(hs),
+        timeout=10,
+    ).json()
+    following = first["paging"]["next"]
+    assert following["link"] == (
+        f"{hs.base_url}/crm/v3/objects/deals?limit=5&properties=dealname&after={following['after']}"
+    )
+    second = requests.get(following["link"], headers=_auth(hs), timeout=10).json()
+    assert int(second["results"][0]["id"]) > int(first["results"][-1]["id"])
+    assert set(second["results"][0]["properties"]) >= {"dealname"}

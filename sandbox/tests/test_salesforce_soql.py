@@ -190,12 +190,27 @@ def test_relationship_fields_nest_with_attributes_and_null_lookups(org):
     assert rec["Owner"]["attributes"]["type"] == "User"
     assert rec["Account"]["Owner"]["Email"] == "ada@example.com"
     task = run(
-        org, "SELECT What.Type, What.Name, Who.Name, Account.Name FROM Task WHERE TaskSubtype = 'Call'"
+        org,
+        "SELECT What.Type, What.Name, Who.Name, Owner.Name, Account.Name FROM Task"
+        " WHERE TaskSubtype = 'Call'",
     )[0]
     assert task["What"]["Type"] == "Opportunity"
     assert task["What"]["Name"] == "Deal 1"
     assert task["Who"]["Name"] == "First1 Last1"
     assert task["Account"]["Name"] == "Acme"
+    # Polymorphic lookups (What, Who, and Owner on activities: a user or a queue) read the parent through
+    # the Name object: attributes.type "Name", the url the parent's own.
+    assert task["What"]["attributes"]["type"] == "Name"
+    assert task["What"]["attributes"]["url"].endswith(f"/sobjects/Opportunity/{task_what_id(org)}")
+    assert task["Who"]["attributes"]["type"] == "Name"
+    assert "/sobjects/Contact/" in task["Who"]["attributes"]["url"]
+    assert task["Owner"]["attributes"]["type"] == "Name"
+    assert "/sobjects/User/" in task["Owner"]["attributes"]["url"]
+    assert task["Account"]["attributes"]["type"] == "Account"
+
+
+def task_what_id(org) -> str:
+    return str(run(org, "SELECT WhatId FROM Task WHERE TaskSubtype = 'Call'")[0]["WhatId"])
 
 
 def test_child_subqueries_return_sets_or_null(org):

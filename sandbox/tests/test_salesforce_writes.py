@@ -89,6 +89,8 @@ def test_task_create_get_update_delete(sf, raw, box):
         ({"Subject": "x", "Bogus__c": 1}, "INVALID_FIELD", []),
         ({"Subject": "x", "IsClosed": True}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsClosed"]),
         ({"Subject": "x", "CallType": "Sideways"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["CallType"]),
+        ({"Subject": "x", "Status": "Parked"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Status"]),
+        ({"Subject": "x", "Priority": "Urgent"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Priority"]),
         ({"Subject": "x" * 256}, "STRING_TOO_LONG", ["Subject"]),
         ({"Subject": "x", "WhatId": "not-an-id"}, "MALFORMED_ID", ["WhatId"]),
         ({"Subject": "x", "WhatId": make_id("006", 999_999)}, "INVALID_CROSS_REFERENCE_KEY", ["WhatId"]),
@@ -304,3 +306,21 @@ def test_last_activity_date_recalculation_moves_system_modstamp_only(sf, box):
     assert closed["LastActivityDate"] == "2026-01-30"
     assert closed["LastModifiedDate"] == before["LastModifiedDate"]
     assert closed["SystemModstamp"].startswith("2026-01-26T09:00:00")
+
+
+def test_an_opportunity_stage_the_org_does_not_have_is_a_restricted_picklist_error(sf):
+    """StageName takes only the org's OpportunityStage values: another is refused, on create and update,
+    and the opportunity keeps its stage."""
+    opp = sf.query("SELECT Id, StageName FROM Opportunity WHERE IsClosed = false ORDER BY Id LIMIT 1")
+    row = opp["records"][0]
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.Opportunity.update(row["Id"], {"StageName": "Stalled"})
+    error = info.value.content[0]
+    assert error["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert error["fields"] == ["StageName"]
+    assert "Stalled" in error["message"]
+    assert sf.Opportunity.get(row["Id"])["StageName"] == row["StageName"]
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Opportunity.create({"Name": "x", "StageName": "Stalled", "CloseDate": "2026-02-01"})
+    stage = sf.query("SELECT MasterLabel FROM OpportunityStage WHERE IsActive = true LIMIT 1")
+    assert sf.Opportunity.update(row["Id"], {"StageName": stage["records"][0]["MasterLabel"]}) == 204

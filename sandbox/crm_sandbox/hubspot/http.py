@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from crm_sandbox.hubspot.catalog import DEFAULT_PROPERTIES, SINGULAR, resolve_object_type
 from crm_sandbox.hubspot.errors import HubSpotError, error_response, json_response, loads
@@ -117,6 +118,20 @@ def object_type(request: Request, param: str = "objectType") -> str:
 
 def now_iso(store: HubSpotStore) -> str:
     return iso_ms(store.now_ms())
+
+
+def system_properties(store: HubSpotStore, kind: str) -> tuple[str, ...]:
+    """What HubSpot puts in every object read and create beside the properties asked for: the record id,
+    its creation and its last modification (``createdate``/``hs_createdate``, ``hs_lastmodifieddate``, or
+    ``lastmodifieddate`` on contacts)."""
+    table = store.tables[kind]
+    return ("hs_object_id", table.created_property, table.modified_property)
+
+
+def next_page_link(request: Request, after: str) -> str:
+    """``paging.next.link``: the full URL of the next page, the request's own with ``after`` replaced."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", after)]
+    return str(request.url.replace(query=urlencode(query)))
 
 
 def record_json(

@@ -20,6 +20,7 @@ from crm_sandbox.hubspot.http import (
     ok,
     record_json,
     records_json,
+    system_properties,
     truthy,
 )
 from crm_sandbox.hubspot.records import Record
@@ -122,10 +123,11 @@ def batch_routes(store: HubSpotStore) -> list[Route]:
                 missing.append(raw_id)
             else:
                 found.append(record)
+        always = system_properties(store, kind)
         if history:
-            results = [record_json(store, kind, r, names, history=history) for r in found]
+            results = [record_json(store, kind, r, names, history=history, always=always) for r in found]
         else:
-            results = records_json(store, kind, found, names)
+            results = records_json(store, kind, found, names, always=always)
         payload, partial = _batch_body(store, results, started, missing, kind, "get")
         return ok(payload, 207 if partial else 200)
 

@@ -15,10 +15,12 @@ from crm_sandbox.hubspot.http import (
     handler,
     int_param,
     list_param,
+    next_page_link,
     object_type,
     ok,
     record_json,
     records_json,
+    system_properties,
     truthy,
 )
 from crm_sandbox.hubspot.records import Record
@@ -105,13 +107,16 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         after = int(after_raw) if after_raw.isdigit() else 0
         records, next_after = store.tables[kind].page(after, limit, archived=truthy(request, "archived"))
         names, history, assoc = _read_params(request)
+        always = system_properties(store, kind)
         body: dict[str, Any] = {
             "results": [
-                record_json(store, kind, r, names, history=history, associations=assoc) for r in records
+                record_json(store, kind, r, names, history=history, associations=assoc, always=always)
+                for r in records
             ]
         }
         if next_after is not None:
-            body["paging"] = {"next": {"after": str(next_after), "link": f"?after={next_after}"}}
+            link = next_page_link(request, str(next_after))
+            body["paging"] = {"next": {"after": str(next_after), "link": link}}
         return ok(body)
 
     @handler
@@ -124,7 +129,8 @@ def object_routes(store: HubSpotStore) -> list[Route]:
             id_property=request.query_params.get("idProperty"),
         )
         names, history, assoc = _read_params(request)
-        return ok(record_json(store, kind, record, names, history=history, associations=assoc))
+        always = system_properties(store, kind)
+        return ok(record_json(store, kind, record, names, history=history, associations=assoc, always=always))
 
     @handler
     async def create(request: Request) -> Response:
@@ -132,7 +138,7 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         body = await body_json(request)
         record = create_with_associations(store, kind, body)
         given = list((body or {}).get("properties") or {})
-        return ok(record_json(store, kind, record, given, always=_system(store, kind)), 201)
+        return ok(record_json(store, kind, record, given, always=system_properties(store, kind)), 201)
 
     @handler
     async def update(request: Request) -> Response:
@@ -145,7 +151,7 @@ def object_routes(store: HubSpotStore) -> list[Route]:
             raise HubSpotError(400, "VALIDATION_ERROR", 'Invalid input JSON: expected {"properties": {...}}')
         record = store.update(kind, record, body.get("properties") or {})
         given = list(body.get("properties") or {})
-        return ok(record_json(store, kind, record, given, always=_system(store, kind)))
+        return ok(record_json(store, kind, record, given, always=system_properties(store, kind)))
 
     @handler
     async def archive(request: Request) -> Response:
@@ -186,7 +192,7 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         names = body.get("properties") if isinstance(body.get("properties"), list) else None
         result: dict[str, Any] = {
             "total": total,
-            "results": records_json(store, kind, records, names, always=_system(store, kind)),
+            "results": records_json(store, kind, records, names, always=system_properties(store, kind)),
         }
         if offset + len(records) < total and records:
             result["paging"] = {"next": {"after": str(offset + len(records)), "link": None}}
@@ -203,11 +209,6 @@ def object_routes(store: HubSpotStore) -> list[Route]:
         Route(base + "/{objectId}", update, methods=["PATCH"]),
         Route(base + "/{objectId}", archive, methods=["DELETE"]),
     ]
-
-
-def _system(store: HubSpotStore, kind: str) -> tuple[str, ...]:
-    table = store.tables[kind]
-    return ("hs_object_id", table.created_property, table.modified_property)
 
 
 def _read_params(request: Request) -> tuple[list[str] | None, list[str] | None, list[str] | None]:

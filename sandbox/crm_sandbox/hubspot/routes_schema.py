@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from crm_sandbox.hubspot.errors import HubSpotError, error_body
-from crm_sandbox.hubspot.http import body_json, handler, int_param, now_iso, object_type, ok, truthy
+from crm_sandbox.hubspot.http import (
+    body_json,
+    handler,
+    int_param,
+    next_page_link,
+    now_iso,
+    object_type,
+    ok,
+    truthy,
+)
 from crm_sandbox.hubspot.properties import (
     FIELD_TYPES,
     PROPERTY_TYPES,
@@ -171,7 +180,7 @@ def schema_routes(store: HubSpotStore) -> list[BaseRoute]:
         body: dict[str, Any] = {"results": [owner_json(o) for o in chosen[:limit]]}
         if len(chosen) > limit:
             last = chosen[limit - 1].id
-            body["paging"] = {"next": {"after": str(last), "link": f"?after={last}"}}
+            body["paging"] = {"next": {"after": str(last), "link": next_page_link(request, str(last))}}
         return ok(body)
 
     @handler

@@ -140,6 +140,7 @@ def custom_field_defs() -> dict[str, list[FieldDef]]:
 
 def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
     owner = _ref("OwnerId", "User", "Owner", nillable=False)
+    activity_owner = _ref("OwnerId", ("Group", "User"), "Owner", nillable=False)  # a queue or a user
     what = ("Opportunity", "Account", "Campaign")
     who = ("Contact", "Lead")
     return [
@@ -240,7 +241,7 @@ def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
             "Opportunity",
             [
                 _f("Name", "string", length=120, required=True),
-                _f("StageName", "picklist", length=255, required=True),
+                _f("StageName", "picklist", length=255, required=True, restricted=True),
                 _ro("IsClosed", "boolean", nillable=False),
                 _ro("IsWon", "boolean", nillable=False),
                 _f("NextStep", "string"),
@@ -367,11 +368,13 @@ def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
                     picklist=TASK_STATUSES,
                     default_value="Not Started",
                     nillable=False,
+                    restricted=True,
                 ),
                 _f(
                     "Priority",
                     "picklist",
                     length=40,
+                    restricted=True,
                     picklist=("High", "Normal", "Low"),
                     default_value="Normal",
                     nillable=False,
@@ -401,7 +404,7 @@ def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
                 _ref("WhatId", what, "What"),
                 _ref("WhoId", who, "Who"),
                 _ref("AccountId", "Account", "Account", createable=False, updateable=False),
-                owner,
+                activity_owner,
             ],
         ),
         (
@@ -424,7 +427,7 @@ def standard_objects() -> list[tuple[str, str, str, list[FieldDef]]]:
                 _ref("WhatId", what, "What"),
                 _ref("WhoId", who, "Who"),
                 _ref("AccountId", "Account", "Account", createable=False, updateable=False),
-                owner,
+                activity_owner,
             ],
         ),
         (

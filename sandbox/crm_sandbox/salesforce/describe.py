@@ -85,6 +85,7 @@ def field_describe(fd: FieldDef) -> dict[str, Any]:
         "referenceTo": list(fd.reference_to),
         "relationshipName": fd.relationship_name,
         "polymorphicForeignKey": fd.polymorphic,
+        "namePointing": fd.polymorphic,
         "htmlFormatted": False,
         "nameField": fd.name == "Name",
     }

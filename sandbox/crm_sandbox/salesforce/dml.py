@@ -18,13 +18,14 @@ without moving either stamp (unverified: Salesforce's list does not name them; s
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, timedelta
 from typing import Any
 
 from crm_sandbox.salesforce.errors import ApiError, dml_error, entity_deleted, not_found
 from crm_sandbox.salesforce.history import opportunity_written
 from crm_sandbox.salesforce.ids import normalize_id
-from crm_sandbox.salesforce.schema import CLOSED_TASK_STATUSES, ObjectDef
+from crm_sandbox.salesforce.schema import CLOSED_TASK_STATUSES, FieldDef, ObjectDef
 from crm_sandbox.salesforce.store import Record, SalesforceStore, Table
 from crm_sandbox.salesforce.values import from_json
 
@@ -52,7 +53,7 @@ def convert(store: SalesforceStore, obj: ObjectDef, body: dict[str, Any], *, cre
             value = from_json(fd, raw)
         except ValueError as exc:
             raise ApiError(400, "JSON_PARSER_ERROR", str(exc)) from None
-        if value is not None and fd.restricted and value not in fd.picklist:
+        if value is not None and fd.restricted and value not in _picklist(store, obj, fd):
             raise dml_error(
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                 f"{fd.label}: bad value for restricted picklist field: {value}",
@@ -242,6 +243,14 @@ def _derive(store: SalesforceStore, obj: ObjectDef, v: Record, old: Record | Non
         v["HasResponded"] = responded
         if responded and v.get("FirstRespondedDate") is None:
             v["FirstRespondedDate"] = store.now().astimezone(UTC).date()
+
+
+def _picklist(store: SalesforceStore, obj: ObjectDef, fd: FieldDef) -> Collection[str]:
+    """A restricted picklist's values: the field's own, or the org's stages for Opportunity.StageName."""
+    if obj.name == "Opportunity" and fd.name == "StageName":
+        stages = store.table("OpportunityStage").rows.values()
+        return {str(r.get("MasterLabel")) for r in stages if r.get("IsActive", True)}
+    return fd.picklist
 
 
 def _stage(store: SalesforceStore, label: Any) -> Record | None:

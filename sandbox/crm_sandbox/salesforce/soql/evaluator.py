@@ -374,7 +374,7 @@ class QueryEngine:
 
     def render(self, c: Compiled, rec: Record, version: str, all_rows: bool) -> tuple[dict[str, Any], int]:
         """One record as JSON and how many rows (itself plus child rows) it counts toward a batch."""
-        out = _attributes(c.obj.name, rec["Id"], version)
+        out = _attributes(c.obj.name, c.obj.name, rec["Id"], version)
         weight = 1
         for col in c.columns:
             if isinstance(col, ChildQuery):
@@ -414,16 +414,19 @@ class QueryEngine:
         table, target = found
         nested = out.get(key)
         if nested is None:
-            nested = _attributes(table.obj.name, target["Id"], version)
+            # A polymorphic lookup reads the parent through the Name object: its type is "Name", its url
+            # the parent's own.
+            kind = "Name" if lookup.polymorphic else table.obj.name
+            nested = _attributes(kind, table.obj.name, target["Id"], version)
             out[key] = nested
         self._put(nested, target, col, depth + 1, version)
 
 
-def _attributes(type_name: str, record_id: str, version: str) -> dict[str, Any]:
+def _attributes(type_name: str, sobject: str, record_id: str, version: str) -> dict[str, Any]:
     return {
         "attributes": {
             "type": type_name,
-            "url": f"/services/data/v{version}/sobjects/{type_name}/{record_id}",
+            "url": f"/services/data/v{version}/sobjects/{sobject}/{record_id}",
         }
     }
 

@@ -1,4 +1,6 @@
-"""The HubSpot connector against the HubSpot sandbox, through the real SDK and real HTTP.
+"""The HubSpot connector against the HubSpot sandbox, through the real SDK and real HTTP: what only HubSpot
+has (association labels as roles, the 10,000-result search cap, association paging, property mapping and
+the calls each step costs). What every connector does is tested once for all of them in tests/contract/.
 
 Each test starts its own small sandbox portal (seeded from ``crm_sandbox.dataset``), so tests never share
 state. Changes are made with the unmodified ``hubspot-api-client``, as a HubSpot user's tools would make
@@ -14,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from crm_sandbox.dataset import generate
-from crm_sandbox.faults import FaultConfig
 from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 from pydantic import ValidationError
@@ -337,71 +338,6 @@ def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: 
     restarted = _connector(small)
     list(restarted.pull_changes(directory, batches[-1].cursor))
     assert restarted.find_applied([first[0].key]) == {first[0].key: (task_id,)}
-
-
-def test_stale_deal_write_is_a_conflict(small: HubSpotSandbox):
-    """A stage change whose deal changed since it was read is not written and reported as a conflict."""
-    connector = _connector(small)
-    directory, _b, deals = _full(connector)
-    deal = next(d for d in sorted(deals.values(), key=lambda d: int(d.id)) if not d.is_closed)
-    _sdk(small).crm.deals.basic_api.update(deal.id, {"properties": {"hs_next_step": "changed by a rep"}})
-    action = _actions(deal, deal, directory.pipelines)[1]
-    (outcome,) = connector.apply([action])
-    assert outcome.status is OutcomeStatus.CONFLICT
-    current = _sdk(small).crm.deals.basic_api.get_by_id(deal.id, properties=["dealstage"])
-    assert current.properties["dealstage"] == deal.stage.id
-
-
-def test_faults_do_not_change_the_result_or_duplicate_writes():
-    """With 5xx, 429 storms and dropped connections, pull and write-back give the fault-free result once."""
-    dataset = generate(9, 80, NOW)
-    with running_hubspot_sandbox(dataset=dataset, rate_limits=NO_LIMITS) as hs:
-        clean_connector = _connector(hs)
-        _directory, _b, clean = _full(clean_connector)
-        hs.control.set_faults(
-            FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=8)
-        )
-        connector = _connector(hs)
-        _directory, _batches, deals = _full(connector)
-        assert connector.usage().calls > clean_connector.usage().calls  # faults happened and were retried
-        assert {d.id: (d.stage.id, len(d.contacts), len(d.activities)) for d in deals.values()} == {
-            d.id: (d.stage.id, len(d.contacts), len(d.activities)) for d in clean.values()
-        }
-        targets = [d for d in sorted(deals.values(), key=lambda d: int(d.id)) if not d.is_closed][:40]
-        actions = [
-            CreateTask(
-                key=make_key("fault", d.id),
-                deal_id=d.id,
-                rule_id="r",
-                explanation=Explanation("x"),
-                owner_id=d.owner_id,
-                subject="Follow up",
-                body="Follow up.",
-                due_at=NOW + timedelta(days=1),
-            )
-            for d in targets
-        ]
-        outcomes = connector.apply(actions)
-        again = _connector(hs).apply(actions)
-        hs.control.set_faults(None)
-        usage = connector.usage().calls_by_endpoint
-        sdk = _sdk(hs)
-        keys: list[str] = []
-        for d in targets:
-            links = sdk.crm.associations.v4.basic_api.get_page("deals", d.id, "tasks", limit=500)
-            for r in links.results:
-                body = sdk.crm.objects.tasks.basic_api.get_by_id(
-                    str(r.to_object_id), properties=["hs_task_body"]
-                )
-                found = parse_task_key(body.properties.get("hs_task_body"))
-                if found:
-                    keys.append(found[0])
-    assert {o.status for o in outcomes} <= {OutcomeStatus.APPLIED}
-    assert {o.status for o in again} == {OutcomeStatus.ALREADY_APPLIED}
-    assert sorted(keys) == sorted(a.key for a in actions)  # each exactly once
-    assert usage.get("tasks.batch_create", 0) >= 2, (
-        usage
-    )  # a create failed and was re-checked, not duplicated
 
 
 def test_association_paging_gives_the_same_aggregates():

@@ -1,4 +1,6 @@
-"""Contract tests: the Salesforce connector against the HTTPS sandbox through the real simple-salesforce."""
+"""The Salesforce connector against the HTTPS sandbox through the real simple-salesforce: what only
+Salesforce has (field mapping of writes, campaign members, JWT session renewal, the org's daily budget).
+What every connector does is tested once for all of them in tests/contract/."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from crm_sandbox.faults import FaultConfig
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 from connectors.base import OutcomeStatus
@@ -68,58 +69,13 @@ def open_deal_with_contact(deals: dict[str, Deal]) -> Deal:
     return next(d for d in sorted(deals.values(), key=lambda d: d.id) if not d.is_closed and d.contacts)
 
 
-def test_full_pull_returns_every_opportunity_as_an_aggregate(
-    sandbox: SalesforceSandbox, tmp_path: Path
-) -> None:
-    """A full pull returns each opportunity once, with stages from OpportunityStage and child records."""
-    conn = connector(options(sandbox, tmp_path / "t"))
-    directory = conn.read_directory()
-    deals = deals_by_id(pull_all(conn, directory, None))
-    sf = plain_client(sandbox)
-    assert len(deals) == count(sf, "SELECT Id FROM Opportunity")
-    stage_ids = {s.id for p in directory.pipelines.values() for s in p.stages}
-    assert {d.stage.id for d in deals.values()} <= stage_ids
-    assert sum(len(d.activities) for d in deals.values()) > len(deals)
-    assert any(d.contacts for d in deals.values())
-    assert any(o.time_zone for o in directory.owners.values())
-
-
-def test_incremental_pull_sees_changes_made_through_simple_salesforce(
-    sandbox: SalesforceSandbox, tmp_path: Path
-) -> None:
-    """After a field change, a new Task and a deletion, the incremental pull returns exactly those effects."""
-    conn = connector(options(sandbox, tmp_path / "t"))
-    directory = conn.read_directory()
-    full = pull_all(conn, directory, None)
-    ids = sorted(deals_by_id(full))
-    sandbox.control.set_clock(sandbox.control.clock() + timedelta(hours=1), ticking=True)
-    sf = plain_client(sandbox)
-    sf.Opportunity.update(ids[0], {"NextStep": "Changed by another integration"})
-    sf.Task.create(
-        {
-            "WhatId": ids[1],
-            "Subject": "Logged call",
-            "Status": "Completed",
-            "TaskSubtype": "Call",
-            "CallType": "Outbound",
-            "CallDisposition": "Connected",
-        }
-    )
-    sf.Opportunity.delete(ids[2])
-    batches = pull_all(conn, directory, full[-1].cursor)
-    changed = deals_by_id(batches)
-    assert changed[ids[0]].next_step.what == "Changed by another integration"
-    assert any(a.outcome.value == "connected" for a in changed[ids[1]].activities)
-    assert ids[2] in batches[-1].removed_deal_ids
-    assert len(changed) < len(ids) // 2  # cost follows the change, not the org
-
-
 def test_write_back_of_every_action_kind(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
     """Each action kind is written and visible through simple-salesforce afterwards."""
     sf = plain_client(sandbox)
     ensure_campaign(sf, CAMPAIGN)
     conn = connector(options(sandbox, tmp_path / "t"))
     directory = conn.read_directory()
+    assert any(o.time_zone for o in directory.owners.values())  # User.TimeZoneSidKey, for due dates
     deals = deals_by_id(pull_all(conn, directory, None))
     deal = open_deal_with_contact(deals)
     contact = deal.contacts[0].id
@@ -217,30 +173,6 @@ def test_write_back_of_every_action_kind(sandbox: SalesforceSandbox, tmp_path: P
     assert sf.query(member_query)["totalSize"] == 0
 
 
-def test_stale_read_is_a_conflict(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
-    """A stage change on an opportunity someone edited after our read is not written."""
-    conn = connector(options(sandbox, tmp_path / "t"))
-    directory = conn.read_directory()
-    deal = open_deal_with_contact(deals_by_id(pull_all(conn, directory, None)))
-    sandbox.control.set_clock(sandbox.control.clock() + timedelta(minutes=5), ticking=True)
-    plain_client(sandbox).Opportunity.update(deal.id, {"NextStep": "Edited by a rep"})
-    (outcome,) = conn.apply(
-        [
-            ChangeStage(
-                key="s1",
-                deal_id=deal.id,
-                rule_id="r",
-                explanation=WHY,
-                pipeline_id="default",
-                stage_id="Closed Lost",
-                expected_modified_at=deal.modified_at,
-            )
-        ]
-    )
-    assert outcome.status is OutcomeStatus.CONFLICT
-    assert plain_client(sandbox).Opportunity.get(deal.id)["StageName"] == deal.stage.id
-
-
 def test_existing_campaign_member_and_rerun_write_nothing(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
     """A member added elsewhere is ALREADY_APPLIED, and a re-run of applied tasks makes no write call."""
     sf = plain_client(sandbox)
@@ -298,40 +230,6 @@ def test_expired_token_mid_cycle_renews_and_finishes(sandbox: SalesforceSandbox,
     assert conn.client.renewals == 1
 
 
-def test_faults_do_not_break_the_cycle_or_duplicate_writes(
-    sandbox: SalesforceSandbox, tmp_path: Path
-) -> None:
-    """With 5xx, dropped connections and UNABLE_TO_LOCK_ROW injected, pull and write complete once each."""
-    conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
-    directory = conn.read_directory()
-    clean = deals_by_id(pull_all(conn, directory, None))
-    sandbox.control.set_faults(FaultConfig(error_rate=0.15, drop_rate=0.1, seed=5))
-    sandbox.org.sf_faults.configure(0.2, 5)
-    faulty = deals_by_id(pull_all(conn, directory, None))
-    assert faulty.keys() == clean.keys()
-    open_deals = [d for d in clean.values() if not d.is_closed][:60]
-    creates = [
-        CreateTask(
-            key=make_key("faults", d.id),
-            deal_id=d.id,
-            rule_id="r",
-            explanation=WHY,
-            owner_id=d.owner_id,
-            subject="S",
-            body="B",
-            due_at=NOW + timedelta(days=1),
-        )
-        for d in open_deals
-    ]
-    outcomes = conn.apply(creates)
-    assert {o.status for o in outcomes} <= {OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED}
-    sandbox.control.set_faults(None)
-    sandbox.org.sf_faults.configure(0.0, 0)
-    sf = plain_client(sandbox)
-    keys = ",".join(f"'{c.key}'" for c in creates)
-    assert count(sf, f"SELECT Id FROM Task WHERE Followup_Key__c IN ({keys})") == len(creates)
-
-
 def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     sandbox: SalesforceSandbox, tmp_path: Path
 ) -> None:
@@ -355,3 +253,43 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     rest = pull_all(later, later.read_directory(), None)
     assert len(deals_by_id(rest)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
     assert "full_at" in rest[-1].cursor
+
+
+def test_a_stage_the_org_does_not_have_fails_that_action_alone(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """StageName is a restricted picklist: a stage change to a value the org lacks (renamed or removed
+    since the policy was checked) is that action's FAILED outcome with Salesforce's code, on its
+    opportunity; the other actions of the apply are written, and nothing raises."""
+    conn = connector(options(sandbox, tmp_path / "t"))
+    directory = conn.read_directory()
+    deals = sorted(deals_by_id(pull_all(conn, directory, None)).values(), key=lambda d: d.id)
+    stale, other = [d for d in deals if not d.is_closed][:2]
+    renamed = ChangeStage(
+        key="s-gone",
+        deal_id=stale.id,
+        rule_id="r",
+        explanation=WHY,
+        pipeline_id=stale.pipeline_id,
+        stage_id="Stalled",
+        expected_modified_at=stale.modified_at,
+    )
+    task = CreateTask(
+        key=make_key("beside", other.id),
+        deal_id=other.id,
+        rule_id="r",
+        explanation=WHY,
+        owner_id=other.owner_id,
+        subject="S",
+        body="B",
+        due_at=NOW + timedelta(days=1),
+    )
+
+    failed, written = conn.apply([renamed, task])
+
+    assert failed.status is OutcomeStatus.FAILED
+    assert failed.message is not None
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in failed.message
+    assert failed.crm_ids == (stale.id,)
+    assert written.status is OutcomeStatus.APPLIED
+    assert plain_client(sandbox).Opportunity.get(stale.id)["StageName"] == stale.stage.id
