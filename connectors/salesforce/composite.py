@@ -16,8 +16,8 @@ series of requests counts as a single call toward your API limits" (reference §
 retried as a whole: a collection that did not come back with a full answer (the call failed, its
 subrequest failed, records locked) continues on its own through the retry loop above, which for creates
 asks first which records landed. [unverified] that Salesforce accepts 25 collections of 200 records in one
-Composite call within its response-time limits (no documented size limit for it was found); lower
-``collections_per_call`` to 1 for one collection per call.
+Composite call within its response-time limits (no documented size limit for it was found);
+``collections_per_call=1`` sends one collection per call (a constructor argument, not a setting).
 """
 
 from __future__ import annotations
