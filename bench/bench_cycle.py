@@ -23,6 +23,7 @@ plus distinct opportunities), and the stamps read back (like the check). The pul
 connector benchmarks' (same seed and size; see their sections).
 
     .venv/bin/python -m bench.bench_cycle [--deals 10000[,100000]] [--crm hubspot,salesforce] [--no-write]
+        [--apply-batch-size N]
 """
 
 from __future__ import annotations
@@ -166,8 +167,7 @@ def _hubspot(deals: int, out: Any) -> None:
     settings.write_text(
         f"store: {{url: '{store_url}'}}\n"
         "accounts:\n  demo:\n    crm: hubspot\n"
-        f"    policy: '{POLICY}'\n"
-        "    hubspot:\n"
+        f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    hubspot:\n"
         f"      host: '{base_url}'\n      access_token_env: BENCH_HUBSPOT_TOKEN\n      tier: enterprise\n"
         "      search_per_second: 1000\n",
         encoding="utf-8",
@@ -230,8 +230,7 @@ def _salesforce(deals: int, out: Any) -> None:
     settings.write_text(
         f"store: {{url: '{store_url}'}}\n"
         "accounts:\n  demo:\n    crm: salesforce\n"
-        f"    policy: '{POLICY}'\n"
-        "    salesforce:\n"
+        f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    salesforce:\n"
         f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
         f"      ca_file: '{ca_file}'\n"
         "      auth:\n        kind: jwt_bearer\n"
@@ -320,7 +319,10 @@ def main() -> None:
     parser.add_argument("--deals", default="10000", help="sizes, comma-separated")
     parser.add_argument("--crm", default="hubspot,salesforce")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+    parser.add_argument("--apply-batch-size", type=int, help="instead of the default setting")
     args = parser.parse_args()
+    if args.apply_batch_size:  # read by the fresh processes
+        os.environ["BENCH_CYCLE_EXTRA"] = f"    apply_batch_size: {args.apply_batch_size}\n"
     targets = {"hubspot": ("HubSpot", _hubspot), "salesforce": ("Salesforce", _salesforce)}
     results: list[tuple[str, int, list[dict[str, Any]]]] = []
     for size in (int(s) for s in args.deals.split(",") if s):
