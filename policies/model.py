@@ -20,8 +20,6 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from hashlib import sha256
 
-from policies.frozen import direct_init
-
 FieldValue = str | int | float | bool | date | datetime | None
 
 
@@ -322,7 +320,6 @@ class Deal:
 # --------------------------------------------------------------------------------------------------
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One fact behind a decision, for the rep's task body, the audit trail and ``followup explain``."""
@@ -331,7 +328,6 @@ class Evidence:
     value: str  # already rendered: "6", "2026-03-02", "call:123, email:456"
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Explanation:
     summary: str
@@ -355,7 +351,6 @@ class _ActionBase:
     explanation: Explanation
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateTask(_ActionBase):
     owner_id: str | None
@@ -370,7 +365,6 @@ class CreateTask(_ActionBase):
     fell_due_at: datetime | None = None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateTask(_ActionBase):
     task_id: str
@@ -388,7 +382,6 @@ class CloseReason(StrEnum):
     DEAL_STOPPED = "deal_stopped"  # the deal was closed or went to nurture
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseTask(_ActionBase):
     task_id: str
@@ -396,7 +389,6 @@ class CloseTask(_ActionBase):
     reason: CloseReason
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeStage(_ActionBase):
     pipeline_id: str
@@ -405,21 +397,18 @@ class ChangeStage(_ActionBase):
     expected_modified_at: datetime | None = None  # write only if the deal is unchanged since it was read
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetDealFields(_ActionBase):
     fields: Mapping[str, FieldValue]  # DealField values or CRM field names
     expected_modified_at: datetime | None = None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnrolInNurture(_ActionBase):
     contact_ids: tuple[str, ...]
     nurture: str  # HubSpot list name or Salesforce campaign name, from the policy
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactivateFromNurture(_ActionBase):
     contact_ids: tuple[str, ...]
@@ -447,7 +436,6 @@ def action_kind(action: Action) -> str:
     return ACTION_KINDS[type(action)]
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class RuleVerdict:
     """Whether one rule fired for one deal, and why (or why not)."""
@@ -458,7 +446,6 @@ class RuleVerdict:
     evidence: tuple[Evidence, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     deal_id: str
@@ -466,7 +453,6 @@ class Decision:
     verdicts: tuple[RuleVerdict, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class DeferredAction:
     """An action held back by a budget (tasks per owner per day, touches per contact): never dropped."""

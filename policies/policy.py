@@ -18,7 +18,16 @@ from policies.calendar import BusinessCalendar
 from policies.consistency import check_rules
 from policies.fillers import VaguenessCheck
 from policies.model import Deal, DealField, Owner, WorkingHours
-from policies.settings import Budgets, CalendarSettings, Override, Rollout, RuleSet, Scope, StageMoves, Texts
+from policies.policy_file import (
+    Budgets,
+    CalendarSettings,
+    Override,
+    Rollout,
+    RuleSet,
+    Scope,
+    StageMoves,
+    Texts,
+)
 
 _CANONICAL_FIELDS = frozenset(DealField)
 
