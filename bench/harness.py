@@ -87,7 +87,7 @@ def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
 def serve_salesforce_sandbox(conn: Connection, **sandbox: Any) -> None:
     """A child process's work: run ``running_salesforce_sandbox(**sandbox)`` and send what a settings file
     needs to reach it (instance URL, CA file, JWT consumer key, username, private key file), then wait for
-    ``"stop"``."""
+    ``"stop"``; ``"token"`` answers an access token for changes made behind the worker's back."""
     from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(**sandbox) as box:
@@ -100,8 +100,9 @@ def serve_salesforce_sandbox(conn: Connection, **sandbox: Any) -> None:
                 str(box.private_key_file),
             )
         )
-        while conn.recv() != "stop":
-            pass
+        while (message := conn.recv()) != "stop":
+            if message == "token":
+                conn.send(box.org.issue_token())
 
 
 def throughput_main(

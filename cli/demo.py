@@ -112,7 +112,7 @@ def _write_settings(folder: Path, demo: DemoCrm) -> Path:
         "  demo:\n"
         f"    crm: {demo.crm}\n"
         f"    policy: '{POLICY}'\n"
-        "    apply_batch_size: 50\n" + demo.section,
+        "    apply_batch_size: 2000\n" + demo.section,
         encoding="utf-8",
     )
     return path

@@ -11,7 +11,9 @@
    memory stays flat); audit the decisions; drop actions the ledger already settled.
 5. Act in batches that never split a deal's actions: commit the intents, call the CRM, commit the outcomes
    together with the write-through of their effects into the mirror (so the next evaluation agrees with
-   the CRM even before a pull sees our writes).
+   the CRM even before a pull sees our writes). New actions gather across evaluation chunks until a batch
+   of ``apply_batch_size`` is full, so the connector can fill each CRM call of a write kind to the CRM's
+   batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of writing part-empty calls per chunk.
 
 Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM. A canary
 rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
@@ -70,7 +72,7 @@ SETTLED = frozenset({APPLIED, FAILED})  # never applied again under the same key
 
 @dataclass(frozen=True, slots=True)
 class CycleOptions:
-    apply_batch_size: int = 50
+    apply_batch_size: int = 2000  # actions per apply: enough of each write kind to fill the CRMs' batches
     evaluate_chunk: int = 2000
     full_pull_every: timedelta = timedelta(hours=24)
     lease_ttl: timedelta = timedelta(minutes=10)
@@ -156,6 +158,8 @@ class _Run:
         self.now = cycle.clock()
         self.pipelines: Mapping[str, Pipeline] = {}
         self._usage_before: Counter[str] = Counter()
+        self.queued: list[Action] = []  # new enforced actions gathered across chunks, not yet intents
+        self.queued_cohorts: dict[str, str] = {}
 
     def execute(self) -> CycleResult:
         c, result = self.c, self.result
@@ -339,7 +343,31 @@ class _Run:
                         kind=action_kind(action),
                         cohort=names[action.deal_id],
                     )
-            self._apply([a for a in new if cohorts[a.deal_id].enforced], names)
+            self._queue([a for a in new if cohorts[a.deal_id].enforced], names)
+        self._flush(everything=True)
+
+    def _queue(self, actions: Sequence[Action], cohorts: Mapping[str, str]) -> None:
+        """Gather a chunk's new actions; apply full batches (the rest waits for the next chunk or the end).
+
+        Nothing is lost by waiting: an action that is not yet an intent when the cycle stops or crashes is
+        planned again by the next cycle (its deals were not written)."""
+        self.queued.extend(actions)
+        self.queued_cohorts.update({a.deal_id: cohorts[a.deal_id] for a in actions})
+        self._flush(everything=False)
+
+    def _flush(self, *, everything: bool) -> None:
+        size = self.c.options.apply_batch_size
+        if not self.queued or (not everything and len(self.queued) < size):
+            return
+        batches = deal_batches(self.queued, size)
+        keep = [] if everything or len(batches[-1]) >= size else batches.pop()
+        ready = [a for batch in batches for a in batch]
+        self.queued = keep
+        cohorts, self.queued_cohorts = (
+            self.queued_cohorts,
+            {a.deal_id: self.queued_cohorts[a.deal_id] for a in keep},
+        )
+        self._apply(ready, cohorts)
 
     def _decide(self, chunk: Sequence[Deal], directory: Directory) -> tuple[Sequence[Deal], Plan]:
         """The plan for a chunk; when the engine raises, each deal alone finds the ones it cannot evaluate,

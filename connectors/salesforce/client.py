@@ -312,6 +312,23 @@ class SalesforceClient:
 
         return self.call(where, send)
 
+    def data_path(self, path: str) -> str:
+        """``path`` under ``/services/data/vXX.X/``, as a Composite subrequest's ``url`` names it."""
+        return f"/services/data/v{self._version}/{path}"
+
+    def composite(self, subrequests: Sequence[Mapping[str, Any]], *, where: str) -> list[Mapping[str, Any]]:
+        """One ``POST composite`` call (``allOrNone: false``), not retried (the caller's loop retries):
+        each subrequest's answer (``httpStatusCode`` and ``body``), in the order of ``subrequests``; a
+        subrequest Salesforce did not answer is an empty mapping."""
+        body = {"allOrNone": False, "compositeRequest": list(subrequests)}
+        answer = self.call(where, lambda sf: sf.restful("composite", method="POST", json=body), retry=False)
+        by_reference = {
+            str(item.get("referenceId")): item
+            for item in (answer or {}).get("compositeResponse") or []
+            if isinstance(item, Mapping)
+        }
+        return [by_reference.get(str(sub["referenceId"])) or {} for sub in subrequests]
+
     def restful(self, path: str, *, method: str = "GET", retry: bool = True, **kwargs: Any) -> Any:
         """A REST call under ``/services/data/vXX.X/`` (composite, limits, describe)."""
         return self.call(

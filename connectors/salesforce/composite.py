@@ -10,6 +10,15 @@ Retrying a *create* is only safe when we know the first attempt did not land (a 
 lose the answer to a call that succeeded). ``CollectionWriter.create`` therefore asks, before every retry,
 which pending records already exist: a caller-supplied ``find_existing`` looks Tasks up by their
 idempotency key; CampaignMembers need no look-up since a second insert is refused with DUPLICATE_VALUE.
+
+When one kind of write needs more than one collection, the collections go together in ``POST composite``
+calls, up to ``collections_per_call`` (at most 25, the Composite subrequest limit) per call: "the entire
+series of requests counts as a single call toward your API limits" (reference §1.4). That first send is not
+retried as a whole: a collection that did not come back with a full answer (the call failed, its
+subrequest failed, records locked) continues on its own through the retry loop above, which for creates
+asks first which records landed. [unverified] that Salesforce accepts 25 collections of 200 records in one
+Composite call within its response-time limits (no documented size limit for it was found);
+``collections_per_call=1`` sends one collection per call (a constructor argument, not a setting).
 """
 
 from __future__ import annotations
@@ -18,13 +27,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
+
+import structlog
 
 from connectors.errors import BudgetExhausted, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import TRANSIENT_CODES, error_codes
 
+log = structlog.get_logger(__name__)
+
 COLLECTION_LIMIT = 200
+COMPOSITE_SUBREQUESTS = 25  # Composite: at most 25 subrequests per call
 
 
 class RecordStatus(StrEnum):
@@ -62,11 +77,13 @@ class CollectionWriter:
         retry: RetrySettings,
         sleep: Callable[[float], None],
         batch_size: int = COLLECTION_LIMIT,
+        collections_per_call: int = COMPOSITE_SUBREQUESTS,
     ) -> None:
         self._client = client
         self._retry = retry
         self._sleep = sleep
         self._batch = min(batch_size, COLLECTION_LIMIT)
+        self._per_call = max(1, min(collections_per_call, COMPOSITE_SUBREQUESTS))
 
     def create(self, records: Sequence[dict[str, Any]], find_existing: FindExisting) -> list[RecordResult]:
         return self._run("POST", records, find_existing)
@@ -80,16 +97,67 @@ class CollectionWriter:
     def _run(
         self, method: str, records: Sequence[dict[str, Any]], find_existing: FindExisting | None
     ) -> list[RecordResult]:
+        chunks = [records[start : start + self._batch] for start in range(0, len(records), self._batch)]
         results: list[RecordResult] = []
-        for start in range(0, len(records), self._batch):
-            chunk = records[start : start + self._batch]
-            results.extend(self._chunk(method, chunk, find_existing))
+        for start in range(0, len(chunks), self._per_call):
+            group = chunks[start : start + self._per_call]
+            states = self._send_together(method, group) if len(group) > 1 else [None] * len(group)
+            for chunk, state in zip(group, states, strict=True):
+                results.extend(self._chunk(method, chunk, find_existing, state))
         return results
 
+    def _send_together(self, method: str, group: Sequence[Sequence[dict[str, Any]]]) -> list[_Pending]:
+        """The first attempt of several collections in one Composite call: per collection, what is left."""
+        states = [_Pending(records=dict(enumerate(chunk)), attempts=1) for chunk in group]
+        subrequests = [
+            self._subrequest(method, list(chunk), f"c{number}") for number, chunk in enumerate(group)
+        ]
+        try:
+            answers = self._client.composite(subrequests, where="composite composite/sobjects")
+        except BudgetExhausted:
+            raise
+        except RetryLater as exc:  # may have landed: each collection goes on alone, creates look first
+            log.info("salesforce_collections_call_failed", collections=len(group), error=type(exc).__name__)
+            return states
+        for state, answer in zip(states, answers, strict=True):
+            saves = answer.get("body")
+            if answer.get("httpStatusCode") != 200 or not isinstance(saves, list):
+                continue  # not written (a failed subrequest writes nothing): sent again on its own
+            if len(saves) != len(state.records):
+                continue
+            for index, save in zip(sorted(state.records), saves, strict=True):
+                result = self._result(save)
+                if result is not None:
+                    state.results[index] = result
+                    state.records.pop(index)
+        return states
+
+    def _subrequest(self, method: str, records: list[dict[str, Any]], reference: str) -> dict[str, Any]:
+        if method == "DELETE":
+            ids = ",".join(str(r["id"]) for r in records)
+            url = self._client.data_path(
+                "composite/sobjects?" + urlencode({"ids": ids, "allOrNone": "false"})
+            )
+            return {"method": method, "url": url, "referenceId": reference}
+        return {
+            "method": method,
+            "url": self._client.data_path("composite/sobjects"),
+            "referenceId": reference,
+            "body": {"allOrNone": False, "records": records},
+        }
+
     def _chunk(
-        self, method: str, chunk: Sequence[dict[str, Any]], find_existing: FindExisting | None
+        self,
+        method: str,
+        chunk: Sequence[dict[str, Any]],
+        find_existing: FindExisting | None,
+        state: _Pending | None = None,
     ) -> list[RecordResult]:
-        state = _Pending(records=dict(enumerate(chunk)))
+        """One collection through the retry loop; ``state`` when a bundled first attempt was made."""
+        if state is None:
+            state = _Pending(records=dict(enumerate(chunk)))
+        elif not state.records:
+            return [state.results[i] for i in range(len(chunk))]
 
         def attempt() -> None:
             state.attempts += 1

@@ -1,14 +1,16 @@
 """Write-back: engine actions become sObject Collections calls, one outcome per action, in input order.
 
 All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 200, and so do all updates
-(Task updates and closes, Opportunity stage and field changes, member statuses), so a cycle costs about
-``ceil(records / 200)`` write calls plus the reads that make the writes safe:
+(Task updates and closes, Opportunity stage and field changes, member statuses); several collections of one
+kind go in one Composite call (``composite.CollectionWriter``), so a cycle costs about
+``ceil(records / 5000)`` write calls per kind plus the reads that make the writes safe:
 
 * stage and field changes are written only if the opportunity's ``LastModifiedDate`` (or
   ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 500
-  opportunities, which also reads the fields the actions write); otherwise the outcome is CONFLICT and the
-  engine looks again next cycle, unless the opportunity already holds exactly what the action would
-  write (our own write whose answer was lost, applied again after a crash): that is ALREADY_APPLIED.
+  opportunities, up to 5 such queries per Composite call, which also read the fields the actions write);
+  otherwise the outcome is CONFLICT and the engine looks again next cycle, unless the opportunity already
+  holds exactly what the action would write (our own write whose answer was lost, applied again after a
+  crash): that is ALREADY_APPLIED.
   Changes to the same opportunity in one ``apply`` are merged into one record, so our own first write does
   not make the second one conflict. (Collections have no conditional update; the window between the read
   and the write is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read
@@ -227,8 +229,12 @@ class Writer:
         checked = [(i, a) for i, a in changes if a.expected_modified_at is not None]
         written = {f for _, a in checked for f in opportunity_changes(a, self._config)}
         current: dict[str, Mapping[str, Any]] = {}
-        for chunk in soql.chunked(sorted({a.deal_id for _, a in checked}), self._ids_per_query):
-            for row in self._client.query_records(soql.opportunity_stamps(chunk, sorted(written))):
+        ids = sorted({a.deal_id for _, a in checked})
+        queries = [
+            soql.opportunity_stamps(c, sorted(written)) for c in soql.chunked(ids, self._ids_per_query)
+        ]
+        for rows in self._client.query_each(queries):  # bundled: up to 5 queries per Composite call
+            for row in rows:
                 current[str(row["Id"])] = row
         merged: dict[str, tuple[dict[str, Any], list[int]]] = {}
         for index, action in changes:
@@ -269,10 +275,16 @@ class Writer:
         for _, action in nurture:
             if action.nurture in campaigns:
                 wanted.setdefault(campaigns[action.nurture], set()).update(action.contact_ids)
-        for wanted_campaign, contact_ids in wanted.items():
-            for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query):
-                for row in self._client.query_records(soql.campaign_members(wanted_campaign, chunk)):
-                    members[(wanted_campaign, str(row["ContactId"]))] = row
+        queries = [
+            (campaign, soql.campaign_members(campaign, chunk))
+            for campaign, contact_ids in wanted.items()
+            for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query)
+        ]
+        for (campaign, _), rows in zip(
+            queries, self._client.query_each([q for _, q in queries]), strict=True
+        ):
+            for row in rows:
+                members[(campaign, str(row["ContactId"]))] = row
         planned: set[tuple[str, str]] = set()
         for index, action in nurture:
             campaign_id = campaigns.get(action.nurture)

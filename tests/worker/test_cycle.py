@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 
+from connectors.base import ActionOutcome
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.memory import InMemoryCrm
+from policies.model import Action
 from store import StateStore
-from sync.cycle import run_cycle
-from tests.worker.conftest import LOST, make_deal
+from sync.cycle import CycleOptions, run_cycle
+from tests.worker.conftest import LOST, OWNERS, PIPELINE, make_deal
 
 
 def test_first_cycle_creates_one_task_per_open_deal(crm: InMemoryCrm, make_cycle) -> None:
@@ -193,3 +196,30 @@ def test_an_account_in_shadow_holds_every_deal_whatever_the_rollout(
     assert result.counts["shadow"] == 10
     assert crm.tasks() == []
     assert {(a["mode"], a["cohort"]) for a in store.audit("acme")} == {("shadow", "all")}
+
+
+class _BatchRecordingCrm(InMemoryCrm):
+    """The in-memory CRM, remembering how many actions each ``apply`` carried."""
+
+    batches: list[int]
+
+    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        self.batches.append(len(actions))
+        return super().apply(actions)
+
+
+def test_new_actions_gather_across_chunks_into_full_apply_batches(make_cycle, clock) -> None:
+    """Small evaluation chunks do not make small writes: actions wait for a full apply batch (intents are
+    still committed before each apply), only the last batch of the cycle is part-full."""
+    crm = _BatchRecordingCrm(
+        owners=OWNERS,
+        pipelines=(PIPELINE,),
+        deals=[make_deal(i, owner=f"o{i % 2 + 1}") for i in range(1, 24)],
+        clock=clock,
+        page_size=4,
+    )
+    crm.batches = []
+    options = CycleOptions(apply_batch_size=6, evaluate_chunk=4)  # 23 actions, chunks of about 4
+    result = run_cycle(make_cycle(connector=crm, options=options))
+    assert result.counts["applied"] == 23
+    assert crm.batches == [6, 6, 6, 5]

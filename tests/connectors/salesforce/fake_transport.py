@@ -87,6 +87,7 @@ class ScriptedSalesforce(BaseAdapter):
             sub["method"],
             f"{parts.scheme}://{parts.netloc}{url}",
             headers={**_inherited(outer), **(sub.get("httpHeaders") or {})},
+            json=sub.get("body"),
         ).prepare()
         self.subrequests.append(inner)
         status, body = self._answer(inner, urlsplit(inner.url or "").path)

@@ -48,7 +48,7 @@ def saved(records: list[dict[str, Any]], prefix: str = "00T") -> list[dict[str, 
 def test_creates_go_in_collections_of_200_with_per_record_outcomes(
     make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
 ) -> None:
-    """250 tasks cost two collection calls; a rejected record fails alone."""
+    """250 tasks go in two collections, sent together in one Composite call; a rejected record fails alone."""
     sizes: list[int] = []
 
     def post(request: requests.PreparedRequest) -> tuple[int, Any]:
@@ -60,8 +60,10 @@ def test_creates_go_in_collections_of_200_with_per_record_outcomes(
         return 200, results
 
     scripted.on("POST", COMPOSITE, post)
-    outcomes = make_connector().apply([create(n) for n in range(250)])
+    connector = make_connector()
+    outcomes = connector.apply([create(n) for n in range(250)])
     assert sizes == [200, 50]
+    assert connector.usage().calls_by_endpoint == {"composite": 1}
     assert [o.status for o in outcomes].count(OutcomeStatus.APPLIED) == 249
     assert outcomes[200].status is OutcomeStatus.FAILED
     assert "STRING_TOO_LONG" in (outcomes[200].message or "")
@@ -114,6 +116,43 @@ def test_dropped_connection_after_create_never_duplicates(
     assert outcome.status is OutcomeStatus.ALREADY_APPLIED
     assert len(created) == 1
     assert outcome.crm_ids == (created[create(7).key],)
+
+
+def test_a_lost_answer_to_bundled_collections_creates_nothing_twice(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
+) -> None:
+    """The Composite call carrying two collections lands but its answer is lost: each collection then goes
+    on alone, looking its Tasks up by key first, so none is created twice and none is lost."""
+    created: dict[str, str] = {}
+    composite_calls = 0
+
+    def post(request: requests.PreparedRequest) -> tuple[int, Any]:
+        records = body_of(request)["records"]
+        for record in records:
+            created.setdefault(record["Followup_Key__c"], f"00T{len(created):015d}")
+        return 200, [{"id": created[r["Followup_Key__c"]], "success": True, "errors": []} for r in records]
+
+    def composite(request: requests.PreparedRequest) -> tuple[int, Any]:
+        nonlocal composite_calls
+        composite_calls += 1
+        for sub in body_of(request)["compositeRequest"]:  # Salesforce wrote them ...
+            for record in sub["body"]["records"]:
+                created.setdefault(record["Followup_Key__c"], f"00T{len(created):015d}")
+        raise requests.exceptions.ChunkedEncodingError("connection dropped mid-response")  # ... unheard
+
+    def find(request: requests.PreparedRequest) -> tuple[int, Any]:
+        rows = [{"Id": i, "Followup_Key__c": k} for k, i in created.items() if k in soql_of(request)]
+        return 200, query_page(rows)
+
+    scripted.on("POST", "/services/data/v62.0/composite/sobjects", post)
+    scripted.on("POST", "/services/data/v62.0/composite", composite)
+    scripted.on("GET", QUERY_ALL, find)
+    actions = [create(n) for n in range(250)]
+    outcomes = make_connector().apply(actions)
+    assert composite_calls == 1
+    assert len(created) == 250
+    assert {o.status for o in outcomes} == {OutcomeStatus.ALREADY_APPLIED}
+    assert [o.crm_ids for o in outcomes] == [(created[a.key],) for a in actions]
 
 
 def test_stage_change_conflicts_when_the_opportunity_changed(

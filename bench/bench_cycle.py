@@ -1,0 +1,340 @@
+"""The whole worker cycle on both CRMs: API calls against their minimum, wall and CPU time, peak RSS.
+
+For each CRM and size, in a fresh process: the sandbox seeded with ``--deals`` deals (seed 7) in a child
+process on real time, the worker reaching it through ``worker.run_once`` (the real connector and official
+client, the shipped policy ``config/policies``, the default settings, SQLite state on disk), three cycles:
+
+1. **first (full)**: pull everything, evaluate, write every action;
+2. **next**: right after it, nobody else changing anything (what our own writes cost the next cycle);
+3. **1% incremental**: after 1% of the mirrored deals changed behind the worker's back (half a field or
+   stage edit, half a newly logged call), through the CRM's API as another integration.
+
+Per cycle: deals pulled (and restamped), actions written, API calls by endpoint (the connector's count),
+the write minimum, wall time, the worker process's CPU time, its peak RSS so far (``ru_maxrss``) and the
+machine's 1-minute load average at the end.
+
+**Write minimum** (from the actions the cycle applied, read from the ledger): HubSpot, for each kind the
+CRM's batch limit: ``ceil(task creates / 100)``; task updates and closes: one batch read of the tasks plus
+one batch update per 100; deal writes: one batch read (the optimistic check) plus one batch update per 100
+distinct deals; nurture: one membership call per list. Salesforce, Composite-aware: the stamp check
+(``ceil(ceil(deals / 500) / 5)`` calls), one call for the campaign members when there is nurture, creates and
+updates each ``ceil(ceil(records / 200) / 25)`` calls (records: Tasks and members; Task closes and updates
+plus distinct opportunities), and the stamps read back (like the check). The pull's own minimum is the
+connector benchmarks' (same seed and size; see their sections).
+
+    .venv/bin/python -m bench.bench_cycle [--deals 10000[,100000]] [--crm hubspot,salesforce] [--no-write]
+        [--apply-batch-size N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import FOLLOWUP, machine, serve_hubspot_sandbox, serve_salesforce_sandbox, write_section
+
+SECTION = "## Whole worker cycle"
+POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
+DEAL_WRITES = ("change_stage", "set_deal_fields")
+TASK_WRITES = ("close_task", "update_task")
+NURTURE = ("enrol_in_nurture", "reactivate_from_nurture")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def write_minimum(crm: str, applied: list[tuple[str, str]]) -> int:
+    """The fewest write calls (pre-write checks included) for the applied ``(kind, deal id)`` pairs."""
+    kinds = Counter(kind for kind, _ in applied)
+    deals = len({deal for kind, deal in applied if kind in DEAL_WRITES})
+    tasks = sum(kinds[k] for k in TASK_WRITES)
+    nurture = sum(kinds[k] for k in NURTURE)
+    if crm == "hubspot":
+        return (
+            math.ceil(kinds["create_task"] / 100)
+            + 2 * math.ceil(tasks / 100)
+            + 2 * math.ceil(deals / 100)
+            + (1 if nurture else 0)
+        )
+
+    def packed(records: int, per_call: int, per_request: int) -> int:
+        return math.ceil(math.ceil(records / per_call) / per_request)
+
+    return (
+        2 * packed(deals, 500, 5)
+        + (1 if nurture else 0)
+        + packed(kinds["create_task"] + nurture, 200, 25)
+        + packed(tasks + deals, 200, 25)
+    )
+
+
+class Worker:
+    """The worker under measurement, with its settings, store and a way to change the CRM behind it."""
+
+    def __init__(self, crm: str, settings: Path, store_url: str, change: Any) -> None:
+        self.crm = crm
+        self.settings = settings
+        self.store_url = store_url
+        self.change = change
+
+    def applied(self) -> dict[str, tuple[str, str]]:
+        from store import StateStore
+
+        store = StateStore(self.store_url)
+        try:
+            return {e.key: (e.kind, e.deal_id) for e in store.ledger("demo") if e.status == "applied"}
+        finally:
+            store.close()
+
+    def mirrored_ids(self) -> list[str]:
+        from store import StateStore
+
+        store = StateStore(self.store_url)
+        try:
+            return sorted(d.id for chunk in store.iter_mirror("demo", 2000) for d in chunk)
+        finally:
+            store.close()
+
+    def measure(self, label: str) -> dict[str, Any]:
+        import worker
+
+        before = self.applied()
+        started, cpu = time.perf_counter(), time.process_time()
+        (result,) = worker.run_once(self.settings)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = self.applied()
+        new = [pair for key, pair in after.items() if key not in before]
+        return {
+            "cycle": label,
+            "status": result.status,
+            "pulled": result.counts["pulled"],
+            "restamped": result.counts["restamped"],
+            "written": result.counts["applied"],
+            "calls": result.api_calls,
+            "by_endpoint": dict(sorted(result.api_calls_by_endpoint.items())),
+            "write_minimum": write_minimum(self.crm, new),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "peak_rss_mb": _peak_mb(),
+            "load": os.getloadavg()[0],
+        }
+
+    def three_cycles(self) -> list[dict[str, Any]]:
+        rows = [self.measure("first (full)"), self.measure("next")]
+        ids = self.mirrored_ids()
+        count = max(2, len(ids) // 100)
+        chosen = ids[:: max(1, len(ids) // count)][:count]
+        self.change(chosen)
+        row = self.measure("1% incremental")
+        row["changed"] = len(chosen)
+        rows.append(row)
+        return rows
+
+
+def _hubspot(deals: int, out: Any) -> None:
+    from crm_sandbox.api_client import SandboxApi
+    from crm_sandbox.hubspot import RateLimitConfig
+
+    import worker
+
+    worker.configure_logging("error", "json")
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(
+        target=serve_hubspot_sandbox,
+        args=(child,),
+        kwargs={"seed": 7, "deals": deals, "rate_limits": RateLimitConfig.off()},
+        daemon=True,
+    )
+    server.start()
+    base_url, token = parent.recv()
+    os.environ["BENCH_HUBSPOT_TOKEN"] = token
+    folder = Path(tempfile.mkdtemp(prefix="bench-cycle-hubspot-"))
+    store_url = f"sqlite:///{folder / 'state.sqlite'}"
+    settings = folder / "settings.yaml"
+    settings.write_text(
+        f"store: {{url: '{store_url}'}}\n"
+        "accounts:\n  demo:\n    crm: hubspot\n"
+        f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    hubspot:\n"
+        f"      host: '{base_url}'\n      access_token_env: BENCH_HUBSPOT_TOKEN\n      tier: enterprise\n"
+        "      search_per_second: 1000\n",
+        encoding="utf-8",
+    )
+
+    def change(deal_ids: list[str]) -> None:
+        api = SandboxApi(base_url, token)
+        half = len(deal_ids) // 2
+        edits = [{"id": d, "properties": {"amount": "12345"}} for d in deal_ids[:half]]
+        for start in range(0, len(edits), 100):
+            api.call("POST", "/crm/v3/objects/deals/batch/update", {"inputs": edits[start : start + 100]})
+        now = datetime.now(UTC).isoformat()
+        calls = [
+            {
+                "properties": {
+                    "hs_timestamp": now,
+                    "hs_call_direction": "INBOUND",
+                    "hs_call_status": "COMPLETED",
+                },
+                "associations": [
+                    {
+                        "to": {"id": d},
+                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 206}],
+                    }
+                ],
+            }
+            for d in deal_ids[half:]
+        ]
+        for start in range(0, len(calls), 100):
+            api.call("POST", "/crm/v3/objects/calls/batch/create", {"inputs": calls[start : start + 100]})
+        api.close()
+
+    try:
+        rows = Worker("hubspot", settings, store_url, change).three_cycles()
+    finally:
+        parent.send("stop")
+        server.join(timeout=10)
+    out.send(rows)
+
+
+def _salesforce(deals: int, out: Any) -> None:
+    from crm_sandbox.api_client import SandboxApi
+    from crm_sandbox.pipelines import stage_ids_by_name
+
+    import worker
+
+    worker.configure_logging("error", "json")
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(
+        target=serve_salesforce_sandbox,
+        args=(child,),
+        kwargs={"seed": 7, "deals": deals, "daily_api_limit": 10_000_000},
+        daemon=True,
+    )
+    server.start()
+    instance_url, ca_file, consumer_key, username, key_file = parent.recv()
+    folder = Path(tempfile.mkdtemp(prefix="bench-cycle-salesforce-"))
+    store_url = f"sqlite:///{folder / 'state.sqlite'}"
+    settings = folder / "settings.yaml"
+    settings.write_text(
+        f"store: {{url: '{store_url}'}}\n"
+        "accounts:\n  demo:\n    crm: salesforce\n"
+        f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    salesforce:\n"
+        f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
+        f"      ca_file: '{ca_file}'\n"
+        "      auth:\n        kind: jwt_bearer\n"
+        f"        consumer_key: '{consumer_key}'\n        username: '{username}'\n"
+        f"        private_key_file: '{key_file}'\n"
+        f"      stage_ids: {json.dumps(stage_ids_by_name())}\n",
+        encoding="utf-8",
+    )
+    subprocess.run([FOLLOWUP, "setup", "salesforce", "--settings", str(settings)], check=False)
+
+    def change(deal_ids: list[str]) -> None:
+        parent.send("token")
+        api = SandboxApi(instance_url, parent.recv(), verify=ca_file)
+        path = "/services/data/v62.0/composite/sobjects"
+        half = len(deal_ids) // 2
+        edits = [
+            {"attributes": {"type": "Opportunity"}, "id": d, "NextStep": "Edited for the benchmark"}
+            for d in deal_ids[:half]
+        ]
+        calls = [
+            {
+                "attributes": {"type": "Task"},
+                "WhatId": d,
+                "Subject": "Call",
+                "Status": "Completed",
+                "TaskSubtype": "Call",
+                "CallType": "Inbound",
+                "CallDisposition": "Connected",
+            }
+            for d in deal_ids[half:]
+        ]
+        for start in range(0, len(edits), 200):
+            api.call("PATCH", path, {"allOrNone": False, "records": edits[start : start + 200]})
+        for start in range(0, len(calls), 200):
+            api.call("POST", path, {"allOrNone": False, "records": calls[start : start + 200]})
+        api.close()
+
+    try:
+        rows = Worker("salesforce", settings, store_url, change).three_cycles()
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+    out.send(rows)
+
+
+def _in_fresh_process(target: Any, deals: int) -> list[dict[str, Any]]:
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=target, args=(deals, child))
+    process.start()
+    rows: list[dict[str, Any]] = parent.recv()
+    process.join()
+    return rows
+
+
+def render(results: list[tuple[str, int, list[dict[str, Any]]]], command: str) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}`. Machine: {machine()}, {datetime.now(UTC):%H:%M} UTC.",
+        "Each CRM and size in a fresh process; the sandbox in its own process (rate limits off), the worker",
+        "through `worker.run_once` with default settings (`apply_batch_size` 2000). CPU and peak RSS are the",
+        "worker process's (peak so far, so the later cycles show the first one's peak unless they pass it);",
+        "load is the machine's 1-minute load average at the end of the cycle (2 cores shared with others).",
+        "",
+        "| CRM | deals | cycle | deals pulled (restamped) | actions written | API calls | write minimum "
+        "| wall | CPU | peak RSS | load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    details = []
+    for crm, deals, rows in results:
+        for row in rows:
+            changed = f", {row['changed']:,} changed" if "changed" in row else ""
+            lines.append(
+                f"| {crm} | {deals:,} | {row['cycle']}{changed} | {row['pulled']:,} ({row['restamped']:,}) "
+                f"| {row['written']:,} | {row['calls']:,} | {row['write_minimum']:,} "
+                f"| {row['wall_s']:.1f} s | {row['cpu_s']:.1f} s | {row['peak_rss_mb']:.0f} MB "
+                f"| {row['load']:.1f} |"
+            )
+            by = ", ".join(f"{k} {v:,}" for k, v in row["by_endpoint"].items())
+            details.append(f"- {crm} {deals:,}, {row['cycle']}: {by}")
+    return "\n".join([*lines, "", "Calls by endpoint (the connector's names):", "", *details]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", default="10000", help="sizes, comma-separated")
+    parser.add_argument("--crm", default="hubspot,salesforce")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+    parser.add_argument("--apply-batch-size", type=int, help="instead of the default setting")
+    args = parser.parse_args()
+    if args.apply_batch_size:  # read by the fresh processes
+        os.environ["BENCH_CYCLE_EXTRA"] = f"    apply_batch_size: {args.apply_batch_size}\n"
+    targets = {"hubspot": ("HubSpot", _hubspot), "salesforce": ("Salesforce", _salesforce)}
+    results: list[tuple[str, int, list[dict[str, Any]]]] = []
+    for size in (int(s) for s in args.deals.split(",") if s):
+        for crm in args.crm.split(","):
+            label, target = targets[crm.strip()]
+            results.append((label, size, _in_fresh_process(target, size)))
+            print(json.dumps(results[-1]), flush=True)
+    text = render(results, "python -m bench.bench_cycle " + " ".join(sys.argv[1:]))
+    print(text)
+    if not args.no_write:
+        write_section(SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
