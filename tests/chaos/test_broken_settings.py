@@ -34,6 +34,7 @@ def test_the_corpus_has_at_least_thirty_broken_settings_files_each_with_located_
             assert name in (case.name, "policies/broken.yaml"), line
 
 
+@pytest.mark.slow  # a followup process per file (~4 s each); validate checks the same problems in-process
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_run_once_refuses_the_file_with_its_located_problems(case: Path) -> None:
     """`followup run --once --settings FILE`: exit 2, exactly the expected lines on stderr, no traceback."""

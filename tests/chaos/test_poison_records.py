@@ -255,6 +255,7 @@ def assert_same_for_the_others(
     assert all(untouched(deal_id) for deal_id in removed)
 
 
+@pytest.mark.slow  # a sandbox and followup run --once: ~13 s
 def test_hubspot_poison_records_are_rejected_and_the_rest_is_applied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,6 +289,7 @@ def test_hubspot_poison_records_are_rejected_and_the_rest_is_applied(
     assert_same_for_the_others(state_p, state_c, targets, lambda d: d in state_p[0])
 
 
+@pytest.mark.slow  # a sandbox and followup run --once: ~14 s
 def test_salesforce_poison_records_are_rejected_and_the_rest_is_applied(tmp_path: Path) -> None:
     """Interval 10^9 and -5 (API writes); an owner whose TimeZoneSidKey zoneinfo does not know (seeded)."""
     dataset = generate(SEED, DEALS, datetime.now(UTC))

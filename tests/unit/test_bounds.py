@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,7 @@ def extreme_deals(draw: st.DrawFn) -> Deal:
     return dataclasses.replace(d, **changes)
 
 
+@pytest.mark.slow  # 400 examples of whole plans: ~15 s
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies, extreme_deals(), nows, owners)
 def test_planning_never_raises_on_extreme_values(
