@@ -25,6 +25,7 @@ from policies.model import (
     Owner,
     Priority,
     RuleVerdict,
+    TaskItem,
     TaskType,
     make_key,
 )
@@ -40,6 +41,10 @@ DECISION_MAKER = "decision_maker"
 SIGNALS = "signals"
 EXPIRY = "task_expiry"
 RULE_IDS = (STOP, QUALIFICATION, NURTURE, NEXT_STEP, AGREED, SIGNALS, DECISION_MAKER, EXPIRY)
+# The rule id of a combined task (``tasks.combine``, ``policies.combine``), and the rules whose requests
+# all mean "talk to the customer" and so share one task per deal. The qualify task stays on its own.
+COMBINED = "conversation"
+COMBINABLE = frozenset({NURTURE, AGREED, NEXT_STEP, DECISION_MAKER})
 
 
 def day(moment: datetime, calendar: BusinessCalendar) -> str:
@@ -70,6 +75,41 @@ def _all_skipped(reason: str) -> Mapping[str, RuleVerdict]:
     return {rule_id: _bare_verdict(rule_id, False, reason) for rule_id in RULE_IDS}
 
 
+def expand_tasks(
+    tasks: tuple[AutoTask, ...], virtual: dict[str, tuple[AutoTask, TaskItem]]
+) -> list[AutoTask]:
+    """The tasks as the rules see them: a combined task stands for one task per item of its checklist.
+
+    Each item becomes a task of its rule with its own key, due date and state (open while both the item and
+    the combined task are open), under an id of its own that ``virtual`` maps back to the combined task and
+    the item; ``policies.combine`` turns what the rules do to these into writes on the combined task. An
+    intent open in one task wins over a closed task with the same key (a task merged into another).
+    """
+    out: list[AutoTask] = []
+    for task in tasks:
+        if not task.items:
+            out.append(task)
+            continue
+        for item in task.items:
+            task_id = f"{task.id}#{item.key}"
+            virtual[task_id] = (task, item)
+            out.append(
+                AutoTask(
+                    task_id,
+                    item.key,
+                    item.rule_id,
+                    item.added_at,
+                    item.due_at,
+                    task.is_open and item.closed is None,
+                    task.owner_id,
+                    task.task_type,
+                    task.subject,
+                )
+            )
+    open_keys = {t.key for t in out if t.is_open}
+    return [t for t in out if t.is_open or t.key not in open_keys]
+
+
 class Context:
     __slots__ = (
         "_due_now",
@@ -77,6 +117,7 @@ class Context:
         "actions",
         "calendar",
         "closed_tasks",
+        "combine",
         "compiled",
         "deal",
         "facts",
@@ -88,8 +129,10 @@ class Context:
         "rules",
         "step_gaps",
         "step_key",
+        "tasks",
         "today",
         "verdicts",
+        "virtual",
     )
 
     def __init__(
@@ -113,8 +156,16 @@ class Context:
         self.today: date = calendar.local_date(now)
         self.actions: list[Action] = []
         self.verdicts: dict[str, RuleVerdict] = {}
-        tasks = deal.auto_tasks
+        self.combine: bool = policy.tasks.combine
+        # A combined task's items appear to the rules as tasks of their own (``expand_tasks``).
+        self.virtual: dict[str, tuple[AutoTask, TaskItem]] = {}
+        tasks: tuple[AutoTask, ...] | list[AutoTask] = deal.auto_tasks
+        if tasks and any(t.items for t in tasks):
+            tasks = expand_tasks(deal.auto_tasks, self.virtual)
+        self.tasks = tasks
         self.keys = {t.key for t in tasks} if tasks else set()
+        if self.virtual:
+            self.keys.update(t.key for t in deal.auto_tasks)
         self.open_tasks: list[AutoTask] = [t for t in tasks if t.is_open] if tasks else []
         self.closed_tasks: list[AutoTask] = [t for t in tasks if not t.is_open] if tasks else []
         self._due_now: datetime | None = None
@@ -143,7 +194,7 @@ class Context:
         return [t for t in self.open_tasks if t.rule_id == rule_id]
 
     def close(self, task: AutoTask, rule_id: str, reason: CloseReason, explanation: Explanation) -> None:
-        """Close one of crm-followup's own open tasks (only ever those in ``deal.auto_tasks``)."""
+        """Close one of crm-followup's own open tasks (those in ``deal.auto_tasks``, or an item of one)."""
         self.actions.append(
             CloseTask(
                 key=make_key("close", task.key),

@@ -18,7 +18,16 @@ from policies.calendar import BusinessCalendar
 from policies.consistency import check_rules
 from policies.fillers import VaguenessCheck
 from policies.model import Deal, DealField, Owner, WorkingHours
-from policies.settings import Budgets, CalendarSettings, Override, RuleSet, Scope, StageMoves, Texts
+from policies.settings import (
+    Budgets,
+    CalendarSettings,
+    Override,
+    RuleSet,
+    Scope,
+    StageMoves,
+    TaskSettings,
+    Texts,
+)
 
 _CANONICAL_FIELDS = frozenset(DealField)
 
@@ -96,6 +105,7 @@ class Policy:
     overrides: tuple[Override, ...] = ()  # rules as written (only the keys they set matter)
     texts: Texts = field(default_factory=Texts)
     budgets: Budgets = field(default_factory=Budgets)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
     sources: tuple[str, ...] = ()
     _resolved: dict[tuple[int, ...], CompiledRules] = field(default_factory=dict, repr=False)
     _calendars: dict[tuple[str | None, WorkingHours | None], BusinessCalendar] = field(
