@@ -352,10 +352,14 @@ def _task_type(ctx: Context, types: Sequence[TaskType], count: int) -> TaskType:
     return max(types, key=_DIRECTNESS.__getitem__)
 
 
-def _priority(ctx: Context, box: _Box) -> Priority:
+def _priority(ctx: Context, box: _Box) -> Priority | None:
+    """The highest priority among the open items, if that is not what the task has already (the CRM's
+    task is not read for it: it is the highest among the items open before)."""
     fresh = {f.item.key: f.action.priority for f in box.fresh}
     ranks = [fresh.get(i.key) or _rule_priority(ctx, i.rule_id) for i in box.open_items]
-    return max(ranks, key=_RANK.__getitem__)
+    before = [_rule_priority(ctx, i.rule_id) for i in items_of(box.task) if i.closed is None]
+    wanted = max(ranks, key=_RANK.__getitem__)
+    return wanted if not before or wanted != max(before, key=_RANK.__getitem__) else None
 
 
 def _rule_priority(ctx: Context, rule_id: str) -> Priority:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from connectors.checklist import parse_items
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
@@ -292,6 +293,7 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         owner_id=props.get("hubspot_owner_id") or None,
         task_type=TASK_TYPES_BACK.get(str(props.get("hs_task_type") or "").upper(), TaskType.TODO),
         subject=str(props.get("hs_task_subject") or ""),
+        items=parse_items(props.get("hs_task_body")),
     )
 
 

@@ -156,7 +156,9 @@ class TaskWriter:
                 if not task.is_open:
                     outcomes[action.key] = _already(action.key, task.task_id)
                     continue
-                props = task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                props = task_close_properties(
+                    action.reason, task.body, action.task_key, action.rule_id, action.items, action.body
+                )
             else:
                 props = task_update_properties(action, task.body)
                 if all(_same_task_value(k, now_props.get(k), v) for k, v in props.items()):

@@ -125,7 +125,7 @@ class Writer:
                 zone = task_zones.get(action.task_id)
                 plan.updates.append((update_task_record(action, zone, self._config), [index]))
             elif isinstance(action, CloseTask):
-                plan.updates.append((close_task_record(action.task_id, self._config), [index]))
+                plan.updates.append((close_task_record(action.task_id, self._config, action), [index]))
                 plan.gone_is_done.add(index)
 
     def _plan_opportunities(self, actions: Sequence[Action], plan: _Plan) -> None:
