@@ -4,7 +4,8 @@
 2. pull it read-only and print the plan: what the shipped policy would do now, and why;
 3. run one real worker cycle (intents, batched writes through the official SDK, outcomes, audit);
 4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
-   the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence.
+   the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence; a
+   combined task (one conversation, a checklist of what to settle in it) comes first when there is one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -146,7 +148,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
             console.rule("3 · what a rep now sees in the CRM")
             zones = {o.id: o.time_zone for o in snapshot.owners}
             names = {o.id: o.name for o in snapshot.owners}
-            for task in demo.tasks(show_tasks):
+            for task in _showcase(demo.tasks(200), show_tasks):
                 console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
     console.rule(f"done in {time.monotonic() - started:.1f} s")
     console.print(
@@ -192,7 +194,7 @@ def _print_plan(console: Console, snapshot: Any, policy: Any, now: datetime) -> 
         table.add_row(
             names.get(action.deal_id, action.deal_id),
             f"[cyan]{action.rule_id}[/]\n[magenta]{action_kind(action)}[/]",
-            f"{describe(action)}\n[dim]{action.explanation.summary}[/]",
+            f"{escape(describe(action))}\n[dim]{escape(action.explanation.summary)}[/]",
         )
     console.print(table)
     kinds = Counter(action_kind(a) for a in result.actions)
@@ -237,6 +239,14 @@ def _print_summary(console: Console, result: Any) -> None:
     console.print(calls)
 
 
+def _showcase(tasks: list[TaskView], limit: int) -> list[TaskView]:
+    """The newest tasks, a combined one (one conversation, several items: ``tasks.combine``) first."""
+    from connectors.checklist import MARKER
+
+    combined = [t for t in tasks if MARKER in t.body][:1]
+    return (combined + [t for t in tasks if t not in combined])[:limit]
+
+
 def _task_panel(
     task: TaskView, zones: dict[str, str | None], names: dict[str, str], default_zone: str
 ) -> Panel:
@@ -247,8 +257,8 @@ def _task_panel(
         due = task.due.strftime("%a %d %b %Y") if task.due else "-"
     owner = names.get(task.owner_id or "", task.owner_id or "unassigned")
     return Panel(
-        task.body.strip(),
-        title=f"[bold]{task.subject}[/]",
+        escape(task.body.strip()),
+        title=f"[bold]{escape(task.subject)}[/]",
         subtitle=f"due {due} · {owner}",
         title_align="left",
         subtitle_align="left",

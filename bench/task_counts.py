@@ -1,0 +1,109 @@
+"""Tasks per deal and per owner: what the first cycle hands the reps (the busy-work figure of issue 16).
+
+Two measurements, both with the shipped policy (``config/policies``):
+
+* ``--snapshot FILE``: ``followup plan`` over a snapshot (default: the bundled example); new tasks counted
+  whether they go out now or are deferred by a budget (a deferred task is still work for the rep);
+* ``--crm hubspot|salesforce``: the demo's first cycle, for real: a seeded sandbox (the demo's seed and
+  size), one ``worker.run_once`` through the official client, then the tasks read back from the state
+  store's ledger (create_task actions the CRM applied), each attributed to its deal's owner.
+
+Run:
+
+    .venv/bin/python -m bench.task_counts [--snapshot config/examples/snapshot.json] [--crm hubspot]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from policies.codec import snapshot_from_json
+from policies.loader import load_policy
+from policies.model import CreateTask
+from policies.planner import plan
+
+POLICY = Path("config/policies")
+SNAPSHOT = Path("config/examples/snapshot.json")
+
+
+def distribution(tasks_per: Mapping[str, int]) -> str:
+    """``n deals: 1 task x a, 2 tasks x b, ...; max m``."""
+    spread = Counter(tasks_per.values())
+    parts = ", ".join(f"{k} task{'s' if k != 1 else ''} x {spread[k]}" for k in sorted(spread))
+    return f"{len(tasks_per)} with tasks ({parts}); max {max(tasks_per.values(), default=0)}"
+
+
+def report(title: str, creates: Iterable[tuple[str, str]]) -> None:
+    """Print the per-deal and per-owner counts of ``(deal id, owner id)`` pairs, one per new task."""
+    pairs = list(creates)
+    per_deal = Counter(deal for deal, _ in pairs)
+    per_owner = Counter(owner for _, owner in pairs)
+    several = sum(1 for n in per_deal.values() if n > 1)
+    print(f"{title}: {len(pairs)} new tasks")
+    print(f"  per deal:  {distribution(per_deal)}; {several} deal(s) with more than one")
+    print("  per owner: " + ", ".join(f"{o or '(none)'} {n}" for o, n in sorted(per_owner.items())))
+
+
+def snapshot_counts(path: Path) -> None:
+    snapshot = snapshot_from_json(path.read_bytes())
+    now = snapshot.taken_at or datetime.now(UTC)
+    owners = {o.id: o for o in snapshot.owners}
+    result = plan(load_policy(POLICY), snapshot.deals, now, owners)
+    creates = [a for a in result.actions if isinstance(a, CreateTask)]
+    creates += [d.action for d in result.deferred if isinstance(d.action, CreateTask)]
+    report(f"plan {path}", ((a.deal_id, a.owner_id or "") for a in creates))
+
+
+def demo_counts(crm: str, seed: int, deals: int) -> None:
+    from rich.console import Console
+
+    import worker
+    from cli.demo import _run_setup, _start, _write_settings
+    from store import StateStore
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    worker.configure_logging("warning", "auto")
+    with tempfile.TemporaryDirectory(prefix="task-counts-") as tmp, _start(crm, seed, deals, now) as demo:
+        folder = Path(tmp)
+        settings = _write_settings(folder, demo)
+        cwd = Path.cwd()
+        os.chdir(folder)  # the demo's settings name the SQLite file relative to the working directory
+        try:
+            _run_setup(Console(quiet=True), crm, settings)  # as the demo does before its cycle
+            (result,) = worker.run_once(settings)
+            store = StateStore(f"sqlite:///{folder / 'state.sqlite'}")
+            try:
+                owner_of = {
+                    d.id: d.owner_id or "" for chunk in store.iter_mirror("demo", 5000) for d in chunk
+                }
+                applied = [
+                    e for e in store.ledger("demo") if e.kind == "create_task" and e.status == "applied"
+                ]
+            finally:
+                store.close()
+        finally:
+            os.chdir(cwd)
+    print(f"demo cycle {crm} seed {seed}, {deals} deals, status {result.status}")
+    report(f"  first cycle ({crm})", ((e.deal_id, owner_of.get(e.deal_id, "")) for e in applied))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--snapshot", type=Path, default=SNAPSHOT)
+    parser.add_argument("--crm", choices=("hubspot", "salesforce"), action="append", default=[])
+    parser.add_argument("--seed", type=int, default=7, help="the demo's default")
+    parser.add_argument("--deals", type=int, default=120, help="the demo's default")
+    args = parser.parse_args()
+    snapshot_counts(args.snapshot)
+    for crm in args.crm:
+        demo_counts(crm, args.seed, args.deals)
+
+
+if __name__ == "__main__":
+    main()
