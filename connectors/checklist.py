@@ -1,8 +1,10 @@
 """A combined task's checklist in the CRM: the marker line that keeps its state, and its HTML rendering.
 
-A combined task (``tasks.combine``, ``policies.combine``) is one task with one item per rule. The state of
-the items lives with the task, next to the idempotency key, as one line of its body (HubSpot
-``hs_task_body``) or description (Salesforce ``Description``):
+A combined task (``tasks.combine``, ``policies.combine``) is one task with one item per rule. The engine
+gives its items and a heading (the action's ``body``); each connector renders them as its CRM shows task
+text: plain (``plain_checklist``) or HTML (``html_checklist``). The state of the items lives with the
+task, next to the idempotency key, as one line of its body (HubSpot ``hs_task_body``) or description
+(Salesforce ``Description``):
 
     crm-followup items: agreed_interval cf-0a1b… 2026-03-04T10:00:00Z 2026-03-04T10:00:00Z open; next_step …
 
@@ -70,6 +72,29 @@ def parse_items(body: object) -> tuple[TaskItem, ...]:
     return tuple(items)
 
 
+def _closed(item: TaskItem) -> str:
+    """How a closed item reads: ``done 2026-03-05``."""
+    words = CLOSED_ITEM_WORDS[item.closed] if item.closed is not None else "open"
+    return f"{words} {item.closed_on.isoformat()}" if item.closed_on else words
+
+
+def plain_checklist(checklist: Sequence[ChecklistItem], heading: str) -> str:
+    """The checklist as plain text for a CRM that shows task text as it is (Salesforce ``Description``):
+    the heading, then ``[ ]`` open items with their instructions, why and evidence, ``[x]`` closed ones."""
+    lines = [heading, ""]
+    for entry in checklist:
+        if entry.item.closed is not None:
+            lines.append(f"[x] {entry.title} ({_closed(entry.item)})")
+            continue
+        lines.append(f"[ ] {entry.title}")
+        if entry.detail:
+            lines.append(f"    {entry.detail}")
+        if entry.why:
+            lines.append(f"    Why: {entry.why}")
+        lines.extend(f"    - {e.label}: {e.value}" for e in entry.evidence)
+    return "\n".join(lines)
+
+
 def html_checklist(checklist: Sequence[ChecklistItem], heading: str) -> str:
     """The checklist as HTML for a task body that a CRM shows as rich text (HubSpot ``hs_task_body``)."""
     entries = []
@@ -77,8 +102,7 @@ def html_checklist(checklist: Sequence[ChecklistItem], heading: str) -> str:
         item = entry.item
         title = escape(entry.title)
         if item.closed is not None:
-            when = f" {item.closed_on.isoformat()}" if item.closed_on else ""
-            entries.append(f"<li>&#9745; <s>{title}</s> ({CLOSED_ITEM_WORDS[item.closed]}{when})</li>")
+            entries.append(f"<li>&#9745; <s>{title}</s> ({_closed(item)})</li>")
             continue
         lines = [f"&#9744; <strong>{title}</strong>"]
         if entry.detail:

@@ -23,11 +23,21 @@ explanation; the verdict of every rule stays as it was (``followup explain``). P
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from policies.context import AGREED, COMBINABLE, COMBINED, DECISION_MAKER, NEXT_STEP, NURTURE, day
+from policies.context import (
+    AGREED,
+    COMBINABLE,
+    COMBINED,
+    DECISION_MAKER,
+    NEXT_STEP,
+    NURTURE,
+    Request,
+    day,
+    fact,
+)
 from policies.model import (
     CLOSED_ITEM_WORDS,
     Action,
@@ -58,16 +68,15 @@ LABELS = {
     NEXT_STEP: "next step",
     DECISION_MAKER: "decision maker",
 }
-_DIRECTNESS = {TaskType.TODO: 0, TaskType.EMAIL: 1, TaskType.CALL: 2, TaskType.MEETING: 3}
-_CHANNEL_TYPE = {
-    Channel.CALL: TaskType.CALL,
-    Channel.EMAIL: TaskType.EMAIL,
-    Channel.MEETING: TaskType.MEETING,
-}
-_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
+# Most direct first. Enum members are compared by identity here, never hashed: an enum's hash is a Python
+# function, and dictionaries keyed by members cost more than the rest of the combining.
+_MOST_DIRECT = (TaskType.MEETING, TaskType.CALL, TaskType.EMAIL)
+_HIGHEST = (Priority.HIGH, Priority.MEDIUM)
 # When a task closes because of several items at once, the reason that says most wins.
 _CLOSING = (CloseReason.DEAL_STOPPED, CloseReason.EXPIRED, CloseReason.SUPERSEDED, CloseReason.SETTLED)
 STATE_WORDS = CLOSED_ITEM_WORDS
+_ON_TASKS = (UpdateTask, CloseTask)
+_OPEN = {rule_id: Evidence(label, "open") for rule_id, label in LABELS.items()}  # shared, immutable
 
 
 def is_container(task: AutoTask) -> bool:
@@ -86,28 +95,33 @@ def items_of(task: AutoTask) -> list[TaskItem]:
     return [TaskItem(task.rule_id, task.key, task.created_at, task.due_at)]
 
 
-@dataclass(slots=True)
-class _Fresh:
-    """A request the rules made this evaluation, as an item."""
-
-    action: CreateTask
-    item: TaskItem
-
-
-@dataclass(slots=True)
 class _Box:
     """One open task that stands for a conversation, and what this evaluation does to it."""
 
-    task: AutoTask
-    items: list[TaskItem]
-    explicit: bool  # a combined task in the CRM (with a checklist), not a task of one rule
-    index: int | None = None  # where its resulting action goes in the decision
-    originals: list[tuple[int, Action]] = field(default_factory=list)  # the rules' actions on it
-    why: dict[str, Explanation] = field(default_factory=dict)  # item key -> what happened to it now
-    fresh: list[_Fresh] = field(default_factory=list)
-    moved_in: bool = False  # took over another task's open items
-    due: datetime | None = None
-    due_moved: bool = False
+    __slots__ = (
+        "due",
+        "due_moved",
+        "explicit",
+        "fresh",
+        "index",
+        "items",
+        "moved_in",
+        "originals",
+        "task",
+        "why",
+    )
+
+    def __init__(self, task: AutoTask) -> None:
+        self.task = task
+        self.items = items_of(task)
+        self.explicit = bool(task.items)  # a combined task in the CRM (with a checklist), not one rule's
+        self.index: int | None = None  # where its resulting action goes in the decision
+        self.originals: list[tuple[int, Action]] = []  # the rules' actions on it
+        self.why: dict[str, Explanation] = {}  # item key -> what happened to it now
+        self.fresh: list[tuple[Request, TaskItem]] = []  # requests added now, as items
+        self.moved_in = False  # took over another task's open items
+        self.due: datetime | None = None
+        self.due_moved = False
 
     def at(self, index: int) -> None:
         if self.index is None:
@@ -126,43 +140,50 @@ class _Box:
         )
 
 
-def fold(ctx: Context, actions: list[Action]) -> list[Action]:
-    """The rules' actions with the requests to reach the customer combined (see the module docstring)."""
+def fold(ctx: Context) -> list[Action]:
+    """The decision's actions: the rules' own, with their requests to reach the customer made into tasks
+    (see the module docstring). Most evaluations have nothing to combine (no request, or one, and no
+    task to add it to): they get the rules' actions after a look at the deal's open tasks."""
+    actions, requests = ctx.actions, ctx.requests
     if not ctx.virtual:
-        if not ctx.combine:
-            return actions
         tasks = ctx.deal.auto_tasks
-        if not tasks and len(actions) < 2:
-            return actions
-        creates = 0
-        for action in actions:
-            if action.__class__ is CreateTask and action.rule_id in COMBINABLE:
-                creates += 1
-        if not tasks:
-            return actions if creates < 2 else _fold(ctx, actions)
-        containers = [t for t in tasks if t.is_open and is_container(t)]
-        if len(containers) + min(creates, 1) < 2 and creates < 2:
-            return actions  # at most one task of one rule, or one request: the rules' actions as they are
-    return _fold(ctx, actions)
+        if not requests:
+            if not (ctx.combine and tasks):
+                return actions
+            containers = [t for t in tasks if t.is_open and is_container(t)]
+            if len(containers) < 2:
+                return actions  # nothing to merge, nothing to add
+        elif not tasks or not any(t.is_open and is_container(t) for t in tasks):
+            task = _task_of(ctx, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
+            return [*actions[: ctx.request_at], task, *actions[ctx.request_at :]]
+    return _fold(ctx, actions, requests)
 
 
-def _fold(ctx: Context, actions: list[Action]) -> list[Action]:
-    boxes = {
-        t.id: _Box(t, items_of(t), bool(t.items))
-        for t in ctx.deal.auto_tasks
-        if t.is_open and is_container(t)
-    }
-    out: list[Action | None] = []
-    fresh: list[tuple[int, CreateTask]] = []
-    for action in actions:
-        index = len(out)
-        out.append(action)
-        if isinstance(action, CreateTask):
-            if ctx.combine and action.rule_id in COMBINABLE:
-                fresh.append((index, action))
-                out[index] = None
-            continue
-        if not isinstance(action, UpdateTask | CloseTask):
+def _task_of(ctx: Context, request: Request) -> CreateTask:
+    """A lone request: the rule's own task."""
+    return CreateTask(
+        key=request.key,
+        deal_id=ctx.deal.id,
+        rule_id=request.rule_id,
+        explanation=request.explanation,
+        owner_id=ctx.deal.owner_id,
+        subject=request.subject,
+        body=request.body,
+        due_at=request.due_at,
+        task_type=request.task_type,
+        priority=request.priority,
+        contact_id=request.contact_id,
+        fell_due_at=request.fell_due_at,
+    )
+
+
+def _fold(ctx: Context, actions: list[Action], requests: list[Request]) -> list[Action]:
+    """The general case: open tasks that stand for a conversation, and what the rules did to them."""
+    boxes = {t.id: _Box(t) for t in ctx.deal.auto_tasks if t.is_open and is_container(t)}
+    slot = ctx.request_at if requests else len(actions)  # where the requests' task goes
+    out: list[Action | None] = [*actions[:slot], None, *actions[slot:]]
+    for index, action in enumerate(out):
+        if not isinstance(action, _ON_TASKS):
             continue
         target = ctx.virtual.get(action.task_id)
         box = boxes.get(target[0].id if target is not None else action.task_id)
@@ -174,17 +195,13 @@ def _fold(ctx: Context, actions: list[Action]) -> list[Action]:
         keys = [target[1].key] if target is not None else [i.key for i in box.items if i.closed is None]
         for item_key in keys:
             _apply(ctx, box, item_key, action)
-    target_box = _choose(ctx, boxes, bool(fresh)) if ctx.combine else None
-    if target_box is not None:
-        for index, action in fresh:
-            target_box.at(index)
-            _add(target_box, action, ctx.now)
-    elif fresh:
-        if len(fresh) == 1:
-            index, action = fresh[0]
-            out[index] = action  # a lone request: the rule's own task
-        else:
-            out[fresh[0][0]] = _combined_create(ctx, [f for _, f in fresh])
+    keeper = _choose(ctx, boxes, bool(requests)) if ctx.combine else None
+    if keeper is not None:
+        for request in requests:
+            keeper.at(slot)
+            _add(keeper, request, ctx.now)
+    elif requests:
+        out[slot] = _task_of(ctx, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
     tail: list[Action] = []
     for box in boxes.values():
         result = _result(ctx, box)
@@ -218,19 +235,22 @@ def _move_due(box: _Box, due: datetime) -> None:
         box.due_moved = box.due != box.task.due_at
 
 
-def _add(box: _Box, action: CreateTask, now: datetime) -> None:
-    item = TaskItem(action.rule_id, action.key, now, action.due_at)
+def _add(box: _Box, request: Request, now: datetime) -> None:
+    item = TaskItem(request.rule_id, request.key, now, request.due_at)
     box.items.append(item)
-    box.fresh.append(_Fresh(action, item))
-    box.why[item.key] = action.explanation
+    box.fresh.append((request, item))
+    box.why[item.key] = request.explanation
     current = box.due or box.task.due_at
-    if action.due_at < current:  # a new need moves the task earlier, never later
-        box.due = action.due_at
+    if request.due_at < current:  # a new need moves the task earlier, never later
+        box.due = request.due_at
         box.due_moved = True
 
 
 def _choose(ctx: Context, boxes: dict[str, _Box], fresh: bool) -> _Box | None:
     """The one open task that keeps the conversation; other open ones hand over their open items."""
+    if len(boxes) == 1:
+        (box,) = boxes.values()
+        return box if (fresh or box.open_items) and not box.closed_for_good() else None
     candidates = [b for b in boxes.values() if not b.closed_for_good() and (b.open_items or fresh)]
     if not candidates:
         return None
@@ -279,14 +299,12 @@ def _result(ctx: Context, box: _Box) -> list[Action] | None:
                 task_key=box.task.key,
                 reason=reason,
                 items=tuple(checklist) if combined else (),
-                body=render_checklist(checklist, ctx.text_values()["contact"]) if combined else None,
+                body=heading(checklist, ctx.value("contact")) if combined else None,
             )
         ]
-    task_type = _task_type(
-        ctx, [box.task.task_type, *(f.action.task_type for f in box.fresh)], len(box.items)
-    )
+    task_type = _task_type(ctx, [box.task.task_type, *(r.task_type for r, _ in box.fresh)], len(box.items))
     due = box.due if box.due_moved and box.due is not None else None
-    state = [f"{i.key}:{i.closed or 'open'}" for i in box.items]
+    state = [i.key if i.closed is None else f"{i.key}:{i.closed!s}" for i in box.items]
     return [
         UpdateTask(
             key=make_key("update", box.task.key, *state, (due or box.task.due_at).isoformat(), task_type),
@@ -297,7 +315,7 @@ def _result(ctx: Context, box: _Box) -> list[Action] | None:
             task_key=box.task.key,
             due_at=due,
             subject=_subject(checklist),
-            body=render_checklist(checklist, ctx.text_values()["contact"]),
+            body=heading(checklist, ctx.value("contact")),
             priority=_priority(ctx, box),
             task_type=task_type if task_type != box.task.task_type else None,
             items=tuple(checklist),
@@ -305,39 +323,46 @@ def _result(ctx: Context, box: _Box) -> list[Action] | None:
     ]
 
 
-def _combined_create(ctx: Context, fresh: list[CreateTask]) -> CreateTask:
+def _combined_create(ctx: Context, requests: list[Request]) -> CreateTask:
     """Two or more new requests and no open task to add them to: one new task with a checklist."""
-    fresh = sorted(fresh, key=lambda a: _PRECEDENCE[a.rule_id])
+    fresh = sorted(requests, key=_precedence)
     main = fresh[0]
-    checklist = [
-        ChecklistItem(
-            TaskItem(a.rule_id, a.key, ctx.now, a.due_at),
-            a.subject,
-            a.body,
-            a.explanation.summary,
-            a.explanation.evidence,
-        )
-        for a in fresh
-    ]
-    missed = [a.fell_due_at for a in fresh if a.fell_due_at is not None]
+    now = ctx.now
+    checklist = tuple(
+        [
+            ChecklistItem(
+                TaskItem(r.rule_id, r.key, now, r.due_at),
+                r.subject,
+                r.body,
+                r.explanation.summary,
+                r.explanation.evidence,
+            )
+            for r in fresh
+        ]
+    )
+    missed = [r.fell_due_at for r in fresh if r.fell_due_at is not None]
     return CreateTask(
         key=main.key,  # the main request's intent: the same requests give the same key on every run
         deal_id=ctx.deal.id,
         rule_id=COMBINED,
         explanation=Explanation(
-            "one conversation for " + "; ".join(a.explanation.summary for a in fresh),
+            "one conversation for " + "; ".join([r.explanation.summary for r in fresh]),
             _evidence(checklist, changed_only=False),
         ),
-        owner_id=main.owner_id,
-        subject=_subject(checklist),
-        body=render_checklist(checklist, ctx.text_values()["contact"]),
-        due_at=min(a.due_at for a in fresh),
-        task_type=_task_type(ctx, [a.task_type for a in fresh], len(fresh)),
-        priority=max((a.priority for a in fresh), key=_RANK.__getitem__),
-        contact_id=next((a.contact_id for a in fresh if a.contact_id is not None), None),
+        owner_id=ctx.deal.owner_id,
+        subject=main.subject + " + " + ", ".join([LABELS[r.rule_id] for r in fresh[1:]]),
+        body=heading(checklist, ctx.value("contact")),
+        due_at=min([r.due_at for r in fresh]),
+        task_type=_task_type(ctx, [r.task_type for r in fresh], len(fresh)),
+        priority=_highest([r.priority for r in fresh]),
+        contact_id=next((r.contact_id for r in fresh if r.contact_id is not None), None),
         fell_due_at=min(missed) if missed else None,
-        items=tuple(checklist),
+        items=checklist,
     )
+
+
+def _precedence(request: Request) -> int:
+    return _PRECEDENCE[request.rule_id]
 
 
 def _rule_of(items: Sequence[TaskItem]) -> str:
@@ -348,18 +373,35 @@ def _task_type(ctx: Context, types: Sequence[TaskType], count: int) -> TaskType:
     """The channel the customer agreed, else the most direct one among the items' (a lone item: its own)."""
     agreed = ctx.deal.agreement.channel
     if agreed is not None and count > 1:
-        return _CHANNEL_TYPE[agreed]
-    return max(types, key=_DIRECTNESS.__getitem__)
+        if agreed is Channel.CALL:
+            return TaskType.CALL
+        return TaskType.EMAIL if agreed is Channel.EMAIL else TaskType.MEETING
+    for direct in _MOST_DIRECT:
+        for task_type in types:
+            if task_type is direct:
+                return direct
+    return TaskType.TODO
+
+
+def _highest(priorities: Sequence[Priority]) -> Priority:
+    for priority in _HIGHEST:
+        for given in priorities:
+            if given is priority:
+                return priority
+    return Priority.LOW
 
 
 def _priority(ctx: Context, box: _Box) -> Priority | None:
     """The highest priority among the open items, if that is not what the task has already (the CRM's
     task is not read for it: it is the highest among the items open before)."""
-    fresh = {f.item.key: f.action.priority for f in box.fresh}
-    ranks = [fresh.get(i.key) or _rule_priority(ctx, i.rule_id) for i in box.open_items]
-    before = [_rule_priority(ctx, i.rule_id) for i in items_of(box.task) if i.closed is None]
-    wanted = max(ranks, key=_RANK.__getitem__)
-    return wanted if not before or wanted != max(before, key=_RANK.__getitem__) else None
+    fresh = {i.key: r.priority for r, i in box.fresh}
+    wanted = _highest([fresh.get(i.key) or _rule_priority(ctx, i.rule_id) for i in box.open_items])
+    task = box.task
+    if task.items:
+        before = [_rule_priority(ctx, i.rule_id) for i in task.items if i.closed is None]
+    else:
+        before = [_rule_priority(ctx, task.rule_id)]
+    return wanted if not before or wanted is not _highest(before) else None
 
 
 def _rule_priority(ctx: Context, rule_id: str) -> Priority:
@@ -369,12 +411,12 @@ def _rule_priority(ctx: Context, rule_id: str) -> Priority:
 
 
 def _checklist(ctx: Context, box: _Box) -> list[ChecklistItem]:
-    fresh = {f.item.key: f.action for f in box.fresh}
+    fresh = {i.key: r for r, i in box.fresh}
     out = []
     for item in box.items:
-        action = fresh.get(item.key)
-        if action is not None:
-            out.append(ChecklistItem(item, action.subject, action.body, *_why(action.explanation)))
+        request = fresh.get(item.key)
+        if request is not None:
+            out.append(ChecklistItem(item, request.subject, request.body, *_why(request.explanation)))
             continue
         title, detail = _texts(ctx, item)
         why = box.why.get(item.key)
@@ -394,102 +436,126 @@ def _verdict_why(ctx: Context, rule_id: str) -> Explanation:
     verdict = ctx.verdicts.get(rule_id)
     if verdict is None:
         return Explanation("")
-    facts = {e.label: e.value for e in verdict.evidence}
+    evidence = verdict.evidence
     summary = verdict.reason
-    if rule_id == AGREED and "due" in facts and "basis" in facts:
-        summary = f"follow-up due {facts['due']} ({facts['basis']})"
-    elif rule_id == NEXT_STEP and "missing" in facts:
-        summary = f"the next step is incomplete: {facts['missing']}"
-    elif rule_id == DECISION_MAKER and "roles wanted" in facts:
-        summary = f"no contact in a decision-making role ({facts['roles wanted']})"
-    return Explanation(summary, verdict.evidence)
+    if rule_id == AGREED:
+        due = _fact(evidence, "due")
+        basis = _fact(evidence, "basis")
+        if due is not None and basis is not None:
+            summary = f"follow-up due {due} ({basis})"
+    elif rule_id == NEXT_STEP:
+        missing = _fact(evidence, "missing")
+        if missing is not None:
+            summary = "the next step is incomplete: " + missing
+    elif rule_id == DECISION_MAKER:
+        roles = _fact(evidence, "roles wanted")
+        if roles is not None:
+            summary = f"no contact in a decision-making role ({roles})"
+    return Explanation(summary, evidence)
+
+
+def _fact(evidence: tuple[Evidence, ...], label: str) -> str | None:
+    for entry in evidence:
+        if entry.label == label:
+            return entry.value
+    return None
+
+
+def _text_of(ctx: Context, rule_id: str) -> TaskText | None:
+    texts = ctx.policy.texts
+    if rule_id == AGREED:
+        return texts.agreed_followup if ctx.deal.agreement.interval_days else texts.cadence_followup
+    if rule_id == NEXT_STEP:
+        return texts.next_step
+    if rule_id == DECISION_MAKER:
+        return texts.decision_maker
+    return texts.reactivate if rule_id == NURTURE else None
 
 
 def _texts(ctx: Context, item: TaskItem) -> tuple[str, str]:
     """An item's title and instructions from its rule's task text (the rule made no task this time)."""
-    texts = ctx.policy.texts
-    text: TaskText | None = {
-        AGREED: texts.agreed_followup if ctx.deal.agreement.interval_days else texts.cadence_followup,
-        NEXT_STEP: texts.next_step,
-        DECISION_MAKER: texts.decision_maker,
-        NURTURE: texts.reactivate,
-    }.get(item.rule_id)
+    text = _text_of(ctx, item.rule_id)
     if text is None:
         return item.rule_id, ""
-    signal = ctx.facts.last_signal
-    values = ctx.text_values(
-        missing=", ".join(ctx.step_gaps or ()),
-        roles=", ".join(ctx.rules.decision_maker.roles),
-        signal=f"{signal.kind} on {day(signal.occurred_at, ctx.calendar)}" if signal else "none",
-        due=day(item.due_at, ctx.calendar),
-    )
+    used = text.fields  # only what the texts use is worked out
+    extra: dict[str, str] = {}
+    if "missing" in used:
+        extra["missing"] = ", ".join(ctx.step_gaps or ())
+    if "roles" in used:
+        extra["roles"] = ", ".join(ctx.rules.decision_maker.roles)
+    if "signal" in used:
+        signal = ctx.facts.last_signal
+        extra["signal"] = f"{signal.kind} on {day(signal.occurred_at, ctx.calendar)}" if signal else "none"
+    if "due" in used:
+        extra["due"] = day(item.due_at, ctx.calendar)
+    values = ctx.text_values(**extra) if extra else ctx.base_values()
     return text.subject.render(values), text.body.render(values)
 
 
 def _subject(checklist: Sequence[ChecklistItem]) -> str:
     """The main purpose, then the other open items by name."""
-    open_items = sorted(
-        (c for c in checklist if c.item.closed is None), key=lambda c: _PRECEDENCE.get(c.item.rule_id, 9)
-    )
-    if not open_items:
+    main: ChecklistItem | None = None
+    rank = 9
+    for entry in checklist:
+        if entry.item.closed is None:
+            mine = _PRECEDENCE.get(entry.item.rule_id, 9)
+            if main is None or mine < rank:
+                main, rank = entry, mine
+    if main is None:
         return checklist[0].title
-    others = [LABELS.get(c.item.rule_id, c.item.rule_id) for c in open_items[1:]]
-    return open_items[0].title + (" + " + ", ".join(others) if others else "")
+    others = [
+        LABELS.get(c.item.rule_id, c.item.rule_id)
+        for c in checklist
+        if c.item.closed is None and c is not main
+    ]
+    return main.title + " + " + ", ".join(others) if others else main.title
 
 
 def _update_summary(box: _Box) -> str:
     parts = []
+    added = {i.key for _, i in box.fresh}
     for item in box.items:
         why = box.why.get(item.key)
         if why is None:
             continue
         label = LABELS.get(item.rule_id, item.rule_id)
         if item.closed is not None:
-            parts.append(f"{label} {STATE_WORDS[item.closed]} ({why.summary})")
-        elif any(f.item.key == item.key for f in box.fresh):
-            parts.append(f"{label} added ({why.summary})")
+            parts.append(label + " " + _state(item) + " (" + why.summary + ")")
+        elif item.key in added:
+            parts.append(label + " added (" + why.summary + ")")
         elif why.summary:
-            parts.append(f"{label}: {why.summary}")
-    left = len(box.open_items)
-    return f"checklist updated, {left} of {len(box.items)} open: " + "; ".join(parts)
+            parts.append(label + ": " + why.summary)
+    return "checklist updated: " + "; ".join(parts)
 
 
 def _evidence(checklist: Sequence[ChecklistItem], *, changed_only: bool) -> tuple[Evidence, ...]:
-    """Every item's evidence, each labelled with its item (the combined task's explanation keeps all)."""
-    out = []
+    """Every item's evidence after a line naming the item and its state: the combined task's explanation
+    keeps all of it (the items' own evidence objects, shared, not copied)."""
+    out: list[Evidence] = []
     for entry in checklist:
-        if changed_only and entry.item.closed is None:
-            continue
-        label = LABELS.get(entry.item.rule_id, entry.item.rule_id)
-        out.append(Evidence(label, _state(entry.item)))
-        out.extend(Evidence(f"{label} · {e.label}", e.value) for e in entry.evidence)
+        item = entry.item
+        if item.closed is None:
+            if changed_only:
+                continue
+            out.append(_OPEN.get(item.rule_id) or fact(item.rule_id, "open"))
+        else:
+            out.append(fact(LABELS.get(item.rule_id, item.rule_id), _state(item)))
+        out += entry.evidence
     return tuple(out)
 
 
 def _state(item: TaskItem) -> str:
     if item.closed is None:
-        return f"open, due {item.due_at:%Y-%m-%d %H:%M} UTC"
-    when = f" {item.closed_on.isoformat()}" if item.closed_on else ""
-    return STATE_WORDS[item.closed] + when
+        return "open"
+    when = item.closed_on
+    return f"{STATE_WORDS[item.closed]} {when.isoformat()}" if when else STATE_WORDS[item.closed]
 
 
-def render_checklist(checklist: Sequence[ChecklistItem], contact: str) -> str:
-    """The plain-text body of a combined task: a heading paragraph, then one entry per item.
-
-    Salesforce shows it as it is; the HubSpot connector renders the same checklist as HTML under the same
-    heading (the body's first paragraph).
-    """
-    left = sum(1 for c in checklist if c.item.closed is None)
-    lines = [f"One conversation with {contact}: {left} of {len(checklist)} open.", ""]
+def heading(checklist: Sequence[ChecklistItem], contact: str) -> str:
+    """A combined task's ``body``: the line above its checklist. The checklist itself is ``items``; each
+    connector renders it the way its CRM shows task bodies (``connectors.checklist``)."""
+    left = len(checklist)
     for entry in checklist:
-        item = entry.item
-        if item.closed is not None:
-            lines.append(f"[x] {entry.title} ({_state(item)})")
-            continue
-        lines.append(f"[ ] {entry.title}")
-        if entry.detail:
-            lines.append(f"    {entry.detail}")
-        if entry.why:
-            lines.append(f"    Why: {entry.why}")
-        lines.extend(f"    - {e.label}: {e.value}" for e in entry.evidence)
-    return "\n".join(lines)
+        if entry.item.closed is not None:
+            left -= 1
+    return f"One conversation with {contact}: {left} of {len(checklist)} open."

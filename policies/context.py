@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from policies.calendar import BusinessCalendar
 from policies.facts import DealFacts
@@ -75,6 +76,31 @@ def _all_skipped(reason: str) -> Mapping[str, RuleVerdict]:
     return {rule_id: _bare_verdict(rule_id, False, reason) for rule_id in RULE_IDS}
 
 
+_NO_ITEMS: Mapping[str, tuple[AutoTask, TaskItem]] = {}  # shared, never written: most deals have no items
+
+
+class Request(NamedTuple):
+    """What a rule asks the rep to do with the customer, before ``policies.combine.fold`` makes the task:
+    a ``CreateTask`` of the rule alone, or an item of the deal's one combined task (cheaper to build than
+    a task, and most requests of a deal end up as items)."""
+
+    rule_id: str
+    key: str
+    subject: str
+    body: str
+    explanation: Explanation
+    due_at: datetime
+    fell_due_at: datetime | None
+    task_type: TaskType
+    priority: Priority
+    contact_id: str | None
+
+
+_new_request = (
+    tuple.__new__
+)  # builds a Request from a tuple in C: a NamedTuple's __new__ is a Python function
+
+
 def expand_tasks(
     tasks: tuple[AutoTask, ...], virtual: dict[str, tuple[AutoTask, TaskItem]]
 ) -> list[AutoTask]:
@@ -126,6 +152,8 @@ class Context:
         "open_tasks",
         "owner",
         "policy",
+        "request_at",
+        "requests",
         "rules",
         "step_gaps",
         "step_key",
@@ -155,13 +183,17 @@ class Context:
         self.facts = facts
         self.today: date = calendar.local_date(now)
         self.actions: list[Action] = []
+        self.requests: list[Request] = []  # requests to reach the customer (``tasks.combine``)
+        self.request_at = 0  # where in ``actions`` the task for them goes
         self.verdicts: dict[str, RuleVerdict] = {}
         self.combine: bool = policy.tasks.combine
         # A combined task's items appear to the rules as tasks of their own (``expand_tasks``).
-        self.virtual: dict[str, tuple[AutoTask, TaskItem]] = {}
+        self.virtual: Mapping[str, tuple[AutoTask, TaskItem]] = _NO_ITEMS
         tasks: tuple[AutoTask, ...] | list[AutoTask] = deal.auto_tasks
         if tasks and any(t.items for t in tasks):
-            tasks = expand_tasks(deal.auto_tasks, self.virtual)
+            virtual: dict[str, tuple[AutoTask, TaskItem]] = {}
+            tasks = expand_tasks(deal.auto_tasks, virtual)
+            self.virtual = virtual
         self.tasks = tasks
         self.keys = {t.key for t in tasks} if tasks else set()
         if self.virtual:
@@ -244,7 +276,9 @@ class Context:
         task_type: TaskType = TaskType.TODO,
         priority: Priority = Priority.MEDIUM,
         contact_id: str | None = None,
-    ) -> CreateTask:
+    ) -> None:
+        """A task for the owner: the rule's own, or with ``tasks.combine`` a request that ``fold`` combines
+        with the deal's other requests to reach the customer."""
         # Local dates as YYYY-MM-DD compare like the dates, and the rule has usually just shown this
         # one in its evidence: one memo instead of converting the moment again.
         names = self.calendar.day_names
@@ -258,22 +292,45 @@ class Context:
             values["due"] = due_day
         if "evidence" in used:
             values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
-        action = CreateTask(
-            key=key,
-            deal_id=self.deal.id,
-            rule_id=rule_id,
-            explanation=explanation,
-            owner_id=self.deal.owner_id,
-            subject=text.subject.render(values),
-            body=text.body.render(values),
-            due_at=due_at,
-            task_type=task_type,
-            priority=priority,
-            contact_id=contact_id,
-            fell_due_at=fell_due_at,
+        subject, body = text.subject.render(values), text.body.render(values)
+        if self.combine and rule_id in COMBINABLE:
+            # A request to reach the customer: ``policies.combine.fold`` makes the task (one per deal).
+            if not self.requests:
+                self.request_at = len(self.actions)
+            self.requests.append(
+                _new_request(
+                    Request,
+                    (
+                        rule_id,
+                        key,
+                        subject,
+                        body,
+                        explanation,
+                        due_at,
+                        fell_due_at,
+                        task_type,
+                        priority,
+                        contact_id,
+                    ),
+                )
+            )
+            return
+        self.actions.append(
+            CreateTask(
+                key=key,
+                deal_id=self.deal.id,
+                rule_id=rule_id,
+                explanation=explanation,
+                owner_id=self.deal.owner_id,
+                subject=subject,
+                body=body,
+                due_at=due_at,
+                task_type=task_type,
+                priority=priority,
+                contact_id=contact_id,
+                fell_due_at=fell_due_at,
+            )
         )
-        self.actions.append(action)
-        return action
 
     # -- texts -----------------------------------------------------------------------------------
 
@@ -282,6 +339,16 @@ class Context:
         if self._values is None:
             self._values = self._base_values()
         return {**self._values, **extra}
+
+    def value(self, name: str) -> str:
+        """One of the template fields of ``text_values`` (without copying them all)."""
+        return self.base_values()[name]
+
+    def base_values(self) -> Mapping[str, str]:
+        """The template fields every text may use, read-only (``text_values`` copies them to add more)."""
+        if self._values is None:
+            self._values = self._base_values()
+        return self._values
 
     def _base_values(self) -> dict[str, str]:
         deal = self.deal

@@ -95,7 +95,7 @@ def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = No
 
 
 def _decision(ctx: Context) -> Decision:
-    return Decision(ctx.deal.id, tuple(fold(ctx, ctx.actions)), _in_rule_order(ctx.verdicts))
+    return Decision(ctx.deal.id, tuple(fold(ctx)), _in_rule_order(ctx.verdicts))
 
 
 def _active_decision(ctx: Context) -> Decision:
@@ -177,7 +177,7 @@ def _nurtured(ctx: Context) -> Decision:
         ctx.skip_remaining("the deal is in nurture")
         return _decision(ctx)
     _reactivate(ctx, signal)
-    first = fold(ctx, ctx.actions)
+    first = fold(ctx)
     verdict = ctx.verdicts[NURTURE]
     again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)
     verdicts = tuple(verdict if v.rule_id == NURTURE else v for v in again.verdicts)

@@ -74,10 +74,9 @@ def task_body(
 def checklist_body(
     checklist: Sequence[ChecklistItem], text: str, key: str, rule_id: str, note: str | None = None
 ) -> str:
-    """A combined task's HTML body: the heading (``text``'s first paragraph), the checklist, an optional
+    """A combined task's HTML body: the heading (``text``, the action's body), the checklist, an optional
     closing note, the checklist's state and the key line last."""
-    heading = text.split("\n\n", 1)[0].strip()
-    parts = [html_checklist(checklist, heading)]
+    parts = [html_checklist(checklist, text.strip())]
     if note:
         parts.append(f"<p>{escape(note)}</p>")
     parts.append(f"<p>{items_line([c.item for c in checklist])}</p>")

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from connectors.checklist import items_line
+from connectors.checklist import items_line, plain_checklist
 from connectors.salesforce.values import zone
 from policies.model import (
     ChangeStage,
@@ -81,11 +81,11 @@ def description(body: str, explanation: Explanation) -> str:
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 
-def checklist_description(checklist: Sequence[ChecklistItem], text: str, note: str | None = None) -> str:
-    """A combined task's Description: the checklist as the engine wrote it, a note, and the state line.
-
-    The state line is never cut off: when the text is too long, the text is shortened instead.
+def checklist_description(checklist: Sequence[ChecklistItem], heading: str, note: str | None = None) -> str:
+    """A combined task's Description: the checklist as plain text under its heading (the action's body),
+    a note, and the state line. The state line is never cut off: a text too long is shortened instead.
     """
+    text = plain_checklist(checklist, heading)
     line = items_line([c.item for c in checklist])
     tail = ("\n\n" + note if note else "") + "\n\n" + line
     room = DESCRIPTION_MAX - len(tail)

@@ -45,9 +45,7 @@ CHECKLIST = (
     ),
     ChecklistItem(NEXT_STEP, "Agree the next step"),
 )
-BODY = (
-    "One conversation with Ann: 1 of 2 open.\n\n[ ] Follow up with Ann & Bob <Sales>\n[x] Agree the next step"
-)
+BODY = "One conversation with Ann: 1 of 2 open."  # a combined task's body: the heading of its checklist
 CONFIG = PayloadConfig(
     opportunity_fields={f: f.value for f in DealField},
     task_key_field="Followup_Key__c",
@@ -165,7 +163,14 @@ def test_hubspot_update_and_close_rewrite_the_checklist() -> None:
 def test_salesforce_description_is_the_plain_checklist_and_the_state_line_survives_any_length() -> None:
     """The Description is the engine's text plus the state line; a text too long is cut, never the line."""
     record = create_task_record(_create(), "UTC", CONFIG)
-    assert record["Description"] == BODY + "\n\n" + items_line([FOLLOW_UP, NEXT_STEP])
+    assert record["Description"] == (
+        "One conversation with Ann: 1 of 2 open.\n\n"
+        "[ ] Follow up with Ann & Bob <Sales>\n"
+        "    Call them.\n"
+        "    Why: follow-up due 2026-03-04\n"
+        '    - anchor: 2026-02-25 ("call")\n'
+        "[x] Agree the next step (done 2026-03-05)\n\n" + items_line([FOLLOW_UP, NEXT_STEP])
+    )
     assert record["Followup_Rule__c"] == "conversation"
     long = create_task_record(_create(BODY + "x" * 40_000), "UTC", CONFIG)["Description"]
     assert len(long) == DESCRIPTION_MAX

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from connectors.checklist import plain_checklist
 from policies.engine import evaluate
 from policies.model import (
     Action,
@@ -67,13 +68,23 @@ def test_a_deal_with_three_needs_gets_exactly_one_task_with_three_items() -> Non
     assert task.priority is Priority.HIGH  # the decision-maker item's
     assert task.due_at == NOW
     assert task.contact_id == "c1"
+    assert task.body == "One conversation with Sam Assistant: 3 of 3 open."  # the checklist's heading
+    text = plain_checklist(task.items, task.body)  # as the Salesforce connector renders it
     for entry in task.items:
         assert entry.why, entry.item.rule_id
         assert entry.evidence, entry.item.rule_id
-        assert f"[ ] {entry.title}" in task.body
-    assert "Why: the next step is incomplete: what is vague, why, when" in task.body
-    labels = {e.label for e in task.explanation.evidence}
-    assert {"follow-up · anchor", "next step · what", "decision maker · contacts"} <= labels
+        assert f"[ ] {entry.title}" in text
+    assert "Why: the next step is incomplete: what is vague, why, when" in text
+    # The explanation keeps every item's evidence, each item's after a line naming it.
+    evidence = [(e.label, e.value) for e in task.explanation.evidence]
+    for entry in task.items:
+        label = {"agreed_interval": "follow-up", "next_step": "next step"}.get(
+            entry.item.rule_id, "decision maker"
+        )
+        start = evidence.index((label, "open"))
+        assert evidence[start + 1 : start + 1 + len(entry.evidence)] == [
+            (e.label, e.value) for e in entry.evidence
+        ]
     # explain: every rule keeps its own verdict
     fired = {v.rule_id for v in decision.verdicts if v.fired}
     assert {"agreed_interval", "next_step", "decision_maker"} <= fired
@@ -109,8 +120,9 @@ def test_filling_in_the_next_step_updates_the_same_task_two_items_open_one_done(
         ("decision_maker", None, None),
     ]
     assert update.subject == "Follow up with Sam Assistant (Deal combo) + decision maker"
-    assert "[x] Agree the next step for Deal combo: what, why, when (done 2026-03-04)" in update.body
-    assert "2 of 3 open" in update.body
+    text = plain_checklist(update.items, update.body or "")
+    assert "[x] Agree the next step for Deal combo: what, why, when (done 2026-03-04)" in text
+    assert update.body == "One conversation with Sam Assistant: 2 of 3 open."
     after = apply_actions(deal, decision.actions, later)
     (task,) = after.auto_tasks
     assert task.is_open

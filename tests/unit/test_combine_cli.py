@@ -77,8 +77,11 @@ def test_plan_shows_one_combined_task_and_one_task_per_rule_with_combine_off(tmp
 
     separate = tmp_path / "policies"
     shutil.copytree(POLICY, separate)
-    with (separate / "followup.yaml").open("a", encoding="utf-8") as file:
-        file.write("\ntasks:\n  combine: false\n")
+    shipped = (separate / "followup.yaml").read_text(encoding="utf-8")
+    assert "tasks:\n  combine: true\n" in shipped
+    (separate / "followup.yaml").write_text(
+        shipped.replace("combine: true", "combine: false"), encoding="utf-8"
+    )
     result = followup("plan", "--snapshot", str(snapshot), "--policy", str(separate), "--json")
     assert result.returncode == 0, result.stderr
     rules = sorted(t["rule_id"] for t in _creates(json.loads(result.stdout), "combo"))
