@@ -23,23 +23,26 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import structlog
 
 from config.errors import ConfigError
-from config.settings import AccountSettings, SettingsFile, read_settings_file
+from config.settings import AccountSettings, CronKwargs, Schedule, SettingsFile, read_settings_file
 from connectors.base import CrmConnector
 from policies.codec import Snapshot
 from store import StateStore
 from store.mirror import worth_mirroring
 
 if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
     from policies.policy import Policy
-    from sync.cycle import Cycle, CycleOptions, CycleResult
+    from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
+    from sync.health import Watched
     from sync.metrics import WorkerMetrics
     from sync.progress import Progress
 
@@ -116,6 +119,15 @@ class AccountRuntime:
     def shadow(self) -> bool:
         return self.settings.shadow or self.policy.mode == "shadow"
 
+    def cohort_of(self) -> CohortOf | None:
+        """The policy's canary rollout for this account (None: no rollout, or the account in shadow)."""
+        from policies.rollout import cohort
+
+        rollout = self.policy.rollout
+        if rollout is None or self.shadow:
+            return None
+        return lambda deal, owner: cohort(rollout, self.name, deal, owner, shadow=False)
+
     def cycle_options(self) -> CycleOptions:
         from sync.cycle import CycleOptions
 
@@ -150,19 +162,113 @@ def connector_options(settings_file: SettingsFile, name: str) -> Any:
         ) from None
 
 
+def build_trigger(schedule: Schedule, now: datetime) -> BaseTrigger:
+    """The APScheduler trigger of a schedule, checked with APScheduler's own parser.
+
+    Raises ``ValueError`` naming the problem: an expression APScheduler refuses (``61 * * * *``) or one that
+    never fires (``0 0 30 2 *``). ``jitter_seconds`` applies to both forms.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    jitter = schedule.jitter_seconds or None
+    fields = schedule.cron_fields()
+    if fields is None:
+        assert schedule.every is not None
+        return IntervalTrigger(seconds=schedule.every.total_seconds(), timezone=UTC, jitter=jitter)
+    try:
+        trigger = CronTrigger(**fields, timezone=schedule.time_zone, jitter=jitter)
+    except ValueError:
+        for name, value in fields.items():  # APScheduler's message does not name the field: find it
+            try:
+                CronTrigger(**cast(CronKwargs, {name: value}), timezone=UTC)
+            except ValueError as exc:
+                raise ValueError(f"{name.replace('_', ' ')} {value!r}: {exc}") from None
+        raise
+    if trigger.get_next_fire_time(None, now) is None:
+        raise ValueError("this schedule never fires (no date matches it from now on)")
+    return trigger
+
+
+def watched(account: str, schedule: Schedule, now: datetime) -> Watched:
+    """An account for the health check: its schedule's runs between two moments (jitter aside)."""
+    from sync.health import Watched
+
+    if schedule.every is not None:
+        every = schedule.every
+
+        def every_runs(since: datetime, until: datetime, cap: int) -> int:
+            return min(cap, max(0, int((until - since) / every)))
+
+        seconds = int(every.total_seconds())
+        unit = next((u for u, n in (("d", 86400), ("h", 3600), ("m", 60)) if seconds % n == 0), "s")
+        size = {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit]
+        return Watched(account, f"every {seconds // size}{unit}", every_runs)
+    trigger = build_trigger(schedule.model_copy(update={"jitter_seconds": 0}), now)
+
+    def cron_runs(since: datetime, until: datetime, cap: int) -> int:
+        runs, moment = 0, since
+        while runs < cap:
+            fire = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+            if fire is None or fire > until:
+                break
+            runs, moment = runs + 1, fire
+        return runs
+
+    fields = schedule.cron if isinstance(schedule.cron, str) else f"{schedule.cron_fields()}"
+    return Watched(account, f"cron {fields} ({schedule.time_zone})", cron_runs)
+
+
+def check_schedule(settings_file: SettingsFile, name: str, now: datetime) -> None:
+    """Build an account's trigger once at load, so a bad cron is a located ``ConfigError`` before any run."""
+    schedule = settings_file.settings.accounts[name].schedule
+    key = "cron" if schedule.cron is not None else "every"
+    try:
+        build_trigger(schedule, now)
+    except ValueError as exc:
+        loc = ("accounts", name, "schedule", key)
+        raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {exc}"]) from None
+
+
 def load_account(settings_file: SettingsFile, name: str) -> AccountRuntime:
+    """One account ready to run; its schedule, connector section and policy are all checked, and every
+    problem among them is reported at once."""
     from policies.loader import load_policy
 
     account = settings_file.settings.accounts[name]
-    options = connector_options(settings_file, name)
     policy_path = settings_file.policy_path(name)
-    policy = load_policy(policy_path)
-    return AccountRuntime(name, account, options, policy, _fingerprint(settings_file, policy_path))
+
+    def policy() -> Policy:
+        if not policy_path.exists():
+            loc = ("accounts", name, "policy")
+            raise ConfigError(
+                [f"{settings_file.where(loc)}: {'.'.join(loc)}: no such policy file or folder: {policy_path}"]
+            )
+        return load_policy(policy_path)
+
+    problems: list[str] = []
+    results: list[Any] = []
+    for step in (
+        partial(check_schedule, settings_file, name, utc_now()),
+        partial(connector_options, settings_file, name),
+        policy,
+    ):
+        try:
+            results.append(step())
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    _, options, loaded = results
+    return AccountRuntime(name, account, options, loaded, _fingerprint(settings_file, policy_path))
 
 
-def load_accounts(settings_file: SettingsFile, only: str | None = None) -> list[AccountRuntime]:
+def load_accounts(
+    settings_file: SettingsFile, only: str | None = None, *, disabled_too: bool = False
+) -> list[AccountRuntime]:
     """Every (enabled) account, or just ``only``; all problems of all accounts in one ``ConfigError``."""
-    names = [only] if only else [n for n, a in settings_file.settings.accounts.items() if a.enabled]
+    accounts = settings_file.settings.accounts
+    names = [only] if only else [n for n, a in accounts.items() if a.enabled or disabled_too]
     if only and only not in settings_file.settings.accounts:
         known = ", ".join(settings_file.settings.accounts)
         raise ConfigError([f"{settings_file.path}: no account named {only!r} (accounts: {known})"])
@@ -176,6 +282,26 @@ def load_accounts(settings_file: SettingsFile, only: str | None = None) -> list[
     if problems:
         raise ConfigError(problems)
     return loaded
+
+
+def validate_settings(path: Path) -> tuple[SettingsFile, list[AccountRuntime]]:
+    """``followup validate`` on a settings file: the file, every account (disabled ones too) with its
+    connector section, schedule and policy, and a state store URL written in the file; every problem in one
+    ``ConfigError``. Nothing is connected to and no secret is read."""
+    settings_file = read_settings_file(path)
+    problems: list[str] = []
+    accounts: list[AccountRuntime] = []
+    try:
+        accounts = load_accounts(settings_file, disabled_too=True)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        checked_store_url(settings_file, resolve=False)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings_file, accounts
 
 
 def _fingerprint(settings_file: SettingsFile, policy_path: Path) -> str:
@@ -196,7 +322,7 @@ def build_connector(account: AccountRuntime, *, now: Clock = utc_now) -> CrmConn
         return build_hubspot_connector(account.options, extra_deal_fields=extra, now=now)
     from connectors.salesforce import build_salesforce_connector
 
-    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra)
+    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra, now=now)
     return connector
 
 
@@ -223,6 +349,7 @@ def make_cycle(
         clock=clock,
         holder=holder_id(),
         shadow=account.shadow,
+        cohort=account.cohort_of(),
         options=account.cycle_options(),
         fingerprint=account.fingerprint,
         should_stop=should_stop,
@@ -231,9 +358,31 @@ def make_cycle(
     )
 
 
+def checked_store_url(settings_file: SettingsFile, *, resolve: bool = True) -> str | None:
+    """The state store URL once it is known to be one the worker can open, else a located ``ConfigError``.
+
+    ``resolve=False`` (``followup validate``) checks only a URL written in the file: one in an environment
+    variable or a file may exist only where the worker runs.
+    """
+    from store.urls import url_problem
+
+    store = settings_file.settings.store
+    if not resolve and store.url is None and (store.url_env or store.url_file):
+        return None
+    url = settings_file.store_url()
+    problem = url_problem(url)
+    if problem is None:
+        return url
+    key = "url_env" if store.url_env else "url_file" if store.url_file else "url"
+    loc = ("store", key) if (store.url or store.url_env or store.url_file) else ("store",)
+    raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {problem}"])
+
+
 @contextmanager
 def open_store(settings_file: SettingsFile) -> Iterator[StateStore]:
-    store = StateStore(settings_file.store_url())
+    url = checked_store_url(settings_file)
+    assert url is not None
+    store = StateStore(url)
     try:
         yield store
     finally:
@@ -303,15 +452,19 @@ def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot,
     nothing to the CRM and touches no state store.
     """
     settings_file = read_settings_file(settings_path)
+    if not _logging_configured:  # on stderr: stdout is the plan or explanation (JSON with --json)
+        configure_logging(settings_file.settings.logging.level, settings_file.settings.logging.format)
     names = list(settings_file.settings.accounts)
     if account is None and len(names) > 1:
         raise ConfigError(
             [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
         )
     runtime = load_accounts(settings_file, account or names[0])[0]
+    from sync.directory import with_known_time_zones
+
     connector = build_connector(runtime)
     try:
-        directory = connector.read_directory()
+        directory = with_known_time_zones(connector.read_directory())
         deals = [
             d for batch in connector.pull_changes(directory, None) for d in batch.deals if worth_mirroring(d)
         ]
@@ -365,7 +518,8 @@ class _Runner:
                 )
                 self._metrics.error(name, "configuration")
                 return
-            result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
+            with self._metrics.cycle_running(name):
+                result = run_account(account, self._store, clock=self._clock, should_stop=self._stop.is_set)
             self._metrics.observe(result)
         except Exception:
             log.exception("cycle_crashed", account=name)
@@ -378,18 +532,6 @@ class _Runner:
     def wait_idle(self, timeout: float) -> bool:
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
-
-
-def _trigger(account: AccountSettings) -> Any:
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    schedule = account.schedule
-    jitter = schedule.jitter_seconds or None
-    if schedule.cron is not None:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.time_zone, jitter=jitter)
-    assert schedule.every is not None
-    return IntervalTrigger(seconds=schedule.every.total_seconds(), timezone=UTC, jitter=jitter)
 
 
 def serve(
@@ -408,6 +550,7 @@ def serve(
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from sync.health import Health
     from sync.metrics import MetricsServer, WorkerMetrics
 
     settings_file = read_settings_file(settings_path)
@@ -416,8 +559,16 @@ def serve(
     if not _logging_configured:
         configure_logging(settings.logging.level, settings.logging.format)
     stop_event = stop or threading.Event()
-    metrics = WorkerMetrics(clock)
     with open_store(settings_file) as store:
+        health = Health(
+            store,
+            [watched(a.name, a.settings.schedule, clock()) for a in accounts],
+            clock,
+            stale_runs=settings.metrics.stale_cursor_runs,
+            started_at=clock(),
+        )
+        metrics = WorkerMetrics(clock, health)
+        metrics.start(a.name for a in accounts)
         runner = _Runner(settings_path, store, metrics, clock, stop_event)
         scheduler = BlockingScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(max(1, len(accounts)))}
@@ -425,7 +576,7 @@ def serve(
         for account in accounts:
             scheduler.add_job(
                 runner.job,
-                _trigger(account.settings),
+                build_trigger(account.settings.schedule, clock()),
                 args=[account.name],
                 id=f"cycle:{account.name}",
                 name=f"cycle {account.name}",

@@ -20,8 +20,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crm_sandbox.dataset import generate, load, save
+
 from bench.harness import machine, write_section
-from sandbox.dataset import generate, load, save
 
 SECTION = "## Sandbox dataset generator"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

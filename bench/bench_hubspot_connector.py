@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crm_sandbox.dataset import Dataset, generate
+from crm_sandbox.hubspot import RateLimitConfig
 from hubspot import HubSpot
 
 from bench.harness import serve_hubspot_sandbox, write_section
@@ -38,8 +40,6 @@ from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from policies.model import CreateTask, Deal, Explanation, make_key
-from sandbox.dataset import Dataset, generate
-from sandbox.hubspot import RateLimitConfig
 
 TYPES = {"call": "calls", "email": "emails", "meeting": "meetings", "note": "notes", "task": "tasks"}
 SECTION = "## HubSpot connector"

@@ -5,8 +5,8 @@
     section
     .venv/bin/python -m bench.bench_hubspot_sandbox --deals 10000 --seconds 5   # quick run
 
-The server runs as ``followup sandbox hubspot`` in its own process (as users run it, and so the client's
-Python does not share the server's GIL), with the dataset from ``sandbox.dataset.generate_or_load`` (cached
+The server runs as ``crm-sandbox hubspot`` in its own process (as users run it, and so the client's
+Python does not share the server's GIL), with the dataset from ``crm_sandbox.dataset.generate_or_load``
 under ``.sandbox-data/``). A few client threads each hold one keep-alive connection (``http.client``) and
 send, for ``--seconds`` each: (1) batch reads of 100 random deal ids with ten properties, (2) searches of an
 ``hs_lastmodifieddate`` window sorted by that property, 200 per page, at a random page of the window. Every

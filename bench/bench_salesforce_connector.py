@@ -54,10 +54,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PAGE = 2000

@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.bench_salesforce_sandbox --deals 10000 --seconds 5   # quick run
 
 The server runs as ``followup sandbox salesforce`` in its own process (as users run it; the client's Python
-does not share the server's GIL), with the dataset from ``sandbox.dataset.generate_or_load`` (cached under
+does not share the server's GIL), with the dataset from ``crm_sandbox.dataset.generate_or_load`` (cached under
 ``.sandbox-data/``). Client threads, each with one keep-alive ``requests`` session trusting the sandbox CA,
 run for ``--seconds`` each: (1) a full export of Opportunity ordered by SystemModstamp, Id, 2,000 per page,
 following nextRecordsUrl; (2) the worker's incremental query (SystemModstamp watermark a day back) with

@@ -1,10 +1,14 @@
 """Worker full cycle: wall time, CRM API calls and peak memory, for the demo size and for 100,000 deals.
 
 Two setups, each cycle measured twice (the first, full cycle: pull everything, evaluate, write every action;
-then a steady-state cycle: incremental pull, evaluate every mirrored deal again, write what is new):
+then a steady-state cycle right after it, nobody else changing anything: incremental pull, evaluate every
+mirrored deal again, write what is new):
 
-* ``demo``: the HubSpot sandbox seeded like ``followup demo`` (120 deals), served from a child process,
-  reached through the real connector and hubspot-api-client; SQLite state on disk.
+* ``demo``: the HubSpot (or, with ``--crm``, Salesforce) sandbox seeded like ``followup demo`` (120 deals,
+  ``--demo-deals``), served from a child process on real time, reached through the real connector and
+  official client; SQLite state on disk. *Pulled* is the deals the cycle read from the CRM: for the steady
+  state, the deals re-pulled after our own writes (self-echo) plus the look-back overlap; *restamped* the
+  deals whose stamp alone moved (roll-ups of our own writes), kept without being read again.
 * ``memory``: ``InMemoryCrm`` holding deals from ``bench.bench_engine.generate`` (about 10 activities each,
   200 owners), at 10,000 and 100,000 deals; the real planner and policy, SQLite state on disk. This is the
   worker's own cost (mirror, evaluation, ledger, audit) without HTTP.
@@ -14,11 +18,13 @@ data already loaded): memory should not grow with the number of deals beyond the
 Each measurement runs in a fresh process. Run:
 
     .venv/bin/python -m bench.bench_worker [--sizes 10000,100000] [--no-demo] [--no-write]
+        [--crm hubspot,salesforce] [--demo-deals N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -29,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import serve_hubspot_sandbox, write_section
+from bench.harness import serve_hubspot_sandbox, serve_salesforce_sandbox, write_section
 
 SECTION = "## Worker full cycle"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
@@ -57,6 +63,8 @@ def _measure(label: str, cycle: Any) -> dict[str, Any]:
         "api_calls": result.api_calls,
         "evaluated": result.counts["evaluated"],
         "written": result.counts["applied"],
+        "pulled": result.counts["pulled"],
+        "restamped": result.counts["restamped"],
         "peak_growth_mb": max(0.0, _peak_mb() - before),
         "rss_before_mb": before,
     }
@@ -113,8 +121,9 @@ def _memory_run(deals: int, out: Any) -> None:  # a fresh process per size
 
 
 def _demo_run(deals: int, out: Any) -> None:
+    from crm_sandbox.hubspot import RateLimitConfig
+
     import worker
-    from sandbox.hubspot import RateLimitConfig
 
     worker.configure_logging("error", "json")
     parent, child = multiprocessing.Pipe()
@@ -148,6 +157,50 @@ def _demo_run(deals: int, out: Any) -> None:
     out.send(rows)
 
 
+def _salesforce_run(deals: int, out: Any) -> None:
+    import json
+
+    import worker
+    from cli.demo import _salesforce_stage_ids
+    from cli.setup_commands import setup
+
+    worker.configure_logging("error", "json")
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(
+        target=serve_salesforce_sandbox,
+        args=(child,),
+        kwargs={"seed": 7, "deals": deals, "daily_api_limit": 10_000_000},
+        daemon=True,
+    )
+    server.start()
+    instance_url, ca_file, consumer_key, username, key_file = parent.recv()
+    folder = Path(tempfile.mkdtemp(prefix="bench-worker-salesforce-"))
+    settings = folder / "settings.yaml"
+    settings.write_text(
+        "store: {url: 'sqlite:///state.sqlite'}\n"
+        "accounts:\n  demo:\n    crm: salesforce\n"
+        f"    policy: '{POLICY}'\n"
+        "    salesforce:\n"
+        f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
+        f"      ca_file: '{ca_file}'\n"
+        "      auth:\n        kind: jwt_bearer\n"
+        f"        consumer_key: '{consumer_key}'\n        username: '{username}'\n"
+        f"        private_key_file: '{key_file}'\n"
+        f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n",
+        encoding="utf-8",
+    )
+    with contextlib.suppress(SystemExit):  # setup printed its report; the campaign exists either way
+        setup.main(args=["salesforce", "--settings", str(settings)], standalone_mode=False)
+    try:
+        rows = [
+            _measure(name, lambda: worker.run_once(settings)[0]) for name in ("first (full)", "steady state")
+        ]
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+    out.send(rows)
+
+
 def _in_fresh_process(target: Any, deals: int) -> list[dict[str, Any]]:
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(target=target, args=(deals, child))
@@ -166,14 +219,15 @@ def render(results: list[tuple[str, list[dict[str, Any]]]], command: str) -> str
         "*Peak growth* is the peak RSS during the cycle minus the RSS before it (the in-memory CRM's data,",
         "loaded before, excluded).",
         "",
-        "| setup | cycle | deals evaluated | actions written | CRM API calls | wall time (CPU) "
-        "| peak growth |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| setup | cycle | deals pulled (restamped) | deals evaluated | actions written | CRM API calls "
+        "| wall time (CPU) | peak growth |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for setup, rows in results:
         for row in rows:
             lines.append(
-                f"| {setup} | {row['cycle']} | {row['evaluated']:,} | {row['written']:,} "
+                f"| {setup} | {row['cycle']} | {row['pulled']:,} ({row['restamped']:,}) "
+                f"| {row['evaluated']:,} | {row['written']:,} "
                 f"| {row['api_calls']:,} | {row['wall_s']:.1f} s ({row['cpu_s']:.1f} s) "
                 f"| {row['peak_growth_mb']:.0f} MB |"
             )
@@ -193,13 +247,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="in-memory CRM sizes, comma-separated")
     parser.add_argument("--demo-deals", type=int, default=120)
+    parser.add_argument("--crm", default="hubspot", help="sandbox setups: hubspot, salesforce or both")
     parser.add_argument("--no-demo", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     args = parser.parse_args()
     results: list[tuple[str, list[dict[str, Any]]]] = []
-    if not args.no_demo:
+    runs = {"hubspot": ("HubSpot", _demo_run), "salesforce": ("Salesforce", _salesforce_run)}
+    for crm in [] if args.no_demo else args.crm.split(","):
+        label, target = runs[crm.strip()]
         results.append(
-            (f"HubSpot sandbox, {args.demo_deals} deals", _in_fresh_process(_demo_run, args.demo_deals))
+            (f"{label} sandbox, {args.demo_deals:,} deals", _in_fresh_process(target, args.demo_deals))
         )
         print(results[-1], flush=True)
     for size in (int(s) for s in args.sizes.split(",") if s):

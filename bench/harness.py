@@ -32,6 +32,7 @@ __all__ = [
     "free_port",
     "machine",
     "serve_hubspot_sandbox",
+    "serve_salesforce_sandbox",
     "throughput_main",
     "write_section",
 ]
@@ -68,7 +69,7 @@ def free_port() -> int:
 def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
     """A child process's work: run ``running_hubspot_sandbox(**sandbox)`` and send ``(base_url, token)``,
     then answer ``"stats"`` (the sandbox's counters) and ``"reset"`` (zero them) until ``"stop"``."""
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with running_hubspot_sandbox(**sandbox) as hs:
         conn.send((hs.base_url, hs.access_token))
@@ -81,6 +82,26 @@ def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
             elif message == "reset":
                 hs.control.reset_stats()
                 conn.send("ok")
+
+
+def serve_salesforce_sandbox(conn: Connection, **sandbox: Any) -> None:
+    """A child process's work: run ``running_salesforce_sandbox(**sandbox)`` and send what a settings file
+    needs to reach it (instance URL, CA file, JWT consumer key, username, private key file), then wait for
+    ``"stop"``."""
+    from crm_sandbox.salesforce import running_salesforce_sandbox
+
+    with running_salesforce_sandbox(**sandbox) as box:
+        conn.send(
+            (
+                box.instance_url,
+                str(box.ca_file),
+                box.consumer_key,
+                box.username,
+                str(box.private_key_file),
+            )
+        )
+        while conn.recv() != "stop":
+            pass
 
 
 def throughput_main(

@@ -1,9 +1,11 @@
 """The ``followup`` command line. Each command lives in a small module and is imported only when used.
 
 followup validate | schema | plan | explain       policies (cli/policy_commands.py)
-followup sandbox hubspot | salesforce             local CRM servers (cli/sandbox_commands.py)
+followup backtest                                 replay policies over a pipeline's history (cli/backtest.py)
+followup sandbox hubspot | salesforce             the crm-sandbox servers (cli/sandbox.py)
 followup setup hubspot | salesforce               create what the policies need in the CRM
 followup run | serve | demo                       the worker (cli/run_commands.py)
+followup report                                   an HTML report from the state store (cli/report_command.py)
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ COMMANDS: dict[str, str] = {
     "schema": "cli.policy_commands:schema",
     "plan": "cli.policy_commands:plan",
     "explain": "cli.policy_commands:explain",
-    "sandbox": "cli.sandbox_commands:sandbox",
+    "backtest": "cli.backtest:backtest",
+    "sandbox": "cli.sandbox:sandbox",
     "setup": "cli.setup_commands:setup",
     "run": "cli.run_commands:run",
     "serve": "cli.run_commands:serve",
     "demo": "cli.run_commands:demo",
+    "report": "cli.report_command:report",
 }
 
 

@@ -5,7 +5,8 @@
 3. run one real worker cycle (intents, batched writes through the official SDK, outcomes, audit);
 4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
    the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence; a
-   combined task (one conversation, a checklist of what to settle in it) comes first when there is one.
+   combined task (one conversation, a checklist of what to settle in it) comes first when there is one;
+5. write the HTML report (``followup report``) of that state store and print its path.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class DemoCrm:
 @contextmanager
 def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
     if crm == "hubspot":
-        from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+        from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
         with running_hubspot_sandbox(
             seed=seed, deals=deals, now=now, rate_limits=RateLimitConfig.off()
@@ -69,12 +70,13 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
                 "    hubspot:\n"
                 f"      host: '{hs.base_url}'\n"
                 f"      access_token_env: {TOKEN_ENV}\n"
+                f"      portal_id: {hs.portal.portal_id}\n"  # the report links deals into the portal
                 "      tier: enterprise\n"
                 "      search_per_second: 50\n"  # a local sandbox: no need to pace searches
             )
             yield DemoCrm(crm, section, hs)
         return
-    from sandbox.salesforce import running_salesforce_sandbox
+    from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(seed=seed, deals=deals, now=now) as sf:
         section = (
@@ -95,7 +97,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
 
 def _salesforce_stage_ids() -> dict[str, str]:
     """The sandbox org's StageNames are the dataset's stage labels; the policy names stages by id."""
-    from sandbox.pipelines import PIPELINES
+    from crm_sandbox.pipelines import PIPELINES
 
     return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}
 
@@ -150,12 +152,16 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
             names = {o.id: o.name for o in snapshot.owners}
             for task in _showcase(demo.tasks(200), show_tasks):
                 console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
+    console.rule("4 · the report: hygiene, what the policy did, operations (followup report)")
+    report = _write_report(console, settings, folder / "report.html")
     console.rule(f"done in {time.monotonic() - started:.1f} s")
     console.print(
         f"State (SQLite: mirror, ledger, audit) and settings are in [bold]{folder}[/].\n"
         "Next: [bold]followup run --once --settings FILE[/] against your CRM, or [bold]followup serve[/]; "
         "see docs/operations.md."
     )
+    if report is not None:
+        console.print(f"Report: [bold]{report}[/] (one file; open it in a browser, it needs no network)")
     return 0 if result.status == "ok" else 1
 
 
@@ -171,6 +177,23 @@ def _run_setup(console: Console, crm: str, settings: Path) -> None:
     except SystemExit as exc:
         if exc.code:
             console.print("[yellow]setup reported problems (above); the demo goes on[/]")
+
+
+def _write_report(console: Console, settings: Path, out: Path) -> Path | None:
+    """Run ``followup report`` on the demo's state store, as a manager would after the cycle."""
+    from cli.report_command import report
+
+    args = ["--settings", str(settings), "--account", "demo", "--out", str(out)]
+    try:
+        report.main(args=args, prog_name="followup report", standalone_mode=False)
+    except click.ClickException as exc:
+        console.print(f"[yellow]the report could not be written:[/] {exc.format_message()}")
+        return None
+    except SystemExit as exc:
+        if exc.code:
+            console.print("[yellow]the report could not be written (above)[/]")
+            return None
+    return out
 
 
 def _url(demo: DemoCrm) -> str:

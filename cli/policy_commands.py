@@ -40,16 +40,14 @@ def _load_policy(path: Path) -> Policy:
 
 
 def _load_snapshot(path: Path) -> Snapshot:
-    from pydantic import ValidationError
-
-    from policies.codec import snapshot_from_json
+    from config.errors import ConfigError
+    from config.jsonsource import read_json_text
+    from policies.codec import load_snapshot
 
     try:
-        return snapshot_from_json(path.read_bytes())
-    except OSError as exc:
-        _fail([f"{path}: cannot read: {exc.strerror}"])
-    except ValidationError as exc:
-        _fail([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)])
+        return load_snapshot(read_json_text(path))
+    except ConfigError as exc:
+        _fail(exc.problems)
 
 
 def _gather(
@@ -89,13 +87,64 @@ def _owners(snapshot: Snapshot) -> dict[str, Owner]:
     return {o.id: o for o in snapshot.owners}
 
 
+def _is_settings(path: Path) -> bool:
+    """A settings file is a YAML mapping with ``accounts:``, ``store:``, ``metrics:`` or ``logging:`` (no
+    policy section has these names)."""
+    from config.errors import ConfigError
+    from config.yamlsource import load_located
+
+    try:
+        data = load_located(path).data
+    except ConfigError:
+        return False  # reported with its place when the file is validated as a policy
+    return isinstance(data, dict) and not {"accounts", "store", "metrics", "logging"}.isdisjoint(data)
+
+
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 def validate(path: Path) -> None:
-    """Check a policy file or folder; print every problem as file:line:col (exit 2 if any)."""
-    policy = _load_policy(path)
-    names = ", ".join(o.name for o in policy.overrides) or "none"
-    click.echo(f"ok: {len(policy.sources)} file(s), mode {policy.mode}, overrides: {names}")
+    """Check policy and settings files: a file, or a folder of them (settings files are recognised by their
+    accounts: section and checked with their accounts' policies). Prints every problem as file:line:col
+    (exit 2 if any)."""
+    from config.errors import ConfigError
+    from policies.loader import load_policy_files, policy_files
+
+    try:
+        files = policy_files(path)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    settings = [file for file in files if _is_settings(file)]
+    policy = [file for file in files if file not in settings]
+    problems: list[str] = []
+    report: list[str] = []
+    for file in settings:
+        try:
+            report.append(_validate_settings(file))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if policy:
+        try:
+            loaded = load_policy_files(policy)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        else:
+            names = ", ".join(o.name for o in loaded.overrides) or "none"
+            report.append(f"ok: {len(loaded.sources)} file(s), mode {loaded.mode}, overrides: {names}")
+    if problems:
+        _fail(problems)
+    for line in report:
+        click.echo(line)
+
+
+def _validate_settings(path: Path) -> str:
+    """The ok line for a settings file; raises ``ConfigError`` with its problems."""
+    from worker import validate_settings
+
+    _, accounts = validate_settings(path)
+    names = ", ".join(
+        f"{a.name} ({a.settings.crm}{'' if a.settings.enabled else ', disabled'})" for a in accounts
+    )
+    return f"ok: settings {path}: {len(accounts)} account(s): {names}"
 
 
 @click.command()

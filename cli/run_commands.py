@@ -11,6 +11,8 @@ from config.errors import ConfigError
 from config.settings import read_settings_file
 
 SETTINGS_HELP = "The settings file (see config/settings.example.yaml)."
+# cycle statuses that leave nothing to do: done, or another worker holds the account's lease and runs it
+COMPLETED = frozenset({"ok", "lease_held"})
 
 
 def _settings_option(function: click.decorators.FC) -> click.decorators.FC:
@@ -38,20 +40,21 @@ def _report(exc: ConfigError) -> None:
 def run(settings_path: Path, once: bool, account: str | None) -> None:
     """Run one gather -> decide -> act cycle per account, then exit.
 
-    Exit status: 0 when every cycle completed, 1 when one stopped early (the CRM asked to retry later,
-    or its configuration needs fixing: see the log), 2 for invalid settings or policies.
+    Exit status: 0 when every cycle completed (or was skipped because another worker is running that
+    account right now: lease_held), 1 when one stopped early (the CRM asked to retry later, or its
+    configuration needs fixing: see the log), 2 for invalid settings or policies.
     """
-    import worker
-    from cli.progress import terminal_progress
-
     try:
-        settings = read_settings_file(settings_path).settings
+        settings = read_settings_file(settings_path).settings  # before importing the worker: fails faster
+        import worker
+        from cli.progress import terminal_progress
+
         worker.configure_logging(settings.logging.level, settings.logging.format)
         results = worker.run_once(settings_path, account=account, progress=terminal_progress())
     except ConfigError as exc:
         _report(exc)
         return
-    sys.exit(0 if results and all(r.status == "ok" for r in results) else 1)
+    sys.exit(0 if results and all(r.status in COMPLETED for r in results) else 1)
 
 
 @click.command()
@@ -85,8 +88,32 @@ def serve(settings_path: Path) -> None:
     default=None,
     help="Keep the settings file and state database in this folder (default: a temp folder).",
 )
-def demo(crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None) -> None:
+@click.option(
+    "--snapshot-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Instead of running the demo, write a seeded pipeline with history as a snapshot for "
+    "`followup backtest --snapshot FILE`, and stop.",
+)
+@click.option(
+    "--now", default=None, help="With --snapshot-out: when the snapshot is taken (ISO; default: now)."
+)
+def demo(
+    crm: str,
+    deals: int,
+    seed: int,
+    show_tasks: int,
+    keep: Path | None,
+    snapshot_out: Path | None,
+    now: str | None,
+) -> None:
     """Start a seeded sandbox CRM, show the plan, run a real cycle, and show tasks as a rep sees them."""
+    if snapshot_out is not None:
+        from cli.demo_snapshot import write_demo_snapshot
+
+        sys.exit(write_demo_snapshot(snapshot_out, deals=deals, seed=seed, now=now))
+    if now is not None:
+        raise click.UsageError("--now goes with --snapshot-out")
     from cli.demo import run_demo
 
     sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep))

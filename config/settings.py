@@ -15,14 +15,17 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -33,7 +36,17 @@ from config.yamlsource import Located, load_located
 
 _SPAN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_SPAN = timedelta(days=366)  # no schedule, lease or pull interval is longer than a year
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _account_name(name: str) -> str:
+    if not _ACCOUNT_NAME.match(name):
+        raise ValueError(f"account name {name!r}: letters, digits, '.', '_', '-' (at most 100)")
+    return name
+
+
+AccountName = Annotated[str, AfterValidator(_account_name)]  # an error is placed at the name itself
 
 
 def parse_span(value: Any) -> timedelta:
@@ -42,12 +55,14 @@ def parse_span(value: Any) -> timedelta:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and (match := _SPAN.match(value)):
+    elif isinstance(value, str) and (match := _SPAN.match(value)) and len(match.group(1)) <= 12:
         seconds = int(match.group(1)) * _SPAN_UNITS[match.group(2)]
     else:
         raise ValueError('expected a time span such as "30s", "15m", "2h" or "1d"')
     if seconds <= 0:
         raise ValueError("a time span must be positive")
+    if seconds > MAX_SPAN.total_seconds():
+        raise ValueError(f"a time span may be at most {MAX_SPAN.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -55,7 +70,7 @@ Span = Annotated[timedelta, BeforeValidator(parse_span)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class StoreSettings(_Strict):
@@ -79,6 +94,8 @@ class StoreSettings(_Strict):
 class MetricsSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (tests)
+    # /healthz says "degraded" when an account's cursor has not moved for this many of its scheduled runs
+    stale_cursor_runs: int = Field(default=3, ge=1, le=1000)
 
 
 class LoggingSettings(_Strict):
@@ -86,11 +103,73 @@ class LoggingSettings(_Strict):
     format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal, JSON otherwise
 
 
+CRONTAB_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+CronField = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+]
+
+
+class CronKwargs(TypedDict, total=False):
+    """The keyword arguments of APScheduler's ``CronTrigger`` that a schedule sets."""
+
+    year: str
+    month: str
+    day: str
+    week: str
+    day_of_week: str
+    hour: str
+    minute: str
+    second: str
+
+
+class CronFields(_Strict):
+    """APScheduler's ``CronTrigger`` fields by name: the form that also has ``second``, ``week`` and ``year``.
+
+    As in APScheduler, fields more significant than the least significant one named are ``*``, less
+    significant ones their minimum (``week`` and ``day_of_week``: ``*``): ``{second: "*/10"}`` fires every
+    ten seconds, ``{minute: 30, hour: "7-19"}`` at 7:30:00 to 19:30:00.
+    """
+
+    year: CronField | None = None
+    month: CronField | None = None
+    day: CronField | None = None
+    week: CronField | None = None
+    day_of_week: CronField | None = None
+    hour: CronField | None = None
+    minute: CronField | None = None
+    second: CronField | None = None
+
+    @model_validator(mode="after")
+    def _some_field(self) -> CronFields:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of " + ", ".join(type(self).model_fields))
+        return self
+
+
+_WEEKDAY_NUMBER = re.compile(r"\d")
+
+
 class Schedule(_Strict):
-    """Either ``every`` (an interval) or ``cron`` (five fields, in ``time_zone``)."""
+    """Either ``every`` (an interval) or ``cron``, in ``time_zone``: five crontab fields or named fields.
+
+    The expression itself is checked when the worker builds the trigger (with APScheduler's own parser),
+    which ``followup validate``, ``run`` and ``serve`` all do before anything runs.
+    """
 
     every: Span | None = None
-    cron: str | None = None
+    cron: (
+        Annotated[
+            Annotated[str, Tag("crontab")] | Annotated[CronFields, Tag("fields")],
+            Discriminator(
+                lambda v: "crontab" if isinstance(v, str) else "fields" if isinstance(v, dict) else None,
+                custom_error_type="cron",
+                custom_error_message=(
+                    "expected a crontab line ('0 * * * *') or named fields ({second: '*/30'})"
+                ),
+            ),
+        ]
+        | None
+    ) = None
     time_zone: str = "UTC"
     misfire_grace: Span = timedelta(minutes=5)
     jitter_seconds: int = Field(default=0, ge=0, le=3600)
@@ -99,9 +178,31 @@ class Schedule(_Strict):
     def _one_trigger(self) -> Schedule:
         if (self.every is None) == (self.cron is None):
             raise ValueError("set exactly one of every, cron")
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError("cron takes five fields: minute hour day-of-month month day-of-week")
         return self
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_shape(cls, cron: str | CronFields | None) -> str | CronFields | None:
+        if isinstance(cron, str) and len(cron.split()) != 5:
+            raise ValueError(
+                "cron takes five fields: minute hour day-of-month month day-of-week "
+                "(for seconds, name the fields: cron: {second: '*/30'})"
+            )
+        weekdays = cron.split()[4] if isinstance(cron, str) else getattr(cron, "day_of_week", None)
+        if weekdays is not None and _WEEKDAY_NUMBER.search(re.sub(r"/\d+", "", weekdays)):
+            raise ValueError(
+                f"day of week {weekdays!r}: write weekday names (mon-fri, sat,sun); numbers mean "
+                "different days in crontab (0 = Sunday) and in APScheduler (0 = Monday)"
+            )
+        return cron
+
+    def cron_fields(self) -> CronKwargs | None:
+        """The cron schedule as APScheduler ``CronTrigger`` keyword arguments (``None`` for ``every``)."""
+        if self.cron is None:
+            return None
+        if isinstance(self.cron, str):
+            return cast(CronKwargs, dict(zip(CRONTAB_FIELDS, self.cron.split(), strict=True)))
+        return cast(CronKwargs, {name: getattr(self.cron, name) for name in self.cron.model_fields_set})
 
     @field_validator("time_zone")
     @classmethod
@@ -123,7 +224,9 @@ class AccountSettings(_Strict):
     enabled: bool = True
     full_pull_every: Span = timedelta(hours=24)  # a full pull reconciles the mirror (deletions)
     apply_batch_size: int = Field(default=50, ge=1, le=200)
-    evaluate_chunk: int = Field(default=2000, ge=1)  # deals per planning chunk (an owner is never split)
+    evaluate_chunk: int = Field(
+        default=2000, ge=1, le=1_000_000
+    )  # deals per planning chunk (an owner is never split)
     lease: Span = timedelta(minutes=10)  # renewed while a cycle runs; another worker waits it out
     hubspot: dict[str, Any] | None = None  # validated by connectors.hubspot.HubSpotOptions
     salesforce: dict[str, Any] | None = None  # validated by connectors.salesforce.SalesforceOptions
@@ -151,15 +254,7 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
-    accounts: dict[str, AccountSettings] = Field(min_length=1)
-
-    @field_validator("accounts")
-    @classmethod
-    def _names(cls, value: dict[str, AccountSettings]) -> dict[str, AccountSettings]:
-        for name in value:
-            if not _ACCOUNT_NAME.match(name):
-                raise ValueError(f"account name {name!r}: letters, digits, '.', '_', '-' (at most 100)")
-        return value
+    accounts: dict[AccountName, AccountSettings] = Field(min_length=1)
 
 
 DEFAULT_STORE = "sqlite:///state/followup.sqlite"
@@ -214,8 +309,12 @@ def read_settings_file(path: Path) -> SettingsFile:
     """Load and validate a settings file; raises ``ConfigError`` listing every problem with its place."""
     source = load_located(path)
     if not isinstance(source.data, dict):
+        what = "the file is empty" if source.data is None else "the file is not a mapping"
         raise ConfigError(
-            [f"{source.filename}: expected a mapping with accounts:, store:, metrics:, logging:"]
+            [
+                f"{source.where(())}: (top level): {what}; settings are a mapping with accounts: "
+                "and optionally store:, metrics:, logging:"
+            ]
         )
     try:
         settings = Settings.model_validate(source.data)

@@ -8,11 +8,23 @@ Contract, checked by ``tests/contract`` for every connector:
 * ``pull_changes(cursor=None)`` is a full pull: every live deal, then the removals are implied by absence
   (the worker reconciles its mirror). With a cursor it returns what changed since, plus the ids of deals
   that were archived or deleted. Batches come in order; each carries the cursor to persist once that
-  batch is stored. Deals come as complete aggregates (contacts, activities, our auto-tasks), also when
-  only an activity or an association changed.
+  batch is stored. A batch of a full pull that is not its last carries a cursor that, passed back,
+  continues that full pull (or starts it over), never an incremental pull from it: the worker resumes an
+  interrupted full pull (a rate-limit storm, a crash) from the last batch it stored. Deals come as
+  complete aggregates (contacts, activities, our auto-tasks), also when only an activity or an
+  association changed.
+* No self-echo: an incremental pull does not return a deal whose only changes since the worker last read
+  or wrote it are the worker's own writes (and what the CRM derived from them). ``known`` answers what
+  the worker's mirror holds; a deal skipped this way whose modification stamp moved anyway (a roll-up of
+  our own task, say) comes back in ``ChangeBatch.restamped`` with its new stamp, so the next conditional
+  write of it expects the stamp the CRM has.
 * ``apply`` writes a batch of actions and returns one outcome per action, in input order. It never raises
   for a single bad record (that is an outcome); it raises ``RetryLater`` / ``FixConfiguration`` for
-  problems that stop the whole cycle.
+  problems that stop the whole cycle. A deal's conditional writes (``expected_modified_at``) are checked
+  against the deal as it was before any write of the same ``apply``, so our own writes never make them
+  conflict; when one conflicts, the actions that only make sense with it (closing tasks because the deal
+  stops, enrolling its contacts in nurture) conflict with it. Outcomes carry the modification stamp the
+  CRM answered with, when it answers with one.
 * ``find_applied`` answers, for idempotency keys, which are already in the CRM (and under which ids), so
   that a crash between a CRM write and the ledger update never leads to a duplicate.
 """
@@ -25,6 +37,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
+from connectors.errors import SkipRecord
 from policies.model import Action, Deal, Owner, Pipeline
 
 Cursor = Mapping[str, str]  # opaque to the worker; JSON-serialisable
@@ -40,11 +53,22 @@ class Directory:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRecord:
-    """A CRM record that could not be mapped into the domain model; the run goes on without it."""
+    """A deal that could not be mapped into the domain model (or evaluated); the run goes on without it.
+
+    ``record_id`` is the deal's id (whichever of its records was at fault: ``field`` says which and where,
+    e.g. ``calls:123.hs_timestamp``), ``reason`` a word the metrics count by (``SkipRecord.reason``) and
+    ``detail`` the sentence for the log and the audit trail (ids, field names, numbers and dates only).
+    """
 
     object_type: str
     record_id: str
     reason: str
+    field: str | None = None
+    detail: str = ""
+
+    @classmethod
+    def of(cls, exc: SkipRecord) -> RejectedRecord:
+        return cls(exc.object_type, exc.record_id, exc.reason, exc.field, str(exc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,25 @@ class ChangeBatch:
     removed_deal_ids: tuple[str, ...] = ()
     cursor: Cursor = field(default_factory=dict)
     rejected: tuple[RejectedRecord, ...] = ()
+    # Deals left out because nothing changed on them but their modification stamp (our own writes, roll-ups
+    # the CRM derived from activities): the mirror keeps them and takes the CRM's stamp.
+    restamped: Mapping[str, datetime] = field(default_factory=dict)
+
+
+class KnownDeals(Protocol):
+    """What the worker's mirror holds, asked by an incremental pull to leave out its own echoes."""
+
+    def modified_at(self, deal_ids: Collection[str]) -> Mapping[str, datetime]:
+        """The modification stamp the mirror holds for each of ``deal_ids`` it has (cheap: no aggregates)."""
+        ...
+
+    def deals(self, deal_ids: Collection[str]) -> Mapping[str, Deal]:
+        """The mirrored aggregates of ``deal_ids`` (those the mirror has)."""
+        ...
+
+    def wanted(self, deal: Deal) -> bool:
+        """Whether the mirror would keep ``deal``, a deal it does not have, read without its activities."""
+        ...
 
 
 class OutcomeStatus(StrEnum):
@@ -69,6 +112,9 @@ class ActionOutcome:
     status: OutcomeStatus
     crm_ids: tuple[str, ...] = ()  # ids of the records written (task id, ...)
     message: str | None = None  # ids and error codes only; never record contents
+    # The written record's modification stamp as the CRM answered it (a task's own; for a deal write, the
+    # deal's after every write of this apply to it); None when the CRM's answer carries none.
+    modified_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +150,9 @@ class CrmConnector(Protocol):
 
     def read_directory(self) -> Directory: ...
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]: ...
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]: ...
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]: ...
 

@@ -2,8 +2,10 @@
 
 It keeps deals (with our tasks) and nurture lists in dictionaries and implements the contract of
 ``connectors.base`` faithfully: incremental pulls by a change sequence (a task written on a deal marks the
-deal changed, as the real connectors report whole aggregates), idempotency keys on tasks found again by
-``find_applied``, optimistic concurrency through ``expected_modified_at``, and outcomes per action. The
+deal changed, as the real connectors report whole aggregates), no self-echo (a deal whose last change was
+our own write and whose stamp the worker's mirror already holds is left out), idempotency keys on tasks
+found again by ``find_applied``, optimistic concurrency through ``expected_modified_at``, and outcomes per
+action (deal writes with the new stamp). The
 effect of an action on a deal is ``policies.simulate.apply_actions``, so the fake and the engine agree. Tests
 drive it like a rep in the CRM (``put_deal``, ``remove_deal``) and inject connector errors with ``fail``.
 """
@@ -21,6 +23,7 @@ from connectors.base import (
     ChangeBatch,
     Cursor,
     Directory,
+    KnownDeals,
     OutcomeStatus,
 )
 from connectors.checklist import plain_checklist
@@ -36,6 +39,7 @@ from policies.model import (
     Owner,
     Pipeline,
     ReactivateFromNurture,
+    SetDealFields,
     UpdateTask,
 )
 from policies.simulate import apply_actions
@@ -73,12 +77,13 @@ class InMemoryCrm:
         self._seq = 0
         self._deals: dict[str, Deal] = {}
         self._changed: dict[str, int] = {}  # deal id -> sequence of its last change (removals included)
+        self._ours: dict[str, int] = {}  # deal id -> sequence of its last change by ``apply``
         self._removed: set[str] = set()
         self._task_by_key: dict[str, str] = {}  # idempotency key -> task id, for find_applied
         self._bodies: dict[str, str] = {}  # task key -> body, as a rep reads it
         self.nurture: dict[str, set[str]] = {}
         self._calls: Counter[str] = Counter()
-        self._faults: list[tuple[str, Exception]] = []
+        self._faults: list[tuple[str, Exception | None]] = []  # None: let that call through
         for deal in deals:
             self.put_deal(deal)
 
@@ -111,9 +116,10 @@ class InMemoryCrm:
             for task in sorted(deal.auto_tasks, key=lambda t: t.key)
         ]
 
-    def fail(self, method: str, error: Exception, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` raise ``error`` (a CRM outage, an expired token)."""
-        self._faults.extend([(method, error)] * times)
+    def fail(self, method: str, error: Exception, times: int = 1, *, after: int = 0) -> None:
+        """Make ``times`` calls of ``method`` raise ``error`` (a CRM outage, an expired token, a 429 storm),
+        the first of them once ``after`` more calls of it went through."""
+        self._faults.extend([(method, None)] * after + [(method, error)] * times)
 
     def _touch(self, deal_id: str) -> None:
         self._seq += 1
@@ -124,7 +130,9 @@ class InMemoryCrm:
         for i, (method, error) in enumerate(self._faults):
             if method == endpoint:
                 del self._faults[i]
-                raise error
+                if error is not None:
+                    raise error
+                return
 
     # ------------------------------------------------------------------ the CrmConnector port
 
@@ -136,20 +144,35 @@ class InMemoryCrm:
         self._call("read_directory")
         return Directory(owners=dict(self._owners), pipelines=dict(self._pipelines))
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         self._call("pull_changes")
-        if cursor is None:
-            start = self._seq
-            ids = sorted(self._deals)
+        if cursor is None or "full_after" in cursor:
+            # A full pull, or the rest of one: every batch but the last says where to resume it.
+            start = int(cursor["seq"]) if cursor is not None else self._seq
+            after = cursor["full_after"] if cursor is not None else ""
+            ids = [d for d in sorted(self._deals) if d > after]
             for i in range(0, len(ids), self._page_size):
                 self._call("pull_page")
                 ids_page = ids[i : i + self._page_size]
-                yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor={"seq": str(start)})
+                last = i + self._page_size >= len(ids)
+                resume = {"seq": str(start)} if last else {"seq": str(start), "full_after": ids_page[-1]}
+                yield ChangeBatch(deals=tuple(self._deals[d] for d in ids_page), cursor=resume)
             if not ids:
                 yield ChangeBatch(cursor={"seq": str(start)})
             return
         since = int(cursor["seq"])
         changed = sorted((seq, d) for d, seq in self._changed.items() if seq > since)
+        if known is not None:  # our own write's echo: the mirror already holds this stamp
+            echo = [d for seq, d in changed if self._ours.get(d) == seq and d in self._deals]
+            held = known.modified_at(echo)
+            changed = [
+                (seq, d) for seq, d in changed if d not in held or held[d] != self._deals[d].modified_at
+            ]
+            if not changed:
+                yield ChangeBatch(cursor={"seq": str(self._seq)})
+                return
         for i in range(0, len(changed), self._page_size):
             self._call("pull_page")
             page = changed[i : i + self._page_size]
@@ -205,10 +228,12 @@ class InMemoryCrm:
         elif isinstance(action, CloseTask) and action.items:
             self._bodies[action.task_key] = _text(action.body or "", action.items)
         self._touch(deal.id)
+        self._ours[deal.id] = self._seq
         written = self._task_by_key[action.key] if isinstance(action, CreateTask) else deal.id
         if isinstance(action, UpdateTask | CloseTask):
             written = action.task_id
-        return ActionOutcome(action.key, OutcomeStatus.APPLIED, (written,))
+        stamp = updated.modified_at if isinstance(action, ChangeStage | SetDealFields) else None
+        return ActionOutcome(action.key, OutcomeStatus.APPLIED, (written,), modified_at=stamp)
 
     def _refusal(self, deal: Deal, action: Action) -> ActionOutcome | None:
         expected = getattr(action, "expected_modified_at", None)
@@ -224,6 +249,11 @@ class InMemoryCrm:
                 return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (deal.id,))
         if isinstance(action, CreateTask) and action.key in self._task_by_key:
             return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (self._task_by_key[action.key],))
+        if isinstance(action, CloseTask) and not action.task_key:  # somebody's own task
+            rep = next((t for t in deal.rep_tasks if t.id == action.task_id), None)
+            if rep is None or not rep.is_open:
+                return ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,))
+            return None
         if isinstance(action, UpdateTask | CloseTask):
             task = next((t for t in deal.auto_tasks if t.id == action.task_id), None)
             if task is None:

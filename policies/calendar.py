@@ -8,6 +8,11 @@ country/subdivision nor a company day off) inside working hours, in the owner's 
 Holidays come from the ``holidays`` package, expanded per year on first use and cached on the calendar
 object; the results depend only on the configuration, so this memoisation keeps the engine pure. The same
 holds for the other memos here (per local date, per moment): they never change an answer.
+
+Arithmetic is bounded (``policies.bounds``): a shift that would leave Python's calendar or pass the horizon
+(year 5000) ends at the horizon, and a moment at the very ends of the calendar, where converting it to the
+owner's zone would overflow, is read on the UTC clock. So no date a CRM or a snapshot hands the engine makes
+it raise; the connectors reject such values before they get here anyway.
 """
 
 from __future__ import annotations
@@ -19,12 +24,21 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from policies.bounds import HORIZON
 from policies.durations import Duration
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 _DAY = timedelta(days=1)
 _MEMO_LIMIT = 100_000
+
+
+def _in_zone(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment`` in ``tz``; on the UTC clock at the ends of Python's calendar (the conversion overflows)."""
+    try:
+        return moment.astimezone(tz)
+    except OverflowError:
+        return moment
 
 
 class _Memo(dict[K, V], Generic[K, V]):
@@ -60,7 +74,7 @@ class _LocalDates(dict[datetime, date]):
     def __missing__(self, moment: datetime) -> date:
         if len(self) >= _MEMO_LIMIT:
             self.clear()
-        value = self[moment] = moment.astimezone(self._tz).date()
+        value = self[moment] = _in_zone(moment, self._tz).date()
         return value
 
 
@@ -76,7 +90,7 @@ class _DayNames(dict[datetime, str]):
     def __missing__(self, moment: datetime) -> str:
         if len(self) >= _MEMO_LIMIT:
             self.clear()
-        value = self[moment] = moment.astimezone(self._tz).date().isoformat()
+        value = self[moment] = _in_zone(moment, self._tz).date().isoformat()
         return value
 
 
@@ -180,7 +194,7 @@ class BusinessCalendar:
     # -- moments ---------------------------------------------------------------------------------
 
     def local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.tz)
+        return _in_zone(moment, self.tz)
 
     def local_date(self, moment: datetime) -> date:
         return self._dates[moment]
@@ -198,6 +212,14 @@ class BusinessCalendar:
         return self._moments[moment]
 
     def _working_moment(self, moment: datetime) -> datetime:
+        if moment >= HORIZON:
+            return HORIZON
+        try:
+            return self._working_moment_within(moment)
+        except OverflowError:  # at the ends of Python's calendar: no working hours to move into
+            return moment
+
+    def _working_moment_within(self, moment: datetime) -> datetime:
         local = moment.astimezone(self.tz)
         day = local.date()
         if self._business_days[day]:
@@ -209,21 +231,29 @@ class BusinessCalendar:
         return self._openings[self.next_business_day(day)]
 
     def is_working_moment(self, moment: datetime) -> bool:
-        local = moment.astimezone(self.tz)
+        local = _in_zone(moment, self.tz)
         clock = local.time()
         return self.is_business_day(local.date()) and self.start <= clock <= self.end
 
     def shift(self, moment: datetime, duration: Duration) -> datetime:
         """``moment`` plus ``duration``: days and weeks on the local wall clock, business days skipping
-        non-business days; not yet adjusted into working hours (``due_after`` does that)."""
-        if duration.unit == "hours":
-            return moment + timedelta(hours=duration.amount)
-        local = moment.astimezone(self.tz)
-        if duration.unit == "business_days":
-            day = self.add_business_days(local.date(), duration.amount)
-            return datetime.combine(day, local.time(), self.tz).astimezone(UTC)  # time(): the naive clock
-        # Aware datetime arithmetic keeps the wall clock; converting back applies the right offset.
-        return (local + duration.delta).astimezone(UTC)
+        non-business days; not yet adjusted into working hours (``due_after`` does that). Bounded: past
+        the horizon (or past Python's calendar) the result is the horizon."""
+        try:
+            if duration.unit == "hours":
+                shifted = moment + timedelta(hours=duration.amount)
+            else:
+                local = moment.astimezone(self.tz)
+                if duration.unit == "business_days":
+                    day = self.add_business_days(local.date(), duration.amount)
+                    # time(): the naive clock
+                    shifted = datetime.combine(day, local.time(), self.tz).astimezone(UTC)
+                else:
+                    # Aware arithmetic keeps the wall clock; converting back applies the right offset.
+                    shifted = (local + duration.delta).astimezone(UTC)
+        except OverflowError:
+            return HORIZON
+        return shifted if shifted < HORIZON else HORIZON
 
     def passed(self, reference: datetime, duration: Duration, now: datetime) -> bool:
         """Whether ``duration`` has elapsed between ``reference`` and ``now``: a threshold, not a due date.
@@ -234,6 +264,13 @@ class BusinessCalendar:
         if duration.unit == "business_days":
             return self.shift(reference, duration) <= now
         return now - reference >= duration.delta
+
+    def threshold(self, reference: datetime, duration: Duration) -> datetime:
+        """The first moment at which ``passed(reference, duration, now)`` holds: the same arithmetic,
+        solved for ``now`` (the backtest asks when a time-based rule can next fire)."""
+        if duration.unit == "business_days":
+            return self.shift(reference, duration)
+        return reference + duration.delta
 
     def due_after(self, moment: datetime, duration: Duration) -> datetime:
         """When a task ``duration`` after ``moment`` is due: shifted, then moved into working hours."""

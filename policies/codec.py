@@ -2,17 +2,21 @@
 
 A snapshot is one CRM's state at a moment: owners, pipelines and deals with everything the rules read.
 The format is the domain model itself, validated strictly by pydantic; its JSON Schema comes from
-``snapshot_schema()``.
+``snapshot_schema()``. An optional ``history`` (``policies.history.SnapshotHistory``: each deal's recorded
+field, contact and activity-logging changes) makes a snapshot replayable by ``followup backtest``;
+snapshots without it read as before (docs/backtest.md describes the format).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from config.jsonsource import JsonText
+from policies.history import SnapshotHistory
 from policies.model import Action, Deal, Decision, Owner, Pipeline
 
 
@@ -23,6 +27,7 @@ class Snapshot:
     pipelines: tuple[Pipeline, ...] = ()
     deals: tuple[Deal, ...] = ()
     taken_at: datetime | None = None
+    history: SnapshotHistory | None = None  # for the backtest; ``None``: a snapshot of the present only
 
 
 _snapshot = TypeAdapter(Snapshot)
@@ -36,8 +41,74 @@ def snapshot_from_json(data: bytes | str) -> Snapshot:
     return _snapshot.validate_json(data)
 
 
+def load_snapshot(source: JsonText) -> Snapshot:
+    """Parse and check a snapshot file's text; raises ``ConfigError`` with every problem at ``file:line:col``.
+
+    Syntax and shape come from pydantic (nesting is limited to 200 levels there); values the engine could not
+    compute with (unknown time zones, non-finite or huge numbers, far-off dates) from
+    ``policies.snapshot_check``.
+    """
+    from config.errors import ConfigError
+    from policies.snapshot_check import value_problems
+
+    try:
+        snapshot = snapshot_from_json(source.text)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise ConfigError(
+                [source.syntax_problem(str(errors[0]["msg"]).removeprefix("Invalid JSON: "))]
+            ) from None
+        found = _union_members_merged(source, errors)
+    else:
+        found = [(_original_index(source, loc), message) for loc, message in value_problems(snapshot)]
+        if not found:
+            return snapshot
+    places = source.places(loc for loc, _ in found)
+    raise ConfigError(
+        f"{places[loc]}: {'.'.join(map(str, loc)) or '(top level)'}: {message}" for loc, message in found
+    )
+
+
+def _union_members_merged(source: JsonText, errors: list[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """pydantic reports a value that fits no member of a union once per member (``fields.x.str``,
+    ``fields.x.int``, ...): one line at the value instead, listing what it should have been."""
+    paths = source.key_paths(tuple(e["loc"]) for e in errors)
+    known = source.existing(paths.values())
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    merged: dict[tuple[str | int, ...], list[str]] = {}
+    for error in errors:
+        path = paths[tuple(error["loc"])]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] != "missing" and path not in known and path[:-1] in known and len(path) > 1:
+            if path[:-1] not in merged:
+                merged[path[:-1]] = []
+                found.append((path[:-1], ""))
+            merged[path[:-1]].append(message.removeprefix("Input should be "))
+        else:
+            found.append((path, message))
+    return [
+        (path, message or "should be " + " or ".join(dict.fromkeys(merged[path]))) for path, message in found
+    ]
+
+
+def _original_index(source: JsonText, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``Deal`` sorts its activities by time: point a problem in one back at its place in the file."""
+    if len(loc) < 4 or loc[0] != "deals" or loc[2] != "activities":
+        return loc
+    import json
+
+    deal, index = loc[1], loc[3]
+    wanted = snapshot_from_json(source.text).deals[int(deal)].activities[int(index)].id
+    raw = json.loads(source.text)["deals"][int(deal)]["activities"]
+    original = next((i for i, a in enumerate(raw) if a.get("id") == wanted), index)
+    return (*loc[:3], original, *loc[4:])
+
+
 def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = None) -> bytes:
-    return _snapshot.dump_json(snapshot, indent=indent)
+    # A snapshot without history is written as before the history existed (no "history": null).
+    exclude = {"history"} if snapshot.history is None else None
+    return _snapshot.dump_json(snapshot, indent=indent, exclude=exclude)
 
 
 def deal_from_json(data: bytes | str) -> Deal:
@@ -67,12 +138,33 @@ def snapshot_schema() -> dict[str, Any]:
     return _snapshot.json_schema()
 
 
+# The canonical deal fields whose values JSON carries as ISO strings: a replay gives them their type back.
+_TYPED_FIELDS: dict[str, type[date] | type[datetime]] = {
+    "next_step_date": date,
+    "followup_state_since": datetime,
+}
+
+
 def action_from_dict(data: dict[str, Any]) -> Action:
-    """The inverse of ``action_to_dict`` (the ledger stores actions as JSON and replays them)."""
-    from policies.model import ACTION_KINDS
+    """The inverse of ``action_to_dict`` (the ledger stores actions as JSON and replays them).
+
+    ``SetDealFields`` values of the canonical date and datetime fields come back as dates and datetimes
+    (JSON has only their strings), so a replayed action means what the engine decided; other fields are
+    the policy's own and stay as JSON gave them.
+    """
+    from policies.model import ACTION_KINDS, SetDealFields
 
     by_kind = {kind: cls for cls, kind in ACTION_KINDS.items()}
     payload = dict(data)
     kind = payload.pop("kind")
     cls = by_kind[kind]
-    return TypeAdapter(cls).validate_python(payload)
+    action = TypeAdapter(cls).validate_python(payload)
+    if isinstance(action, SetDealFields):
+        typed = {
+            name: TypeAdapter(_TYPED_FIELDS[name]).validate_python(value)
+            if name in _TYPED_FIELDS and isinstance(value, str)
+            else value
+            for name, value in action.fields.items()
+        }
+        action = replace(action, fields=typed)
+    return action

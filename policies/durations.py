@@ -31,6 +31,7 @@ _UNITS = {
 }
 _PATTERN = re.compile(r"^\s*(\d{1,4})\s*([a-z]+(?: [a-z]+)?)\s*$")
 DURATION_HELP = 'a duration such as "36h", "14d", "2w" or "10 business days"'
+MAX_DAYS = 3660  # ten years: no follow-up rule waits longer, and dates stay far from datetime's limits
 
 
 _HOURS_PER = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}
@@ -86,7 +87,10 @@ def parse_duration(value: Any) -> Duration:
     amount = int(match.group(1))
     if amount <= 0:
         raise ValueError(f"{value!r}: a duration must be positive")
-    return Duration(amount, _UNITS[match.group(2)])
+    duration = Duration(amount, _UNITS[match.group(2)])
+    if duration.hours > MAX_DAYS * 24:
+        raise ValueError(f"{value!r}: a duration may be at most {MAX_DAYS} days (ten years)")
+    return duration
 
 
 PolicyDuration = Annotated[

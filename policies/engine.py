@@ -15,6 +15,9 @@ The deal's lifecycle is a small state machine on ``followup_state`` (crm-followu
 When a step changes the state (reactivation, reopening), the engine applies its own actions to the deal
 with ``policies.simulate.apply_actions`` and evaluates the result as active, so that evaluating again
 after the actions are applied adds nothing.
+
+``next_wakeup(policy, deal, now, owner)`` (from ``policies.wakeup``) says when a time-based rule can next
+act on a deal nothing happens to; the backtest evaluates deals only then and when something happened.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ from policies.task_rules import (
     next_step_task,
     qualify_task,
 )
+from policies.wakeup import next_wakeup as next_wakeup  # re-exported: part of the engine's interface
 
 _in_rule_order = itemgetter(*RULE_IDS)  # verdicts dict -> tuple in the documented rule order
 _SIGNAL_TASK = {"reply": TaskType.EMAIL, "inbound_call": TaskType.CALL, "connected_call": TaskType.CALL}

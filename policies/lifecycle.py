@@ -26,6 +26,7 @@ from policies.model import (
     SetDealFields,
     make_key,
 )
+from policies.rep_tasks import close_rep_followups
 from policies.settings import RuleSet
 
 
@@ -222,12 +223,14 @@ def enter_stop(ctx: Context, rule_id: str, reason: str, explanation: Explanation
 
 
 def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanation) -> None:
-    """Enrol the deal's contacts in nurture, record the state, close the rep's open auto-tasks."""
+    """Enrol the deal's contacts in nurture, record the state, close its open auto-tasks (and, with
+    ``nurture.close_rep_tasks``, the owner's own open follow-up tasks: ``policies.rep_tasks``)."""
     deal = ctx.deal
     nurture = ctx.rules.nurture
     nurture_list = nurture.list
     assert nurture_list is not None
     closed = ctx.close_all(rule_id, CloseReason.DEAL_STOPPED, explanation)
+    closed_rep = close_rep_followups(ctx, rule_id, explanation)
     marker = episode(ctx)
     contacts = tuple([c.id for c in deal.contacts])
     if contacts:
@@ -269,6 +272,8 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
         f"nurture: {explanation.summary}; {len(contacts)} contact(s) to {nurture_list!r}; "
         f"{closed} task(s) closed"
     )
+    if closed_rep:
+        summary += f"; {closed_rep} of the owner's own follow-up task(s) closed"
     ctx.verdict(rule_id, True, summary, *explanation.evidence, fact("reason", reason))
     if rule_id != NURTURE:
         ctx.verdict(NURTURE, True, f"enrolled because of rule {rule_id}", fact("nurture", nurture_list))

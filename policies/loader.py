@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from config.errors import ConfigError
@@ -31,25 +30,37 @@ from policies.settings import (
 )
 
 _SUFFIXES = (".yaml", ".yml")
+_EMPTY = (
+    "the file is empty; a policy file is a mapping of sections "
+    "(mode, calendar, stages, defaults, overrides, texts, budgets)"
+)
 
 
 def load_policy(path: Path) -> Policy:
     """Load and check a policy file or folder; raises ``ConfigError`` listing every problem."""
+    return load_policy_files(policy_files(path))
+
+
+def load_policy_files(files: Sequence[Path]) -> Policy:
+    """Load and check the policy made of these files (as if they were a folder of their own)."""
     problems: list[str] = []
-    located = [found for file in _policy_files(path) if (found := _read(file, problems)) is not None]
+    located = [found for file in files if (found := _read(file, problems)) is not None]
     return _build(located, problems)
 
 
 def policy_from_text(text: str, filename: str = "<policy>") -> Policy:
     """Load a policy from YAML text (tests, ``followup validate -``); same checks and messages."""
     located = [parse_located(text, filename)]  # a syntax error raises ConfigError with its place
-    return _build(located, _duplicate_keys(text, filename))
+    return _build(located, [])
 
 
 def _build(sources: list[Located], problems: list[str]) -> Policy:
     parsed: list[tuple[Located, PolicyFile]] = []
     for located in sources:
-        data = {} if located.data is None else located.data
+        data = located.data
+        if data is None:
+            problems.append(f"{located.where(())}: (top level): {_EMPTY}")
+            continue
         if not isinstance(data, dict):
             problems.append(f"{located.where(())}: (top level): expected a mapping of policy sections")
             continue
@@ -81,7 +92,8 @@ def _in_file_order(problems: list[str], sources: list[Located]) -> list[str]:
     return sorted(problems, key=place)
 
 
-def _policy_files(path: Path) -> list[Path]:
+def policy_files(path: Path) -> list[Path]:
+    """The YAML files of a policy folder in name order, or the one file given."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
         if not files:
@@ -94,37 +106,10 @@ def _policy_files(path: Path) -> list[Path]:
 
 def _read(file: Path, problems: list[str]) -> Located | None:
     try:
-        located = load_located(file)
-        problems.extend(_duplicate_keys(file.read_text(encoding="utf-8"), located.filename))
+        return load_located(file)  # limits, syntax and duplicate keys, each with its place
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None
-    return located
-
-
-def _duplicate_keys(text: str, filename: str) -> list[str]:
-    """PyYAML keeps the last of two equal keys silently; a policy with both is ambiguous, so say so."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    found: list[str] = []
-    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                key = str(key_node.value)
-                child = (*path, key)
-                if key in seen:
-                    mark = key_node.start_mark
-                    found.append(
-                        f"{filename}:{mark.line + 1}:{mark.column + 1}: {'.'.join(child)}: "
-                        "duplicate key (the earlier value would be ignored)"
-                    )
-                seen.add(key)
-                stack.append((value_node, child))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
-    return sorted(found)
 
 
 def _message(error: Any) -> str:
@@ -204,6 +189,7 @@ def _assemble(parsed: list[tuple[Located, PolicyFile]], problems: list[str]) -> 
         texts=section("texts") or Texts(),
         budgets=section("budgets") or Budgets(),
         tasks=section("tasks") or TaskSettings(),
+        rollout=section("rollout"),
         sources=tuple(located.filename for located, _ in parsed),
     )
 

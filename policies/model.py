@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 from hashlib import sha256
-from itertools import pairwise
 
 from policies.frozen import direct_init
 
@@ -266,6 +265,26 @@ class AutoTask:
     task_type: TaskType = TaskType.TODO
     subject: str = ""
     items: tuple[TaskItem, ...] = ()
+    modified_at: datetime | None = None  # the CRM's modification stamp as last read or written; None: unknown
+
+
+@dataclass(frozen=True, slots=True)
+class RepTask:
+    """A follow-up task the deal's people set themselves (not crm-followup's), as the CRM has it.
+
+    Connectors report the open tasks on the deal (HubSpot: associated with the deal; Salesforce: ``WhatId``
+    the opportunity) of a follow-up kind: call, email or to-do (docs/crm-fields.md). One crm-followup
+    closed (``nurture.close_rep_tasks``) stays in the mirror as closed, with the CRM's stamp of that close,
+    until the deal is read again: the next pull knows the change was ours.
+    """
+
+    id: str
+    owner_id: str | None
+    task_type: TaskType = TaskType.TODO
+    subject: str = ""
+    due_at: datetime | None = None
+    is_open: bool = True
+    modified_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +311,8 @@ class Deal:
     """A deal (HubSpot) or opportunity (Salesforce) with everything the rules look at.
 
     ``activities`` are sorted by ``occurred_at`` and include the touches logged on the deal's contacts.
-    ``auto_tasks`` are the tasks crm-followup created for this deal, as found in the CRM.
+    ``auto_tasks`` are the tasks crm-followup created for this deal, as found in the CRM; ``rep_tasks`` the
+    open follow-up tasks on it that people created (``nurture.close_rep_tasks`` may close the owner's).
     ``fields`` holds any extra CRM fields a policy names (qualification fields, custom flags), by CRM name.
     """
 
@@ -317,14 +337,17 @@ class Deal:
     contacts: tuple[Contact, ...] = ()
     activities: tuple[Activity, ...] = ()
     auto_tasks: tuple[AutoTask, ...] = ()
+    rep_tasks: tuple[RepTask, ...] = ()  # open follow-up tasks of the deal's people, not ours
 
     def __post_init__(self) -> None:
         # The engine reads the history newest first and stops at the last conversation, so the order is
         # a guarantee, not a hope: connectors sort already; anything else (a snapshot written by hand)
         # is put in order here, equal moments keeping their given order.
         acts = self.activities
-        if any(later.occurred_at < earlier.occurred_at for earlier, later in pairwise(acts)):
-            object.__setattr__(self, "activities", tuple(sorted(acts, key=_occurred_at)))
+        if len(acts) > 1:
+            moments = [a.occurred_at for a in acts]
+            if moments != sorted(moments):  # C-speed on the usual sorted input: deals are decoded in bulk
+                object.__setattr__(self, "activities", tuple(sorted(acts, key=_occurred_at)))
 
     @property
     def is_closed(self) -> bool:
@@ -423,7 +446,7 @@ class UpdateTask(_ActionBase):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseTask(_ActionBase):
     task_id: str
-    task_key: str
+    task_key: str  # "" for a rep's own task (nurture.close_rep_tasks): it never gets our key line
     reason: CloseReason
     # A combined task's final checklist (nothing left open) and its text as the rep reads it; else empty.
     items: tuple[ChecklistItem, ...] = ()

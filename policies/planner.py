@@ -11,13 +11,17 @@ Budgets keep crm-followup from burying reps in busy work (rule h):
 
 Held-back actions come back in ``Plan.deferred`` with the business day they are planned for; they are
 never dropped. The next run evaluates again and, with the same keys, creates them on their day.
+
+``apply_budgets`` is the second half on its own, for callers that evaluate deals themselves and count
+usage across more deals than they evaluate (the backtest, ``policies.replay``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from policies.engine import evaluate
 from policies.model import (
@@ -25,6 +29,7 @@ from policies.model import (
     ActivityKind,
     CreateTask,
     Deal,
+    Decision,
     DeferredAction,
     Direction,
     Owner,
@@ -38,18 +43,94 @@ _TOUCH_KINDS = frozenset({ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.ME
 _WEEK = timedelta(days=7)
 
 
+Touches = dict[str, list[datetime]]  # contact id -> moments of its touches, in time order
+
+
+class BudgetUsage(Protocol):
+    """What the budgets count that a plan does not create itself: tasks already created by owner and day,
+    and customer touches by contact. ``usage_from_deals`` reads both from the deals of the plan; the
+    backtest keeps its own running count across the deals of its simulated world."""
+
+    def tasks_created(self, owner_id: str, day: date) -> int:
+        """Auto-tasks created for ``owner_id`` ("" for none) on ``day`` of the owner's calendar."""
+        ...
+
+    def touches(
+        self, contact_ids: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, list[datetime]]:
+        """Each contact's outbound calls, emails and meetings in ``(start, end]``, each activity once."""
+        ...
+
+
 def plan(policy: Policy, deals: Iterable[Deal], now: datetime, owners: Mapping[str, Owner]) -> Plan:
     """Evaluate all deals and apply the cross-deal budgets; see the module docstring."""
     deals = tuple(deals)
-    by_id = {d.id: d for d in deals}
     decisions = tuple(evaluate(policy, d, now, owners.get(d.owner_id or "")) for d in deals)
+    return apply_budgets(policy, decisions, deals, now, owners)
+
+
+def apply_budgets(
+    policy: Policy,
+    decisions: Sequence[Decision],
+    deals: Sequence[Deal],
+    now: datetime,
+    owners: Mapping[str, Owner],
+    usage: BudgetUsage | None = None,
+) -> Plan:
+    """The budgets over ``decisions`` (of ``deals``); ``usage`` defaults to what ``deals`` show."""
+    by_id = {d.id: d for d in deals}
+    if usage is None:
+        usage = usage_from_deals(policy, deals, owners)
     creates = [a for dec in decisions for a in dec.actions if isinstance(a, CreateTask)]
     deferred: dict[str, DeferredAction] = {}
-    _contact_budget(policy, deals, by_id, creates, now, owners, deferred)
-    _owner_budget(policy, deals, by_id, [c for c in creates if c.key not in deferred], now, owners, deferred)
+    _contact_budget(policy, usage, by_id, creates, now, owners, deferred)
+    _owner_budget(policy, usage, by_id, [c for c in creates if c.key not in deferred], now, owners, deferred)
     actions: list[Action] = [a for dec in decisions for a in dec.actions if a.key not in deferred]
     ordered = sorted(deferred.values(), key=lambda d: (d.not_before, d.action.deal_id, d.action.key))
-    return Plan(tuple(actions), tuple(ordered), decisions)
+    return Plan(tuple(actions), tuple(ordered), tuple(decisions))
+
+
+class _DealsUsage:
+    """``BudgetUsage`` read from the deals themselves: their auto-tasks and their activities."""
+
+    def __init__(self, policy: Policy, deals: Sequence[Deal], owners: Mapping[str, Owner]) -> None:
+        self._policy = policy
+        self._deals = deals
+        self._owners = owners
+        self._created: dict[str, Counter[date]] = {}
+
+    def tasks_created(self, owner_id: str, day: date) -> int:
+        counts = self._created.get(owner_id)
+        if counts is None:
+            counts = self._created[owner_id] = Counter()
+            calendar = self._policy.calendar_for(self._owners.get(owner_id))
+            for deal in self._deals:
+                for t in deal.auto_tasks:
+                    if (t.owner_id or deal.owner_id or "") == owner_id:
+                        counts[calendar.local_date(t.created_at)] += 1
+        return counts[day]
+
+    def touches(
+        self, contact_ids: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, list[datetime]]:
+        wanted = set(contact_ids)
+        found: dict[str, dict[str, datetime]] = defaultdict(dict)  # contact -> activity id -> when
+        for deal in self._deals:
+            for activity in deal.activities:
+                if (
+                    activity.direction is Direction.OUTBOUND
+                    and activity.kind in _TOUCH_KINDS
+                    and start < activity.occurred_at <= end
+                ):
+                    for contact_id in activity.contact_ids:
+                        if contact_id in wanted:
+                            found[contact_id][activity.id] = activity.occurred_at
+        return {c: sorted(found[c].values()) for c in wanted}
+
+
+def usage_from_deals(policy: Policy, deals: Sequence[Deal], owners: Mapping[str, Owner]) -> BudgetUsage:
+    """What the budgets count, as the deals show it (what ``plan`` uses)."""
+    return _DealsUsage(policy, deals, owners)
 
 
 def _priority(deal: Deal, task: CreateTask, now: datetime) -> tuple[float, float, float, str, str]:
@@ -62,7 +143,7 @@ def _priority(deal: Deal, task: CreateTask, now: datetime) -> tuple[float, float
 
 def _owner_budget(
     policy: Policy,
-    deals: tuple[Deal, ...],
+    usage: BudgetUsage,
     by_id: Mapping[str, Deal],
     creates: list[CreateTask],
     now: datetime,
@@ -73,19 +154,11 @@ def _owner_budget(
     pending: dict[str, list[CreateTask]] = defaultdict(list)
     for task in creates:
         pending[task.owner_id or ""].append(task)
-    created_today: dict[str, int] = defaultdict(int)
-    for deal in deals:
-        for t in deal.auto_tasks:
-            owner_id = t.owner_id or deal.owner_id or ""
-            if owner_id in pending:
-                calendar = policy.calendar_for(owners.get(owner_id))
-                if calendar.local_date(t.created_at) == calendar.local_date(now):
-                    created_today[owner_id] += 1
     for owner_id in sorted(pending):
         calendar = policy.calendar_for(owners.get(owner_id))
         today = calendar.local_date(now)
         queue = sorted(pending[owner_id], key=lambda t: _priority(by_id[t.deal_id], t, now))
-        room = max(0, cap - created_today[owner_id])
+        room = max(0, cap - usage.tasks_created(owner_id, today))
         day: date = today
         for task in queue:
             while room == 0:
@@ -99,7 +172,7 @@ def _owner_budget(
 
 def _contact_budget(
     policy: Policy,
-    deals: tuple[Deal, ...],
+    usage: BudgetUsage,
     by_id: Mapping[str, Deal],
     creates: list[CreateTask],
     now: datetime,
@@ -112,19 +185,7 @@ def _contact_budget(
     wanted = {t.contact_id for t in creates if t.contact_id is not None and t.task_type in _TOUCH_TASKS}
     if not wanted:
         return
-    touches: dict[str, dict[str, datetime]] = defaultdict(dict)  # contact -> activity id -> when
-    start = now - _WEEK
-    for deal in deals:
-        for activity in deal.activities:
-            if (
-                activity.direction is Direction.OUTBOUND
-                and activity.kind in _TOUCH_KINDS
-                and start < activity.occurred_at <= now
-            ):
-                for contact_id in activity.contact_ids:
-                    if contact_id in wanted:
-                        touches[contact_id][activity.id] = activity.occurred_at
-    planned: dict[str, list[datetime]] = {c: sorted(touches[c].values()) for c in wanted}
+    planned = usage.touches(wanted, now - _WEEK, now)
     ranked = sorted(
         (t for t in creates if t.contact_id in wanted and t.task_type in _TOUCH_TASKS),
         key=lambda t: _priority(by_id[t.deal_id], t, now),

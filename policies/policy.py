@@ -10,7 +10,7 @@ deterministic.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from config.errors import ConfigError
@@ -22,6 +22,7 @@ from policies.settings import (
     Budgets,
     CalendarSettings,
     Override,
+    Rollout,
     RuleSet,
     Scope,
     StageMoves,
@@ -106,6 +107,7 @@ class Policy:
     texts: Texts = field(default_factory=Texts)
     budgets: Budgets = field(default_factory=Budgets)
     tasks: TaskSettings = field(default_factory=TaskSettings)
+    rollout: Rollout | None = None  # canary enforcement (policies.rollout); None: the mode for every deal
     sources: tuple[str, ...] = ()
     _resolved: dict[tuple[int, ...], CompiledRules] = field(default_factory=dict, repr=False)
     _calendars: dict[tuple[str | None, WorkingHours | None], BusinessCalendar] = field(
@@ -115,6 +117,10 @@ class Policy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_scopes", tuple(_ScopeCheck.of(o.when) for o in self.overrides))
+
+    def without_caches(self) -> Policy:
+        """The same policy with empty caches: what can be pickled (to another process) at any time."""
+        return replace(self, _resolved={}, _calendars={})
 
     # -- scopes ----------------------------------------------------------------------------------
 

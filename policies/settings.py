@@ -22,6 +22,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from policies.durations import PolicyDuration, parse_duration
@@ -52,7 +53,13 @@ TemplateText = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: "nan" or "1e400" as text is refused, as .nan and .inf are by the YAML reader
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+# Bounds on numbers: far beyond any sensible policy, small enough that no date or count arithmetic overflows.
+MAX_COUNT = 1000  # touches, tasks
+MAX_AMOUNT = 1e15  # deal amounts and scores
 
 
 # --------------------------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ class StopRule(Strict):
     """(c) When a deal is dead: too many unanswered touches, silence, a stalled stage, a stale close date."""
 
     enabled: bool = True
-    max_unanswered_touches: int | None = Field(default=6, ge=1)
+    max_unanswered_touches: int | None = Field(default=6, ge=1, le=MAX_COUNT)
     max_since_inbound: PolicyDuration | None = parse_duration("90d")
     max_in_stage: PolicyDuration | None = None
     close_date_overdue: PolicyDuration | None = parse_duration("30d")
@@ -192,6 +199,11 @@ class NurtureRule(Strict):
     move_stage: bool = False
     move_stage_back: bool = False
     reactivate_on: tuple[SignalKind, ...] = ("reply", "meeting_booked", "inbound_call")
+    close_rep_tasks: bool = Field(
+        default=False,
+        description="Also close the deal owner's own open follow-up tasks (call, email, to-do) on the deal, "
+        "with the reason written on them; other people's tasks are never touched",
+    )
 
 
 class QualificationRule(Strict):
@@ -199,7 +211,7 @@ class QualificationRule(Strict):
 
     enabled: bool = True
     required_fields: tuple[str, ...] = ()
-    min_score: float | None = None
+    min_score: float | None = Field(default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
     stop_after: PolicyDuration | None = parse_duration("30d")
 
 
@@ -208,7 +220,7 @@ class DecisionMakerRule(Strict):
 
     enabled: bool = True
     stages: tuple[str, ...] = ()
-    min_amount: float | None = Field(default=None, ge=0)
+    min_amount: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     roles: tuple[ContactRole, ...] = (ContactRole.DECISION_MAKER, ContactRole.ECONOMIC_BUYER)
 
 
@@ -240,8 +252,8 @@ class RuleSet(Strict):
 
 
 class AmountBand(Strict):
-    min: float | None = Field(default=None, ge=0)
-    max: float | None = Field(default=None, ge=0)
+    min: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    max: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
     @field_validator("max")
     @classmethod
@@ -342,8 +354,32 @@ class TaskSettings(Strict):
 class Budgets(Strict):
     """(h) Budgets across deals, applied by the planner."""
 
-    max_new_tasks_per_owner_per_day: int = Field(default=20, ge=1)
-    max_touches_per_contact_per_week: int | None = Field(default=3, ge=1)
+    max_new_tasks_per_owner_per_day: int = Field(default=20, ge=1, le=MAX_COUNT)
+    max_touches_per_contact_per_week: int | None = Field(default=3, ge=1, le=MAX_COUNT)
+
+
+class Rollout(Strict):
+    """Canary enforcement: the policy is enforced for these deals only; every other deal runs in shadow.
+
+    A deal is enforced when its owner, its owner's team or its pipeline is named, or when it falls in the
+    ``percent`` of deals chosen by a stable hash of the account and the deal id (``policies.rollout``).
+    """
+
+    owners: tuple[str, ...] = Field(default=(), description="owner ids (as in the CRM) to enforce for")
+    teams: tuple[str, ...] = Field(default=(), description="team names (the CRM's owner teams)")
+    pipelines: tuple[str, ...] = Field(default=(), description="pipeline ids")
+    percent: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="share of all deals, chosen by a hash of account and deal id (a deal keeps its cohort)",
+    )
+
+    @model_validator(mode="after")
+    def _something_enforced(self) -> Rollout:
+        if not self.model_fields_set:
+            raise ValueError("name owners, teams, pipelines or a percent to enforce for")
+        return self
 
 
 class PolicyFile(Strict):
@@ -351,6 +387,9 @@ class PolicyFile(Strict):
 
     version: Literal[1] = 1
     mode: Literal["enforce", "shadow"] | None = None
+    rollout: Rollout | None = Field(
+        default=None, description="enforce for some owners, teams, pipelines or a percent; shadow elsewhere"
+    )
     calendar: CalendarSettings | None = None
     stages: dict[str, StageMoves] | None = Field(default=None, description="by pipeline id")
     defaults: RuleSet | None = None
@@ -360,4 +399,4 @@ class PolicyFile(Strict):
     budgets: Budgets | None = None
 
 
-SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "tasks", "budgets")
+SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "tasks", "budgets", "rollout")

@@ -52,6 +52,7 @@ def apply_actions(
     counts as closed-lost when the change carries a close reason, else as an open stage."""
     changes: dict[str, Any] = {}
     tasks = list(deal.auto_tasks)
+    rep = list(deal.rep_tasks)
     fields = dict(deal.fields)
     touched = False
     for action in actions:
@@ -79,6 +80,7 @@ def apply_actions(
                 tasks = [_updated(t, action) if t.id == action.task_id else t for t in tasks]
             case CloseTask():
                 tasks = [_closed(t, action) if t.id == action.task_id else t for t in tasks]
+                rep = [replace(t, is_open=False) if t.id == action.task_id else t for t in rep]
             case ChangeStage():
                 changes["pipeline_id"] = action.pipeline_id
                 changes["stage"] = _stage(action, pipelines)
@@ -92,7 +94,9 @@ def apply_actions(
                 pass  # list membership lives on contacts; the deal records it through SetDealFields
     if not touched:
         return deal
-    return replace(deal, **changes, auto_tasks=tuple(tasks), fields=fields, modified_at=now)
+    return replace(
+        deal, **changes, auto_tasks=tuple(tasks), rep_tasks=tuple(rep), fields=fields, modified_at=now
+    )
 
 
 def _updated(task: AutoTask, action: UpdateTask) -> AutoTask:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from policies.bounds import capped_interval
 from policies.context import (
     AGREED,
     DECISION_MAKER,
@@ -136,33 +137,9 @@ def followup_task(ctx: Context) -> None:
         ctx.verdict(AGREED, False, "disabled for this scope")
         ctx.verdict(SIGNALS, False, "follow-up rule disabled for this scope")
         return
-    deal, facts, calendar = ctx.deal, ctx.facts, ctx.calendar
+    deal, calendar = ctx.deal, ctx.calendar
     agreement = deal.agreement
-    cadence: Duration = rule.cadence_by_stage.get(deal.stage.id, rule.default_cadence)
-    signal = facts.last_signal
-    anchor_at, anchor_ref = (signal.occurred_at, signal.id) if signal else (deal.created_at, "created")
-    agreed = bool(agreement.interval_days and agreement.interval_days > 0)
-    interval = days(agreement.interval_days or 0) if agreed else cadence
-    basis = f"agreed interval of {agreement.interval_days} days" if agreed else f"cadence of {cadence}"
-    # A later unanswered attempt restarts the clock on the cadence: try again.
-    attempt = facts.last_attempt
-    if attempt is not None and attempt.occurred_at > anchor_at:
-        anchor_at, anchor_ref, interval, agreed = attempt.occurred_at, attempt.id, cadence, False
-        basis = f"retry on the cadence of {cadence} after the unanswered {attempt.kind} {attempt.id}"
-    # A follow-up for this anchor that is already done (closed) chains the next one on the cadence.
-    done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED} if ctx.closed_tasks else {}
-    done_due = {t.due_at: t for t in done.values()} if done else {}
-    due = calendar.due_after(anchor_at, interval)
-    # The key (hashed) is worked out only where it is compared or used: most deals have no task yet.
-    key = _followup_key(deal.id, anchor_ref, due) if done or ctx.keys else None
-    for _ in range(len(done)):
-        finished = done.get(key or "") or done_due.get(due)
-        if finished is None:
-            break
-        anchor_at, anchor_ref, interval, agreed = due, f"task:{finished.key}", cadence, False
-        basis = f"cadence of {cadence} after the follow-up due {day(due, calendar)}"
-        due = calendar.due_after(anchor_at, interval)
-        key = _followup_key(deal.id, anchor_ref, due)
+    anchor_at, anchor_ref, agreed, basis, due, key = followup_target(ctx)
     channel = agreement.channel or rule.default_channel
     evidence = (
         Evidence("anchor", f"{day(anchor_at, calendar)} ({anchor_ref})"),
@@ -224,6 +201,45 @@ def followup_task(ctx: Context) -> None:
         contact_id=contact,
     )
     ctx.verdict(AGREED, True, f"follow-up task created, due {day(due, calendar)} ({basis})", *evidence)
+
+
+def followup_target(ctx: Context) -> tuple[datetime, str, bool, str, datetime, str | None]:
+    """(anchor moment, anchor ref, agreed, basis, due, key) of the follow-up the deal is owed now.
+
+    The anchor is the last conversation (or a later unanswered attempt, retried on the cadence); a
+    follow-up for it that is already done chains the next one on the cadence. The key (hashed) is worked
+    out only where it is compared or used: most deals have no task yet (``None`` then). Shared by the
+    rule and by ``policies.wakeup`` (when the follow-up next falls due).
+    """
+    rule = ctx.rules.agreed_interval
+    deal, facts, calendar = ctx.deal, ctx.facts, ctx.calendar
+    agreement = deal.agreement
+    cadence: Duration = rule.cadence_by_stage.get(deal.stage.id, rule.default_cadence)
+    signal = facts.last_signal
+    anchor_at, anchor_ref = (signal.occurred_at, signal.id) if signal else (deal.created_at, "created")
+    agreed = bool(agreement.interval_days and agreement.interval_days > 0)
+    # Bounded: connectors reject intervals past MAX_INTERVAL_DAYS; a snapshot or mirror may still hold one.
+    interval = days(capped_interval(agreement.interval_days or 0)) if agreed else cadence
+    basis = f"agreed interval of {interval.amount} days" if agreed else f"cadence of {cadence}"
+    # A later unanswered attempt restarts the clock on the cadence: try again.
+    attempt = facts.last_attempt
+    if attempt is not None and attempt.occurred_at > anchor_at:
+        anchor_at, anchor_ref, interval, agreed = attempt.occurred_at, attempt.id, cadence, False
+        basis = f"retry on the cadence of {cadence} after the unanswered {attempt.kind} {attempt.id}"
+    # A follow-up for this anchor that is already done (closed) chains the next one on the cadence.
+    done = {t.key: t for t in ctx.closed_tasks if t.rule_id == AGREED} if ctx.closed_tasks else {}
+    done_due = {t.due_at: t for t in done.values()} if done else {}
+    due = calendar.due_after(anchor_at, interval)
+    key = _followup_key(deal.id, anchor_ref, due) if done or ctx.keys else None
+    for _ in range(len(done)):
+        finished = done.get(key or "") or done_due.get(due)
+        if finished is None:
+            break
+        anchor_at, anchor_ref, interval, agreed = due, f"task:{finished.key}", cadence, False
+        basis = f"cadence of {cadence} after the follow-up due {day(due, calendar)}"
+        due = calendar.due_after(anchor_at, interval)
+        key = _followup_key(deal.id, anchor_ref, due)
+    return anchor_at, anchor_ref, agreed, basis, due, key
 
 
 def _followup_key(deal_id: str, anchor_ref: str, due: datetime) -> str:

@@ -1,45 +1,71 @@
 """Opening the state database: one engine per URL, SQLite tuned for a single writer, migrations on open.
 
 SQLite (the default) runs in WAL mode with ``synchronous=FULL``: an intent committed before a CRM write must
-survive a power cut too, or a restart could not know to look for it in the CRM. PostgreSQL needs nothing
-special; URLs such as ``postgresql+psycopg://user@host/db`` work once the driver is installed
+survive a power cut too, or a restart could not know to look for it in the CRM. A SQLite file this module
+creates is readable by its owner only (0600, and its folder 0700 when it creates that too): the mirror
+holds deal and contact names. PostgreSQL needs nothing special; URLs such as
+``postgresql+psycopg://user@host/db`` work once the driver is installed
 (``pip install 'crm-followup[postgres]'``).
+
+Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
+serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
+transaction around the whole upgrade), and the ones that wait find the schema current and do nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0001"
+HEAD = "0003"
+# pg_advisory_xact_lock key of the schema migration: any constant shared by every crm-followup worker
+# ("crm-fol" as a 64-bit integer, so it cannot collide with a small key another application picked).
+MIGRATION_LOCK_KEY = int.from_bytes(b"crm-fol", "big")
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL below may wait for another worker
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable and writable by its owner only (0600), its folder 0700 if it is new.
+
+    An existing file or folder keeps the permissions it has (an operator may have chosen them).
+    SQLite gives its ``-wal`` and ``-shm`` files the permissions of the database file.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(descriptor)
+
+
 def open_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite files the parent folder is created and WAL switched on."""
+    """An engine for ``url``; a SQLite file is created private (0600) if missing, and WAL switched on."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(database).expanduser())
         engine = sa.create_engine(url)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -47,12 +73,43 @@ def open_engine(url: str) -> Engine:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a no-op when it is current."""
+    """Bring the schema to the newest migration; a no-op when it is current.
+
+    Serialised across processes (see the module docstring): a worker that waits for another one's upgrade
+    then finds the schema current.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    if current_revision(engine) == ScriptDirectory.from_config(config).get_current_head():
+        return  # the usual case: nothing to do, and no need to hold every other worker up for it
+    with _migration_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction that only one process at a time can hold, for the whole upgrade."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            # Released at commit; PostgreSQL's DDL is transactional, so the waiter sees the finished schema.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            yield connection
+        return
+    if engine.dialect.name != "sqlite":  # pragma: no cover - only the two supported backends reach here
+        raise NotImplementedError(f"migrations on {engine.dialect.name}")
+    with engine.connect() as connection:
+        # pysqlite runs DDL outside any transaction unless told otherwise: take transaction control (the
+        # driver then begins nothing itself) and hold SQLite's exclusive lock from the first read of the
+        # schema version to the commit of the last table. Waiters block up to busy_timeout.
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            yield connection
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
 
 
 def migration_sql(dialect: str = "postgresql") -> str:
@@ -101,6 +158,20 @@ def upsert(
     else:  # pragma: no cover - only the two supported backends reach here
         raise NotImplementedError(f"upsert on {name}")
     connection.execute(statement, list(rows))
+
+
+def insert_if_absent(connection: Connection, table: sa.Table, keys: Iterable[str]) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` for the connection's dialect (SQLite and PostgreSQL)."""
+    name = connection.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    raise NotImplementedError(f"insert_if_absent on {name}")  # pragma: no cover - two backends only
 
 
 def dumps(value: Any) -> str:

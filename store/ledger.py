@@ -8,7 +8,7 @@ marks an action decided in shadow mode and never written.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,6 +65,8 @@ class AuditEntry:
     reason: str
     evidence: tuple[tuple[str, str], ...] = ()
     action_keys: tuple[str, ...] = ()
+    mode: str | None = None  # enforce | shadow for this deal's rollout cohort; None: the cycle's mode
+    cohort: str | None = None  # the deal's rollout cohort (policies.rollout)
 
 
 def statuses(connection: Connection, account: str, keys: Collection[str]) -> dict[str, str]:
@@ -96,8 +98,10 @@ def record(
     actions: Sequence[Action],
     status: str,
     now: datetime,
+    cohorts: Mapping[str, str] | None = None,
 ) -> None:
-    """Write actions with ``status`` (intent or shadow), counting an attempt for each intent."""
+    """Write actions with ``status`` (intent or shadow), counting an attempt for each intent; ``cohorts``
+    gives each deal's rollout cohort (by deal id)."""
     if not actions:
         return
     existing = _attempts(connection, account, [a.key for a in actions])
@@ -120,6 +124,8 @@ def record(
                 "run_id": run_id,
                 "created_at": now,
                 "updated_at": now,
+                # without cohorts (recovery re-applying an intent) the cohort recorded with it stays
+                **({"cohort": cohorts.get(a.deal_id)} if cohorts is not None else {}),
             }
             for a in actions
         ],
@@ -208,7 +214,8 @@ def write_audit(
                 "deal_id": e.deal_id,
                 "rule_id": e.rule_id,
                 "fired": e.fired,
-                "mode": mode,
+                "mode": e.mode or mode,
+                "cohort": e.cohort,
                 "outcome": e.outcome,
                 "action_keys": dumps(list(e.action_keys)),
                 "explanation": dumps({"reason": e.reason, "evidence": [list(p) for p in e.evidence]}),

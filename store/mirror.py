@@ -7,7 +7,9 @@ Rows hold the whole aggregate as JSON (``policies.codec``) plus the few columns 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,15 +31,18 @@ def worth_mirroring(deal: Deal) -> bool:
 
 
 def deal_row(account: str, deal: Deal, run_id: str | None) -> dict[str, Any]:
-    return {
+    """A mirror row; without ``run_id`` (a write-through, not a pull) it leaves ``seen_run`` as it is."""
+    row = {
         "account": account,
         "deal_id": deal.id,
         "owner_id": deal.owner_id or "",
         "is_closed": deal.is_closed,
         "modified_at": deal.modified_at,
-        "seen_run": run_id,
         "data": deal_to_json(deal).decode(),
     }
+    if run_id is not None:
+        row["seen_run"] = run_id
+    return row
 
 
 def write_deals(connection: Connection, account: str, deals: Sequence[Deal], run_id: str | None) -> None:
@@ -88,6 +93,33 @@ def read_deals(connection: Connection, account: str, deal_ids: Collection[str]) 
             deal = deal_from_json(data)
             out[deal.id] = deal
     return out
+
+
+def read_stamps(connection: Connection, account: str, deal_ids: Collection[str]) -> dict[str, datetime]:
+    """The modification stamps of the mirrored ``deal_ids`` (a column: no aggregate is decoded)."""
+    out: dict[str, datetime] = {}
+    ids = list(deal_ids)
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            sa.select(mirror_deals.c.deal_id, mirror_deals.c.modified_at).where(
+                mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids[start : start + 500])
+            )
+        )
+        out.update({str(deal_id): stamp for deal_id, stamp in rows})
+    return out
+
+
+def restamp(connection: Connection, account: str, stamps: Mapping[str, datetime]) -> int:
+    """Give mirrored deals the CRM's new modification stamps (aggregates unchanged); returns how many."""
+    changed = 0
+    for deal_id, deal in read_deals(connection, account, list(stamps)).items():
+        stamped = replace(deal, modified_at=stamps[deal_id])
+        changed += connection.execute(
+            sa.update(mirror_deals)
+            .where(mirror_deals.c.account == account, mirror_deals.c.deal_id == deal_id)
+            .values(modified_at=stamped.modified_at, data=deal_to_json(stamped).decode())
+        ).rowcount
+    return changed
 
 
 def count(connection: Connection, account: str) -> int:

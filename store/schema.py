@@ -105,6 +105,8 @@ ledger = sa.Table(
     sa.Column("run_id", sa.String(40), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # the rollout cohort the action was last recorded under (policies.rollout; NULL before revision 0003)
+    sa.Column("cohort", sa.String(20), nullable=True),
     sa.Index("ix_ledger_status", "account", "status"),
 )
 
@@ -122,6 +124,7 @@ audit = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # planned | deferred | no_action
     sa.Column("action_keys", sa.Text(), nullable=False, server_default="[]"),
     sa.Column("explanation", sa.Text(), nullable=False),  # JSON: reason and evidence
+    sa.Column("cohort", sa.String(20), nullable=True),  # policies.rollout; NULL before revision 0003
     sa.Index("ix_audit_deal", "account", "deal_id"),
     sa.Index("ix_audit_run", "run_id"),
 )
@@ -140,5 +143,21 @@ runs = sa.Table(
     sa.Column("counts", sa.Text(), nullable=False, server_default="{}"),
     sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("error", sa.Text(), nullable=True),
+    # The CRM's daily API limit as the connector last knew it (reported by the CRM, else configured):
+    # the report's "share of the daily budget" divides by it.
+    sa.Column("api_daily_limit", sa.Integer(), nullable=True),
     sa.Index("ix_runs_account", "account", "started_at"),
+)
+
+# The CRM's owners as the last cycle read them: names and teams for the report (the mirror has owner ids).
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("account", sa.String(100), primary_key=True),
+    sa.Column("owner_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("time_zone", sa.String(64), nullable=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )

@@ -15,11 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from policies.model import Action, Deal
+from policies.model import Action, Deal, Owner
 from store import ledger as ledger_q
 from store import mirror as mirror_q
-from store.database import dumps, loads, open_engine, upgrade
-from store.schema import accounts, cursors, leases, runs
+from store.database import dumps, insert_if_absent, loads, open_engine, upgrade
+from store.schema import accounts, cursors, leases, owners, runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class RunRecord:
     counts: Mapping[str, int]
     api_calls: int
     error: str | None
+    api_daily_limit: int | None = None
 
 
 class StateStore:
@@ -64,10 +65,9 @@ class StateStore:
     # ---------------------------------------------------------------------------------- accounts, leases
 
     def ensure_account(self, name: str, crm: str, now: datetime) -> None:
+        """Record the account if it is new; race-free when several workers start at once."""
         with self.engine.begin() as c:
-            exists = c.execute(sa.select(accounts.c.name).where(accounts.c.name == name)).first()
-            if exists is None:
-                c.execute(sa.insert(accounts).values(name=name, crm=crm, created_at=now))
+            c.execute(insert_if_absent(c, accounts, ("name",)).values(name=name, crm=crm, created_at=now))
 
     def blocked(self, name: str) -> Blocked | None:
         with self.engine.connect() as c:
@@ -131,6 +131,35 @@ class StateStore:
         with self.engine.begin() as c:
             c.execute(sa.delete(leases).where(leases.c.account == account, leases.c.holder == holder))
 
+    def record_owners(self, account: str, found: Collection[Owner], now: datetime) -> None:
+        """The CRM's owners as a cycle read them (names, teams, zones: for the report); replaces the old."""
+        with self.engine.begin() as c:
+            c.execute(sa.delete(owners).where(owners.c.account == account))
+            if found:
+                c.execute(
+                    sa.insert(owners),
+                    [
+                        {
+                            "account": account,
+                            "owner_id": o.id,
+                            "name": o.name[:200],
+                            "team": o.team[:200] if o.team else None,
+                            "time_zone": o.time_zone,
+                            "active": o.active,
+                            "updated_at": now,
+                        }
+                        for o in found
+                    ],
+                )
+
+    def owners(self, account: str) -> dict[str, Owner]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(owners).where(owners.c.account == account))
+            return {
+                r.owner_id: Owner(r.owner_id, r.name, time_zone=r.time_zone, team=r.team, active=r.active)
+                for r in rows
+            }
+
     # ---------------------------------------------------------------------------------- cursors, mirror
 
     def cursor_state(self, account: str) -> CursorState:
@@ -141,8 +170,9 @@ class StateStore:
         return CursorState(loads(row.cursor), row.updated_at, row.last_full_pull_at, row.full_pull_run)
 
     def begin_full_pull(self, account: str, run_id: str, now: datetime) -> None:
+        """Mark a full pull as begun; the cursor is cleared, so from now on it is this pull's resume point."""
         with self.engine.begin() as c:
-            self._set_cursor(c, account, {"full_pull_run": run_id, "updated_at": now})
+            self._set_cursor(c, account, {"cursor": None, "full_pull_run": run_id, "updated_at": now})
 
     def store_batch(
         self,
@@ -152,11 +182,15 @@ class StateStore:
         drop_ids: Collection[str],
         cursor: Mapping[str, str],
         now: datetime,
+        restamped: Mapping[str, datetime] | None = None,
     ) -> None:
-        """One pulled batch: its deals into the mirror and its cursor, in one transaction."""
+        """One pulled batch: its deals into the mirror, new stamps of unchanged mirrored deals (an echo of
+        our own writes) and its cursor, in one transaction."""
         with self.engine.begin() as c:
             mirror_q.write_deals(c, account, keep, run_id)
             mirror_q.delete_deals(c, account, drop_ids)
+            if restamped:
+                mirror_q.restamp(c, account, restamped)
             self._set_cursor(c, account, {"cursor": dumps(dict(cursor)), "updated_at": now})
 
     def finish_full_pull(self, account: str, run_id: str, now: datetime) -> int:
@@ -179,6 +213,10 @@ class StateStore:
         with self.engine.connect() as c:
             return mirror_q.read_deals(c, account, deal_ids)
 
+    def mirror_stamps(self, account: str, deal_ids: Collection[str]) -> dict[str, datetime]:
+        with self.engine.connect() as c:
+            return mirror_q.read_stamps(c, account, deal_ids)
+
     def iter_mirror(self, account: str, chunk_size: int) -> Iterator[list[Deal]]:
         return mirror_q.iter_owner_chunks(self.engine, account, chunk_size)
 
@@ -198,11 +236,18 @@ class StateStore:
             return ledger_q.pending_intents(c, account)
 
     def record_actions(
-        self, account: str, run_id: str, actions: Sequence[Action], status: str, now: datetime
+        self,
+        account: str,
+        run_id: str,
+        actions: Sequence[Action],
+        status: str,
+        now: datetime,
+        cohorts: Mapping[str, str] | None = None,
     ) -> None:
-        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows."""
+        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows, with each deal's rollout
+        cohort (``cohorts`` by deal id) when known."""
         with self.engine.begin() as c:
-            ledger_q.record(c, account, run_id, actions, status, now)
+            ledger_q.record(c, account, run_id, actions, status, now, cohorts)
 
     def record_results(
         self,
@@ -260,6 +305,8 @@ class StateStore:
         api_calls: int,
         error: str | None,
         now: datetime,
+        *,
+        api_daily_limit: int | None = None,
     ) -> None:
         with self.engine.begin() as c:
             c.execute(
@@ -271,6 +318,7 @@ class StateStore:
                     api_calls=api_calls,
                     error=error,
                     finished_at=now,
+                    api_daily_limit=api_daily_limit,
                 )
             )
 
@@ -293,6 +341,7 @@ class StateStore:
                     loads(r.counts),
                     r.api_calls,
                     r.error,
+                    r.api_daily_limit,
                 )
                 for r in rows
             ]

@@ -13,13 +13,22 @@
    together with the write-through of their effects into the mirror (so the next evaluation agrees with
    the CRM even before a pull sees our writes).
 
-Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM.
+Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM. A canary
+rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
+shadow mode, the rest are applied, and the ledger and the audit record each deal's cohort. A shadow action
+of a deal the rollout now enforces is applied once (widening); narrowing never undoes what was applied.
 ``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
-its configuration changes; a record the connector rejects is logged with its id and the run goes on.
+its configuration changes. One bad deal never stops the account: a deal the connector cannot map (a value
+out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected with its id, the
+field and the reason (``record_rejected`` in the log, an audit row, ``CycleResult.rejected`` for the
+metrics), leaves the mirror (so it is not judged on stale data; its next change brings it back), and the
+rest of the account goes on. An owner whose time zone is unknown gets the policy's calendar zone, with a
+warning (``owner_time_zone_unknown``) once per owner and cycle.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import Counter
@@ -29,21 +38,25 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus
+from connectors.base import ActionOutcome, CrmConnector, Directory, OutcomeStatus, RejectedRecord
 from connectors.errors import FixConfiguration, RetryLater, SkipRecord
 from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, action_kind
+from policies.rollout import ENFORCE_ALL, SHADOW_ALL, Cohort
 from policies.simulate import apply_actions
-from store import Result, StateStore
+from store import AuditEntry, Result, StateStore
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
 from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
+from sync.directory import with_known_time_zones
 from sync.effects import Simulate, audit_entries, deal_batches, mirror_after
+from sync.known import MirrorKnowledge
 from sync.leases import acquire
 from sync.progress import NoProgress, Progress
 
 log = structlog.get_logger(__name__)
 
 Decide = Callable[[Sequence[Deal], datetime, Mapping[str, Owner]], Plan]
+CohortOf = Callable[[Deal, Owner | None], Cohort]  # policies.rollout.cohort with the rollout bound
 
 LEDGER_STATUS = {
     OutcomeStatus.APPLIED: APPLIED,
@@ -74,6 +87,7 @@ class Cycle:
     clock: Callable[[], datetime]
     holder: str  # this worker's lease identity, "host:pid"
     shadow: bool = False
+    cohort: CohortOf | None = None  # a canary rollout; None: every deal enforced, or shadow with ``shadow``
     options: CycleOptions = CycleOptions()
     simulate: Simulate = apply_actions  # the effect of applied actions, written through to the mirror
     fingerprint: str | None = None  # of the configuration; a FixConfiguration block names it
@@ -92,6 +106,7 @@ class CycleResult:
     actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, rule, ledger status)
     api_calls: int = 0
     api_calls_by_endpoint: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)  # deals rejected, by reason
     duration_s: float = 0.0
     error: str | None = None
 
@@ -107,6 +122,10 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         result = run.result
         try:
             run.execute()
+        except BaseException as exc:  # a bug or the store failing: never reported as a completed cycle
+            if result.status == "ok":
+                result.status, result.error = "error", type(exc).__name__
+            raise
         finally:
             _log_finished(result)
         return result
@@ -173,12 +192,19 @@ class _Run:
 
     def _finish(self, started: float, usage_before: Counter[str]) -> None:
         c, result = self.c, self.result
-        after = Counter(c.connector.usage().calls_by_endpoint)
+        usage = c.connector.usage()
+        after = Counter(usage.calls_by_endpoint)
         result.api_calls_by_endpoint = after - usage_before
         result.api_calls = sum(result.api_calls_by_endpoint.values())
         result.duration_s = time.monotonic() - started
         c.store.finish_run(
-            result.run_id, result.status, dict(self.counts), result.api_calls, result.error, c.clock()
+            result.run_id,
+            result.status,
+            dict(self.counts),
+            result.api_calls,
+            result.error,
+            c.clock(),
+            api_daily_limit=usage.daily_limit,
         )
         c.crash.reached("run_finished")
         c.store.release_lease(c.account, c.holder)
@@ -187,8 +213,9 @@ class _Run:
 
     def _steps(self) -> None:
         c = self.c
-        directory = c.connector.read_directory()
+        directory = with_known_time_zones(c.connector.read_directory())
         self.pipelines = directory.pipelines
+        c.store.record_owners(c.account, list(directory.owners.values()), self.now)  # for the report
         c.crash.reached("directory_read")
         if not c.shadow:
             self._recover()  # before the pull: it then brings the CRM's own view of what recovery wrote
@@ -205,45 +232,45 @@ class _Run:
     def _pull(self, directory: Directory) -> None:
         c = self.c
         state = c.store.cursor_state(c.account)
+        # A full pull an earlier cycle began and did not finish (a storm outlasted the retries, a crash)
+        # resumes from its last stored batch's cursor, and its rows keep the id of the pull that began it.
+        resumed = state.full_pull_run
         full = (
-            state.cursor is None
-            or state.full_pull_run is not None
+            resumed is not None
+            or state.cursor is None
             or state.last_full_pull_at is None
             or self.now - state.last_full_pull_at >= c.options.full_pull_every
         )
         run_id = self.result.run_id
-        if full:
+        pull_id = resumed or run_id
+        if full and resumed is None:
             c.store.begin_full_pull(c.account, run_id, self.now)
-        log.info("pull_started", full=full)
+        log.info("pull_started", full=full, resumed=resumed is not None)
         c.progress.start("pull", None)
         try:
-            for batch in c.connector.pull_changes(directory, None if full else state.cursor):
+            known = MirrorKnowledge(c.store, c.account)
+            cursor = state.cursor if resumed is not None or not full else None
+            for batch in c.connector.pull_changes(directory, cursor, known):
                 keep = [d for d in batch.deals if worth_mirroring(d)]
                 drop = {d.id for d in batch.deals if not worth_mirroring(d)} | set(batch.removed_deal_ids)
-                c.store.store_batch(c.account, run_id, keep, drop, batch.cursor, c.clock())
+                # a rejected deal leaves the mirror: its last good version could get wrong actions
+                drop |= {r.record_id for r in batch.rejected}
+                restamped = {k: v for k, v in batch.restamped.items() if k not in drop}
+                c.store.store_batch(c.account, pull_id, keep, drop, batch.cursor, c.clock(), restamped)
                 self.counts["pulled"] += len(batch.deals)
+                self.counts["restamped"] += len(restamped)
                 self.counts["removed"] += len(batch.removed_deal_ids)
-                for rejected in batch.rejected:
-                    self.counts["rejected"] += 1
-                    log.warning(
-                        "record_rejected",
-                        object_type=rejected.object_type,
-                        record_id=rejected.record_id,
-                        reason=rejected.reason,
-                    )
+                self._reject(batch.rejected)
                 c.progress.advance(len(batch.deals))
                 c.crash.reached("batch_stored")
                 self._check()
         except SkipRecord as exc:  # the connector could not go on past one record: keep what we have
-            self.counts["rejected"] += 1
             full = False
-            log.warning(
-                "record_rejected", object_type=exc.object_type, record_id=exc.record_id, reason=str(exc)
-            )
+            self._reject([RejectedRecord.of(exc)])
         finally:
             c.progress.finish()
         if full:
-            self.counts["dropped"] += c.store.finish_full_pull(c.account, run_id, c.clock())
+            self.counts["dropped"] += c.store.finish_full_pull(c.account, pull_id, c.clock())
         self.counts["mirrored"] = c.store.mirror_count(c.account)
         c.crash.reached("pull_finished")
 
@@ -267,57 +294,119 @@ class _Run:
 
     def _evaluate_and_act(self, directory: Directory) -> None:
         c = self.c
-        for chunk in c.store.iter_mirror(c.account, c.options.evaluate_chunk):
-            plan = c.decide(chunk, self.now, directory.owners)
+        for whole in c.store.iter_mirror(c.account, c.options.evaluate_chunk):
+            chunk, plan = self._decide(whole, directory)
             self.counts["evaluated"] += len(chunk)
             self.counts["planned"] += len(plan.actions)
             self.counts["deferred"] += len(plan.deferred)
-            new, in_crm = self._new_actions(chunk, plan.actions)
-            audit = audit_entries(plan, new)
+            cohorts = self._cohorts(chunk, directory)
+            new, in_crm = self._new_actions(chunk, plan.actions, cohorts)
+            audit = [
+                dataclasses.replace(e, mode=cohorts[e.deal_id].mode, cohort=cohorts[e.deal_id].name)
+                for e in audit_entries(plan, new)
+            ]
             c.store.record_audit(c.account, self.result.run_id, self._mode, c.clock(), audit)
             c.crash.reached("audit_recorded")
+            names = {deal_id: cohort.name for deal_id, cohort in cohorts.items()}
             if in_crm:  # already in the CRM (seen on a pulled task) though the ledger lost track
                 c.store.record_actions(
-                    c.account, self.result.run_id, [a for a, _ in in_crm], INTENT, c.clock()
+                    c.account, self.result.run_id, [a for a, _ in in_crm], INTENT, c.clock(), names
                 )
                 self._record_outcomes(
                     [a for a, _ in in_crm],
                     [ActionOutcome(a.key, OutcomeStatus.ALREADY_APPLIED, (tid,)) for a, tid in in_crm],
                 )
-            if c.shadow:
-                c.store.record_actions(c.account, self.result.run_id, new, SHADOW, c.clock())
-                for action in new:
+            held = [a for a in new if not cohorts[a.deal_id].enforced]
+            if held:
+                c.store.record_actions(c.account, self.result.run_id, held, SHADOW, c.clock(), names)
+                for action in held:
                     self._count_action(action, SHADOW)
                     log.info(
-                        "shadow_action", deal_id=action.deal_id, rule=action.rule_id, kind=action_kind(action)
+                        "shadow_action",
+                        deal_id=action.deal_id,
+                        rule=action.rule_id,
+                        kind=action_kind(action),
+                        cohort=names[action.deal_id],
                     )
-                continue
-            self._apply(new)
+            self._apply([a for a in new if cohorts[a.deal_id].enforced], names)
+
+    def _decide(self, chunk: Sequence[Deal], directory: Directory) -> tuple[Sequence[Deal], Plan]:
+        """The plan for a chunk; when the engine raises, each deal alone finds the ones it cannot evaluate,
+        which are rejected, and the chunk is planned again without them (budgets span the chunk). The
+        normal path costs nothing extra; a second failure is a bug that is not one deal's, and propagates."""
+        c = self.c
+        try:
+            return chunk, c.decide(chunk, self.now, directory.owners)
+        except Exception:  # isolated below, deal by deal
+            log.warning("chunk_evaluation_failed", deals=len(chunk), hint="evaluating deal by deal")
+        good: list[Deal] = []
+        bad: list[RejectedRecord] = []
+        for deal in chunk:
+            try:
+                c.decide([deal], self.now, directory.owners)
+            except Exception as exc:  # rejected with the error's type (its message might quote the deal)
+                detail = f"deal {deal.id}: {type(exc).__name__} while evaluating"
+                bad.append(RejectedRecord("deal", deal.id, "evaluation_failed", None, detail))
+            else:
+                good.append(deal)
+        self._reject(bad)
+        return good, c.decide(good, self.now, directory.owners)
+
+    def _reject(self, rejected: Sequence[RejectedRecord]) -> None:
+        """Log, count and audit deals that could not be mapped or evaluated: the run goes on without them."""
+        if not rejected:
+            return
+        entries = []
+        for r in rejected:
+            self.counts["rejected"] += 1
+            self.result.rejected[r.reason] += 1
+            log.warning(
+                "record_rejected",
+                object_type=r.object_type,
+                record_id=r.record_id,
+                field=r.field,
+                reason=r.reason,
+                detail=r.detail,
+            )
+            evidence = (("object", r.object_type), ("field", r.field or ""), ("reason", r.reason))
+            entries.append(AuditEntry(r.record_id, "record_rejected", False, "rejected", r.detail, evidence))
+        self.c.store.record_audit(self.c.account, self.result.run_id, self._mode, self.c.clock(), entries)
 
     @property
     def _mode(self) -> str:
         return "shadow" if self.c.shadow else "enforce"
 
+    def _cohorts(self, chunk: Sequence[Deal], directory: Directory) -> dict[str, Cohort]:
+        """Each deal's rollout cohort: the rollout's verdict, else the whole account's mode."""
+        c = self.c
+        if c.shadow or c.cohort is None:
+            whole = SHADOW_ALL if c.shadow else ENFORCE_ALL
+            return {deal.id: whole for deal in chunk}
+        owners = directory.owners
+        return {deal.id: c.cohort(deal, owners.get(deal.owner_id or "")) for deal in chunk}
+
     def _new_actions(
-        self, chunk: Sequence[Deal], actions: Sequence[Action]
+        self, chunk: Sequence[Deal], actions: Sequence[Action], cohorts: Mapping[str, Cohort]
     ) -> tuple[list[Action], list[tuple[Action, str]]]:
-        """Actions not settled yet, and tasks the CRM already has under the same key (task id)."""
+        """Actions not settled yet, and tasks the CRM already has under the same key (task id). A shadow
+        action of a deal now enforced is new (a widened rollout, or shadow switched off): it is applied."""
         statuses = self.c.store.ledger_statuses(self.c.account, [a.key for a in actions])
         tasks_by_key = {t.key: t.id for d in chunk for t in d.auto_tasks}
         new: list[Action] = []
         in_crm: list[tuple[Action, str]] = []
         for action in actions:
             status = statuses.get(action.key)
-            if status in SETTLED or (self.c.shadow and status == SHADOW):
+            enforced = cohorts[action.deal_id].enforced
+            if status in SETTLED or (not enforced and status == SHADOW):
                 self.counts["settled"] += 1
-            elif isinstance(action, CreateTask) and action.key in tasks_by_key and not self.c.shadow:
+            elif isinstance(action, CreateTask) and action.key in tasks_by_key and enforced:
                 in_crm.append((action, tasks_by_key[action.key]))
             else:
                 new.append(action)
         self.counts["new"] += len(new)
         return new, in_crm
 
-    def _apply(self, actions: Sequence[Action]) -> None:
+    def _apply(self, actions: Sequence[Action], cohorts: Mapping[str, str] | None = None) -> None:
         c = self.c
         size = c.options.apply_batch_size
         if not actions:
@@ -326,7 +415,7 @@ class _Run:
         try:
             for batch in deal_batches(actions, size):
                 self._check()
-                c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock())
+                c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")
@@ -373,9 +462,9 @@ class _Run:
                 )
         now = c.clock()
         mirrored = c.store.mirror_deals(c.account, effective)
-        crm_ids = {o.key: o.crm_ids for o in outcomes}
+        answered = {o.key: o for o in outcomes}
         after = [
-            mirror_after(mirrored[d], acts, crm_ids, now, self.pipelines, c.simulate)
+            mirror_after(mirrored[d], acts, answered, now, self.pipelines, c.simulate)
             for d, acts in effective.items()
             if d in mirrored
         ]

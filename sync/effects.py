@@ -3,7 +3,10 @@
 The mirror is written through after every apply batch so that the next evaluation agrees with the CRM
 even before the next pull has seen our writes (search indexes lag; a pull may not come until tomorrow's
 full reconciliation). The effect of an action is ``policies.simulate`` (the engine's own meaning of its
-actions), corrected by what only the CRM knows: the ids of the tasks it created.
+actions), corrected by what only the CRM knows: the ids of the tasks it created and the modification
+stamps it answered with. Those stamps are how the worker remembers its own writes: the next incremental
+pull leaves out a deal whose stamp is still the one we wrote (no self-echo), and the next conditional
+write of the deal expects the stamp the CRM has, not the one we read before our own writes.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from connectors.base import ActionOutcome
 from policies.model import (
     Action,
+    AutoTask,
     CloseTask,
     CreateTask,
     Deal,
@@ -40,30 +45,54 @@ class Simulate(Protocol):
     ) -> Deal: ...
 
 
-# Actions that write other records than the deal: its own modification time stays as the CRM had it, so
-# a later stage change guarded by ``expected_modified_at`` does not conflict with our own task.
+# Actions that write other records than the deal.
 _OFF_DEAL = (CreateTask, UpdateTask, CloseTask, EnrolInNurture, ReactivateFromNurture)
 
 
 def mirror_after(
     deal: Deal,
     actions: Sequence[Action],
-    crm_ids: Mapping[str, tuple[str, ...]],
+    answered: Mapping[str, ActionOutcome],
     now: datetime,
     pipelines: Mapping[str, Pipeline],
     simulate: Simulate,
 ) -> Deal:
-    """``deal`` once the CRM applied ``actions``, with the CRM's ids on the tasks it created."""
+    """``deal`` once the CRM applied ``actions``, with the ids and stamps the CRM ``answered`` (by key)."""
     after = simulate(deal, actions, now, pipelines=pipelines)
-    created = {a.key: crm_ids[a.key][0] for a in actions if isinstance(a, CreateTask) and crm_ids.get(a.key)}
-    if created:
-        tasks = tuple(
-            dataclasses.replace(t, id=created[t.key]) if t.key in created else t for t in after.auto_tasks
+    created: dict[str, tuple[str, datetime | None]] = {}  # action key -> (task id, stamp)
+    written: dict[str, datetime | None] = {}  # task id -> stamp after our update or close
+    deal_stamp: datetime | None = None
+    for action in actions:
+        outcome = answered.get(action.key)
+        stamp = outcome.modified_at if outcome is not None else None
+        if isinstance(action, CreateTask) and outcome is not None and outcome.crm_ids:
+            created[action.key] = (outcome.crm_ids[0], stamp)
+        elif isinstance(action, UpdateTask | CloseTask):
+            written[action.task_id] = stamp
+        elif not isinstance(action, _OFF_DEAL) and stamp is not None:
+            deal_stamp = stamp if deal_stamp is None else max(deal_stamp, stamp)
+    if created or written:
+        tasks = tuple(_answered_task(t, created, written) for t in after.auto_tasks)
+        rep = tuple(
+            dataclasses.replace(t, modified_at=written[t.id]) if t.id in written else t
+            for t in after.rep_tasks
         )
-        after = dataclasses.replace(after, auto_tasks=tasks)
-    if all(isinstance(a, _OFF_DEAL) for a in actions):
-        after = dataclasses.replace(after, modified_at=deal.modified_at)
-    return after
+        after = dataclasses.replace(after, auto_tasks=tasks, rep_tasks=rep)
+    # The deal's stamp is the one the CRM answered for our write of it; else it stays as we read it (never
+    # our own clock's guess): off-deal writes may move it through roll-ups and a write may have no answer,
+    # and the next pull then compares the deal with the mirror and restamps or re-reads it.
+    return dataclasses.replace(after, modified_at=deal_stamp or deal.modified_at)
+
+
+def _answered_task(
+    task: AutoTask, created: Mapping[str, tuple[str, datetime | None]], written: Mapping[str, datetime | None]
+) -> AutoTask:
+    if task.key in created:
+        task_id, stamp = created[task.key]
+        return dataclasses.replace(task, id=task_id, modified_at=stamp)
+    if task.id in written:
+        return dataclasses.replace(task, modified_at=written[task.id])  # None: the CRM did not say
+    return task
 
 
 def deal_batches(actions: Sequence[Action], size: int) -> list[list[Action]]:

@@ -1,15 +1,18 @@
 """Prometheus metrics and the ``/healthz`` + ``/metrics`` endpoint of ``followup serve``.
 
-Metrics live in their own registry (nothing global, nothing at import time). Cursor lag is computed when
-scraped: the time since each account's last completed pull, so a stuck worker shows a growing lag even
-when no cycle finishes to update a gauge.
+Metrics live in their own registry (nothing global, nothing at import time). The cursor age is read from
+the state store when scraped (``sync.health``): the time since each account's cursor last moved, so a stuck
+worker shows a growing age even when no cycle finishes to update a gauge, and a restarted one the true age.
+``/healthz`` answers ``ok`` or ``degraded`` (a stale cursor, an account blocked on configuration; the
+reasons listed) with HTTP 200 while the worker runs, and ``stopping`` with 503 once it stops.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,18 +22,31 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sync.cycle import CycleResult
+from sync.health import Health
 
-_PULL_DONE = frozenset({"ok", "stopped"})
+CYCLE_STATUSES = ("ok", "stopped", "retry_later", "fix_configuration", "lease_held", "blocked", "error")
+# followup_errors kinds: the cycle statuses that are errors, and what serve reports outside a cycle
+ERROR_KINDS = ("retry_later", "fix_configuration", "blocked", "error", "configuration", "exception")
+# followup_records_rejected reasons (connectors.values, the mappings, the cycle); others count as they come
+REJECTION_REASONS = (
+    "out_of_range",
+    "unreadable",
+    "wrong_type",
+    "unknown_stage",
+    "missing_date",
+    "mapping_failed",
+    "evaluation_failed",
+)
 
 
 class WorkerMetrics:
     """The counters ``serve`` exports, updated once per cycle from its ``CycleResult``."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], health: Health | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._clock = clock
+        self._health = health
         self._lock = threading.Lock()
-        self._last_pull: dict[str, datetime] = {}
         self.last_status: dict[str, str] = {}
         r = self.registry
         self.cycles = Counter(
@@ -56,7 +72,40 @@ class WorkerMetrics:
             registry=r,
         )
         self.mirrored = Gauge("followup_mirrored_deals", "Deals in the local mirror", ["account"], registry=r)
-        r.register(_LagCollector(self))
+        self.rejected = Counter(
+            "followup_records_rejected",
+            "Deals skipped because they could not be mapped or evaluated, by reason",
+            ["account", "reason"],
+            registry=r,
+        )
+        self.in_progress = Gauge(
+            "followup_cycle_in_progress",
+            "1 while a cycle of the account runs in this worker",
+            ["account"],
+            registry=r,
+        )
+        r.register(_CursorAgeCollector(self))
+
+    def start(self, accounts: Iterable[str]) -> None:
+        """Every account's series at zero from the start: a scrape before the first cycle ends sees them."""
+        for account in accounts:
+            self.in_progress.labels(account).set(0)
+            for status in CYCLE_STATUSES:
+                self.cycles.labels(account, status)
+            for kind in ERROR_KINDS:
+                self.errors.labels(account, kind)
+            for reason in REJECTION_REASONS:
+                self.rejected.labels(account, reason)
+            self.duration.labels(account)
+
+    @contextmanager
+    def cycle_running(self, account: str) -> Iterator[None]:
+        """``followup_cycle_in_progress`` is 1 for the account while the block runs."""
+        self.in_progress.labels(account).set(1)
+        try:
+            yield
+        finally:
+            self.in_progress.labels(account).set(0)
 
     def observe(self, result: CycleResult) -> None:
         account = result.account
@@ -71,48 +120,52 @@ class WorkerMetrics:
             self.actions.labels(account, kind, rule, status).inc(n)
         for endpoint, n in result.api_calls_by_endpoint.items():
             self.api_calls.labels(account, endpoint).inc(n)
+        for reason, n in result.rejected.items():
+            self.rejected.labels(account, reason).inc(n)
         if result.status not in {"lease_held", "blocked"} and result.run_id != "-":
             self.duration.labels(account).observe(result.duration_s)
         if "mirrored" in result.counts:
             self.mirrored.labels(account).set(result.counts["mirrored"])
         with self._lock:
             self.last_status[account] = result.status
-            if result.status in _PULL_DONE and "mirrored" in result.counts:
-                self._last_pull[account] = self._clock()
 
     def error(self, account: str, kind: str) -> None:
         self.errors.labels(account, kind).inc()
         with self._lock:
             self.last_status[account] = kind
 
-    def lags(self) -> Mapping[str, float]:
-        now = self._clock()
-        with self._lock:
-            return {a: (now - t).total_seconds() for a, t in self._last_pull.items()}
+    def cursor_ages(self) -> Mapping[str, float]:
+        """Seconds since each account's cursor moved, from the store (none without a health check)."""
+        if self._health is None:
+            return {}
+        return {h.account: h.cursor_age_s for h in self._health.check()}
 
     def health(self) -> dict[str, Any]:
+        """``status`` ok or degraded, the reasons, and the last cycle status per account."""
+        problems = [p for h in self._health.check() for p in h.problems] if self._health else []
         with self._lock:
-            return {"status": "ok", "accounts": dict(self.last_status)}
+            accounts = dict(self.last_status)
+        return {"status": "degraded" if problems else "ok", "problems": problems, "accounts": accounts}
 
 
-class _LagCollector(Collector):
+_AGE = (
+    "followup_cursor_age_seconds",
+    "Seconds since the account's cursor last moved (a pull stored a batch)",
+)
+
+
+class _CursorAgeCollector(Collector):
     def __init__(self, metrics: WorkerMetrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "followup_cursor_lag_seconds",
-            "Seconds since the account's last completed pull",
-            labels=["account"],
-        )
-        for account, lag in sorted(self._metrics.lags().items()):
-            family.add_metric([account], lag)
+        family = GaugeMetricFamily(*_AGE, labels=["account"])
+        for account, age in sorted(self._metrics.cursor_ages().items()):
+            family.add_metric([account], age)
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "followup_cursor_lag_seconds", "Seconds since the account's last completed pull"
-        )
+        yield GaugeMetricFamily(*_AGE)
 
 
 class MetricsServer:
@@ -148,9 +201,10 @@ class MetricsServer:
                     )
                 elif self.path == "/healthz":
                     body = metrics.health()
-                    ok = healthy()
-                    body["status"] = "ok" if ok else "stopping"
-                    self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
+                    running = healthy()
+                    if not running:
+                        body["status"] = "stopping"
+                    self._send(200 if running else 503, "application/json", json.dumps(body).encode())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 

@@ -27,10 +27,12 @@ from connectors.hubspot.mapping import (
     auto_task_from_hubspot,
     contact_from_hubspot,
     deal_from_hubspot,
+    rep_task_from_hubspot,
 )
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.values import parse_datetime
-from policies.model import Activity, AutoTask, Contact, Deal, DealField
+from connectors.values import BadValue
+from policies.model import Activity, AutoTask, Contact, Deal, DealField, RepTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +49,30 @@ class KnownTask:
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
-    """One engagement, already mapped (small enough to keep for a whole pull)."""
+    """One engagement, already mapped (small enough to keep for a whole pull).
+
+    ``problem`` is set when the engagement could not be mapped (a timestamp out of bounds, say): every deal
+    it belongs to, directly or through a contact, is then rejected with it rather than judged without it (a
+    lost reply could close a live deal).
+    """
 
     activity: Activity | None  # without contact ids: those depend on the deal it is seen from
     task: AutoTask | None  # one of ours
     body: str  # our task's body (kept to close or update it); "" otherwise
     closed_at: datetime
+    problem: BadValue | None = None
+    rep_task: RepTask | None = None  # somebody's open follow-up task
 
     @classmethod
     def of(cls, object_type: str, record: Mapping[str, Any]) -> Engagement:
-        task = auto_task_from_hubspot(record) if object_type == "tasks" else None
-        body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
-        return cls(activity_from_hubspot(object_type, record), task, body, _closed_at(record))
+        try:
+            task = auto_task_from_hubspot(record) if object_type == "tasks" else None
+            body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
+            rep = rep_task_from_hubspot(record) if object_type == "tasks" and task is None else None
+            activity = activity_from_hubspot(object_type, record)
+            return cls(activity, task, body, _closed_at(record), rep_task=rep)
+        except BadValue as bad:
+            return cls(None, None, "", _closed_at(record), bad)
 
 
 @dataclass
@@ -147,10 +161,10 @@ class AggregateBuilder:
         closed_horizon = now - timedelta(days=self._options.closed_task_lookback_days)
         self.deals_with_known_tasks.update(deal_ids)
         for deal_id in deal_ids:
-            contacts, activities, tasks = self._parts(
-                deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
-            )
             try:
+                contacts, activities, tasks, rep_tasks = self._parts(
+                    deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
+                )
                 deals.append(
                     deal_from_hubspot(
                         deal_records[deal_id],
@@ -161,11 +175,32 @@ class AggregateBuilder:
                         contacts=contacts,
                         activities=activities,
                         auto_tasks=tasks,
+                        rep_tasks=rep_tasks,
                     )
                 )
+            except BadValue as bad:  # in one of its engagements or contacts
+                rejected.append(
+                    RejectedRecord("deal", deal_id, bad.reason, bad.field, f"deal {deal_id}: {bad}")
+                )
             except SkipRecord as exc:
-                rejected.append(RejectedRecord("deal", deal_id, str(exc)))
+                rejected.append(RejectedRecord.of(exc))
+            except Exception as exc:
+                rejected.append(
+                    RejectedRecord(
+                        "deal", deal_id, "mapping_failed", None, f"{type(exc).__name__} while mapping"
+                    )
+                )
         return deals, rejected
+
+    def shell(self, record: Mapping[str, Any], directory: Directory) -> Deal:
+        """A deal record mapped without contacts, activities or tasks (``SkipRecord`` as ``build`` would)."""
+        return deal_from_hubspot(
+            record,
+            directory.pipelines,
+            self._field_names,
+            extra_fields=self._extra,
+            field_types=self.field_types,
+        )
 
     @property
     def _field_names(self) -> Mapping[DealField, str]:
@@ -180,7 +215,7 @@ class AggregateBuilder:
         cache: PullCache,
         horizon: datetime,
         closed_horizon: datetime,
-    ) -> tuple[list[Contact], list[Activity], list[AutoTask]]:
+    ) -> tuple[list[Contact], list[Activity], list[AutoTask], list[RepTask]]:
         contacts: list[Contact] = []
         touched_by: dict[tuple[str, str], set[str]] = {}  # (type, engagement id) -> this deal's contacts
         for link in deal_contacts.get(deal_id, []):
@@ -199,10 +234,15 @@ class AggregateBuilder:
 
         activities: list[Activity] = []
         tasks: list[AutoTask] = []
+        rep_tasks: list[RepTask] = []
         for pair in sorted(on_deal | set(touched_by), key=lambda p: (p[0], _numeric(p[1]))):
             item = engagements.get(pair)
             if item is None:
                 continue
+            if item.problem is not None:
+                raise item.problem
+            if item.rep_task is not None and pair in on_deal:
+                rep_tasks.append(item.rep_task)
             if item.task is not None and pair in on_deal:
                 self._remember_task(item.task, item.body, deal_id)
                 if item.task.is_open or item.closed_at >= closed_horizon:
@@ -213,7 +253,7 @@ class AggregateBuilder:
                 activities.append(
                     replace(activity, contact_ids=tuple(sorted(contact_ids))) if contact_ids else activity
                 )
-        return contacts, activities, tasks
+        return contacts, activities, tasks, rep_tasks
 
     def remember_tasks(self, deal_ids: Sequence[str]) -> None:
         """Read the tasks on ``deal_ids`` afresh (after a failed create, or for deals not pulled yet)."""
@@ -231,7 +271,9 @@ class AggregateBuilder:
 
 
 def _closed_at(record: Mapping[str, Any]) -> datetime:
-    props = record.get("properties") or {}
+    props = record.get("properties")
+    if not isinstance(props, Mapping):
+        props = {}
     moment = (
         parse_datetime(props.get("hs_task_completion_date"))
         or parse_datetime(props.get("hs_lastmodifieddate"))

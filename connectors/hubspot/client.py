@@ -11,8 +11,14 @@ transport failure raise at once.
 
 Every call goes: limiter.acquire -> SDK method with ``_preload_content=False`` and ``_request_timeout``
 -> count it -> read the ``X-HubSpot-RateLimit-*`` headers -> decode JSON -> translate failures
-(errors.py). Raw JSON is used rather than the SDK's models: the mapping functions work on the documented
-wire shape, and deserialising 100,000 deals into generated models would cost more than the calls.
+(errors.py). ``send`` wraps that in ``connectors.retry.call_with_retry``, the only place that waits after a
+failed call: a 429 does not also pause the limiter (that was a second, unlogged wait on top of the logged
+one), and a refused call's headers only update the daily counts. A caller that looks something up which
+may not exist passes ``missing_ok=True``: a 404 then comes back as a ``Response`` with status 404 instead of
+being logged as a failed call.
+
+Raw JSON is used rather than the SDK's models: the mapping functions work on the documented wire shape,
+and deserialising 100,000 deals into generated models would cost more than the calls.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from urllib3.util.retry import Retry
 
 from connectors.errors import RetryLater
 from connectors.hubspot.auth import TokenSource
-from connectors.hubspot.errors import translate
+from connectors.hubspot.errors import HubSpotRejected, translate
 from connectors.hubspot.limiter import RateLimiter
 from connectors.retry import RetrySettings, call_with_retry
 
@@ -128,9 +134,19 @@ class HubSpotClient:
                 api.api_client.configuration.access_token = token
 
     def send_once(
-        self, endpoint: str, api: str, method: str, *args: Any, search: bool = False, **kw: Any
+        self,
+        endpoint: str,
+        api: str,
+        method: str,
+        *args: Any,
+        search: bool = False,
+        missing_ok: bool = False,
+        **kw: Any,
     ) -> Response:
-        """One HTTP request, no retry; ``endpoint`` names it in usage counts and error messages."""
+        """One HTTP request, no retry; ``endpoint`` names it in usage counts and error messages.
+
+        ``missing_ok``: a 404 is an answer (``Response.status`` 404, body None), not a failure.
+        """
         self._refresh_token()
         self.limiter.acquire(search=search)
         self.calls[endpoint] += 1
@@ -143,9 +159,10 @@ class HubSpotClient:
             raw.release_conn()
         except Exception as exc:  # every SDK sub-package's ApiException, urllib3 errors: one translation
             error = translate(exc, endpoint)
-            self.limiter.observe(getattr(exc, "headers", None))
-            if isinstance(error, RetryLater) and error.status == 429 and error.retry_after:
-                self.limiter.backoff(error.retry_after)
+            refused_headers = getattr(exc, "headers", None)
+            self.limiter.observe(refused_headers, refused=True)
+            if missing_ok and isinstance(error, HubSpotRejected) and error.status == 404:
+                return Response(404, dict(refused_headers.items()) if refused_headers else {}, None)
             log.info(
                 "hubspot_call_failed",
                 endpoint=endpoint,
@@ -163,11 +180,18 @@ class HubSpotClient:
         return Response(status, headers, body)
 
     def send(
-        self, endpoint: str, api: str, method: str, *args: Any, search: bool = False, **kw: Any
+        self,
+        endpoint: str,
+        api: str,
+        method: str,
+        *args: Any,
+        search: bool = False,
+        missing_ok: bool = False,
+        **kw: Any,
     ) -> Response:
         """``send_once`` with the retry layer: for reads and idempotent writes only."""
         return call_with_retry(
-            lambda: self.send_once(endpoint, api, method, *args, search=search, **kw),
+            lambda: self.send_once(endpoint, api, method, *args, search=search, missing_ok=missing_ok, **kw),
             self.retry,
             sleep=self.sleep,
         )

@@ -12,7 +12,16 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
-from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, OutcomeStatus
+from connectors.base import (
+    ActionOutcome,
+    ApiUsage,
+    ChangeBatch,
+    Cursor,
+    Directory,
+    KnownDeals,
+    OutcomeStatus,
+)
+from connectors.errors import FixConfiguration
 from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.auth import TokenSource, build_token_source
 from connectors.hubspot.client import HubSpotClient
@@ -22,7 +31,7 @@ from connectors.hubspot.limiter import LimiterSettings, RateLimiter
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
 from connectors.hubspot.write import Writer
-from policies.model import Action
+from policies.model import Action, DealField
 
 
 class HubSpotConnector:
@@ -52,14 +61,31 @@ class HubSpotConnector:
         return "hubspot"
 
     def read_directory(self) -> Directory:
+        """Owners and pipelines, and a check that every deal property the mapping names exists.
+
+        HubSpot leaves a requested property it does not know out of its answers, so a mapping that names a
+        deleted (or misspelt) property would read as "never set" on every deal; instead the account stops
+        with ``FixConfiguration`` naming the properties (one ``properties.list`` call per cycle).
+        """
         directory = read_directory(self.client, self.options.owner_time_zones)
-        if self._extra:
-            self._builder.field_types = read_property_types(self.client)
+        types = read_property_types(self.client)
+        mapped = {self.options.property_for(f): f"hubspot.deal_properties.{f.value}" for f in DealField}
+        mapped.update(dict.fromkeys(self._extra, "a field the policy reads"))
+        missing = sorted(name for name in mapped if name not in types)
+        if missing:
+            named = ", ".join(f"{name} ({mapped[name]})" for name in missing)
+            raise FixConfiguration(
+                f"deal properties missing in the HubSpot portal: {named}; create them "
+                "(followup setup hubspot) or map the field to an existing property in the settings"
+            )
+        self._builder.field_types = types
         return directory
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
-        return puller.pull(directory, cursor)
+        return puller.pull(directory, cursor, known)
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
         """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""

@@ -1,8 +1,8 @@
 """The slow-changing reference data: owners, deal pipelines with their stages, deal property types.
 
-Three to four calls whatever the portal size: owners are paged 500 at a time (active, then archived ones,
-which old deals may still point at), pipelines come unpaged, and the deal property definitions are read
-only when a policy names extra deal fields (to type their values).
+Four calls whatever the portal size: owners are paged 500 at a time (active, then archived ones, which old
+deals may still point at), pipelines and the deal property definitions come unpaged (the definitions check
+that every mapped property exists and type the values of extra fields a policy reads).
 """
 
 from __future__ import annotations

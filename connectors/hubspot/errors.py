@@ -18,11 +18,19 @@ from typing import Any
 
 import urllib3.exceptions
 
-from connectors.errors import BudgetExhausted, CrmError, FixConfiguration, RetryLater, SkipRecord
+from connectors.errors import (
+    BudgetExhausted,
+    CrmError,
+    FixConfiguration,
+    RateLimited,
+    RetryLater,
+    SkipRecord,
+)
 
-# Back-off defaults when a 429 carries no Retry-After (reference §12).
-TEN_SECOND_BACKOFF = 10.0
-SECONDLY_BACKOFF = 1.0
+# The window to wait out when a 429 carries no Retry-After (reference §12): the rolling 10 seconds (or what
+# X-HubSpot-RateLimit-Interval-Milliseconds says), the search limit's second.
+TEN_SECOND_WINDOW = 10.0
+SECONDLY_WINDOW = 1.0
 
 
 def is_sdk_api_exception(exc: BaseException) -> bool:
@@ -52,17 +60,34 @@ def _header(exc: BaseException, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _retry_after(exc: BaseException, body: Mapping[str, Any]) -> float:
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a ``Retry-After`` header (HubSpot's docs do not list it; honoured when sent), else None.
+
+    An HTTP date instead of seconds is not something HubSpot is known to send: it is ignored like garbage.
+    """
     header = _header(exc, "Retry-After")
-    if header is not None:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 and seconds == seconds else None  # not negative, not NaN
+
+
+def _window(exc: BaseException, body: Mapping[str, Any]) -> float:
+    """The limit's period to wait out: a second for search's limit, else the rolling window."""
     policy = str(body.get("policyName", "")).upper()
     if policy == "SECONDLY" or "secondly limit" in str(body.get("message", "")).lower():
-        return SECONDLY_BACKOFF
-    return TEN_SECOND_BACKOFF
+        return SECONDLY_WINDOW
+    interval = _header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    try:
+        milliseconds = float(interval) if interval is not None else None
+    except ValueError:
+        milliseconds = None
+    if milliseconds is not None and 0 < milliseconds <= 3_600_000:
+        return milliseconds / 1000
+    return TEN_SECOND_WINDOW
 
 
 def translate_status(status: int, body: Mapping[str, Any], endpoint: str, exc: BaseException) -> CrmError:
@@ -72,7 +97,9 @@ def translate_status(status: int, body: Mapping[str, Any], endpoint: str, exc: B
     if status == 429:
         if str(body.get("policyName", "")).upper() == "DAILY":
             return BudgetExhausted(f"{where}: the portal's daily API limit is spent; resume tomorrow")
-        return RetryLater(f"{where}: rate limited", retry_after=_retry_after(exc, body), status=status)
+        return RateLimited(
+            f"{where}: rate limited", retry_after=_retry_after(exc), window=_window(exc, body), status=status
+        )
     if status == 0 or status >= 500 or status in (408, 423):
         return RetryLater(f"{where}: transient server error", status=status)
     if status == 401:

@@ -10,6 +10,12 @@ Three budgets, all enforced before a request is sent (reference §4, §12):
   ``X-HubSpot-RateLimit-Daily-Remaining`` says only the other integrations' part is left, ``acquire`` raises
   ``BudgetExhausted`` with the next reset (midnight in the account's time zone), so the cycle stops cleanly.
 
+Every wait ``acquire`` makes is logged (``crm_throttled``, debug level: it is routine pacing) with its
+reason: ``rate_limit_window`` (our share of the 10-second window is used up), ``search_rate`` (the
+search limit) or ``shared_window`` (HubSpot's ``X-HubSpot-RateLimit-Remaining`` says another process of
+the app spends from the window). A refused call (429) does not pause the limiter: the retry layer
+(connectors/retry.py) waits after it, and logs that wait.
+
 Time comes from an injected monotonic ``clock`` and ``sleep`` and the wall ``now``, so tests never wait.
 """
 
@@ -22,7 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from connectors.errors import BudgetExhausted
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,19 +129,28 @@ class RateLimiter:
         if self._settings.enabled:
             while True:
                 now = self._clock()
-                wait = max(self._pause_until - now, self._ten.wait_needed(now) if not search else 0.0)
-                if search:
-                    wait = max(wait, self._search.wait_needed(now))
+                waits = {
+                    "shared_window": self._pause_until - now,
+                    "rate_limit_window": 0.0 if search else self._ten.wait_needed(now),
+                    "search_rate": self._search.wait_needed(now) if search else 0.0,
+                }
+                reason = max(waits, key=lambda k: waits[k])
+                wait = waits[reason]
                 if wait <= 0:
                     break
+                log.debug("crm_throttled", wait_s=round(wait, 3), reason=reason, search=search)
                 self.waited_seconds += wait
                 self._sleep(wait)
         now = self._clock()
         (self._search if search else self._ten).record(now)
         self._spent_today += 1
 
-    def observe(self, headers: Mapping[str, str] | None) -> None:
-        """Take HubSpot's own view of the budgets from a response's ``X-HubSpot-RateLimit-*`` headers."""
+    def observe(self, headers: Mapping[str, str] | None, *, refused: bool = False) -> None:
+        """Take HubSpot's own view of the budgets from a response's ``X-HubSpot-RateLimit-*`` headers.
+
+        ``refused``: the headers of a failed call; only the daily counts are taken (after a 429 the retry
+        layer waits the window out, the limiter must not add a pause of its own).
+        """
         if not headers:
             return
         headers = {str(k).lower(): v for k, v in headers.items()}  # header names are case-insensitive
@@ -144,7 +163,7 @@ class RateLimiter:
         remaining = _int(headers.get("x-hubspot-ratelimit-remaining"))
         interval_ms = _int(headers.get("x-hubspot-ratelimit-interval-milliseconds")) or 10_000
         maximum = _int(headers.get("x-hubspot-ratelimit-max"))
-        if remaining is not None and self._settings.enabled:
+        if remaining is not None and self._settings.enabled and not refused:
             reserve = max(
                 1, int((maximum or self._settings.ten_second_limit) * (1 - self._settings.headroom))
             )
@@ -154,11 +173,6 @@ class RateLimiter:
                 self._pause_until = max(
                     self._pause_until, self._clock() + per_request * (reserve - remaining)
                 )
-
-    def backoff(self, seconds: float) -> None:
-        """After a 429 nothing goes out for ``seconds`` (the retry layer sleeps; this holds other calls)."""
-        if self._settings.enabled:
-            self._pause_until = max(self._pause_until, self._clock() + seconds)
 
 
 def _int(value: object) -> int | None:

@@ -8,24 +8,32 @@ here does I/O, reads a clock or logs: that keeps the boundary testable on plain 
 Our tasks carry the action's idempotency key as the last line of ``hs_task_body``
 (``crm-followup key: cf-<20 hex> rule: <rule_id>``, docs/crm-fields.md); HubSpot may turn the body into
 HTML, so the line is found with a tolerant pattern and tags are ignored.
+
+A deal is mapped whole or rejected whole: a value out of bounds, unreadable or of the wrong type
+(``connectors.values``), in the deal or in one of its activities or tasks, raises ``SkipRecord`` naming the
+deal, the property and the reason; nothing is read as "not set" that was set (docs/crm-fields.md, "Bounds").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from connectors import values as bounds
 from connectors.checklist import parse_items
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
-    parse_date,
     parse_datetime,
     parse_float,
-    parse_int,
+    read_date,
+    read_datetime,
+    read_number,
     typed_value,
 )
+from connectors.values import WRONG_TYPE, BadValue
 from policies.model import (
     Activity,
     ActivityKind,
@@ -44,6 +52,7 @@ from policies.model import (
     Owner,
     Pipeline,
     Readiness,
+    RepTask,
     Stage,
     TaskType,
 )
@@ -190,7 +199,11 @@ def roles_from_labels(
 ) -> frozenset[ContactRole]:
     """Association labels (``"Decision maker"``) as roles, ignoring case; unknown labels are dropped."""
     folded = {k.casefold(): v for k, v in role_labels.items()}
-    return frozenset(folded[label.casefold()] for label in labels if label and label.casefold() in folded)
+    return frozenset(
+        folded[label.casefold()]
+        for label in labels
+        if isinstance(label, str) and label and label.casefold() in folded
+    )
 
 
 def contact_from_hubspot(
@@ -199,16 +212,16 @@ def contact_from_hubspot(
     role_labels: Mapping[str, ContactRole],
     primary_label: str | None = None,
 ) -> Contact:
-    props = payload.get("properties") or {}
-    label_list = [label for label in labels if label]
-    name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
+    props = _properties(payload)
+    label_list = [label for label in labels if isinstance(label, str) and label]
+    name = " ".join(p for p in (_plain(props.get("firstname")), _plain(props.get("lastname"))) if p)
     is_primary = primary_label is not None and any(
         label.casefold() == primary_label.casefold() for label in label_list
     )
     return Contact(
         id=str(payload["id"]),
         name=name,
-        email=props.get("email") or None,
+        email=_plain(props.get("email")),
         roles=roles_from_labels(label_list, role_labels),
         time_zone=hubspot_time_zone(props.get("hs_timezone")),
         is_primary=is_primary,
@@ -218,6 +231,13 @@ def contact_from_hubspot(
 def association_labels(association: Payload) -> list[str | None]:
     """The labels on one v4 association result entry (``{"toObjectId", "associationTypes": [...]}``)."""
     return [t.get("label") for t in association.get("associationTypes") or []]
+
+
+def modified_stamp(payload: Payload) -> datetime | None:
+    """A record's modification stamp: ``hs_lastmodifieddate`` (also in write answers), else ``updatedAt``;
+    None when neither reads as a datetime (then it never matches a stamp the worker remembers)."""
+    props = payload.get("properties") or {}
+    return parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
 
 
 def parse_task_key(body: object) -> tuple[str, str] | None:
@@ -231,33 +251,39 @@ def parse_task_key(body: object) -> tuple[str, str] | None:
 def activity_from_hubspot(
     object_type: str, payload: Payload, contact_ids: Iterable[str] = ()
 ) -> Activity | None:
-    """One engagement as an Activity; None for open tasks (they are to-dos, not touches) and undated ones."""
-    props = payload.get("properties") or {}
+    """One engagement as an Activity; None for open tasks (they are to-dos, not touches) and undated ones.
+
+    ``BadValue`` (field ``<type>:<id>.<property>``) for a timestamp that is unreadable or out of bounds.
+    """
+    props = _properties(payload)
     kind = KIND_BY_TYPE[object_type]
-    occurred = parse_datetime(props.get("hs_timestamp"))
+    where = f"{object_type}:{payload['id']}."
+    occurred = read_datetime(where + "hs_timestamp", props.get("hs_timestamp"))
     direction = Direction.OUTBOUND
     outcome = Outcome.UNKNOWN
     created_by_followup = False
     if object_type == "calls":
-        if str(props.get("hs_call_direction") or "").upper() == "INBOUND":
+        if _upper(props.get("hs_call_direction")) == "INBOUND":
             direction = Direction.INBOUND
-        outcome = CALL_DISPOSITIONS.get(str(props.get("hs_call_disposition") or ""), Outcome.UNKNOWN)
+        outcome = CALL_DISPOSITIONS.get(_plain(props.get("hs_call_disposition")) or "", Outcome.UNKNOWN)
         if outcome is Outcome.UNKNOWN:
-            outcome = CALL_STATUSES.get(str(props.get("hs_call_status") or "").upper(), Outcome.UNKNOWN)
+            outcome = CALL_STATUSES.get(_upper(props.get("hs_call_status")), Outcome.UNKNOWN)
     elif object_type == "emails":
-        email_direction = str(props.get("hs_email_direction") or "").upper()
+        email_direction = _upper(props.get("hs_email_direction"))
         if email_direction == "INCOMING_EMAIL":
             direction, outcome = Direction.INBOUND, Outcome.REPLIED
         else:
-            outcome = EMAIL_STATUSES.get(str(props.get("hs_email_status") or "").upper(), Outcome.SENT)
+            outcome = EMAIL_STATUSES.get(_upper(props.get("hs_email_status")), Outcome.SENT)
     elif object_type == "meetings":
-        occurred = parse_datetime(props.get("hs_meeting_start_time")) or occurred
-        raw = str(props.get("hs_meeting_outcome") or "").upper().replace(" ", "_")
+        start = read_datetime(where + "hs_meeting_start_time", props.get("hs_meeting_start_time"))
+        occurred = start or occurred
+        raw = _upper(props.get("hs_meeting_outcome")).replace(" ", "_")
         outcome = MEETING_OUTCOMES.get(raw, Outcome.UNKNOWN)
     elif object_type == "tasks":
-        if str(props.get("hs_task_status") or "").upper() != "COMPLETED":
+        if _upper(props.get("hs_task_status")) != "COMPLETED":
             return None
-        occurred = parse_datetime(props.get("hs_task_completion_date")) or occurred
+        done = read_datetime(where + "hs_task_completion_date", props.get("hs_task_completion_date"))
+        occurred = done or occurred
         outcome = Outcome.COMPLETED
         created_by_followup = parse_task_key(props.get("hs_task_body")) is not None
     if occurred is None:
@@ -274,13 +300,18 @@ def activity_from_hubspot(
 
 
 def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
-    """A task crm-followup created (its body carries our key line), or None."""
-    props = payload.get("properties") or {}
+    """A task crm-followup created (its body carries our key line), or None; ``BadValue`` for a bad date."""
+    props = _properties(payload)
     found = parse_task_key(props.get("hs_task_body"))
     if found is None:
         return None
-    due = parse_datetime(props.get("hs_timestamp"))
-    created = parse_datetime(props.get("hs_createdate")) or parse_datetime(payload.get("createdAt")) or due
+    where = f"tasks:{payload['id']}."
+    due = read_datetime(where + "hs_timestamp", props.get("hs_timestamp"))
+    created = (
+        read_datetime(where + "hs_createdate", props.get("hs_createdate"))
+        or read_datetime(where + "createdAt", payload.get("createdAt"))
+        or due
+    )
     if due is None or created is None:
         return None
     return AutoTask(
@@ -289,11 +320,42 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         rule_id=found[1],
         created_at=created,
         due_at=due,
-        is_open=str(props.get("hs_task_status") or "").upper() != "COMPLETED",
-        owner_id=props.get("hubspot_owner_id") or None,
-        task_type=TASK_TYPES_BACK.get(str(props.get("hs_task_type") or "").upper(), TaskType.TODO),
-        subject=str(props.get("hs_task_subject") or ""),
+        is_open=_upper(props.get("hs_task_status")) != "COMPLETED",
+        owner_id=_plain(props.get("hubspot_owner_id")),
+        task_type=TASK_TYPES_BACK.get(_upper(props.get("hs_task_type")), TaskType.TODO),
+        subject=_plain(props.get("hs_task_subject")) or "",
         items=parse_items(props.get("hs_task_body")),
+        modified_at=modified_stamp(payload),
+    )
+
+
+REP_TASK_TYPES: Mapping[str, TaskType] = {
+    "CALL": TaskType.CALL,
+    "EMAIL": TaskType.EMAIL,
+    "TODO": TaskType.TODO,
+}
+
+
+def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
+    """An open follow-up task somebody set (``hs_task_type`` CALL, EMAIL or TODO, no key line), or None.
+
+    Completed tasks, crm-followup's own and tasks of other types (LinkedIn and the like) are not. Its due
+    date is informational (an unreadable one is left out, never a reason to reject the deal)."""
+    props = _properties(payload)
+    if _upper(props.get("hs_task_status")) == "COMPLETED":
+        return None
+    if parse_task_key(props.get("hs_task_body")) is not None:
+        return None
+    task_type = REP_TASK_TYPES.get(_upper(props.get("hs_task_type")) or "TODO")
+    if task_type is None:
+        return None
+    return RepTask(
+        id=str(payload["id"]),
+        owner_id=_plain(props.get("hubspot_owner_id")),
+        task_type=task_type,
+        subject=_plain(props.get("hs_task_subject")) or "",
+        due_at=parse_datetime(props.get("hs_timestamp")),
+        modified_at=modified_stamp(payload),
     )
 
 
@@ -311,10 +373,31 @@ def deal_properties(
 
 
 def _enum(value: object, enum: Any, default: Any) -> Any:
+    """An enumeration option as its member; an option this version does not know is the default."""
     try:
-        return enum(str(value).strip().lower()) if value else default
+        return enum(value.strip().lower()) if isinstance(value, str) and value else default
     except ValueError:
         return default
+
+
+def _properties(payload: Payload) -> Mapping[str, Any]:
+    props = payload.get("properties") or {}
+    if not isinstance(props, Mapping):
+        raise BadValue("properties", WRONG_TYPE, f"a {type(props).__name__} where an object belongs")
+    return props
+
+
+def _plain(value: object) -> str | None:
+    """Text that only describes (a name, an e-mail, an owner id): a value of another type counts as none."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _upper(value: object) -> str:
+    return value.upper() if isinstance(value, str) else ""
 
 
 def deal_from_hubspot(
@@ -327,59 +410,122 @@ def deal_from_hubspot(
     contacts: Iterable[Contact] = (),
     activities: Iterable[Activity] = (),
     auto_tasks: Iterable[AutoTask] = (),
+    rep_tasks: Iterable[RepTask] = (),
 ) -> Deal:
-    """A deal aggregate; ``SkipRecord`` when it sits in a pipeline or stage the directory does not know."""
+    """A deal aggregate, or ``SkipRecord`` naming the property and the reason: it sits in a pipeline or
+    stage the directory does not know, has no create or modify date, or holds a value that is unreadable,
+    of the wrong type or out of bounds (docs/crm-fields.md, "Bounds")."""
     deal_id = str(payload["id"])
-    props = payload.get("properties") or {}
+    try:
+        return _deal(
+            deal_id,
+            payload,
+            pipelines,
+            field_names,
+            extra_fields=extra_fields,
+            field_types=field_types or {},
+            contacts=contacts,
+            activities=activities,
+            auto_tasks=auto_tasks,
+            rep_tasks=rep_tasks,
+        )
+    except BadValue as bad:
+        raise SkipRecord(
+            f"deal {deal_id}: {bad}",
+            object_type="deal",
+            record_id=deal_id,
+            field=bad.field,
+            reason=bad.reason,
+        ) from None
 
-    def prop(field: DealField) -> Any:
-        return props.get(field_names[field])
 
-    pipeline_id = str(props.get("pipeline") or "default")
+def _deal(
+    deal_id: str,
+    payload: Payload,
+    pipelines: Mapping[str, Pipeline],
+    field_names: Mapping[DealField, str],
+    *,
+    extra_fields: Iterable[str],
+    field_types: Mapping[str, str],
+    contacts: Iterable[Contact],
+    activities: Iterable[Activity],
+    auto_tasks: Iterable[AutoTask],
+    rep_tasks: Iterable[RepTask],
+) -> Deal:
+    props = _properties(payload)
+
+    def text(name: str) -> str | None:
+        return bounds.text(name, props.get(name))
+
+    def field(f: DealField) -> str | None:
+        return text(field_names[f])
+
+    pipeline_id = text("pipeline") or "default"
     pipeline = pipelines.get(pipeline_id)
-    stage = pipeline.stage(str(props.get("dealstage"))) if pipeline else None
+    stage = pipeline.stage(text("dealstage") or "") if pipeline else None
     if stage is None:
-        raise SkipRecord(f"deal {deal_id}: unknown pipeline or stage", object_type="deal", record_id=deal_id)
-    created = parse_datetime(props.get("createdate")) or parse_datetime(payload.get("createdAt"))
-    modified = parse_datetime(props.get("hs_lastmodifieddate")) or parse_datetime(payload.get("updatedAt"))
+        raise SkipRecord(
+            f"deal {deal_id}: unknown pipeline or stage",
+            object_type="deal",
+            record_id=deal_id,
+            field="dealstage",
+            reason="unknown_stage",
+        )
+    created = read_datetime("createdate", props.get("createdate")) or read_datetime(
+        "createdAt", payload.get("createdAt")
+    )
+    modified = read_datetime("hs_lastmodifieddate", props.get("hs_lastmodifieddate")) or read_datetime(
+        "updatedAt", payload.get("updatedAt")
+    )
     if created is None or modified is None:
-        raise SkipRecord(f"deal {deal_id}: no create or modify date", object_type="deal", record_id=deal_id)
-    types = field_types or {}
+        raise SkipRecord(
+            f"deal {deal_id}: no create or modify date",
+            object_type="deal",
+            record_id=deal_id,
+            field="createdate" if created is None else "hs_lastmodifieddate",
+            reason="missing_date",
+        )
     fields: dict[str, FieldValue] = {
-        name: typed_value(props.get(name), types.get(name)) for name in extra_fields
+        name: typed_value(name, props.get(name), field_types.get(name)) for name in extra_fields
     }
-    for field in (DealField.FOLLOWUP_REASON, DealField.CLOSE_REASON):
-        fields.setdefault(field_names[field], props.get(field_names[field]) or None)
-    interval = parse_int(prop(DealField.AGREED_INTERVAL_DAYS))
+    for reason_field in (DealField.FOLLOWUP_REASON, DealField.CLOSE_REASON):
+        fields.setdefault(field_names[reason_field], field(reason_field))
+    interval_name = field_names[DealField.AGREED_INTERVAL_DAYS]
+    interval = bounds.interval_days(interval_name, read_number(interval_name, props.get(interval_name)))
+    date_name = field_names[DealField.NEXT_STEP_DATE]
+    score_name = field_names[DealField.QUALIFICATION_SCORE]
+    since_name = field_names[DealField.FOLLOWUP_STATE_SINCE]
+    entered_name = f"hs_date_entered_{stage.id}"
     return Deal(
         id=deal_id,
-        name=str(props.get("dealname") or ""),
+        name=text("dealname") or "",
         pipeline_id=pipeline_id,
         stage=stage,
         created_at=created,
         modified_at=modified,
-        owner_id=props.get("hubspot_owner_id") or None,
-        stage_entered_at=parse_datetime(props.get(f"hs_date_entered_{stage.id}")),
-        amount=parse_float(props.get("amount")),
-        currency=props.get("deal_currency_code") or None,
-        close_date=parse_date(props.get("closedate")),
+        owner_id=text("hubspot_owner_id"),
+        stage_entered_at=read_datetime(entered_name, props.get(entered_name)),
+        amount=read_number("amount", props.get("amount")),
+        currency=text("deal_currency_code"),
+        close_date=read_date("closedate", props.get("closedate")),
         next_step=NextStep(
-            what=prop(DealField.NEXT_STEP) or None,
-            why=prop(DealField.NEXT_STEP_WHY) or None,
-            when=parse_date(prop(DealField.NEXT_STEP_DATE)),
+            what=field(DealField.NEXT_STEP),
+            why=field(DealField.NEXT_STEP_WHY),
+            when=read_date(date_name, props.get(date_name)),
         ),
         agreement=Agreement(
-            interval_days=interval if interval and interval > 0 else None,
-            channel=_enum(prop(DealField.AGREED_CHANNEL), Channel, None),
+            interval_days=interval,
+            channel=_enum(field(DealField.AGREED_CHANNEL), Channel, None),
         ),
-        qualification_score=parse_float(prop(DealField.QUALIFICATION_SCORE)),
-        readiness=_enum(prop(DealField.READINESS), Readiness, Readiness.UNKNOWN),
-        followup_state=_enum(prop(DealField.FOLLOWUP_STATE), FollowupState, FollowupState.ACTIVE),
-        followup_state_since=parse_datetime(prop(DealField.FOLLOWUP_STATE_SINCE)),
+        qualification_score=read_number(score_name, props.get(score_name)),
+        readiness=_enum(field(DealField.READINESS), Readiness, Readiness.UNKNOWN),
+        followup_state=_enum(field(DealField.FOLLOWUP_STATE), FollowupState, FollowupState.ACTIVE),
+        followup_state_since=read_datetime(since_name, props.get(since_name)),
         fields=fields,
         contacts=tuple(sorted(contacts, key=lambda c: (not c.is_primary, _id_order(c.id)))),
         activities=tuple(sorted(activities, key=lambda a: (a.occurred_at, a.id))),
         auto_tasks=tuple(sorted(auto_tasks, key=lambda t: (t.created_at, t.id))),
+        rep_tasks=tuple(sorted(rep_tasks, key=lambda t: _id_order(t.id))),
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.retry_options import RetryOptions
 from policies.model import ContactRole, DealField
@@ -54,6 +55,10 @@ class HubSpotOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "https://api.hubapi.com"
+    # Where people open records (``followup report`` links each deal): the portal's id ("Hub ID", also
+    # ``portalId`` of GET /account-info/v3/details) and the web app's address (EU portals: app-eu1).
+    portal_id: int | None = Field(default=None, ge=1)
+    app_url: str = "https://app.hubspot.com"
 
     # Private app: a static access token from the environment or a file.
     access_token_env: str | None = None
@@ -131,6 +136,19 @@ class HubSpotOptions(BaseModel):
                 raise ValueError("OAuth needs " + ", ".join(missing))
         return self
 
+    @field_validator("owner_time_zones")
+    @classmethod
+    def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
+        """Every owner's zone must be one zoneinfo knows: an unknown one would fail each of their deals."""
+        unknown = [f"{owner}: {zone!r}" for owner, zone in zones.items() if not _known_zone(zone)]
+        if unknown:
+            raise ValueError(
+                "unknown time zone(s) "
+                + ", ".join(unknown)
+                + " (IANA names such as Europe/Berlin or America/New_York)"
+            )
+        return zones
+
     @property
     def is_oauth(self) -> bool:
         return self.client_id is not None
@@ -143,3 +161,11 @@ class HubSpotOptions(BaseModel):
 
     def property_for(self, field: DealField) -> str:
         return self.deal_properties.get(field, DEFAULT_DEAL_PROPERTIES[field])
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -157,6 +157,15 @@ def task_close_properties(
     return {"hs_task_status": "COMPLETED", "hs_task_body": body}
 
 
+def rep_task_close_properties(reason: CloseReason, why: str, current_body: str) -> dict[str, str]:
+    """COMPLETED, with a line saying why below somebody's own text; never our key line (not our task)."""
+    note = f"Closed by crm-followup: {CLOSE_NOTES[reason]} ({why})."
+    return {
+        "hs_task_status": "COMPLETED",
+        "hs_task_body": "\n\n".join(p for p in (current_body.rstrip(), note) if p),
+    }
+
+
 def deal_write_properties(
     fields: Mapping[str, FieldValue], field_names: Mapping[DealField, str]
 ) -> dict[str, str]:

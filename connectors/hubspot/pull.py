@@ -16,6 +16,10 @@ associations. Archived deals never show in search: they are listed with ``archiv
 removed when archived in the window. What none of this sees (a label changed on an existing association)
 is caught by the full reconciliation every ``full_reconciliation_hours``.
 
+Our own writes are not news (no self-echo, echo.py): with ``known`` (the worker's mirror), an incremental
+pull leaves out the deals and tasks whose only change is ours, and hands back the new stamps of deals that
+moved only by roll-ups (``ChangeBatch.restamped``, on the batch that carries the new cursor).
+
 Full (no cursor, or reconciliation due): every live deal in id order, in chunks, each batch carrying a
 cursor that resumes after its last deal; the last batch carries ``hi``/``full_at`` = the pull's start.
 The cursor only advances in a batch once that batch's deals are part of it: the worker stores the batch,
@@ -24,14 +28,16 @@ then the cursor.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from connectors.base import ChangeBatch, Cursor, Directory
+from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals
 from connectors.hubspot.aggregate import AggregateBuilder, PullCache
+from connectors.hubspot.echo import DealEchoes, own_task_echoes
 from connectors.hubspot.fetch import Fetcher
 from connectors.hubspot.mapping import ENGAGEMENT_TYPES, deal_properties
 from connectors.hubspot.options import HubSpotOptions
@@ -41,6 +47,8 @@ from policies.model import DealField
 log = structlog.get_logger(__name__)
 
 Records = dict[str, Mapping[str, Any]]
+# what a changed task must show to be recognised as our own write's echo
+_ECHO_PROPERTIES = ["hs_object_id", "hs_lastmodifieddate", "hs_task_body", "hs_task_status"]
 
 
 class Puller:
@@ -64,7 +72,9 @@ class Puller:
         names = {f: self._options.property_for(f) for f in DealField}
         return deal_properties(names, stage_ids, self._extra)
 
-    def pull(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         now = self._now()
         now_ms = ms(now)
         state = dict(cursor or {})
@@ -76,7 +86,7 @@ class Puller:
         if "hi" not in state or due:
             yield from self._full(directory, state, now_ms, 0)
             return
-        yield from self._incremental(directory, state, int(state["hi"]), now_ms)
+        yield from self._incremental(directory, state, int(state["hi"]), now_ms, known)
 
     # -------------------------------------------------------------------------------------------- full
 
@@ -103,20 +113,25 @@ class Puller:
     # ------------------------------------------------------------------------------------- incremental
 
     def _incremental(
-        self, directory: Directory, state: dict[str, str], hi: int, now_ms: int
+        self, directory: Directory, state: dict[str, str], hi: int, now_ms: int, known: KnownDeals | None
     ) -> Iterator[ChangeBatch]:
         lo = max(0, hi - int(self._options.search_lookback_seconds * 1000))
         properties = self._properties(directory)
         removed = self._fetcher.archived_deals(lo)
-        changed: Records = {
+        gone = set(removed)
+        searched: Records = {
             str(r["id"]): r
             for r in self._fetcher.search("deals", properties, modified_from_ms=lo, modified_to_ms=now_ms)
+            if str(r["id"]) not in gone
         }
-        via_activity = self._deals_of_changed_activities(lo, now_ms)
-        extra_ids = [d for d in via_activity if d not in changed and d not in set(removed)]
-        changed.update(self._fetcher.batch_read("deals", extra_ids, properties))
-        for deal_id in removed:
-            changed.pop(deal_id, None)
+        via_activity = self._deals_of_changed_activities(lo, now_ms, known) - gone
+        restamped: dict[str, datetime] = {}
+        if known is not None:  # a deal changed through its activities is pulled whatever its own record says
+            own = {i: r for i, r in searched.items() if i not in via_activity}
+            kept, restamped = DealEchoes(known, self._builder.shell, directory).split(own)
+            searched = {i: r for i, r in searched.items() if i in via_activity or i in kept}
+        extra_ids = [d for d in via_activity if d not in searched]
+        changed = {**searched, **self._fetcher.batch_read("deals", extra_ids, properties)}
         log.info(
             "hubspot_incremental_window",
             lo=lo,
@@ -124,37 +139,52 @@ class Puller:
             deals=len(changed),
             via_activity=len(extra_ids),
             removed=len(removed),
+            restamped=len(restamped),
         )
         cache = PullCache()
         ids = sorted(changed, key=int)
         size = self._options.deals_per_batch
         done = {**_keep(state), "hi": str(now_ms)}
         if not ids:
-            yield ChangeBatch(removed_deal_ids=tuple(removed), cursor=done)
+            yield ChangeBatch(removed_deal_ids=tuple(removed), cursor=done, restamped=restamped)
             return
         for start in range(0, len(ids), size):
             chunk = {i: changed[i] for i in ids[start : start + size]}
             last = start + size >= len(ids)
-            yield self._batch(
+            batch = self._batch(
                 directory, chunk, cache, done if last else dict(state), tuple(removed) if start == 0 else ()
             )
+            # the stamps ride with the cursor that moves past them
+            yield dataclasses.replace(batch, restamped=restamped) if last else batch
 
-    def _deals_of_changed_activities(self, lo: int, hi: int) -> set[str]:
-        """Deals whose activities or contacts changed in [lo, hi] (association changes don't touch deals)."""
+    def _deals_of_changed_activities(self, lo: int, hi: int, known: KnownDeals | None) -> set[str]:
+        """Deals whose activities or contacts changed in [lo, hi] (association changes don't touch deals).
+
+        Our own tasks whose only change is our write (``echo.own_task_echoes``) change nothing.
+        """
         deal_ids: set[str] = set()
         contact_ids: set[str] = set()
         for object_type in ENGAGEMENT_TYPES:
-            ids = [
-                str(r["id"])
-                for r in self._fetcher.search(
-                    object_type, ["hs_object_id"], modified_from_ms=lo, modified_to_ms=hi
-                )
-            ]
-            if not ids:
+            wanted = _ECHO_PROPERTIES if object_type == "tasks" and known is not None else ["hs_object_id"]
+            hits = {
+                str(r["id"]): r
+                for r in self._fetcher.search(object_type, wanted, modified_from_ms=lo, modified_to_ms=hi)
+            }
+            if not hits:
                 continue
-            for links in self._fetcher.associations(object_type, "deals", ids).values():
-                deal_ids.update(a.to_id for a in links)
-            for links in self._fetcher.associations(object_type, "contacts", ids).values():
+            to_deals = self._fetcher.associations(object_type, "deals", list(hits))
+            echoes = (
+                own_task_echoes(hits, to_deals, known)
+                if known is not None and object_type == "tasks"
+                else set()
+            )
+            for task_id, links in to_deals.items():
+                if task_id not in echoes:
+                    deal_ids.update(a.to_id for a in links)
+            live = [i for i in hits if i not in echoes]
+            if not live:
+                continue
+            for links in self._fetcher.associations(object_type, "contacts", live).values():
                 contact_ids.update(a.to_id for a in links)
         contact_ids.update(
             str(r["id"])

@@ -264,15 +264,12 @@ def _lists(client: HubSpotClient, needs: SetupNeeds, report: SetupReport) -> Non
 
 
 def _find_list(client: HubSpotClient, name: str) -> Mapping[str, Any] | None:
-    try:
-        body = (
-            client.send("lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID).body or {}
-        )
-    except HubSpotRejected as exc:
-        if exc.status == 404:
-            return None
-        raise
-    found = body.get("list")
+    response = client.send(
+        "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
+    )
+    if response.status == 404:  # no such list yet: expected, setup creates it
+        return None
+    found = (response.body or {}).get("list")
     return found if isinstance(found, dict) else None
 
 

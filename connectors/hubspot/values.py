@@ -2,58 +2,102 @@
 
 Datetimes arrive as ISO-8601 UTC (``2026-03-01T09:30:00.123Z``) or millisecond epochs; date-only
 properties are midnight UTC (reference §3); search filters take millisecond epochs (reference §4).
+
+Two families: ``read_*`` take the property's name and raise ``connectors.values.BadValue`` for a value that
+is unreadable, of the wrong type or out of bounds (the deal mapping rejects the deal with it); ``parse_*``
+are lenient (``None`` for anything unusable) and serve what is not a deal's data (cursors, housekeeping).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import available_timezones
 
+from connectors import values as bounds
+from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
 from policies.model import FieldValue
+
+_EPOCH_MS = re.compile(r"-?\d{1,19}")
+
+
+def read_datetime(field: str, value: object) -> datetime | None:
+    """ISO-8601 (``…Z``) or a millisecond epoch, as an aware UTC datetime within the bounds; None if empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a datetime belongs")
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        if not _EPOCH_MS.fullmatch(text):
+            raise BadValue(field, OUT_OF_RANGE, f"a millisecond time of {len(text)} digits is out of range")
+        return datetime.fromtimestamp(bounds.ms_in_range(field, int(text)) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not an ISO-8601 datetime or a millisecond time") from None
+    except OverflowError:  # an offset that moves a moment at the calendar's end past it
+        raise BadValue(field, OUT_OF_RANGE, "a datetime at the end of the calendar") from None
+    return bounds.moment(field, parsed)
+
+
+def read_date(field: str, value: object) -> date | None:
+    """A date-only property: ``2026-03-02``, a midnight-UTC datetime, or a millisecond epoch; bounded."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 10 and text[4] == "-":
+            try:
+                return bounds.day(field, date.fromisoformat(text))
+            except ValueError as exc:
+                if isinstance(exc, BadValue):
+                    raise
+                raise BadValue(field, UNREADABLE, "not a date (YYYY-MM-DD)") from None
+    moment = read_datetime(field, value)
+    return None if moment is None else bounds.day(field, moment.date())
+
+
+def read_number(field: str, value: object) -> float | None:
+    """A number property (a string on the wire), finite and bounded; None when empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not a number") from None
+    except OverflowError:  # an int beyond a float's range
+        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
+    return bounds.finite_number(field, number)
 
 
 def parse_datetime(value: object) -> datetime | None:
-    """ISO-8601 (``…Z``) or a millisecond epoch, as an aware UTC datetime; None when empty or unreadable."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return read_datetime("-", value)
+    except BadValue:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_date(value: object) -> date | None:
-    """A date-only property: ``2026-03-02``, a midnight-UTC datetime, or a millisecond epoch."""
-    if value is None or value == "":
+    """Lenient ``read_date``: None when empty, unreadable or out of bounds."""
+    try:
+        return read_date("-", value)
+    except BadValue:
         return None
-    text = str(value).strip()
-    if len(text) == 10 and text[4] == "-":
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            return None
-    moment = parse_datetime(text)
-    return None if moment is None else moment.date()
 
 
 def parse_float(value: object) -> float | None:
-    if value is None or value == "":
-        return None
+    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
     try:
-        return float(str(value))
-    except ValueError:
+        return read_number("-", value)
+    except BadValue:
         return None
-
-
-def parse_int(value: object) -> int | None:
-    number = parse_float(value)
-    return None if number is None else round(number)
 
 
 def ms(moment: datetime) -> int:
@@ -80,26 +124,27 @@ def format_value(value: FieldValue) -> str:
     return str(value)
 
 
-def typed_value(value: object, hubspot_type: str | None) -> FieldValue:
-    """A property value typed by its HubSpot property type (number, bool, date, datetime; else string)."""
+def typed_value(field: str, value: object, hubspot_type: str | None) -> FieldValue:
+    """A property value typed by its HubSpot property type (number, bool, date, datetime; else string);
+    ``BadValue`` as the ``read_*`` functions."""
     if value is None or value == "":
         return None
     if hubspot_type == "number":
-        return parse_float(value)
+        return read_number(field, value)
     if hubspot_type == "bool":
-        return str(value).lower() == "true"
+        return str(bounds.text(field, value)).lower() == "true"
     if hubspot_type == "date":
-        return parse_date(value)
+        return read_date(field, value)
     if hubspot_type == "datetime":
-        return parse_datetime(value)
-    return str(value)
+        return read_datetime(field, value)
+    return bounds.text(field, value)
 
 
 def hubspot_time_zone(value: object) -> str | None:
     """``hs_timezone`` (``america_slash_new_york``) as an IANA name (``America/New_York``), if it is one."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
-    return _zones_by_folded_name().get(str(value).replace("_slash_", "/").casefold())
+    return _zones_by_folded_name().get(value.replace("_slash_", "/").casefold())
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,14 @@ action whose ``expected_modified_at`` no longer matches ``hs_lastmodifieddate`` 
 response was lost), which is ``already_applied``. Nurture lists are MANUAL contact lists looked up by name
 (created when missing, ids cached); adding a member twice is a no-op, which makes retries safe.
 
+Order, so that our own writes never count as someone else's change: the deals are checked first, before
+anything of this apply is written (closing or creating a task on a deal moves its ``hs_lastmodifieddate``
+through HubSpot's activity roll-ups); then tasks are updated, closed and created; then the checked deals are
+updated, so the stamp HubSpot answers for a deal comes after the roll-ups of our own task writes (in the
+sandbox, which computes roll-ups at once; HubSpot may compute them later, and the next pull then restamps
+the deal without re-reading it); then list memberships. A deal whose check conflicts (or whose check could
+not be made) keeps its stop or nurture whole: the task closes of that stop and the enrolment wait with it.
+
 Transient failures that outlast the retry layer become ``retry_later`` outcomes for the actions of that
 batch; only ``FixConfiguration`` (auth, scopes, missing properties) stops the whole apply.
 """
@@ -14,16 +22,20 @@ batch; only ``FixConfiguration`` (auth, scopes, missing properties) stops the wh
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
+from connectors.held_back import held_back
 from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
+from connectors.hubspot.mapping import modified_stamp
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.payloads import deal_write_properties
 from connectors.hubspot.values import format_value, ms, parse_datetime
@@ -66,16 +78,23 @@ class Writer:
 
     def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
         outcomes: dict[str, ActionOutcome] = {}
-        closes = [a for a in actions if isinstance(a, UpdateTask | CloseTask)]
-        creates = [a for a in actions if isinstance(a, CreateTask)]
         deal_writes = [a for a in actions if isinstance(a, ChangeStage | SetDealFields)]
-        nurture = [a for a in actions if isinstance(a, EnrolInNurture | ReactivateFromNurture)]
+        checked = _Checked()
+        if deal_writes:
+            outcomes.update(self._guard(deal_writes, lambda group: self._check_deals(group, checked)))
+        held = held_back(actions, outcomes)
+        outcomes.update(held)
+        rest = [a for a in actions if a.key not in held]
+        closes = [a for a in rest if isinstance(a, UpdateTask | CloseTask)]
+        creates = [a for a in rest if isinstance(a, CreateTask)]
+        nurture = [a for a in rest if isinstance(a, EnrolInNurture | ReactivateFromNurture)]
         if closes:
             outcomes.update(self._guard(closes, self._tasks.update_and_close))
-        if deal_writes:
-            outcomes.update(self._guard(deal_writes, self._write_deals))
         if creates:
             outcomes.update(self._guard(creates, self._tasks.create))
+        if checked.merged:
+            pending = [a for a in deal_writes if a.key not in outcomes]
+            outcomes.update(self._guard(pending, lambda _group: self._update_deals(checked)))
         if nurture:
             outcomes.update(self._guard(nurture, self._write_nurture))
         result = [
@@ -111,13 +130,18 @@ class Writer:
             return props
         return deal_write_properties(action.fields, self._field_names)
 
-    def _write_deals(self, actions: Sequence[ChangeStage | SetDealFields]) -> dict[str, ActionOutcome]:
+    def _check_deals(
+        self, actions: Sequence[ChangeStage | SetDealFields], checked: _Checked
+    ) -> dict[str, ActionOutcome]:
+        """Read the deals (before any write of this apply) and decide which writes go ahead.
+
+        Returns the outcomes decided without writing (conflict, already applied, gone); the writes that go
+        ahead are merged per deal into ``checked``, for ``_update_deals``.
+        """
         wanted = {a.key: self._wanted(a) for a in actions}
         names = sorted({"hs_lastmodifieddate", *(n for props in wanted.values() for n in props)})
         current = self._fetcher.batch_read("deals", [a.deal_id for a in actions], names)
         outcomes: dict[str, ActionOutcome] = {}
-        merged: dict[str, dict[str, str]] = {}
-        writers: dict[str, list[str]] = {}
         for action in actions:
             record = current.get(action.deal_id)
             if record is None:
@@ -139,8 +163,14 @@ class Writer:
                     message=f"deal {action.deal_id} changed since it was read",
                 )
                 continue
-            merged.setdefault(action.deal_id, {}).update(wanted[action.key])
-            writers.setdefault(action.deal_id, []).append(action.key)
+            checked.merged.setdefault(action.deal_id, {}).update(wanted[action.key])
+            checked.writers.setdefault(action.deal_id, []).append(action.key)
+        return outcomes
+
+    def _update_deals(self, checked: _Checked) -> dict[str, ActionOutcome]:
+        """Write the checked deals, 100 per call; outcomes carry the stamp HubSpot answered."""
+        merged, writers = checked.merged, checked.writers
+        outcomes: dict[str, ActionOutcome] = {}
         for chunk in chunked(list(merged), BATCH_READ_SIZE):
             inputs = [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]
             try:
@@ -150,24 +180,27 @@ class Writer:
                     "update",
                     batch_input_simple_public_object_batch_input={"inputs": inputs},
                 )
-                written = {str(r["id"]) for r in (response.body or {}).get("results") or []}
+                results = (response.body or {}).get("results") or []
+                written = {str(r["id"]): modified_stamp(r) for r in results}
             except SkipRecord as exc:
-                written = self._write_deals_one_by_one(chunk, merged) if len(chunk) > 1 else set()
+                written = self._write_deals_one_by_one(chunk, merged) if len(chunk) > 1 else {}
                 log.info("hubspot_deal_batch_rejected", deals=len(chunk), status=getattr(exc, "status", None))
             for deal_id in chunk:
                 for key in writers[deal_id]:
                     outcomes[key] = (
-                        ActionOutcome(key, OutcomeStatus.APPLIED, (deal_id,))
+                        ActionOutcome(key, OutcomeStatus.APPLIED, (deal_id,), modified_at=written[deal_id])
                         if deal_id in written
                         else _failed(key, f"HubSpot rejected the update of deal {deal_id}")
                     )
         return outcomes
 
-    def _write_deals_one_by_one(self, chunk: Sequence[str], merged: Mapping[str, dict[str, str]]) -> set[str]:
-        written: set[str] = set()
+    def _write_deals_one_by_one(
+        self, chunk: Sequence[str], merged: Mapping[str, dict[str, str]]
+    ) -> dict[str, datetime | None]:
+        written: dict[str, datetime | None] = {}
         for deal_id in chunk:
             try:
-                self._client.send(
+                response = self._client.send(
                     "deals.batch_update",
                     "deals.batch",
                     "update",
@@ -175,9 +208,10 @@ class Writer:
                         "inputs": [{"id": deal_id, "properties": merged[deal_id]}]
                     },
                 )
-                written.add(deal_id)
             except SkipRecord:
                 continue
+            results = (response.body or {}).get("results") or []
+            written[deal_id] = modified_stamp(results[0]) if results else None
         return written
 
     # ----------------------------------------------------------------------------------------- nurture
@@ -210,14 +244,11 @@ class Writer:
         return list_id
 
     def _find_list(self, name: str) -> str | None:
-        try:
-            response = self._client.send(
-                "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID
-            )
-        except HubSpotRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._client.send(
+            "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
+        )
+        if response.status == 404:  # not created yet
+            return None
         found = (response.body or {}).get("list") or {}
         return str(found["listId"]) if found.get("listId") else None
 
@@ -259,6 +290,14 @@ class Writer:
                         action.key, OutcomeStatus.ALREADY_APPLIED, (list_id,)
                     )
         return outcomes
+
+
+@dataclass
+class _Checked:
+    """Deal writes that passed their check: merged properties per deal, and the action keys behind them."""
+
+    merged: dict[str, dict[str, str]] = field(default_factory=dict)
+    writers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _same(current: object, wanted: str) -> bool:

@@ -3,34 +3,50 @@
 A task's idempotency key is the last line of its body. Before creating, the tasks already on the target
 deals are known (from this process's pull, or read now: deal -> tasks associations plus a batch read), and
 keys found there are reported ``already_applied``. A batch create is never blindly retried: if it fails in
-a way that may have reached HubSpot (a dropped connection, a 5xx, a timeout), the deals' tasks are read
-again and only the still-missing ones are sent. That is what keeps a crash or a lost response from
-producing a duplicate task.
+a way that may have reached HubSpot (a dropped connection, a 5xx, a timeout, a 429), the retry layer's
+next attempt first reads the deals' tasks again and sends only the still-missing ones. That is what keeps
+a crash or a lost response from producing a duplicate task. (The waits are the retry layer's, logged like
+every other call's; a failed look-up ends the attempts at once instead of nesting a retry loop in one.)
 
-Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer.
+Updates and closes are idempotent PATCH-style batch updates and go through the ordinary retry layer. A
+close with an empty ``task_key`` is of somebody's own task (``nurture.close_rep_tasks``): it is completed
+with the reason below its text and never gets our key line.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from connectors.base import ActionOutcome, OutcomeStatus
-from connectors.errors import BudgetExhausted, RetryLater, SkipRecord
+from connectors.errors import RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
-from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, parse_task_key
-from connectors.hubspot.payloads import task_close_properties, task_create_input, task_update_properties
+from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
+from connectors.hubspot.payloads import (
+    rep_task_close_properties,
+    task_close_properties,
+    task_create_input,
+    task_update_properties,
+)
 from connectors.hubspot.values import parse_datetime
-from connectors.retry import RetrySettings
+from connectors.retry import RetrySettings, call_with_retry
 from policies.model import CloseTask, CreateTask, UpdateTask
 
 log = structlog.get_logger(__name__)
+
+
+class _LookupFailed(Exception):
+    """Reading a batch's tasks before re-sending it failed (after its own retries): stop the attempts."""
+
+    def __init__(self, error: RetryLater) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class TaskWriter:
@@ -47,7 +63,6 @@ class TaskWriter:
         self._builder = builder
         self._retry = retry
         self._sleep = sleep
-        self._random = random.Random(retry.jitter_seed)
 
     # ------------------------------------------------------------------------------------------ create
 
@@ -69,42 +84,39 @@ class TaskWriter:
 
     def _create_chunk(self, chunk: list[CreateTask]) -> dict[str, ActionOutcome]:
         outcomes: dict[str, ActionOutcome] = {}
-        attempt = 0
-        while chunk:
-            attempt += 1
-            try:
-                outcomes.update(self._send_create(chunk))
-            except BudgetExhausted as exc:
-                return {**outcomes, **{a.key: _retry_later(a.key, exc) for a in chunk}}
-            except RetryLater as exc:
-                if attempt >= self._retry.attempts:
-                    return {**outcomes, **{a.key: _retry_later(a.key, exc) for a in chunk}}
-                self._sleep(self._wait(attempt, exc))
-                # The request may have reached HubSpot: look before sending again.
-                self._builder.remember_tasks(sorted({a.deal_id for a in chunk}))
+        pending = list(chunk)
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal pending, attempts
+            attempts += 1
+            if attempts > 1:  # the request before may have reached HubSpot: look before sending again
+                try:
+                    self._builder.remember_tasks(sorted({a.deal_id for a in pending}))
+                except RetryLater as exc:  # already retried on its own; not to be multiplied by ours
+                    raise _LookupFailed(exc) from None
                 known = self._builder.known_tasks
-                for action in chunk:
+                for action in pending:
                     if action.key in known:
                         outcomes[action.key] = ActionOutcome(
                             action.key, OutcomeStatus.APPLIED, (known[action.key].task_id,)
                         )
-                chunk = [a for a in chunk if a.key not in known]
-            except SkipRecord:
-                if len(chunk) == 1:
-                    return {**outcomes, chunk[0].key: _failed(chunk[0].key, "HubSpot rejected the task")}
-                for action in chunk:  # isolate the record HubSpot refuses; the others still go in
-                    outcomes.update(self._create_chunk([action]))
-                return outcomes
-            else:
-                return outcomes
-        return outcomes
+                pending = [a for a in pending if a.key not in known]
+            if pending:
+                outcomes.update(self._send_create(pending))
+                pending = []
 
-    def _wait(self, attempt: int, exc: RetryLater) -> float:
-        s = self._retry
-        wait = self._random.uniform(0, min(s.max_wait, s.initial_wait * 2 ** (attempt - 1)))
-        if exc.retry_after is not None:
-            wait = max(wait, min(exc.retry_after, s.max_wait))
-        return wait
+        try:
+            call_with_retry(attempt, self._retry, sleep=self._sleep)
+        except (RetryLater, _LookupFailed) as failure:
+            error = failure.error if isinstance(failure, _LookupFailed) else failure
+            return {**outcomes, **{a.key: _retry_later(a.key, error) for a in pending}}
+        except SkipRecord:
+            if len(pending) == 1:
+                return {**outcomes, pending[0].key: _failed(pending[0].key, "HubSpot rejected the task")}
+            for action in pending:  # isolate the record HubSpot refuses; the others still go in
+                outcomes.update(self._create_chunk([action]))
+        return outcomes
 
     def _send_create(self, chunk: list[CreateTask]) -> dict[str, ActionOutcome]:
         inputs = [task_create_input(a) for a in chunk]
@@ -116,7 +128,9 @@ class TaskWriter:
         )
         body: Mapping[str, Any] = response.body or {}
         by_key: dict[str, str] = {}
+        stamps: dict[str, datetime | None] = {}  # task id -> its stamp as HubSpot answered
         for result in body.get("results") or []:
+            stamps[str(result["id"])] = modified_stamp(result)
             key = result.get("objectWriteTraceId")
             if not key:
                 found = parse_task_key((result.get("properties") or {}).get("hs_task_body"))
@@ -136,7 +150,9 @@ class TaskWriter:
             self._builder.known_tasks[action.key] = KnownTask(
                 task_id, action.deal_id, action.key, action.rule_id, item["properties"]["hs_task_body"], True
             )
-            outcomes[action.key] = ActionOutcome(action.key, OutcomeStatus.APPLIED, (task_id,))
+            outcomes[action.key] = ActionOutcome(
+                action.key, OutcomeStatus.APPLIED, (task_id,), modified_at=stamps.get(task_id)
+            )
         return outcomes
 
     # ---------------------------------------------------------------------------------- update / close
@@ -156,8 +172,12 @@ class TaskWriter:
                 if not task.is_open:
                     outcomes[action.key] = _already(action.key, task.task_id)
                     continue
-                props = task_close_properties(
-                    action.reason, task.body, action.task_key, action.rule_id, action.items, action.body
+                props = (
+                    task_close_properties(
+                        action.reason, task.body, action.task_key, action.rule_id, action.items, action.body
+                    )
+                    if action.task_key
+                    else rep_task_close_properties(action.reason, action.explanation.summary, task.body)
                 )
             else:
                 props = task_update_properties(action, task.body)
@@ -188,14 +208,14 @@ class TaskWriter:
                         }
                     )
                 continue
-            written = {str(r["id"]) for r in (response.body or {}).get("results") or []}
+            written = {str(r["id"]): modified_stamp(r) for r in (response.body or {}).get("results") or []}
             for task_id in chunk:
                 ok = task_id in written
                 if ok:
                     self._after_write(current[task_id][0], updates[task_id])
                 for key in owners[task_id]:
                     outcomes[key] = (
-                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,))
+                        ActionOutcome(key, OutcomeStatus.APPLIED, (task_id,), modified_at=written[task_id])
                         if ok
                         else _failed(key, f"task {task_id} was not updated")
                     )

@@ -10,6 +10,9 @@
   each message (``EmailMessage.ActivityId``) gives the contact.
 * A touch logged on a contact counts for every deal that contact has a role on (``contact_touches``), as
   in the HubSpot connector: a reply on one deal is a reply from the buyer, whatever record it was logged on.
+
+A timestamp that is unreadable or out of bounds raises ``BadValue`` naming ``<object>:<id>.<field>``: the
+deal it belongs to is rejected rather than judged without the touch.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from connectors.checklist import parse_items
-from connectors.salesforce.values import Record, parse_date, parse_datetime, token, zone
-from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, TaskType
+from connectors.salesforce.values import Record, read_date, read_datetime, token, zone
+from connectors.values import BadValue
+from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, RepTask, TaskType
 
 CONTACT_PREFIX = "003"
 EVENT_PREFIX = "00U"
@@ -58,7 +62,10 @@ def activity_from_task(task: Record, *, key_field: str) -> Activity | None:
     """A closed Task as a touch; None for open Tasks (to-dos, not touches)."""
     if not task.get("IsClosed"):
         return None
-    occurred = parse_datetime(task.get("CompletedDateTime")) or parse_datetime(task.get("CreatedDate"))
+    where = f"Task:{task.get('Id')}."
+    occurred = read_datetime(where + "CompletedDateTime", task.get("CompletedDateTime")) or read_datetime(
+        where + "CreatedDate", task.get("CreatedDate")
+    )
     if occurred is None:
         return None
     subtype = token(task.get("TaskSubtype"))
@@ -97,11 +104,14 @@ def activity_from_task(task: Record, *, key_field: str) -> Activity | None:
 
 
 def activity_from_event(event: Record, *, now: datetime) -> Activity | None:
-    start = parse_datetime(event.get("StartDateTime") or event.get("ActivityDateTime"))
+    start = read_datetime(
+        f"Event:{event.get('Id')}.StartDateTime", event.get("StartDateTime") or event.get("ActivityDateTime")
+    )
     if start is None:
         return None
     # calendar sync prefixes cancelled meetings' subjects ("Canceled: ..."); reps note no-shows first thing
-    text = token(event.get("Subject")) + " " + token(str(event.get("Description") or "")[:40])
+    description = event.get("Description")
+    text = token(event.get("Subject")) + " " + token(description[:40] if isinstance(description, str) else "")
     outcome = Outcome.SCHEDULED if start > now else Outcome.COMPLETED
     for needles, candidate in _EVENT_OUTCOMES:
         if any(n in text for n in needles):
@@ -118,7 +128,7 @@ def activity_from_event(event: Record, *, now: datetime) -> Activity | None:
 
 
 def activity_from_email(email: Record) -> Activity | None:
-    occurred = parse_datetime(email.get("MessageDate"))
+    occurred = read_datetime(f"EmailMessage:{email.get('Id')}.MessageDate", email.get("MessageDate"))
     if occurred is None:
         return None
     incoming = bool(email.get("Incoming"))
@@ -155,11 +165,14 @@ def auto_task_from_task(
 ) -> AutoTask | None:
     """A Task crm-followup created (it carries our key), else None."""
     key = task.get(key_field)
-    created = parse_datetime(task.get("CreatedDate"))
-    if not key or created is None:
+    if not key:
+        return None
+    where = f"Task:{task.get('Id')}."
+    created = read_datetime(where + "CreatedDate", task.get("CreatedDate"))
+    if created is None:
         return None
     owner_id = task.get("OwnerId")
-    activity_date = parse_date(task.get("ActivityDate"))
+    activity_date = read_date(where + "ActivityDate", task.get("ActivityDate"))
     due = due_at_of(activity_date, owner_time_zone, default_zone) if activity_date else created
     return AutoTask(
         id=str(task["Id"]),
@@ -172,6 +185,33 @@ def auto_task_from_task(
         task_type=task_type_of(task),
         subject=str(task.get("Subject") or ""),
         items=parse_items(task.get("Description")),
+    )
+
+
+# Task subtypes that are follow-ups somebody plans (not list e-mails, cadence steps or LinkedIn actions).
+REP_TASK_SUBTYPES = frozenset({"", "task", "call", "email"})
+
+
+def rep_task_from_task(
+    task: Record, *, key_field: str, owner_time_zone: str | None, default_zone: str
+) -> RepTask | None:
+    """An open follow-up Task somebody set (``TaskSubtype`` Task, Call or Email, not ours), or None.
+
+    Its due date is informational: an unreadable ``ActivityDate`` is left out, never a reason to reject
+    the deal."""
+    if task.get(key_field) or task.get("IsClosed") or token(task.get("TaskSubtype")) not in REP_TASK_SUBTYPES:
+        return None
+    owner_id = task.get("OwnerId")
+    try:
+        activity_date = read_date(f"Task:{task.get('Id')}.ActivityDate", task.get("ActivityDate"))
+    except BadValue:
+        activity_date = None
+    return RepTask(
+        id=str(task["Id"]),
+        owner_id=str(owner_id) if owner_id else None,
+        task_type=task_type_of(task),
+        subject=str(task.get("Subject") or ""),
+        due_at=due_at_of(activity_date, owner_time_zone, default_zone) if activity_date else None,
     )
 
 
@@ -192,15 +232,24 @@ def touch_of_row(
 
 def contact_touches(
     rows: Iterable[Record], *, key_field: str, now: datetime, mirrors: Mapping[str, Record]
-) -> list[tuple[str, str | None, Activity]]:
-    """(contact id, related record id, touch) for every Task/Event row logged on a contact."""
-    found: list[tuple[str, str | None, Activity]] = []
+) -> list[tuple[str, str | None, Activity | BadValue]]:
+    """(contact id, related record id, touch) for every Task/Event row logged on a contact.
+
+    A row whose timestamp cannot be read gives its ``BadValue`` instead of a touch: every deal of that
+    contact is then rejected with it (``mapping.add_contact_touches``), as the deal it was logged on is.
+    """
+    found: list[tuple[str, str | None, Activity | BadValue]] = []
     for row in rows:
         who = row.get("WhoId")
         if not who or not str(who).startswith(CONTACT_PREFIX):
             continue
-        touch = touch_of_row(row, key_field=key_field, now=now, mirrors=mirrors)
+        what = row.get("WhatId")
+        try:
+            touch: Activity | BadValue | None = touch_of_row(
+                row, key_field=key_field, now=now, mirrors=mirrors
+            )
+        except BadValue as bad:
+            touch = bad
         if touch is not None:
-            what = row.get("WhatId")
             found.append((str(who), str(what) if what else None, touch))
     return found

@@ -101,6 +101,11 @@ class SalesforceApi:
         self.renewals = 0
 
     @property
+    def user_id(self) -> str | None:
+        """The integration user's id, once a token says whose it is (static tokens do not)."""
+        return self._token.user_id if self._token is not None else None
+
+    @property
     def client(self) -> Salesforce:
         """The current client, authenticating on first use."""
         if self._client is None:

@@ -41,13 +41,29 @@ JWT_LIFETIME = timedelta(minutes=3)  # Salesforce rejects assertions valid for l
 
 @dataclass(frozen=True, slots=True)
 class AccessToken:
-    """A bearer token and the instance it is valid for (``https://host[:port]``)."""
+    """A bearer token, the instance it is valid for (``https://host[:port]``) and whose it is.
+
+    ``user_id`` is the integration user's id, the last part of the token response's identity URL
+    (``id``: ``https://login.salesforce.com/id/<org id>/<user id>``, Salesforce's "Using Identity URLs");
+    None for a static token, which comes without one.
+    """
 
     value: str
     instance_url: str
+    user_id: str | None = None
 
     def __repr__(self) -> str:  # never print the token itself
         return f"AccessToken(instance_url={self.instance_url!r})"
+
+
+def user_of(identity: object) -> str | None:
+    """The user id at the end of an identity URL (``.../id/<org id>/<user id>``), else None."""
+    if not isinstance(identity, str):
+        return None
+    parts = identity.rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id" and parts[-1].startswith("005"):
+        return parts[-1]
+    return None
 
 
 def read_secret(env: str | None, file: Path | None, *, what: str) -> str:
@@ -170,4 +186,6 @@ class TokenSource:
         if not instance_url.startswith("https://"):
             raise FixConfiguration("salesforce oauth2/token: no https instance_url; set instance_url")
         log.info("salesforce_token_fetched", flow=self._options.auth.kind, fetches=self.fetches)
-        return AccessToken(str(body["access_token"]), self._options.instance_url or instance_url)
+        return AccessToken(
+            str(body["access_token"]), self._options.instance_url or instance_url, user_of(body.get("id"))
+        )

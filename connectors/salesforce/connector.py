@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory
+from connectors.base import ActionOutcome, ApiUsage, ChangeBatch, Cursor, Directory, KnownDeals
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.auth import TokenSource
@@ -53,10 +53,10 @@ class SalesforceConnector:
         *,
         extra_deal_fields: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
-        self._clock = clock
+        self._clock = clock = now  # the cycle's clock (see build_salesforce_connector)
         self._extra_fields = tuple(dict.fromkeys(extra_deal_fields))
         self.budget = ApiBudget(
             daily_budget_share=options.daily_budget_share,
@@ -73,7 +73,9 @@ class SalesforceConnector:
         retry = options.retry.to_settings()
         self.api = SalesforceApi(
             session=self.session,
-            tokens=TokenSource(options, self.session, clock=clock),
+            # The JWT assertion's exp is checked by Salesforce against its own clock, the real one: it is
+            # stamped with the machine's time, not the cycle's (which a test or a replay may set elsewhere).
+            tokens=TokenSource(options, self.session, clock=_utc_now),
             budget=self.budget,
             api_version=options.api_version,
             retry=retry,
@@ -146,10 +148,12 @@ class SalesforceConnector:
         )
         return Directory(owners=dict(owners), pipelines={pipeline.id: pipeline})
 
-    def pull_changes(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull_changes(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         if directory.owners:
             self._owners.update(directory.owners)
-        for batch in self._puller.pull(directory, cursor):
+        for batch in self._puller.pull(directory, cursor, known):
             for deal in batch.deals:
                 for task in deal.auto_tasks:
                     self._task_owners[task.id] = task.owner_id
@@ -235,10 +239,16 @@ def build_salesforce_connector(
     *,
     extra_deal_fields: Sequence[str] = (),
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], datetime] = _utc_now,
+    now: Callable[[], datetime] = _utc_now,
 ) -> SalesforceConnector:
-    """A connector for ``options``; no network call happens until it is used."""
-    return SalesforceConnector(options, extra_deal_fields=extra_deal_fields, sleep=sleep, clock=clock)
+    """A connector for ``options``; no network call happens until it is used.
+
+    ``now`` (wall clock, UTC) is the clock the connector reads: the worker injects its own, so the cursor
+    watermarks, the 24-hour budget window and "is this meeting past" agree with the cycle's time (as the
+    HubSpot connector's ``now``). Only the JWT assertion is stamped with the machine's clock, because
+    Salesforce checks it against real time.
+    """
+    return SalesforceConnector(options, extra_deal_fields=extra_deal_fields, sleep=sleep, now=now)
 
 
 __all__ = ["SalesforceConnector", "build_salesforce_connector"]

@@ -10,8 +10,11 @@ What the caller should do next decides the class:
 
 * ``RetryLater``: 5xx, UNABLE_TO_LOCK_ROW, QUERY_TIMEOUT, an expired query locator, timeouts, dropped
   connections, truncated bodies. The retry layer retries them.
-* ``BudgetExhausted``: REQUEST_LIMIT_EXCEEDED (the org's daily allocation, or too many long-running
-  requests): never retried, the cycle stops and resumes later.
+* ``RateLimited``: REQUEST_LIMIT_EXCEEDED for too many concurrent long-running requests
+  ("ConcurrentPerOrgLongTxn Limit exceeded."): it clears as the org's other long requests finish, so the
+  retry layer backs off and retries (Salesforce sends no ``Retry-After``).
+* ``BudgetExhausted``: REQUEST_LIMIT_EXCEEDED otherwise (the org's daily allocation: "TotalRequests Limit
+  exceeded."): never retried, the cycle stops and resumes later.
 * ``FixConfiguration``: authentication, permissions, an unknown field or object (setup has not run, or
   field-level security is missing), a TLS certificate that does not verify.
 * ``SkipRecord``: one record is gone or ambiguous.
@@ -38,7 +41,14 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.errors import BudgetExhausted, CrmError, FixConfiguration, RetryLater, SkipRecord
+from connectors.errors import (
+    BudgetExhausted,
+    CrmError,
+    FixConfiguration,
+    RateLimited,
+    RetryLater,
+    SkipRecord,
+)
 
 TRANSIENT_CODES = frozenset(
     {
@@ -75,6 +85,19 @@ def error_codes(content: Any) -> tuple[str, ...]:
             if isinstance(code, str):
                 codes.append(code)
     return tuple(codes)
+
+
+def _is_concurrency_limit(content: Any) -> bool:
+    """Whether an error body says "too many concurrent long-running requests" (not the daily allocation)."""
+    if isinstance(content, (str, bytes)):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            return False
+    items: Iterable[Any] = content if isinstance(content, list) else [content]
+    return any(
+        isinstance(item, Mapping) and "ConcurrentPerOrg" in str(item.get("message") or "") for item in items
+    )
 
 
 def _describe(resource: str, status: int | None, codes: tuple[str, ...]) -> str:
@@ -115,6 +138,8 @@ def _translate_http(exc: SalesforceError, resource: str) -> CrmError:
     message = _describe(resource, status, codes)
     if isinstance(exc, SalesforceExpiredSession) or status == 401:
         return SessionExpired(message)
+    if BUDGET_CODES.intersection(codes) and _is_concurrency_limit(exc.content):
+        return RateLimited(message + ": too many concurrent long-running requests in the org", status=status)
     if BUDGET_CODES.intersection(codes):
         return BudgetExhausted(message + ": the org's API allocation is spent; resuming later")
     if TRANSIENT_CODES.intersection(codes) or status >= 500:

@@ -5,6 +5,10 @@ relationship sets as ``{"totalSize", "done", "records"}`` or ``None``. Nothing h
 clock (``now`` is an argument), so every rule is tested on record dicts alone. Activities are reduced in
 ``activities.py``; a Task that merely mirrors an EmailMessage (``EmailMessage.ActivityId``, Enhanced
 Email) stands for that e-mail (with the Task's contact), so the e-mail is counted once.
+
+An opportunity is mapped whole or rejected whole: ``deal_from_records`` raises ``SkipRecord`` naming the
+field and the reason when a value (of the opportunity or of one of its activities) is unreadable, of the
+wrong type or out of bounds (``connectors.values``; docs/crm-fields.md, "Bounds").
 """
 
 from __future__ import annotations
@@ -14,20 +18,25 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from connectors import values as bounds
+from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_email,
     activity_from_event,
     auto_task_from_task,
+    rep_task_from_task,
     touch_of_row,
 )
 from connectors.salesforce.values import (
     Record,
     children,
-    parse_date,
-    parse_datetime,
     parse_number,
+    read_date,
+    read_datetime,
+    read_number,
     token,
 )
+from connectors.values import BadValue
 from policies.model import (
     Activity,
     Agreement,
@@ -43,6 +52,7 @@ from policies.model import (
     Owner,
     Pipeline,
     Readiness,
+    RepTask,
     Stage,
 )
 
@@ -117,12 +127,15 @@ def contacts_from_roles(rows: Iterable[Record], roles: Mapping[str, ContactRole]
             continue
         role_name = row.get("Role")
         role = roles.get(str(role_name), ContactRole.OTHER) if role_name else None
-        detail = row.get("Contact") or {}
+        detail = row.get("Contact")
+        if not isinstance(detail, Mapping):
+            detail = {}
         previous = merged.get(str(contact_id))
+        email = detail.get("Email")
         merged[str(contact_id)] = Contact(
             id=str(contact_id),
             name=str(detail.get("Name") or (previous.name if previous else "")),
-            email=detail.get("Email") or (previous.email if previous else None),
+            email=(email if isinstance(email, str) else None) or (previous.email if previous else None),
             roles=(previous.roles if previous else frozenset()) | ({role} if role else set()),
             is_primary=bool(row.get("IsPrimary")) or bool(previous and previous.is_primary),
         )
@@ -137,10 +150,9 @@ def _enum(value: Any, enum: type[Any], default: Any) -> Any:
         return default
 
 
-def _field_value(value: Any) -> FieldValue:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+def _field_value(name: str, value: Any) -> FieldValue:
+    """An extra field a policy reads: a JSON scalar as it came (numbers finite and bounded)."""
+    return bounds.scalar(name, value)
 
 
 def stage_of(
@@ -173,18 +185,55 @@ def deal_from_records(
     """The whole ``Deal`` aggregate of one opportunity row (with its child sets) and its e-mails.
 
     ``contact_touches`` are touches logged on the deal's contacts but related to other records; they join
-    the deal's own touches (once each).
+    the deal's own touches (once each). ``SkipRecord`` (object ``Opportunity``) when the record cannot be
+    used: no CreatedDate/LastModifiedDate, or a value unreadable, of the wrong type or out of bounds.
     """
+    record_id = str(opportunity.get("Id"))
+    try:
+        return _deal(
+            opportunity, emails, config=config, pipeline=pipeline, now=now, contact_touches=contact_touches
+        )
+    except BadValue as bad:
+        raise SkipRecord(
+            f"Opportunity {record_id}: {bad}",
+            object_type="Opportunity",
+            record_id=record_id,
+            field=bad.field,
+            reason=bad.reason,
+        ) from None
+
+
+def _deal(
+    opportunity: Record,
+    emails: Sequence[Record],
+    *,
+    config: MappingConfig,
+    pipeline: Pipeline | None,
+    now: datetime,
+    contact_touches: Sequence[Activity],
+) -> Deal:
     f = config.opportunity_fields
-    created = parse_datetime(opportunity.get("CreatedDate"))
-    modified = parse_datetime(opportunity.get("LastModifiedDate")) or parse_datetime(
-        opportunity.get("SystemModstamp")
+    record_id = str(opportunity["Id"])
+
+    def text(name: str) -> str | None:
+        return bounds.text(name, opportunity.get(name))
+
+    created = read_datetime("CreatedDate", opportunity.get("CreatedDate"))
+    modified = read_datetime("LastModifiedDate", opportunity.get("LastModifiedDate")) or read_datetime(
+        "SystemModstamp", opportunity.get("SystemModstamp")
     )
     if created is None or modified is None:
-        raise ValueError("CreatedDate or LastModifiedDate missing")
+        raise SkipRecord(
+            f"Opportunity {record_id}: CreatedDate or LastModifiedDate missing",
+            object_type="Opportunity",
+            record_id=record_id,
+            field="CreatedDate" if created is None else "LastModifiedDate",
+            reason="missing_date",
+        )
     mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
     touches: dict[str, Activity] = {}
     auto_tasks: list[AutoTask] = []
+    rep_tasks: list[RepTask] = []
     for task in children(opportunity, "Tasks"):
         owner = config.owners.get(str(task.get("OwnerId")))
         auto = auto_task_from_task(
@@ -196,6 +245,14 @@ def deal_from_records(
         )
         if auto is not None:
             auto_tasks.append(auto)
+        rep = rep_task_from_task(
+            task,
+            key_field=config.task_key_field,
+            owner_time_zone=owner.time_zone if owner else None,
+            default_zone=config.default_time_zone,
+        )
+        if rep is not None:
+            rep_tasks.append(rep)
         touch = touch_of_row(task, key_field=config.task_key_field, now=now, mirrors=mirrors)
         if touch is not None:
             touches[touch.id] = touch
@@ -212,47 +269,62 @@ def deal_from_records(
     activities = list(touches.values())
     activities.sort(key=lambda a: (a.occurred_at, a.id))
     auto_tasks.sort(key=lambda t: (t.created_at, t.id))
-    interval = parse_number(opportunity.get(f[DealField.AGREED_INTERVAL_DAYS]))
-    channel = _enum(opportunity.get(f[DealField.AGREED_CHANNEL]), Channel, None)
-    amount = parse_number(opportunity.get("Amount"))
-    owner_id = opportunity.get("OwnerId")
+    interval_name = f[DealField.AGREED_INTERVAL_DAYS]
+    interval = bounds.interval_days(interval_name, read_number(interval_name, opportunity.get(interval_name)))
+    channel = _enum(text(f[DealField.AGREED_CHANNEL]), Channel, None)
+    owner_id = text("OwnerId")
+    score_name = f[DealField.QUALIFICATION_SCORE]
+    date_name = f[DealField.NEXT_STEP_DATE]
+    since_name = f[DealField.FOLLOWUP_STATE_SINCE]
     return Deal(
-        id=str(opportunity["Id"]),
-        name=str(opportunity.get("Name") or ""),
+        id=record_id,
+        name=text("Name") or "",
         pipeline_id=config.pipeline_id,
         stage=stage_of(opportunity, pipeline, config.pipeline_id, config.stage_ids),
         created_at=created,
         modified_at=modified,
-        owner_id=str(owner_id) if owner_id else None,
-        stage_entered_at=parse_datetime(opportunity.get("LastStageChangeDate")),
-        amount=amount,
-        close_date=parse_date(opportunity.get("CloseDate")),
+        owner_id=owner_id,
+        stage_entered_at=read_datetime("LastStageChangeDate", opportunity.get("LastStageChangeDate")),
+        amount=read_number("Amount", opportunity.get("Amount")),
+        close_date=read_date("CloseDate", opportunity.get("CloseDate")),
         next_step=NextStep(
-            what=opportunity.get(f[DealField.NEXT_STEP]) or None,
-            why=opportunity.get(f[DealField.NEXT_STEP_WHY]) or None,
-            when=parse_date(opportunity.get(f[DealField.NEXT_STEP_DATE])),
+            what=text(f[DealField.NEXT_STEP]),
+            why=text(f[DealField.NEXT_STEP_WHY]),
+            when=read_date(date_name, opportunity.get(date_name)),
         ),
-        agreement=Agreement(interval_days=round(interval) if interval is not None else None, channel=channel),
-        qualification_score=parse_number(opportunity.get(f[DealField.QUALIFICATION_SCORE])),
-        readiness=_enum(opportunity.get(f[DealField.READINESS]), Readiness, Readiness.UNKNOWN),
-        followup_state=_enum(
-            opportunity.get(f[DealField.FOLLOWUP_STATE]), FollowupState, FollowupState.ACTIVE
-        ),
-        followup_state_since=parse_datetime(opportunity.get(f[DealField.FOLLOWUP_STATE_SINCE])),
-        fields={name: _field_value(opportunity.get(name)) for name in config.extra_deal_fields},
+        agreement=Agreement(interval_days=interval, channel=channel),
+        qualification_score=read_number(score_name, opportunity.get(score_name)),
+        readiness=_enum(text(f[DealField.READINESS]), Readiness, Readiness.UNKNOWN),
+        followup_state=_enum(text(f[DealField.FOLLOWUP_STATE]), FollowupState, FollowupState.ACTIVE),
+        followup_state_since=read_datetime(since_name, opportunity.get(since_name)),
+        fields={name: _field_value(name, opportunity.get(name)) for name in config.extra_deal_fields},
         contacts=contacts_from_roles(children(opportunity, "OpportunityContactRoles"), config.contact_roles),
         activities=tuple(activities),
         auto_tasks=tuple(auto_tasks),
+        rep_tasks=tuple(sorted(rep_tasks, key=lambda t: t.id)),
     )
 
 
-def add_contact_touches(deal: Deal, index: Mapping[str, Sequence[tuple[str | None, Activity]]]) -> Deal:
-    """``deal`` with the touches logged on its contacts for other records (from ``index`` by contact id)."""
+def add_contact_touches(
+    deal: Deal, index: Mapping[str, Sequence[tuple[str | None, Activity | BadValue]]]
+) -> Deal:
+    """``deal`` with the touches logged on its contacts for other records (from ``index`` by contact id);
+    ``SkipRecord`` when one of them could not be read (``activities.contact_touches``)."""
     known = {a.id for a in deal.activities}
     extra: dict[str, Activity] = {}
     for contact in deal.contacts:
         for related_to, touch in index.get(contact.id, ()):
-            if related_to != deal.id and touch.id not in known:
+            if related_to == deal.id:
+                continue
+            if isinstance(touch, BadValue):
+                raise SkipRecord(
+                    f"Opportunity {deal.id}: a touch on contact {contact.id}: {touch}",
+                    object_type="Opportunity",
+                    record_id=deal.id,
+                    field=touch.field,
+                    reason=touch.reason,
+                )
+            if touch.id not in known:
                 extra.setdefault(touch.id, touch)
     if not extra:
         return deal

@@ -150,20 +150,37 @@ def update_task_record(
     return record
 
 
-CLOSE_NOTES: Mapping[CloseReason, str] = {
-    CloseReason.SETTLED: "what this task asked for is now recorded in Salesforce",
-    CloseReason.SUPERSEDED: "a newer signal or task replaced it",
-    CloseReason.EXPIRED: "nobody acted on it in time",
-    CloseReason.DEAL_STOPPED: "the opportunity was closed or moved to nurture",
-}
-
-
 def close_task_record(task_id: str, config: PayloadConfig, action: CloseTask | None = None) -> dict[str, Any]:
     """Closed status; a combined task also gets its final checklist (every item ticked, and why)."""
     record = {"attributes": {"type": "Task"}, "id": task_id, "Status": config.closed_task_status}
     if action is not None and action.items:
         note = f"Closed by crm-followup: {CLOSE_NOTES[action.reason]}."
         record["Description"] = checklist_description(action.items, action.body or "", note)
+    return record
+
+
+CLOSE_NOTES: Mapping[CloseReason, str] = {
+    CloseReason.SETTLED: "what this task asked for is now recorded in Salesforce",
+    CloseReason.SUPERSEDED: "a newer signal or task replaced it",
+    CloseReason.EXPIRED: "nobody acted on it in time",
+    CloseReason.DEAL_STOPPED: "the deal was closed or moved to nurture",
+}
+
+
+def close_rep_task_record(
+    task_id: str, reason: CloseReason, why: str, description: str | None, config: PayloadConfig
+) -> dict[str, Any]:
+    """Somebody's own Task closed (``nurture.close_rep_tasks``): the reason below its description, and
+    never our key or rule fields (it is not our task)."""
+    record: dict[str, Any] = {
+        "attributes": {"type": "Task"},
+        "id": task_id,
+        "Status": config.closed_task_status,
+    }
+    note = f"Closed by crm-followup: {CLOSE_NOTES[reason]} ({why})."
+    text = "\n\n".join(p for p in ((description or "").rstrip(), note) if p)
+    if len(text) <= DESCRIPTION_MAX:  # a description already near the limit is left as it is, never cut
+        record["Description"] = text
     return record
 
 

@@ -17,16 +17,18 @@ are implied by absence.
 **Incremental pull**: per-object ``SystemModstamp`` cursors, each re-read with ``cursor_overlap`` behind
 it (late commits). Tasks, Events, EmailMessages and contact roles changed since their cursors name the
 opportunities they belong to, and Tasks and Events logged on a contact name every deal of that contact;
-one ``queryAll`` then reads the changed opportunities (deleted ones show up with ``IsDeleted``) together
-with the first ``ids_per_query`` of those (``OR Id IN``), the rest by ``Id IN (...)``. E-mails of every
-changed deal are read by ``RelatedToId IN (...)``, the touches on their contacts by semi-joins on contact
-roles. The new cursor rides on the last batch only: the worker persists it once everything before it is
-stored. Queries that do not depend on each other go up to five pages per Composite call
-(``SalesforceApi.query_each``, spare slots chaining further pages of the same queries): the four change
-queries; the changed aggregates with the by-id look-ups; the e-mails with the contact touches (both need
-only the deal ids); the id chunks of each look-up (at most ``ids_per_query`` ids a query because of the
-URI limit). So the stages cost one call per 5 pages: changes -> deals of touched contacts -> aggregates ->
-e-mails and touches -> the e-mails behind contact e-mail Tasks of other deals.
+beside them one ``queryAll`` reads the changed opportunity records without child sets (deleted ones show up
+with ``IsDeleted``). Our own writes are not news (no self-echo, ``_own_tasks``, ``_echoes``): a Task with
+our key that the integration user wrote last (or somebody's Task we closed, as the mirror knows) names no
+deal, and an opportunity whose ``LastModifiedDate`` is still the mirror's (only Salesforce moved it, or our
+own write, whose stamp the writer read back) is left out. The remaining deals' aggregates are read by
+``Id IN (...)``. E-mails of every changed deal are read by ``RelatedToId IN (...)``, the touches on their
+contacts by semi-joins on contact roles. The new cursor rides on the last batch only: the worker persists
+it once everything before it is stored. Queries that do not depend on each other go up to five pages per
+Composite call (``SalesforceApi.query_each``, spare slots chaining further pages of the same queries): the
+five change queries; the id chunks of the aggregate look-ups; the e-mails with the contact touches (both
+need only the deal ids). So the stages cost one call per 5 pages: changes -> deals of touched contacts ->
+aggregates -> e-mails and touches -> the e-mails behind contact e-mail Tasks of other deals.
 
 **Cursor watermarks after a full pull**: the highest ``SystemModstamp`` seen per object, minus the pull's
 own duration (the overlap is applied when reading). This stays at or before the server's time when the
@@ -43,12 +45,14 @@ from typing import Any
 
 import structlog
 
-from connectors.base import ChangeBatch, Cursor, Directory, RejectedRecord
+from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals, RejectedRecord
+from connectors.errors import SkipRecord
 from connectors.salesforce import soql
 from connectors.salesforce.activities import CONTACT_PREFIX, contact_touches
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.mapping import MappingConfig, add_contact_touches, deal_from_records
-from connectors.salesforce.values import children, parse_datetime
+from connectors.salesforce.values import children, parse_datetime, written_by
+from connectors.values import BadValue
 from policies.model import Activity, Deal
 
 log = structlog.get_logger(__name__)
@@ -65,6 +69,11 @@ CHILD_CURSORS: Mapping[str, tuple[str, str, str | None]] = {
 }
 STAMP_KEYS = ("opportunity", *CHILD_CURSORS)
 OPPORTUNITY_PREFIX = "006"
+# what the change queries read beyond the parent id: the contact of a touch; who wrote a Task last
+_CHANGE_EXTRAS: Mapping[str, tuple[str, ...]] = {
+    "Task": ("Id", "WhoId", "LastModifiedById"),
+    "Event": ("WhoId",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +133,14 @@ class Puller:
         self._clock = clock
         self._mapping_config = mapping_config
 
-    def pull(self, directory: Directory, cursor: Cursor | None) -> Iterator[ChangeBatch]:
+    def pull(
+        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
+    ) -> Iterator[ChangeBatch]:
         if self.full_due(cursor):
             yield from self._full(directory, cursor or {})
         else:
             assert cursor is not None
-            yield from self._incremental(directory, cursor)
+            yield from self._incremental(directory, cursor, known)
 
     def full_due(self, cursor: Cursor | None) -> bool:
         if not cursor or cursor.get("full_pending"):
@@ -171,9 +182,33 @@ class Puller:
                         opportunity, emails.get(record_id, []), config=config, pipeline=pipeline, now=now
                     )
                 )
-            except (ValueError, KeyError, TypeError) as exc:
-                rejected.append(RejectedRecord("Opportunity", record_id, type(exc).__name__))
+            except SkipRecord as exc:
+                rejected.append(RejectedRecord.of(exc))
+            except Exception as exc:
+                rejected.append(
+                    RejectedRecord(
+                        "Opportunity",
+                        record_id,
+                        "mapping_failed",
+                        None,
+                        f"{type(exc).__name__} while mapping",
+                    )
+                )
         return deals, rejected
+
+    @staticmethod
+    def _with_contact_touches(
+        deals: Sequence[Deal], index: Mapping[str, Sequence[tuple[str | None, Activity | BadValue]]]
+    ) -> tuple[list[Deal], list[RejectedRecord]]:
+        """Each deal with the touches on its contacts; a deal with an unreadable contact touch is rejected."""
+        complete: list[Deal] = []
+        rejected: list[RejectedRecord] = []
+        for deal in deals:
+            try:
+                complete.append(add_contact_touches(deal, index))
+            except SkipRecord as exc:
+                rejected.append(RejectedRecord.of(exc))
+        return complete, rejected
 
     def _by_chunks(self, build: Callable[[Sequence[str]], str], ids: Sequence[str]) -> Iterator[Record]:
         """The rows of ``build(chunk)`` for every id chunk, the chunks' queries bundled (``query_each``)."""
@@ -205,7 +240,7 @@ class Puller:
         previous_last: str | None = None
         held: list[Deal] = []
         rejected: list[RejectedRecord] = []
-        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]] = {}
         now = self._clock()
         for page in pages:
             opportunities = [self._complete_children(o) for o in page]
@@ -226,7 +261,8 @@ class Puller:
             deals, bad = self._map(opportunities, emails, directory)
             held.extend(deals)
             rejected.extend(bad)
-        complete = [add_contact_touches(d, index) for d in held]
+        complete, bad = self._with_contact_touches(held, index)
+        rejected.extend(bad)
         groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
         final = self._full_done_cursor(stamps, started)
         for number, group in enumerate(groups):
@@ -241,12 +277,15 @@ class Puller:
         self,
         opportunity: Record,
         emails: Sequence[Record],
-        index: dict[str, list[tuple[str | None, Activity]]],
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]],
         now: datetime,
     ) -> None:
         """Note the touches of one opportunity logged on a contact, for that contact's other deals."""
         mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
-        rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
+        try:
+            rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
+        except BadValue:  # malformed child sets: the opportunity's own mapping rejects it
+            return
         for who, _, touch in contact_touches(
             rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
         ):
@@ -269,24 +308,32 @@ class Puller:
         )
         return value - self._settings.overlap
 
-    def _incremental(self, directory: Directory, cursor: Cursor) -> Iterator[ChangeBatch]:
+    def _incremental(
+        self, directory: Directory, cursor: Cursor, known: KnownDeals | None
+    ) -> Iterator[ChangeBatch]:
         stamps = _Stamps()
         touched: set[str] = set()
         contacts: set[str] = set()
+        me = self._api.user_id
+        key_field = self._shape.task_key_field
         queries = [
             soql.changed_parents(
                 object_name,
                 parent_field,
                 self._since(cursor, key),
                 parent_type,
-                ("WhoId",) if object_name in ("Task", "Event") else (),
+                _CHANGE_EXTRAS.get(object_name, ()) + ((key_field,) if object_name == "Task" else ()),
             )
             for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items()
         ]
-        changes = self._api.query_each(queries, include_deleted=True)  # independent: one Composite call
-        for (key, (_, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=True):
+        queries.append(self._shape.changed_records_since(self._since(cursor, "opportunity")))
+        changes = list(self._api.query_each(queries, include_deleted=True))  # independent: one call
+        echoes = self._own_tasks(changes[0], known, me)
+        for (key, (object_name, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=False):
             for row in rows:
                 stamps.note(key, row.get("SystemModstamp"))
+                if object_name == "Task" and str(row.get("Id")) in echoes:
+                    continue  # last written by us, and the mirror holds that write: it changes nothing
                 parent = row.get(parent_field)
                 if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
                     touched.add(str(parent))
@@ -295,7 +342,18 @@ class Puller:
                     contacts.add(str(who))  # a touch on a contact changes every deal of that contact
         for row in self._by_chunks(soql.deals_of_contacts, sorted(contacts)):
             touched.add(str(row["OpportunityId"]))
-        changed, removed = self._changed_aggregates(cursor, sorted(touched), stamps)
+        records: dict[str, Record] = {}
+        removed: list[str] = []
+        for opportunity in changes[-1]:
+            stamps.note("opportunity", opportunity.get("SystemModstamp"))
+            record_id = str(opportunity["Id"])
+            if opportunity.get("IsDeleted"):
+                removed.append(record_id)
+            else:
+                records[record_id] = opportunity
+        own = {i: r for i, r in records.items() if i not in touched}
+        pull = self._echoes(own, known, directory) if known is not None else set(own)
+        changed = self._aggregates(sorted((pull | touched) - set(removed)))
         new_cursor = {k: v for k, v in cursor.items() if k == "full_at"}
         for key in STAMP_KEYS:
             old = _cursor_time(cursor, key)
@@ -303,10 +361,16 @@ class Puller:
             if best is not None:
                 new_cursor[key] = _iso(best)
         ids = sorted(changed)
-        log.info("salesforce_incremental_pull", changed=len(ids), removed=len(removed))
+        log.info(
+            "salesforce_incremental_pull",
+            changed=len(ids),
+            removed=len(removed),
+            left_out=len(own) - len(pull),
+        )
         emails, index = self._emails_and_contact_touches(ids)
         deals, rejected = self._map([changed[i] for i in ids], emails, directory)
-        complete = [add_contact_touches(d, index) for d in deals]
+        complete, bad = self._with_contact_touches(deals, index)
+        rejected.extend(bad)
         groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
         for number, group in enumerate(groups):
             last = number == len(groups) - 1
@@ -317,39 +381,62 @@ class Puller:
                 rejected=tuple(rejected) if number == 0 else (),
             )
 
-    def _changed_aggregates(
-        self, cursor: Cursor, touched: Sequence[str], stamps: _Stamps
-    ) -> tuple[dict[str, Record], list[str]]:
-        """The changed opportunities (queryAll: deletions show as ``IsDeleted``) and the touched ones.
+    def _own_tasks(self, rows: Sequence[Record], known: KnownDeals | None, me: str | None) -> set[str]:
+        """The changed Tasks whose last write is ours and already in the mirror: our own Tasks (our key),
+        and somebody's Tasks we closed (``nurture.close_rep_tasks``) that the mirror holds as closed."""
+        key_field = self._shape.task_key_field
+        mine = [r for r in rows if written_by(r, me)]
+        echoes = {str(r["Id"]) for r in mine if r.get(key_field)}
+        others = [r for r in mine if not r.get(key_field) and r.get("WhatId")]
+        if known is None or not others:
+            return echoes
+        mirrored = known.deals(sorted({str(r["WhatId"]) for r in others}))
+        for row in others:
+            deal = mirrored.get(str(row["WhatId"]))
+            if deal is not None and any(t.id == str(row["Id"]) and not t.is_open for t in deal.rep_tasks):
+                echoes.add(str(row["Id"]))
+        return echoes
 
-        The first ``ids_per_query`` touched ids ride in the change query (``OR Id IN``), the rest are read
-        by ``Id IN (...)`` in the same Composite calls as the change query's chained pages: an id that
-        turns out to be changed anyway is read twice and kept once, which costs rows, not calls.
+    def _echoes(self, records: Mapping[str, Record], known: KnownDeals, directory: Directory) -> set[str]:
+        """Which changed opportunities to pull (the others are our own writes' echo or not wanted).
+
+        ``LastModifiedDate`` moves on writes of users (ours included) and ``SystemModstamp`` also on
+        Salesforce's own recalculations (``LastActivityDate`` after a Task, say; the Task itself is read
+        on its own). The mirror holds, for an opportunity we wrote, the ``LastModifiedDate`` read back right
+        after our write (``write.py``). So an opportunity is left out when its ``LastModifiedDate`` is the
+        mirror's stamp (nobody but Salesforce moved it since we last read or wrote it), or when the mirror
+        lacks it and would not want it (closed, not in nurture). Nothing is restamped here: a stamp only
+        Salesforce moved is not the one conditional writes compare (``LastModifiedDate`` is).
         """
-        by_id = soql.chunked(list(touched), self._settings.ids_per_query)
-        query = self._shape.changed_since(self._since(cursor, "opportunity"), by_id[0] if by_id else ())
-        look_ups = [self._shape.by_ids(chunk) for chunk in by_id[1:]]
-        results = self._api.query_each([query, *look_ups], include_deleted=[True] + [False] * len(look_ups))
+        mirrored = known.modified_at(list(records))
+        config = self._mapping_config(directory)
+        pipeline = directory.pipelines.get(config.pipeline_id)
+        now = self._clock()
+        pull: set[str] = set()
+        for record_id, record in records.items():
+            held = mirrored.get(record_id)
+            if held is None:
+                try:
+                    shell = deal_from_records(record, [], config=config, pipeline=pipeline, now=now)
+                except Exception:  # any mapping failure: pulled, mapped again and rejected with its reason
+                    pull.add(record_id)
+                    continue
+                if known.wanted(shell):
+                    pull.add(record_id)
+            elif parse_datetime(record.get("LastModifiedDate")) != held:
+                pull.add(record_id)
+        return pull
+
+    def _aggregates(self, ids: Sequence[str]) -> dict[str, Record]:
+        """Whole aggregates of ``ids`` (live ones), read by ``Id IN (...)`` chunks bundled per call."""
         changed: dict[str, Record] = {}
-        removed: list[str] = []
-        for opportunity in next(results):
-            stamps.note("opportunity", opportunity.get("SystemModstamp"))
-            record_id = str(opportunity["Id"])
-            if opportunity.get("IsDeleted"):
-                removed.append(record_id)
-                changed.pop(record_id, None)
-            else:
-                changed[record_id] = self._complete_children(opportunity)
-        for rows in results:
-            for opportunity in rows:
-                record_id = str(opportunity["Id"])
-                if record_id not in changed and record_id not in removed:
-                    changed[record_id] = self._complete_children(opportunity)
-        return changed, removed
+        for opportunity in self._by_chunks(self._shape.by_ids, ids):
+            changed.setdefault(str(opportunity["Id"]), self._complete_children(opportunity))
+        return changed
 
     def _emails_and_contact_touches(
         self, ids: Sequence[str]
-    ) -> tuple[dict[str, list[Record]], dict[str, list[tuple[str | None, Activity]]]]:
+    ) -> tuple[dict[str, list[Record]], dict[str, list[tuple[str | None, Activity | BadValue]]]]:
         """The e-mails of these deals and the touches logged on their contacts, by contact id.
 
         Both only need the deal ids, so their id-chunked queries share Composite calls; the e-mails
@@ -376,7 +463,7 @@ class Puller:
         )
         for email in self._by_chunks(soql.emails_by_activity, unknown):
             mirrors[str(email["ActivityId"])] = email
-        index: dict[str, list[tuple[str | None, Activity]]] = {}
+        index: dict[str, list[tuple[str | None, Activity | BadValue]]] = {}
         now = self._clock()
         for who, what, touch in contact_touches(
             rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors

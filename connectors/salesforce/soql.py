@@ -140,12 +140,15 @@ class OpportunityShape:
         """Every live opportunity in ``Id`` order."""
         return f"{self.select()} ORDER BY Id"
 
-    def changed_since(self, since: datetime, also_ids: Sequence[str] = ()) -> str:
-        """Opportunities changed (or deleted: run with queryAll) since ``since``, and ``also_ids``."""
-        where = f"SystemModstamp >= {datetime_literal(since)}"
-        if also_ids:
-            where += f" OR Id IN {in_list(also_ids)}"
-        return f"{self.select()} WHERE {where} ORDER BY SystemModstamp, Id"
+    def changed_records_since(self, since: datetime) -> str:
+        """The opportunity records changed (or deleted: run with queryAll) since ``since``, without child
+        sets: enough to tell our own writes' echo (``LastModifiedById``) from changes that need the
+        whole aggregate."""
+        fields = list(dict.fromkeys((*OPPORTUNITY_FIELDS, *self.deal_fields, "LastModifiedById")))
+        return (
+            f"SELECT {', '.join(fields)} FROM Opportunity "
+            f"WHERE SystemModstamp >= {datetime_literal(since)} ORDER BY SystemModstamp, Id"
+        )
 
     def by_ids(self, ids: Iterable[str]) -> str:
         return f"{self.select()} WHERE Id IN {in_list(ids)} ORDER BY Id"
@@ -210,8 +213,14 @@ def tasks_by_keys(key_field: str, keys: Iterable[str]) -> str:
     return f"SELECT Id, {key_field} FROM Task WHERE {key_field} IN {in_list(keys)}"
 
 
+def open_tasks(ids: Iterable[str]) -> str:
+    """Which of these Tasks are still open, with their descriptions."""
+    return f"SELECT Id, Description FROM Task WHERE IsClosed = false AND Id IN {in_list(ids)}"
+
+
 def opportunity_stamps(ids: Iterable[str]) -> str:
-    return f"SELECT Id, LastModifiedDate, SystemModstamp FROM Opportunity WHERE Id IN {in_list(ids)}"
+    fields = "Id, LastModifiedDate, LastModifiedById, SystemModstamp"
+    return f"SELECT {fields} FROM Opportunity WHERE Id IN {in_list(ids)}"
 
 
 def users(ids: Iterable[str] | None = None) -> str:

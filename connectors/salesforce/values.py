@@ -1,4 +1,10 @@
-"""Scalar conversions for Salesforce JSON values: dateTimes with ``+0000`` offsets, dates, numbers, zones."""
+"""Scalar conversions for Salesforce JSON values: dateTimes with ``+0000`` offsets, dates, numbers, zones.
+
+``read_*`` take the field's name (with the record, ``Task 00T....CompletedDateTime``) and raise
+``connectors.values.BadValue`` for a value that is unreadable, of the wrong JSON type or out of bounds; the
+deal mapping rejects the opportunity with it. ``parse_*`` are lenient (``None`` for anything unusable) and
+serve what is not a deal's data (cursor stamps, conflict checks).
+"""
 
 from __future__ import annotations
 
@@ -7,36 +13,77 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors import values as bounds
+from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
+
 Record = Mapping[str, Any]
 
 
+def read_datetime(field: str, value: Any) -> datetime | None:
+    """A Salesforce dateTime (``2013-05-20T20:49:32.000+0000``) as an aware UTC datetime inside the bounds."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a dateTime belongs")
+    try:
+        parsed = datetime.fromisoformat(value)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not an ISO-8601 dateTime") from None
+    except OverflowError:  # an offset that moves a moment at the calendar's end past it
+        raise BadValue(field, OUT_OF_RANGE, "a dateTime at the end of the calendar") from None
+    return bounds.moment(field, parsed)
+
+
+def read_date(field: str, value: Any) -> date | None:
+    """A Salesforce date (``2026-03-02``; a dateTime's date part is accepted) inside the bounds."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a date belongs")
+    try:
+        parsed = date.fromisoformat(value[:10])
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not a date (YYYY-MM-DD)") from None
+    return bounds.day(field, parsed)
+
+
+def read_number(field: str, value: Any) -> float | None:
+    """A number (JSON number, or a numeric string), finite and bounded."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not a number") from None
+    except OverflowError:  # an int beyond a float's range
+        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
+    return bounds.finite_number(field, number)
+
+
 def parse_datetime(value: Any) -> datetime | None:
-    """A Salesforce dateTime (``2013-05-20T20:49:32.000+0000``) as an aware UTC datetime."""
-    if not value:
+    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
+    try:
+        return read_datetime("-", value)
+    except BadValue:
         return None
-    parsed = datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_date(value: Any) -> date | None:
-    if not value:
-        return None
-    return date.fromisoformat(str(value)[:10])
 
 
 def parse_number(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
+    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        return read_number("-", value)
+    except BadValue:
         return None
 
 
 def token(value: Any) -> str:
-    return str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
+    """A picklist value folded for comparison; values that are not text fold to ""."""
+    if not isinstance(value, str):
+        return ""
+    return value.strip().lower().replace(" ", "_").replace("-", "_")
 
 
 def zone(name: str | None, default: str = "UTC") -> ZoneInfo:
@@ -55,4 +102,17 @@ def children(record: Record, relationship: str) -> list[Record]:
     child_set = record.get(relationship)
     if not child_set:
         return []
-    return list(child_set.get("records") or [])
+    if not isinstance(child_set, Mapping):
+        raise BadValue(
+            relationship, WRONG_TYPE, f"a {type(child_set).__name__} where a child record set belongs"
+        )
+    rows = child_set.get("records") or []
+    if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        raise BadValue(relationship, WRONG_TYPE, "child records that are not a list of records")
+    return list(rows)
+
+
+def written_by(record: Record, user_id: str | None) -> bool:
+    """Whether ``user_id`` wrote ``record`` last (``LastModifiedById``; 15- and 18-character ids alike)."""
+    writer = record.get("LastModifiedById")
+    return bool(user_id and writer) and str(writer)[:15] == str(user_id)[:15]

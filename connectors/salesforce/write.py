@@ -9,7 +9,14 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
   opportunities); otherwise the outcome is CONFLICT and the engine looks again next cycle. Changes to the
   same opportunity in one ``apply`` are merged into one record, so our own first write does not make the
   second one conflict. (Collections have no conditional update; the window between the read and the write
-  is a few hundred milliseconds.)
+  is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read back after
+  the write (``_with_stamps``) and travels with the outcomes: the worker remembers it, so the next pull
+  does not take our own write for someone else's and the next conditional write expects it.
+* the opportunities are checked before anything is planned, so a stop or nurture whose stage or state
+  change conflicts keeps its task closes and enrolment back with it (``connectors.held_back``);
+* a close of somebody's own Task (``nurture.close_rep_tasks``, an empty ``task_key``) reads its description
+  first (one query per ``ids_per_query`` such Tasks, bundled): the reason goes below it, and a Task closed
+  or deleted meanwhile is left alone (``already_applied``);
 * nurture actions look up their campaign by name and the contacts' current membership first, so an
   existing member is ALREADY_APPLIED without a write; a member that appears meanwhile is refused with
   DUPLICATE_VALUE, which is also ALREADY_APPLIED.
@@ -18,24 +25,27 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
 from connectors.base import ActionOutcome, OutcomeStatus
+from connectors.errors import RetryLater
+from connectors.held_back import held_back
 from connectors.salesforce import soql
 from connectors.salesforce.api import SalesforceApi
 from connectors.salesforce.composite import CollectionWriter, RecordResult, RecordStatus
 from connectors.salesforce.payloads import (
     PayloadConfig,
     campaign_member_record,
+    close_rep_task_record,
     close_task_record,
     create_task_record,
     opportunity_changes,
     update_task_record,
 )
-from connectors.salesforce.values import parse_datetime
+from connectors.salesforce.values import parse_datetime, written_by
 from policies.model import (
     Action,
     ChangeStage,
@@ -96,9 +106,14 @@ class Writer:
 
     def apply(self, actions: Sequence[Action], context: WriteContext) -> list[ActionOutcome]:
         plan = _Plan()
-        self._plan_tasks(actions, plan, context)
         self._plan_opportunities(actions, plan)
-        self._plan_nurture(actions, plan, context)
+        held = held_back(actions, {actions[i].key: o for i, o in plan.fixed.items()})
+        for index, action in enumerate(actions):
+            if action.key in held:
+                plan.fixed[index] = held[action.key]
+        rest = [a if i not in plan.fixed else None for i, a in enumerate(actions)]
+        self._plan_tasks(rest, plan, context)
+        self._plan_nurture(rest, plan, context)
         results: dict[int, list[RecordResult]] = {}
         if plan.creates:
             written = self._collections.create([r for r, _ in plan.creates], self._existing_tasks)
@@ -107,16 +122,59 @@ class Writer:
             _collect(results, plan.updates, self._collections.update([r for r, _ in plan.updates]))
         if plan.deletes:
             _collect(results, plan.deletes, self._collections.delete([i for i, _ in plan.deletes]))
-        return [
+        outcomes = [
             plan.fixed.get(i) or _outcome(action.key, results.get(i, []), i in plan.gone_is_done)
             for i, action in enumerate(actions)
+        ]
+        return self._with_stamps(actions, outcomes)
+
+    def _with_stamps(self, actions: Sequence[Action], outcomes: list[ActionOutcome]) -> list[ActionOutcome]:
+        """Opportunity writes' outcomes with the ``LastModifiedDate`` our write gave them.
+
+        sObject Collections answer with ids only, so the written opportunities are read back at once (one
+        query per ``ids_per_query``, bundled per Composite call). A stamp is taken only while the
+        integration user is still the last writer: a later write by someone else is theirs to report, and
+        the next pull reads the opportunity again. Opportunities this write closed as lost are not read
+        back: the mirror drops them, and the next pull leaves a closed opportunity it does not hold out.
+        """
+        closing = {a.deal_id for a in actions if isinstance(a, ChangeStage) and a.close_reason is not None}
+        written = {
+            a.deal_id
+            for a, o in zip(actions, outcomes, strict=True)
+            if isinstance(a, ChangeStage | SetDealFields)
+            and o.status is OutcomeStatus.APPLIED
+            and a.deal_id not in closing
+        }
+        me = self._api.user_id
+        if not written or me is None:
+            return outcomes
+        queries = [soql.opportunity_stamps(c) for c in soql.chunked(sorted(written), self._ids_per_query)]
+        try:
+            rows = [row for found in self._api.query_each(queries) for row in found]
+        except RetryLater:  # the writes stand; without their stamps the next pull reads those deals again
+            log.info("salesforce_stamps_not_read", opportunities=len(written))
+            return outcomes
+        stamps = {
+            str(row["Id"]): stamp
+            for row in rows
+            if written_by(row, me) and (stamp := parse_datetime(row.get("LastModifiedDate"))) is not None
+        }
+        return [
+            replace(o, modified_at=stamps[a.deal_id])
+            if isinstance(a, ChangeStage | SetDealFields)
+            and o.status is OutcomeStatus.APPLIED
+            and a.deal_id in stamps
+            else o
+            for a, o in zip(actions, outcomes, strict=True)
         ]
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def _plan_tasks(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+    def _plan_tasks(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
         task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
+        rep_ids = [a.task_id for a in actions if isinstance(a, CloseTask) and not a.task_key]
+        rep_open = self._open_rep_tasks(rep_ids) if rep_ids else {}
         for index, action in enumerate(actions):
             if isinstance(action, CreateTask):
                 zone = context.owner_time_zone(action.owner_id)
@@ -124,8 +182,23 @@ class Writer:
             elif isinstance(action, UpdateTask):
                 zone = task_zones.get(action.task_id)
                 plan.updates.append((update_task_record(action, zone, self._config), [index]))
-            elif isinstance(action, CloseTask):
+            elif isinstance(action, CloseTask) and action.task_key:
                 plan.updates.append((close_task_record(action.task_id, self._config, action), [index]))
+                plan.gone_is_done.add(index)
+            elif isinstance(action, CloseTask):  # somebody's own task (nurture.close_rep_tasks)
+                if action.task_id not in rep_open:  # closed or deleted by now: nothing of ours to do
+                    plan.fixed[index] = ActionOutcome(
+                        action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,)
+                    )
+                    continue
+                record = close_rep_task_record(
+                    action.task_id,
+                    action.reason,
+                    action.explanation.summary,
+                    rep_open[action.task_id],
+                    self._config,
+                )
+                plan.updates.append((record, [index]))
                 plan.gone_is_done.add(index)
 
     def _plan_opportunities(self, actions: Sequence[Action], plan: _Plan) -> None:
@@ -164,7 +237,7 @@ class Writer:
             indexes.append(index)
         plan.updates.extend(merged.values())
 
-    def _plan_nurture(self, actions: Sequence[Action], plan: _Plan, context: WriteContext) -> None:
+    def _plan_nurture(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
         nurture = [
             (i, a) for i, a in enumerate(actions) if isinstance(a, (EnrolInNurture, ReactivateFromNurture))
         ]
@@ -218,6 +291,13 @@ class Writer:
             plan.gone_is_done.add(index)
             if not wrote:
                 plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
+
+    def _open_rep_tasks(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """Somebody's Tasks we are to close that are still open: their descriptions (the note goes below)."""
+        queries = [soql.open_tasks(c) for c in soql.chunked(sorted(set(task_ids)), self._ids_per_query)]
+        return {
+            str(row["Id"]): row.get("Description") for rows in self._api.query_each(queries) for row in rows
+        }
 
     def _existing_tasks(self, records: Mapping[int, Mapping[str, Any]]) -> Mapping[int, str]:
         """Which pending Task records already exist, by their idempotency key (before a retry)."""

@@ -1,6 +1,6 @@
 """One policy, both CRMs: the same dataset served by both sandboxes yields the same decisions.
 
-The dataset (``sandbox.dataset``) is rendered by each sandbox in its CRM's shapes; each connector maps it
+The dataset (``crm_sandbox.dataset``) is rendered by each sandbox in its CRM's shapes; each connector maps it
 back into the domain model; the planner decides. Decisions are compared in CRM-neutral terms: per dataset
 deal, the kinds of the actions and the rules behind them, and the rules that fired. The policy is the
 example policy with its stage names written in both CRMs' vocabularies (HubSpot stage ids, Salesforce
@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from crm_sandbox.dataset import generate
+from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+from crm_sandbox.salesforce import running_salesforce_sandbox
+from crm_sandbox.salesforce.ids import counter_of
 
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
@@ -25,13 +29,9 @@ from connectors.salesforce.options import DEFAULT_ROLES
 from policies.loader import load_policy
 from policies.model import ContactRole, Deal, Decision, Owner, action_kind
 from policies.planner import plan
-from sandbox.dataset import generate
-from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
-from sandbox.salesforce import running_salesforce_sandbox
-from sandbox.salesforce.ids import counter_of
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-# The sandbox org records champions as "Executive Sponsor" (docs/sandbox.md); the role mapping is a setting.
+# The sandbox org records champions as "Executive Sponsor" (sandbox/README.md); the role mapping is a setting.
 ROLES = {**DEFAULT_ROLES, "Executive Sponsor": ContactRole.CHAMPION}
 POLICY_DIR = Path(__file__).resolve().parents[2] / "config" / "policies"
 
@@ -117,7 +117,7 @@ def test_same_dataset_same_decisions_on_hubspot_and_salesforce(tmp_path: Path) -
                 "contact_roles": ROLES,
             }
         )
-        salesforce = build_salesforce_connector(sf_options, clock=lambda: NOW)
+        salesforce = build_salesforce_connector(sf_options, now=lambda: NOW)
         sf_directory = salesforce.read_directory()
         sf_deals = {counter_of(d.id): d for b in salesforce.pull_changes(sf_directory, None) for d in b.deals}
         salesforce.close()

@@ -113,7 +113,7 @@ class HubSpotWorld:
 
 @pytest.fixture
 def hubspot_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSpotWorld]:
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with running_hubspot_sandbox(seed=7, deals=40, now=NOW) as hs:
         monkeypatch.setenv("E2E_HUBSPOT_TOKEN", hs.access_token)

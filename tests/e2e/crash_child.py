@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from crm_sandbox.control_client import SandboxControl
+
 import worker
-from sandbox.control_client import SandboxControl
 
 
 def main(settings: str, sandbox_url: str) -> int:

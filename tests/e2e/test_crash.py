@@ -62,7 +62,7 @@ def crm_state(sandbox: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One sandbox for the module, frozen at NOW, with a pristine snapshot and the state of a clean run."""
-    from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+    from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
     # The clock stands still (so every run decides alike), and so would HubSpot's rate-limit windows.
     with running_hubspot_sandbox(seed=11, deals=DEALS, now=NOW, rate_limits=RateLimitConfig.off()) as hs:

@@ -24,3 +24,6 @@ def test_demo_runs_a_plan_and_a_cycle_and_shows_tasks(crm: str, tmp_path: Path) 
     assert "applied" in result.output
     assert (tmp_path / "state.sqlite").exists()
     assert (tmp_path / "settings.yaml").exists()
+    report = tmp_path / "report.html"
+    assert f"Report: {report}" in " ".join(result.output.split())  # rich may wrap the long path
+    assert "Pipeline hygiene" in report.read_text(encoding="utf-8")

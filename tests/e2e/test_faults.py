@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crm_sandbox.faults import FaultConfig
 
 import worker
-from sandbox.faults import FaultConfig
 from tests.e2e.conftest import NOW, POLICY, task_keys, write_settings
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def run_until_done(settings: Path, clock: Any, attempts: int = 6) -> list[str]:
 
 
 def hubspot_outcome(tmp_path: Path, faults: FaultConfig | None) -> tuple[list[str], Any]:
-    from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
+    from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     with running_hubspot_sandbox(seed=5, deals=30, now=NOW, rate_limits=RateLimitConfig.off()) as hs:
@@ -56,7 +56,7 @@ def test_5xx_429_storms_and_dropped_connections_end_like_a_healthy_run(tmp_path:
 
 def test_expired_private_app_token_blocks_the_account_until_fixed(tmp_path: Path, monkeypatch) -> None:
     """A rejected HubSpot token stops the cycle as fix_configuration, blocks the account, writes nothing."""
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with running_hubspot_sandbox(seed=5, deals=20, now=NOW) as hs:
         monkeypatch.setenv("E2E_BAD_TOKEN", "pat-na1-00000000-0000-0000-0000-000000000000")
@@ -75,7 +75,7 @@ def test_expired_private_app_token_blocks_the_account_until_fixed(tmp_path: Path
 
 def test_salesforce_session_expiring_mid_cycle_is_renewed(tmp_path: Path) -> None:
     """Salesforce sessions expiring every fraction of a second are renewed (JWT bearer); the cycle ends ok."""
-    from sandbox.salesforce import running_salesforce_sandbox
+    from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(seed=5, deals=20, now=NOW, faults=FaultConfig(token_ttl_s=0.4)) as sf:
         settings = tmp_path / "settings.yaml"

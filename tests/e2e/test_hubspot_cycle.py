@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from crm_sandbox.dataset import Archetype, generate
 
-from sandbox.dataset import Archetype, generate
 from tests.e2e.conftest import NOW, HubSpotWorld, task_keys
 
 pytestmark = pytest.mark.slow

@@ -43,7 +43,7 @@ def test_serve_runs_cycles_exports_metrics_and_stops_on_sigterm(tmp_path: Path, 
     """The scheduler runs cycles, /metrics counts them, and SIGTERM ends the process cleanly with status 0."""
     import socket
 
-    from sandbox.hubspot import running_hubspot_sandbox
+    from crm_sandbox.hubspot import running_hubspot_sandbox
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -76,10 +76,10 @@ def test_serve_runs_cycles_exports_metrics_and_stops_on_sigterm(tmp_path: Path, 
             )
             status, health = get(f"{base}/healthz")
             assert status == 200
-            assert json.loads(health)["accounts"] == {"demo": "ok"}
+            assert json.loads(health) == {"status": "ok", "problems": [], "accounts": {"demo": "ok"}}
             assert 'followup_actions_total{account="demo",kind="' in metrics
             assert "followup_api_calls_total" in metrics
-            assert 'followup_cursor_lag_seconds{account="demo"}' in metrics
+            assert 'followup_cursor_age_seconds{account="demo"}' in metrics
             process.send_signal(signal.SIGTERM)
             _, err = process.communicate(timeout=120)
         finally:

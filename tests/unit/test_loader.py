@@ -72,12 +72,23 @@ overrides:
     assert loaded.rules_for(deal(), nordic).rules.agreed_interval.default_cadence == Duration(7, "days")
 
 
-def test_an_empty_policy_file_needs_a_lost_stage_for_the_default_stop_rule() -> None:
-    """The defaults stop deals, so even an empty file must say where lost deals go."""
+def test_an_empty_policy_file_is_reported_at_its_first_line() -> None:
+    """An empty file (or one with only comments) is a mistake named as such, with a place to jump to."""
+    for text in ("", "# nothing yet\n"):
+        with pytest.raises(ConfigError) as caught:
+            policy_from_text(text, "empty.yaml")
+        assert caught.value.problems == (
+            "empty.yaml:1:1: (top level): the file is empty; a policy file is a mapping of sections "
+            "(mode, calendar, stages, defaults, overrides, texts, budgets)",
+        )
+
+
+def test_a_policy_without_a_lost_stage_is_reported_at_the_top_of_the_file() -> None:
+    """The defaults stop deals, so a file must say where lost deals go; the problem has a place too."""
     with pytest.raises(ConfigError) as caught:
-        policy_from_text("", "empty.yaml")
+        policy_from_text("version: 1\n", "bare.yaml")
     assert caught.value.problems == (
-        "empty.yaml: defaults.stop.enabled: stopping deals needs a lost stage: "
+        "bare.yaml:1:1: defaults.stop.enabled: stopping deals needs a lost stage: "
         "set stages.<pipeline id>.lost (a closed-lost stage)",
     )
 

@@ -138,6 +138,23 @@ def test_lease_held_by_a_live_worker_skips_the_cycle(make_cycle, store: StateSto
     assert result.status == "lease_held"
 
 
+def test_an_interrupted_full_pull_resumes_where_it_stopped(crm: InMemoryCrm, make_cycle, store) -> None:
+    """A first pull cut after two of its three batches keeps them; the next cycle pulls only the third.
+
+    Before, an interrupted full pull started over, so a CRM that always fails somewhere in a long first
+    pull (a 429 storm every few hundred calls) never finished it.
+    """
+    crm.fail("pull_page", RetryLater("rate limited", status=429), after=2)
+    first = run_cycle(make_cycle())
+    assert (first.status, first.counts["pulled"]) == ("retry_later", 8)
+    second = run_cycle(make_cycle())
+    assert second.status == "ok"
+    assert (second.counts["pulled"], second.counts["mirrored"], second.counts["dropped"]) == (2, 10, 0)
+    assert len(crm.tasks()) == 10
+    state = store.cursor_state("acme")
+    assert (state.full_pull_run, state.cursor) == (None, {"seq": "10"})  # finished: incremental from here
+
+
 def test_audit_records_fired_rules_with_their_reason(make_cycle, store: StateStore) -> None:
     """Each planned action's rule verdict is in the audit trail with its reason and action key."""
     run_cycle(make_cycle())
@@ -146,3 +163,33 @@ def test_audit_records_fired_rules_with_their_reason(make_cycle, store: StateSto
         ("follow_up", "no open follow-up task")
     ]
     assert len(entries[0]["action_keys"]) == 1
+
+
+def _owner_canary(owners: tuple[str, ...]):
+    from policies.rollout import cohort
+    from policies.settings import Rollout
+
+    rollout = Rollout(owners=owners)
+    return lambda deal, owner: cohort(rollout, "acme", deal, owner, shadow=False)
+
+
+def test_a_rollout_writes_for_its_cohort_and_holds_the_rest(crm: InMemoryCrm, make_cycle, store) -> None:
+    """Owner o1 enforced: its five deals get tasks; o2's five are held in shadow, with their cohort."""
+    result = run_cycle(make_cycle(cohort=_owner_canary(("o1",))))
+    assert (result.counts["applied"], result.counts["shadow"]) == (5, 5)
+    assert {crm.deal(t.deal_id).owner_id for t in crm.tasks()} == {"o1"}
+    rows = {(e.status, e.deal_id) for e in store.ledger("acme")}
+    assert {deal for status, deal in rows if status == "shadow"} == {f"D{i:04d}" for i in range(2, 11, 2)}
+    cohorts = Counter((a["mode"], a["cohort"]) for a in store.audit("acme"))
+    assert cohorts == Counter({("enforce", "owner"): 5, ("shadow", "outside"): 5})
+
+
+def test_an_account_in_shadow_holds_every_deal_whatever_the_rollout(
+    crm: InMemoryCrm, make_cycle, store
+) -> None:
+    """``shadow: true`` (or ``mode: shadow``) keeps meaning everything in shadow: the worker passes no
+    rollout then, and a cycle that gets one anyway still writes nothing."""
+    result = run_cycle(make_cycle(shadow=True, cohort=_owner_canary(("o1", "o2"))))
+    assert result.counts["shadow"] == 10
+    assert crm.tasks() == []
+    assert {(a["mode"], a["cohort"]) for a in store.audit("acme")} == {("shadow", "all")}

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from connectors.base import Directory, OutcomeStatus
 from connectors.memory import InMemoryCrm
 from policies.model import ChangeStage, Explanation
+from store import StateStore
 from sync.crashpoints import CrashPoints
 from sync.cycle import CycleResult
 from sync.effects import deal_batches
+from sync.health import Health, Watched
 from sync.metrics import WorkerMetrics
 from tests.worker.conftest import OWNERS, PIPELINE, T0, Clock, make_deal, toy_decide
 
@@ -50,12 +53,17 @@ def test_crash_hook_is_inert_without_its_variable_and_rejects_unknown_points() -
         CrashPoints("intent_recorded:1")
 
 
-def test_metrics_count_cycles_actions_calls_and_lag() -> None:
-    """A finished cycle shows up in the Prometheus text: cycles, actions by kind and rule, calls, lag."""
+def test_metrics_count_cycles_actions_calls_and_cursor_age(tmp_path: Path) -> None:
+    """A finished cycle shows up in the Prometheus text: cycles, actions by kind and rule, calls, and the
+    age of the cursor the store holds."""
     from prometheus_client import generate_latest
 
     clock = Clock()
-    metrics = WorkerMetrics(clock)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    store.store_batch("acme", "r1", [], (), {"seq": "1"}, clock())
+    every_minute = Watched("acme", "every 1m", lambda a, b, cap: min(cap, int((b - a).total_seconds() // 60)))
+    health = Health(store, [every_minute], clock, stale_runs=2, started_at=clock())
+    metrics = WorkerMetrics(clock, health)
     result = CycleResult("r1", "acme", "ok", False)
     result.counts.update({"mirrored": 12})
     result.actions[("create_task", "follow_up", "applied")] += 3
@@ -69,8 +77,19 @@ def test_metrics_count_cycles_actions_calls_and_lag() -> None:
         in text
     )
     assert 'followup_api_calls_total{account="acme",endpoint="tasks.batch_create"} 2.0' in text
-    assert 'followup_cursor_lag_seconds{account="acme"} 90.0' in text
+    assert 'followup_cursor_age_seconds{account="acme"} 90.0' in text
     assert 'followup_mirrored_deals{account="acme"} 12.0' in text
+    assert metrics.health()["status"] == "ok"  # one missed run of the two that make it stale
+    clock.advance(timedelta(seconds=60))
+    assert metrics.health() == {
+        "status": "degraded",
+        "problems": [
+            f"acme: cursor last moved {T0.isoformat()}, 2 or more scheduled runs ago (every 1m); "
+            "degraded after 2"
+        ],
+        "accounts": {"acme": "ok"},
+    }
+    store.close()
 
 
 def test_memory_crm_pulls_only_what_changed() -> None:

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from store import StateStore
-from store.database import current_revision
+from store.database import HEAD, current_revision
 from store.schema import metadata
 from tests.worker.conftest import T0, make_deal
 
@@ -18,7 +18,7 @@ def test_migrations_build_exactly_the_declared_schema(store: StateStore) -> None
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == HEAD
 
 
 def test_reopening_keeps_the_data(store: StateStore) -> None:
@@ -51,6 +51,16 @@ def test_complete_full_pull_drops_unseen_deals(store: StateStore) -> None:
     assert store.cursor_state("acme").full_pull_run is None
 
 
+def test_a_write_through_during_a_full_pull_keeps_the_deal_seen(store: StateStore) -> None:
+    """Crash recovery writes outcomes through before a resumed full pull finishes: the deal stays."""
+    store.begin_full_pull("acme", "r1", T0)
+    assert store.cursor_state("acme").cursor is None  # from now on the cursor is the pull's resume point
+    store.store_batch("acme", "r1", [make_deal(1), make_deal(2)], (), {"seq": "2"}, T0)
+    store.record_results("acme", [], [make_deal(1)], T0)
+    assert store.finish_full_pull("acme", "r1", T0) == 0
+    assert sorted(store.mirror_deals("acme", ["D0001", "D0002"])) == ["D0001", "D0002"]
+
+
 def test_mirror_chunks_never_split_an_owner(store: StateStore) -> None:
     """Chunks follow owners: an owner's deals are planned together, so per-owner budgets hold."""
     deals = [make_deal(i, owner="o1") for i in range(5)] + [make_deal(i, owner="o2") for i in range(5, 8)]
@@ -79,3 +89,48 @@ def test_migrations_render_for_postgresql() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
     assert "UPDATE alembic_version SET version_num='0001'" in sql or "INSERT INTO alembic_version" in sql
+
+
+def test_owners_are_replaced_per_account(store: StateStore) -> None:
+    """Each cycle's directory replaces the account's owners: names and teams for the report."""
+    from policies.model import Owner
+
+    store.record_owners("acme", [Owner("o1", "Anna", team="North"), Owner("o2", "Bo")], T0)
+    store.record_owners("other", [Owner("x", "Xi")], T0)
+    moved = Owner("o1", "Anna A.", "a@x.example", "Europe/Oslo", team="South", active=False)
+    store.record_owners("acme", [moved], T0)
+    # The email is not kept: the report needs names, teams and zones only.
+    assert store.owners("acme") == {
+        "o1": Owner("o1", "Anna A.", None, "Europe/Oslo", team="South", active=False)
+    }
+    assert list(store.owners("other")) == ["x"]
+
+
+def test_a_run_keeps_its_daily_api_limit(store: StateStore) -> None:
+    """The daily limit the connector knew at the end of a run is kept with the run."""
+    store.start_run("r1", "acme", "h:1", False, T0)
+    store.finish_run("r1", "ok", {"pulled": 3}, 12, None, T0, api_daily_limit=250_000)
+    assert store.runs("acme")[0].api_daily_limit == 250_000
+
+
+def test_a_new_sqlite_store_is_private_to_its_owner(tmp_path) -> None:
+    """The SQLite file holds contact names: created 0600 in a folder created 0700 (WAL files alike)."""
+    path = tmp_path / "state" / "nested" / "followup.sqlite"
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        store.ensure_account("acme", "memory", T0)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    finally:
+        store.close()
+    assert modes["followup.sqlite"] == 0o600
+    assert set(modes.values()) == {0o600}  # -wal and -shm follow the database file
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_existing_store_keeps_the_permissions_its_operator_chose(tmp_path) -> None:
+    """Only what the worker creates is made private; an existing file's mode is left alone."""
+    path = tmp_path / "shared.sqlite"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    StateStore(f"sqlite:///{path}").close()
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 
 from connectors.base import OutcomeStatus
@@ -16,8 +18,6 @@ from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import parse_task_key
 from policies.model import AutoTask, CloseReason, CloseTask, CreateTask, Deal, UpdateTask
-from sandbox.faults import FaultConfig
-from sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from tests.connectors.combined_scenario import complete, decide, seen_with_needs
 from tests.connectors.hubspot.test_contract_sandbox import NOW
 

@@ -1,6 +1,6 @@
 """The HubSpot connector against the HubSpot sandbox, through the real SDK and real HTTP.
 
-Each test starts its own small sandbox portal (seeded from ``sandbox.dataset``), so tests never share
+Each test starts its own small sandbox portal (seeded from ``crm_sandbox.dataset``), so tests never share
 state. Changes are made with the unmodified ``hubspot-api-client``, as a HubSpot user's tools would make
 them. Rate limits are off in the sandbox and the connector's ``sleep`` is a no-op: nothing here waits.
 """
@@ -12,9 +12,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from crm_sandbox.dataset import generate
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
+from pydantic import ValidationError
 
 from connectors.base import OutcomeStatus
+from connectors.errors import FixConfiguration
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
@@ -35,9 +40,6 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
-from sandbox.dataset import generate
-from sandbox.faults import FaultConfig
-from sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 ROLE_BY_DATASET = {r.value: r for r in ContactRole}
@@ -356,7 +358,7 @@ def test_faults_do_not_change_the_result_or_duplicate_writes():
         clean_connector = _connector(hs)
         _directory, _b, clean = _full(clean_connector)
         hs.control.set_faults(
-            FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=4)
+            FaultConfig(error_rate=0.08, rate_limit_storm=0.04, rate_limit_burst=2, drop_rate=0.08, seed=8)
         )
         connector = _connector(hs)
         _directory, _batches, deals = _full(connector)
@@ -420,3 +422,24 @@ def test_association_paging_gives_the_same_aggregates():
             calls = connector.usage().calls_by_endpoint["associations.deals.emails"]
     assert shapes[0] == shapes[1]
     assert calls > 1  # page size 2: the emails of 40 deals need several rounds
+
+
+def test_a_mapped_property_missing_in_the_portal_is_fix_configuration(small: HubSpotSandbox):
+    """A mapping that names a property the portal does not have stops the account, naming the property."""
+    connector = _connector(
+        small, deal_properties={"agreed_interval_days": "followup_interval_deleted_last_week"}
+    )
+    with pytest.raises(FixConfiguration, match="followup_interval_deleted_last_week") as caught:
+        connector.read_directory()
+    assert "hubspot.deal_properties.agreed_interval_days" in str(caught.value)
+    assert connector.usage().calls_by_endpoint["properties.list"] == 1
+
+
+def test_owner_time_zones_must_be_known_when_the_settings_load():
+    """An owner zone zoneinfo does not know is a settings error naming the owner, not a failing cycle."""
+    with pytest.raises(ValidationError, match=r"77: 'Mars/Base'"):
+        HubSpotOptions.model_validate(
+            {"access_token_env": "T", "owner_time_zones": {"77": "Mars/Base", "a@b.c": "Europe/Berlin"}}
+        )
+    ok = HubSpotOptions.model_validate({"access_token_env": "T", "owner_time_zones": {"77": "Asia/Tokyo"}})
+    assert ok.owner_time_zones == {"77": "Asia/Tokyo"}

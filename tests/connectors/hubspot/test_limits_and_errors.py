@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from connectors.errors import BudgetExhausted, FixConfiguration, RetryLater, SkipRecord
+from connectors.errors import BudgetExhausted, FixConfiguration, RateLimited, RetryLater, SkipRecord
 from connectors.hubspot.auth import OAuthRefresher, StaticToken, build_token_source, read_secret
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import translate_status
@@ -116,14 +116,14 @@ def test_status_translation_names_the_next_move(status, body, expected):
     assert "deals.search" in str(error)
 
 
-def test_ten_second_429_without_retry_after_backs_off_ten_seconds():
+def test_ten_second_429_without_retry_after_waits_out_the_window():
     """A 429 without Retry-After waits HubSpot's window; the search limit waits a second."""
     ten = translate_status(429, {"policyName": "TEN_SECONDLY_ROLLING"}, "x", Exception())
     secondly = translate_status(429, {"message": "You have reached your secondly limit."}, "x", Exception())
-    assert isinstance(ten, RetryLater)
-    assert ten.retry_after == 10.0
-    assert isinstance(secondly, RetryLater)
-    assert secondly.retry_after == 1.0
+    assert isinstance(ten, RateLimited)
+    assert (ten.retry_after, ten.window) == (None, 10.0)
+    assert isinstance(secondly, RateLimited)
+    assert (secondly.retry_after, secondly.window) == (None, 1.0)
 
 
 def test_unknown_property_is_a_configuration_problem():
@@ -234,7 +234,11 @@ def http_server() -> Iterator[str]:
 def _client(host: str, t: FakeTime) -> HubSpotClient:
     limiter = RateLimiter(LimiterSettings(), clock=t.clock, sleep=t.sleep)
     return HubSpotClient(
-        host, StaticToken("tok"), limiter, RetrySettings(attempts=3, jitter_seed=1), sleep=t.sleep
+        host,
+        StaticToken("tok"),
+        limiter,
+        RetrySettings(attempts=3, rate_limit_attempts=4, jitter_seed=1),
+        sleep=t.sleep,
     )
 
 
@@ -250,14 +254,14 @@ def test_sdk_does_not_retry_a_get_429_with_retry_after(http_server):
 
 
 def test_retry_layer_retries_429s_and_counts_every_request(http_server):
-    """The retry layer re-sends a 429 up to its attempts, sleeping at least Retry-After; all are counted."""
+    """The retry layer re-sends a 429 up to its rate-limit attempts, sleeping Retry-After; all are counted."""
     t = FakeTime()
     client = _client(http_server, t)
-    with pytest.raises(RetryLater):
+    with pytest.raises(RateLimited):
         client.send("owners.list", "owners", "get_page", limit=1)
-    assert len(_Handler.hits) == 3
-    assert client.calls["owners.list"] == 3
-    assert all(s >= 1.0 for s in t.slept)
+    assert len(_Handler.hits) == 4
+    assert client.calls["owners.list"] == 4
+    assert t.slept == [1.0, 1.0, 1.0]
 
 
 def test_success_reads_json_and_rate_limit_headers(http_server):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 
 from cli import main
-from sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
 
 POLICY = Path(__file__).resolve().parents[3] / "config" / "policies"
 
@@ -83,3 +83,32 @@ def test_setup_names_unknown_stages_and_a_bad_token(tmp_path):
         assert denied.exit_code != 0
         assert "access token" in denied.output
         assert "not-a-token" not in denied.output
+
+
+def test_setup_does_not_report_the_expected_404_of_a_missing_list_as_a_failure():
+    """Looking the nurture list up before creating it answers 404: that is the answer, not a failed call."""
+    import os
+    import subprocess
+    import sys
+
+    repo = POLICY.parents[1]
+    with running_hubspot_sandbox(
+        seed=2, deals=5, bare=True, rate_limits=RateLimitConfig(enabled=False)
+    ) as hs:
+        command = ["setup", "hubspot", "--host", hs.base_url, "--token-env", "HS_SETUP_TOKEN"]
+        done = subprocess.run(
+            [sys.executable, "-c", "from cli import main; main()", *command, "--policy", str(POLICY)],
+            cwd=repo,
+            env={**os.environ, "HS_SETUP_TOKEN": hs.access_token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        requests_made = hs.control.stats()["endpoints"]
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "created  MANUAL contact list 'crm-followup nurture'" in output
+    assert requests_made["GET /crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}"] == 1
+    assert "hubspot_call_failed" not in output
+    assert "404" not in output

@@ -49,7 +49,7 @@ def make_connector(
         settings.update(overrides)
         sleeps: list[float] = []
         connector = build_salesforce_connector(
-            SalesforceOptions.model_validate(settings), sleep=sleeps.append, clock=clock
+            SalesforceOptions.model_validate(settings), sleep=sleeps.append, now=clock
         )
         connector.session.mount("https://", scripted)
         return connector

@@ -7,7 +7,7 @@ A ``POST .../composite`` no handler claims is answered as Salesforce's Composite
 subrequest goes to the handlers as a request of its own (recorded in ``subrequests``, not in ``seen``,
 and counted once in the usage header, as one API call). A ``@{ref.field}`` in a subrequest's url takes
 that field of an earlier successful subrequest's body; a missing value fails the subrequest 400
-PROCESSING_HALTED, as Salesforce does (docs/sandbox.md).
+PROCESSING_HALTED, as Salesforce does (sandbox/README.md).
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from crm_sandbox.salesforce import SalesforceSandbox
 from simple_salesforce.api import Salesforce
 
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
-from sandbox.salesforce import SalesforceSandbox
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 

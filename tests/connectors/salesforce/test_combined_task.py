@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 from connectors.base import OutcomeStatus
 from connectors.checklist import parse_items
 from connectors.salesforce import SalesforceConnector
 from policies.model import AutoTask, CloseReason, CloseTask, CreateTask, Deal, UpdateTask
-from sandbox.faults import FaultConfig
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from tests.connectors.combined_scenario import complete, decide, seen_with_needs
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 from connectors.base import OutcomeStatus
 from connectors.errors import BudgetExhausted
@@ -25,8 +27,6 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
-from sandbox.faults import FaultConfig
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,
     close_all,

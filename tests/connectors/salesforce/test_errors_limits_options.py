@@ -15,7 +15,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.errors import BudgetExhausted, FixConfiguration, RetryLater, SkipRecord
+from connectors.errors import BudgetExhausted, FixConfiguration, RateLimited, RetryLater, SkipRecord
 from connectors.salesforce.errors import SessionExpired, error_codes, translate
 from connectors.salesforce.limits import ApiBudget, endpoint_of, parse_limit_info
 from connectors.salesforce.options import SalesforceOptions
@@ -63,6 +63,22 @@ def test_budget_exhaustion_is_not_retryable_by_the_retry_layer() -> None:
     """REQUEST_LIMIT_EXCEEDED is a BudgetExhausted, which the retry layer never retries."""
     error = translate(SalesforceRefusedRequest(URL, 403, "query", body("REQUEST_LIMIT_EXCEEDED")))
     assert isinstance(error, BudgetExhausted)
+
+
+def test_the_concurrent_request_limit_is_a_rate_limit_the_daily_one_a_budget() -> None:
+    """REQUEST_LIMIT_EXCEEDED "ConcurrentPerOrgLongTxn" clears within seconds: retried with backoff; the
+    daily allocation ("TotalRequests Limit exceeded.") stops the cycle. The message text stays out of ours.
+    """
+    concurrent = [
+        {"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    ]
+    daily = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    busy = translate(SalesforceRefusedRequest(URL, 403, "query", concurrent))
+    spent = translate(SalesforceRefusedRequest(URL, 403, "query", daily))
+    assert type(busy) is RateLimited
+    assert (busy.retry_after, busy.window, busy.status) == (None, None, 403)
+    assert "ConcurrentPerOrgLongTxn" not in str(busy)
+    assert type(spent) is BudgetExhausted
 
 
 def test_error_codes_reads_collections_status_codes() -> None:

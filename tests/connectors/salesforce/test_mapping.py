@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_event,
     activity_from_task,
@@ -217,8 +218,9 @@ def test_extra_fields_and_bad_enum_values() -> None:
 
 def test_missing_timestamps_are_rejected() -> None:
     """A record without CreatedDate cannot be mapped (the pull reports it as rejected)."""
-    with pytest.raises(ValueError, match="CreatedDate"):
+    with pytest.raises(SkipRecord, match="CreatedDate") as caught:
         deal_from_records(opportunity(CreatedDate=None), [], config=config(), pipeline=PIPELINE, now=NOW)
+    assert (caught.value.field, caught.value.reason) == ("CreatedDate", "missing_date")
 
 
 @pytest.mark.parametrize(

@@ -86,12 +86,11 @@ def test_incremental_pull_reads_changes_deletions_and_activity_parents(
         text = soql_of(request)
         seen.append(text)
         if "FROM Opportunity WHERE SystemModstamp" in text:
-            assert f"OR Id IN ('{OPP_3}')" in text  # the opportunity a new Task named rides along
+            assert "(SELECT" not in text  # the changed records alone: aggregates only for what is pulled
             return 200, query_page(
                 [
                     opportunity(OPP_1, SystemModstamp="2026-03-05T11:00:00.000+0000"),
                     opportunity(OPP_2, IsDeleted=True, SystemModstamp="2026-03-05T11:01:00.000+0000"),
-                    opportunity(OPP_3, tasks=[task("00T1")]),
                 ]
             )
         if "FROM Task WHERE" in text:
@@ -99,7 +98,11 @@ def test_incremental_pull_reads_changes_deletions_and_activity_parents(
         return 200, query_page([])
 
     def query(request: requests.PreparedRequest) -> tuple[int, Any]:
-        seen.append(soql_of(request))
+        text = soql_of(request)
+        seen.append(text)
+        if "FROM Opportunity WHERE Id IN" in text:
+            assert f"('{OPP_1}','{OPP_3}')" in text  # the changed one and the one a new Task named
+            return 200, query_page([opportunity(OPP_1), opportunity(OPP_3, tasks=[task("00T1")])])
         return 200, query_page([])  # e-mails, and the contacts' touches
 
     scripted.on("GET", QUERY_ALL, query_all)
@@ -117,7 +120,7 @@ def test_incremental_pull_reads_changes_deletions_and_activity_parents(
     assert batch.cursor["task"] == "2026-03-05T11:30:00+00:00"
     assert batch.cursor["event"] == "2026-03-05T10:00:00+00:00"  # nothing newer seen: unchanged
     assert "SystemModstamp >= 2026-03-05T09:58:00Z" in seen[0]  # two minutes of overlap
-    assert len(seen) == 8  # 4 child objects, opportunities, e-mails, contacts' Tasks and Events
+    assert len(seen) == 9  # 4 child objects, opportunities, their aggregates, e-mails, contacts' touches
 
 
 def test_reconciliation_interval_forces_a_full_pull(

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import requests
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 from connectors.errors import FixConfiguration
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.soql import chunked, in_list
-from sandbox.faults import FaultConfig
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, body_of, query_page, soql_of
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import requests
+from crm_sandbox.faults import FaultConfig
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.salesforce import SalesforceConnector
-from sandbox.faults import FaultConfig
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, body_of, query_page, soql_of
 from tests.connectors.salesforce.sandbox_helpers import NOW, close_all, connector, jwt_auth, options
 

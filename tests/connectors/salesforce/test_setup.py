@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from simple_salesforce.api import Salesforce
 
 from cli import main
 from connectors.salesforce import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.setup import SetupNeeds, field_specs, metadata_field, needs_from, run_setup
-from sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,

@@ -82,11 +82,15 @@ def test_opportunity_query_has_subqueries_and_every_field_once() -> None:
 
 
 def test_incremental_queries() -> None:
-    """Changed-since queries filter on SystemModstamp with >= and order by it."""
+    """Changed-since queries filter on SystemModstamp with >= and order by it; the opportunities' one reads
+    no child sets and says who wrote each record last."""
     since = datetime(2026, 3, 1, tzinfo=UTC)
-    assert SHAPE.changed_since(since).endswith(
-        "WHERE SystemModstamp >= 2026-03-01T00:00:00Z ORDER BY SystemModstamp, Id"
+    changed = SHAPE.changed_records_since(since)
+    assert changed.endswith(
+        "LastModifiedById FROM Opportunity WHERE SystemModstamp >= 2026-03-01T00:00:00Z "
+        "ORDER BY SystemModstamp, Id"
     )
+    assert "(SELECT" not in changed
     assert soql.changed_parents("Task", "WhatId", since, "Opportunity") == (
         "SELECT WhatId, SystemModstamp FROM Task WHERE SystemModstamp >= 2026-03-01T00:00:00Z "
         "AND What.Type = 'Opportunity' ORDER BY SystemModstamp"
@@ -190,7 +194,7 @@ def test_longest_id_lists_keep_the_request_line_under_salesforce_limit() -> None
         tuple(options.opportunity_fields.values()), "Followup_Key__c", "Followup_Rule__c", 200
     )
     since = datetime(2026, 1, 1, tzinfo=UTC)
-    for text in (shape.by_ids(ids), shape.changed_since(since, ids), soql.contact_tasks(shape, ids)):
+    for text in (shape.by_ids(ids), shape.changed_records_since(since), soql.contact_tasks(shape, ids)):
         url = "https://org.my.salesforce.com/services/data/v62.0/query/?" + urlencode({"q": text})
         assert len(url) < 15_500
 

@@ -1,0 +1,115 @@
+"""Bounds checks on CRM values, shared by both connectors' mappings (docs/crm-fields.md, "Bounds").
+
+A CRM value is either usable, empty (``None``: the field is simply not set), or wrong; a wrong value raises
+``BadValue`` naming the field and one of three reasons, and the mapping rejects the whole deal with it
+(``SkipRecord``): a value out of bounds is never read as "not set".
+
+    out_of_range   a number or date outside ``policies.bounds`` (an interval of 10^9 days, -5 days, 1e400,
+                   the year 9999)
+    unreadable     not a number or a date at all ("NaN", "next Tuesday")
+    wrong_type     a JSON type the field cannot have (a list where a text belongs)
+
+Messages name the field and, for numbers and dates, the value (they are not personal data); text values are
+never quoted.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Final
+
+from policies.bounds import (
+    EARLIEST_DATE,
+    EARLIEST_MOMENT,
+    LATEST_DATE,
+    LATEST_MOMENT,
+    MAX_INTERVAL_DAYS,
+    MAX_MAGNITUDE,
+)
+
+OUT_OF_RANGE: Final = "out_of_range"
+UNREADABLE: Final = "unreadable"
+WRONG_TYPE: Final = "wrong_type"
+
+
+class BadValue(ValueError):
+    """A CRM value the domain cannot take; ``field`` is the CRM's field name, ``reason`` one of the above."""
+
+    def __init__(self, field: str, reason: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.reason = reason
+        self.detail = detail
+
+
+def finite_number(field: str, number: float) -> float:
+    """``number`` if it is finite and at most ``MAX_MAGNITUDE`` in size."""
+    if math.isnan(number):
+        raise BadValue(field, UNREADABLE, "not a number (NaN)")
+    if math.isinf(number) or abs(number) > MAX_MAGNITUDE:
+        raise BadValue(field, OUT_OF_RANGE, f"{_number(number)} is larger than {MAX_MAGNITUDE:.0e} in size")
+    return number
+
+
+def interval_days(field: str, number: float | None) -> int | None:
+    """An agreed interval: rounded to whole days, 1 to ``MAX_INTERVAL_DAYS``; None when not set."""
+    if number is None:
+        return None
+    if math.isnan(number):
+        raise BadValue(field, UNREADABLE, "not a number (NaN)")
+    if math.isinf(number) or not 1 <= round(number) <= MAX_INTERVAL_DAYS:
+        raise BadValue(
+            field, OUT_OF_RANGE, f"an interval of {_number(number)} days is not 1 to {MAX_INTERVAL_DAYS} days"
+        )
+    return round(number)
+
+
+def moment(field: str, value: datetime | None) -> datetime | None:
+    """A datetime inside ``EARLIEST_MOMENT`` .. ``LATEST_MOMENT``."""
+    if value is not None and not EARLIEST_MOMENT <= value <= LATEST_MOMENT:
+        raise BadValue(field, OUT_OF_RANGE, f"{value.isoformat()} is outside {_RANGE}")
+    return value
+
+
+def day(field: str, value: date | None) -> date | None:
+    """A date inside ``EARLIEST_DATE`` .. ``LATEST_DATE``."""
+    if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise BadValue(field, OUT_OF_RANGE, f"{value.isoformat()} is outside {_RANGE}")
+    return value
+
+
+def text(field: str, value: object) -> str | None:
+    """A text value: strings as they are, numbers and booleans as text, ``None`` or "" as not set."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a text belongs")
+
+
+def scalar(field: str, value: object) -> str | int | float | bool | None:
+    """A JSON scalar as it came (the value of an extra field a policy reads); lists and objects are wrong."""
+    if value is None or isinstance(value, str | int | float | bool):
+        if isinstance(value, float):
+            return finite_number(field, value)
+        return value
+    raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a single value belongs")
+
+
+def ms_in_range(field: str, epoch_ms: int) -> int:
+    """A millisecond epoch inside the bounds (checked before any datetime is built from it)."""
+    if not _EARLIEST_MS <= epoch_ms <= _LATEST_MS:
+        raise BadValue(field, OUT_OF_RANGE, f"the millisecond time {epoch_ms} is outside {_RANGE}")
+    return epoch_ms
+
+
+_RANGE = f"{EARLIEST_DATE.isoformat()}..{LATEST_DATE.isoformat()}"
+_EARLIEST_MS = int(EARLIEST_MOMENT.timestamp() * 1000)
+_LATEST_MS = int(LATEST_MOMENT.timestamp() * 1000)
+
+
+def _number(number: float) -> str:
+    return f"{number:.6g}" if math.isfinite(number) else str(number)

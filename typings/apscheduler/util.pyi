@@ -1,0 +1,5 @@
+from typing import Final
+
+class _Undefined: ...
+
+undefined: Final[_Undefined]
