@@ -132,8 +132,9 @@ class _Box:
         return [i for i in self.items if i.closed is None]
 
     def closed_for_good(self) -> bool:
-        """Closed now because nobody acted on it, or the deal stopped: it takes no new item."""
-        return any(
+        """Closing now because nobody acted on it, or the deal stopped: it takes no new item. A task with
+        an item still open stays open, and a new request joins it (one conversation, one task)."""
+        return not self.open_items and any(
             item.closed in (CloseReason.EXPIRED, CloseReason.DEAL_STOPPED)
             for item in self.items
             if item.key in self.why

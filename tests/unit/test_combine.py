@@ -323,3 +323,36 @@ def _capped(cap: int) -> str:
     return BASE_POLICY.replace(
         "max_new_tasks_per_owner_per_day: 20", f"max_new_tasks_per_owner_per_day: {cap}"
     )
+
+
+def test_a_new_need_joins_a_task_whose_other_item_expires_at_the_same_moment() -> None:
+    """One item expires while another stays open and a follow-up falls due in the same evaluation: the
+    task stays open, so the follow-up joins it; no second task that the next run would merge away."""
+    rules = policy()
+    asked_at = NOW - timedelta(days=15)
+    older = call("x-a1", asked_at - timedelta(days=1), Outcome.CONNECTED)
+    base = replace(three_needs(), activities=(older,), created_at=asked_at - timedelta(days=30))
+    first = evaluate(rules, base, asked_at)
+    assert [c.item.rule_id for c in first.actions[0].items] == ["next_step", "decision_maker"]
+    combined = apply_actions(base, first.actions, asked_at)
+    # Two days ago the next step changed (still vague): its item is replaced, the decision maker's stays.
+    changed_at = NOW - timedelta(days=2)
+    talked = call(
+        "x-a2", datetime(2026, 2, 24, 10, tzinfo=UTC), Outcome.CONNECTED
+    )  # follow-up due 3 Mar 10:00
+    combined = replace(combined, next_step=NextStep("check in", None, None), activities=(older, talked))
+    combined = apply_actions(combined, evaluate(rules, combined, changed_at).actions, changed_at)
+
+    moment = datetime(2026, 3, 3, 10, tzinfo=UTC)  # the decision-maker item expires (14 days) right now
+    decision = evaluate(rules, combined, moment)
+    (update,) = decision.actions
+    assert isinstance(update, UpdateTask)
+    assert [(c.item.rule_id, c.item.closed) for c in update.items] == [
+        ("next_step", CloseReason.SUPERSEDED),
+        ("decision_maker", CloseReason.EXPIRED),
+        ("next_step", None),
+        ("agreed_interval", None),
+    ]
+    after = apply_actions(combined, decision.actions, moment)
+    assert len([t for t in after.auto_tasks if t.is_open]) == 1
+    assert evaluate(rules, after, moment).actions == ()
