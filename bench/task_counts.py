@@ -8,15 +8,18 @@ Two measurements, both with the shipped policy (``config/policies``):
   size), one ``worker.run_once`` through the official client, then the tasks read back from the state
   store's ledger (create_task actions the CRM applied), each attributed to its deal's owner.
 
+``--separate`` runs both with ``tasks.combine: false`` (one task per rule, the figure before combining).
+
 Run:
 
-    .venv/bin/python -m bench.task_counts [--snapshot config/examples/snapshot.json] [--crm hubspot]
+    .venv/bin/python -m bench.task_counts [--snapshot FILE] [--crm hubspot] [--crm salesforce] [--separate]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -50,20 +53,33 @@ def report(title: str, creates: Iterable[tuple[str, str]]) -> None:
     print("  per owner: " + ", ".join(f"{o or '(none)'} {n}" for o, n in sorted(per_owner.items())))
 
 
-def snapshot_counts(path: Path) -> None:
+def separate_policy(folder: Path) -> Path:
+    """A copy of the shipped policy with ``tasks.combine: false`` in ``folder``."""
+    copy = folder / "policies"
+    shutil.copytree(POLICY, copy)
+    main = copy / "followup.yaml"
+    text = main.read_text(encoding="utf-8")
+    if "combine: true" not in text:
+        raise SystemExit(f"{main}: no `combine: true` to switch off")
+    main.write_text(text.replace("combine: true", "combine: false"), encoding="utf-8")
+    return copy.resolve()
+
+
+def snapshot_counts(path: Path, policy_path: Path) -> None:
     snapshot = snapshot_from_json(path.read_bytes())
     now = snapshot.taken_at or datetime.now(UTC)
     owners = {o.id: o for o in snapshot.owners}
-    result = plan(load_policy(POLICY), snapshot.deals, now, owners)
+    result = plan(load_policy(policy_path), snapshot.deals, now, owners)
     creates = [a for a in result.actions if isinstance(a, CreateTask)]
     creates += [d.action for d in result.deferred if isinstance(d.action, CreateTask)]
     report(f"plan {path}", ((a.deal_id, a.owner_id or "") for a in creates))
 
 
-def demo_counts(crm: str, seed: int, deals: int) -> None:
+def demo_counts(crm: str, seed: int, deals: int, policy_path: Path | None) -> None:
     from rich.console import Console
 
     import worker
+    from cli.demo import POLICY as DEMO_POLICY
     from cli.demo import _run_setup, _start, _write_settings
     from store import StateStore
 
@@ -72,6 +88,9 @@ def demo_counts(crm: str, seed: int, deals: int) -> None:
     with tempfile.TemporaryDirectory(prefix="task-counts-") as tmp, _start(crm, seed, deals, now) as demo:
         folder = Path(tmp)
         settings = _write_settings(folder, demo)
+        if policy_path is not None:
+            text = settings.read_text(encoding="utf-8")
+            settings.write_text(text.replace(f"policy: '{DEMO_POLICY}'", f"policy: '{policy_path}'"), "utf-8")
         cwd = Path.cwd()
         os.chdir(folder)  # the demo's settings name the SQLite file relative to the working directory
         try:
@@ -89,7 +108,8 @@ def demo_counts(crm: str, seed: int, deals: int) -> None:
                 store.close()
         finally:
             os.chdir(cwd)
-    print(f"demo cycle {crm} seed {seed}, {deals} deals, status {result.status}")
+    combine = "tasks.combine: false" if policy_path is not None else "shipped policy"
+    print(f"demo cycle {crm} seed {seed}, {deals} deals, {combine}, status {result.status}")
     report(f"  first cycle ({crm})", ((e.deal_id, owner_of.get(e.deal_id, "")) for e in applied))
 
 
@@ -99,10 +119,13 @@ def main() -> None:
     parser.add_argument("--crm", choices=("hubspot", "salesforce"), action="append", default=[])
     parser.add_argument("--seed", type=int, default=7, help="the demo's default")
     parser.add_argument("--deals", type=int, default=120, help="the demo's default")
+    parser.add_argument("--separate", action="store_true", help="tasks.combine: false (one task per rule)")
     args = parser.parse_args()
-    snapshot_counts(args.snapshot)
-    for crm in args.crm:
-        demo_counts(crm, args.seed, args.deals)
+    with tempfile.TemporaryDirectory(prefix="task-counts-policy-") as tmp:
+        separate = separate_policy(Path(tmp)) if args.separate else None
+        snapshot_counts(args.snapshot, separate or POLICY)
+        for crm in args.crm:
+            demo_counts(crm, args.seed, args.deals, separate)
 
 
 if __name__ == "__main__":

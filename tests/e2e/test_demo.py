@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cli import main
+from store import StateStore
 
 pytestmark = pytest.mark.slow
 
@@ -27,3 +29,22 @@ def test_demo_runs_a_plan_and_a_cycle_and_shows_tasks(crm: str, tmp_path: Path) 
     report = tmp_path / "report.html"
     assert f"Report: {report}" in " ".join(result.output.split())  # rich may wrap the long path
     assert "Pipeline hygiene" in report.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_the_demos_first_cycle_gives_each_deal_at_most_one_task(crm: str, tmp_path: Path) -> None:
+    """One conversation, one task (``tasks.combine``, on in the shipped policy): in the demo's first cycle
+    no deal gets more than one new task, deals with several needs get one combined task, and the demo
+    shows one with its checklist."""
+    result = CliRunner().invoke(main, ["demo", "--crm", crm, "--tasks", "2", "--keep", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    store = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    try:
+        creates = [e for e in store.ledger("demo") if e.kind == "create_task" and e.status == "applied"]
+    finally:
+        store.close()
+    per_deal = Counter(e.deal_id for e in creates)
+    assert creates
+    assert max(per_deal.values()) == 1, per_deal.most_common(3)
+    assert any(e.rule_id == "conversation" for e in creates)  # the seeded data has deals with several needs
+    assert "One conversation with" in result.output  # the combined task, as the rep reads it
