@@ -356,3 +356,39 @@ def test_a_new_need_joins_a_task_whose_other_item_expires_at_the_same_moment() -
     after = apply_actions(combined, decision.actions, moment)
     assert len([t for t in after.auto_tasks if t.is_open]) == 1
     assert evaluate(rules, after, moment).actions == ()
+
+
+def test_with_combine_switched_off_a_combined_task_is_still_ticked_off_and_closed_item_by_item() -> None:
+    """``tasks.combine: false`` after a combined task was created: its items are still updated in place and
+    it closes once nothing is left; a new need gets a task of its own rule."""
+    deal = three_needs()
+    deal = apply_actions(deal, evaluate(policy(), deal, NOW).actions, NOW)
+    (combined,) = deal.auto_tasks
+    moment = NOW + timedelta(hours=3)
+    deal = replace(deal, next_step=COMPLETE)
+    (update,) = evaluate(SEPARATE, deal, moment).actions
+    assert isinstance(update, UpdateTask)
+    assert update.task_id == combined.id
+    assert [(c.item.rule_id, c.item.closed) for c in update.items] == [
+        ("agreed_interval", None),
+        ("next_step", CloseReason.SETTLED),
+        ("decision_maker", None),
+    ]
+    deal = apply_actions(deal, (update,), moment)
+    assert evaluate(SEPARATE, deal, moment).actions == ()
+
+    moment = NOW + timedelta(days=1)
+    deal = replace(
+        deal,
+        activities=(*deal.activities, reply("r1", moment - timedelta(hours=1))),
+        contacts=(*deal.contacts, contact("c2", ContactRole.DECISION_MAKER, name="Dana")),
+    )
+    (close,) = evaluate(SEPARATE, deal, moment).actions
+    assert isinstance(close, CloseTask)
+    assert close.task_id == combined.id
+    assert all(c.item.closed is not None for c in close.items)
+    deal = apply_actions(deal, (close,), moment)
+    assert evaluate(SEPARATE, deal, moment).actions == ()
+
+    vague = replace(deal, next_step=VAGUE)
+    assert kinds(evaluate(SEPARATE, vague, moment).actions) == [("create_task", "next_step")]
