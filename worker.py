@@ -20,7 +20,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ from store.mirror import worth_mirroring
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
+    from connectors.hubspot import HubSpotConnector
+    from connectors.salesforce import SalesforceConnector
     from policies.policy import Policy
     from sync.cycle import CohortOf, Cycle, CycleOptions, CycleResult
     from sync.health import Watched
@@ -140,22 +143,24 @@ class AccountRuntime:
         )
 
 
+def options_model(crm: str) -> Any:
+    """The connector's own pydantic model of its settings section (``HubSpotOptions``, ...)."""
+    if crm == "hubspot":
+        from connectors.hubspot import HubSpotOptions
+
+        return HubSpotOptions
+    from connectors.salesforce import SalesforceOptions
+
+    return SalesforceOptions
+
+
 def connector_options(settings_file: SettingsFile, name: str) -> Any:
     """Validate an account's connector section with the connector's own model; errors get file:line:col."""
     from pydantic import ValidationError
 
     account = settings_file.settings.accounts[name]
-    model: Any
-    if account.crm == "hubspot":
-        from connectors.hubspot import HubSpotOptions
-
-        model = HubSpotOptions
-    else:
-        from connectors.salesforce import SalesforceOptions
-
-        model = SalesforceOptions
     try:
-        return model.model_validate(account.connector_section)
+        return options_model(account.crm).model_validate(account.connector_section)
     except ValidationError as err:
         raise ConfigError(
             settings_file.source.problems_from(err, prefix=("accounts", name, account.crm))
@@ -313,17 +318,51 @@ def _fingerprint(settings_file: SettingsFile, policy_path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_connector(account: AccountRuntime, *, now: Clock = utc_now) -> CrmConnector:
+def build_connector(
+    account: AccountRuntime,
+    *,
+    now: Clock = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CrmConnector:
     """The connector for an account, asking it for the extra deal fields the policy reads."""
     extra = sorted(account.policy.requirements().deal_fields)
-    if account.settings.crm == "hubspot":
+    return connector_for(
+        account.settings.crm,
+        account.options,
+        extra_deal_fields=extra,
+        now=now,
+        monotonic=monotonic,
+        sleep=sleep,
+    )
+
+
+def connector_for(
+    crm: str,
+    options: Any,
+    *,
+    extra_deal_fields: Sequence[str] = (),
+    now: Clock = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HubSpotConnector | SalesforceConnector:
+    """The one place a connector is built: ``crm``'s build function with the worker's clocks and sleep
+    (the real ones unless a caller injects its own: the connectors have no defaults).
+
+    ``options`` are the connector section as its own model (``connector_options``). Raises
+    ``connectors.errors.FixConfiguration`` for a secret that cannot be read.
+    """
+    if crm == "hubspot":
         from connectors.hubspot import build_hubspot_connector
 
-        return build_hubspot_connector(account.options, extra_deal_fields=extra, now=now)
+        return build_hubspot_connector(
+            options, extra_deal_fields=extra_deal_fields, now=now, monotonic=monotonic, sleep=sleep
+        )
     from connectors.salesforce import build_salesforce_connector
 
-    connector: CrmConnector = build_salesforce_connector(account.options, extra_deal_fields=extra, now=now)
-    return connector
+    return build_salesforce_connector(
+        options, extra_deal_fields=extra_deal_fields, now=now, monotonic=monotonic, sleep=sleep
+    )
 
 
 def make_cycle(

@@ -1,11 +1,11 @@
 """Backtest speed and memory: ``followup backtest``'s replay over a generated pipeline with history.
 
 The pipeline comes from the sandbox generator with histories (``crm_sandbox.dataset.generate(...,
-history=True)``, seed 7), mapped into a snapshot with history (``cli.demo_snapshot``) in a child process
-and handed over as a pickle (cached under .sandbox-data/), so that generating it is neither timed nor part
-of the measured process's memory. A second child process, pinned to one core with ``taskset -c 0`` where
-available, loads it and runs ``policies.backtest.run_backtest`` with the bundled example policy over the
-last ``--days`` days (a cycle every hour of working time): CPU time, wall time, peak RSS (its
+history=True)``, seed 7), mapped into a snapshot with history (``connectors.sandbox_dataset``) in a child
+process and handed over as a pickle (cached under .sandbox-data/), so that generating it is neither timed
+nor part of the measured process's memory. A second child process, pinned to one core with ``taskset -c 0``
+where available, loads it and runs ``policies.backtest.run_backtest`` with the bundled example policy over
+the last ``--days`` days (a cycle every hour of working time): CPU time, wall time, peak RSS (its
 ``ru_maxrss``), and how many deal evaluations the event-driven replay made against the
 deals x cycles a day-by-day replay would make. Run:
 
@@ -60,7 +60,7 @@ _CHUNK = 2_000  # deals per pickle frame: loading one frame at a time keeps the 
 def _make(path: Path, deals: int) -> None:
     from crm_sandbox.dataset import generate
 
-    from cli.demo_snapshot import snapshot_from_dataset
+    from connectors.sandbox_dataset import snapshot_from_dataset
 
     snapshot = snapshot_from_dataset(generate(SEED, deals, NOW, history=True))
     assert snapshot.history is not None

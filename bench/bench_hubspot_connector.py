@@ -5,7 +5,8 @@
     .venv/bin/python -m bench.bench_hubspot_connector --write-docs    # also update docs/benchmarks.md
 
 The sandbox runs in a forked child process (so its request handling does not share our GIL), with its rate
-limits off; the connector's limiter is off too, so wall times are the connector's and the sandbox's work.
+limits off; the connector's limiter paces on a simulated clock (its waits are not slept), so wall times are
+the connector's and the sandbox's work.
 
 Cycle = read_directory + pull_changes + apply(one CreateTask for each of 1% of the deals).
 Incremental = the same after 1% of the deals changed through the SDK: half of them a stage change, half a
@@ -31,18 +32,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crm_sandbox.api_client import SandboxApi
 from crm_sandbox.dataset import Dataset, generate
 from crm_sandbox.hubspot import RateLimitConfig
-from hubspot import HubSpot
 
 from bench.harness import serve_hubspot_sandbox, write_section
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from policies.model import CreateTask, Deal, Explanation, make_key
 
 TYPES = {"call": "calls", "email": "emails", "meeting": "meetings", "note": "notes", "task": "tasks"}
 SECTION = "## HubSpot connector"
+TOKEN_ENV = "BENCH_HUBSPOT_TOKEN"
 
 
 @dataclass
@@ -85,9 +86,27 @@ def incremental_minimum(needs: Needs, new_engagements: Mapping[str, int], tasks:
     return calls + _aggregate_minimum(needs) + math.ceil(tasks / 100)
 
 
+class SimulatedTime:
+    """The limiter's clock: it moves only when the limiter waits, so its waits cost no wall time and add
+    up to what the pacing would take at the portal's published limits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def _connector(base_url: str, token: str) -> HubSpotConnector:
-    options = HubSpotOptions(host=base_url, access_token_env="UNUSED", activity_lookback_days=3650)
-    return build_hubspot_connector(options, tokens=StaticToken(token), rate_limits=False)
+    os.environ[TOKEN_ENV] = token
+    options = HubSpotOptions(host=base_url, access_token_env=TOKEN_ENV, activity_lookback_days=3650)
+    time_ = SimulatedTime()
+    return build_hubspot_connector(
+        options, now=lambda: datetime.now(UTC), monotonic=time_.monotonic, sleep=time_.sleep
+    )
 
 
 def _tasks_for(deals, now: datetime) -> list[CreateTask]:
@@ -125,8 +144,8 @@ def _cycle(connector: HubSpotConnector, cursor, share: float, now: datetime):
 def _change(
     base_url: str, token: str, dataset: Dataset, share: float
 ) -> tuple[set[int], set[int], Counter[str]]:
-    """Change ``share`` of the deals through the SDK: half stage changes, half new logged calls."""
-    api = HubSpot(access_token=token, host=base_url)
+    """Change ``share`` of the deals through the portal's API: half stage changes, half new logged calls."""
+    api = SandboxApi(base_url, token)
     ids = sorted(d.id for d in dataset.deals)
     count = max(2, int(len(ids) * share))
     chosen = ids[:: max(1, len(ids) // count)][:count]
@@ -141,7 +160,7 @@ def _change(
             deal = by_id[deal_id]
             options = [s for s in stages[deal.pipeline_id] if s != deal.stage_id]
             inputs.append({"id": str(deal_id), "properties": {"dealstage": options[deal_id % len(options)]}})
-        api.crm.deals.batch_api.update({"inputs": inputs})
+        api.call("POST", "/crm/v3/objects/deals/batch/update", {"inputs": inputs})
     called_list = sorted(called)
     now = datetime.now(UTC).isoformat()
     for start in range(0, len(called_list), 100):
@@ -161,7 +180,8 @@ def _change(
             }
             for d in called_list[start : start + 100]
         ]
-        api.crm.objects.batch_api.create("calls", {"inputs": inputs})
+        api.call("POST", "/crm/v3/objects/calls/batch/create", {"inputs": inputs})
+    api.close()
     return staged, called, Counter({"calls": len(called)})
 
 

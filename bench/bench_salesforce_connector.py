@@ -54,8 +54,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from crm_sandbox.api_client import SandboxApi
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
-from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
 
@@ -236,11 +236,12 @@ def contact_deal_pages(box: SalesforceSandbox, cursor: dict[str, str], overlap: 
     return max(1, math.ceil(rows / PAGE))
 
 
-def plain_client(box: SalesforceSandbox) -> Salesforce:
-    session = requests.Session()
-    session.verify = str(box.ca_file)
-    session.trust_env = False
-    return Salesforce(instance_url=box.instance_url, session_id=box.org.issue_token(), session=session)
+COLLECTIONS = "/services/data/v62.0/composite/sobjects"
+
+
+def plain_client(box: SalesforceSandbox) -> SandboxApi:
+    """The org's REST API as another integration uses it, for changes behind the connector's back."""
+    return SandboxApi(box.instance_url, box.org.issue_token(), verify=str(box.ca_file))
 
 
 def change_one_percent(box: SalesforceSandbox, opp_ids: list[str]) -> set[str]:
@@ -255,7 +256,7 @@ def change_one_percent(box: SalesforceSandbox, opp_ids: list[str]) -> set[str]:
             {"attributes": {"type": "Opportunity"}, "id": i, "NextStep": "Edited for the benchmark"}
             for i in edited[start : start + 200]
         ]
-        sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records})
+        sf.call("PATCH", COLLECTIONS, {"allOrNone": False, "records": records})
     for start in range(0, len(called), 200):
         records = [
             {
@@ -269,8 +270,8 @@ def change_one_percent(box: SalesforceSandbox, opp_ids: list[str]) -> set[str]:
             }
             for i in called[start : start + 200]
         ]
-        sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records})
-    sf.session.close()
+        sf.call("POST", COLLECTIONS, {"allOrNone": False, "records": records})
+    sf.close()
     return set(chosen)
 
 
@@ -292,11 +293,13 @@ def run(deals: int, seed: int) -> list[Cycle]:
                 "auth": {"kind": "access_token", "access_token_file": str(token)},
             }
         )
-        connector = build_salesforce_connector(options)
+        connector = build_salesforce_connector(
+            options, now=lambda: datetime.now(UTC), monotonic=time.monotonic, sleep=time.sleep
+        )
         cycles = []
         box.control.reset_stats()
         full_log = CallLog()
-        observe_budget = connector.session.observer
+        observe_budget = connector.client.session.observer
         assert observe_budget is not None
         logs = [full_log]
 
@@ -304,7 +307,7 @@ def run(deals: int, seed: int) -> list[Cycle]:
             observe_budget(response)
             logs[-1].observe(response)
 
-        connector.session.observer = observe
+        connector.client.session.observer = observe
         t0 = time.perf_counter()
         directory = connector.read_directory()
         batches = list(connector.pull_changes(directory, None))

@@ -4,9 +4,9 @@ Two measurements, both with the shipped policy (``config/policies``):
 
 * ``--snapshot FILE``: ``followup plan`` over a snapshot (default: the bundled example); new tasks counted
   whether they go out now or are deferred by a budget (a deferred task is still work for the rep);
-* ``--crm hubspot|salesforce``: the demo's first cycle, for real: a seeded sandbox (the demo's seed and
-  size), one ``worker.run_once`` through the official client, then the tasks read back from the state
-  store's ledger (create_task actions the CRM applied), each attributed to its deal's owner.
+* ``--crm hubspot|salesforce``: the demo's first cycle, for real: ``followup demo --keep DIR`` in a
+  subprocess (seeded sandbox, setup, one cycle through the official client), then the tasks read back from
+  its state store's ledger (create_task actions the CRM applied), each attributed to its deal's owner.
 
 ``--separate`` runs both with ``tasks.combine: false`` (one task per rule, the figure before combining).
 
@@ -18,8 +18,9 @@ Run:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,7 @@ from policies.planner import plan
 
 POLICY = Path("config/policies")
 SNAPSHOT = Path("config/examples/snapshot.json")
+FOLLOWUP = str(Path(sys.executable).with_name("followup"))  # the command of this environment
 
 
 def distribution(tasks_per: Mapping[str, int]) -> str:
@@ -76,40 +78,27 @@ def snapshot_counts(path: Path, policy_path: Path) -> None:
 
 
 def demo_counts(crm: str, seed: int, deals: int, policy_path: Path | None) -> None:
-    from rich.console import Console
-
-    import worker
-    from cli.demo import POLICY as DEMO_POLICY
-    from cli.demo import _run_setup, _start, _write_settings
+    """Run ``followup demo`` as a user does (a subprocess), then read its state store: the create_task
+    actions the CRM applied in its one cycle, each attributed to its deal's owner."""
     from store import StateStore
 
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    worker.configure_logging("warning", "auto")
-    with tempfile.TemporaryDirectory(prefix="task-counts-") as tmp, _start(crm, seed, deals, now) as demo:
+    with tempfile.TemporaryDirectory(prefix="task-counts-") as tmp:
         folder = Path(tmp)
-        settings = _write_settings(folder, demo)
+        command = [FOLLOWUP, "demo", "--crm", crm, "--seed", str(seed), "--deals", str(deals)]
+        command += ["--tasks", "0", "--keep", str(folder)]
         if policy_path is not None:
-            text = settings.read_text(encoding="utf-8")
-            settings.write_text(text.replace(f"policy: '{DEMO_POLICY}'", f"policy: '{policy_path}'"), "utf-8")
-        cwd = Path.cwd()
-        os.chdir(folder)  # the demo's settings name the SQLite file relative to the working directory
+            command += ["--policy", str(policy_path)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"followup demo failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        store = StateStore(f"sqlite:///{folder / 'state.sqlite'}")
         try:
-            _run_setup(Console(quiet=True), crm, settings)  # as the demo does before its cycle
-            (result,) = worker.run_once(settings)
-            store = StateStore(f"sqlite:///{folder / 'state.sqlite'}")
-            try:
-                owner_of = {
-                    d.id: d.owner_id or "" for chunk in store.iter_mirror("demo", 5000) for d in chunk
-                }
-                applied = [
-                    e for e in store.ledger("demo") if e.kind == "create_task" and e.status == "applied"
-                ]
-            finally:
-                store.close()
+            owner_of = {d.id: d.owner_id or "" for chunk in store.iter_mirror("demo", 5000) for d in chunk}
+            applied = [e for e in store.ledger("demo") if e.kind == "create_task" and e.status == "applied"]
         finally:
-            os.chdir(cwd)
+            store.close()
     combine = "tasks.combine: false" if policy_path is not None else "shipped policy"
-    print(f"demo cycle {crm} seed {seed}, {deals} deals, {combine}, status {result.status}")
+    print(f"demo cycle {crm} seed {seed}, {deals} deals, {combine}")
     report(f"  first cycle ({crm})", ((e.deal_id, owner_of.get(e.deal_id, "")) for e in applied))
 
 

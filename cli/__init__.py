@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "explain": "cli.policy_commands:explain",
     "backtest": "cli.backtest:backtest",
     "sandbox": "cli.sandbox:sandbox",
-    "setup": "cli.setup_commands:setup",
+    "setup": "cli.setup:setup",
     "run": "cli.run_commands:run",
     "serve": "cli.run_commands:serve",
     "demo": "cli.run_commands:demo",

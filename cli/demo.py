@@ -1,7 +1,7 @@
 """``followup demo``: the whole product in under a minute, on a seeded sandbox CRM started in-process.
 
 1. start a HubSpot (or Salesforce) sandbox with a realistic seeded sales team, and a temp SQLite state;
-2. pull it read-only and print the plan: what the shipped policy would do now, and why;
+2. pull it read-only and print the plan: what the shipped policy (or ``--policy``) would do now, and why;
 3. run one real worker cycle (intents, batched writes through the official SDK, outcomes, audit);
 4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
    the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence; a
@@ -39,22 +39,24 @@ TOKEN_ENV = "FOLLOWUP_DEMO_TOKEN"  # noqa: S105 - the name of a variable, not a 
 
 @dataclass
 class DemoCrm:
-    """A running sandbox, the settings section that reaches it, and a reader of tasks for the last step."""
+    """A running sandbox and the settings section that reaches it."""
 
     crm: str
     section: str
     sandbox: Any
 
-    def tasks(self, limit: int) -> list[TaskView]:
-        if self.crm == "hubspot":
-            from connectors.hubspot.rep_view import recent_followup_tasks as hubspot_tasks
 
-            return hubspot_tasks(self.sandbox.base_url, self.sandbox.access_token, limit)
-        from connectors.salesforce.rep_view import recent_followup_tasks as salesforce_tasks
+def _followup_tasks(settings: Path, limit: int) -> list[TaskView]:
+    """The tasks the cycle wrote, read back through the account's connector as a rep sees them."""
+    import worker
+    from config.settings import read_settings_file
 
-        return salesforce_tasks(
-            self.sandbox.instance_url, self.sandbox.ca_file, self.sandbox.access_token, limit
-        )
+    account = worker.load_accounts(read_settings_file(settings), "demo")[0]
+    connector = worker.connector_for(account.settings.crm, account.options)
+    try:
+        return connector.followup_tasks(limit)
+    finally:
+        connector.close()
 
 
 @contextmanager
@@ -76,6 +78,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
             )
             yield DemoCrm(crm, section, hs)
         return
+    from crm_sandbox.pipelines import stage_ids_by_name
     from crm_sandbox.salesforce import running_salesforce_sandbox
 
     with running_salesforce_sandbox(seed=seed, deals=deals, now=now) as sf:
@@ -90,19 +93,12 @@ def _start(crm: str, seed: int, deals: int, now: datetime) -> Iterator[DemoCrm]:
             f"        username: '{sf.username}'\n"
             f"        private_key_file: '{sf.private_key_file}'\n"
             # The admin's stage map: the org's StageNames -> the stage ids the (shared) policy uses.
-            f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n"
+            f"      stage_ids: {json.dumps(stage_ids_by_name())}\n"
         )
         yield DemoCrm(crm, section, sf)
 
 
-def _salesforce_stage_ids() -> dict[str, str]:
-    """The sandbox org's StageNames are the dataset's stage labels; the policy names stages by id."""
-    from crm_sandbox.pipelines import PIPELINES
-
-    return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}
-
-
-def _write_settings(folder: Path, demo: DemoCrm) -> Path:
+def _write_settings(folder: Path, demo: DemoCrm, policy: Path = POLICY) -> Path:
     path = folder / "settings.yaml"
     path.write_text(
         "# Written by `followup demo`; run it again with: followup run --once --settings " + str(path) + "\n"
@@ -111,14 +107,16 @@ def _write_settings(folder: Path, demo: DemoCrm) -> Path:
         "accounts:\n"
         "  demo:\n"
         f"    crm: {demo.crm}\n"
-        f"    policy: '{POLICY}'\n"
+        f"    policy: '{policy.resolve()}'\n"
         "    apply_batch_size: 50\n" + demo.section,
         encoding="utf-8",
     )
     return path
 
 
-def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None) -> int:
+def run_demo(
+    *, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None, policy_path: Path | None = None
+) -> int:
     """Run the demo; returns the exit status (0 when the cycle completed)."""
     import worker
     from cli.progress import terminal_progress
@@ -131,7 +129,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
     console.rule(f"[bold]crm-followup demo[/] · {crm} sandbox · {deals} seeded deals")
     started = time.monotonic()
     with _start(crm, seed, deals, now) as demo:
-        settings = _write_settings(folder, demo)
+        settings = _write_settings(folder, demo, policy_path or POLICY)
         console.print(f"[dim]sandbox up at {_url(demo)} · settings {settings}[/]")
 
         console.rule(f"0 · setup: what the policy needs in the CRM (followup setup {crm})")
@@ -150,7 +148,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
             console.rule("3 · what a rep now sees in the CRM")
             zones = {o.id: o.time_zone for o in snapshot.owners}
             names = {o.id: o.name for o in snapshot.owners}
-            for task in _showcase(demo.tasks(200), show_tasks):
+            for task in _showcase(_followup_tasks(settings, 200), show_tasks):
                 console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
     console.rule("4 · the report: hygiene, what the policy did, operations (followup report)")
     report = _write_report(console, settings, folder / "report.html")
@@ -167,7 +165,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
 
 def _run_setup(console: Console, crm: str, settings: Path) -> None:
     """Run ``followup setup CRM`` as an admin would once: custom fields, nurture list or campaign."""
-    from cli.setup_commands import setup
+    from cli.setup import setup
 
     args = [crm, "--settings", str(settings), "--account", "demo"]
     try:

@@ -98,6 +98,13 @@ def serve(settings_path: Path) -> None:
 @click.option(
     "--now", default=None, help="With --snapshot-out: when the snapshot is taken (ISO; default: now)."
 )
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Run the cycle with this policy file or folder instead of the shipped config/policies "
+    "(e.g. a copy with `tasks: {combine: false}`).",
+)
 def demo(
     crm: str,
     deals: int,
@@ -106,6 +113,7 @@ def demo(
     keep: Path | None,
     snapshot_out: Path | None,
     now: str | None,
+    policy: Path | None,
 ) -> None:
     """Start a seeded sandbox CRM, show the plan, run a real cycle, and show tasks as a rep sees them."""
     if snapshot_out is not None:
@@ -116,4 +124,4 @@ def demo(
         raise click.UsageError("--now goes with --snapshot-out")
     from cli.demo import run_demo
 
-    sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep))
+    sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep, policy_path=policy))

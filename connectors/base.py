@@ -140,6 +140,42 @@ class ApiUsage:
         return sum(self.calls_by_endpoint.values())
 
 
+@dataclass(frozen=True, slots=True)
+class SetupNeeds:
+    """What the policies need in the CRM (``Policy.requirements()`` as plain data): ``followup setup``."""
+
+    stages: frozenset[tuple[str, str]] = frozenset()  # (pipeline id, stage id) the policies move deals to
+    nurture_names: frozenset[str] = frozenset()
+    deal_fields: frozenset[str] = frozenset()  # extra CRM fields the policies read
+
+
+@dataclass(slots=True)
+class SetupReport:
+    """What ``followup setup`` found (``ok``), created (or, in a dry run, would create), and what needs a
+    human: ``problems`` (the setup is incomplete) and ``warnings`` (it works, but look)."""
+
+    ok: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class AdminConnector(Protocol):
+    """What ``followup setup`` and ``followup demo`` do with a real connector besides running cycles."""
+
+    def setup(self, needs: SetupNeeds, *, dry_run: bool) -> SetupReport:
+        """Check the CRM against ``needs`` and create what may be created (nothing when ``dry_run``)."""
+        ...
+
+    def followup_tasks(self, limit: int) -> list[TaskView]:
+        """The last ``limit`` tasks crm-followup created, as a rep reads them (``followup demo``)."""
+        ...
+
+    def usage(self) -> ApiUsage: ...
+
+    def close(self) -> None: ...
+
+
 class CrmConnector(Protocol):
     """What the worker needs from a CRM. Implemented by HubSpotConnector, SalesforceConnector, InMemoryCrm."""
 

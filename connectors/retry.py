@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from connectors.errors import BudgetExhausted, RateLimited, RetryLater
@@ -41,14 +42,19 @@ log = structlog.get_logger(__name__)
 WaitReason = Literal["retry_after", "rate_limit_window", "backoff"]
 
 
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    attempts: int = 6  # tries of one call on transient failures (5xx, timeouts, dropped connections)
-    initial_wait: float = 0.5  # seconds: the first backoff's ceiling
-    max_wait: float = 30.0  # the longest backoff or rate-limit window wait (a Retry-After is honoured)
-    max_total: float = 120.0  # the most one call may spend waiting; then the cycle resumes next time
+class RetrySettings(BaseModel):
+    """The knobs of the retry layer: the ``retry:`` block of a connector's settings section, as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=6, ge=1, le=20)  # tries of a call on 5xx, timeouts, dropped connections
+    rate_limit_attempts: int = Field(default=30, ge=1, le=200)  # tries while the CRM answers "rate limited"
+    initial_wait: float = Field(default=0.5, ge=0, le=3600)  # seconds: the first backoff's ceiling
+    # the longest backoff or rate-limit window wait (a Retry-After is honoured as sent)
+    max_wait: float = Field(default=30.0, ge=0, le=3600)
+    # the most one call may spend waiting; then the cycle stops and resumes next time
+    max_total: float = Field(default=120.0, gt=0, le=86_400)
     jitter_seed: int | None = None  # set in tests for reproducible waits
-    rate_limit_attempts: int = 30  # tries of one call while the CRM answers "rate limited"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,25 +9,17 @@ snapshots without it read as before (docs/backtest.md describes the format).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from config.jsonsource import JsonText
-from policies.history import SnapshotHistory
-from policies.model import Action, Deal, Decision, Owner, Pipeline
+from policies.model import Action, Deal, Decision
+from policies.snapshot import Snapshot
 
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    crm: str
-    owners: tuple[Owner, ...] = ()
-    pipelines: tuple[Pipeline, ...] = ()
-    deals: tuple[Deal, ...] = ()
-    taken_at: datetime | None = None
-    history: SnapshotHistory | None = None  # for the backtest; ``None``: a snapshot of the present only
+__all__ = ["Snapshot"]  # defined in policies.snapshot (no JSON reading there), used through here
 
 
 _snapshot = TypeAdapter(Snapshot)

@@ -1,18 +1,21 @@
 """The HubSpot connector, through the official ``hubspot-api-client`` only.
 
+The same roles have the same module names in both connectors (connectors/salesforce/ is laid out alike):
+
 options.py     HubSpotOptions: the settings section (secrets by env var or file)
-auth.py        private-app token or OAuth refresh
-client.py      the SDK built once with urllib3 retries off; the one call path (limit, count, translate)
-errors.py      every SDK sub-package's ApiException and urllib3 error -> connectors.errors
-limiter.py     10-second, search and daily budgets, fed by X-HubSpot-RateLimit-* headers
-mapping.py     pure functions: HubSpot JSON <-> policies.model
+auth.py        where the token comes from: a private app's token, or an OAuth refresh
+client.py      the one door: the SDK built once with urllib3 retries off, the limiter, the retry layer,
+               call counts, and the error translation (errors.py: ApiException, urllib3 -> connectors.errors)
+limits.py      the 10-second, search and daily budgets, fed by X-HubSpot-RateLimit-* headers
+mapping.py     pure functions: HubSpot JSON -> policies.model (values.py: scalars and their bounds)
+directory.py   owners, pipelines, deal property types
 fetch.py       search (id-windowed past 10,000), batch read (100), associations v4 (1,000)
 aggregate.py   whole deal aggregates (contacts with roles, activities, our tasks)
-directory.py   owners, pipelines, property types
+echo.py        our own writes' echo in an incremental pull (no self-echo)
 pull.py        full and incremental pulls, the cursor
-write.py       batched write-back; write_tasks.py: tasks without duplicates
+write.py       batched write-back (payloads.py: actions -> properties; write_tasks.py: tasks, no duplicates)
 setup.py       what ``followup setup hubspot`` checks and creates
-connector.py   HubSpotConnector, build_hubspot_connector
+connector.py   HubSpotConnector, and build_hubspot_connector, which wires the parts
 """
 
 from __future__ import annotations

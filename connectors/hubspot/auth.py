@@ -3,12 +3,12 @@
 Secrets are read from the environment or a file named in the settings, at connector build time (never at
 import), and are never logged or put in error messages: errors name the variable or file, not the value.
 An OAuth access token is refreshed shortly before it expires (HubSpot says a 401 alone is no reason to
-refresh, reference §12), through the SDK's ``oauth.tokens_api``.
+refresh, reference §12), by an injected refresh call: the SDK's ``oauth.tokens_api`` behind the client door
+(``client.sdk_refresh_call``), so this module imports neither the SDK nor the client.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -102,41 +102,18 @@ class OAuthRefresher:
         return "OAuthRefresher(***)"
 
 
-def sdk_refresh_call(host: str, timeout: tuple[float, float]) -> RefreshCall:
-    """The refresh-token grant through ``hubspot.oauth.TokensApi`` (no urllib3 retry, bounded timeouts)."""
-
-    def refresh(client_id: str, secret: str, refresh_token: str) -> Mapping[str, Any]:
-        from hubspot import HubSpot
-
-        from connectors.hubspot.client import sdk_configuration_kwargs
-        from connectors.hubspot.errors import translate
-
-        api = HubSpot(**sdk_configuration_kwargs(host, access_token=None)).oauth.tokens_api
-        try:
-            response = api.create(
-                grant_type="refresh_token",
-                client_id=client_id,
-                client_secret=secret,
-                refresh_token=refresh_token,
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-            data = json.loads(response.data or b"{}")
-        except Exception as exc:  # any SDK sub-package exception, translated in one place
-            raise translate(exc, "oauth.tokens") from None
-        return data if isinstance(data, dict) else {}
-
-    return refresh
-
-
 def build_token_source(
     options: HubSpotOptions,
     *,
-    refresh: RefreshCall | None = None,
+    refresh: RefreshCall,
     clock: Callable[[], float] = time.monotonic,
     environ: Mapping[str, str] | None = None,
 ) -> TokenSource:
-    """The token source the settings describe; reads secrets now, so a missing one fails at build time."""
+    """The token source the settings describe; reads secrets now, so a missing one fails at build time.
+
+    ``refresh`` is the refresh-token grant (``client.sdk_refresh_call``: the SDK's, behind the client door),
+    used only for OAuth.
+    """
     if not options.is_oauth:
         return StaticToken(
             read_secret(options.access_token_env, options.access_token_file, "HubSpot access token", environ)
@@ -148,5 +125,4 @@ def build_token_source(
     refresh_token = read_secret(
         options.refresh_token_env, options.refresh_token_file, "HubSpot refresh token", environ
     )
-    call = refresh or sdk_refresh_call(options.host, (options.connect_timeout, options.read_timeout))
-    return OAuthRefresher(options.client_id, secret, refresh_token, call, clock)
+    return OAuthRefresher(options.client_id, secret, refresh_token, refresh, clock)

@@ -11,9 +11,10 @@ transport failure raise at once.
 
 Every call goes: limiter.acquire -> SDK method with ``_preload_content=False`` and ``_request_timeout``
 -> count it -> read the ``X-HubSpot-RateLimit-*`` headers -> decode JSON -> translate failures
-(errors.py). ``send`` wraps that in ``connectors.retry.call_with_retry``, the only place that waits after a
-failed call: a 429 does not also pause the limiter (that was a second, unlogged wait on top of the logged
-one), and a refused call's headers only update the daily counts. A caller that looks something up which
+(errors.py; here and nowhere else, which is why the OAuth refresh call auth.py is given is built here).
+``send`` wraps that in ``connectors.retry.call_with_retry``, the only place that waits after a failed
+call: a 429 does not also pause the limiter (that was a second, unlogged wait on top of the logged one),
+and a refused call's headers only update the daily counts. A caller that looks something up which
 may not exist passes ``missing_ok=True``: a 404 then comes back as a ``Response`` with status 404 instead of
 being logged as a failed call.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,9 @@ import structlog
 from urllib3.util.retry import Retry
 
 from connectors.errors import RetryLater
-from connectors.hubspot.auth import TokenSource
+from connectors.hubspot.auth import RefreshCall, TokenSource
 from connectors.hubspot.errors import HubSpotRejected, translate
-from connectors.hubspot.limiter import RateLimiter
+from connectors.hubspot.limits import RateLimiter
 from connectors.retry import RetrySettings, call_with_retry
 
 log = structlog.get_logger(__name__)
@@ -59,6 +60,31 @@ def no_retry() -> Retry:
 def sdk_configuration_kwargs(host: str, access_token: str | None) -> dict[str, Any]:
     """Keyword arguments for ``hubspot.HubSpot``: our host, our token, and no urllib3 retries."""
     return {"access_token": access_token, "host": host.rstrip("/"), "retry": no_retry()}
+
+
+def sdk_refresh_call(host: str, timeout: tuple[float, float]) -> RefreshCall:
+    """The OAuth refresh-token grant through ``hubspot.oauth.TokensApi`` (no urllib3 retry, bounded
+    timeouts), its failures translated like every other call's."""
+
+    def refresh(client_id: str, secret: str, refresh_token: str) -> Mapping[str, Any]:
+        from hubspot import HubSpot
+
+        api = HubSpot(**sdk_configuration_kwargs(host, access_token=None)).oauth.tokens_api
+        try:
+            response = api.create(
+                grant_type="refresh_token",
+                client_id=client_id,
+                client_secret=secret,
+                refresh_token=refresh_token,
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+            data = json.loads(response.data or b"{}")
+        except Exception as exc:  # any SDK sub-package exception, translated in one place
+            raise translate(exc, "oauth.tokens") from None
+        return data if isinstance(data, dict) else {}
+
+    return refresh
 
 
 @dataclass(frozen=True, slots=True)

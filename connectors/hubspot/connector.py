@@ -1,6 +1,7 @@
-"""``HubSpotConnector``: the CrmConnector for HubSpot, and ``build_hubspot_connector``, its one constructor.
+"""``HubSpotConnector``: the CrmConnector for HubSpot, and ``build_hubspot_connector``, its one
+constructor, which wires the parts (listed in the package docstring); the connector only delegates.
 
-The connector owns one SDK client (built once, retries off), one rate limiter and the knowledge this
+The connector keeps one SDK client (built once, retries off), one rate limiter and the knowledge this
 process gathered about our own tasks (key -> task id), which ``find_applied`` answers from. For a deal this
 process has not pulled, ``apply`` reads the deal's tasks before creating any, so a key is never written
 twice even when ``find_applied`` could not know it.
@@ -8,9 +9,9 @@ twice even when ``find_applied`` could not know it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.base import (
     ActionOutcome,
@@ -20,18 +21,27 @@ from connectors.base import (
     Directory,
     KnownDeals,
     OutcomeStatus,
+    SetupNeeds,
+    SetupReport,
+    TaskView,
 )
 from connectors.errors import FixConfiguration
 from connectors.hubspot.aggregate import AggregateBuilder
-from connectors.hubspot.auth import TokenSource, build_token_source
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.auth import build_token_source
+from connectors.hubspot.client import HubSpotClient, sdk_refresh_call
 from connectors.hubspot.directory import read_directory, read_property_types
 from connectors.hubspot.fetch import Fetcher
-from connectors.hubspot.limiter import LimiterSettings, RateLimiter
+from connectors.hubspot.limits import LimiterSettings, RateLimiter
+from connectors.hubspot.mapping import TASK_VIEW_PROPERTIES, task_view
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
+from connectors.hubspot.setup import run_setup
 from connectors.hubspot.write import Writer
 from policies.model import Action, DealField
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class HubSpotConnector:
@@ -41,19 +51,20 @@ class HubSpotConnector:
         self,
         options: HubSpotOptions,
         client: HubSpotClient,
+        fetcher: Fetcher,
+        builder: AggregateBuilder,
+        writer: Writer,
         *,
-        extra_deal_fields: Iterable[str] = (),
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        extra_deal_fields: tuple[str, ...] = (),
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client
-        self._extra = tuple(dict.fromkeys(extra_deal_fields))
+        self._fetcher = fetcher
+        self._builder = builder
+        self._writer = writer
+        self._extra = extra_deal_fields
         self._now = now
-        self._fetcher = Fetcher(
-            client, page_size=options.search_page_size, result_cap=options.search_result_cap
-        )
-        self._builder = AggregateBuilder(self._fetcher, options, extra_fields=self._extra)
-        self._writer = Writer(client, self._fetcher, self._builder, options, client.retry, client.sleep)
         self._applied: dict[str, tuple[str, ...]] = {}
 
     @property
@@ -105,6 +116,28 @@ class HubSpotConnector:
                 self._applied[outcome.key] = outcome.crm_ids
         return outcomes
 
+    def setup(self, needs: SetupNeeds, *, dry_run: bool) -> SetupReport:
+        """``followup setup hubspot``: check the portal against ``needs``, create what is missing."""
+        return run_setup(self.client, self.options, needs, dry_run=dry_run)
+
+    def followup_tasks(self, limit: int) -> list[TaskView]:
+        """The last ``limit`` tasks crm-followup created, as a rep reads them.
+
+        Lists the portal's tasks page by page and keeps ours (the key line): for a demo portal, not for a
+        100,000-task one.
+        """
+        found: list[TaskView] = []
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": 100, "properties": TASK_VIEW_PROPERTIES}
+            if after is not None:
+                kwargs["after"] = after
+            page = self.client.send("tasks.list", "tasks.basic", "get_page", **kwargs).body or {}
+            found.extend(v for r in page.get("results") or [] if (v := task_view(r)) is not None)
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return found[-limit:] if limit else []
+
     def usage(self) -> ApiUsage:
         limiter = self.client.limiter
         return ApiUsage(
@@ -121,16 +154,16 @@ def build_hubspot_connector(
     options: HubSpotOptions,
     *,
     extra_deal_fields: Iterable[str] = (),
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    tokens: TokenSource | None = None,
-    rate_limits: bool = True,
+    now: Callable[[], datetime],
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
 ) -> HubSpotConnector:
     """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
 
-    ``sleep``, ``clock`` (monotonic) and ``now`` (wall, UTC) are injected for tests and benchmarks;
-    ``rate_limits=False`` keeps counting calls but never waits (a sandbox without limits).
+    The clocks are injected, never read here (worker.py passes the real ones): ``now`` (wall clock, UTC)
+    for cursors and the daily budget's reset, ``monotonic`` and ``sleep`` for the rate limiter, the OAuth
+    token's expiry and the retry layer. Tests and benchmarks inject a clock that moves when slept on, so
+    nothing waits for real.
     """
     ten, day = options.limits
     limiter = RateLimiter(
@@ -141,18 +174,16 @@ def build_hubspot_connector(
             headroom=options.ten_second_headroom,
             search_per_second=options.search_per_second,
             account_time_zone=options.account_time_zone,
-            enabled=rate_limits,
         ),
-        clock=clock,
+        clock=monotonic,
         sleep=sleep,
         now=now,
     )
-    client = HubSpotClient(
-        options.host,
-        tokens or build_token_source(options, clock=clock),
-        limiter,
-        options.retry.to_settings(),
-        timeout=(options.connect_timeout, options.read_timeout),
-        sleep=sleep,
-    )
-    return HubSpotConnector(options, client, extra_deal_fields=extra_deal_fields, now=now)
+    timeout = (options.connect_timeout, options.read_timeout)
+    tokens = build_token_source(options, refresh=sdk_refresh_call(options.host, timeout), clock=monotonic)
+    client = HubSpotClient(options.host, tokens, limiter, options.retry, timeout=timeout, sleep=sleep)
+    extra = tuple(dict.fromkeys(extra_deal_fields))
+    fetcher = Fetcher(client, page_size=options.search_page_size, result_cap=options.search_result_cap)
+    builder = AggregateBuilder(fetcher, options, extra_fields=extra)
+    writer = Writer(client, fetcher, builder, options, options.retry, sleep)
+    return HubSpotConnector(options, client, fetcher, builder, writer, extra_deal_fields=extra, now=now)

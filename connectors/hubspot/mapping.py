@@ -16,12 +16,14 @@ deal, the property and the reason; nothing is read as "not set" that was set (do
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from connectors import values as bounds
+from connectors.base import TaskView
 from connectors.checklist import parse_items
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
@@ -246,6 +248,31 @@ def parse_task_key(body: object) -> tuple[str, str] | None:
         return None
     matches = KEY_LINE.findall(_TAGS.sub("\n", str(body)))
     return (matches[-1][0], matches[-1][1]) if matches else None
+
+
+TASK_VIEW_PROPERTIES = ["hs_task_subject", "hs_task_body", "hs_timestamp", "hubspot_owner_id"]
+
+
+def task_view(payload: Payload) -> TaskView | None:
+    """One of our tasks (found by its key line) as a rep reads it; None for somebody else's task."""
+    props = payload.get("properties") or {}
+    body = str(props.get("hs_task_body") or "")
+    if parse_task_key(body) is None:
+        return None
+    owner = props.get("hubspot_owner_id")
+    return TaskView(
+        str(props.get("hs_task_subject") or ""),
+        parse_datetime(props.get("hs_timestamp")),
+        str(owner) if owner else None,
+        plain_text(body),
+    )
+
+
+def plain_text(body: str) -> str:
+    """HubSpot task bodies are HTML; this is the text a rep reads."""
+    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", body)
+    text = re.sub(r"<li>", "• ", text)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def activity_from_hubspot(

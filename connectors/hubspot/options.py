@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.retry_options import RetryOptions
+from connectors.retry import RetrySettings
 from policies.model import ContactRole, DealField
 
 Tier = Literal["starter", "professional", "enterprise"]
@@ -99,7 +99,7 @@ class HubSpotOptions(BaseModel):
     # Transport.
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
-    retry: RetryOptions = RetryOptions()
+    retry: RetrySettings = RetrySettings()
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> HubSpotOptions:

@@ -15,10 +15,11 @@ nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from connectors.base import SetupNeeds, SetupReport
 from connectors.errors import FixConfiguration
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.directory import read_pipelines
@@ -56,21 +57,10 @@ CUSTOM_PROPERTIES: Mapping[DealField, tuple[str, dict[str, Any]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SetupNeeds:
-    """What the policies need in the portal (from ``Policy.requirements()``, passed in as plain data)."""
+@dataclass(slots=True)
+class PortalReport(SetupReport):
+    """The report of one setup run, knowing whether it may create anything."""
 
-    stages: frozenset[tuple[str, str]] = frozenset()
-    nurture_names: frozenset[str] = frozenset()
-    deal_fields: frozenset[str] = frozenset()
-
-
-@dataclass
-class SetupReport:
-    ok: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # or, in a dry run, what would be created
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -91,7 +81,7 @@ _PROBES: tuple[tuple[str, str, str, tuple[Any, ...], dict[str, Any], str], ...] 
 )
 
 
-def check_scopes(client: HubSpotClient, report: SetupReport) -> bool:
+def check_scopes(client: HubSpotClient, report: PortalReport) -> bool:
     for endpoint, api, method, args, kwargs, scope in _PROBES:
         try:
             client.send(
@@ -110,7 +100,7 @@ def run_setup(
     client: HubSpotClient, options: HubSpotOptions, needs: SetupNeeds, *, dry_run: bool
 ) -> SetupReport:
     """Check the portal against ``needs`` and create what is missing (nothing when ``dry_run``)."""
-    report = SetupReport(dry_run=dry_run)
+    report = PortalReport(dry_run=dry_run)
     if not check_scopes(client, report):
         return report
     _properties(client, options, needs, report)
@@ -121,7 +111,7 @@ def run_setup(
 
 
 def _properties(
-    client: HubSpotClient, options: HubSpotOptions, needs: SetupNeeds, report: SetupReport
+    client: HubSpotClient, options: HubSpotOptions, needs: SetupNeeds, report: PortalReport
 ) -> None:
     existing = {
         str(p["name"]): p
@@ -180,7 +170,7 @@ def _properties(
 
 def _create(
     client: HubSpotClient,
-    report: SetupReport,
+    report: PortalReport,
     what: str,
     endpoint: str,
     api: str,
@@ -200,7 +190,7 @@ def _create(
     report.created.append(what)
 
 
-def _stages(client: HubSpotClient, needs: SetupNeeds, report: SetupReport) -> None:
+def _stages(client: HubSpotClient, needs: SetupNeeds, report: PortalReport) -> None:
     pipelines = read_pipelines(client)
     bad = 0
     for pipeline_id, stage_id in sorted(needs.stages):
@@ -222,7 +212,7 @@ def _stages(client: HubSpotClient, needs: SetupNeeds, report: SetupReport) -> No
         report.ok.append(f"stages: all {len(needs.stages)} stages the policy moves deals to exist")
 
 
-def _labels(client: HubSpotClient, options: HubSpotOptions, report: SetupReport) -> None:
+def _labels(client: HubSpotClient, options: HubSpotOptions, report: PortalReport) -> None:
     body = (
         client.send("association_labels.list", "association_labels", "get_all", "deals", "contacts").body
         or {}
@@ -237,7 +227,7 @@ def _labels(client: HubSpotClient, options: HubSpotOptions, report: SetupReport)
         report.ok.append(f"contact role labels: all {len(options.role_labels)} exist")
 
 
-def _lists(client: HubSpotClient, needs: SetupNeeds, report: SetupReport) -> None:
+def _lists(client: HubSpotClient, needs: SetupNeeds, report: PortalReport) -> None:
     for name in sorted(needs.nurture_names):
         found = _find_list(client, name)
         if found is None:
@@ -271,9 +261,3 @@ def _find_list(client: HubSpotClient, name: str) -> Mapping[str, Any] | None:
         return None
     found = (response.body or {}).get("list")
     return found if isinstance(found, dict) else None
-
-
-def needs_from(
-    stages: Collection[tuple[str, str]], nurture: Collection[str], fields: Collection[str]
-) -> SetupNeeds:
-    return SetupNeeds(frozenset(stages), frozenset(nurture), frozenset(fields))

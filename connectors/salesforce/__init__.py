@@ -1,7 +1,23 @@
-"""The Salesforce connector: SOQL pulls, sObject Collections write-back, budget, auth, setup.
+"""The Salesforce connector, through the official ``simple-salesforce`` only.
 
-Built on simple-salesforce only, with one retry layer (``connectors.retry``). See ``connector.py`` for how
-the modules fit together and ``docs/crm-fields.md`` for the fields it reads and writes.
+The same roles have the same module names in both connectors (connectors/hubspot/ is laid out alike):
+
+options.py     SalesforceOptions: the settings section (secrets by env var or file)
+auth.py        where the token comes from: JWT bearer, client credentials, password, a static token
+client.py      the one door: budget check, retry layer, re-authentication on 401, Composite query bundles,
+               and the error translation (errors.py: simple-salesforce, requests -> connectors.errors);
+               session.py: the HTTP session (timeouts, no urllib3 retries)
+limits.py      the API budget, fed by Sforce-Limit-Info headers
+mapping.py     pure functions: records -> policies.model (activities.py: Tasks, Events, e-mails;
+               values.py: scalars and their bounds)
+directory.py   users and stages, and what the connector remembers of the org between calls
+soql.py        the queries
+pull.py        full and incremental pulls, the cursor
+write.py       write-back (payloads.py: actions -> records; composite.py: sObject Collections, safe retries)
+setup.py       what ``followup setup salesforce`` checks and creates
+connector.py   SalesforceConnector, and build_salesforce_connector, which wires the parts
+
+See ``docs/crm-fields.md`` for the fields it reads and writes.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 simple-salesforce can log in on its own, but its token URL is hard-coded to ``https://{domain}.salesforce.com``
 and its refresh loop on INVALID_SESSION_ID has no bound for ``SFType`` calls (reference §1.6). So the
-connector obtains tokens here and builds ``Salesforce(instance_url=..., session_id=...)``; when Salesforce
-answers 401 the ``api`` module calls ``TokenSource.fetch()`` again and rebuilds the client.
+connector obtains tokens here and the client door (``client.SalesforceClient``) builds
+``Salesforce(instance_url=..., session_id=...)`` with them; when Salesforce answers 401 it calls
+``TokenSource.fetch()`` again and rebuilds the client.
 
 Flows (reference §5): JWT bearer (RS256 assertion, ``exp`` at most 3 minutes ahead, no refresh token),
 client credentials (HTTP Basic against the org's My Domain), the legacy username-password grant, and a
@@ -24,7 +25,6 @@ import requests
 import structlog
 
 from connectors.errors import FixConfiguration, RetryLater
-from connectors.salesforce.errors import translate
 from connectors.salesforce.options import (
     AccessTokenAuth,
     ClientCredentialsAuth,
@@ -162,10 +162,8 @@ class TokenSource:
         }
 
     def _post_token(self, form: Mapping[str, str], basic: tuple[str, str] | None) -> AccessToken:
-        try:
-            response = self._session.post(self._token_url(), data=dict(form), auth=basic)
-        except requests.RequestException as exc:
-            raise translate(exc, resource="oauth2/token") from None
+        # A transport failure propagates as the requests exception it is: the client door translates it.
+        response = self._session.post(self._token_url(), data=dict(form), auth=basic)
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryLater(
                 f"salesforce oauth2/token: HTTP {response.status_code}", status=response.status_code

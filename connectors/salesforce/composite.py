@@ -20,7 +20,7 @@ from typing import Any
 
 from connectors.errors import BudgetExhausted, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
-from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import TRANSIENT_CODES, error_codes
 
 COLLECTION_LIMIT = 200
@@ -56,13 +56,13 @@ class CollectionWriter:
 
     def __init__(
         self,
-        api: SalesforceApi,
+        client: SalesforceClient,
         *,
         retry: RetrySettings,
         sleep: Callable[[float], None],
         batch_size: int = COLLECTION_LIMIT,
     ) -> None:
-        self._api = api
+        self._client = client
         self._retry = retry
         self._sleep = sleep
         self._batch = min(batch_size, COLLECTION_LIMIT)
@@ -125,11 +125,11 @@ class CollectionWriter:
     def _send(self, method: str, records: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
         if method == "DELETE":
             ids = ",".join(str(r["id"]) for r in records)
-            answer = self._api.restful(
+            answer = self._client.restful(
                 "composite/sobjects", method="DELETE", retry=False, params={"ids": ids, "allOrNone": "false"}
             )
         else:
-            answer = self._api.restful(
+            answer = self._client.restful(
                 "composite/sobjects",
                 method=method,
                 retry=False,

@@ -19,7 +19,7 @@ What the caller should do next decides the class:
   field-level security is missing), a TLS certificate that does not verify.
 * ``SkipRecord``: one record is gone or ambiguous.
 
-A 401 INVALID_SESSION_ID is ``SessionExpired``, which ``api.SalesforceApi`` handles by fetching a new token
+A 401 INVALID_SESSION_ID is ``SessionExpired``, which ``api.SalesforceClient`` handles by fetching a new token
 and rebuilding the client; it only escapes when renewal cannot help.
 """
 

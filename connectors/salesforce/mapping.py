@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from connectors import values as bounds
+from connectors.base import TaskView
 from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_email,
@@ -84,6 +85,17 @@ def owner_from_user(user: Record) -> Owner:
         email=user.get("Email"),
         time_zone=user.get("TimeZoneSidKey"),
         active=bool(user.get("IsActive", True)),
+    )
+
+
+def task_view(row: Record) -> TaskView:
+    """A Task of ours as a rep reads it: Salesforce Task due dates are dates."""
+    due = row.get("ActivityDate")
+    return TaskView(
+        str(row.get("Subject") or ""),
+        date.fromisoformat(due) if isinstance(due, str) and due else None,
+        row.get("OwnerId"),
+        str(row.get("Description") or ""),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.retry_options import RetryOptions
+from connectors.retry import RetrySettings
 from policies.model import ContactRole, DealField
 
 DEFAULT_OPPORTUNITY_FIELDS: Mapping[DealField, str] = {
@@ -188,7 +188,7 @@ class SalesforceOptions(_Frozen):
     # Transport.
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
-    retry: RetryOptions = RetryOptions()
+    retry: RetrySettings = RetrySettings()
 
     @field_validator("instance_url", "login_url")
     @classmethod

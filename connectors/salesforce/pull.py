@@ -4,7 +4,7 @@
 query over every opportunity in ``Id`` order with its contact roles, Tasks and Events as relationship
 subqueries, paged by ``nextRecordsUrl`` at the largest batch size; beside it one ``EmailMessage`` query in
 ``RelatedToId`` order, merged page by page (both streams sorted by the same id). Each stream is read up to
-5 consecutive pages per Composite call (``SalesforceApi.chained_pages``: chained Query More), one call's
+5 consecutive pages per Composite call (``SalesforceClient.chained_pages``: chained Query More), one call's
 pages in memory per stream. The streams are not mixed in one call: that would save at most one call per
 pull (the rounding of the shorter stream) and tie the e-mail reads to the opportunity pages' pace.
 A touch logged on a contact counts for every deal of that contact, and that deal may come pages
@@ -25,7 +25,7 @@ own write, whose stamp the writer read back) is left out. The remaining deals' a
 ``Id IN (...)``. E-mails of every changed deal are read by ``RelatedToId IN (...)``, the touches on their
 contacts by semi-joins on contact roles. The new cursor rides on the last batch only: the worker persists
 it once everything before it is stored. Queries that do not depend on each other go up to five pages per
-Composite call (``SalesforceApi.query_each``, spare slots chaining further pages of the same queries): the
+Composite call (``SalesforceClient.query_each``, spare slots chaining further pages of the same queries): the
 five change queries; the id chunks of the aggregate look-ups; the e-mails with the contact touches (both
 need only the deal ids). So the stages cost one call per 5 pages: changes -> deals of touched contacts ->
 aggregates -> e-mails and touches -> the e-mails behind contact e-mail Tasks of other deals.
@@ -49,7 +49,7 @@ from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals, Rejected
 from connectors.errors import SkipRecord
 from connectors.salesforce import soql
 from connectors.salesforce.activities import CONTACT_PREFIX, contact_touches
-from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import MappingConfig, add_contact_touches, deal_from_records
 from connectors.salesforce.values import children, parse_datetime, written_by
 from connectors.values import BadValue
@@ -120,14 +120,14 @@ class Puller:
 
     def __init__(
         self,
-        api: SalesforceApi,
+        client: SalesforceClient,
         shape: soql.OpportunityShape,
         settings: PullSettings,
         *,
         clock: Callable[[], datetime],
         mapping_config: Callable[[Directory], MappingConfig],
     ) -> None:
-        self._api = api
+        self._client = client
         self._shape = shape
         self._settings = settings
         self._clock = clock
@@ -155,7 +155,7 @@ class Puller:
         for relationship in CHILD_SETS:
             child_set = opportunity.get(relationship)
             while child_set and not child_set.get("done", True) and child_set.get("nextRecordsUrl"):
-                more = self._api.more(str(child_set["nextRecordsUrl"]))
+                more = self._client.more(str(child_set["nextRecordsUrl"]))
                 child_set = {
                     **more,
                     "records": [*child_set.get("records", []), *(more.get("records") or [])],
@@ -213,7 +213,7 @@ class Puller:
     def _by_chunks(self, build: Callable[[Sequence[str]], str], ids: Sequence[str]) -> Iterator[Record]:
         """The rows of ``build(chunk)`` for every id chunk, the chunks' queries bundled (``query_each``)."""
         queries = [build(chunk) for chunk in soql.chunked(list(ids), self._settings.ids_per_query)]
-        for rows in self._api.query_each(queries):
+        for rows in self._client.query_each(queries):
             yield from rows
 
     def _emails_for(self, ids: Sequence[str], stamps: _Stamps | None = None) -> dict[str, list[Record]]:
@@ -235,8 +235,8 @@ class Puller:
             "full_pending": "1",
         }
         # two chained streams, each up to 5 pages per Composite call and one call's pages in memory
-        email_stream = _EmailMerge(self._api.chained_records(soql.emails_all()))
-        pages = self._api.chained_pages(self._shape.all_opportunities())
+        email_stream = _EmailMerge(self._client.chained_records(soql.emails_all()))
+        pages = self._client.chained_pages(self._shape.all_opportunities())
         previous_last: str | None = None
         held: list[Deal] = []
         rejected: list[RejectedRecord] = []
@@ -314,7 +314,7 @@ class Puller:
         stamps = _Stamps()
         touched: set[str] = set()
         contacts: set[str] = set()
-        me = self._api.user_id
+        me = self._client.user_id
         key_field = self._shape.task_key_field
         queries = [
             soql.changed_parents(
@@ -327,7 +327,7 @@ class Puller:
             for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items()
         ]
         queries.append(self._shape.changed_records_since(self._since(cursor, "opportunity")))
-        changes = list(self._api.query_each(queries, include_deleted=True))  # independent: one call
+        changes = list(self._client.query_each(queries, include_deleted=True))  # independent: one call
         echoes = self._own_tasks(changes[0], known, me)
         for (key, (object_name, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=False):
             for row in rows:
@@ -450,7 +450,7 @@ class Puller:
         touch_queries: list[str] = []
         for chunk in chunks:
             touch_queries += [soql.contact_tasks(self._shape, chunk), soql.contact_events(chunk)]
-        results = list(self._api.query_each([*email_queries, *touch_queries]))
+        results = list(self._client.query_each([*email_queries, *touch_queries]))
         emails: dict[str, list[Record]] = {}
         for email in (e for found in results[: len(email_queries)] for e in found):
             emails.setdefault(str(email.get("RelatedToId")), []).append(email)

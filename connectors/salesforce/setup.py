@@ -21,15 +21,16 @@ bundle and timeouts) rather than zeep's own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from simple_salesforce.api import Salesforce
 
+from connectors.base import SetupNeeds, SetupReport
 from connectors.errors import CrmError
 from connectors.salesforce import soql
-from connectors.salesforce.api import SalesforceApi
-from connectors.salesforce.errors import translate
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.options import JwtBearerAuth, PasswordAuth, SalesforceOptions
 from policies.model import DealField
 
@@ -91,34 +92,23 @@ def field_specs(options: SalesforceOptions) -> list[FieldSpec]:
 
 
 @dataclass(frozen=True, slots=True)
-class SetupNeeds:
+class OrgNeeds:
+    """``SetupNeeds`` in the org's terms: the policy's stages as StageNames of the one pipeline."""
+
     stages: frozenset[str]  # StageName values the policy moves deals to
     nurture_names: frozenset[str]
     deal_fields: frozenset[str]  # extra Opportunity fields the policy reads
     foreign_pipelines: frozenset[str] = frozenset()  # pipeline ids that do not exist in Salesforce
 
 
-def needs_from(
-    options: SalesforceOptions,
-    stages: frozenset[tuple[str, str]],
-    nurture_names: frozenset[str],
-    deal_fields: frozenset[str],
-) -> SetupNeeds:
+def org_needs(options: SalesforceOptions, needs: SetupNeeds) -> OrgNeeds:
     names = {stage_id: name for name, stage_id in options.stage_ids.items()}
-    return SetupNeeds(
-        stages=frozenset(names.get(s, s) for p, s in stages if p == options.pipeline_id),
-        nurture_names=nurture_names,
-        deal_fields=deal_fields,
-        foreign_pipelines=frozenset(p for p, _ in stages if p != options.pipeline_id),
+    return OrgNeeds(
+        stages=frozenset(names.get(s, s) for p, s in needs.stages if p == options.pipeline_id),
+        nurture_names=needs.nurture_names,
+        deal_fields=needs.deal_fields,
+        foreign_pipelines=frozenset(p for p, _ in needs.stages if p != options.pipeline_id),
     )
-
-
-@dataclass(slots=True)
-class SetupReport:
-    ok: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # or planned, in a dry run
-    warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # a human must act
 
 
 def metadata_field(md: Any, spec: FieldSpec) -> Any:
@@ -144,13 +134,13 @@ def metadata_field(md: Any, spec: FieldSpec) -> Any:
 class OrgSetup:
     """Runs the checks and creations of ``followup setup salesforce`` for one org."""
 
-    def __init__(self, api: SalesforceApi, options: SalesforceOptions, *, dry_run: bool) -> None:
-        self._api = api
+    def __init__(self, client: SalesforceClient, options: SalesforceOptions, *, dry_run: bool) -> None:
+        self._client = client
         self._options = options
         self._dry_run = dry_run
         self.report = SetupReport()
 
-    def run(self, needs: SetupNeeds) -> SetupReport:
+    def run(self, needs: OrgNeeds) -> SetupReport:
         self._check_fields(needs)
         self._check_stages(needs)
         self._check_task_statuses()
@@ -161,10 +151,10 @@ class OrgSetup:
     # -- fields -------------------------------------------------------------------------------------
 
     def _visible_fields(self, object_name: str) -> dict[str, Mapping[str, Any]]:
-        described = self._api.call("describe", lambda sf: getattr(sf, object_name).describe())
+        described = self._client.call("describe", lambda sf: getattr(sf, object_name).describe())
         return {str(f["name"]): f for f in described.get("fields", [])}
 
-    def _check_fields(self, needs: SetupNeeds) -> None:
+    def _check_fields(self, needs: OrgNeeds) -> None:
         visible = {name: self._visible_fields(name) for name in ("Opportunity", "Task")}
         missing: list[FieldSpec] = []
         for spec in field_specs(self._options):
@@ -195,11 +185,12 @@ class OrgSetup:
                 f"would create fields {names} and grant them via permission set {PERMISSION_SET}"
             )
             return
-        try:
-            md = self._api.client.mdapi
+
+        def create(sf: Salesforce) -> None:
+            md = sf.mdapi
             transport = getattr(getattr(md, "_client", None), "transport", None)
             if transport is not None:  # use our session: CA bundle, timeouts (zeep has its own otherwise)
-                transport.session = self._api.session
+                transport.session = self._client.session
             for start in range(0, len(specs), METADATA_BATCH):
                 batch = specs[start : start + METADATA_BATCH]
                 md.CustomField.create([metadata_field(md, s) for s in batch])
@@ -216,8 +207,11 @@ class OrgSetup:
                     )
                 ]
             )
+
+        try:  # through the client door (budget, translation), once: creating metadata is not retried blindly
+            self._client.call("metadata", create, retry=False)
         except Exception as exc:  # zeep/SOAP faults carry no personal data but may be long: name the class
-            error = _metadata_error(exc)
+            error = str(exc) if isinstance(exc, CrmError) else type(exc).__name__
             self.report.problems.append(
                 f"could not create fields {names} through the Metadata API ({error}): create them in Setup "
                 "(Object Manager) with the types shown, the key field as External ID, then grant the "
@@ -235,15 +229,16 @@ class OrgSetup:
                 f"assign permission set {PERMISSION_SET} to the integration user (Setup > Users)"
             )
             return
-        user = list(self._api.query_records(f"SELECT Id FROM User WHERE Username = {soql.quote(username)}"))  # noqa: S608
-        pset = list(self._api.query_records(f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET}'"))  # noqa: S608
+        query = self._client.query_records
+        user = list(query(f"SELECT Id FROM User WHERE Username = {soql.quote(username)}"))  # noqa: S608
+        pset = list(query(f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET}'"))  # noqa: S608
         if not user or not pset:
             self.report.warnings.append(
                 f"assign permission set {PERMISSION_SET} to {username} (Setup > Users)"
             )
             return
         try:
-            self._api.restful(
+            self._client.restful(
                 "sobjects/PermissionSetAssignment/",
                 method="POST",
                 json={"AssigneeId": user[0]["Id"], "PermissionSetId": pset[0]["Id"]},
@@ -256,8 +251,8 @@ class OrgSetup:
 
     # -- stages and statuses ------------------------------------------------------------------------
 
-    def _check_stages(self, needs: SetupNeeds) -> None:
-        rows = list(self._api.query_records(soql.opportunity_stages()))
+    def _check_stages(self, needs: OrgNeeds) -> None:
+        rows = list(self._client.query_records(soql.opportunity_stages()))
         active = {str(r.get("ApiName") or r.get("MasterLabel")) for r in rows if r.get("IsActive", True)}
         for pipeline in sorted(needs.foreign_pipelines):
             # One policy may serve several CRMs: rules scoped to another CRM's pipeline simply never apply.
@@ -276,7 +271,7 @@ class OrgSetup:
 
     def _check_task_statuses(self) -> None:
         try:
-            rows = list(self._api.query_records("SELECT ApiName, MasterLabel, IsClosed FROM TaskStatus"))
+            rows = list(self._client.query_records("SELECT ApiName, MasterLabel, IsClosed FROM TaskStatus"))
         except CrmError as exc:
             self.report.warnings.append(f"could not read TaskStatus ({exc}): task statuses not checked")
             return
@@ -296,14 +291,14 @@ class OrgSetup:
     # -- campaigns ----------------------------------------------------------------------------------
 
     def _ensure_campaign(self, name: str) -> None:
-        rows = list(self._api.query_records(soql.campaigns_named([name])))
+        rows = list(self._client.query_records(soql.campaigns_named([name])))
         if not rows:
             if self._dry_run:
                 self.report.created.append(
                     f"would create campaign {name!r} with member statuses Nurture, Responded"
                 )
                 return
-            created = self._api.restful(
+            created = self._client.restful(
                 "sobjects/Campaign/",
                 method="POST",
                 json={"Name": name, "IsActive": True, "Status": "In Progress"},
@@ -314,7 +309,8 @@ class OrgSetup:
             campaign_id = str(rows[0]["Id"])
             self.report.ok.append(f"campaign {name!r}")
         statuses = {
-            str(r["Label"]): r for r in self._api.query_records(soql.campaign_member_statuses([campaign_id]))
+            str(r["Label"]): r
+            for r in self._client.query_records(soql.campaign_member_statuses([campaign_id]))
         }
         wanted = ((self._options.nurture_member_status, False), (self._options.responded_member_status, True))
         for label, responded in wanted:
@@ -334,19 +330,12 @@ class OrgSetup:
                 "HasResponded": responded,
                 "IsDefault": not responded,
             }
-            self._api.restful("sobjects/CampaignMemberStatus/", method="POST", json=record)
+            self._client.restful("sobjects/CampaignMemberStatus/", method="POST", json=record)
             self.report.created.append(f"member status {label!r} on campaign {name!r}")
 
 
-def _metadata_error(exc: Exception) -> str:
-    try:
-        return str(translate(exc, resource="metadata"))
-    except Exception:  # not a transport or REST error: a SOAP fault or a failed SaveResult
-        return type(exc).__name__
-
-
 def run_setup(
-    api: SalesforceApi, options: SalesforceOptions, needs: SetupNeeds, *, dry_run: bool
+    client: SalesforceClient, options: SalesforceOptions, needs: SetupNeeds, *, dry_run: bool
 ) -> SetupReport:
     """Check the org and, unless ``dry_run``, create what crm-followup may create."""
-    return OrgSetup(api, options, dry_run=dry_run).run(needs)
+    return OrgSetup(client, options, dry_run=dry_run).run(org_needs(options, needs))

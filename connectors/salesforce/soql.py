@@ -213,6 +213,14 @@ def tasks_by_keys(key_field: str, keys: Iterable[str]) -> str:
     return f"SELECT Id, {key_field} FROM Task WHERE {key_field} IN {in_list(keys)}"
 
 
+def recent_followup_tasks(key_field: str, limit: int) -> str:
+    """The last ``limit`` Tasks crm-followup created (they carry its key), newest first."""
+    return (
+        f"SELECT Subject, Description, ActivityDate, OwnerId FROM Task WHERE {key_field} != null "
+        f"ORDER BY CreatedDate DESC LIMIT {int(limit)}"
+    )
+
+
 def open_tasks(ids: Iterable[str]) -> str:
     """Which of these Tasks are still open, with their descriptions."""
     return f"SELECT Id, Description FROM Task WHERE IsClosed = false AND Id IN {in_list(ids)}"

@@ -24,9 +24,9 @@ All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 20
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -34,7 +34,7 @@ from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater
 from connectors.held_back import held_back
 from connectors.salesforce import soql
-from connectors.salesforce.api import SalesforceApi
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.composite import CollectionWriter, RecordResult, RecordStatus
 from connectors.salesforce.payloads import (
     PayloadConfig,
@@ -75,36 +75,51 @@ class _Plan:
     gone_is_done: set[int] = field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
-class WriteContext:
-    """What the writer needs from the connector's caches."""
+class WriteContext(Protocol):
+    """What the writer asks the connector's memory of the org (``directory.OrgDirectory``)."""
 
-    owner_time_zone: Callable[[str | None], str | None]
-    task_owner_time_zones: Callable[[Sequence[str]], Mapping[str, str | None]]
-    campaign_ids: Callable[[Sequence[str]], Mapping[str, str]]
+    def owner_time_zone(self, owner_id: str | None) -> str | None: ...
+
+    def task_owner_time_zones(self, task_ids: Sequence[str]) -> Mapping[str, str | None]: ...
+
+    def campaign_ids(self, names: Sequence[str]) -> Mapping[str, str]: ...
+
+
+def find_tasks_by_key(
+    client: SalesforceClient, key_field: str, keys: Collection[str], *, keys_per_query: int
+) -> dict[str, tuple[str, ...]]:
+    """Task ids by idempotency key, deleted Tasks included (a rep's deletion is respected)."""
+    found: dict[str, list[str]] = {}
+    for chunk in soql.chunked(sorted(set(keys)), keys_per_query):
+        for row in client.query_records(soql.tasks_by_keys(key_field, chunk), include_deleted=True):
+            found.setdefault(str(row[key_field]), []).append(str(row["Id"]))
+    return {k: tuple(v) for k, v in found.items()}
 
 
 class Writer:
     def __init__(
         self,
-        api: SalesforceApi,
+        client: SalesforceClient,
         collections: CollectionWriter,
         payload_config: PayloadConfig,
+        context: WriteContext,
         *,
         ids_per_query: int,
+        keys_per_query: int,
         nurture_status: str,
         responded_status: str,
-        find_applied: Callable[[Sequence[str]], Mapping[str, tuple[str, ...]]],
     ) -> None:
-        self._api = api
+        self._client = client
         self._collections = collections
         self._config = payload_config
+        self._context = context
         self._ids_per_query = ids_per_query
+        self._keys_per_query = keys_per_query
         self._nurture_status = nurture_status
         self._responded_status = responded_status
-        self._find_applied = find_applied
 
-    def apply(self, actions: Sequence[Action], context: WriteContext) -> list[ActionOutcome]:
+    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+        context = self._context
         plan = _Plan()
         self._plan_opportunities(actions, plan)
         held = held_back(actions, {actions[i].key: o for i, o in plan.fixed.items()})
@@ -145,12 +160,12 @@ class Writer:
             and o.status is OutcomeStatus.APPLIED
             and a.deal_id not in closing
         }
-        me = self._api.user_id
+        me = self._client.user_id
         if not written or me is None:
             return outcomes
         queries = [soql.opportunity_stamps(c) for c in soql.chunked(sorted(written), self._ids_per_query)]
         try:
-            rows = [row for found in self._api.query_each(queries) for row in found]
+            rows = [row for found in self._client.query_each(queries) for row in found]
         except RetryLater:  # the writes stand; without their stamps the next pull reads those deals again
             log.info("salesforce_stamps_not_read", opportunities=len(written))
             return outcomes
@@ -208,7 +223,7 @@ class Writer:
         checked = sorted({a.deal_id for _, a in changes if a.expected_modified_at is not None})
         stamps: dict[str, tuple[Any, Any]] = {}
         for chunk in soql.chunked(checked, self._ids_per_query):
-            for row in self._api.query_records(soql.opportunity_stamps(chunk)):
+            for row in self._client.query_records(soql.opportunity_stamps(chunk)):
                 stamp = (
                     parse_datetime(row.get("LastModifiedDate")),
                     parse_datetime(row.get("SystemModstamp")),
@@ -251,7 +266,7 @@ class Writer:
                 wanted.setdefault(campaigns[action.nurture], set()).update(action.contact_ids)
         for wanted_campaign, contact_ids in wanted.items():
             for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query):
-                for row in self._api.query_records(soql.campaign_members(wanted_campaign, chunk)):
+                for row in self._client.query_records(soql.campaign_members(wanted_campaign, chunk)):
                     members[(wanted_campaign, str(row["ContactId"]))] = row
         planned: set[tuple[str, str]] = set()
         for index, action in nurture:
@@ -296,7 +311,9 @@ class Writer:
         """Somebody's Tasks we are to close that are still open: their descriptions (the note goes below)."""
         queries = [soql.open_tasks(c) for c in soql.chunked(sorted(set(task_ids)), self._ids_per_query)]
         return {
-            str(row["Id"]): row.get("Description") for rows in self._api.query_each(queries) for row in rows
+            str(row["Id"]): row.get("Description")
+            for rows in self._client.query_each(queries)
+            for row in rows
         }
 
     def _existing_tasks(self, records: Mapping[int, Mapping[str, Any]]) -> Mapping[int, str]:
@@ -305,7 +322,7 @@ class Writer:
         keys = {i: str(r[key_field]) for i, r in records.items() if r.get(key_field)}
         if not keys:
             return {}
-        found = self._find_applied(sorted(set(keys.values())))
+        found = find_tasks_by_key(self._client, key_field, keys.values(), keys_per_query=self._keys_per_query)
         return {i: found[k][0] for i, k in keys.items() if found.get(k)}
 
 

@@ -17,7 +17,7 @@ import random
 
 from crm_sandbox.dataset import GenPipeline, GenStage
 
-__all__ = ["PIPELINES", "stage_for_level"]
+__all__ = ["PIPELINES", "stage_for_level", "stage_ids_by_name"]
 
 PIPELINES: tuple[GenPipeline, ...] = (
     GenPipeline(
@@ -75,3 +75,9 @@ def stage_for_level(pipeline: GenPipeline, level: str, rng: random.Random) -> Ge
     candidates = _LEVELS[pipeline.id][level]
     stage_id = candidates[0] if len(candidates) == 1 else rng.choice(candidates)
     return _STAGES[(pipeline.id, stage_id)]
+
+
+def stage_ids_by_name() -> dict[str, str]:
+    """StageName -> stage id: the Salesforce sandbox's StageNames are these stages' labels, so a client that
+    names stages by id (as on HubSpot) maps them back with this (crm-followup's ``stage_ids`` setting)."""
+    return {stage.label: stage.id for pipeline in PIPELINES for stage in pipeline.stages}

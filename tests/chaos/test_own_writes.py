@@ -202,7 +202,7 @@ class SalesforceCrm:
         self.sandbox = sandbox
 
     def connector_section(self) -> str:
-        from cli.demo import _salesforce_stage_ids
+        from crm_sandbox.pipelines import stage_ids_by_name
 
         box = self.sandbox
         return (
@@ -216,7 +216,7 @@ class SalesforceCrm:
             f"        consumer_key: '{box.consumer_key}'\n"
             f"        username: '{box.username}'\n"
             f"        private_key_file: '{box.private_key_file}'\n"
-            f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n"
+            f"      stage_ids: {json.dumps(stage_ids_by_name())}\n"
         )
 
     def prepare(self, settings: Path) -> None:

@@ -150,9 +150,8 @@ def hubspot(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSp
 
 class SalesforceWorld:
     def __init__(self, sandbox: Any) -> None:
+        from crm_sandbox.pipelines import stage_ids_by_name
         from simple_salesforce import Salesforce
-
-        from cli.demo import _salesforce_stage_ids
 
         session = requests.Session()
         session.verify = str(sandbox.ca_file)
@@ -172,7 +171,7 @@ class SalesforceWorld:
             f"        consumer_key: '{sandbox.consumer_key}'\n"
             f"        username: '{sandbox.username}'\n"
             f"        private_key_file: '{sandbox.private_key_file}'\n"
-            f"      stage_ids: {json.dumps(_salesforce_stage_ids())}\n"
+            f"      stage_ids: {json.dumps(stage_ids_by_name())}\n"
         )
 
     def write(self, deal_id: str, fields: dict[str, Any]) -> None:

@@ -367,20 +367,11 @@ def test_salesforce_remembers_the_stamp_of_its_own_write_only() -> None:
             {"Id": "006B", "LastModifiedDate": theirs, "LastModifiedById": "0055g0000000001AAA"},
         ]
     )
-    writer = Writer(
-        api, None, None, ids_per_query=200, nurture_status="", responded_status="", find_applied=dict
-    )
+    settings: dict[str, Any] = {"ids_per_query": 200, "keys_per_query": 200}
+    writer = Writer(api, None, None, None, nurture_status="", responded_status="", **settings)
     stamped = writer._with_stamps(actions, outcomes)
     assert [o.modified_at for o in stamped] == [T0 + timedelta(seconds=5), None, None]
     assert len(api.queries) == 1
     assert "'006C'" not in api.queries[0]
-    failing = Writer(
-        _StampsApi(None),
-        None,
-        None,
-        ids_per_query=200,
-        nurture_status="",
-        responded_status="",
-        find_applied=dict,
-    )
+    failing = Writer(_StampsApi(None), None, None, None, nurture_status="", responded_status="", **settings)
     assert failing._with_stamps(actions, outcomes) == outcomes

@@ -23,12 +23,12 @@ from crm_sandbox.salesforce import running_salesforce_sandbox
 from crm_sandbox.salesforce.ids import counter_of
 
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.auth import StaticToken
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
 from connectors.salesforce.options import DEFAULT_ROLES
 from policies.loader import load_policy
 from policies.model import ContactRole, Deal, Decision, Owner, action_kind
 from policies.planner import plan
+from tests.clocks import FakeTime
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # The sandbox org records champions as "Executive Sponsor" (sandbox/README.md); the role mapping is a setting.
@@ -91,16 +91,12 @@ def test_same_dataset_same_decisions_on_hubspot_and_salesforce(tmp_path: Path) -
     zones = {str(o.id): o.time_zone for o in dataset.owners}
     policy = shared_policy(tmp_path)
     with running_hubspot_sandbox(dataset=dataset, rate_limits=RateLimitConfig(enabled=False)) as hs:
+        hs_token = tmp_path / "hs-token"
+        hs_token.write_text(hs.access_token)
         options = HubSpotOptions.model_validate(
-            {"host": hs.base_url, "access_token_env": "UNUSED", "activity_lookback_days": 3650}
+            {"host": hs.base_url, "access_token_file": str(hs_token), "activity_lookback_days": 3650}
         )
-        hubspot = build_hubspot_connector(
-            options,
-            tokens=StaticToken(hs.access_token),
-            sleep=lambda _s: None,
-            rate_limits=False,
-            now=lambda: NOW,
-        )
+        hubspot = build_hubspot_connector(options, **FakeTime(NOW).clocks())
         directory = hubspot.read_directory()
         hs_deals = {int(d.id): d for b in hubspot.pull_changes(directory, None) for d in b.deals}
         hs_owners = {i: Owner(id=i, name=o.name, time_zone=zones.get(i)) for i, o in directory.owners.items()}
@@ -117,7 +113,7 @@ def test_same_dataset_same_decisions_on_hubspot_and_salesforce(tmp_path: Path) -
                 "contact_roles": ROLES,
             }
         )
-        salesforce = build_salesforce_connector(sf_options, now=lambda: NOW)
+        salesforce = build_salesforce_connector(sf_options, **FakeTime(NOW).clocks())
         sf_directory = salesforce.read_directory()
         sf_deals = {counter_of(d.id): d for b in salesforce.pull_changes(sf_directory, None) for d in b.deals}
         salesforce.close()

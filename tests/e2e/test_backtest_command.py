@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from cli.demo_snapshot import snapshot_from_dataset
+from connectors.sandbox_dataset import snapshot_from_dataset
 from policies.codec import snapshot_to_json
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ them. Rate limits are off in the sandbox and the connector's ``sleep`` is a no-o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,6 @@ from pydantic import ValidationError
 from connectors.base import OutcomeStatus
 from connectors.errors import FixConfiguration
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import parse_task_key
 from policies.model import (
@@ -40,6 +40,7 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
+from tests.clocks import FakeTime
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 ROLE_BY_DATASET = {r.value: r for r in ContactRole}
@@ -48,12 +49,12 @@ NO_LIMITS = RateLimitConfig(enabled=False)
 
 
 def _connector(hs: HubSpotSandbox, **options: object) -> HubSpotConnector:
+    os.environ["CONTRACT_HUBSPOT_TOKEN"] = hs.access_token
     settings = HubSpotOptions.model_validate(
-        {"host": hs.base_url, "access_token_env": "UNUSED", "activity_lookback_days": 3650, **options}
+        {"host": hs.base_url, "access_token_env": "CONTRACT_HUBSPOT_TOKEN", "activity_lookback_days": 3650}
+        | options
     )
-    return build_hubspot_connector(
-        settings, tokens=StaticToken(hs.access_token), sleep=lambda _s: None, rate_limits=False
-    )
+    return build_hubspot_connector(settings, **FakeTime().clocks())
 
 
 def _sdk(hs: HubSpotSandbox) -> HubSpot:

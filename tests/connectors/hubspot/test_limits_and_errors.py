@@ -14,7 +14,7 @@ from connectors.errors import BudgetExhausted, FixConfiguration, RateLimited, Re
 from connectors.hubspot.auth import OAuthRefresher, StaticToken, build_token_source, read_secret
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import translate_status
-from connectors.hubspot.limiter import LimiterSettings, RateLimiter
+from connectors.hubspot.limits import LimiterSettings, RateLimiter
 from connectors.hubspot.options import HubSpotOptions
 from connectors.retry import RetrySettings
 
@@ -68,7 +68,7 @@ def test_search_has_its_own_per_second_budget():
 def test_daily_share_stops_the_cycle_with_the_reset_time():
     """Once our share of the daily limit is spent, acquire raises BudgetExhausted resuming at midnight."""
     t = FakeTime()
-    limiter = _limiter(t, daily_limit=100, daily_share=0.05, enabled=False)
+    limiter = _limiter(t, daily_limit=100, daily_share=0.05)
     for _ in range(5):
         limiter.acquire()
     with pytest.raises(BudgetExhausted) as caught:
@@ -149,9 +149,13 @@ def test_secrets_come_from_env_or_file_and_are_never_shown(tmp_path):
     with pytest.raises(FixConfiguration, match="HS_MISSING"):
         read_secret("HS_MISSING", None, "token", {})
     options = HubSpotOptions(access_token_env="HS_TOKEN")
-    source = build_token_source(options, environ={"HS_TOKEN": "secret-value"})
+    source = build_token_source(options, refresh=_no_refresh, environ={"HS_TOKEN": "secret-value"})
     assert isinstance(source, StaticToken)
     assert "secret-value" not in repr(source)
+
+
+def _no_refresh(client_id: str, secret: str, token: str) -> dict[str, str]:
+    raise AssertionError("a private app's token is never refreshed")
 
 
 def test_oauth_refresher_refreshes_before_expiry():

@@ -16,12 +16,12 @@ from crm_sandbox.faults import FaultConfig
 from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
 from hubspot import HubSpot
 
-import connectors.hubspot.limiter
+import connectors.hubspot.limits
 import connectors.retry
 from connectors.errors import RateLimited
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.limiter import LimiterSettings, RateLimiter
+from connectors.hubspot.limits import LimiterSettings, RateLimiter
 from connectors.retry import RetrySettings
 from tests.log_capture import captured_events
 
@@ -71,7 +71,7 @@ def test_a_storm_longer_than_the_attempts_is_ridden_out_and_every_wait_is_logged
     storm(hs, STORM)
     fake = FakeClock()
     client = client_for(hs, fake, RetrySettings(attempts=3, max_wait=0.2, jitter_seed=1))
-    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limits) as logs:
         response = client.send("owners.list", "owners", "get_page", limit=10)
     assert response.status == 200
     assert hs.control.stats()["faults"]["rate_limited"] == 8
@@ -87,7 +87,7 @@ def test_retry_after_is_honoured_as_sent(hs: HubSpotSandbox, monkeypatch: pytest
     storm(hs, FaultConfig(rate_limit_storm=0.05, rate_limit_burst=8, seed=31, retry_after_s=3))
     fake = FakeClock()
     client = client_for(hs, fake, RetrySettings(attempts=3, max_wait=0.2, jitter_seed=1))
-    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limits) as logs:
         assert client.send("owners.list", "owners", "get_page", limit=10).status == 200
     assert fake.slept == [3.0] * 8
     assert {e["reason"] for e in logs if e["event"] == "crm_retry_scheduled"} == {"retry_after"}
@@ -115,7 +115,7 @@ def test_the_sdks_own_urllib3_retry_is_off_ours_is_the_only_retry_layer(
     assert hs.control.stats()["total"] == 1  # one request, the 429 handed to us as it is
 
     storm(hs, with_header)
-    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limiter) as logs:
+    with captured_events(monkeypatch, connectors.retry, connectors.hubspot.limits) as logs:
         assert client.send("owners.list", "owners", "get_page", limit=1).status == 200
     retries = [e for e in logs if e["event"] == "crm_retry_scheduled"]
     assert hs.control.stats()["total"] == 1 + len(retries) == 4

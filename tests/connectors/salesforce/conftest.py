@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
+from tests.clocks import FakeTime
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce
 
 INSTANCE = "https://org.my.salesforce.com"
@@ -47,11 +48,11 @@ def make_connector(
             "retry": {"attempts": 4, "initial_wait": 0.01, "max_wait": 0.01, "jitter_seed": 1},
         }
         settings.update(overrides)
-        sleeps: list[float] = []
+        time = FakeTime()
         connector = build_salesforce_connector(
-            SalesforceOptions.model_validate(settings), sleep=sleeps.append, now=clock
+            SalesforceOptions.model_validate(settings), now=clock, monotonic=time.monotonic, sleep=time.sleep
         )
-        connector.session.mount("https://", scripted)
+        connector.client.session.mount("https://", scripted)
         return connector
 
     return make

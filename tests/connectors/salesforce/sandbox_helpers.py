@@ -13,6 +13,7 @@ from simple_salesforce.api import Salesforce
 
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
+from tests.clocks import FakeTime
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -49,8 +50,7 @@ def close_all() -> None:
 
 
 def connector(opts: SalesforceOptions) -> SalesforceConnector:
-    sleeps: list[float] = []
-    made = build_salesforce_connector(opts, sleep=sleeps.append)
+    made = build_salesforce_connector(opts, **FakeTime().clocks())
     OPEN.append(made.close)
     return made
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.base import Directory
 from connectors.errors import BudgetExhausted, FixConfiguration
 from connectors.salesforce import SalesforceConnector
+from tests.connectors.salesforce.conftest import FakeClock
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page, soql_of
 
 TOKEN = "/services/oauth2/token"
@@ -58,6 +59,7 @@ def test_jwt_assertion_is_signed_for_the_user_and_expires_in_three_minutes(
     make_connector: Callable[..., SalesforceConnector],
     scripted: ScriptedSalesforce,
     rsa_key: tuple[Path, Any],
+    clock: FakeClock,
 ) -> None:
     """The JWT bearer grant posts an RS256 assertion with iss, sub, aud and a short exp."""
     forms: list[dict[str, str]] = []
@@ -84,7 +86,7 @@ def test_jwt_assertion_is_signed_for_the_user_and_expires_in_three_minutes(
     assert (claims["iss"], claims["sub"]) == ("ck", "int@x.io")
     # stamped with the machine's clock, not the cycle's: Salesforce checks it against real time
     assert before + 180 <= claims["exp"] <= after + 180
-    assert claims["exp"] != int(connector._clock().timestamp()) + 180
+    assert claims["exp"] != int(clock().timestamp()) + 180  # the connector's injected clock
     assert scripted.seen[-1].headers["Authorization"] == "Bearer 00DX!a"
 
 
@@ -114,7 +116,7 @@ def test_expired_session_fetches_a_new_token_and_repeats_the_call(
     connector = jwt_connector(make_connector, rsa_key[0])
     directory = connector.read_directory()
     assert directory.owners["005A"].time_zone == "Europe/Paris"
-    assert connector.api.renewals == 1
+    assert connector.client.renewals == 1
 
 
 def test_client_credentials_use_basic_auth_against_my_domain(

@@ -281,7 +281,7 @@ def test_expired_token_mid_cycle_renews_and_finishes(sandbox: SalesforceSandbox,
         options(sandbox, tmp_path / "t", instance_url=None, auth=jwt_auth(sandbox), query_batch_size=200)
     )
     directory = conn.read_directory()
-    observe = conn.session.observer
+    observe = conn.client.session.observer
     assert observe is not None
     seen: list[int] = []
 
@@ -291,11 +291,11 @@ def test_expired_token_mid_cycle_renews_and_finishes(sandbox: SalesforceSandbox,
         if len(seen) == 1:
             sandbox.org.tokens.revoke_all()  # every session dies between two pages
 
-    conn.session.observer = revoke_after_the_first_page
+    conn.client.session.observer = revoke_after_the_first_page
     batches = pull_all(conn, directory, None)
     assert len(deals_by_id(batches)) == count(plain_client(sandbox), "SELECT Id FROM Opportunity")
     assert 401 in seen
-    assert conn.api.renewals == 1
+    assert conn.client.renewals == 1
 
 
 def test_faults_do_not_break_the_cycle_or_duplicate_writes(

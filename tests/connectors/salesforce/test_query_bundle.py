@@ -1,4 +1,4 @@
-"""``SalesforceApi.query_each``: independent queries bundled up to 5 per Composite call.
+"""``SalesforceClient.query_each``: independent queries bundled up to 5 per Composite call.
 
 Contract tests against the HTTPS sandbox (same rows as separate queries, continuation pages, queryAll, the
 incremental pull unchanged, a 5xx on the composite call retried without duplicates) and unit tests on a
@@ -67,13 +67,13 @@ def test_bundled_queries_return_the_rows_of_separate_queries(
     """Five queries (some over two 200-row pages) give the same rows, in fewer calls, all composite."""
     queries = task_queries(sandbox, tmp_path, 24)
     alone = connector(options(sandbox, tmp_path / "a", query_batch_size=200, queries_per_call=1))
-    expected = [list(alone.api.query_records(q)) for q in queries]
+    expected = [list(alone.client.query_records(q)) for q in queries]
     assert len(queries) == 5
     assert max(len(rows) for rows in expected) > 200  # at least one continuation page
     separate_calls = alone.usage().calls
     bundled = connector(options(sandbox, tmp_path / "b", query_batch_size=200))
     sandbox.control.reset_stats()
-    got = list(bundled.api.query_each(queries))
+    got = list(bundled.client.query_each(queries))
     assert got == expected
     pages = sum(max(1, -(-len(rows) // 200)) for rows in expected)
     assert separate_calls == pages > 5  # first pages, then continuation pages in a second call
@@ -88,9 +88,9 @@ def test_bundled_query_all_sees_deleted_rows(sandbox: SalesforceSandbox, tmp_pat
     gone = sf.query(queries[1])["records"][0]["Id"]
     sf.Task.delete(gone)
     conn = connector(options(sandbox, tmp_path / "t"))
-    with_deleted = list(conn.api.query_each(queries, include_deleted=True))
-    live = list(conn.api.query_each(queries))
-    assert [list(conn.api.query_records(q, include_deleted=True)) for q in queries] == with_deleted
+    with_deleted = list(conn.client.query_each(queries, include_deleted=True))
+    live = list(conn.client.query_each(queries))
+    assert [list(conn.client.query_records(q, include_deleted=True)) for q in queries] == with_deleted
     assert gone in {r["Id"] for r in with_deleted[1]}
     assert gone not in {r["Id"] for r in live[1]}
 
@@ -144,10 +144,10 @@ def test_a_5xx_on_the_composite_call_is_retried_without_duplicates(
     """Injected 500/502/503/504 answers on composite calls are retried whole; every row comes back once."""
     queries = task_queries(sandbox, tmp_path, 10)
     conn = connector(options(sandbox, tmp_path / "t", query_batch_size=200))
-    clean = list(conn.api.query_each(queries))
+    clean = list(conn.client.query_each(queries))
     sandbox.control.set_faults(FaultConfig(error_rate=0.4, seed=2))
     sandbox.control.reset_stats()
-    faulty = list(conn.api.query_each(queries))
+    faulty = list(conn.client.query_each(queries))
     stats = sandbox.control.stats()
     sandbox.control.set_faults(None)
     assert faulty == clean
@@ -173,7 +173,7 @@ def test_a_failed_subrequest_is_translated_by_its_error_code(
     scripted.on("GET", "/services/data/v62.0/query/", query)
     conn = make_connector()
     with pytest.raises(FixConfiguration) as info:
-        list(conn.api.query_each(["SELECT Id FROM Task", "SELECT Secret__c FROM Task"]))
+        list(conn.client.query_each(["SELECT Id FROM Task", "SELECT Secret__c FROM Task"]))
     assert "INVALID_FIELD" in str(info.value)
     assert "composite query" in str(info.value)
     assert "ada@example.com" not in str(info.value)
@@ -199,7 +199,7 @@ def test_a_transient_subrequest_error_retries_the_call_without_duplicates(
     scripted.on("GET", "/services/data/v62.0/query/", query)
     conn = make_connector()
     got = list(
-        conn.api.query_each(
+        conn.client.query_each(
             ["SELECT Id FROM Task WHERE Subject = A", "SELECT Id FROM Task WHERE Subject = B"]
         )
     )
@@ -228,7 +228,7 @@ def test_continuation_pages_of_several_queries_share_calls(
 
     scripted.on("GET", "/services/data/v62.0/query/", query)
     conn = make_connector()
-    got = list(conn.api.query_each([f"SELECT Id FROM Task WHERE Subject = {n}" for n in range(6)]))
+    got = list(conn.client.query_each([f"SELECT Id FROM Task WHERE Subject = {n}" for n in range(6)]))
     assert got == [[{"Id": f"q{n}-1"}, {"Id": f"01g{n}-1-2"}] for n in range(6)]
     assert [len(body_of(r)["compositeRequest"]) for r in scripted.seen] == [5, 5, 5]
     assert len(scripted.subrequests) == 12  # the chained slots past the end never reached a resource

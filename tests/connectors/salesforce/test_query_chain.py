@@ -1,4 +1,4 @@
-"""``SalesforceApi.chained_pages``: up to 5 consecutive pages of one query per Composite call.
+"""``SalesforceClient.chained_pages``: up to 5 consecutive pages of one query per Composite call.
 
 Contract tests through the real simple-salesforce against the HTTPS sandbox (the same rows as the
 page-by-page read whether the query ends inside a call, exactly at its last subrequest or on its first page;
@@ -45,7 +45,7 @@ def sandbox(box: SalesforceSandbox) -> Iterator[SalesforceSandbox]:
 def page_by_page(sandbox: SalesforceSandbox, tmp_path: Path, soql: str) -> list[list[dict[str, Any]]]:
     """The pages as a client without Composite reads them: one call per page."""
     alone = connector(options(sandbox, tmp_path / "alone", query_batch_size=PAGE, queries_per_call=1))
-    pages = list(alone.api.query_pages(soql))
+    pages = list(alone.client.query_pages(soql))
     assert alone.usage().calls == len(pages)
     return pages
 
@@ -67,7 +67,7 @@ def test_chained_read_returns_the_pages_of_the_page_by_page_read(
     assert len(expected) == pages
     chained = connector(options(sandbox, tmp_path / "chained", query_batch_size=PAGE))
     sandbox.control.reset_stats()
-    got = list(chained.api.chained_pages(soql))
+    got = list(chained.client.chained_pages(soql))
     assert got == expected
     assert chained.usage().calls == sandbox.control.stats()["total"] == calls
     assert chained.usage().calls_by_endpoint == {"composite": calls}
@@ -77,8 +77,8 @@ def test_chained_query_all_reads_deleted_rows(sandbox: SalesforceSandbox, tmp_pa
     """include_deleted chains from a queryAll: its Query More pages keep the deleted rows."""
     soql = TASKS.format(limit=3 * PAGE)
     conn = connector(options(sandbox, tmp_path / "t", query_batch_size=PAGE))
-    expected = list(conn.api.query_pages(soql, include_deleted=True))
-    assert [list(conn.api.chained_pages(soql, include_deleted=True))] == [expected]
+    expected = list(conn.client.query_pages(soql, include_deleted=True))
+    assert [list(conn.client.chained_pages(soql, include_deleted=True))] == [expected]
 
 
 def test_a_5xx_or_dropped_connection_on_a_chained_call_is_retried_whole(
@@ -90,7 +90,7 @@ def test_a_5xx_or_dropped_connection_on_a_chained_call_is_retried_whole(
     conn = connector(options(sandbox, tmp_path / "t", query_batch_size=PAGE))
     sandbox.control.set_faults(FaultConfig(error_rate=0.3, drop_rate=0.3, seed=4))
     sandbox.control.reset_stats()
-    got = [r["Id"] for page in conn.api.chained_pages(soql) for r in page]
+    got = [r["Id"] for page in conn.client.chained_pages(soql) for r in page]
     stats = sandbox.control.stats()
     sandbox.control.set_faults(None)
     assert got == expected
@@ -108,7 +108,7 @@ def test_a_session_revoked_between_chained_calls_is_renewed(
     conn = connector(
         options(sandbox, tmp_path / "t", instance_url=None, auth=jwt_auth(sandbox), query_batch_size=PAGE)
     )
-    observe = conn.session.observer
+    observe = conn.client.session.observer
     assert observe is not None
     statuses: list[int] = []
 
@@ -119,10 +119,10 @@ def test_a_session_revoked_between_chained_calls_is_renewed(
             if len(statuses) == 1:
                 sandbox.org.tokens.revoke_all()
 
-    conn.session.observer = revoke_after_the_first_call
-    assert list(conn.api.chained_pages(soql)) == expected
+    conn.client.session.observer = revoke_after_the_first_call
+    assert list(conn.client.chained_pages(soql)) == expected
     assert statuses == [200, 401, 200]
-    assert conn.api.renewals == 1
+    assert conn.client.renewals == 1
 
 
 def test_malformed_query_on_the_first_subrequest_is_translated(
@@ -131,7 +131,7 @@ def test_malformed_query_on_the_first_subrequest_is_translated(
     """The query itself fails: its error surfaces (not retried), not the halted subrequests after it."""
     conn = connector(options(sandbox, tmp_path / "t"))
     with pytest.raises(FixConfiguration) as info:
-        list(conn.api.chained_pages("SELECT Id FROM Task WHERE"))
+        list(conn.client.chained_pages("SELECT Id FROM Task WHERE"))
     assert "MALFORMED_QUERY" in str(info.value)
     assert "PROCESSING_HALTED" not in str(info.value)
     assert conn.usage().calls == 1
@@ -143,7 +143,7 @@ def test_an_expired_query_locator_mid_chain_is_not_taken_for_the_end(
     """The locator dies between two calls: INVALID_QUERY_LOCATOR is retried, then raised, never swallowed."""
     soql = TASKS.format(limit=7 * PAGE)
     conn = connector(options(sandbox, tmp_path / "t", query_batch_size=PAGE))
-    pages = conn.api.chained_pages(soql)
+    pages = conn.client.chained_pages(soql)
     first = [next(pages) for _ in range(5)]  # the first call's pages
     assert sum(len(p) for p in first) == 5 * PAGE
     sandbox.org._cursors.clear()  # what Salesforce does to an idle locator after 15 minutes
@@ -176,7 +176,7 @@ def test_only_processing_halted_after_the_last_page_is_expected(
         "GET", "/services/data/v62.0/query/", two_page_query(lambda r: (200, query_page([{"Id": "00T2"}])))
     )
     conn = make_connector()
-    assert list(conn.api.chained_pages("SELECT Id FROM Task")) == [[{"Id": "00T1"}], [{"Id": "00T2"}]]
+    assert list(conn.client.chained_pages("SELECT Id FROM Task")) == [[{"Id": "00T1"}], [{"Id": "00T2"}]]
     (call,) = scripted.seen
     assert [s["url"] for s in body_of(call)["compositeRequest"]][1:] == [
         f"@{{r{n}.nextRecordsUrl}}" for n in range(4)
@@ -192,7 +192,7 @@ def test_processing_halted_before_the_last_page_is_a_real_error(
     scripted.on("GET", "/services/data/v62.0/query/", two_page_query(lambda r: (400, halted)))
     conn = make_connector()
     with pytest.raises(FixConfiguration) as info:
-        list(conn.api.chained_pages("SELECT Id FROM Task"))
+        list(conn.client.chained_pages("SELECT Id FROM Task"))
     assert "PROCESSING_HALTED" in str(info.value)
 
 
@@ -221,7 +221,7 @@ def test_another_error_after_the_last_page_is_raised(
     scripted.on("POST", "/services/data/v62.0/composite", composite)
     conn = make_connector()
     with pytest.raises(FixConfiguration) as info:
-        list(conn.api.chained_pages("SELECT Id FROM Task"))
+        list(conn.client.chained_pages("SELECT Id FROM Task"))
     assert "INVALID_FIELD" in str(info.value)
 
 
@@ -233,5 +233,5 @@ def test_chaining_off_reads_one_page_per_call(
         "GET", "/services/data/v62.0/query/", two_page_query(lambda r: (200, query_page([{"Id": "00T2"}])))
     )
     conn = make_connector(queries_per_call=1)
-    assert list(conn.api.chained_pages("SELECT Id FROM Task")) == [[{"Id": "00T1"}], [{"Id": "00T2"}]]
+    assert list(conn.client.chained_pages("SELECT Id FROM Task")) == [[{"Id": "00T1"}], [{"Id": "00T2"}]]
     assert [r.method for r in scripted.seen] == ["GET", "GET"]

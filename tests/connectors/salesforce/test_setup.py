@@ -12,8 +12,9 @@ from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from simple_salesforce.api import Salesforce
 
 from cli import main
+from connectors.base import SetupNeeds
 from connectors.salesforce import SalesforceConnector, SalesforceOptions
-from connectors.salesforce.setup import SetupNeeds, field_specs, metadata_field, needs_from, run_setup
+from connectors.salesforce.setup import field_specs, metadata_field, org_needs
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page
 from tests.connectors.salesforce.sandbox_helpers import (
     NOW,
@@ -59,8 +60,8 @@ def test_metadata_objects_build_from_the_bundled_wsdl() -> None:
 
 def test_policy_stages_of_other_pipelines_are_reported() -> None:
     """Stages named for a pipeline other than the configured one cannot exist in Salesforce."""
-    needs = needs_from(
-        OPTIONS, frozenset({("default", "Closed Lost"), ("enterprise", "x")}), frozenset(), frozenset()
+    needs = org_needs(
+        OPTIONS, SetupNeeds(stages=frozenset({("default", "Closed Lost"), ("enterprise", "x")}))
     )
     assert needs.stages == {"Closed Lost"}
     assert needs.foreign_pipelines == {"enterprise"}
@@ -86,11 +87,11 @@ def test_setup_creates_the_campaign_and_reports_what_a_human_must_do(
     """Setup creates the nurture campaign with both statuses once, and names the missing stage and field."""
     conn = connector(options(org, tmp_path / "t"))
     needs = SetupNeeds(
-        stages=frozenset({"Closed Lost", "Parked"}),
+        stages=frozenset({("default", "Closed Lost"), ("default", "Parked")}),
         nurture_names=frozenset({"Nurture Q3"}),
         deal_fields=frozenset({"Budget__c"}),
     )
-    report = run_setup(conn.api, conn.options, needs, dry_run=False)
+    report = conn.setup(needs, dry_run=False)
     assert "campaign 'Nurture Q3'" in report.created
     assert any("'Nurture'" in c for c in report.created)
     sf = plain_client(org)
@@ -99,7 +100,7 @@ def test_setup_creates_the_campaign_and_reports_what_a_human_must_do(
     assert any("'Parked'" in p for p in report.problems)
     assert any("Budget__c" in p for p in report.problems)
     assert "field Activity.Followup_Key__c" in report.ok
-    again = run_setup(conn.api, conn.options, needs, dry_run=False)
+    again = conn.setup(needs, dry_run=False)
     assert again.created == []
     assert count(sf, "SELECT Id FROM Campaign WHERE Name = 'Nurture Q3'") == 1
 
@@ -109,8 +110,8 @@ def test_dry_run_on_a_bare_org_plans_every_field_and_creates_nothing(
 ) -> None:
     """On an org without crm-followup's fields a dry run lists them all and writes nothing."""
     conn = connector(options(bare_org, tmp_path / "t"))
-    needs = SetupNeeds(stages=frozenset(), nurture_names=frozenset({"Nurture Q3"}), deal_fields=frozenset())
-    report = run_setup(conn.api, conn.options, needs, dry_run=True)
+    needs = SetupNeeds(nurture_names=frozenset({"Nurture Q3"}))
+    report = conn.setup(needs, dry_run=True)
     planned = " ".join(report.created)
     assert "Activity.Followup_Key__c (Text)" in planned
     assert "Opportunity.Followup_State__c (Picklist)" in planned
@@ -129,12 +130,12 @@ def test_setup_creates_fields_through_the_metadata_api_once(
 ) -> None:
     """On a bare org setup creates every field via the Metadata API; a second run finds them all."""
     conn = connector(options(bare_org, tmp_path / "t"))
-    nothing = SetupNeeds(frozenset(), frozenset(), frozenset())
-    first = run_setup(conn.api, conn.options, nothing, dry_run=False)
+    nothing = SetupNeeds()
+    first = conn.setup(nothing, dry_run=False)
     assert first.problems == []
     assert "Activity.Followup_Key__c (Text)" in first.created[0]
     assert conn.usage().calls_by_endpoint["metadata"] >= 2  # fields in batches of 10, then the permission set
-    second = run_setup(conn.api, conn.options, nothing, dry_run=False)
+    second = conn.setup(nothing, dry_run=False)
     assert (second.created, second.problems) == ([], [])
     assert "field Opportunity.Followup_State__c" in second.ok
 
@@ -147,9 +148,7 @@ def test_field_creation_failure_says_what_to_create_by_hand(
     scripted.on("GET", "/services/data/v62.0/query/", lambda r: (200, query_page([])))
     scripted.on("POST", "/services/Soap/m/", lambda r: (500, None))
     conn = make_connector()
-    report = run_setup(
-        conn.api, conn.options, SetupNeeds(frozenset(), frozenset(), frozenset()), dry_run=False
-    )
+    report = conn.setup(SetupNeeds(), dry_run=False)
     (problem,) = report.problems
     assert "Activity.Followup_Key__c (Text)" in problem
     assert "field-level security" in problem
@@ -184,5 +183,5 @@ def test_cli_dry_run_reports_and_exits_nonzero_on_problems(org: SalesforceSandbo
 def test_setup_checks_the_stage_names_the_policy_ids_map_to() -> None:
     """Setup looks for the org's StageName behind each policy stage id of the stage map."""
     options = OPTIONS.model_copy(update={"stage_ids": {"Closed Lost": "closedlost"}})
-    needs = needs_from(options, frozenset({("default", "closedlost")}), frozenset(), frozenset())
+    needs = org_needs(options, SetupNeeds(stages=frozenset({("default", "closedlost")})))
     assert needs.stages == {"Closed Lost"}

@@ -43,7 +43,6 @@ class LimiterSettings:
     headroom: float = 0.9
     search_per_second: float = 4.0
     account_time_zone: str = "UTC"
-    enabled: bool = True  # False: count only (benchmarks against a sandbox without limits)
 
 
 class _Window:
@@ -126,21 +125,20 @@ class RateLimiter:
     def acquire(self, *, search: bool = False) -> None:
         """Block until a request may be sent; raise ``BudgetExhausted`` when today's share is spent."""
         self._check_daily()
-        if self._settings.enabled:
-            while True:
-                now = self._clock()
-                waits = {
-                    "shared_window": self._pause_until - now,
-                    "rate_limit_window": 0.0 if search else self._ten.wait_needed(now),
-                    "search_rate": self._search.wait_needed(now) if search else 0.0,
-                }
-                reason = max(waits, key=lambda k: waits[k])
-                wait = waits[reason]
-                if wait <= 0:
-                    break
-                log.debug("crm_throttled", wait_s=round(wait, 3), reason=reason, search=search)
-                self.waited_seconds += wait
-                self._sleep(wait)
+        while True:
+            now = self._clock()
+            waits = {
+                "shared_window": self._pause_until - now,
+                "rate_limit_window": 0.0 if search else self._ten.wait_needed(now),
+                "search_rate": self._search.wait_needed(now) if search else 0.0,
+            }
+            reason = max(waits, key=lambda k: waits[k])
+            wait = waits[reason]
+            if wait <= 0:
+                break
+            log.debug("crm_throttled", wait_s=round(wait, 3), reason=reason, search=search)
+            self.waited_seconds += wait
+            self._sleep(wait)
         now = self._clock()
         (self._search if search else self._ten).record(now)
         self._spent_today += 1
@@ -163,7 +161,7 @@ class RateLimiter:
         remaining = _int(headers.get("x-hubspot-ratelimit-remaining"))
         interval_ms = _int(headers.get("x-hubspot-ratelimit-interval-milliseconds")) or 10_000
         maximum = _int(headers.get("x-hubspot-ratelimit-max"))
-        if remaining is not None and self._settings.enabled and not refused:
+        if remaining is not None and not refused:
             reserve = max(
                 1, int((maximum or self._settings.ten_second_limit) * (1 - self._settings.headroom))
             )

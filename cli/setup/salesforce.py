@@ -14,26 +14,11 @@ from typing import Any
 
 import click
 
-from cli.setup_report import print_setup_report
-from cli.setup_settings import (
-    account_from_settings,
-    dry_run_option,
-    reported_as_click_errors,
-    settings_file_option,
-)
+from cli.setup.command import dry_run_option, run_setup, settings_file_option
 
 
-def _salesforce_section(
-    settings: Path | None,
-    account: str | None,
-    flags: dict[str, Any],
-    policy: Path | None,
-) -> tuple[dict[str, Any], Path]:
-    """The ``salesforce:`` options and the policy path, from the settings file or from the flags."""
-    if settings is not None:
-        return account_from_settings(settings, account, policy, crm="salesforce", crm_name="Salesforce")
-    if policy is None:
-        raise click.UsageError("give --settings FILE, or --policy PATH with the connection flags")
+def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``salesforce:`` options the flags give, or None when they give no way to authenticate."""
     section: dict[str, Any] = {}
     for key in ("instance_url", "login_url", "ca_file"):
         if flags.get(key):
@@ -49,11 +34,8 @@ def _salesforce_section(
             "private_key_file": flags["private_key_file"],
         }
     else:
-        raise click.UsageError(
-            "without --settings give --token-env/--token-file, or --consumer-key, --username and "
-            "--private-key-file (JWT bearer)"
-        )
-    return section, policy
+        return None
+    return section
 
 
 @click.command()
@@ -83,21 +65,11 @@ def salesforce(
     **flags: Any,
 ) -> None:
     """Check fields, stages, task statuses and campaigns; create the fields and campaigns the policy needs."""
-    from connectors.errors import CrmError
-    from connectors.salesforce import SalesforceOptions, build_salesforce_connector
-    from connectors.salesforce.setup import needs_from, run_setup
-    from policies.loader import load_policy
-
-    with reported_as_click_errors("salesforce"):
-        section, policy_path = _salesforce_section(settings, account, flags, policy)
-        options = SalesforceOptions.model_validate(section)
-        requirements = load_policy(policy_path).requirements()
-    needs = needs_from(options, requirements.stages, requirements.nurture_names, requirements.deal_fields)
-    connector = build_salesforce_connector(options)
-    try:
-        report = run_setup(connector.api, options, needs, dry_run=dry_run)
-    except CrmError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        connector.close()
-    print_setup_report(report, dry_run=dry_run, api_calls=connector.usage().calls, crm_name="Salesforce")
+    run_setup(
+        "salesforce",
+        settings=settings,
+        account=account,
+        policy=policy,
+        flags_section=_section(flags),
+        dry_run=dry_run,
+    )

@@ -1,9 +1,10 @@
 """The connector's single door to Salesforce: every call is budgeted, retried, re-authenticated, translated.
 
-``SalesforceApi.call(resource, fn)`` runs ``fn(client)`` with a ``simple_salesforce.Salesforce`` client and:
+``SalesforceClient.call(resource, fn)`` runs ``fn(sdk)`` with a ``simple_salesforce.Salesforce`` client and:
 
 1. refuses up front when the API budget is spent (``limits.ApiBudget.check``: ``BudgetExhausted``);
-2. translates any exception through ``errors.translate`` (one place, no response bodies);
+2. translates any exception through ``errors.translate`` (the only place that does: the token requests of
+   ``auth.TokenSource`` and the Metadata API calls of ``setup`` come through here too);
 3. on 401 INVALID_SESSION_ID fetches a new token, rebuilds the client and repeats the call once, at once;
 4. retries ``RetryLater`` with ``connectors.retry.call_with_retry`` (the only retry layer; the session
    has urllib3 retries off and simple-salesforce only retries 401s of clients it logged in itself, which
@@ -73,7 +74,7 @@ _ERROR_BY_STATUS: Mapping[int, type[SalesforceError]] = {
 }
 
 
-class SalesforceApi:
+class SalesforceClient:
     """Holds the current client and token; rebuilds both when Salesforce rejects the session."""
 
     def __init__(
@@ -96,7 +97,7 @@ class SalesforceApi:
         self._sleep = sleep
         self._query_headers = {"Sforce-Query-Options": f"batchSize={query_batch_size}"}
         self._queries_per_call = max(1, min(MAX_QUERIES_PER_CALL, queries_per_call))
-        self._client: Salesforce | None = None
+        self._sdk: Salesforce | None = None
         self._token: AccessToken | None = None
         self.renewals = 0
 
@@ -106,17 +107,23 @@ class SalesforceApi:
         return self._token.user_id if self._token is not None else None
 
     @property
-    def client(self) -> Salesforce:
-        """The current client, authenticating on first use."""
-        if self._client is None:
+    def sdk(self) -> Salesforce:
+        """The current simple-salesforce client, authenticating on first use."""
+        if self._sdk is None:
             self._renew()
-        assert self._client is not None
-        return self._client
+        assert self._sdk is not None
+        return self._sdk
+
+    def _fetch_token(self) -> AccessToken:
+        try:
+            return self.tokens.fetch()
+        except Exception as exc:  # a refused or dropped token request: translated here, like any call
+            raise translate(exc, resource="oauth2/token") from None
 
     def _renew(self) -> None:
-        token = call_with_retry(self.tokens.fetch, self._retry, sleep=self._sleep)
+        token = call_with_retry(self._fetch_token, self._retry, sleep=self._sleep)
         self._token = token
-        self._client = Salesforce(
+        self._sdk = Salesforce(
             instance_url=token.instance_url,
             session_id=token.value,
             version=self._version,
@@ -124,7 +131,7 @@ class SalesforceApi:
         )
 
     def call(self, resource: str, fn: Callable[[Salesforce], T], *, retry: bool = True) -> T:
-        """``fn(client)`` with budget check, translation, one re-authentication and retries.
+        """``fn(sdk)`` with budget check, translation, one re-authentication and retries.
 
         ``retry=False`` for callers that run their own ``call_with_retry`` loop around several calls
         (``composite.CollectionWriter``), so that retries never nest and multiply.
@@ -132,9 +139,9 @@ class SalesforceApi:
 
         def attempt() -> T:
             self.budget.check()
-            client = self.client
+            sdk = self.sdk
             try:
-                return fn(client)
+                return fn(sdk)
             except Exception as exc:  # translated in one place; nothing else is caught here
                 error = translate(exc, resource=resource)
             if not isinstance(error, SessionExpired):
@@ -146,7 +153,7 @@ class SalesforceApi:
             self._renew()
             self.budget.check()
             try:
-                return fn(self.client)
+                return fn(self.sdk)
             except Exception as exc:
                 error = translate(exc, resource=resource)
             if isinstance(error, SessionExpired):

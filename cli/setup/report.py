@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import click
 
-__all__ = ["SetupOutcome", "print_setup_report"]
+if TYPE_CHECKING:
+    from connectors.base import SetupReport
+
+__all__ = ["print_setup_report"]
 
 
-class SetupOutcome(Protocol):
-    """What either CRM's ``run_setup`` reports."""
-
-    @property
-    def ok(self) -> Sequence[str]: ...
-    @property
-    def created(self) -> Sequence[str]: ...
-    @property
-    def warnings(self) -> Sequence[str]: ...
-    @property
-    def problems(self) -> Sequence[str]: ...
-
-
-def print_setup_report(report: SetupOutcome, *, dry_run: bool, api_calls: int, crm_name: str) -> None:
+def print_setup_report(report: SetupReport, *, dry_run: bool, api_calls: int, crm_name: str) -> None:
     """One line per finding (problems on stderr), then the API calls made; exit status 1 on a problem."""
     for line in report.ok:
         click.echo(f"ok       {line}")
