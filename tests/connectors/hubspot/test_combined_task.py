@@ -3,6 +3,7 @@ updated in place and closed, read back from HubSpot between the steps, never wri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -14,10 +15,10 @@ from hubspot import HubSpot
 from connectors.base import OutcomeStatus
 from connectors.checklist import parse_items
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import parse_task_key
 from policies.model import AutoTask, CloseReason, CloseTask, CreateTask, Deal, UpdateTask
+from tests.clocks import FakeTime
 from tests.connectors.combined_scenario import complete, decide, seen_with_needs
 from tests.connectors.hubspot.test_contract_sandbox import NOW
 
@@ -31,12 +32,11 @@ def portal() -> Iterator[HubSpotSandbox]:
 
 
 def _connector(hs: HubSpotSandbox) -> HubSpotConnector:
+    os.environ["COMBINED_HUBSPOT_TOKEN"] = hs.access_token
     settings = HubSpotOptions.model_validate(
-        {"host": hs.base_url, "access_token_env": "UNUSED", "activity_lookback_days": 3650}
+        {"host": hs.base_url, "access_token_env": "COMBINED_HUBSPOT_TOKEN", "activity_lookback_days": 3650}
     )
-    return build_hubspot_connector(
-        settings, tokens=StaticToken(hs.access_token), sleep=lambda _s: None, rate_limits=False
-    )
+    return build_hubspot_connector(settings, **FakeTime().clocks())
 
 
 def _pull(hs: HubSpotSandbox, deal_id: str) -> Deal:
