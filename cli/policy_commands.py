@@ -57,11 +57,8 @@ def _gather(
     if snapshot is not None and settings is not None:
         _fail(["give either a snapshot or --settings, not both"])
     if settings is not None:
-        try:
-            from worker import gather_snapshot  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            _fail(["live mode needs worker.gather_snapshot, which this installation does not have yet"])
         from config.errors import ConfigError
+        from worker import gather_snapshot
 
         try:
             found, live_policy = gather_snapshot(settings, account)
@@ -150,7 +147,7 @@ def _validate_settings(path: Path) -> str:
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of the policy file format (for editors and CI)."""
-    from policies.settings import PolicyFile
+    from policies.policy_file import PolicyFile
 
     document: dict[str, Any] = PolicyFile.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -31,11 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from config.durations import SECONDS_PER, NotADuration, UnitNotAllowed, read_duration
 from config.errors import ConfigError
 from config.yamlsource import Located, load_located
 
-_SPAN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SPAN_UNITS = ("seconds", "minutes", "hours", "days", "weeks")
+_SPAN_HELP = 'a time span such as "30s", "15m", "2h" or "1d"'
 MAX_SPAN = timedelta(days=366)  # no schedule, lease or pull interval is longer than a year
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -50,15 +51,27 @@ AccountName = Annotated[str, AfterValidator(_account_name)]  # an error is place
 
 
 def parse_span(value: Any) -> timedelta:
-    """``"30s"``, ``"15m"``, ``"2h"``, ``"1d"`` (or a whole number of seconds) as a ``timedelta``."""
+    """``"30s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"2w"`` (or a whole number of seconds) as a ``timedelta``.
+
+    The text follows the one duration grammar of policy and settings files (``config.durations``).
+    """
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and (match := _SPAN.match(value)) and len(match.group(1)) <= 12:
-        seconds = int(match.group(1)) * _SPAN_UNITS[match.group(2)]
+    elif isinstance(value, str):
+        try:
+            amount, unit = read_duration(value, SPAN_UNITS)
+        except NotADuration:
+            raise ValueError(f"expected {_SPAN_HELP}") from None
+        except UnitNotAllowed:
+            raise ValueError(
+                f"{value!r}: business days need a policy's calendar; settings take wall-clock time"
+                f" ({_SPAN_HELP})"
+            ) from None
+        seconds = amount * SECONDS_PER[unit]
     else:
-        raise ValueError('expected a time span such as "30s", "15m", "2h" or "1d"')
+        raise ValueError(f"expected {_SPAN_HELP}")  # noqa: TRY004 pydantic reports ValueError with its place
     if seconds <= 0:
         raise ValueError("a time span must be positive")
     if seconds > MAX_SPAN.total_seconds():

@@ -55,7 +55,7 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
-from policies.settings import TaskText
+from policies.policy_file import TaskText
 
 if TYPE_CHECKING:
     from policies.context import Context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policies.settings import Override, RuleSet, StageMoves
+from policies.policy_file import Override, RuleSet, StageMoves
 
 Problem = tuple[tuple[str | int, ...], str]
 

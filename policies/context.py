@@ -31,7 +31,7 @@ from policies.model import (
     make_key,
 )
 from policies.policy import CompiledRules, Policy
-from policies.settings import TaskText
+from policies.policy_file import TaskText
 
 AGREED = "agreed_interval"
 NEXT_STEP = "next_step"

@@ -1,13 +1,13 @@
 """Durations in policy files: ``"36h"``, ``"14d"``, ``"2w"``, ``"10 business days"``.
 
-Why a small grammar of its own rather than ISO 8601: admins write policies, and "14d" or "10 business days"
-is what they say in a sales meeting. Calendar units (hours, days, weeks) are wall-clock time in the owner's
-time zone; business days skip weekends, public holidays and company days off (see ``policies.calendar``).
+The text follows the one duration grammar of policy and settings files (``config.durations``); policies take
+its hours, days, weeks and business days. Calendar units (hours, days, weeks) are wall-clock time in the
+owner's time zone; business days skip weekends, public holidays and company days off (see
+``policies.calendar``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -15,23 +15,11 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_UNITS = {
-    "h": "hours",
-    "hour": "hours",
-    "hours": "hours",
-    "d": "days",
-    "day": "days",
-    "days": "days",
-    "w": "weeks",
-    "week": "weeks",
-    "weeks": "weeks",
-    "bd": "business_days",
-    "business day": "business_days",
-    "business days": "business_days",
-}
-_PATTERN = re.compile(r"^\s*(\d{1,4})\s*([a-z]+(?: [a-z]+)?)\s*$")
+from config.durations import NotADuration, UnitNotAllowed, json_schema_pattern, read_duration
+from policies.bounds import MAX_DAYS
+
+POLICY_UNITS = ("hours", "days", "weeks", "business_days")
 DURATION_HELP = 'a duration such as "36h", "14d", "2w" or "10 business days"'
-MAX_DAYS = 3660  # ten years: no follow-up rule waits longer, and dates stay far from datetime's limits
 
 
 _HOURS_PER = {"hours": 1, "days": 24, "weeks": 24 * 7, "business_days": 24}
@@ -81,16 +69,19 @@ def parse_duration(value: Any) -> Duration:
         raise ValueError(f"expected {DURATION_HELP}")  # noqa: TRY004 pydantic reports ValueError with its place
     if isinstance(value, int):
         raise ValueError(f'a bare number is ambiguous: write "{value}d" or "{value}h" ({DURATION_HELP})')  # noqa: TRY004
-    match = _PATTERN.match(value.lower())
-    if match is None or match.group(2) not in _UNITS:
-        raise ValueError(f"{value!r} is not {DURATION_HELP}")
-    amount = int(match.group(1))
+    try:
+        amount, unit = read_duration(value, POLICY_UNITS)
+    except NotADuration:
+        raise ValueError(f"{value!r} is not {DURATION_HELP}") from None
+    except UnitNotAllowed as exc:
+        raise ValueError(
+            f"{value!r}: a policy counts hours, days, weeks or business days, not {exc} ({DURATION_HELP})"
+        ) from None
     if amount <= 0:
         raise ValueError(f"{value!r}: a duration must be positive")
-    duration = Duration(amount, _UNITS[match.group(2)])
-    if duration.hours > MAX_DAYS * 24:
+    if amount * _HOURS_PER[unit] > MAX_DAYS * 24:  # before building it: its timedelta could overflow
         raise ValueError(f"{value!r}: a duration may be at most {MAX_DAYS} days (ten years)")
-    return duration
+    return Duration(amount, unit)
 
 
 PolicyDuration = Annotated[
@@ -100,7 +91,7 @@ PolicyDuration = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\s*\d{1,4}\s*(h|hours?|d|days?|w|weeks?|bd|business days?)\s*$",
+            "pattern": json_schema_pattern(POLICY_UNITS),
             "description": DURATION_HELP,
         }
     ),

@@ -26,8 +26,8 @@ from policies.model import (
     SetDealFields,
     make_key,
 )
+from policies.policy_file import RuleSet
 from policies.rep_tasks import close_rep_followups
-from policies.settings import RuleSet
 
 
 def can_nurture(rules: RuleSet) -> bool:

@@ -19,7 +19,7 @@ from config.errors import ConfigError
 from config.yamlsource import Located, load_located, parse_located
 from policies.consistency import Problem, check_override_scope, check_rules, check_stages
 from policies.policy import Policy, merge_rules
-from policies.settings import (
+from policies.policy_file import (
     SINGLE_SECTIONS,
     Budgets,
     CalendarSettings,

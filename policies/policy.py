@@ -18,7 +18,7 @@ from policies.calendar import BusinessCalendar
 from policies.consistency import check_rules
 from policies.fillers import VaguenessCheck
 from policies.model import Deal, DealField, Owner, WorkingHours
-from policies.settings import (
+from policies.policy_file import (
     Budgets,
     CalendarSettings,
     Override,

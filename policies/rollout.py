@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from policies.model import Deal, Owner
-from policies.settings import Rollout
+from policies.policy_file import Rollout
 
 CohortName = Literal["all", "owner", "team", "pipeline", "percent", "outside"]
 ENFORCED_COHORTS: tuple[CohortName, ...] = ("owner", "team", "pipeline", "percent")

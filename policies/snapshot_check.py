@@ -15,15 +15,13 @@ from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from policies.durations import MAX_DAYS
+from policies.bounds import EARLIEST_DATE, LATEST_DATE, MAX_INTERVAL_DAYS, MAX_MAGNITUDE
 
 Loc = tuple[str | int, ...]
 
-MIN_YEAR, MAX_YEAR = (
-    1900,
-    2200,
-)  # far from datetime's limits, so date arithmetic with durations never overflows
-MAX_NUMBER = 1e15  # amounts, scores, probabilities, custom numeric fields
+# The connectors' bounds (policies.bounds): a snapshot holds nothing a CRM pull would have rejected.
+MIN_YEAR, MAX_YEAR = EARLIEST_DATE.year, LATEST_DATE.year
+MAX_NUMBER = MAX_MAGNITUDE  # amounts, scores, probabilities, custom numeric fields
 ZONE_FIELDS = frozenset({"time_zone"})
 
 
@@ -44,8 +42,8 @@ def value_problems(value: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
         if not MIN_YEAR <= value.year <= MAX_YEAR:
             yield loc, f"{value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}"
     elif isinstance(value, int):
-        if loc[-1:] == ("interval_days",) and not 0 <= value <= MAX_DAYS:
-            yield loc, f"{value} days: an agreed interval is between 0 and {MAX_DAYS} days"
+        if loc[-1:] == ("interval_days",) and not 1 <= value <= MAX_INTERVAL_DAYS:
+            yield loc, f"{value} days: an agreed interval is between 1 and {MAX_INTERVAL_DAYS} days"
         elif abs(value) > MAX_NUMBER:
             yield loc, f"{value} is too large (at most {MAX_NUMBER:g})"
     elif isinstance(value, float):

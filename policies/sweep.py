@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from config.errors import ConfigError
 from policies.consistency import check_rules
 from policies.policy import Policy, merge_rules
-from policies.settings import Budgets, RuleSet
+from policies.policy_file import Budgets, RuleSet
 
 _MISSING = object()
 

@@ -35,7 +35,7 @@ from policies.model import (
     UpdateTask,
     make_key,
 )
-from policies.settings import TaskText
+from policies.policy_file import TaskText
 
 _TASK_TYPE = {Channel.CALL: TaskType.CALL, Channel.EMAIL: TaskType.EMAIL, Channel.MEETING: TaskType.MEETING}
 

@@ -1,10 +1,11 @@
 """Where the access token comes from: a private app's static token, or an OAuth refresh for public apps.
 
 Secrets are read from the environment or a file named in the settings, at connector build time (never at
-import), and are never logged or put in error messages: errors name the variable or file, not the value.
-An OAuth access token is refreshed shortly before it expires (HubSpot says a 401 alone is no reason to
-refresh, reference §12), by an injected refresh call: the SDK's ``oauth.tokens_api`` behind the client door
-(``client.sdk_refresh_call``), so this module imports neither the SDK nor the client.
+import), and are never logged or put in error messages: errors name the variable or file, not the value. An
+OAuth access token is refreshed shortly before it expires (HubSpot says a 401 alone is no reason to refresh,
+https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines), by an injected refresh call:
+the SDK's ``oauth.tokens_api`` behind the client door (``client.sdk_refresh_call``), so this module imports
+neither the SDK nor the client.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 ``api.crm.deals.search_api`` (discovery_base.py), so the API objects are built once here and reused.
 
 The SDK's own retry is switched off: left alone, urllib3's default ``Retry(3)`` silently retries GET, PUT
-and DELETE on 429/503 carrying ``Retry-After`` and retries connection errors (reference §1.6), which would
+and DELETE on 429/503 carrying ``Retry-After`` and retries connection errors (urllib3's ``Retry``,
+https://urllib3.readthedocs.io/en/stable/reference/urllib3.util.html#urllib3.util.Retry), which would
 stack on top of our tenacity layer and hide 429s from the limiter. ``Retry(total=0, raise_on_status=False,
 respect_retry_after_header=False)`` makes every response, 429 included, come back as it is, and every
 transport failure raise at once.

@@ -1,7 +1,8 @@
 """The one place where HubSpot SDK and urllib3 failures become ``connectors.errors``.
 
 Every generated SDK sub-package (deals, objects.tasks, associations.v4, lists, owners, ...) defines its own
-``ApiException`` classes, unrelated to each other (reference §1.5), so they are recognised by shape
+``ApiException`` classes, unrelated to each other (``hubspot/crm/*/exceptions.py`` in
+https://github.com/HubSpot/hubspot-api-python), so they are recognised by shape
 (``status`` + ``body`` + ``headers``) rather than by class. Transport failures (refused, reset, timed out,
 dropped) surface as ``urllib3.exceptions.HTTPError`` because the SDK's urllib3 retry is switched off.
 
@@ -27,8 +28,9 @@ from connectors.errors import (
     SkipRecord,
 )
 
-# The window to wait out when a 429 carries no Retry-After (reference §12): the rolling 10 seconds (or what
-# X-HubSpot-RateLimit-Interval-Milliseconds says), the search limit's second.
+# The window to wait out when a 429 carries no Retry-After
+# (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines): the rolling 10 seconds
+# (or what X-HubSpot-RateLimit-Interval-Milliseconds says), the search limit's second.
 TEN_SECOND_WINDOW = 10.0
 SECONDLY_WINDOW = 1.0
 

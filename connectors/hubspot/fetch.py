@@ -1,6 +1,7 @@
 """The batched reads a pull is made of: id-windowed search, batch read, v4 association batch read.
 
-Each method spends the fewest calls the batch limits allow (reference §2, §4, §6):
+Each method spends the fewest calls the batch limits allow (https://developers.hubspot.com/docs/api/crm/deals,
+https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/associations):
 
 * search returns up to 200 per page and never more than 10,000 per query; ``search`` walks a query in
   ``hs_object_id`` order and, when a query reaches the cap, starts a new one after the last id seen. The id
@@ -198,7 +199,7 @@ class Fetcher:
 
 
 def _merge(items: list[Associated]) -> list[Associated]:
-    """One entry per associated id (an id repeats when several labels apply, reference §2)."""
+    """One entry per associated id (an id repeats when several labels apply, https://developers.hubspot.com/docs/api/crm/associations)."""
     merged: dict[str, list[str | None]] = {}
     for item in items:
         merged.setdefault(item.to_id, []).extend(item.labels)

@@ -1,6 +1,8 @@
 """Client-side rate limiting: stay under HubSpot's limits instead of bouncing off them.
 
-Three budgets, all enforced before a request is sent (reference §4, §12):
+Three budgets, all enforced before a request is sent (HubSpot's usage guidelines,
+https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines, and its search docs,
+https://developers.hubspot.com/docs/api/crm/search):
 
 * the per-app rolling 10-second window (100 on Starter, 190 on Professional/Enterprise), kept with some
   headroom and corrected by ``X-HubSpot-RateLimit-Remaining`` when HubSpot sends it (another process of the

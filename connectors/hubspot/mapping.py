@@ -1,9 +1,10 @@
 """Pure functions from HubSpot's wire shapes to the domain model (the write direction is payloads.py).
 
-Inputs are the JSON objects HubSpot sends (reference §2: ``{"id", "properties": {name: string|null},
-"createdAt", "updatedAt", "archived"}``; v4 association results; owners; pipelines). Every property value
-arrives as a string or null; datetimes as ISO-8601 UTC or, in some payloads, millisecond epochs. Nothing
-here does I/O, reads a clock or logs: that keeps the boundary testable on plain dicts.
+Inputs are the JSON objects HubSpot sends (https://developers.hubspot.com/docs/api/crm/deals: ``{"id",
+"properties": {name: string|null}, "createdAt", "updatedAt", "archived"}``; v4 association results; owners;
+pipelines). Every property value arrives as a string or null; datetimes as ISO-8601 UTC or, in some payloads,
+millisecond epochs. Nothing here does I/O, reads a clock or logs: that keeps the boundary testable on plain
+dicts.
 
 Our tasks carry the action's idempotency key as the last line of ``hs_task_body``
 (``crm-followup key: cf-<20 hex> rule: <rule_id>``, docs/crm-fields.md); HubSpot may turn the body into
@@ -103,7 +104,8 @@ ENGAGEMENT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
-# Default call dispositions (reference §5); custom ones map to UNKNOWN.
+# Default call dispositions (https://developers.hubspot.com/docs/guides/api/crm/engagements/calls); custom
+# ones map to UNKNOWN.
 CALL_DISPOSITIONS: Mapping[str, Outcome] = {
     "9d9162e7-6cf3-4944-bf63-4dff82258764": Outcome.BUSY,
     "f240bbac-87c9-4f6e-bf70-924b57d47db7": Outcome.CONNECTED,

@@ -18,7 +18,8 @@ from policies.model import ContactRole, DealField
 
 Tier = Literal["starter", "professional", "enterprise"]
 
-# HubSpot's published per-app limits for private apps (reference §12): (per 10 seconds, per day).
+# HubSpot's published per-app limits for private apps (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines):
+# (per 10 seconds, per day).
 TIER_LIMITS: Mapping[str, tuple[int, int]] = {
     "starter": (100, 250_000),
     "professional": (190, 625_000),

@@ -29,7 +29,7 @@ from policies.model import (
     UpdateTask,
 )
 
-# Association type ids (HUBSPOT_DEFINED, reference §7).
+# Association type ids (HUBSPOT_DEFINED, https://developers.hubspot.com/docs/api/crm/associations).
 TASK_TO_DEAL = 216
 TASK_TO_CONTACT = 204
 

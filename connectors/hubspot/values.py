@@ -1,7 +1,8 @@
 """HubSpot's value formats: every property value is a string on the wire; these read and write them.
 
-Datetimes arrive as ISO-8601 UTC (``2026-03-01T09:30:00.123Z``) or millisecond epochs; date-only
-properties are midnight UTC (reference §3); search filters take millisecond epochs (reference §4).
+Datetimes arrive as ISO-8601 UTC (``2026-03-01T09:30:00.123Z``) or millisecond epochs; date-only properties
+are midnight UTC (https://developers.hubspot.com/docs/api/crm/deals); search filters take millisecond epochs
+(https://developers.hubspot.com/docs/api/crm/search).
 
 Two families: ``read_*`` take the property's name and raise ``connectors.values.BadValue`` for a value that
 is unreadable, of the wrong type or out of bounds (the deal mapping rejects the deal with it); ``parse_*``

@@ -1,13 +1,15 @@
 """Access tokens, fetched by the connector itself with ``requests`` against the configured login URL.
 
-simple-salesforce can log in on its own, but its token URL is hard-coded to ``https://{domain}.salesforce.com``
-and its refresh loop on INVALID_SESSION_ID has no bound for ``SFType`` calls (reference §1.6). So the
+simple-salesforce can log in on its own, but its token URL is hard-coded to
+``https://{domain}.salesforce.com`` and its refresh loop on INVALID_SESSION_ID has no bound for ``SFType``
+calls (https://github.com/simple-salesforce/simple-salesforce/blob/master/simple_salesforce/api.py). So the
 connector obtains tokens here and the client door (``client.SalesforceClient``) builds
 ``Salesforce(instance_url=..., session_id=...)`` with them; when Salesforce answers 401 it calls
 ``TokenSource.fetch()`` again and rebuilds the client.
 
-Flows (reference §5): JWT bearer (RS256 assertion, ``exp`` at most 3 minutes ahead, no refresh token),
-client credentials (HTTP Basic against the org's My Domain), the legacy username-password grant, and a
+Flows (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm and the
+client-credentials flow beside it): JWT bearer (RS256 assertion, ``exp`` at most 3 minutes ahead, no refresh
+token), client credentials (HTTP Basic against the org's My Domain), the legacy username-password grant, and a
 static token from the environment. Secrets come from environment variables or files and are never logged;
 token endpoint errors are reported by their OAuth ``error`` code only.
 """

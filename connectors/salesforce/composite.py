@@ -1,9 +1,10 @@
 """sObject Collections calls (``composite/sobjects``) with per-record outcomes and safe retries.
 
-One call writes up to 200 records, of mixed types, with ``allOrNone: false``: Salesforce answers 200 with
-one SaveResult per record, in order, and never raises for a single record (reference §1.4, §4.1). Records
-that failed with a transient code (UNABLE_TO_LOCK_ROW) are sent again with backoff; every other per-record
-error is final for this cycle.
+One call writes up to 200 records, of mixed types, with ``allOrNone: false``: Salesforce answers 200 with one
+SaveResult per record, in order, and never raises for a single record
+(https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-create.html).
+Records that failed with a transient code (UNABLE_TO_LOCK_ROW) are sent again with backoff; every other
+per-record error is final for this cycle.
 
 Retrying a *create* is only safe when we know the first attempt did not land (a dropped connection can
 lose the answer to a call that succeeded). ``CollectionWriter.create`` therefore asks, before every retry,

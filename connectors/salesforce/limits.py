@@ -1,10 +1,12 @@
 """API budget accounting: what crm-followup spent, what the org has left, and when to stop.
 
 Salesforce's allocation is per org and per rolling 24 hours, shared with every other integration, and every
-REST call, query page and collections call counts one (reference §4.5). Every response carries
-``Sforce-Limit-Info: api-usage=USED/TOTAL`` (plus ``per-app-api-usage=USED/TOTAL(appName=...)`` when the
-connected app has its own quota). ``ApiBudget`` reads that header from every response (it is the
-``TimeoutSession`` observer) and, before each call, refuses with ``BudgetExhausted`` when:
+REST call, query page and collections call counts one
+(https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
+Every response carries ``Sforce-Limit-Info: api-usage=USED/TOTAL`` (plus
+``per-app-api-usage=USED/TOTAL(appName=...)`` when the connected app has its own quota). ``ApiBudget`` reads
+that header from every response (it is the ``TimeoutSession`` observer) and, before each call, refuses with
+``BudgetExhausted`` when:
 
 * the org as a whole has used ``max_org_usage`` of its allocation (crm-followup must never be the
   integration that exhausts it), or

@@ -3,7 +3,7 @@
 simple-salesforce serialises bodies with ``json.dumps``, which refuses ``date``/``datetime``; values are
 formatted here: dates ``YYYY-MM-DD``, datetimes ``YYYY-MM-DDThh:mm:ssZ`` in UTC. A Task's ``ActivityDate``
 is the due date in the owner's time zone (Salesforce stores it as a plain date and must not shift it,
-reference §8), computed from the action's UTC ``due_at``.
+https://github.com/forcedotcom/dataloader/issues/280), computed from the action's UTC ``due_at``.
 
 Tasks crm-followup creates are to-dos: ``TaskSubtype`` ``Task`` (``Call``/``Email`` subtypes would render
 them as logged calls and e-mails in the activity timeline) and ``Type`` per channel, so reps see "Call",

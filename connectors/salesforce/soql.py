@@ -1,14 +1,18 @@
 # ruff: noqa: S608 - values go through quote()/datetime_literal(); names come from settings
 """Pure SOQL builders: every query the connector sends, as text, tested on its own.
 
-Literal rules (reference §2): dateTime literals are unquoted ``YYYY-MM-DDThh:mm:ssZ`` and only compare with
-dateTime fields; strings are single-quoted with ``\\`` and ``'`` escaped. Cursor filters use ``>=`` on a
-literal floored to the second, so flooring can only re-read, never skip.
+Literal rules
+(https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_dateformats.htm):
+dateTime literals are unquoted ``YYYY-MM-DDThh:mm:ssZ`` and only compare with dateTime fields; strings are
+single-quoted with ``\\`` and ``'`` escaped. Cursor filters use ``>=`` on a literal floored to the second, so
+flooring can only re-read, never skip.
 
-The opportunity query fetches whole aggregates in one round trip: the opportunity, its contact roles (with
-the contact's name and e-mail), its newest Tasks and Events. E-mails come from a separate ``EmailMessage``
-query by ``RelatedToId`` (reference §3), ordered by ``RelatedToId`` so that a full pull can merge them with
-opportunities ordered by ``Id`` without holding either in memory.
+The opportunity query fetches whole aggregates in one round trip: the opportunity, its contact roles (with the
+contact's name and e-mail), its newest Tasks and Events. E-mails come from a separate ``EmailMessage`` query
+by ``RelatedToId``
+(https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_emailmessage.htm),
+ordered by ``RelatedToId`` so that a full pull can merge them with opportunities ordered by ``Id`` without
+holding either in memory.
 """
 
 from __future__ import annotations

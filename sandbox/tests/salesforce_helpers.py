@@ -19,7 +19,8 @@ def trusted_session(ca_file: object) -> requests.Session:
 
 
 class RewriteToSandbox(HTTPAdapter):
-    """Sends requests meant for a salesforce.com login host to the sandbox instead (reference §1.2)."""
+    """Sends requests meant for a salesforce.com login host to the sandbox instead (the token URL is fixed in
+    https://github.com/simple-salesforce/simple-salesforce/blob/master/simple_salesforce/login.py)."""
 
     def __init__(self, instance_url: str) -> None:
         super().__init__()

@@ -62,9 +62,9 @@ def test_the_shipped_example_snapshot_passes_the_same_checks() -> None:
 def test_a_problem_in_a_reordered_activity_points_at_its_place_in_the_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Deal sorts activities by time; the one dated year 3000 (first in the file) is still named as item 0."""
+    """Deal sorts activities by time; the one dated year 4500 (first in the file) is still named as item 0."""
     monkeypatch.chdir(CORPUS)
     with pytest.raises(ConfigError) as caught:
-        load_snapshot(read_json_text(Path("23_activity_in_year_3000.json")))
+        load_snapshot(read_json_text(Path("23_activity_in_year_4500.json")))
     (problem,) = caught.value.problems
-    assert ": deals.0.activities.0.occurred_at: 3000-01-01" in problem
+    assert ": deals.0.activities.0.occurred_at: 4500-01-01" in problem

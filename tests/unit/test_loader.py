@@ -12,7 +12,7 @@ from cli.policy_commands import schema, validate
 from config.errors import ConfigError
 from policies.durations import Duration
 from policies.loader import load_policy, policy_from_text
-from policies.settings import PolicyFile
+from policies.policy_file import PolicyFile
 from tests.unit.builders import OWNER, deal, policy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.model import Owner
+from policies.policy_file import PolicyFile, Rollout
 from policies.rollout import BUCKETS, bucket, cohort, in_percent
-from policies.settings import PolicyFile, Rollout
 from tests.unit.builders import deal, policy
 
 EMEA = Owner("o7", "Ana", team="EMEA")

@@ -166,8 +166,8 @@ def test_audit_records_fired_rules_with_their_reason(make_cycle, store: StateSto
 
 
 def _owner_canary(owners: tuple[str, ...]):
+    from policies.policy_file import Rollout
     from policies.rollout import cohort
-    from policies.settings import Rollout
 
     rollout = Rollout(owners=owners)
     return lambda deal, owner: cohort(rollout, "acme", deal, owner, shadow=False)

@@ -1,7 +1,8 @@
 """HubSpot's fixed vocabulary: object types and their ids, default association types, call dispositions.
 
 These are facts about HubSpot portals, not about any dataset, so they live apart from the store. Sources are
-the HubSpot API reference (``shared/reference/hubspot-api.md`` §2, §5, §7); where the reference gives only one
+HubSpot's documentation (https://developers.hubspot.com/docs/api/crm/deals, https://developers.hubspot.com/docs/guides/api/crm/engagements/calls,
+https://developers.hubspot.com/docs/api/crm/associations); where the reference gives only one
 direction of an association pair, the inverse id follows HubSpot's published table (see sandbox/README.md).
 """
 

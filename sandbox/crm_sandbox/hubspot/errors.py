@@ -1,7 +1,8 @@
 """HubSpot's error bodies: ``{"status":"error","message","correlationId","category",...}``.
 
 Handlers raise ``HubSpotError``; the app turns it into the JSON body HubSpot sends, with the content type
-``application/json;charset=utf-8`` it uses. Categories and messages follow the reference §12.
+``application/json;charset=utf-8`` it uses. Categories and messages follow
+https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """HubSpot's API limits per token: a rolling 10-second window, a daily budget, search's per-second limit.
 
-Numbers by tier follow the usage guidelines (reference §12): Free/Starter 100 per 10 s and 250,000 a day,
-Professional 190 and 625,000, Enterprise 190 and 1,000,000; the API limit increase pack raises the window to
-250 and adds 1,000,000 a day. Search is limited to 5 requests a second and is exempt from the 10-second
-window (the spec's ``x-hubspot-rate-limit-exemptions: ["ten-secondly"]``); its responses carry no
-``X-HubSpot-RateLimit-*`` headers, as reported for the real API. The daily budget resets at midnight in the
+Numbers by tier follow the usage guidelines
+(https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines): Free/Starter 100 per 10 s
+and 250,000 a day, Professional 190 and 625,000, Enterprise 190 and 1,000,000; the API limit increase pack
+raises the window to 250 and adds 1,000,000 a day. Search is limited to 5 requests a second and is exempt from
+the 10-second window (the spec's ``x-hubspot-rate-limit-exemptions: ["ten-secondly"]``); its responses carry
+no ``X-HubSpot-RateLimit-*`` headers, as reported for the real API. The daily budget resets at midnight in the
 account's time zone. Time comes from the sandbox clock, so tests move it instead of sleeping.
 """
 

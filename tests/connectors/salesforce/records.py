@@ -1,4 +1,6 @@
-"""Record dicts shaped like Salesforce query results (reference §2), for mapping and pull tests."""
+"""Record dicts shaped like Salesforce query results
+(https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.md), for mapping and pull
+tests."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from policies.bounds import MAX_MAGNITUDE
 from policies.durations import PolicyDuration, parse_duration
 from policies.fillers import LANGUAGES
 from policies.model import Channel, ContactRole
@@ -59,7 +60,7 @@ class Strict(BaseModel):
 
 # Bounds on numbers: far beyond any sensible policy, small enough that no date or count arithmetic overflows.
 MAX_COUNT = 1000  # touches, tasks
-MAX_AMOUNT = 1e15  # deal amounts and scores
+MAX_AMOUNT = MAX_MAGNITUDE  # deal amounts and scores: the range CRM values are held to (policies.bounds)
 
 
 # --------------------------------------------------------------------------------------------------
