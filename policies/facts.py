@@ -15,7 +15,6 @@ from datetime import datetime
 from itertools import product
 from typing import Literal
 
-from policies.frozen import direct_init
 from policies.model import Activity, ActivityKind, Deal, Direction, Outcome
 
 Touch = Literal["signal", "unanswered", "neutral"]
@@ -61,7 +60,6 @@ def signal_kind(activity: Activity) -> SignalKind:
     return "other"
 
 
-@direct_init  # built once per deal evaluation: see policies.frozen
 @dataclass(frozen=True, slots=True)
 class DealFacts:
     last_signal: Activity | None  # the last conversation with the customer

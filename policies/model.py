@@ -21,8 +21,6 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from hashlib import sha256
 
-from policies.frozen import direct_init
-
 FieldValue = str | int | float | bool | date | datetime | None
 
 
@@ -366,7 +364,6 @@ class Deal:
 # --------------------------------------------------------------------------------------------------
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One fact behind a decision, for the rep's task body, the audit trail and ``followup explain``."""
@@ -375,7 +372,6 @@ class Evidence:
     value: str  # already rendered: "6", "2026-03-02", "call:123, email:456"
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Explanation:
     summary: str
@@ -411,7 +407,6 @@ class _ActionBase:
     explanation: Explanation
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateTask(_ActionBase):
     owner_id: str | None
@@ -428,7 +423,6 @@ class CreateTask(_ActionBase):
     items: tuple[ChecklistItem, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateTask(_ActionBase):
     task_id: str
@@ -442,7 +436,6 @@ class UpdateTask(_ActionBase):
     items: tuple[ChecklistItem, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseTask(_ActionBase):
     task_id: str
@@ -453,7 +446,6 @@ class CloseTask(_ActionBase):
     body: str | None = None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeStage(_ActionBase):
     pipeline_id: str
@@ -462,21 +454,18 @@ class ChangeStage(_ActionBase):
     expected_modified_at: datetime | None = None  # write only if the deal is unchanged since it was read
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetDealFields(_ActionBase):
     fields: Mapping[str, FieldValue]  # DealField values or CRM field names
     expected_modified_at: datetime | None = None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnrolInNurture(_ActionBase):
     contact_ids: tuple[str, ...]
     nurture: str  # HubSpot list name or Salesforce campaign name, from the policy
 
 
-@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactivateFromNurture(_ActionBase):
     contact_ids: tuple[str, ...]
@@ -504,7 +493,6 @@ def action_kind(action: Action) -> str:
     return ACTION_KINDS[type(action)]
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class RuleVerdict:
     """Whether one rule fired for one deal, and why (or why not)."""
@@ -515,7 +503,6 @@ class RuleVerdict:
     evidence: tuple[Evidence, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     deal_id: str
@@ -523,7 +510,6 @@ class Decision:
     verdicts: tuple[RuleVerdict, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class DeferredAction:
     """An action held back by a budget (tasks per owner per day, touches per contact): never dropped."""
