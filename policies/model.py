@@ -223,7 +223,6 @@ CLOSED_ITEM_WORDS: Mapping[CloseReason, str] = {
 }
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class TaskItem:
     """One need in a combined task (``tasks.combine``): which rule asked, its intent, and whether it is done.
@@ -245,7 +244,6 @@ class TaskItem:
         return self.closed is None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class AutoTask:
     """A task crm-followup created (found in the CRM by its idempotency key), open or recently closed.
@@ -378,7 +376,6 @@ class Explanation:
     evidence: tuple[Evidence, ...] = ()
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class ChecklistItem:
     """One item of a combined task as the rep reads it: its state, what to do, and why (with evidence)."""
