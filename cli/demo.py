@@ -1,10 +1,11 @@
 """``followup demo``: the whole product in under a minute, on a seeded sandbox CRM started in-process.
 
 1. start a HubSpot (or Salesforce) sandbox with a realistic seeded sales team, and a temp SQLite state;
-2. pull it read-only and print the plan: what the shipped policy would do now, and why;
+2. pull it read-only and print the plan: what the shipped policy (or ``--policy``) would do now, and why;
 3. run one real worker cycle (intents, batched writes through the official SDK, outcomes, audit);
 4. print a summary (actions by kind and rule, API calls) and a few tasks read back from the CRM through
-   the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence;
+   the SDK, as a rep sees them: subject, due date in the owner's time zone, body with the evidence; a
+   combined task (one conversation, a checklist of what to settle in it) comes first when there is one;
 5. write the HTML report (``followup report``) of that state store and print its path.
 
 ``followup demo --backtest`` instead seeds the sandbox with six months of deal history and runs
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -102,7 +104,7 @@ def _start(crm: str, seed: int, deals: int, now: datetime, *, history: bool = Fa
         yield DemoCrm(crm, section, sf)
 
 
-def _write_settings(folder: Path, demo: DemoCrm) -> Path:
+def _write_settings(folder: Path, demo: DemoCrm, policy: Path = POLICY) -> Path:
     path = folder / "settings.yaml"
     path.write_text(
         "# Written by `followup demo`; run it again with: followup run --once --settings " + str(path) + "\n"
@@ -111,14 +113,16 @@ def _write_settings(folder: Path, demo: DemoCrm) -> Path:
         "accounts:\n"
         "  demo:\n"
         f"    crm: {demo.crm}\n"
-        f"    policy: '{POLICY}'\n"
+        f"    policy: '{policy.resolve()}'\n"
         "    apply_batch_size: 2000\n" + demo.section,
         encoding="utf-8",
     )
     return path
 
 
-def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None) -> int:
+def run_demo(
+    *, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | None, policy_path: Path | None = None
+) -> int:
     """Run the demo; returns the exit status (0 when the cycle completed)."""
     import worker
     from cli.progress import terminal_progress
@@ -131,7 +135,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
     console.rule(f"[bold]crm-followup demo[/] · {crm} sandbox · {deals} seeded deals")
     started = time.monotonic()
     with _start(crm, seed, deals, now) as demo:
-        settings = _write_settings(folder, demo)
+        settings = _write_settings(folder, demo, policy_path or POLICY)
         console.print(f"[dim]sandbox up at {_url(demo)} · settings {settings}[/]")
 
         console.rule(f"0 · setup: what the policy needs in the CRM (followup setup {crm})")
@@ -150,7 +154,7 @@ def run_demo(*, crm: str, deals: int, seed: int, show_tasks: int, keep: Path | N
             console.rule("3 · what a rep now sees in the CRM")
             zones = {o.id: o.time_zone for o in snapshot.owners}
             names = {o.id: o.name for o in snapshot.owners}
-            for task in _followup_tasks(settings, show_tasks):
+            for task in _showcase(_followup_tasks(settings, 200), show_tasks):
                 console.print(_task_panel(task, zones, names, policy.calendar.time_zone))
     console.rule("4 · the report: hygiene, what the policy did, operations (followup report)")
     report = _write_report(console, settings, folder / "report.html")
@@ -259,7 +263,7 @@ def _print_plan(console: Console, snapshot: Any, policy: Any, now: datetime) -> 
         table.add_row(
             names.get(action.deal_id, action.deal_id),
             f"[cyan]{action.rule_id}[/]\n[magenta]{action_kind(action)}[/]",
-            f"{describe(action)}\n[dim]{action.explanation.summary}[/]",
+            f"{escape(describe(action))}\n[dim]{escape(action.explanation.summary)}[/]",
         )
     console.print(table)
     kinds = Counter(action_kind(a) for a in result.actions)
@@ -304,6 +308,14 @@ def _print_summary(console: Console, result: Any) -> None:
     console.print(calls)
 
 
+def _showcase(tasks: list[TaskView], limit: int) -> list[TaskView]:
+    """The newest tasks, a combined one (one conversation, several items: ``tasks.combine``) first."""
+    from connectors.checklist import MARKER
+
+    combined = [t for t in tasks if MARKER in t.body][:1]
+    return (combined + [t for t in tasks if t not in combined])[:limit]
+
+
 def _task_panel(
     task: TaskView, zones: dict[str, str | None], names: dict[str, str], default_zone: str
 ) -> Panel:
@@ -314,8 +326,8 @@ def _task_panel(
         due = task.due.strftime("%a %d %b %Y") if task.due else "-"
     owner = names.get(task.owner_id or "", task.owner_id or "unassigned")
     return Panel(
-        task.body.strip(),
-        title=f"[bold]{task.subject}[/]",
+        escape(task.body.strip()),
+        title=f"[bold]{escape(task.subject)}[/]",
         subtitle=f"due {due} · {owner}",
         title_align="left",
         subtitle_align="left",

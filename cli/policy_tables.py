@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from policies.codec import Snapshot
 from policies.model import (
+    CLOSED_ITEM_WORDS,
     Action,
     ChangeStage,
+    ChecklistItem,
     CloseTask,
     CreateTask,
     Deal,
@@ -26,15 +29,18 @@ from policies.model import Plan as PlanResult
 
 
 def describe(action: Action) -> str:
-    """One line saying what the action does, for a person."""
+    """One line saying what the action does, for a person; a combined task's checklist below it."""
     match action:
         case CreateTask():
-            return f"{action.task_type.value} task due {action.due_at:%Y-%m-%d %H:%M} UTC: {action.subject}"
+            line = f"{action.task_type.value} task due {action.due_at:%Y-%m-%d %H:%M} UTC: {action.subject}"
+            return line + checklist_lines(action.items)
         case UpdateTask():
             due = f" to {action.due_at:%Y-%m-%d %H:%M} UTC" if action.due_at else ""
+            if action.items:
+                return f"update task {action.task_id}{due}: {action.subject}" + checklist_lines(action.items)
             return f"move task {action.task_id}{due}"
         case CloseTask():
-            return f"close task {action.task_id} ({action.reason.value})"
+            return f"close task {action.task_id} ({action.reason.value})" + checklist_lines(action.items)
         case ChangeStage():
             reason = f", reason: {action.close_reason}" if action.close_reason else ""
             return f"stage -> {action.pipeline_id}/{action.stage_id}{reason}"
@@ -44,6 +50,19 @@ def describe(action: Action) -> str:
             return f"enrol {len(action.contact_ids)} contact(s) in {action.nurture!r}"
         case ReactivateFromNurture():
             return f"reactivate {len(action.contact_ids)} contact(s) from {action.nurture!r}"
+
+
+def checklist_lines(items: Sequence[ChecklistItem]) -> str:
+    """A combined task's items, one line each: ``[ ]`` open, ``[x]`` closed with how and when."""
+    lines = []
+    for entry in items:
+        item = entry.item
+        if item.closed is None:
+            lines.append(f"\n  [ ] {entry.title}")
+        else:
+            when = f" {item.closed_on.isoformat()}" if item.closed_on else ""
+            lines.append(f"\n  [x] {entry.title} ({CLOSED_ITEM_WORDS[item.closed]}{when})")
+    return "".join(lines)
 
 
 def render_plan(result: PlanResult, snapshot: Snapshot, now: datetime, mode: str) -> None:
@@ -57,8 +76,8 @@ def render_plan(result: PlanResult, snapshot: Snapshot, now: datetime, mode: str
             names.get(action.deal_id, action.deal_id),
             action.rule_id,
             action_kind(action),
-            describe(action),
-            action.explanation.summary,
+            escape(describe(action)),
+            escape(action.explanation.summary),
         )
     console.print(table)
     if result.deferred:
@@ -71,7 +90,7 @@ def render_plan(result: PlanResult, snapshot: Snapshot, now: datetime, mode: str
                 names.get(action.deal_id, action.deal_id),
                 action.rule_id,
                 deferred.not_before.isoformat(),
-                describe(action),
+                escape(describe(action)),
                 deferred.reason,
             )
         console.print(later)
@@ -92,4 +111,4 @@ def render_explanations(decisions: Sequence[Decision], deals: Sequence[Deal], no
             table.add_row(verdict.rule_id, "yes" if verdict.fired else "no", verdict.reason, evidence)
         console.print(table)
         for action in decision.actions:
-            console.print(f"  -> {action_kind(action)}: {describe(action)}")
+            console.print(f"  -> {action_kind(action)}: {escape(describe(action))}")

@@ -104,6 +104,13 @@ def serve(settings_path: Path) -> None:
     help="Instead of a cycle, start the sandbox with six months of deal history and run `followup "
     "backtest --settings` on it: the live history pull through the official client, then the replay.",
 )
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Run the cycle with this policy file or folder instead of the shipped config/policies "
+    "(e.g. a copy with `tasks: {combine: false}`).",
+)
 def demo(
     crm: str,
     deals: int,
@@ -113,6 +120,7 @@ def demo(
     snapshot_out: Path | None,
     now: str | None,
     backtest: bool,
+    policy: Path | None,
 ) -> None:
     """Start a seeded sandbox CRM, show the plan, run a real cycle, and show tasks as a rep sees them."""
     if snapshot_out is not None:
@@ -127,4 +135,4 @@ def demo(
         sys.exit(run_demo_backtest(crm=crm, deals=deals, seed=seed, keep=keep))
     from cli.demo import run_demo
 
-    sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep))
+    sys.exit(run_demo(crm=crm, deals=deals, seed=seed, show_tasks=show_tasks, keep=keep, policy_path=policy))

@@ -28,11 +28,13 @@ from connectors.base import (
     KnownDeals,
     OutcomeStatus,
 )
+from connectors.checklist import plain_checklist
 from connectors.held_back import held_back
 from policies.model import (
     Action,
     AutoTask,
     ChangeStage,
+    ChecklistItem,
     CloseTask,
     CreateTask,
     Deal,
@@ -247,9 +249,11 @@ class InMemoryCrm:
         for task in updated.auto_tasks:
             self._task_by_key.setdefault(task.key, task.id)
         if isinstance(action, CreateTask):
-            self._bodies[action.key] = action.body
+            self._bodies[action.key] = _text(action.body, action.items)
         elif isinstance(action, UpdateTask) and action.body is not None:
-            self._bodies[action.task_key] = action.body
+            self._bodies[action.task_key] = _text(action.body, action.items)
+        elif isinstance(action, CloseTask) and action.items:
+            self._bodies[action.task_key] = _text(action.body or "", action.items)
         self._touch(deal.id)
         self._ours[deal.id] = self._seq
         written = self._task_by_key[action.key] if isinstance(action, CreateTask) else deal.id
@@ -304,6 +308,11 @@ class InMemoryCrm:
             members.difference_update(action.contact_ids)
         status = OutcomeStatus.APPLIED if members != before else OutcomeStatus.ALREADY_APPLIED
         return ActionOutcome(action.key, status)
+
+
+def _text(body: str, items: Sequence[ChecklistItem]) -> str:
+    """What a rep reads: the body, or for a combined task its checklist under the body as heading."""
+    return plain_checklist(items, body) if items else body
 
 
 def _same(updated: Deal, deal: Deal) -> bool:

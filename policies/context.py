@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from policies.calendar import BusinessCalendar
 from policies.facts import DealFacts
@@ -25,6 +26,7 @@ from policies.model import (
     Owner,
     Priority,
     RuleVerdict,
+    TaskItem,
     TaskType,
     make_key,
 )
@@ -40,6 +42,10 @@ DECISION_MAKER = "decision_maker"
 SIGNALS = "signals"
 EXPIRY = "task_expiry"
 RULE_IDS = (STOP, QUALIFICATION, NURTURE, NEXT_STEP, AGREED, SIGNALS, DECISION_MAKER, EXPIRY)
+# The rule id of a combined task (``tasks.combine``, ``policies.combine``), and the rules whose requests
+# all mean "talk to the customer" and so share one task per deal. The qualify task stays on its own.
+COMBINED = "conversation"
+COMBINABLE = frozenset({NURTURE, AGREED, NEXT_STEP, DECISION_MAKER})
 
 
 def day(moment: datetime, calendar: BusinessCalendar) -> str:
@@ -70,6 +76,66 @@ def _all_skipped(reason: str) -> Mapping[str, RuleVerdict]:
     return {rule_id: _bare_verdict(rule_id, False, reason) for rule_id in RULE_IDS}
 
 
+_NO_ITEMS: Mapping[str, tuple[AutoTask, TaskItem]] = {}  # shared, never written: most deals have no items
+
+
+class Request(NamedTuple):
+    """What a rule asks the rep to do with the customer, before ``policies.combine.fold`` makes the task:
+    a ``CreateTask`` of the rule alone, or an item of the deal's one combined task (cheaper to build than
+    a task, and most requests of a deal end up as items)."""
+
+    rule_id: str
+    key: str
+    subject: str
+    body: str
+    explanation: Explanation
+    due_at: datetime
+    fell_due_at: datetime | None
+    task_type: TaskType
+    priority: Priority
+    contact_id: str | None
+
+
+_new_request = (
+    tuple.__new__
+)  # builds a Request from a tuple in C: a NamedTuple's __new__ is a Python function
+
+
+def expand_tasks(
+    tasks: tuple[AutoTask, ...], virtual: dict[str, tuple[AutoTask, TaskItem]]
+) -> list[AutoTask]:
+    """The tasks as the rules see them: a combined task stands for one task per item of its checklist.
+
+    Each item becomes a task of its rule with its own key, due date and state (open while both the item and
+    the combined task are open), under an id of its own that ``virtual`` maps back to the combined task and
+    the item; ``policies.combine`` turns what the rules do to these into writes on the combined task. An
+    intent open in one task wins over a closed task with the same key (a task merged into another).
+    """
+    out: list[AutoTask] = []
+    for task in tasks:
+        if not task.items:
+            out.append(task)
+            continue
+        for item in task.items:
+            task_id = f"{task.id}#{item.key}"
+            virtual[task_id] = (task, item)
+            out.append(
+                AutoTask(
+                    task_id,
+                    item.key,
+                    item.rule_id,
+                    item.added_at,
+                    item.due_at,
+                    task.is_open and item.closed is None,
+                    task.owner_id,
+                    task.task_type,
+                    task.subject,
+                )
+            )
+    open_keys = {t.key for t in out if t.is_open}
+    return [t for t in out if t.is_open or t.key not in open_keys]
+
+
 class Context:
     __slots__ = (
         "_due_now",
@@ -77,6 +143,7 @@ class Context:
         "actions",
         "calendar",
         "closed_tasks",
+        "combine",
         "compiled",
         "deal",
         "facts",
@@ -85,11 +152,15 @@ class Context:
         "open_tasks",
         "owner",
         "policy",
+        "request_at",
+        "requests",
         "rules",
         "step_gaps",
         "step_key",
+        "tasks",
         "today",
         "verdicts",
+        "virtual",
     )
 
     def __init__(
@@ -112,9 +183,21 @@ class Context:
         self.facts = facts
         self.today: date = calendar.local_date(now)
         self.actions: list[Action] = []
+        self.requests: list[Request] = []  # requests to reach the customer (``tasks.combine``)
+        self.request_at = 0  # where in ``actions`` the task for them goes
         self.verdicts: dict[str, RuleVerdict] = {}
-        tasks = deal.auto_tasks
+        self.combine: bool = policy.tasks.combine
+        # A combined task's items appear to the rules as tasks of their own (``expand_tasks``).
+        self.virtual: Mapping[str, tuple[AutoTask, TaskItem]] = _NO_ITEMS
+        tasks: tuple[AutoTask, ...] | list[AutoTask] = deal.auto_tasks
+        if tasks and any(t.items for t in tasks):
+            virtual: dict[str, tuple[AutoTask, TaskItem]] = {}
+            tasks = expand_tasks(deal.auto_tasks, virtual)
+            self.virtual = virtual
+        self.tasks = tasks
         self.keys = {t.key for t in tasks} if tasks else set()
+        if self.virtual:
+            self.keys.update(t.key for t in deal.auto_tasks)
         self.open_tasks: list[AutoTask] = [t for t in tasks if t.is_open] if tasks else []
         self.closed_tasks: list[AutoTask] = [t for t in tasks if not t.is_open] if tasks else []
         self._due_now: datetime | None = None
@@ -143,7 +226,7 @@ class Context:
         return [t for t in self.open_tasks if t.rule_id == rule_id]
 
     def close(self, task: AutoTask, rule_id: str, reason: CloseReason, explanation: Explanation) -> None:
-        """Close one of crm-followup's own open tasks (only ever those in ``deal.auto_tasks``)."""
+        """Close one of crm-followup's own open tasks (those in ``deal.auto_tasks``, or an item of one)."""
         self.actions.append(
             CloseTask(
                 key=make_key("close", task.key),
@@ -193,7 +276,9 @@ class Context:
         task_type: TaskType = TaskType.TODO,
         priority: Priority = Priority.MEDIUM,
         contact_id: str | None = None,
-    ) -> CreateTask:
+    ) -> None:
+        """A task for the owner: the rule's own, or with ``tasks.combine`` a request that ``fold`` combines
+        with the deal's other requests to reach the customer."""
         # Local dates as YYYY-MM-DD compare like the dates, and the rule has usually just shown this
         # one in its evidence: one memo instead of converting the moment again.
         names = self.calendar.day_names
@@ -207,22 +292,45 @@ class Context:
             values["due"] = due_day
         if "evidence" in used:
             values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
-        action = CreateTask(
-            key=key,
-            deal_id=self.deal.id,
-            rule_id=rule_id,
-            explanation=explanation,
-            owner_id=self.deal.owner_id,
-            subject=text.subject.render(values),
-            body=text.body.render(values),
-            due_at=due_at,
-            task_type=task_type,
-            priority=priority,
-            contact_id=contact_id,
-            fell_due_at=fell_due_at,
+        subject, body = text.subject.render(values), text.body.render(values)
+        if self.combine and rule_id in COMBINABLE:
+            # A request to reach the customer: ``policies.combine.fold`` makes the task (one per deal).
+            if not self.requests:
+                self.request_at = len(self.actions)
+            self.requests.append(
+                _new_request(
+                    Request,
+                    (
+                        rule_id,
+                        key,
+                        subject,
+                        body,
+                        explanation,
+                        due_at,
+                        fell_due_at,
+                        task_type,
+                        priority,
+                        contact_id,
+                    ),
+                )
+            )
+            return
+        self.actions.append(
+            CreateTask(
+                key=key,
+                deal_id=self.deal.id,
+                rule_id=rule_id,
+                explanation=explanation,
+                owner_id=self.deal.owner_id,
+                subject=subject,
+                body=body,
+                due_at=due_at,
+                task_type=task_type,
+                priority=priority,
+                contact_id=contact_id,
+                fell_due_at=fell_due_at,
+            )
         )
-        self.actions.append(action)
-        return action
 
     # -- texts -----------------------------------------------------------------------------------
 
@@ -231,6 +339,16 @@ class Context:
         if self._values is None:
             self._values = self._base_values()
         return {**self._values, **extra}
+
+    def value(self, name: str) -> str:
+        """One of the template fields of ``text_values`` (without copying them all)."""
+        return self.base_values()[name]
+
+    def base_values(self) -> Mapping[str, str]:
+        """The template fields every text may use, read-only (``text_values`` copies them to add more)."""
+        if self._values is None:
+            self._values = self._base_values()
+        return self._values
 
     def _base_values(self) -> dict[str, str]:
         deal = self.deal

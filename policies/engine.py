@@ -27,6 +27,7 @@ from dataclasses import replace
 from datetime import datetime
 from operator import itemgetter
 
+from policies.combine import fold
 from policies.context import (
     AGREED,
     DECISION_MAKER,
@@ -98,7 +99,7 @@ def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = No
 
 
 def _decision(ctx: Context) -> Decision:
-    return Decision(ctx.deal.id, tuple(ctx.actions), _in_rule_order(ctx.verdicts))
+    return Decision(ctx.deal.id, tuple(fold(ctx)), _in_rule_order(ctx.verdicts))
 
 
 def _active_decision(ctx: Context) -> Decision:
@@ -180,7 +181,7 @@ def _nurtured(ctx: Context) -> Decision:
         ctx.skip_remaining("the deal is in nurture")
         return _decision(ctx)
     _reactivate(ctx, signal)
-    first = list(ctx.actions)
+    first = fold(ctx)
     verdict = ctx.verdicts[NURTURE]
     again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)
     verdicts = tuple(verdict if v.rule_id == NURTURE else v for v in again.verdicts)
@@ -277,7 +278,7 @@ def _stopped(ctx: Context) -> Decision:
                 expected_modified_at=deal.modified_at,
             )
         )
-        first = list(ctx.actions)
+        first = list(ctx.actions)  # no task actions here: nothing to combine
         again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)
         return Decision(deal.id, _merge_passes(first, again.actions), again.verdicts)
     closed = ctx.close_all(STOP, CloseReason.DEAL_STOPPED, Explanation("follow-up was stopped for this deal"))
@@ -291,7 +292,7 @@ def _merge_passes(first: list[Action], second: tuple[Action, ...]) -> tuple[Acti
 
     The second pass saw the first pass's tasks as if created (with simulated ids). A task it closes or
     moves again must not reach the CRM twice: a created-then-closed task is dropped altogether, and a
-    created-then-moved one is created with the new values.
+    created-then-moved one (or one that got more items, ``tasks.combine``) is created with the new values.
     """
     simulated = {task_id_for(a.key): a for a in first if isinstance(a, CreateTask)}
     if not simulated:
@@ -306,9 +307,14 @@ def _merge_passes(first: list[Action], second: tuple[Action, ...]) -> tuple[Acti
             base = changed.get(action.task_id, simulated[action.task_id])
             changed[action.task_id] = replace(
                 base,
+                rule_id=action.rule_id if action.items else base.rule_id,
                 due_at=action.due_at or base.due_at,
                 subject=action.subject or base.subject,
                 body=action.body or base.body,
+                priority=action.priority or base.priority,
+                task_type=action.task_type or base.task_type,
+                items=action.items or base.items,
+                explanation=action.explanation if action.items else base.explanation,
             )
         else:
             kept.append(action)

@@ -110,11 +110,11 @@ def next_step_key(ctx: Context) -> str:
 
 def next_step_overdue(ctx: Context) -> datetime | None:
     """When the grace period of the request for the next step ran out, if it has; ``None`` otherwise."""
-    if not ctx.deal.auto_tasks:
+    if not ctx.tasks:
         return None  # never asked (and no key to work out)
     rule = ctx.rules.next_step
     key = next_step_key(ctx)
-    asked = [t.created_at for t in ctx.deal.auto_tasks if t.key == key]
+    asked = [t.created_at for t in ctx.tasks if t.key == key]  # a combined task's item: when it was added
     if not asked:
         return None
     deadline = ctx.calendar.shift(min(asked), rule.grace)

@@ -2,8 +2,8 @@
 
 Each problem is one line ``file:line:col: path.to.key: message``, so an admin fixes them all in one pass
 and an editor can jump to each. In a folder the files are read in name order; each section (``mode``,
-``calendar``, ``stages``, ``defaults``, ``texts``, ``budgets``) may appear in one file only, and the
-``overrides`` of all files add up. A folder lets a team keep, say, one file per region.
+``calendar``, ``stages``, ``defaults``, ``texts``, ``tasks``, ``budgets``) may appear in one file only, and
+the ``overrides`` of all files add up. A folder lets a team keep, say, one file per region.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from config.errors import ConfigError
 from config.yamlsource import Located, load_located, parse_located
 from policies.consistency import Problem, check_override_scope, check_rules, check_stages
 from policies.policy import Policy, merge_rules
-from policies.policy_file import SINGLE_SECTIONS, Budgets, CalendarSettings, PolicyFile, RuleSet, Texts
+from policies.policy_file import (
+    SINGLE_SECTIONS,
+    Budgets,
+    CalendarSettings,
+    PolicyFile,
+    RuleSet,
+    TaskSettings,
+    Texts,
+)
 
 _SUFFIXES = (".yaml", ".yml")
 _EMPTY = (
@@ -180,6 +188,7 @@ def _assemble(parsed: list[tuple[Located, PolicyFile]], problems: list[str]) -> 
         overrides=tuple(overrides),
         texts=section("texts") or Texts(),
         budgets=section("budgets") or Budgets(),
+        tasks=section("tasks") or TaskSettings(),
         rollout=section("rollout"),
         sources=tuple(located.filename for located, _ in parsed),
     )

@@ -7,6 +7,7 @@ says otherwise); dates without a time are plain ``date`` values in the owner's c
 Reading guide:
     Owner, Pipeline, Stage       who works the deal, and where it can move
     Contact, Activity, AutoTask  who the deal talks to, what happened, what crm-followup left open
+    TaskItem, ChecklistItem      the items of a combined task: their state, and what the rep reads
     Deal                         the aggregate the engine evaluates, one at a time
     Action (a union)             what the engine wants done; every action carries a stable idempotency key
     Decision                     one deal's actions plus every rule's verdict, for ``followup explain``
@@ -206,9 +207,49 @@ class Activity:
     created_by_followup: bool = False
 
 
+class CloseReason(StrEnum):
+    SETTLED = "settled"  # what the task asked for is now in the CRM
+    SUPERSEDED = "superseded"  # a signal or a newer task replaced it
+    EXPIRED = "expired"  # nobody acted on it
+    DEAL_STOPPED = "deal_stopped"  # the deal was closed or went to nurture
+
+
+# How a closed item of a combined task reads on its checklist ("done 2026-03-05").
+CLOSED_ITEM_WORDS: Mapping[CloseReason, str] = {
+    CloseReason.SETTLED: "done",
+    CloseReason.SUPERSEDED: "no longer needed",
+    CloseReason.EXPIRED: "expired",
+    CloseReason.DEAL_STOPPED: "stopped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskItem:
+    """One need in a combined task (``tasks.combine``): which rule asked, its intent, and whether it is done.
+
+    This is the state crm-followup keeps in the CRM with the task (a marker line, docs/crm-fields.md), so a
+    later cycle knows which items are open: ``key`` is the intent key the rule would give a task of its
+    own, ``closed`` why and ``closed_on`` when (the owner's local date) the item stopped being open.
+    """
+
+    rule_id: str
+    key: str
+    added_at: datetime
+    due_at: datetime
+    closed: CloseReason | None = None
+    closed_on: date | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed is None
+
+
 @dataclass(frozen=True, slots=True)
 class AutoTask:
-    """A task crm-followup created (found in the CRM by its idempotency key), open or recently closed."""
+    """A task crm-followup created (found in the CRM by its idempotency key), open or recently closed.
+
+    ``items`` is the checklist of a combined task as stored in the CRM; empty for a task of one rule.
+    """
 
     id: str
     key: str
@@ -219,6 +260,7 @@ class AutoTask:
     owner_id: str | None = None
     task_type: TaskType = TaskType.TODO
     subject: str = ""
+    items: tuple[TaskItem, ...] = ()
     modified_at: datetime | None = None  # the CRM's modification stamp as last read or written; None: unknown
 
 
@@ -334,6 +376,17 @@ class Explanation:
     evidence: tuple[Evidence, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    """One item of a combined task as the rep reads it: its state, what to do, and why (with evidence)."""
+
+    item: TaskItem
+    title: str  # what to do: the rule's task subject
+    detail: str = ""  # how: the rule's task body (shown for open items)
+    why: str = ""
+    evidence: tuple[Evidence, ...] = ()
+
+
 def make_key(*parts: str) -> str:
     """A short, stable idempotency key for one intent: the same parts always give the same key.
 
@@ -363,6 +416,8 @@ class CreateTask(_ActionBase):
     # When the intent fell due, if that was before today: the task is then due at the next working moment
     # (a task created overdue helps nobody), and the planner still ranks it by how long it is overdue.
     fell_due_at: datetime | None = None
+    # A combined task's checklist (``tasks.combine``): one item per rule; empty for a task of one rule.
+    items: tuple[ChecklistItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -373,13 +428,9 @@ class UpdateTask(_ActionBase):
     subject: str | None = None
     body: str | None = None
     priority: Priority | None = None
-
-
-class CloseReason(StrEnum):
-    SETTLED = "settled"  # what the task asked for is now in the CRM
-    SUPERSEDED = "superseded"  # a signal or a newer task replaced it
-    EXPIRED = "expired"  # nobody acted on it
-    DEAL_STOPPED = "deal_stopped"  # the deal was closed or went to nurture
+    task_type: TaskType | None = None
+    # A combined task's checklist after the update (items marked done, added); empty: unchanged.
+    items: tuple[ChecklistItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -387,6 +438,9 @@ class CloseTask(_ActionBase):
     task_id: str
     task_key: str  # "" for a rep's own task (nurture.close_rep_tasks): it never gets our key line
     reason: CloseReason
+    # A combined task's final checklist (nothing left open) and its text as the rep reads it; else empty.
+    items: tuple[ChecklistItem, ...] = ()
+    body: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

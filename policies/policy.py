@@ -26,6 +26,7 @@ from policies.policy_file import (
     RuleSet,
     Scope,
     StageMoves,
+    TaskSettings,
     Texts,
 )
 
@@ -105,6 +106,7 @@ class Policy:
     overrides: tuple[Override, ...] = ()  # rules as written (only the keys they set matter)
     texts: Texts = field(default_factory=Texts)
     budgets: Budgets = field(default_factory=Budgets)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
     rollout: Rollout | None = None  # canary enforcement (policies.rollout); None: the mode for every deal
     sources: tuple[str, ...] = ()
     _resolved: dict[tuple[int, ...], CompiledRules] = field(default_factory=dict, repr=False)

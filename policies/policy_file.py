@@ -340,6 +340,18 @@ class Texts(Strict):
     )
 
 
+class TaskSettings(Strict):
+    """How the rules' requests reach the rep as tasks."""
+
+    combine: bool = Field(
+        default=True,
+        description=(
+            "one task per deal for everything that needs the same conversation with the customer "
+            "(follow-up, next step, decision maker, reactivation), as a checklist; false: one task per rule"
+        ),
+    )
+
+
 class Budgets(Strict):
     """(h) Budgets across deals, applied by the planner."""
 
@@ -384,7 +396,8 @@ class PolicyFile(Strict):
     defaults: RuleSet | None = None
     overrides: tuple[Override, ...] = ()
     texts: Texts | None = None
+    tasks: TaskSettings | None = None
     budgets: Budgets | None = None
 
 
-SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "budgets", "rollout")
+SINGLE_SECTIONS = ("mode", "calendar", "stages", "defaults", "texts", "tasks", "budgets", "rollout")

@@ -73,12 +73,13 @@ def apply_actions(
                         owner_id=action.owner_id,
                         task_type=action.task_type,
                         subject=action.subject,
+                        items=tuple(entry.item for entry in action.items),
                     )
                 )
             case UpdateTask():
                 tasks = [_updated(t, action) if t.id == action.task_id else t for t in tasks]
             case CloseTask():
-                tasks = [replace(t, is_open=False) if t.id == action.task_id else t for t in tasks]
+                tasks = [_closed(t, action) if t.id == action.task_id else t for t in tasks]
                 rep = [replace(t, is_open=False) if t.id == action.task_id else t for t in rep]
             case ChangeStage():
                 changes["pipeline_id"] = action.pipeline_id
@@ -99,11 +100,26 @@ def apply_actions(
 
 
 def _updated(task: AutoTask, action: UpdateTask) -> AutoTask:
-    return replace(
+    if not action.items:
+        return replace(
+            task,
+            due_at=action.due_at if action.due_at is not None else task.due_at,
+            subject=action.subject if action.subject is not None else task.subject,
+        )
+    return replace(  # a combined task's checklist changed: what the CRM keeps of it is the items' state
         task,
+        rule_id=action.rule_id,
         due_at=action.due_at if action.due_at is not None else task.due_at,
         subject=action.subject if action.subject is not None else task.subject,
+        task_type=action.task_type if action.task_type is not None else task.task_type,
+        items=tuple(entry.item for entry in action.items),
     )
+
+
+def _closed(task: AutoTask, action: CloseTask) -> AutoTask:
+    if action.items:
+        return replace(task, is_open=False, items=tuple(entry.item for entry in action.items))
+    return replace(task, is_open=False)
 
 
 def _stage(action: ChangeStage, pipelines: Mapping[str, Pipeline] | None) -> Stage:

@@ -108,9 +108,9 @@ def _next_step_moments(ctx: Context, moments: list[datetime]) -> None:
         # The day after ``when`` begins: the date "has passed" and the next step is incomplete.
         local = datetime.combine(when + _DAY, time(0), ctx.calendar.tz)
         moments.append(local.astimezone(UTC))
-    if rule.escalate != "none" and ctx.deal.auto_tasks:
+    if rule.escalate != "none" and ctx.tasks:
         key = next_step_key(ctx)
-        asked = [t.created_at for t in ctx.deal.auto_tasks if t.key == key]
+        asked = [t.created_at for t in ctx.tasks if t.key == key]  # a combined task's items included
         if asked:
             moments.append(ctx.calendar.shift(min(asked), rule.grace))
 

@@ -111,19 +111,24 @@ def deal_batches(actions: Sequence[Action], size: int) -> list[list[Action]]:
 def audit_entries(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
     """Fired verdicts that lead to something new: an action to take, or one held back by a budget.
 
+    A combined task (``tasks.combine``) carries out the verdicts of every rule with an item on it.
+
     A rule that keeps firing for an action already applied is not audited again every cycle (the trail
     would grow with time, not with decisions); ``followup explain`` shows every verdict on demand.
     """
     new_keys = {a.key for a in new}
     deferred: dict[tuple[str, str], list[str]] = {}
     for item in plan.deferred:
-        deferred.setdefault((item.action.deal_id, item.action.rule_id), []).append(item.action.key)
+        for rule_id in _rules_served(item.action):
+            deferred.setdefault((item.action.deal_id, rule_id), []).append(item.action.key)
     entries: list[AuditEntry] = []
     for decision in plan.decisions:
         for verdict in decision.verdicts:
             if not verdict.fired:
                 continue
-            keys = [a.key for a in decision.actions if a.rule_id == verdict.rule_id and a.key in new_keys]
+            keys = [
+                a.key for a in decision.actions if verdict.rule_id in _rules_served(a) and a.key in new_keys
+            ]
             held = deferred.get((decision.deal_id, verdict.rule_id), [])
             if not keys and not held:
                 continue
@@ -139,3 +144,10 @@ def audit_entries(plan: Plan, new: Sequence[Action]) -> list[AuditEntry]:
                 )
             )
     return entries
+
+
+def _rules_served(action: Action) -> frozenset[str]:
+    """The rules an action carries out: its own, and for a combined task every rule with an item on it."""
+    if not isinstance(action, CreateTask | UpdateTask | CloseTask) or not action.items:
+        return frozenset((action.rule_id,))
+    return frozenset((action.rule_id, *(entry.item.rule_id for entry in action.items)))

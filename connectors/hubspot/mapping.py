@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors import values as bounds
 from connectors.base import TaskView
+from connectors.checklist import parse_items
 from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
@@ -352,6 +353,7 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         owner_id=_plain(props.get("hubspot_owner_id")),
         task_type=TASK_TYPES_BACK.get(_upper(props.get("hs_task_type")), TaskType.TODO),
         subject=_plain(props.get("hs_task_subject")) or "",
+        items=parse_items(props.get("hs_task_body")),
         modified_at=modified_stamp(payload),
     )
 

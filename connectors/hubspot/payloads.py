@@ -1,18 +1,23 @@
 """Pure functions from actions to HubSpot write payloads (task inputs, task and deal properties).
 
 The idempotency key goes on the last line of ``hs_task_body`` (``crm-followup key: cf-… rule: …``,
-docs/crm-fields.md), so a task can be found again in HubSpot itself; every rewrite keeps it last.
+docs/crm-fields.md), so a task can be found again in HubSpot itself; every rewrite keeps it last. A
+combined task's body is HTML (HubSpot shows task bodies as rich text): its checklist as a list, then the
+checklist's state (``connectors.checklist``) and the key line, each in a paragraph of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
 from typing import Any
 
+from connectors.checklist import html_checklist, items_line
 from connectors.hubspot.mapping import KEY_LINE
 from connectors.hubspot.values import format_value, iso_ms
 from policies.model import (
     Channel,
+    ChecklistItem,
     CloseReason,
     CreateTask,
     DealField,
@@ -66,15 +71,30 @@ def task_body(
     return "\n\n".join(parts)
 
 
+def checklist_body(
+    checklist: Sequence[ChecklistItem], text: str, key: str, rule_id: str, note: str | None = None
+) -> str:
+    """A combined task's HTML body: the heading (``text``, the action's body), the checklist, an optional
+    closing note, the checklist's state and the key line last."""
+    parts = [html_checklist(checklist, text.strip())]
+    if note:
+        parts.append(f"<p>{escape(note)}</p>")
+    parts.append(f"<p>{items_line([c.item for c in checklist])}</p>")
+    parts.append(f"<p>{key_line(key, rule_id)}</p>")
+    return "".join(parts)
+
+
 def task_create_input(action: CreateTask) -> dict[str, Any]:
     """A batch-create input for one CreateTask: properties, the deal (216) and contact (204) associations."""
     evidence = [(e.label, e.value) for e in action.explanation.evidence]
+    if action.items:
+        body = checklist_body(action.items, action.body, action.key, action.rule_id)
+    else:
+        body = task_body(action.body, action.explanation.summary, evidence, action.key, action.rule_id)
     properties = {
         "hs_timestamp": iso_ms(action.due_at),
         "hs_task_subject": action.subject,
-        "hs_task_body": task_body(
-            action.body, action.explanation.summary, evidence, action.key, action.rule_id
-        ),
+        "hs_task_body": body,
         "hs_task_status": "NOT_STARTED",
         "hs_task_priority": action.priority.value.upper(),
         "hs_task_type": HUBSPOT_TASK_TYPES[action.task_type],
@@ -103,7 +123,13 @@ def task_update_properties(action: UpdateTask, current_body: str | None) -> dict
         properties["hs_task_subject"] = action.subject
     if action.priority is not None:
         properties["hs_task_priority"] = Priority(action.priority).value.upper()
-    if action.body is not None or current_body is None:
+    if action.task_type is not None:
+        properties["hs_task_type"] = HUBSPOT_TASK_TYPES[action.task_type]
+    if action.items:
+        properties["hs_task_body"] = checklist_body(
+            action.items, action.body or "", action.task_key, action.rule_id
+        )
+    elif action.body is not None or current_body is None:
         text = action.body if action.body is not None else ""
         evidence = [(e.label, e.value) for e in action.explanation.evidence]
         properties["hs_task_body"] = task_body(
@@ -112,10 +138,21 @@ def task_update_properties(action: UpdateTask, current_body: str | None) -> dict
     return properties
 
 
-def task_close_properties(reason: CloseReason, current_body: str, key: str, rule_id: str) -> dict[str, str]:
-    """COMPLETED, with a line saying why crm-followup closed it above the key line."""
-    text = strip_key_line(current_body)
+def task_close_properties(
+    reason: CloseReason,
+    current_body: str,
+    key: str,
+    rule_id: str,
+    checklist: Sequence[ChecklistItem] = (),
+    text: str | None = None,
+) -> dict[str, str]:
+    """COMPLETED, with a line saying why crm-followup closed it above the key line (a combined task: its
+    final checklist, ``text`` giving the heading)."""
     note = f"Closed by crm-followup: {CLOSE_NOTES[reason]}."
+    if checklist:
+        body = checklist_body(checklist, text or "", key, rule_id, note)
+        return {"hs_task_status": "COMPLETED", "hs_task_body": body}
+    text = strip_key_line(current_body)
     body = "\n\n".join(p for p in (text, note, key_line(key, rule_id)) if p)
     return {"hs_task_status": "COMPLETED", "hs_task_body": body}
 

@@ -173,7 +173,9 @@ class TaskWriter:
                     outcomes[action.key] = _already(action.key, task.task_id)
                     continue
                 props = (
-                    task_close_properties(action.reason, task.body, action.task_key, action.rule_id)
+                    task_close_properties(
+                        action.reason, task.body, action.task_key, action.rule_id, action.items, action.body
+                    )
                     if action.task_key
                     else rep_task_close_properties(action.reason, action.explanation.summary, task.body)
                 )

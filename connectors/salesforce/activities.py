@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from connectors.checklist import parse_items
 from connectors.salesforce.values import Record, read_date, read_datetime, token, zone
 from connectors.values import BadValue
 from policies.model import Activity, ActivityKind, AutoTask, Direction, Outcome, RepTask, TaskType
@@ -183,6 +184,7 @@ def auto_task_from_task(
         owner_id=str(owner_id) if owner_id else None,
         task_type=task_type_of(task),
         subject=str(task.get("Subject") or ""),
+        items=parse_items(task.get("Description")),
     )
 
 

@@ -8,20 +8,25 @@ https://github.com/forcedotcom/dataloader/issues/280), computed from the action'
 Tasks crm-followup creates are to-dos: ``TaskSubtype`` ``Task`` (``Call``/``Email`` subtypes would render
 them as logged calls and e-mails in the activity timeline) and ``Type`` per channel, so reps see "Call",
 "Email" or "Meeting" in their task list. Every created Task carries the idempotency key and the rule id.
+A combined task's ``Description`` (plain text) is its checklist, then the checklist's state on a line of
+its own (``connectors.checklist``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+from connectors.checklist import items_line, plain_checklist
 from connectors.salesforce.values import zone
 from policies.model import (
     ChangeStage,
+    ChecklistItem,
     CloseReason,
+    CloseTask,
     CreateTask,
     DealField,
     Explanation,
@@ -76,6 +81,18 @@ def description(body: str, explanation: Explanation) -> str:
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 
+def checklist_description(checklist: Sequence[ChecklistItem], heading: str, note: str | None = None) -> str:
+    """A combined task's Description: the checklist as plain text under its heading (the action's body),
+    a note, and the state line. The state line is never cut off: a text too long is shortened instead.
+    """
+    text = plain_checklist(checklist, heading)
+    line = items_line([c.item for c in checklist])
+    tail = ("\n\n" + note if note else "") + "\n\n" + line
+    room = DESCRIPTION_MAX - len(tail)
+    body = text.rstrip() if len(text.rstrip()) <= room else text[: room - 1] + "…"
+    return body + tail
+
+
 def local_due_date(due_at: datetime, time_zone: str | None, default_zone: str) -> str:
     """``ActivityDate``: the day ``due_at`` falls on in the owner's time zone."""
     return due_at.astimezone(zone(time_zone, default_zone)).date().isoformat()
@@ -88,10 +105,15 @@ def _subject(text: str) -> str:
 def create_task_record(
     action: CreateTask, owner_time_zone: str | None, config: PayloadConfig
 ) -> dict[str, Any]:
+    text = (
+        checklist_description(action.items, action.body)
+        if action.items
+        else description(action.body, action.explanation)
+    )
     record: dict[str, Any] = {
         "attributes": {"type": "Task"},
         "Subject": _subject(action.subject),
-        "Description": description(action.body, action.explanation),
+        "Description": text,
         "ActivityDate": local_due_date(action.due_at, owner_time_zone, config.default_time_zone),
         "Status": config.open_task_status,
         "TaskSubtype": "Task",
@@ -114,8 +136,13 @@ def update_task_record(
     record: dict[str, Any] = {"attributes": {"type": "Task"}, "id": action.task_id}
     if action.subject is not None:
         record["Subject"] = _subject(action.subject)
-    if action.body is not None:
+    if action.items:
+        record["Description"] = checklist_description(action.items, action.body or "")
+        record[config.task_rule_field] = action.rule_id
+    elif action.body is not None:
         record["Description"] = description(action.body, action.explanation)
+    if action.task_type is not None:
+        record["Type"] = TASK_TYPES[action.task_type]
     if action.due_at is not None:
         record["ActivityDate"] = local_due_date(action.due_at, owner_time_zone, config.default_time_zone)
     if action.priority is not None:
@@ -123,8 +150,13 @@ def update_task_record(
     return record
 
 
-def close_task_record(task_id: str, config: PayloadConfig) -> dict[str, Any]:
-    return {"attributes": {"type": "Task"}, "id": task_id, "Status": config.closed_task_status}
+def close_task_record(task_id: str, config: PayloadConfig, action: CloseTask | None = None) -> dict[str, Any]:
+    """Closed status; a combined task also gets its final checklist (every item ticked, and why)."""
+    record = {"attributes": {"type": "Task"}, "id": task_id, "Status": config.closed_task_status}
+    if action is not None and action.items:
+        note = f"Closed by crm-followup: {CLOSE_NOTES[action.reason]}."
+        record["Description"] = checklist_description(action.items, action.body or "", note)
+    return record
 
 
 CLOSE_NOTES: Mapping[CloseReason, str] = {

@@ -129,7 +129,8 @@ class OpportunityShape:
 
     def select(self) -> str:
         fields = list(dict.fromkeys((*OPPORTUNITY_FIELDS, *self.deal_fields)))
-        tasks = ", ".join((*TASK_FIELDS_BASE, self.task_key_field, self.task_rule_field))
+        # Description: a combined task keeps its checklist's state there (connectors.checklist).
+        tasks = ", ".join((*TASK_FIELDS_BASE, "Description", self.task_key_field, self.task_rule_field))
         limit = self.activities_per_deal
         return (
             f"SELECT {', '.join(fields)}, "

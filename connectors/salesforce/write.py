@@ -209,7 +209,7 @@ class Writer:
                     action.key, OutcomeStatus.ALREADY_APPLIED, (action.task_id,)
                 )
             elif isinstance(action, CloseTask) and action.task_key:
-                plan.updates.append((close_task_record(action.task_id, self._config), [index]))
+                plan.updates.append((close_task_record(action.task_id, self._config, action), [index]))
                 plan.gone_is_done.add(index)
             elif isinstance(action, CloseTask):  # somebody's own task (nurture.close_rep_tasks)
                 record = close_rep_task_record(

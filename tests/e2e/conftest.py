@@ -62,14 +62,33 @@ def task_keys(sandbox: Any, *, with_status: bool = False) -> Counter[str]:
     """Idempotency keys of the tasks crm-followup wrote, as a rep's CRM holds them (each should be 1)."""
     from hubspot import HubSpot
 
+    from connectors.hubspot.mapping import parse_task_key
+
     api = HubSpot(access_token=sandbox.access_token, host=sandbox.base_url)
     keys: Counter[str] = Counter()
     for task in all_records(api.crm.objects.tasks.basic_api, ["hs_task_body", "hs_task_status"]):
-        for line in (task.properties.get("hs_task_body") or "").splitlines():
-            if line.startswith("crm-followup key: "):
-                status = f":{task.properties.get('hs_task_status')}" if with_status else ""
-                keys[line.split()[2] + status] += 1
+        found = parse_task_key(task.properties.get("hs_task_body"))  # plain text or HTML (combined tasks)
+        if found is not None:
+            status = f":{task.properties.get('hs_task_status')}" if with_status else ""
+            keys[found[0] + status] += 1
     return keys
+
+
+def task_checklists(sandbox: Any) -> dict[str, str]:
+    """The checklist state of every combined task crm-followup wrote, by key (docs/crm-fields.md)."""
+    from hubspot import HubSpot
+
+    from connectors.checklist import items_line, parse_items
+    from connectors.hubspot.mapping import parse_task_key
+
+    api = HubSpot(access_token=sandbox.access_token, host=sandbox.base_url)
+    found: dict[str, str] = {}
+    for task in all_records(api.crm.objects.tasks.basic_api, ["hs_task_body"]):
+        body = task.properties.get("hs_task_body")
+        key, items = parse_task_key(body), parse_items(body)
+        if key is not None and items:
+            found[key[0]] = items_line(items)
+    return found
 
 
 @dataclass

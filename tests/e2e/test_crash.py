@@ -1,5 +1,8 @@
 """Kill the worker (SIGKILL) at 20+ points of a cycle, restart it: the CRM is as if it never crashed.
 
+The shipped policy combines requests into one task per deal (``tasks.combine``), so the comparison covers
+combined tasks too: each written once, with the same checklist state as in the uninterrupted run.
+
 The child process runs a real cycle against the HubSpot sandbox and kills itself at the point named by
 ``FOLLOWUP_CRASH_AT`` (``sync/crashpoints.py``): before and after each commit, and between the CRM write
 of a batch and the ledger update. The restart (in this process, as a new worker) must leave the CRM with
@@ -19,7 +22,7 @@ from typing import Any
 import pytest
 
 import worker
-from tests.e2e.conftest import NOW, REPO, all_records, task_keys, write_settings
+from tests.e2e.conftest import NOW, REPO, all_records, task_checklists, task_keys, write_settings
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +52,11 @@ def crm_state(sandbox: Any) -> dict[str, Any]:
         d.id: (d.properties.get("dealstage"), d.properties.get("followup_state"))
         for d in all_records(api.crm.deals.basic_api, ["dealstage", "followup_state"])
     }
-    return {"tasks": task_keys(sandbox, with_status=True), "deals": deals}
+    return {
+        "tasks": task_keys(sandbox, with_status=True),
+        "checklists": task_checklists(sandbox),
+        "deals": deals,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +76,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for _ in range(2):
             worker.run_once(settings, clock=hs.control.clock)
         reference = crm_state(hs)
+        assert reference["checklists"], "the reference run should write combined tasks (tasks.combine)"
         yield {"sandbox": hs, "reference": reference}
         os.environ.pop("E2E_CRASH_TOKEN", None)
 
@@ -102,6 +110,7 @@ def test_crash_then_restart_leaves_no_duplicate_and_nothing_missing(
     state = crm_state(hs)
     assert max(state["tasks"].values(), default=1) == 1, "a task was written twice"
     assert state["tasks"] == world["reference"]["tasks"]
+    assert state["checklists"] == world["reference"]["checklists"]  # the same items, in the same states
     assert state["deals"] == world["reference"]["deals"]
     store = worker.StateStore(worker.read_settings_file(settings).store_url())
     try:

@@ -12,6 +12,7 @@ from policies.model import (
     Agreement,
     AutoTask,
     Channel,
+    CloseReason,
     Contact,
     ContactRole,
     Deal,
@@ -21,6 +22,7 @@ from policies.model import (
     Outcome,
     Owner,
     Readiness,
+    TaskItem,
     TaskType,
     WorkingHours,
 )
@@ -28,6 +30,7 @@ from policies.policy import Policy
 from tests.unit.builders import BASE_POLICY, NOW, policy, stage
 
 RULES = ("agreed_interval", "next_step", "qualification", "decision_maker", "nurture")
+COMBINABLE = ("agreed_interval", "next_step", "decision_maker", "nurture")
 STAGE_IDS = (
     "appointmentscheduled",
     "qualifiedtobuy",
@@ -68,6 +71,7 @@ overrides:
       agreed_interval: {default_cadence: 36h}
 """,
         ),
+        policy("tasks: {combine: false}\n"),
     ]
 
 
@@ -111,15 +115,50 @@ def auto_tasks(draw: st.DrawFn) -> tuple[AutoTask, ...]:
                 task_type=TaskType.CALL,
             )
         )
-    # The engine's own invariant on its input: at most one open task per rule.
+    if draw(st.booleans()):
+        tasks.append(draw(combined_task(len(tasks))))
+    # The engine's own invariant on its input: at most one open task (or open item) per rule.
     seen: set[str] = set()
     kept = []
     for task in tasks:
-        if task.is_open and task.rule_id in seen:
+        rules = {i.rule_id for i in task.items if i.closed is None} if task.items else {task.rule_id}
+        if task.is_open and rules & seen:
             continue
-        seen.add(task.rule_id) if task.is_open else None
+        seen.update(rules) if task.is_open else None
         kept.append(task)
     return tuple(kept)
+
+
+@st.composite
+def combined_task(draw: st.DrawFn, index: int) -> AutoTask:
+    """A combined task (``tasks.combine``) as the CRM keeps it: a checklist with open and closed items."""
+    created = draw(moments)
+    items = []
+    rules = draw(st.lists(st.sampled_from(COMBINABLE), min_size=1, max_size=3, unique=True))
+    for j, rule in enumerate(rules):
+        added = created + timedelta(hours=draw(st.integers(0, 24 * 5)))
+        closed = draw(st.none() | st.sampled_from(CloseReason))
+        items.append(
+            TaskItem(
+                rule,
+                f"cf-{100 + j:020d}",
+                added,
+                added + timedelta(hours=draw(st.integers(0, 48))),
+                closed,
+                added.date() + timedelta(days=1) if closed else None,
+            )
+        )
+    due = min(i.due_at for i in items)
+    return AutoTask(
+        f"t{index}",
+        items[0].key,
+        "conversation" if len(items) > 1 else items[0].rule_id,
+        created,
+        due,
+        is_open=draw(st.booleans()),
+        task_type=TaskType.CALL,
+        items=tuple(items),
+    )
 
 
 @st.composite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 
@@ -79,3 +80,38 @@ def test_engine_only_touches_its_own_tasks(policy: Policy, deal: Deal, now, owne
     for action in evaluate(policy, deal, now, owner).actions:
         if isinstance(action, CloseTask | UpdateTask):
             assert action.task_id in own
+
+
+@FAST
+@given(policies, deals(), nows, owners)
+def test_with_combine_never_more_than_one_open_conversation_task_per_deal(
+    policy: Policy, deal: Deal, now, owner: Owner | None
+) -> None:
+    """``tasks.combine``: after the actions, a deal has at most one open task besides the qualify task,
+    and evaluating once more (at the same moment or an hour later) still leaves at most one."""
+    if not policy.tasks.combine:
+        return
+    after = apply_actions(deal, evaluate(policy, deal, now, owner).actions, now)
+    open_tasks = [t for t in after.auto_tasks if t.is_open and t.rule_id != "qualification"]
+    assert len(open_tasks) <= 1, [(t.id, t.rule_id) for t in open_tasks]
+    later = now + timedelta(hours=1)
+    again = apply_actions(after, evaluate(policy, after, later, owner).actions, later)
+    assert sum(1 for t in again.auto_tasks if t.is_open and t.rule_id != "qualification") <= 1
+
+
+@FAST
+@given(policies, deals(), nows, owners)
+def test_a_combined_task_keeps_every_item_it_had(
+    policy: Policy, deal: Deal, now, owner: Owner | None
+) -> None:
+    """Items are never dropped from a checklist: a combined task's items after the actions include every
+    item it had before (in the same or a later state), and an item closed before stays closed."""
+    after = {t.id: t for t in apply_actions(deal, evaluate(policy, deal, now, owner).actions, now).auto_tasks}
+    for task in deal.auto_tasks:
+        if not task.items:
+            continue
+        kept = {i.key: i for i in after[task.id].items}
+        for item in task.items:
+            assert item.key in kept
+            if item.closed is not None:
+                assert kept[item.key].closed == item.closed
