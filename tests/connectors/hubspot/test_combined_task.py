@@ -20,7 +20,7 @@ from connectors.hubspot.mapping import parse_task_key
 from policies.model import AutoTask, CloseReason, CloseTask, CreateTask, Deal, UpdateTask
 from tests.clocks import FakeTime
 from tests.connectors.combined_scenario import complete, decide, seen_with_needs
-from tests.connectors.hubspot.test_contract_sandbox import NOW
+from tests.connectors.hubspot.test_on_sandbox import NOW
 
 BODY = ["hs_task_body", "hs_task_status", "hs_task_subject", "hs_task_type", "hs_timestamp"]
 
