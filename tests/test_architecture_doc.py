@@ -60,6 +60,45 @@ def unresolved_names(text: str) -> list[str]:
     return sorted(name for name in names if not resolves(name))
 
 
+def cycle_section(text: str) -> str:
+    """The part of the page that says where each step of the cycle lives."""
+    return text[text.index("## The cycle: where each step lives") : text.index("Errors end a cycle")]
+
+
+def unknown_cycle_names(section: str) -> list[str]:
+    """Backticked lower-case names in the cycle section that are no method or field of the cycle's parts.
+
+    The parts: ``sync.cycle._Run`` (the steps), ``Cycle`` and ``CycleOptions`` (what is injected),
+    ``StateStore`` (what commits), ``CrmConnector`` (what the CRM is asked), ``sync.leases``.
+    """
+    import dataclasses
+
+    import sync.leases
+    from connectors.base import CrmConnector
+    from store import StateStore
+    from sync.cycle import Cycle, CycleOptions, _Run
+
+    known = {*dir(_Run), *dir(StateStore), *dir(CrmConnector), *dir(sync.leases)}
+    known |= {f.name for f in (*dataclasses.fields(Cycle), *dataclasses.fields(CycleOptions))}
+    names = set()
+    for token in cited(section):
+        name = token.removeprefix("_Run.").split("(")[0]
+        if re.fullmatch(r"_?[a-z][a-z_]*", name):
+            names.add(name)
+    return sorted(names - known)
+
+
+def test_every_step_of_the_cycle_table_names_real_code() -> None:
+    section = cycle_section(DOC.read_text(encoding="utf-8"))
+    assert "`_Run._pull`" in section
+    assert "`store_batch`" in section
+    assert unknown_cycle_names(section) == []
+    assert unknown_cycle_names(section + " `_Run._gather` and `store_batches`") == [
+        "_gather",
+        "store_batches",
+    ]
+
+
 def test_every_cited_path_exists() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert "`sync/cycle.py`" in text  # the check reads the real page
