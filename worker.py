@@ -1,8 +1,9 @@
 """The composition root: settings -> connectors, policies, store -> cycles, on a schedule or once.
 
-Dependency rules (checked by the before-stop hook; see docs/architecture.md):
+Dependency rules (the import-linter contracts in pyproject.toml, run by lint-imports in CI, and
+tests/test_layers.py for this module; see docs/architecture.md):
     policies/    pure: no I/O, no clock, no logging, no SDKs
-    connectors/  the only importers of hubspot / simple_salesforce; never import worker, config or store
+    connectors/  the only importers of hubspot / simple_salesforce; never import worker, sync, config or store
     store/       SQLAlchemy and the domain model only
     sync/        the cycle, leases, metrics: gets every collaborator injected, wires nothing
     worker.py    the ONLY module that builds connectors, loads settings for a run, configures logging

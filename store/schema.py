@@ -1,7 +1,12 @@
 """The state store's tables as SQLAlchemy Core objects, shared by the queries, checked against migrations.
 
-The schema is created and upgraded only by the alembic migrations in ``store/migrations`` (run on open);
-these ``Table`` objects describe the same tables for the queries, and a test compares both.
+The schema is stated twice on purpose, as alembic projects do: the migrations in
+``store/migrations/versions/`` are its history (they alone create and upgrade a database, run on open),
+and these ``Table`` objects are its present, for the queries. They must agree, and
+``tests/worker/test_schema_agrees.py`` proves it in CI: a fresh SQLite and PostgreSQL database upgraded to
+head is compared with ``metadata`` by ``alembic.autogenerate.compare_metadata`` (tables, columns, types,
+nullability, server defaults, indexes; primary keys by reflection), and any difference fails. So a schema
+change is two edits: a new migration, and the same change here.
 
 Types are chosen to mean the same on SQLite and PostgreSQL: JSON documents are ``Text`` written by
 ``policies.codec`` (byte-stable, no dialect JSON quirks), timestamps go through ``UtcDateTime`` so they come

@@ -1,24 +1,14 @@
-"""The state store: migrations match the schema, batches and cursors commit together, leases exclude."""
+"""The state store: batches and cursors commit together, leases exclude, files stay private.
+
+That the migrations build exactly ``store.schema`` is tests/worker/test_schema_agrees.py.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-
 from store import StateStore
-from store.database import HEAD, current_revision
-from store.schema import metadata
 from tests.worker.conftest import T0, make_deal
-
-
-def test_migrations_build_exactly_the_declared_schema(store: StateStore) -> None:
-    """Alembic finds no difference between the migrated database and ``store.schema``."""
-    with store.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), metadata)
-    assert diff == []
-    assert current_revision(store.engine) == HEAD
 
 
 def test_reopening_keeps_the_data(store: StateStore) -> None:
