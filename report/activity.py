@@ -248,26 +248,15 @@ def _actions_chart(found: Activity) -> Chart | None:
     per: Counter[tuple[str, str]] = Counter()
     for row in found.actions:
         per[(row["day"], row["rule_id"])] += row["n"]
-    if not per:
-        return None
-    rules = sorted({rule for _, rule in per})
     rows = [{"day": d, "rule": r, "actions": n} for (d, r), n in sorted(per.items())]
-    chart = charts.daily_stacked(
+    by_rule = charts.Stack("rule", sorted({rule for _, rule in per}))
+    return charts.drawn(
         rows,
-        series="rule",
-        series_order=rules,
-        value="actions",
-        value_title="actions",
-        scale=charts.colours(rules),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, by_rule, ("actions", "actions")),
         id="chart-actions",
         title="Actions per day by rule",
-        description=(
-            "Actions crm-followup decided per day (UTC), by the rule that fired, whatever their outcome."
-        ),
-        marks=len(rows),
+        description="Actions crm-followup decided per day (UTC), by the rule that fired, whatever their "
+        "outcome.",
     )
 
 
@@ -295,25 +284,14 @@ def _fates_chart(found: Activity) -> Chart | None:
         for fate in FATES
         if (n := fates[fate])
     ]
-    if not rows:
-        return None
-    chart = charts.stacked_bars(
+    by_fate = charts.Stack("fate", FATES, FATE_COLOURS)
+    return charts.drawn(
         rows,
-        category="rule",
-        category_title="rule",
-        series="fate",
-        series_order=FATES,
-        value="tasks",
-        value_title="tasks created in the period",
-        scale=charts.colours(FATES, FATE_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.stacked_bars(rows, ("rule", "rule"), by_fate, ("tasks", "tasks created in the period")),
         id="chart-task-fates",
         title="What became of the tasks, by rule",
         description="Tasks crm-followup created in the period, by rule: still open, completed by the rep, or "
         "closed by crm-followup as settled, superseded, expired or with the deal.",
-        marks=len(rows),
     )
 
 
@@ -341,25 +319,14 @@ def _outcomes_chart(found: Activity) -> Chart | None:
     per: Counter[tuple[str, str]] = Counter()
     for row in found.outcomes:
         per[(row["day"], row["outcome"])] += row["n"]
-    if not per:
-        return None
     rows = [{"day": d, "outcome": o, "deals": n} for (d, o), n in sorted(per.items())]
-    chart = charts.daily_stacked(
+    return charts.drawn(
         rows,
-        series="outcome",
-        series_order=OUTCOMES,
-        value="deals",
-        value_title="deals",
-        scale=charts.colours(OUTCOMES, OUTCOME_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, charts.Stack("outcome", OUTCOMES, OUTCOME_COLOURS), ("deals", "deals")),
         id="chart-outcomes",
         title="Stops, nurture and reactivations per day",
-        description=(
-            "Deals crm-followup stopped, sent to nurture, reactivated from nurture, or saw reopened, per day."
-        ),
-        marks=len(rows),
+        description="Deals crm-followup stopped, sent to nurture, reactivated from nurture, or saw reopened, "
+        "per day.",
     )
 
 
@@ -414,30 +381,18 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
 
 
 def _deferred_chart(found: Activity) -> Chart | None:
-    if not found.deferred:
-        return None
-    rules = sorted({r["rule"] for r in found.deferred})
     rows = [
         {"day": r["day"], "rule": r["rule"], "deferred": r["n"]}
         for r in sorted(found.deferred, key=_day_rule)
     ]
-    chart = charts.daily_stacked(
+    by_rule = charts.Stack("rule", sorted({r["rule"] for r in found.deferred}))
+    return charts.drawn(
         rows,
-        series="rule",
-        series_order=rules,
-        value="deferred",
-        value_title="decisions deferred",
-        scale=charts.colours(rules),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, by_rule, ("deferred", "decisions deferred")),
         id="chart-deferred",
         title="Held back by budgets",
-        description=(
-            "Decisions held back per day by the budgets (tasks per owner per day, touches per contact "
-            "per week), by rule."
-        ),
-        marks=len(rows),
+        description="Decisions held back per day by the budgets (tasks per owner per day, touches per "
+        "contact per week), by rule.",
     )
 
 

@@ -109,28 +109,16 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
         Tile("agreements", "agreed follow-ups (no policy)", f"{agreements:,}"),
     )
     rows = _stop_rows(variants)
-    chart = None
-    if rows:
-        chart = charts.render(
-            charts.stacked_bars(
-                rows,
-                category="variant",
-                category_title="",
-                series="outcome",
-                series_order=STOP_OUTCOMES,
-                value="stops",
-                value_title="deals stopped or nurtured, by what happened next",
-                scale=charts.colours(STOP_OUTCOMES, STOP_COLOURS),
-                category_order=[v["name"] for v in variants],
-            ),
-            id="chart-backtest-stops",
-            title="What happened after each stop, by variant",
-            description=(
-                "Deals each variant would have stopped or sent to nurture, by what the history shows next: "
-                "won or moved forward (false kills), lost anyway (true stops), reactivated, unresolved."
-            ),
-            marks=len(rows),
-        )
+    stops = ("stops", "deals stopped or nurtured, by what happened next")
+    by_outcome = charts.Stack("outcome", STOP_OUTCOMES, STOP_COLOURS)
+    chart = charts.drawn(
+        rows,
+        charts.stacked_bars(rows, ("variant", ""), by_outcome, stops, [v["name"] for v in variants]),
+        id="chart-backtest-stops",
+        title="What happened after each stop, by variant",
+        description="Deals each variant would have stopped or sent to nurture, by what the history shows "
+        "next: won or moved forward (false kills), lost anyway (true stops), reactivated, unresolved.",
+    )
     columns = (
         Column("variant"),
         Column("stopped", True),
@@ -275,12 +263,10 @@ def _false_kills_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         chart = charts.render(
             charts.bars(
                 by_variant,
-                category="variant",
-                category_title="",
-                value="false kills",
-                value_title="false kills",
-                colour=charts.VERMILION,
-                category_order=[v["name"] for v in variants],
+                ("variant", ""),
+                ("false kills", "false kills"),
+                charts.VERMILION,
+                [v["name"] for v in variants],
             ),
             id="chart-backtest-false-kills",
             title="False kills by variant",
@@ -322,14 +308,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
     chart = None
     if daily:
         chart = charts.render(
-            charts.daily_stacked(
-                daily,
-                series="variant",
-                series_order=names,
-                value="tasks",
-                value_title="tasks created",
-                scale=charts.colours(names),
-            )
+            charts.daily_stacked(daily, charts.Stack("variant", names), ("tasks", "tasks created"))
             if len(variants) == 1
             else _points_and_lines(daily, names, x="day", y="tasks", y_title="tasks created", y_max=None),
             id="chart-backtest-tasks",
@@ -507,28 +486,16 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
         for v in VERDICTS
         if c[v]
     ]
-    chart = None
-    if rows:
-        chart = charts.render(
-            charts.stacked_bars(
-                rows,
-                category="owner",
-                category_title="owner",
-                series="verdict",
-                series_order=order,
-                value="agreements",
-                value_title="agreed follow-ups",
-                scale=charts.colours(order, VERDICT_COLOURS),
-            ),
-            id="chart-backtest-compliance",
-            title="Agreed follow-ups by owner",
-            description=(
-                "Conversations after which the customer agreed a follow-up interval, by whether the "
-                "follow-up came early, on time, late, never, after the customer got in touch first, or is "
-                "still pending."
-            ),
-            marks=len(rows),
-        )
+    by_verdict = charts.Stack("verdict", order, VERDICT_COLOURS)
+    chart = charts.drawn(
+        rows,
+        charts.stacked_bars(rows, ("owner", "owner"), by_verdict, ("agreements", "agreed follow-ups")),
+        id="chart-backtest-compliance",
+        title="Agreed follow-ups by owner",
+        description="Conversations after which the customer agreed a follow-up interval, by whether the "
+        "follow-up came early, on time, late, never, after the customer got in touch first, or is still "
+        "pending.",
+    )
     columns = (
         Column("group"),
         Column("name"),

@@ -442,27 +442,15 @@ def _step_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -
         for s in STEP_ORDER
         if t.step[s]
     ]
-    if not rows:
-        return None
     order = [STEP_LABELS[s] for s in STEP_ORDER]
-    scale = charts.colours(order, {STEP_LABELS[k]: v for k, v in STEP_COLOURS.items()})
-    chart = charts.stacked_bars(
-        rows,
-        category="owner",
-        category_title="owner",
-        series="status",
-        series_order=order,
-        value="deals",
-        value_title="open deals",
-        scale=scale,
-    )
+    by_status = charts.Stack("status", order, {STEP_LABELS[k]: v for k, v in STEP_COLOURS.items()})
     more = f" (the {CHART_OWNERS} owners with most open deals)" if len(tallies) > CHART_OWNERS else ""
-    return charts.render(
-        chart,
+    return charts.drawn(
+        rows,
+        charts.stacked_bars(rows, ("owner", "owner"), by_status, ("deals", "open deals")),
         id="chart-next-step",
         title="Next step by owner",
         description=f"Open deals per owner by the state of their next step{more}.",
-        marks=len(rows),
     )
 
 
@@ -535,29 +523,15 @@ def _followup_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str
         for s in FOLLOWUP_ORDER
         if t.followup[s]
     ]
-    if not rows:
-        return None
     order = [FOLLOWUP_LABELS[s] for s in FOLLOWUP_ORDER]
-    scale = charts.colours(order, {FOLLOWUP_LABELS[k]: v for k, v in FOLLOWUP_COLOURS.items()})
-    chart = charts.stacked_bars(
+    by_status = charts.Stack("status", order, {FOLLOWUP_LABELS[k]: v for k, v in FOLLOWUP_COLOURS.items()})
+    return charts.drawn(
         rows,
-        category="owner",
-        category_title="owner",
-        series="status",
-        series_order=order,
-        value="follow-ups",
-        value_title="agreed follow-ups",
-        scale=scale,
-    )
-    return charts.render(
-        chart,
+        charts.stacked_bars(rows, ("owner", "owner"), by_status, ("follow-ups", "agreed follow-ups")),
         id="chart-followups",
         title="Agreed follow-ups by owner",
-        description=(
-            "Follow-ups the customer agreed (an agreed interval), made early, on the due day, late, "
-            "or overdue now, per owner."
-        ),
-        marks=len(rows),
+        description="Follow-ups the customer agreed (an agreed interval), made early, on the due day, late, "
+        "or overdue now, per owner.",
     )
 
 
@@ -582,86 +556,63 @@ def _followup_table(request: ReportRequest, tallies: list[OwnerTally]) -> Table:
 
 
 def _touches(found: MirrorScan) -> tuple[Chart | None, Table]:
-    order = [touch_bucket(i) for i in range(TOUCH_BUCKETS + 1)]
-    total = sum(found.touches.values())
-    rows = [{"touches": b, "deals": found.touches[b]} for b in order]
-    chart = None
-    if total:
-        chart = charts.render(
-            charts.bars(
-                rows,
-                category="touches",
-                category_title="unanswered touches since the last conversation",
-                value="deals",
-                value_title="open deals",
-                category_order=order,
-            ),
-            id="chart-touches",
-            title="Unanswered touches",
-            description=(
-                "Open deals by the number of outbound touches without an answer since the last conversation."
-            ),
-            marks=len(rows),
-        )
-    table = Table(
-        "table-touches",
-        "Unanswered touches",
-        (
-            Column("unanswered touches", True, "touches"),
-            Column("open deals", True, "deals"),
-            Column("share", True),
-        ),
-        [
-            (
-                Cell(b, i),
-                num(found.touches[b]),
-                num(100 * found.touches[b] / total if total else None, digits=1, suffix="%"),
-            )
-            for i, b in enumerate(order)
-        ],
+    return _open_deals_by_bucket(
+        found.touches,
+        [touch_bucket(i) for i in range(TOUCH_BUCKETS + 1)],
+        ("touches", "unanswered touches since the last conversation"),
+        Column("unanswered touches", True, "touches"),
+        id="touches",
+        title="Unanswered touches",
+        description="Open deals by the number of outbound touches without an answer since the last "
+        "conversation.",
     )
-    return chart, table
 
 
 def _stages(found: MirrorScan) -> tuple[Chart | None, Table]:
-    order = [label for _, label in STAGE_BUCKETS]
-    total = sum(found.stages.values())
-    rows = [{"time in stage": b, "deals": found.stages[b]} for b in order]
+    return _open_deals_by_bucket(
+        found.stages,
+        [label for _, label in STAGE_BUCKETS],
+        ("time in stage", "time in the current stage"),
+        Column("time in stage", False, "bucket"),
+        id="stage-age",
+        title="Time in stage",
+        description="Open deals by how long they have been in their current stage.",
+        colour=charts.PURPLE,
+    )
+
+
+def _open_deals_by_bucket(
+    counts: Counter[str],
+    order: list[str],
+    category: charts.Field,
+    column: Column,
+    *,
+    id: str,
+    title: str,
+    description: str,
+    colour: str = charts.BLUE,
+) -> tuple[Chart | None, Table]:
+    """A distribution of open deals over ordered buckets: a bar chart (none when empty) and its table.
+
+    ``id`` names both (``chart-<id>``, ``table-<id>``); the table adds each bucket's share of the deals.
+    """
+    total = sum(counts.values())
+    rows = [{category[0]: b, "deals": counts[b]} for b in order]
     chart = None
     if total:
         chart = charts.render(
-            charts.bars(
-                rows,
-                category="time in stage",
-                category_title="time in the current stage",
-                value="deals",
-                value_title="open deals",
-                colour=charts.PURPLE,
-                category_order=order,
-            ),
-            id="chart-stage-age",
-            title="Time in stage",
-            description="Open deals by how long they have been in their current stage.",
+            charts.bars(rows, category, ("deals", "open deals"), colour, category_order=order),
+            id=f"chart-{id}",
+            title=title,
+            description=description,
             marks=len(rows),
         )
-    table = Table(
-        "table-stage-age",
-        "Time in stage",
-        (
-            Column("time in stage", False, "bucket"),
-            Column("open deals", True, "deals"),
-            Column("share", True),
-        ),
-        [
-            (
-                Cell(b, i),
-                num(found.stages[b]),
-                num(100 * found.stages[b] / total if total else None, digits=1, suffix="%"),
-            )
-            for i, b in enumerate(order)
-        ],
-    )
-    return chart, table
+    cells = [
+        (Cell(b, i), num(counts[b]), num(100 * counts[b] / total if total else None, digits=1, suffix="%"))
+        for i, b in enumerate(order)
+    ]
+    columns = (column, Column("open deals", True, "deals"), Column("share", True))
+    return chart, Table(f"table-{id}", title, columns, cells)
 
 
 _LIST_TITLES = {

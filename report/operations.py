@@ -217,24 +217,14 @@ def operations_section(request: ReportRequest, ops: Operations) -> Section:
 
 
 def _cycles_chart(ops: Operations) -> Chart | None:
-    if not ops.by_day:
-        return None
     statuses = sorted({s for _, s in ops.by_day}, key=lambda s: (s != "ok", s))
     rows = [{"day": d, "status": s, "cycles": n} for (d, s), n in sorted(ops.by_day.items())]
-    chart = charts.daily_stacked(
+    return charts.drawn(
         rows,
-        series="status",
-        series_order=statuses,
-        value="cycles",
-        value_title="cycles",
-        scale=charts.colours(statuses, STATUS_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, charts.Stack("status", statuses, STATUS_COLOURS), ("cycles", "cycles")),
         id="chart-cycles",
         title="Cycles per day",
         description="Worker cycles per day (UTC) by how they ended.",
-        marks=len(rows),
     )
 
 
@@ -281,13 +271,9 @@ def _calls_chart(a: AccountOps) -> Chart | None:
     if not a.calls_by_day:
         return None
     rows = [{"day": d, "calls": n} for d, n in sorted(a.calls_by_day.items())]
+    by_account = charts.Stack("account", [a.source.name])
     base = charts.daily_stacked(
-        [{**r, "account": a.source.name} for r in rows],
-        series="account",
-        series_order=[a.source.name],
-        value="calls",
-        value_title="API calls",
-        scale=charts.colours([a.source.name]),
+        [{**r, "account": a.source.name} for r in rows], by_account, ("calls", "API calls")
     )
     budget = a.budget
     chart = charts.with_limit(base, budget, "daily budget") if budget else base
