@@ -10,7 +10,7 @@ variant would cost. Every figure is one of the JSON's, shown as it is there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -363,22 +363,17 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             for rule, n in sorted(v["account"]["busy_work"]["by_rule"].items())
         ],
     )
-    daily_table = Table(
+    daily_table = _dated_table(
         "table-backtest-daily",
         "Per day: tasks, stops, nurture",
+        variants,
+        ("daily", "day"),
         (
-            Column("variant"),
-            Column("day"),
-            Column("tasks created", True, "tasks_created"),
-            Column("stopped", True),
-            Column("nurtured", True),
+            (Column("tasks created", True, "tasks_created"), num),
+            (Column("stopped", True), num),
+            (Column("nurtured", True), num),
         ),
-        [
-            (Cell(v["name"]), Cell(d["date"]), num(d["tasks_created"]), num(d["stopped"]), num(d["nurtured"]))
-            for v in variants
-            for d in v["daily"]
-            if d["tasks_created"] or d["stopped"] or d["nurtured"]
-        ],
+        skip_empty=True,
     )
     return Section(
         id="busy-work",
@@ -394,6 +389,31 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             daily_table,
         ),
     )
+
+
+def _dated_table(
+    id: str,
+    caption: str,
+    variants: Sequence[Mapping[str, Any]],
+    series: tuple[str, str],
+    measures: Sequence[tuple[Column, Callable[[Any], Cell]]],
+    *,
+    skip_empty: bool = False,
+) -> Table:
+    """One row per variant and entry of its dated ``series`` (the report's key, the date column's label).
+
+    Each measure is a column and how to show the entry's value under the column's name; ``skip_empty``
+    leaves out the entries where every measure is zero.
+    """
+    key, date_label = series
+    columns = (Column("variant"), Column(date_label), *(column for column, _ in measures))
+    rows = [
+        (Cell(v["name"]), Cell(e["date"]), *(cell(e[column.name]) for column, cell in measures))
+        for v in variants
+        for e in v[key]
+        if not skip_empty or any(e[column.name] for column, _ in measures)
+    ]
+    return Table(id, caption, columns, rows)
 
 
 def _points_and_lines(
@@ -431,33 +451,24 @@ def _completeness_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         if w["share"] is not None
     ]
     names = [v["name"] for v in variants]
-    chart = None
-    if rows:
-        line = _points_and_lines(
-            rows, names, x="week", y="share", y_title="% of open deals with a complete next step", y_max=100
-        )
-        chart = charts.render(
-            line,
-            id="chart-backtest-completeness",
-            title="Next-step completeness per week",
-            description="The weekly share of open deals whose next step is complete by each variant's rule.",
-            marks=len(rows),
-        )
-    table = Table(
+    y_title = "% of open deals with a complete next step"
+    chart = charts.drawn(
+        rows,
+        _points_and_lines(rows, names, x="week", y="share", y_title=y_title, y_max=100),
+        id="chart-backtest-completeness",
+        title="Next-step completeness per week",
+        description="The weekly share of open deals whose next step is complete by each variant's rule.",
+    )
+    table = _dated_table(
         "table-backtest-completeness",
         "Next-step completeness per week",
+        variants,
+        ("next_step_completeness", "week of"),
         (
-            Column("variant"),
-            Column("week of"),
-            Column("open deals", True, "open_deals"),
-            Column("complete", True),
-            Column("share", True),
+            (Column("open deals", True, "open_deals"), num),
+            (Column("complete", True), num),
+            (Column("share", True), _share),
         ),
-        [
-            (Cell(v["name"]), Cell(w["date"]), num(w["open_deals"]), num(w["complete"]), _share(w["share"]))
-            for v in variants
-            for w in v["next_step_completeness"]
-        ],
     )
     return Section(
         id="completeness",
