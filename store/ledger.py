@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from policies.codec import action_from_dict, action_to_dict
 from policies.model import Action, action_kind
-from store.database import dumps, loads, upsert
+from store.database import column_by_key, dumps, loads, upsert
 from store.schema import audit, ledger
 
 INTENT = "intent"
@@ -70,16 +70,8 @@ class AuditEntry:
 
 
 def statuses(connection: Connection, account: str, keys: Collection[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    ids = list(keys)
-    for start in range(0, len(ids), 500):
-        rows = connection.execute(
-            sa.select(ledger.c.key, ledger.c.status).where(
-                ledger.c.account == account, ledger.c.key.in_(ids[start : start + 500])
-            )
-        )
-        out.update({key: str(status) for key, status in rows})
-    return out
+    found = column_by_key(connection, ledger, account, "key", "status", keys)
+    return {key: str(status) for key, status in found.items()}
 
 
 def pending_intents(connection: Connection, account: str) -> list[Action]:
@@ -134,15 +126,8 @@ def record(
 
 
 def _attempts(connection: Connection, account: str, keys: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        rows = connection.execute(
-            sa.select(ledger.c.key, ledger.c.attempts).where(
-                ledger.c.account == account, ledger.c.key.in_(keys[start : start + 500])
-            )
-        )
-        out.update({key: int(n) for key, n in rows})
-    return out
+    found = column_by_key(connection, ledger, account, "key", "attempts", keys)
+    return {key: int(n) for key, n in found.items()}
 
 
 def record_results(connection: Connection, account: str, results: Iterable[Result], now: datetime) -> None:
