@@ -22,7 +22,7 @@ from cli.setup.report import print_setup_report
 if TYPE_CHECKING:
     from policies.policy import PolicyRequirements
 
-__all__ = ["dry_run_option", "run_setup", "settings_file_option"]
+__all__ = ["dry_run_option", "policy_option", "run_setup", "settings_file_option"]
 
 settings_file_option = click.option(
     "--settings",
@@ -30,6 +30,11 @@ settings_file_option = click.option(
     help="The worker's settings file.",
 )
 dry_run_option = click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
+policy_option = click.option(
+    "--policy",
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy file or folder (default: the account's policy in --settings).",
+)
 
 CRM_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 

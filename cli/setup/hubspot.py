@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, run_setup, settings_file_option
+from cli.setup.command import dry_run_option, policy_option, run_setup, settings_file_option
 
 
 @click.command()
@@ -23,11 +23,7 @@ from cli.setup.command import dry_run_option, run_setup, settings_file_option
 )
 @click.option("--token-file", help="File holding a private app access token (without --settings).")
 @click.option("--host", help="API host (default https://api.hubapi.com; a sandbox URL for tests).")
-@click.option(
-    "--policy",
-    type=click.Path(exists=True, path_type=Path),
-    help="Policy file or folder (default: the account's policy in --settings).",
-)
+@policy_option
 @dry_run_option
 def hubspot(
     settings: Path | None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, run_setup, settings_file_option
+from cli.setup.command import dry_run_option, policy_option, run_setup, settings_file_option
 
 
 def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
@@ -51,11 +51,7 @@ def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
 @click.option("--consumer-key", help="Connected app consumer key, for JWT bearer (without --settings).")
 @click.option("--username", help="Integration user, for JWT bearer (without --settings).")
 @click.option("--private-key-file", help="PEM private key, for JWT bearer (without --settings).")
-@click.option(
-    "--policy",
-    type=click.Path(exists=True, path_type=Path),
-    help="Policy file or folder (default: the account's policy in --settings).",
-)
+@policy_option
 @dry_run_option
 def salesforce(
     settings: Path | None,
