@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import altair as alt
 import sqlalchemy as sa
 
 from policies.model import make_key
@@ -248,16 +249,21 @@ def _actions_chart(found: Activity) -> Chart | None:
     per: Counter[tuple[str, str]] = Counter()
     for row in found.actions:
         per[(row["day"], row["rule_id"])] += row["n"]
-    rows = [{"day": d, "rule": r, "actions": n} for (d, r), n in sorted(per.items())]
-    by_rule = charts.Stack("rule", sorted({rule for _, rule in per}))
     return charts.drawn(
-        rows,
-        charts.daily_stacked(rows, by_rule, ("actions", "actions")),
+        *_per_day_by_rule(per, ("actions", "actions")),
         id="chart-actions",
         title="Actions per day by rule",
         description="Actions crm-followup decided per day (UTC), by the rule that fired, whatever their "
         "outcome.",
     )
+
+
+def _per_day_by_rule(
+    per: Counter[tuple[str, str]], value: charts.Field
+) -> tuple[list[dict[str, Any]], alt.Chart]:
+    """The rows and bars of a chart of counts per (day, rule), stacked by rule."""
+    rows = [{"day": d, "rule": r, value[0]: n} for (d, r), n in sorted(per.items())]
+    return rows, charts.daily_stacked(rows, charts.Stack("rule", sorted({rule for _, rule in per})), value)
 
 
 def _actions_table(found: Activity) -> Table:
@@ -381,14 +387,9 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
 
 
 def _deferred_chart(found: Activity) -> Chart | None:
-    rows = [
-        {"day": r["day"], "rule": r["rule"], "deferred": r["n"]}
-        for r in sorted(found.deferred, key=_day_rule)
-    ]
-    by_rule = charts.Stack("rule", sorted({r["rule"] for r in found.deferred}))
+    per = Counter({(r["day"], r["rule"]): r["n"] for r in found.deferred})
     return charts.drawn(
-        rows,
-        charts.daily_stacked(rows, by_rule, ("deferred", "decisions deferred")),
+        *_per_day_by_rule(per, ("deferred", "decisions deferred")),
         id="chart-deferred",
         title="Held back by budgets",
         description="Decisions held back per day by the budgets (tasks per owner per day, touches per "

@@ -24,6 +24,7 @@ from datetime import date
 from functools import partial
 from typing import Any
 
+import altair as alt
 import sqlalchemy as sa
 
 from policies.codec import deal_from_json
@@ -436,22 +437,42 @@ def _owner_cells(request: ReportRequest, t: OwnerTally) -> tuple[Cell, ...]:
 
 def _step_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -> Chart | None:
     shown = [t for t in tallies if t.open][:CHART_OWNERS]
-    rows = [
-        {"owner": label(t), "status": STEP_LABELS[s], "deals": t.step[s]}
-        for t in shown
-        for s in STEP_ORDER
-        if t.step[s]
-    ]
-    order = [STEP_LABELS[s] for s in STEP_ORDER]
-    by_status = charts.Stack("status", order, {STEP_LABELS[k]: v for k, v in STEP_COLOURS.items()})
     more = f" (the {CHART_OWNERS} owners with most open deals)" if len(tallies) > CHART_OWNERS else ""
     return charts.drawn(
-        rows,
-        charts.stacked_bars(rows, ("owner", "owner"), by_status, ("deals", "open deals")),
+        *_owners_by_status(shown, label, _STEP_STATUSES, ("deals", "open deals")),
         id="chart-next-step",
         title="Next step by owner",
         description=f"Open deals per owner by the state of their next step{more}.",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statuses:
+    """A tally of owners' deals by status: which counter, the statuses in order, their labels and colours."""
+
+    of: Callable[[OwnerTally], Counter[str]]
+    order: tuple[str, ...]
+    labels: dict[str, str]
+    colours: dict[str, str]
+
+
+_STEP_STATUSES = _Statuses(lambda t: t.step, STEP_ORDER, STEP_LABELS, STEP_COLOURS)
+_FOLLOWUP_STATUSES = _Statuses(lambda t: t.followup, FOLLOWUP_ORDER, FOLLOWUP_LABELS, FOLLOWUP_COLOURS)
+
+
+def _owners_by_status(
+    shown: list[OwnerTally], label: Callable[[OwnerTally], str], statuses: _Statuses, value: charts.Field
+) -> tuple[list[dict[str, Any]], alt.Chart]:
+    """The rows and bars of a chart of owners (``label``) by status, stacked in the statuses' order."""
+    rows = [
+        {"owner": label(t), "status": statuses.labels[s], value[0]: statuses.of(t)[s]}
+        for t in shown
+        for s in statuses.order
+        if statuses.of(t)[s]
+    ]
+    order = [statuses.labels[s] for s in statuses.order]
+    by_status = charts.Stack("status", order, {statuses.labels[k]: v for k, v in statuses.colours.items()})
+    return rows, charts.stacked_bars(rows, ("owner", "owner"), by_status, value)
 
 
 def _owner_table(request: ReportRequest, tallies: list[OwnerTally]) -> Table:
@@ -517,17 +538,8 @@ def _team_table(tallies: list[OwnerTally]) -> Table:
 
 def _followup_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -> Chart | None:
     shown = sorted(tallies, key=lambda t: -sum(t.followup[s] for s in FOLLOWUP_ORDER))[:CHART_OWNERS]
-    rows = [
-        {"owner": label(t), "status": FOLLOWUP_LABELS[s], "follow-ups": t.followup[s]}
-        for t in shown
-        for s in FOLLOWUP_ORDER
-        if t.followup[s]
-    ]
-    order = [FOLLOWUP_LABELS[s] for s in FOLLOWUP_ORDER]
-    by_status = charts.Stack("status", order, {FOLLOWUP_LABELS[k]: v for k, v in FOLLOWUP_COLOURS.items()})
     return charts.drawn(
-        rows,
-        charts.stacked_bars(rows, ("owner", "owner"), by_status, ("follow-ups", "agreed follow-ups")),
+        *_owners_by_status(shown, label, _FOLLOWUP_STATUSES, ("follow-ups", "agreed follow-ups")),
         id="chart-followups",
         title="Agreed follow-ups by owner",
         description="Follow-ups the customer agreed (an agreed interval), made early, on the due day, late, "
