@@ -354,9 +354,8 @@ def _outcomes_table(found: Activity) -> Table:
 
 
 def _stops_table(request: ReportRequest, found: Activity) -> Table:
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("when (UTC)", False, "when"),
         Column("outcome"),
@@ -367,11 +366,10 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
     )
     rows = []
     for r in found.stops:
-        url = sources[r["account"]].url_for(r["deal_id"])
         rows.append(
             (
-                *((Cell(r["account"]),) if request.multi else ()),
-                Cell(r["deal_id"], href=url, external=True) if url else Cell(r["deal_id"]),
+                *request.account_cell(r["account"]),
+                request.deal_cell(r["account"], r["deal_id"]),
                 Cell(r["created_at"].strftime("%Y-%m-%d %H:%M"), r["created_at"].isoformat()),
                 Cell(r["outcome"]),
                 Cell(r["rule_id"]),

@@ -426,13 +426,11 @@ def _owner_axis(request: ReportRequest, tallies: list[OwnerTally]) -> Callable[[
 
 
 def _owner_columns(request: ReportRequest) -> tuple[Column, ...]:
-    account = (Column("account"),) if request.multi else ()
-    return (*account, Column("owner"), Column("team"))
+    return (*request.account_column, Column("owner"), Column("team"))
 
 
 def _owner_cells(request: ReportRequest, t: OwnerTally) -> tuple[Cell, ...]:
-    account = (Cell(t.account),) if request.multi else ()
-    return (*account, Cell(t.owner), Cell(t.team))
+    return (*request.account_cell(t.account), Cell(t.owner), Cell(t.team))
 
 
 def _step_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -> Chart | None:
@@ -638,9 +636,8 @@ _LIST_TITLES = {
 def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     title, order = _LIST_TITLES[name]
     rows = top.rows()
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("deal"),
         Column("owner"),
@@ -654,10 +651,8 @@ def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     )
     cells = [
         (
-            *((Cell(item.account),) if request.multi else ()),
-            Cell(item.deal.id, href=sources[item.account].url_for(item.deal.id), external=True)
-            if sources[item.account].url_for(item.deal.id)
-            else Cell(item.deal.id),
+            *request.account_cell(item.account),
+            request.deal_cell(item.account, item.deal.id),
             Cell(item.deal.name),
             Cell(item.owner_name),
             Cell(item.team),

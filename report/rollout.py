@@ -235,9 +235,8 @@ def held_rows(request: ReportRequest, seen: Observed) -> list[tuple[str, str, He
 
 
 def _held_table(request: ReportRequest, seen: Observed) -> Table:
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("rule"),
         Column("action"),
@@ -248,11 +247,10 @@ def _held_table(request: ReportRequest, seen: Observed) -> Table:
     shown = held_rows(request, seen)
     rows = []
     for account, deal_id, held in shown:
-        url = sources[account].url_for(deal_id)
         rows.append(
             (
-                *((Cell(account),) if request.multi else ()),
-                Cell(deal_id, href=url, external=True) if url else Cell(deal_id),
+                *request.account_cell(account),
+                request.deal_cell(account, deal_id),
                 Cell(held.rule),
                 Cell(held.kind),
                 Cell(held.at.strftime("%Y-%m-%d %H:%M"), held.at.isoformat()),
