@@ -12,16 +12,20 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, policy_option, run_setup, settings_file_option
+from cli.setup.command import (
+    account_option,
+    dry_run_option,
+    policy_option,
+    run_setup,
+    settings_file_option,
+    token_options,
+)
 
 
 @click.command()
 @settings_file_option
-@click.option("--account", help="Which HubSpot account of the settings file (needed when there are several).")
-@click.option(
-    "--token-env", help="Environment variable holding a private app access token (without --settings)."
-)
-@click.option("--token-file", help="File holding a private app access token (without --settings).")
+@account_option("HubSpot")
+@token_options("a private app access token")
 @click.option("--host", help="API host (default https://api.hubapi.com; a sandbox URL for tests).")
 @policy_option
 @dry_run_option

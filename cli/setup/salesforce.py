@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, policy_option, run_setup, settings_file_option
+from cli.setup.command import (
+    account_option,
+    dry_run_option,
+    policy_option,
+    run_setup,
+    settings_file_option,
+    token_options,
+)
 
 
 def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
@@ -40,14 +47,11 @@ def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
 
 @click.command()
 @settings_file_option
-@click.option(
-    "--account", help="Which Salesforce account of the settings file (needed when there are several)."
-)
+@account_option("Salesforce")
 @click.option("--instance-url", help="The org's https URL (My Domain, or a sandbox URL for tests).")
 @click.option("--login-url", help="Token endpoint host for JWT (default https://login.salesforce.com).")
 @click.option("--ca-file", help="CA bundle for a sandbox or a TLS-inspecting proxy.")
-@click.option("--token-env", help="Environment variable holding an access token (without --settings).")
-@click.option("--token-file", help="File holding an access token (without --settings).")
+@token_options("an access token")
 @click.option("--consumer-key", help="Connected app consumer key, for JWT bearer (without --settings).")
 @click.option("--username", help="Integration user, for JWT bearer (without --settings).")
 @click.option("--private-key-file", help="PEM private key, for JWT bearer (without --settings).")
