@@ -12,23 +12,16 @@ from typing import Any
 
 import click
 
-from cli.setup.command import (
-    account_option,
-    dry_run_option,
-    policy_option,
-    run_setup,
-    settings_file_option,
-    token_options,
-)
+from cli.setup import command as shared
 
 
 @click.command()
-@settings_file_option
-@account_option("HubSpot")
-@token_options("a private app access token")
+@shared.settings_file_option
+@shared.account_option("HubSpot")
+@shared.token_options("a private app access token")
 @click.option("--host", help="API host (default https://api.hubapi.com; a sandbox URL for tests).")
-@policy_option
-@dry_run_option
+@shared.policy_option
+@shared.dry_run_option
 def hubspot(
     settings: Path | None,
     account: str | None,
@@ -44,6 +37,6 @@ def hubspot(
         section = {"access_token_env": token_env} if token_env else {"access_token_file": token_file}
         if host:
             section["host"] = host
-    run_setup(
+    shared.run_setup(
         "hubspot", settings=settings, account=account, policy=policy, flags_section=section, dry_run=dry_run
     )
