@@ -131,9 +131,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
         Column("reactivated", True),
         Column("unresolved", True),
         Column("tasks created", True, "tasks_created"),
-        Column("tasks per rep per working day (mean)", True, "tasks_mean"),
-        Column("p95", True, "tasks_p95"),
-        Column("max", True, "tasks_max"),
+        *_spread_columns("tasks per rep per working day (mean)", "tasks"),
         Column("days at cap", True, "days_at_cap"),
         Column("deferred", True),
         Column("expired", True),
@@ -157,9 +155,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
                 num(stops["reactivated"]),
                 num(stops["unresolved"]),
                 num(busy["tasks_created"]),
-                num(spread["mean"], digits=2),
-                num(spread["p95"], digits=1),
-                num(spread["max"], digits=1),
+                *_spread_cells(spread),
                 num(busy["days_at_cap"]),
                 num(busy["deferred"]),
                 num(busy["expired"]),
@@ -191,6 +187,26 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
 def _settings(variant: Mapping[str, Any]) -> str:
     values = ", ".join(f"{k}={v}" for k, v in variant["settings"].items())
     return f"{variant['policy']}" + (f" ({values})" if values else "")
+
+
+def _spread_columns(mean_label: str, key: str = "") -> tuple[Column, ...]:
+    """A spread's columns: the mean (``mean_label``), the 95th percentile and the maximum; ``key`` (e.g.
+    ``late``) prefixes their data-keys (``late_mean``, ``late_p95``, ``late_max``)."""
+    prefix = f"{key}_" if key else ""
+    return (
+        Column(mean_label, True, f"{prefix}mean"),
+        Column("p95", True, f"{prefix}p95"),
+        Column("max", True, f"{prefix}max"),
+    )
+
+
+def _spread_cells(spread: Mapping[str, float | None], mean_digits: int = 2) -> tuple[Cell, ...]:
+    """A spread's cells under ``_spread_columns``: the mean to ``mean_digits``, the p95 and maximum to one."""
+    return (
+        num(spread["mean"], digits=mean_digits),
+        num(spread["p95"], digits=1),
+        num(spread["max"], digits=1),
+    )
 
 
 def _share(value: float | None) -> Cell:
@@ -321,9 +337,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         Column("owner"),
         Column("tasks created", True, "tasks_created"),
         Column("working days", True, "working_days"),
-        Column("per working day (mean)", True, "mean"),
-        Column("p95", True),
-        Column("max", True),
+        *_spread_columns("per working day (mean)"),
         Column("days at cap", True, "days_at_cap"),
         Column("deferred", True),
         Column("expired", True),
@@ -342,9 +356,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
                     Cell(group),
                     num(busy["tasks_created"]),
                     num(busy["working_days"]),
-                    num(spread["mean"], digits=2),
-                    num(spread["p95"], digits=1),
-                    num(spread["max"], digits=1),
+                    *_spread_cells(spread),
                     num(busy["days_at_cap"]),
                     num(busy["deferred"]),
                     num(busy["expired"]),
@@ -513,9 +525,7 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
         Column("agreements", True),
         *(Column(VERDICT_LABELS[v], True, v) for v in VERDICTS),
         Column("on time, share", True, "on_time_share"),
-        Column("business days late (mean)", True, "late_mean"),
-        Column("p95", True, "late_p95"),
-        Column("max", True, "late_max"),
+        *_spread_columns("business days late (mean)", "late"),
     )
     table_rows = []
     for kind, name, c in groups:
@@ -528,9 +538,7 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
                 num(c["agreements"]),
                 *(num(c[v]) for v in VERDICTS),
                 num(100 * c["on_time"] / judged if judged else None, digits=1, suffix="%"),
-                num(late["mean"], digits=1),
-                num(late["p95"], digits=1),
-                num(late["max"], digits=1),
+                *_spread_cells(late, mean_digits=1),
             )
         )
     account = compliance["account"]
@@ -592,9 +600,7 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         Column("variant"),
         Column("CRM", False, "crm"),
         Column("API calls", True, "total"),
-        Column("per working day (mean)", True, "mean"),
-        Column("p95", True),
-        Column("max", True),
+        *_spread_columns("per working day (mean)"),
         Column("by endpoint"),
     )
     table_rows = [
@@ -602,9 +608,7 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             Cell(v["name"]),
             Cell(crm),
             num(c["total"]),
-            num(c["per_working_day"]["mean"], digits=2),
-            num(c["per_working_day"]["p95"], digits=1),
-            num(c["per_working_day"]["max"], digits=1),
+            *_spread_cells(c["per_working_day"]),
             Cell(", ".join(f"{k}: {n:,}" for k, n in sorted(c["by_endpoint"].items())) or "–"),
         )
         for v in variants
