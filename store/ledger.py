@@ -8,6 +8,7 @@ marks an action decided in shadow mode and never written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -160,21 +161,14 @@ def record_results(connection: Connection, account: str, results: Iterable[Resul
 
 
 def entries(connection: Connection, account: str, *, deal_id: str | None = None) -> list[LedgerEntry]:
-    query = sa.select(ledger).where(ledger.c.account == account).order_by(ledger.c.created_at, ledger.c.key)
+    """The account's ledger rows (of one deal, if given), oldest first: each entry is its row by column name,
+    with the CRM ids decoded."""
+    columns = [ledger.c[f.name] for f in dataclasses.fields(LedgerEntry)]
+    query = sa.select(*columns).where(ledger.c.account == account).order_by(ledger.c.created_at, ledger.c.key)
     if deal_id is not None:
         query = query.where(ledger.c.deal_id == deal_id)
     return [
-        LedgerEntry(
-            key=row.key,
-            deal_id=row.deal_id,
-            rule_id=row.rule_id,
-            kind=row.kind,
-            status=row.status,
-            crm_ids=tuple(loads(row.crm_ids)),
-            attempts=row.attempts,
-            error=row.error,
-            updated_at=row.updated_at,
-        )
+        LedgerEntry(**{**row._mapping, "crm_ids": tuple(loads(row.crm_ids))})
         for row in connection.execute(query)
     ]
 
