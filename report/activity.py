@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from policies.model import make_key
 from report import charts
 from report.hygiene import MirrorScan, anchor_for
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import ReportRequest
 from report.sql import json_text, utc_day
 from store.schema import audit, ledger
@@ -370,7 +370,7 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
             (
                 *request.account_cell(r["account"]),
                 request.deal_cell(r["account"], r["deal_id"]),
-                Cell(r["created_at"].strftime("%Y-%m-%d %H:%M"), r["created_at"].isoformat()),
+                moment(r["created_at"]),
                 Cell(r["outcome"]),
                 Cell(r["rule_id"]),
                 Cell(r["reason"] or "–"),

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from report import charts
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import AccountSource, ReportRequest
 from store.database import loads
 from store.schema import accounts, audit, cursors, ledger, runs
@@ -319,10 +319,8 @@ def _cursor_table(request: ReportRequest, ops: Operations) -> Table:
         rows.append(
             (
                 Cell(a.source.name),
-                Cell(updated.strftime("%Y-%m-%d %H:%M") if updated else "never"),
-                Cell(age(request.now, updated), _sortable_age(request.now, updated)),
-                Cell(full.strftime("%Y-%m-%d %H:%M") if full else "never"),
-                Cell(age(request.now, full), _sortable_age(request.now, full)),
+                *_when_and_age(request.now, updated),
+                *_when_and_age(request.now, full),
                 Cell("yes" if cursor.get("full_pull_run") else "no"),
                 Cell(a.blocked or "no"),
             )
@@ -330,8 +328,10 @@ def _cursor_table(request: ReportRequest, ops: Operations) -> Table:
     return Table("table-cursors", "Cursors", columns, rows)
 
 
-def _sortable_age(now: datetime, then: datetime | None) -> int:
-    return int(_seconds(now, then)) if then is not None else 10**12
+def _when_and_age(now: datetime, then: datetime | None) -> tuple[Cell, Cell]:
+    """When something last happened (UTC, to the minute; "never") and how long ago, sorting by seconds."""
+    when = Cell(then.strftime("%Y-%m-%d %H:%M") if then else "never")
+    return when, Cell(age(now, then), int(_seconds(now, then)) if then is not None else 10**12)
 
 
 def _problems_table(request: ReportRequest, ops: Operations) -> Table:
@@ -349,7 +349,7 @@ def _problems_table(request: ReportRequest, ops: Operations) -> Table:
     rows = [
         (
             Cell(name),
-            Cell(p["at"].strftime("%Y-%m-%d %H:%M"), p["at"].isoformat()),
+            moment(p["at"]),
             Cell(p["status"]),
             Cell(p["error"]),
             Cell(p["run"]),

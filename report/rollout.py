@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from report import charts
 from report.cohorts import ENFORCE, MODES, SHADOW, Cohorts, Held, Observed
 from report.hygiene import anchor_for
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import ReportRequest
 from report.stats import Estimate, median_interval, poisson_rate, wilson
 
@@ -253,7 +253,7 @@ def _held_table(request: ReportRequest, seen: Observed) -> Table:
                 request.deal_cell(account, deal_id),
                 Cell(held.rule),
                 Cell(held.kind),
-                Cell(held.at.strftime("%Y-%m-%d %H:%M"), held.at.isoformat()),
+                moment(held.at),
                 Cell(held.cohort),
                 Cell("verdicts", href="#" + anchor_for(account, deal_id)),
             )
