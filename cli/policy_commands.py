@@ -7,8 +7,11 @@ human must fix (a bad policy, a bad snapshot) exit with code 2 and print only th
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -167,28 +170,50 @@ _SOURCE_OPTIONS = [
 ]
 
 
-def _source_options(func: Any) -> Any:
+@dataclass(frozen=True)
+class _Source:
+    """Where ``plan`` and ``explain`` read deals, the policy and the moment: their shared options."""
+
+    snapshot: Path | None
+    settings: Path | None
+    account: str | None
+    policy_path: Path | None
+    now: str | None
+
+    def load(self, snapshot: Path | None = None) -> tuple[Snapshot, Policy, datetime]:
+        """The deals (from ``snapshot`` when given, else ``--snapshot`` or ``--settings``), policy and now."""
+        found, policy = _gather(snapshot or self.snapshot, self.settings, self.account, self.policy_path)
+        return found, policy, _moment(self.now, found)
+
+
+def _source_options(func: Callable[..., None]) -> Any:
+    """Add the source options to a command, which gets them as one ``source: _Source`` argument."""
+
+    @functools.wraps(func)
+    def command(
+        snapshot_opt: Path | None,
+        settings: Path | None,
+        account: str | None,
+        policy_path: Path | None,
+        now: str | None,
+        **rest: Any,
+    ) -> None:
+        func(source=_Source(snapshot_opt, settings, account, policy_path, now), **rest)
+
+    decorated: Any = command
     for option in reversed(_SOURCE_OPTIONS):
-        func = option(func)
-    return func
+        decorated = option(decorated)
+    return decorated
 
 
 @click.command()
 @_source_options
-def plan(
-    snapshot_opt: Path | None,
-    settings: Path | None,
-    account: str | None,
-    policy_path: Path | None,
-    now: str | None,
-    as_json: bool,
-) -> None:
+def plan(source: _Source, as_json: bool) -> None:
     """Print the actions the policy would take now for every deal, and the ones budgets defer."""
     from policies.codec import action_to_dict
     from policies.planner import plan as make_plan
 
-    snapshot, policy = _gather(snapshot_opt, settings, account, policy_path)
-    moment = _moment(now, snapshot)
+    snapshot, policy, moment = source.load()
     result = make_plan(policy, snapshot.deals, moment, _owners(snapshot))
     if as_json:
         document = {
@@ -215,24 +240,14 @@ def plan(
 @click.argument("snapshot_arg", required=False, type=click.Path(path_type=Path))
 @click.option("--deal", "deal_ids", multiple=True, help="deal id (repeatable; default: every deal)")
 @_source_options
-def explain(
-    snapshot_arg: Path | None,
-    deal_ids: tuple[str, ...],
-    snapshot_opt: Path | None,
-    settings: Path | None,
-    account: str | None,
-    policy_path: Path | None,
-    now: str | None,
-    as_json: bool,
-) -> None:
+def explain(snapshot_arg: Path | None, deal_ids: tuple[str, ...], source: _Source, as_json: bool) -> None:
     """Print each rule's verdict and evidence for deals of a snapshot."""
     from policies.codec import decision_to_dict
     from policies.engine import evaluate
 
-    if snapshot_arg is not None and snapshot_opt is not None:
+    if snapshot_arg is not None and source.snapshot is not None:
         _fail(["give the snapshot once: as an argument or with --snapshot"])
-    snapshot, policy = _gather(snapshot_arg or snapshot_opt, settings, account, policy_path)
-    moment = _moment(now, snapshot)
+    snapshot, policy, moment = source.load(snapshot_arg)
     owners = _owners(snapshot)
     deals = [d for d in snapshot.deals if not deal_ids or d.id in deal_ids]
     missing = sorted(set(deal_ids) - {d.id for d in deals})

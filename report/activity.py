@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import altair as alt
 import sqlalchemy as sa
 
 from policies.model import make_key
 from report import charts
 from report.hygiene import MirrorScan, anchor_for
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import ReportRequest
 from report.sql import json_text, utc_day
 from store.schema import audit, ledger
@@ -248,27 +249,21 @@ def _actions_chart(found: Activity) -> Chart | None:
     per: Counter[tuple[str, str]] = Counter()
     for row in found.actions:
         per[(row["day"], row["rule_id"])] += row["n"]
-    if not per:
-        return None
-    rules = sorted({rule for _, rule in per})
-    rows = [{"day": d, "rule": r, "actions": n} for (d, r), n in sorted(per.items())]
-    chart = charts.daily_stacked(
-        rows,
-        series="rule",
-        series_order=rules,
-        value="actions",
-        value_title="actions",
-        scale=charts.colours(rules),
-    )
-    return charts.render(
-        chart,
+    return charts.drawn(
+        *_per_day_by_rule(per, ("actions", "actions")),
         id="chart-actions",
         title="Actions per day by rule",
-        description=(
-            "Actions crm-followup decided per day (UTC), by the rule that fired, whatever their outcome."
-        ),
-        marks=len(rows),
+        description="Actions crm-followup decided per day (UTC), by the rule that fired, whatever their "
+        "outcome.",
     )
+
+
+def _per_day_by_rule(
+    per: Counter[tuple[str, str]], value: charts.Field
+) -> tuple[list[dict[str, Any]], alt.Chart]:
+    """The rows and bars of a chart of counts per (day, rule), stacked by rule."""
+    rows = [{"day": d, "rule": r, value[0]: n} for (d, r), n in sorted(per.items())]
+    return rows, charts.daily_stacked(rows, charts.Stack("rule", sorted({rule for _, rule in per})), value)
 
 
 def _actions_table(found: Activity) -> Table:
@@ -295,25 +290,14 @@ def _fates_chart(found: Activity) -> Chart | None:
         for fate in FATES
         if (n := fates[fate])
     ]
-    if not rows:
-        return None
-    chart = charts.stacked_bars(
+    by_fate = charts.Stack("fate", FATES, FATE_COLOURS)
+    return charts.drawn(
         rows,
-        category="rule",
-        category_title="rule",
-        series="fate",
-        series_order=FATES,
-        value="tasks",
-        value_title="tasks created in the period",
-        scale=charts.colours(FATES, FATE_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.stacked_bars(rows, ("rule", "rule"), by_fate, ("tasks", "tasks created in the period")),
         id="chart-task-fates",
         title="What became of the tasks, by rule",
         description="Tasks crm-followup created in the period, by rule: still open, completed by the rep, or "
         "closed by crm-followup as settled, superseded, expired or with the deal.",
-        marks=len(rows),
     )
 
 
@@ -341,25 +325,14 @@ def _outcomes_chart(found: Activity) -> Chart | None:
     per: Counter[tuple[str, str]] = Counter()
     for row in found.outcomes:
         per[(row["day"], row["outcome"])] += row["n"]
-    if not per:
-        return None
     rows = [{"day": d, "outcome": o, "deals": n} for (d, o), n in sorted(per.items())]
-    chart = charts.daily_stacked(
+    return charts.drawn(
         rows,
-        series="outcome",
-        series_order=OUTCOMES,
-        value="deals",
-        value_title="deals",
-        scale=charts.colours(OUTCOMES, OUTCOME_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, charts.Stack("outcome", OUTCOMES, OUTCOME_COLOURS), ("deals", "deals")),
         id="chart-outcomes",
         title="Stops, nurture and reactivations per day",
-        description=(
-            "Deals crm-followup stopped, sent to nurture, reactivated from nurture, or saw reopened, per day."
-        ),
-        marks=len(rows),
+        description="Deals crm-followup stopped, sent to nurture, reactivated from nurture, or saw reopened, "
+        "per day.",
     )
 
 
@@ -381,9 +354,8 @@ def _outcomes_table(found: Activity) -> Table:
 
 
 def _stops_table(request: ReportRequest, found: Activity) -> Table:
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("when (UTC)", False, "when"),
         Column("outcome"),
@@ -394,12 +366,11 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
     )
     rows = []
     for r in found.stops:
-        url = sources[r["account"]].url_for(r["deal_id"])
         rows.append(
             (
-                *((Cell(r["account"]),) if request.multi else ()),
-                Cell(r["deal_id"], href=url, external=True) if url else Cell(r["deal_id"]),
-                Cell(r["created_at"].strftime("%Y-%m-%d %H:%M"), r["created_at"].isoformat()),
+                *request.account_cell(r["account"]),
+                request.deal_cell(r["account"], r["deal_id"]),
+                moment(r["created_at"]),
                 Cell(r["outcome"]),
                 Cell(r["rule_id"]),
                 Cell(r["reason"] or "–"),
@@ -414,30 +385,13 @@ def _stops_table(request: ReportRequest, found: Activity) -> Table:
 
 
 def _deferred_chart(found: Activity) -> Chart | None:
-    if not found.deferred:
-        return None
-    rules = sorted({r["rule"] for r in found.deferred})
-    rows = [
-        {"day": r["day"], "rule": r["rule"], "deferred": r["n"]}
-        for r in sorted(found.deferred, key=_day_rule)
-    ]
-    chart = charts.daily_stacked(
-        rows,
-        series="rule",
-        series_order=rules,
-        value="deferred",
-        value_title="decisions deferred",
-        scale=charts.colours(rules),
-    )
-    return charts.render(
-        chart,
+    per = Counter({(r["day"], r["rule"]): r["n"] for r in found.deferred})
+    return charts.drawn(
+        *_per_day_by_rule(per, ("deferred", "decisions deferred")),
         id="chart-deferred",
         title="Held back by budgets",
-        description=(
-            "Decisions held back per day by the budgets (tasks per owner per day, touches per contact "
-            "per week), by rule."
-        ),
-        marks=len(rows),
+        description="Decisions held back per day by the budgets (tasks per owner per day, touches per "
+        "contact per week), by rule.",
     )
 
 

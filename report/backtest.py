@@ -10,7 +10,7 @@ variant would cost. Every figure is one of the JSON's, shown as it is there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,28 +109,16 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
         Tile("agreements", "agreed follow-ups (no policy)", f"{agreements:,}"),
     )
     rows = _stop_rows(variants)
-    chart = None
-    if rows:
-        chart = charts.render(
-            charts.stacked_bars(
-                rows,
-                category="variant",
-                category_title="",
-                series="outcome",
-                series_order=STOP_OUTCOMES,
-                value="stops",
-                value_title="deals stopped or nurtured, by what happened next",
-                scale=charts.colours(STOP_OUTCOMES, STOP_COLOURS),
-                category_order=[v["name"] for v in variants],
-            ),
-            id="chart-backtest-stops",
-            title="What happened after each stop, by variant",
-            description=(
-                "Deals each variant would have stopped or sent to nurture, by what the history shows next: "
-                "won or moved forward (false kills), lost anyway (true stops), reactivated, unresolved."
-            ),
-            marks=len(rows),
-        )
+    stops = ("stops", "deals stopped or nurtured, by what happened next")
+    by_outcome = charts.Stack("outcome", STOP_OUTCOMES, STOP_COLOURS)
+    chart = charts.drawn(
+        rows,
+        charts.stacked_bars(rows, ("variant", ""), by_outcome, stops, [v["name"] for v in variants]),
+        id="chart-backtest-stops",
+        title="What happened after each stop, by variant",
+        description="Deals each variant would have stopped or sent to nurture, by what the history shows "
+        "next: won or moved forward (false kills), lost anyway (true stops), reactivated, unresolved.",
+    )
     columns = (
         Column("variant"),
         Column("stopped", True),
@@ -143,9 +131,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
         Column("reactivated", True),
         Column("unresolved", True),
         Column("tasks created", True, "tasks_created"),
-        Column("tasks per rep per working day (mean)", True, "tasks_mean"),
-        Column("p95", True, "tasks_p95"),
-        Column("max", True, "tasks_max"),
+        *_spread_columns("tasks per rep per working day (mean)", "tasks"),
         Column("days at cap", True, "days_at_cap"),
         Column("deferred", True),
         Column("expired", True),
@@ -169,9 +155,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
                 num(stops["reactivated"]),
                 num(stops["unresolved"]),
                 num(busy["tasks_created"]),
-                num(spread["mean"], digits=2),
-                num(spread["p95"], digits=1),
-                num(spread["max"], digits=1),
+                *_spread_cells(spread),
                 num(busy["days_at_cap"]),
                 num(busy["deferred"]),
                 num(busy["expired"]),
@@ -203,6 +187,26 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
 def _settings(variant: Mapping[str, Any]) -> str:
     values = ", ".join(f"{k}={v}" for k, v in variant["settings"].items())
     return f"{variant['policy']}" + (f" ({values})" if values else "")
+
+
+def _spread_columns(mean_label: str, key: str = "") -> tuple[Column, ...]:
+    """A spread's columns: the mean (``mean_label``), the 95th percentile and the maximum; ``key`` (e.g.
+    ``late``) prefixes their data-keys (``late_mean``, ``late_p95``, ``late_max``)."""
+    prefix = f"{key}_" if key else ""
+    return (
+        Column(mean_label, True, f"{prefix}mean"),
+        Column("p95", True, f"{prefix}p95"),
+        Column("max", True, f"{prefix}max"),
+    )
+
+
+def _spread_cells(spread: Mapping[str, float | None], mean_digits: int = 2) -> tuple[Cell, ...]:
+    """A spread's cells under ``_spread_columns``: the mean to ``mean_digits``, the p95 and maximum to one."""
+    return (
+        num(spread["mean"], digits=mean_digits),
+        num(spread["p95"], digits=1),
+        num(spread["max"], digits=1),
+    )
 
 
 def _share(value: float | None) -> Cell:
@@ -275,12 +279,10 @@ def _false_kills_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         chart = charts.render(
             charts.bars(
                 by_variant,
-                category="variant",
-                category_title="",
-                value="false kills",
-                value_title="false kills",
-                colour=charts.VERMILION,
-                category_order=[v["name"] for v in variants],
+                ("variant", ""),
+                ("false kills", "false kills"),
+                charts.VERMILION,
+                [v["name"] for v in variants],
             ),
             id="chart-backtest-false-kills",
             title="False kills by variant",
@@ -322,14 +324,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
     chart = None
     if daily:
         chart = charts.render(
-            charts.daily_stacked(
-                daily,
-                series="variant",
-                series_order=names,
-                value="tasks",
-                value_title="tasks created",
-                scale=charts.colours(names),
-            )
+            charts.daily_stacked(daily, charts.Stack("variant", names), ("tasks", "tasks created"))
             if len(variants) == 1
             else _points_and_lines(daily, names, x="day", y="tasks", y_title="tasks created", y_max=None),
             id="chart-backtest-tasks",
@@ -342,9 +337,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         Column("owner"),
         Column("tasks created", True, "tasks_created"),
         Column("working days", True, "working_days"),
-        Column("per working day (mean)", True, "mean"),
-        Column("p95", True),
-        Column("max", True),
+        *_spread_columns("per working day (mean)"),
         Column("days at cap", True, "days_at_cap"),
         Column("deferred", True),
         Column("expired", True),
@@ -363,9 +356,7 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
                     Cell(group),
                     num(busy["tasks_created"]),
                     num(busy["working_days"]),
-                    num(spread["mean"], digits=2),
-                    num(spread["p95"], digits=1),
-                    num(spread["max"], digits=1),
+                    *_spread_cells(spread),
                     num(busy["days_at_cap"]),
                     num(busy["deferred"]),
                     num(busy["expired"]),
@@ -384,22 +375,17 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             for rule, n in sorted(v["account"]["busy_work"]["by_rule"].items())
         ],
     )
-    daily_table = Table(
+    daily_table = _dated_table(
         "table-backtest-daily",
         "Per day: tasks, stops, nurture",
+        variants,
+        ("daily", "day"),
         (
-            Column("variant"),
-            Column("day"),
-            Column("tasks created", True, "tasks_created"),
-            Column("stopped", True),
-            Column("nurtured", True),
+            (Column("tasks created", True, "tasks_created"), num),
+            (Column("stopped", True), num),
+            (Column("nurtured", True), num),
         ),
-        [
-            (Cell(v["name"]), Cell(d["date"]), num(d["tasks_created"]), num(d["stopped"]), num(d["nurtured"]))
-            for v in variants
-            for d in v["daily"]
-            if d["tasks_created"] or d["stopped"] or d["nurtured"]
-        ],
+        skip_empty=True,
     )
     return Section(
         id="busy-work",
@@ -415,6 +401,31 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             daily_table,
         ),
     )
+
+
+def _dated_table(
+    id: str,
+    caption: str,
+    variants: Sequence[Mapping[str, Any]],
+    series: tuple[str, str],
+    measures: Sequence[tuple[Column, Callable[[Any], Cell]]],
+    *,
+    skip_empty: bool = False,
+) -> Table:
+    """One row per variant and entry of its dated ``series`` (the report's key, the date column's label).
+
+    Each measure is a column and how to show the entry's value under the column's name; ``skip_empty``
+    leaves out the entries where every measure is zero.
+    """
+    key, date_label = series
+    columns = (Column("variant"), Column(date_label), *(column for column, _ in measures))
+    rows = [
+        (Cell(v["name"]), Cell(e["date"]), *(cell(e[column.name]) for column, cell in measures))
+        for v in variants
+        for e in v[key]
+        if not skip_empty or any(e[column.name] for column, _ in measures)
+    ]
+    return Table(id, caption, columns, rows)
 
 
 def _points_and_lines(
@@ -452,33 +463,24 @@ def _completeness_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         if w["share"] is not None
     ]
     names = [v["name"] for v in variants]
-    chart = None
-    if rows:
-        line = _points_and_lines(
-            rows, names, x="week", y="share", y_title="% of open deals with a complete next step", y_max=100
-        )
-        chart = charts.render(
-            line,
-            id="chart-backtest-completeness",
-            title="Next-step completeness per week",
-            description="The weekly share of open deals whose next step is complete by each variant's rule.",
-            marks=len(rows),
-        )
-    table = Table(
+    y_title = "% of open deals with a complete next step"
+    chart = charts.drawn(
+        rows,
+        _points_and_lines(rows, names, x="week", y="share", y_title=y_title, y_max=100),
+        id="chart-backtest-completeness",
+        title="Next-step completeness per week",
+        description="The weekly share of open deals whose next step is complete by each variant's rule.",
+    )
+    table = _dated_table(
         "table-backtest-completeness",
         "Next-step completeness per week",
+        variants,
+        ("next_step_completeness", "week of"),
         (
-            Column("variant"),
-            Column("week of"),
-            Column("open deals", True, "open_deals"),
-            Column("complete", True),
-            Column("share", True),
+            (Column("open deals", True, "open_deals"), num),
+            (Column("complete", True), num),
+            (Column("share", True), _share),
         ),
-        [
-            (Cell(v["name"]), Cell(w["date"]), num(w["open_deals"]), num(w["complete"]), _share(w["share"]))
-            for v in variants
-            for w in v["next_step_completeness"]
-        ],
     )
     return Section(
         id="completeness",
@@ -507,37 +509,23 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
         for v in VERDICTS
         if c[v]
     ]
-    chart = None
-    if rows:
-        chart = charts.render(
-            charts.stacked_bars(
-                rows,
-                category="owner",
-                category_title="owner",
-                series="verdict",
-                series_order=order,
-                value="agreements",
-                value_title="agreed follow-ups",
-                scale=charts.colours(order, VERDICT_COLOURS),
-            ),
-            id="chart-backtest-compliance",
-            title="Agreed follow-ups by owner",
-            description=(
-                "Conversations after which the customer agreed a follow-up interval, by whether the "
-                "follow-up came early, on time, late, never, after the customer got in touch first, or is "
-                "still pending."
-            ),
-            marks=len(rows),
-        )
+    by_verdict = charts.Stack("verdict", order, VERDICT_COLOURS)
+    chart = charts.drawn(
+        rows,
+        charts.stacked_bars(rows, ("owner", "owner"), by_verdict, ("agreements", "agreed follow-ups")),
+        id="chart-backtest-compliance",
+        title="Agreed follow-ups by owner",
+        description="Conversations after which the customer agreed a follow-up interval, by whether the "
+        "follow-up came early, on time, late, never, after the customer got in touch first, or is still "
+        "pending.",
+    )
     columns = (
         Column("group"),
         Column("name"),
         Column("agreements", True),
         *(Column(VERDICT_LABELS[v], True, v) for v in VERDICTS),
         Column("on time, share", True, "on_time_share"),
-        Column("business days late (mean)", True, "late_mean"),
-        Column("p95", True, "late_p95"),
-        Column("max", True, "late_max"),
+        *_spread_columns("business days late (mean)", "late"),
     )
     table_rows = []
     for kind, name, c in groups:
@@ -550,9 +538,7 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
                 num(c["agreements"]),
                 *(num(c[v]) for v in VERDICTS),
                 num(100 * c["on_time"] / judged if judged else None, digits=1, suffix="%"),
-                num(late["mean"], digits=1),
-                num(late["p95"], digits=1),
-                num(late["max"], digits=1),
+                *_spread_cells(late, mean_digits=1),
             )
         )
     account = compliance["account"]
@@ -614,9 +600,7 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         Column("variant"),
         Column("CRM", False, "crm"),
         Column("API calls", True, "total"),
-        Column("per working day (mean)", True, "mean"),
-        Column("p95", True),
-        Column("max", True),
+        *_spread_columns("per working day (mean)"),
         Column("by endpoint"),
     )
     table_rows = [
@@ -624,9 +608,7 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             Cell(v["name"]),
             Cell(crm),
             num(c["total"]),
-            num(c["per_working_day"]["mean"], digits=2),
-            num(c["per_working_day"]["p95"], digits=1),
-            num(c["per_working_day"]["max"], digits=1),
+            *_spread_cells(c["per_working_day"]),
             Cell(", ".join(f"{k}: {n:,}" for k, n in sorted(c["by_endpoint"].items())) or "–"),
         )
         for v in variants

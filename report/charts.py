@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
@@ -44,64 +45,74 @@ def colours(order: Sequence[str], fixed: Mapping[str, str] | None = None) -> alt
     return alt.Scale(domain=list(order), range=[fixed.get(v) or next(spare, GREY) for v in order])
 
 
+Field = tuple[str, str]
+"""A field of the chart's rows and the title of its axis, e.g. ``("deals", "open deals")``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """The series bars are stacked by: a field of the rows, its values in stacking order, fixed colours."""
+
+    field: str
+    order: Sequence[str]
+    fixed: Mapping[str, str] | None = None
+
+    @property
+    def scale(self) -> alt.Scale:
+        return colours(self.order, self.fixed)
+
+
 def stacked_bars(
     rows: Sequence[Mapping[str, Any]],
-    *,
-    category: str,
-    category_title: str,
-    series: str,
-    series_order: Sequence[str],
-    value: str,
-    value_title: str,
-    scale: alt.Scale,
+    category: Field,
+    stack: Stack,
+    value: Field,
     category_order: Sequence[str] | None = None,
 ) -> alt.Chart:
-    """Horizontal bars per category (owners, rules), stacked by series in ``series_order``."""
+    """Horizontal bars per category (owners, rules), stacked by ``stack`` in its order."""
+    (field, title), (amount, amount_title) = category, value
     sort: Any = list(category_order) if category_order is not None else "-x"
-    count = len({str(r[category]) for r in rows})
+    count = len({str(r[field]) for r in rows})
     chart: alt.Chart = (
-        alt.Chart(_ordered(rows, series, series_order))
+        alt.Chart(_ordered(rows, stack))
         .mark_bar()
         .encode(
-            alt.Y(f"{category}:N", title=category_title, sort=sort),
-            alt.X(f"{value}:Q", title=value_title, stack="zero"),
-            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="right")),
+            alt.Y(f"{field}:N", title=title, sort=sort),
+            alt.X(f"{amount}:Q", title=amount_title, stack="zero"),
+            color=alt.Color(
+                f"{stack.field}:N", title=None, scale=stack.scale, legend=alt.Legend(orient="right")
+            ),
             order=alt.Order("_order:Q"),
-            tooltip=[f"{category}:N", f"{series}:N", f"{value}:Q"],
+            tooltip=[f"{field}:N", f"{stack.field}:N", f"{amount}:Q"],
         )
         .properties(width=WIDTH, height=max(60, 20 * count))
     )
     return chart
 
 
-def daily_stacked(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    series: str,
-    series_order: Sequence[str],
-    value: str,
-    value_title: str,
-    scale: alt.Scale,
-) -> alt.Chart:
-    """Bars per UTC day (``day`` as YYYY-MM-DD), stacked by series in ``series_order``."""
+def daily_stacked(rows: Sequence[Mapping[str, Any]], stack: Stack, value: Field) -> alt.Chart:
+    """Bars per UTC day (``day`` as YYYY-MM-DD), stacked by ``stack`` in its order."""
+    amount, amount_title = value
     chart: alt.Chart = (
-        alt.Chart(_ordered(rows, series, series_order))
+        alt.Chart(_ordered(rows, stack))
         .mark_bar()
         .encode(
             alt.X("day:O", title="day (UTC)", axis=alt.Axis(labelAngle=-45)),
-            alt.Y(f"{value}:Q", title=value_title, stack="zero"),
-            color=alt.Color(f"{series}:N", title=None, scale=scale, legend=alt.Legend(orient="right")),
+            alt.Y(f"{amount}:Q", title=amount_title, stack="zero"),
+            color=alt.Color(
+                f"{stack.field}:N", title=None, scale=stack.scale, legend=alt.Legend(orient="right")
+            ),
             order=alt.Order("_order:Q"),
-            tooltip=["day:O", f"{series}:N", f"{value}:Q"],
+            tooltip=["day:O", f"{stack.field}:N", f"{amount}:Q"],
         )
         .properties(width=WIDTH, height=220)
     )
     return chart
 
 
-def _ordered(rows: Sequence[Mapping[str, Any]], series: str, order: Sequence[str]) -> dict[str, Any]:
-    index = {name: i for i, name in enumerate(order)}
-    return _inline([{**r, "_order": index.get(str(r[series]), len(index))} for r in rows])
+def _ordered(rows: Sequence[Mapping[str, Any]], stack: Stack) -> dict[str, Any]:
+    index = {name: i for i, name in enumerate(stack.order)}
+    return _inline([{**r, "_order": index.get(str(r[stack.field]), len(index))} for r in rows])
 
 
 def _inline(values: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -111,23 +122,21 @@ def _inline(values: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def bars(
     rows: Sequence[Mapping[str, Any]],
-    *,
-    category: str,
-    category_title: str,
-    value: str,
-    value_title: str,
+    category: Field,
+    value: Field,
     colour: str = BLUE,
     category_order: Sequence[str] | None = None,
 ) -> alt.Chart:
     """One bar per category (a distribution: deals by unanswered touches, by days in stage)."""
+    (field, title), (amount, amount_title) = category, value
     sort: Any = list(category_order) if category_order is not None else None
     chart: alt.Chart = (
         alt.Chart(_inline(rows))
         .mark_bar(color=colour)
         .encode(
-            alt.X(f"{category}:N", title=category_title, sort=sort, axis=alt.Axis(labelAngle=0)),
-            alt.Y(f"{value}:Q", title=value_title),
-            tooltip=[f"{category}:N", f"{value}:Q"],
+            alt.X(f"{field}:N", title=title, sort=sort, axis=alt.Axis(labelAngle=0)),
+            alt.Y(f"{amount}:Q", title=amount_title),
+            tooltip=[f"{field}:N", f"{amount}:Q"],
         )
         .properties(width=WIDTH, height=200)
     )
@@ -163,3 +172,17 @@ def render(chart: alt.Chart | alt.LayerChart, *, id: str, title: str, descriptio
         f"<title>{html.escape(title)}</title>{rest}"
     )
     return Chart(id=id, title=title, description=description, svg=svg, marks=marks)
+
+
+def drawn(
+    rows: Sequence[Mapping[str, Any]],
+    chart: alt.Chart | alt.LayerChart,
+    *,
+    id: str,
+    title: str,
+    description: str,
+) -> Chart | None:
+    """The chart of ``rows`` rendered (one mark a row), or None when there is nothing to draw."""
+    if not rows:
+        return None
+    return render(chart, id=id, title=title, description=description, marks=len(rows))

@@ -24,6 +24,7 @@ from datetime import date
 from functools import partial
 from typing import Any
 
+import altair as alt
 import sqlalchemy as sa
 
 from policies.codec import deal_from_json
@@ -425,45 +426,51 @@ def _owner_axis(request: ReportRequest, tallies: list[OwnerTally]) -> Callable[[
 
 
 def _owner_columns(request: ReportRequest) -> tuple[Column, ...]:
-    account = (Column("account"),) if request.multi else ()
-    return (*account, Column("owner"), Column("team"))
+    return (*request.account_column, Column("owner"), Column("team"))
 
 
 def _owner_cells(request: ReportRequest, t: OwnerTally) -> tuple[Cell, ...]:
-    account = (Cell(t.account),) if request.multi else ()
-    return (*account, Cell(t.owner), Cell(t.team))
+    return (*request.account_cell(t.account), Cell(t.owner), Cell(t.team))
 
 
 def _step_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -> Chart | None:
     shown = [t for t in tallies if t.open][:CHART_OWNERS]
-    rows = [
-        {"owner": label(t), "status": STEP_LABELS[s], "deals": t.step[s]}
-        for t in shown
-        for s in STEP_ORDER
-        if t.step[s]
-    ]
-    if not rows:
-        return None
-    order = [STEP_LABELS[s] for s in STEP_ORDER]
-    scale = charts.colours(order, {STEP_LABELS[k]: v for k, v in STEP_COLOURS.items()})
-    chart = charts.stacked_bars(
-        rows,
-        category="owner",
-        category_title="owner",
-        series="status",
-        series_order=order,
-        value="deals",
-        value_title="open deals",
-        scale=scale,
-    )
     more = f" (the {CHART_OWNERS} owners with most open deals)" if len(tallies) > CHART_OWNERS else ""
-    return charts.render(
-        chart,
+    return charts.drawn(
+        *_owners_by_status(shown, label, _STEP_STATUSES, ("deals", "open deals")),
         id="chart-next-step",
         title="Next step by owner",
         description=f"Open deals per owner by the state of their next step{more}.",
-        marks=len(rows),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statuses:
+    """A tally of owners' deals by status: which counter, the statuses in order, their labels and colours."""
+
+    of: Callable[[OwnerTally], Counter[str]]
+    order: tuple[str, ...]
+    labels: dict[str, str]
+    colours: dict[str, str]
+
+
+_STEP_STATUSES = _Statuses(lambda t: t.step, STEP_ORDER, STEP_LABELS, STEP_COLOURS)
+_FOLLOWUP_STATUSES = _Statuses(lambda t: t.followup, FOLLOWUP_ORDER, FOLLOWUP_LABELS, FOLLOWUP_COLOURS)
+
+
+def _owners_by_status(
+    shown: list[OwnerTally], label: Callable[[OwnerTally], str], statuses: _Statuses, value: charts.Field
+) -> tuple[list[dict[str, Any]], alt.Chart]:
+    """The rows and bars of a chart of owners (``label``) by status, stacked in the statuses' order."""
+    rows = [
+        {"owner": label(t), "status": statuses.labels[s], value[0]: statuses.of(t)[s]}
+        for t in shown
+        for s in statuses.order
+        if statuses.of(t)[s]
+    ]
+    order = [statuses.labels[s] for s in statuses.order]
+    by_status = charts.Stack("status", order, {statuses.labels[k]: v for k, v in statuses.colours.items()})
+    return rows, charts.stacked_bars(rows, ("owner", "owner"), by_status, value)
 
 
 def _owner_table(request: ReportRequest, tallies: list[OwnerTally]) -> Table:
@@ -529,35 +536,12 @@ def _team_table(tallies: list[OwnerTally]) -> Table:
 
 def _followup_chart(tallies: list[OwnerTally], label: Callable[[OwnerTally], str]) -> Chart | None:
     shown = sorted(tallies, key=lambda t: -sum(t.followup[s] for s in FOLLOWUP_ORDER))[:CHART_OWNERS]
-    rows = [
-        {"owner": label(t), "status": FOLLOWUP_LABELS[s], "follow-ups": t.followup[s]}
-        for t in shown
-        for s in FOLLOWUP_ORDER
-        if t.followup[s]
-    ]
-    if not rows:
-        return None
-    order = [FOLLOWUP_LABELS[s] for s in FOLLOWUP_ORDER]
-    scale = charts.colours(order, {FOLLOWUP_LABELS[k]: v for k, v in FOLLOWUP_COLOURS.items()})
-    chart = charts.stacked_bars(
-        rows,
-        category="owner",
-        category_title="owner",
-        series="status",
-        series_order=order,
-        value="follow-ups",
-        value_title="agreed follow-ups",
-        scale=scale,
-    )
-    return charts.render(
-        chart,
+    return charts.drawn(
+        *_owners_by_status(shown, label, _FOLLOWUP_STATUSES, ("follow-ups", "agreed follow-ups")),
         id="chart-followups",
         title="Agreed follow-ups by owner",
-        description=(
-            "Follow-ups the customer agreed (an agreed interval), made early, on the due day, late, "
-            "or overdue now, per owner."
-        ),
-        marks=len(rows),
+        description="Follow-ups the customer agreed (an agreed interval), made early, on the due day, late, "
+        "or overdue now, per owner.",
     )
 
 
@@ -582,86 +566,63 @@ def _followup_table(request: ReportRequest, tallies: list[OwnerTally]) -> Table:
 
 
 def _touches(found: MirrorScan) -> tuple[Chart | None, Table]:
-    order = [touch_bucket(i) for i in range(TOUCH_BUCKETS + 1)]
-    total = sum(found.touches.values())
-    rows = [{"touches": b, "deals": found.touches[b]} for b in order]
-    chart = None
-    if total:
-        chart = charts.render(
-            charts.bars(
-                rows,
-                category="touches",
-                category_title="unanswered touches since the last conversation",
-                value="deals",
-                value_title="open deals",
-                category_order=order,
-            ),
-            id="chart-touches",
-            title="Unanswered touches",
-            description=(
-                "Open deals by the number of outbound touches without an answer since the last conversation."
-            ),
-            marks=len(rows),
-        )
-    table = Table(
-        "table-touches",
-        "Unanswered touches",
-        (
-            Column("unanswered touches", True, "touches"),
-            Column("open deals", True, "deals"),
-            Column("share", True),
-        ),
-        [
-            (
-                Cell(b, i),
-                num(found.touches[b]),
-                num(100 * found.touches[b] / total if total else None, digits=1, suffix="%"),
-            )
-            for i, b in enumerate(order)
-        ],
+    return _open_deals_by_bucket(
+        found.touches,
+        [touch_bucket(i) for i in range(TOUCH_BUCKETS + 1)],
+        ("touches", "unanswered touches since the last conversation"),
+        Column("unanswered touches", True, "touches"),
+        id="touches",
+        title="Unanswered touches",
+        description="Open deals by the number of outbound touches without an answer since the last "
+        "conversation.",
     )
-    return chart, table
 
 
 def _stages(found: MirrorScan) -> tuple[Chart | None, Table]:
-    order = [label for _, label in STAGE_BUCKETS]
-    total = sum(found.stages.values())
-    rows = [{"time in stage": b, "deals": found.stages[b]} for b in order]
+    return _open_deals_by_bucket(
+        found.stages,
+        [label for _, label in STAGE_BUCKETS],
+        ("time in stage", "time in the current stage"),
+        Column("time in stage", False, "bucket"),
+        id="stage-age",
+        title="Time in stage",
+        description="Open deals by how long they have been in their current stage.",
+        colour=charts.PURPLE,
+    )
+
+
+def _open_deals_by_bucket(
+    counts: Counter[str],
+    order: list[str],
+    category: charts.Field,
+    column: Column,
+    *,
+    id: str,
+    title: str,
+    description: str,
+    colour: str = charts.BLUE,
+) -> tuple[Chart | None, Table]:
+    """A distribution of open deals over ordered buckets: a bar chart (none when empty) and its table.
+
+    ``id`` names both (``chart-<id>``, ``table-<id>``); the table adds each bucket's share of the deals.
+    """
+    total = sum(counts.values())
+    rows = [{category[0]: b, "deals": counts[b]} for b in order]
     chart = None
     if total:
         chart = charts.render(
-            charts.bars(
-                rows,
-                category="time in stage",
-                category_title="time in the current stage",
-                value="deals",
-                value_title="open deals",
-                colour=charts.PURPLE,
-                category_order=order,
-            ),
-            id="chart-stage-age",
-            title="Time in stage",
-            description="Open deals by how long they have been in their current stage.",
+            charts.bars(rows, category, ("deals", "open deals"), colour, category_order=order),
+            id=f"chart-{id}",
+            title=title,
+            description=description,
             marks=len(rows),
         )
-    table = Table(
-        "table-stage-age",
-        "Time in stage",
-        (
-            Column("time in stage", False, "bucket"),
-            Column("open deals", True, "deals"),
-            Column("share", True),
-        ),
-        [
-            (
-                Cell(b, i),
-                num(found.stages[b]),
-                num(100 * found.stages[b] / total if total else None, digits=1, suffix="%"),
-            )
-            for i, b in enumerate(order)
-        ],
-    )
-    return chart, table
+    cells = [
+        (Cell(b, i), num(counts[b]), num(100 * counts[b] / total if total else None, digits=1, suffix="%"))
+        for i, b in enumerate(order)
+    ]
+    columns = (column, Column("open deals", True, "deals"), Column("share", True))
+    return chart, Table(f"table-{id}", title, columns, cells)
 
 
 _LIST_TITLES = {
@@ -675,9 +636,8 @@ _LIST_TITLES = {
 def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     title, order = _LIST_TITLES[name]
     rows = top.rows()
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("deal"),
         Column("owner"),
@@ -691,10 +651,8 @@ def _deal_table(request: ReportRequest, name: str, top: TopRows) -> Table:
     )
     cells = [
         (
-            *((Cell(item.account),) if request.multi else ()),
-            Cell(item.deal.id, href=sources[item.account].url_for(item.deal.id), external=True)
-            if sources[item.account].url_for(item.deal.id)
-            else Cell(item.deal.id),
+            *request.account_cell(item.account),
+            request.deal_cell(item.account, item.deal.id),
             Cell(item.deal.name),
             Cell(item.owner_name),
             Cell(item.team),

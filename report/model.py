@@ -35,6 +35,11 @@ def num(value: int | float | None, *, digits: int = 0, suffix: str = "") -> Cell
     return Cell(shown, round(value, 6))
 
 
+def moment(at: datetime) -> Cell:
+    """A UTC moment to the minute, sorting by its full ISO form."""
+    return Cell(at.strftime("%Y-%m-%d %H:%M"), at.isoformat())
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     label: str

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from report import charts
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import AccountSource, ReportRequest
 from store.database import loads
 from store.schema import accounts, audit, cursors, ledger, runs
@@ -217,24 +217,14 @@ def operations_section(request: ReportRequest, ops: Operations) -> Section:
 
 
 def _cycles_chart(ops: Operations) -> Chart | None:
-    if not ops.by_day:
-        return None
     statuses = sorted({s for _, s in ops.by_day}, key=lambda s: (s != "ok", s))
     rows = [{"day": d, "status": s, "cycles": n} for (d, s), n in sorted(ops.by_day.items())]
-    chart = charts.daily_stacked(
+    return charts.drawn(
         rows,
-        series="status",
-        series_order=statuses,
-        value="cycles",
-        value_title="cycles",
-        scale=charts.colours(statuses, STATUS_COLOURS),
-    )
-    return charts.render(
-        chart,
+        charts.daily_stacked(rows, charts.Stack("status", statuses, STATUS_COLOURS), ("cycles", "cycles")),
         id="chart-cycles",
         title="Cycles per day",
         description="Worker cycles per day (UTC) by how they ended.",
-        marks=len(rows),
     )
 
 
@@ -281,13 +271,9 @@ def _calls_chart(a: AccountOps) -> Chart | None:
     if not a.calls_by_day:
         return None
     rows = [{"day": d, "calls": n} for d, n in sorted(a.calls_by_day.items())]
+    by_account = charts.Stack("account", [a.source.name])
     base = charts.daily_stacked(
-        [{**r, "account": a.source.name} for r in rows],
-        series="account",
-        series_order=[a.source.name],
-        value="calls",
-        value_title="API calls",
-        scale=charts.colours([a.source.name]),
+        [{**r, "account": a.source.name} for r in rows], by_account, ("calls", "API calls")
     )
     budget = a.budget
     chart = charts.with_limit(base, budget, "daily budget") if budget else base
@@ -333,10 +319,8 @@ def _cursor_table(request: ReportRequest, ops: Operations) -> Table:
         rows.append(
             (
                 Cell(a.source.name),
-                Cell(updated.strftime("%Y-%m-%d %H:%M") if updated else "never"),
-                Cell(age(request.now, updated), _sortable_age(request.now, updated)),
-                Cell(full.strftime("%Y-%m-%d %H:%M") if full else "never"),
-                Cell(age(request.now, full), _sortable_age(request.now, full)),
+                *_when_and_age(request.now, updated),
+                *_when_and_age(request.now, full),
                 Cell("yes" if cursor.get("full_pull_run") else "no"),
                 Cell(a.blocked or "no"),
             )
@@ -344,8 +328,10 @@ def _cursor_table(request: ReportRequest, ops: Operations) -> Table:
     return Table("table-cursors", "Cursors", columns, rows)
 
 
-def _sortable_age(now: datetime, then: datetime | None) -> int:
-    return int(_seconds(now, then)) if then is not None else 10**12
+def _when_and_age(now: datetime, then: datetime | None) -> tuple[Cell, Cell]:
+    """When something last happened (UTC, to the minute; "never") and how long ago, sorting by seconds."""
+    when = Cell(then.strftime("%Y-%m-%d %H:%M") if then else "never")
+    return when, Cell(age(now, then), int(_seconds(now, then)) if then is not None else 10**12)
 
 
 def _problems_table(request: ReportRequest, ops: Operations) -> Table:
@@ -363,7 +349,7 @@ def _problems_table(request: ReportRequest, ops: Operations) -> Table:
     rows = [
         (
             Cell(name),
-            Cell(p["at"].strftime("%Y-%m-%d %H:%M"), p["at"].isoformat()),
+            moment(p["at"]),
             Cell(p["status"]),
             Cell(p["error"]),
             Cell(p["run"]),

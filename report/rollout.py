@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from report import charts
 from report.cohorts import ENFORCE, MODES, SHADOW, Cohorts, Held, Observed
 from report.hygiene import anchor_for
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
 from report.sources import ReportRequest
 from report.stats import Estimate, median_interval, poisson_rate, wilson
 
@@ -235,9 +235,8 @@ def held_rows(request: ReportRequest, seen: Observed) -> list[tuple[str, str, He
 
 
 def _held_table(request: ReportRequest, seen: Observed) -> Table:
-    sources = {a.name: a for a in request.accounts}
     columns = (
-        *((Column("account"),) if request.multi else ()),
+        *request.account_column,
         Column("deal id", False, "deal_id"),
         Column("rule"),
         Column("action"),
@@ -248,14 +247,13 @@ def _held_table(request: ReportRequest, seen: Observed) -> Table:
     shown = held_rows(request, seen)
     rows = []
     for account, deal_id, held in shown:
-        url = sources[account].url_for(deal_id)
         rows.append(
             (
-                *((Cell(account),) if request.multi else ()),
-                Cell(deal_id, href=url, external=True) if url else Cell(deal_id),
+                *request.account_cell(account),
+                request.deal_cell(account, deal_id),
                 Cell(held.rule),
                 Cell(held.kind),
-                Cell(held.at.strftime("%Y-%m-%d %H:%M"), held.at.isoformat()),
+                moment(held.at),
                 Cell(held.cohort),
                 Cell("verdicts", href="#" + anchor_for(account, deal_id)),
             )

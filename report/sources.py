@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from policies.model import Owner
 from policies.policy import Policy
+from report.model import Cell, Column
 from store import StateStore
 
 
@@ -46,6 +47,20 @@ class ReportRequest:
     @property
     def multi(self) -> bool:
         return len(self.accounts) > 1
+
+    @property
+    def account_column(self) -> tuple[Column, ...]:
+        """A table's account column: there only when the report covers several accounts."""
+        return (Column("account"),) if self.multi else ()
+
+    def account_cell(self, account: str) -> tuple[Cell, ...]:
+        """The row's cell under ``account_column``."""
+        return (Cell(account),) if self.multi else ()
+
+    def deal_cell(self, account: str, deal_id: str) -> Cell:
+        """The deal id, linked to the deal's record page in its CRM when the account has one."""
+        url = next(a for a in self.accounts if a.name == account).url_for(deal_id)
+        return Cell(deal_id, href=url, external=True) if url else Cell(deal_id)
 
 
 PARALLEL_FROM = 20_000

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,31 @@ def insert_if_absent(connection: Connection, table: sa.Table, keys: Iterable[str
 
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     raise NotImplementedError(f"insert_if_absent on {name}")  # pragma: no cover - two backends only
+
+
+IN_LIST = 500  # values per ``IN (...)`` list: SQLite bounds the parameters of one statement
+
+
+def in_lists(values: Collection[str]) -> Iterator[list[str]]:
+    """``values`` in lists short enough for one ``IN (...)`` each."""
+    items = list(values)
+    for start in range(0, len(items), IN_LIST):
+        yield items[start : start + IN_LIST]
+
+
+def column_by_key(
+    connection: Connection, table: sa.Table, account: str, key: str, column: str, keys: Collection[str]
+) -> dict[Any, Any]:
+    """``column`` of the account's rows whose ``key`` is one of ``keys`` (absent rows are left out)."""
+    out: dict[Any, Any] = {}
+    for chunk in in_lists(keys):
+        rows = connection.execute(
+            sa.select(table.c[key], table.c[column]).where(
+                table.c.account == account, table.c[key].in_(chunk)
+            )
+        )
+        out.update((k, v) for k, v in rows)
+    return out
 
 
 def dumps(value: Any) -> str:

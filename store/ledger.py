@@ -8,6 +8,7 @@ marks an action decided in shadow mode and never written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from policies.codec import action_from_dict, action_to_dict
 from policies.model import Action, action_kind
-from store.database import dumps, loads, upsert
+from store.database import column_by_key, dumps, loads, upsert
 from store.schema import audit, ledger
 
 INTENT = "intent"
@@ -70,16 +71,8 @@ class AuditEntry:
 
 
 def statuses(connection: Connection, account: str, keys: Collection[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    ids = list(keys)
-    for start in range(0, len(ids), 500):
-        rows = connection.execute(
-            sa.select(ledger.c.key, ledger.c.status).where(
-                ledger.c.account == account, ledger.c.key.in_(ids[start : start + 500])
-            )
-        )
-        out.update({key: str(status) for key, status in rows})
-    return out
+    found = column_by_key(connection, ledger, account, "key", "status", keys)
+    return {key: str(status) for key, status in found.items()}
 
 
 def pending_intents(connection: Connection, account: str) -> list[Action]:
@@ -134,15 +127,8 @@ def record(
 
 
 def _attempts(connection: Connection, account: str, keys: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        rows = connection.execute(
-            sa.select(ledger.c.key, ledger.c.attempts).where(
-                ledger.c.account == account, ledger.c.key.in_(keys[start : start + 500])
-            )
-        )
-        out.update({key: int(n) for key, n in rows})
-    return out
+    found = column_by_key(connection, ledger, account, "key", "attempts", keys)
+    return {key: int(n) for key, n in found.items()}
 
 
 def record_results(connection: Connection, account: str, results: Iterable[Result], now: datetime) -> None:
@@ -175,21 +161,14 @@ def record_results(connection: Connection, account: str, results: Iterable[Resul
 
 
 def entries(connection: Connection, account: str, *, deal_id: str | None = None) -> list[LedgerEntry]:
-    query = sa.select(ledger).where(ledger.c.account == account).order_by(ledger.c.created_at, ledger.c.key)
+    """The account's ledger rows (of one deal, if given), oldest first: each entry is its row by column name,
+    with the CRM ids decoded."""
+    columns = [ledger.c[f.name] for f in dataclasses.fields(LedgerEntry)]
+    query = sa.select(*columns).where(ledger.c.account == account).order_by(ledger.c.created_at, ledger.c.key)
     if deal_id is not None:
         query = query.where(ledger.c.deal_id == deal_id)
     return [
-        LedgerEntry(
-            key=row.key,
-            deal_id=row.deal_id,
-            rule_id=row.rule_id,
-            kind=row.kind,
-            status=row.status,
-            crm_ids=tuple(loads(row.crm_ids)),
-            attempts=row.attempts,
-            error=row.error,
-            updated_at=row.updated_at,
-        )
+        LedgerEntry(**{**row._mapping, "crm_ids": tuple(loads(row.crm_ids))})
         for row in connection.execute(query)
     ]
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from policies.codec import deal_from_json, deal_to_json
 from policies.model import Deal, FollowupState
-from store.database import upsert
+from store.database import column_by_key, in_lists, upsert
 from store.schema import mirror_deals
 
 
@@ -58,12 +58,9 @@ def delete_deals(connection: Connection, account: str, deal_ids: Collection[str]
     if not deal_ids:
         return 0
     deleted = 0
-    ids = list(deal_ids)
-    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+    for ids in in_lists(deal_ids):
         result = connection.execute(
-            sa.delete(mirror_deals).where(
-                mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids[start : start + 500])
-            )
+            sa.delete(mirror_deals).where(mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids))
         )
         deleted += result.rowcount
     return deleted
@@ -82,11 +79,10 @@ def drop_unseen(connection: Connection, account: str, run_id: str) -> int:
 
 def read_deals(connection: Connection, account: str, deal_ids: Collection[str]) -> dict[str, Deal]:
     out: dict[str, Deal] = {}
-    ids = list(deal_ids)
-    for start in range(0, len(ids), 500):
+    for ids in in_lists(deal_ids):
         rows = connection.execute(
             sa.select(mirror_deals.c.data).where(
-                mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids[start : start + 500])
+                mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids)
             )
         )
         for (data,) in rows:
@@ -97,15 +93,8 @@ def read_deals(connection: Connection, account: str, deal_ids: Collection[str]) 
 
 def read_stamps(connection: Connection, account: str, deal_ids: Collection[str]) -> dict[str, datetime]:
     """The modification stamps of the mirrored ``deal_ids`` (a column: no aggregate is decoded)."""
-    out: dict[str, datetime] = {}
-    ids = list(deal_ids)
-    for start in range(0, len(ids), 500):
-        rows = connection.execute(
-            sa.select(mirror_deals.c.deal_id, mirror_deals.c.modified_at).where(
-                mirror_deals.c.account == account, mirror_deals.c.deal_id.in_(ids[start : start + 500])
-            )
-        )
-        out.update({str(deal_id): stamp for deal_id, stamp in rows})
+    found = column_by_key(connection, mirror_deals, account, "deal_id", "modified_at", deal_ids)
+    out: dict[str, datetime] = {str(deal_id): stamp for deal_id, stamp in found.items()}
     return out
 
 

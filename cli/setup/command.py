@@ -10,10 +10,10 @@ is built (``worker.connector_for``) and checks and prepares its CRM (``connector
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,7 +22,14 @@ from cli.setup.report import print_setup_report
 if TYPE_CHECKING:
     from policies.policy import PolicyRequirements
 
-__all__ = ["dry_run_option", "run_setup", "settings_file_option"]
+__all__ = [
+    "account_option",
+    "dry_run_option",
+    "policy_option",
+    "run_setup",
+    "settings_file_option",
+    "token_options",
+]
 
 settings_file_option = click.option(
     "--settings",
@@ -30,6 +37,35 @@ settings_file_option = click.option(
     help="The worker's settings file.",
 )
 dry_run_option = click.option("--dry-run", is_flag=True, help="Report what would be created; create nothing.")
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def account_option(crm: str) -> Callable[[_Command], _Command]:
+    """``--account``: which account of the settings file, for ``crm`` (HubSpot, Salesforce)."""
+    return click.option(
+        "--account", help=f"Which {crm} account of the settings file (needed when there are several)."
+    )
+
+
+def token_options(token: str) -> Callable[[_Command], _Command]:
+    """``--token-env`` and ``--token-file``: where ``token`` ("an access token") is, without --settings."""
+
+    def add(func: _Command) -> _Command:
+        func = click.option("--token-file", help=f"File holding {token} (without --settings).")(func)
+        return click.option(
+            "--token-env", help=f"Environment variable holding {token} (without --settings)."
+        )(func)
+
+    return add
+
+
+policy_option = click.option(
+    "--policy",
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy file or folder (default: the account's policy in --settings).",
+)
 
 CRM_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 

@@ -12,23 +12,16 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, run_setup, settings_file_option
+from cli.setup import command as shared
 
 
 @click.command()
-@settings_file_option
-@click.option("--account", help="Which HubSpot account of the settings file (needed when there are several).")
-@click.option(
-    "--token-env", help="Environment variable holding a private app access token (without --settings)."
-)
-@click.option("--token-file", help="File holding a private app access token (without --settings).")
+@shared.settings_file_option
+@shared.account_option("HubSpot")
+@shared.token_options("a private app access token")
 @click.option("--host", help="API host (default https://api.hubapi.com; a sandbox URL for tests).")
-@click.option(
-    "--policy",
-    type=click.Path(exists=True, path_type=Path),
-    help="Policy file or folder (default: the account's policy in --settings).",
-)
-@dry_run_option
+@shared.policy_option
+@shared.dry_run_option
 def hubspot(
     settings: Path | None,
     account: str | None,
@@ -44,6 +37,6 @@ def hubspot(
         section = {"access_token_env": token_env} if token_env else {"access_token_file": token_file}
         if host:
             section["host"] = host
-    run_setup(
+    shared.run_setup(
         "hubspot", settings=settings, account=account, policy=policy, flags_section=section, dry_run=dry_run
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli.setup.command import dry_run_option, run_setup, settings_file_option
+from cli.setup import command as shared
 
 
 def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
@@ -39,24 +39,17 @@ def _section(flags: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @click.command()
-@settings_file_option
-@click.option(
-    "--account", help="Which Salesforce account of the settings file (needed when there are several)."
-)
+@shared.settings_file_option
+@shared.account_option("Salesforce")
 @click.option("--instance-url", help="The org's https URL (My Domain, or a sandbox URL for tests).")
 @click.option("--login-url", help="Token endpoint host for JWT (default https://login.salesforce.com).")
 @click.option("--ca-file", help="CA bundle for a sandbox or a TLS-inspecting proxy.")
-@click.option("--token-env", help="Environment variable holding an access token (without --settings).")
-@click.option("--token-file", help="File holding an access token (without --settings).")
+@shared.token_options("an access token")
 @click.option("--consumer-key", help="Connected app consumer key, for JWT bearer (without --settings).")
 @click.option("--username", help="Integration user, for JWT bearer (without --settings).")
 @click.option("--private-key-file", help="PEM private key, for JWT bearer (without --settings).")
-@click.option(
-    "--policy",
-    type=click.Path(exists=True, path_type=Path),
-    help="Policy file or folder (default: the account's policy in --settings).",
-)
-@dry_run_option
+@shared.policy_option
+@shared.dry_run_option
 def salesforce(
     settings: Path | None,
     account: str | None,
@@ -65,7 +58,7 @@ def salesforce(
     **flags: Any,
 ) -> None:
     """Check fields, stages, task statuses and campaigns; create the fields and campaigns the policy needs."""
-    run_setup(
+    shared.run_setup(
         "salesforce",
         settings=settings,
         account=account,
