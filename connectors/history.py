@@ -21,13 +21,58 @@ where the CRM's history starts (Salesforce keeps field history 18 months), None 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from connectors import values as bounds
 from connectors.base import Directory, RejectedRecord
-from policies.model import Deal, FieldValue
+from policies.model import Channel, Deal, DealField, FieldValue, Readiness
+
+# crm-followup's own state: the backtest replaces it by the policy's simulated state, so it is not read
+OWN_FIELDS = frozenset({DealField.FOLLOWUP_STATE, DealField.FOLLOWUP_STATE_SINCE, DealField.FOLLOWUP_REASON})
+
+Reader = Callable[[str, Any], FieldValue]  # (the CRM's field name, its value in one version) -> our value
+
+
+def read_text(name: str, value: Any) -> FieldValue:
+    return bounds.text(name, value)
+
+
+def read_choice(kind: Any, default: str | None) -> Reader:
+    """A value of the enum ``kind`` as the deal mapping reads it (an unknown option: ``default``)."""
+
+    def read(name: str, value: Any) -> FieldValue:
+        word = bounds.text(name, value)
+        if not word:
+            return default
+        try:
+            return str(kind(word.strip().lower()).value)
+        except ValueError:
+            return default
+
+    return read
+
+
+def canonical_readers(
+    read_date: Reader, read_number: Callable[[str, Any], float | None]
+) -> Mapping[DealField, Reader]:
+    """How each canonical field's versions are read, with the CRM's own date and number readers."""
+
+    def interval(name: str, value: Any) -> FieldValue:
+        return bounds.interval_days(name, read_number(name, value))
+
+    return {
+        DealField.NEXT_STEP: read_text,
+        DealField.NEXT_STEP_WHY: read_text,
+        DealField.NEXT_STEP_DATE: read_date,
+        DealField.AGREED_INTERVAL_DAYS: interval,
+        DealField.AGREED_CHANNEL: read_choice(Channel, None),
+        DealField.READINESS: read_choice(Readiness, Readiness.UNKNOWN.value),
+        DealField.QUALIFICATION_SCORE: read_number,
+        DealField.CLOSE_REASON: read_text,
+    }
 
 
 @dataclass(frozen=True, slots=True)

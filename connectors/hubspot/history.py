@@ -24,58 +24,24 @@ a deal throughout; engagements keep the times they carry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors import values as bounds
 from connectors.base import RejectedRecord
-from connectors.history import FieldVersion, HistoryRead
+from connectors.history import OWN_FIELDS, FieldVersion, HistoryRead, Reader, canonical_readers, read_text
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import chunked
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.values import parse_datetime, read_date, read_number, typed_value
 from connectors.values import UNREADABLE, BadValue
-from policies.model import Channel, DealField, FieldValue, Readiness
+from policies.model import FieldValue
 
 HISTORY_BATCH_SIZE = 50  # deals per batch read with propertiesWithHistory (see the module docstring)
 ENDPOINT = "deals.batch_read_history"
-# crm-followup's own state: the backtest replaces it by the policy's simulated state, so it is not read
-OWN_FIELDS = frozenset({DealField.FOLLOWUP_STATE, DealField.FOLLOWUP_STATE_SINCE, DealField.FOLLOWUP_REASON})
-
-Reader = Callable[[str, object], FieldValue]
 
 
-def _text(name: str, value: object) -> FieldValue:
-    return bounds.text(name, value)
-
-
-def _choice(kind: Any, default: str | None) -> Reader:
-    def read(name: str, value: object) -> FieldValue:
-        word = bounds.text(name, value)
-        if not word:
-            return default
-        try:
-            return str(kind(word.strip().lower()).value)
-        except ValueError:
-            return default  # an option this version does not know: as the deal mapping reads it
-
-    return read
-
-
-def _interval(name: str, value: object) -> FieldValue:
-    return bounds.interval_days(name, read_number(name, value))
-
-
-_CANONICAL: Mapping[DealField, Reader] = {
-    DealField.NEXT_STEP: _text,
-    DealField.NEXT_STEP_WHY: _text,
-    DealField.NEXT_STEP_DATE: read_date,
-    DealField.AGREED_INTERVAL_DAYS: _interval,
-    DealField.AGREED_CHANNEL: _choice(Channel, None),
-    DealField.READINESS: _choice(Readiness, Readiness.UNKNOWN.value),
-    DealField.QUALIFICATION_SCORE: read_number,
-    DealField.CLOSE_REASON: _text,
-}
+_CANONICAL = canonical_readers(read_date, read_number)
 
 
 def _pipeline(name: str, value: object) -> FieldValue:
@@ -87,11 +53,11 @@ def history_properties(
 ) -> dict[str, tuple[str, Reader]]:
     """HubSpot property -> (history field name, how a version's value is read)."""
     wanted: dict[str, tuple[str, Reader]] = {
-        "dealstage": ("stage", _text),
+        "dealstage": ("stage", read_text),
         "pipeline": ("pipeline", _pipeline),
         "amount": ("amount", read_number),
         "closedate": ("close_date", read_date),
-        "hubspot_owner_id": ("owner", _text),
+        "hubspot_owner_id": ("owner", read_text),
     }
     for field, reader in _CANONICAL.items():
         if field not in OWN_FIELDS:

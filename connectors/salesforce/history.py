@@ -35,65 +35,32 @@ are read by id afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from connectors import values as bounds
 from connectors.base import RejectedRecord
-from connectors.history import FieldVersion, HistoryRead
+from connectors.history import OWN_FIELDS, FieldVersion, HistoryRead, Reader, canonical_readers, read_text
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.values import read_date, read_datetime, read_number
 from connectors.values import UNREADABLE, BadValue
-from policies.model import Channel, Deal, DealField, FieldValue, Readiness
+from policies.model import Deal, DealField, FieldValue
 
 # Field history is kept 18 months in the org (Salesforce Help, "Field History Tracking"); up to 24 months
 # are said to be readable through the API [unverified here], so the history is said to start 18 months back.
 RETENTION = timedelta(days=548)
-OWN_FIELDS = frozenset({DealField.FOLLOWUP_STATE, DealField.FOLLOWUP_STATE_SINCE, DealField.FOLLOWUP_REASON})
 OWNER_FIELD_NAMES = ("Owner", "OwnerId")  # how OpportunityFieldHistory names owner changes [unverified]
 MAX_TRACKED = 20
-
-Reader = Callable[[str, Any], FieldValue]
-
-
-def _text(name: str, value: Any) -> FieldValue:
-    return bounds.text(name, value)
-
-
-def _choice(kind: Any, default: str | None) -> Reader:
-    def read(name: str, value: Any) -> FieldValue:
-        word = bounds.text(name, value)
-        if not word:
-            return default
-        try:
-            return str(kind(word.strip().lower()).value)
-        except ValueError:
-            return default  # an option this version does not know: as the deal mapping reads it
-
-    return read
-
-
-def _interval(name: str, value: Any) -> FieldValue:
-    return bounds.interval_days(name, read_number(name, value))
 
 
 def _scalar(name: str, value: Any) -> FieldValue:
     return bounds.scalar(name, value)
 
 
-_CANONICAL: Mapping[DealField, Reader] = {
-    DealField.NEXT_STEP: _text,
-    DealField.NEXT_STEP_WHY: _text,
-    DealField.NEXT_STEP_DATE: read_date,
-    DealField.AGREED_INTERVAL_DAYS: _interval,
-    DealField.AGREED_CHANNEL: _choice(Channel, None),
-    DealField.READINESS: _choice(Readiness, Readiness.UNKNOWN.value),
-    DealField.QUALIFICATION_SCORE: read_number,
-    DealField.CLOSE_REASON: _text,
-}
+_CANONICAL = canonical_readers(read_date, read_number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +72,7 @@ class TrackedField:
 
 def tracked_fields(opportunity_fields: Mapping[DealField, str], extra: Iterable[str]) -> list[TrackedField]:
     """The Opportunity fields whose field history the backtest reads, with their history names."""
-    fields = [TrackedField("OwnerId", "owner", _text)]
+    fields = [TrackedField("OwnerId", "owner", read_text)]
     for field, reader in _CANONICAL.items():
         if field not in OWN_FIELDS and field in opportunity_fields:
             fields.append(TrackedField(opportunity_fields[field], field.value, reader))
