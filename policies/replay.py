@@ -88,11 +88,12 @@ def working_ticks(
 
 @dataclass(frozen=True, slots=True)
 class Evaluated:
-    """One deal at one tick: as the policy saw it, and what it did (after budgets)."""
+    """One deal at one tick, and what the policy did to it (after budgets). ``deal`` is the deal as the
+    policy saw it, by its id, name, owner, amount and stage: without its activities, contacts, tasks and
+    extra fields (a tick's evaluated deals are reported together; most of the pipeline at the first)."""
 
     deal: Deal
     actions: tuple[Action, ...]
-    after: Deal  # the deal with those actions applied
 
 
 class ReplayObserver(Protocol):
@@ -242,21 +243,23 @@ class _World:
             by_deal[action.deal_id].append(action)
         held = {d.action.deal_id for d in plan.deferred}
         evaluated: list[Evaluated] = []
-        settled: list[tuple[int, Deal, bool]] = []
+        waiting: list[tuple[int, Deal]] = []  # held back by a budget: settled once all tasks are counted
         for ranked in deals:
             index = at[ranked.id]
-            deal = self.deal_at(index, moment)  # the deal evaluated, again (pure: an equal deal)
-            actions = by_deal.get(deal.id)
-            if not actions:
-                settled.append((index, deal, deal.id in held))
-                continue
-            after = apply_actions(deal, actions, moment, pipelines=self.pipelines)
-            self._remember(index, deal, after, actions, moment)
-            settled.append((index, after, deal.id in held))
-            evaluated.append(Evaluated(deal, tuple(actions), after))
+            actions = by_deal.get(ranked.id)
+            deal = self.deal_at(index, moment)  # the deal evaluated, rebuilt (pure: an equal deal)
+            if actions:
+                after = apply_actions(deal, actions, moment, pipelines=self.pipelines)
+                self._remember(index, deal, after, actions, moment)
+                evaluated.append(Evaluated(ranked, tuple(actions)))
+                deal = after
+            if ranked.id in held:
+                waiting.append((index, deal))
+            else:
+                settle(index, deal, False)
         observer.tick(moment, evaluated, plan.deferred)
-        for index, deal, was_held in settled:  # once every deal's tasks are counted (``_Usage``)
-            settle(index, deal, was_held)
+        for index, deal in waiting:
+            settle(index, deal, True)
 
     def _remember(self, index: int, deal: Deal, after: Deal, actions: list[Action], moment: datetime) -> None:
         sim = self.sims.setdefault(index, _Sim())
