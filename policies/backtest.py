@@ -454,7 +454,6 @@ def run_backtest(
     history_end = prepared.taken_at or max((t.last_event for t in lines), default=period_end)
     start = datetime.combine(period.first, time(0), calendar.tz).astimezone(UTC)
     end = min(period_end, history_end)
-    found = [o for line in lines for o in obligations(reference, line, owners, start, end, history_end)]
     owner_keys = _owner_keys(lines)
     teams = {key: _team(owners.get(key)) for key in owner_keys}
     report: dict[str, Any] = {
@@ -473,7 +472,10 @@ def run_backtest(
             "time_zone": reference.calendar.time_zone,
             "history_end": history_end.isoformat(),
         },
-        "compliance": _compliance_report(found, teams),
+        # the obligations are let go once counted: the replay needs the memory
+        "compliance": _compliance_report(
+            [o for t in lines for o in obligations(reference, t, owners, start, end, history_end)], teams
+        ),
         "variants": [],
     }
     completeness: dict[str, tuple[list[dict[str, Any]], dict[str, list[bool]]]] = {}

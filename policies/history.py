@@ -324,6 +324,9 @@ def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+from_micros = _from_us  # a moment kept as ``micros`` gives, back as a datetime in UTC
+
+
 def _field_code(name: str) -> int:
     code = _FIELD_CODES.get(name)
     if code is None:

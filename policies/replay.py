@@ -29,9 +29,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from types import MappingProxyType
 from typing import Protocol
 
 from policies.calendar import BusinessCalendar
@@ -40,7 +42,6 @@ from policies.history import DealTimeline, HistoryField, micros
 from policies.model import (
     Action,
     ActivityKind,
-    AutoTask,
     ChangeStage,
     CreateTask,
     Deal,
@@ -53,6 +54,7 @@ from policies.model import (
     Pipeline,
     SetDealFields,
 )
+from policies.packed_tasks import Packed, pack, unpack
 from policies.planner import BudgetUsage, Touches, apply_budgets, usage_from_deals
 from policies.policy import Policy
 from policies.simulate import apply_actions
@@ -86,11 +88,12 @@ def working_ticks(
 
 @dataclass(frozen=True, slots=True)
 class Evaluated:
-    """One deal at one tick: as the policy saw it, and what it did (after budgets)."""
+    """One deal at one tick, and what the policy did to it (after budgets). ``deal`` is the deal as the
+    policy saw it, by its id, name, owner, amount and stage: without its activities, contacts, tasks and
+    extra fields (a tick's evaluated deals are reported together; most of the pipeline at the first)."""
 
     deal: Deal
     actions: tuple[Action, ...]
-    after: Deal  # the deal with those actions applied
 
 
 class ReplayObserver(Protocol):
@@ -107,7 +110,10 @@ class _Sim:
     """The policy's simulated world for one deal."""
 
     overlay: dict[str, tuple[datetime, FieldValue]] = field(default_factory=dict)
-    tasks: tuple[AutoTask, ...] = ()
+    tasks: Packed = ()  # every task the policy created on the deal, closed ones too (``packed_tasks``)
+
+
+Settle = Callable[[int, Deal, bool], None]  # deal index, the deal after the cycle, held back by a budget
 
 
 class _Usage:
@@ -191,7 +197,7 @@ class _World:
         line = self.timelines[index]
         if sim is None:  # the policy has not acted on this deal yet
             return line.as_of(moment, auto_tasks=(), own_fields=False)
-        return line.as_of(moment, overlay=sim.overlay, auto_tasks=sim.tasks, own_fields=False)
+        return line.as_of(moment, overlay=sim.overlay, auto_tasks=unpack(sim.tasks), own_fields=False)
 
     def owner(self, deal: Deal) -> Owner | None:
         return self.owners.get(deal.owner_id or "")
@@ -201,25 +207,35 @@ class _World:
         moment: datetime,
         indexes: Sequence[int],
         observer: ReplayObserver,
+        settle: Settle,
         usage: BudgetUsage | None = None,
-    ) -> dict[int, tuple[Deal, bool]]:
-        """One worker cycle over the deals at ``indexes``: evaluate, budget, apply. Returns, per deal
-        index, the deal after its actions and whether a budget held one of its tasks back."""
+    ) -> None:
+        """One worker cycle over the deals at ``indexes``: evaluate, budget, apply. Hands ``settle``, per
+        deal index, the deal after its actions and whether a budget held one of its tasks back.
+
+        A deal the engine decides nothing for is settled at once and let go; the deals with actions wait
+        for the budgets (which look at those alone) as their amount, stage and id only, and are rebuilt to
+        apply them: a cycle over most of the pipeline (the first one) never holds all its deals at once."""
         policy = self.policy
         deals: list[Deal] = []
         decisions: list[Decision] = []
         at: dict[str, int] = {}
-        settled: dict[int, tuple[Deal, bool]] = {}
+        evaluated_any = False
         for index in indexes:
             deal = self.deal_at(index, moment)
             if deal.stage.is_closed and not any(t.is_open for t in deal.auto_tasks):
-                settled[index] = (deal, False)  # a closed deal with nothing open: the engine decides nothing
+                settle(index, deal, False)  # a closed deal with nothing open: the engine decides nothing
                 continue
-            deals.append(deal)
-            decisions.append(evaluate(policy, deal, moment, self.owner(deal)))
+            evaluated_any = True
+            decision = evaluate(policy, deal, moment, self.owner(deal))
+            if not decision.actions:
+                settle(index, deal, False)  # no action: nothing for a budget to hold back
+                continue
+            deals.append(_ranked(deal))  # the budgets rank by amount and stage: the rest can go for now
+            decisions.append(decision)
             at[deal.id] = index
-        if not deals:
-            return settled
+        if not evaluated_any:
+            return
         self.usage.now = moment
         plan = apply_budgets(policy, decisions, deals, moment, self.owners, usage or self.usage)
         by_deal: dict[str, list[Action]] = defaultdict(list)
@@ -227,22 +243,28 @@ class _World:
             by_deal[action.deal_id].append(action)
         held = {d.action.deal_id for d in plan.deferred}
         evaluated: list[Evaluated] = []
-        for deal in deals:
-            index = at[deal.id]
-            actions = by_deal.get(deal.id)
-            if not actions:
-                settled[index] = (deal, deal.id in held)
-                continue
-            after = apply_actions(deal, actions, moment, pipelines=self.pipelines)
-            self._remember(index, deal, after, actions, moment)
-            settled[index] = (after, deal.id in held)
-            evaluated.append(Evaluated(deal, tuple(actions), after))
+        waiting: list[tuple[int, Deal]] = []  # held back by a budget: settled once all tasks are counted
+        for ranked in deals:
+            index = at[ranked.id]
+            actions = by_deal.get(ranked.id)
+            deal = self.deal_at(index, moment)  # the deal evaluated, rebuilt (pure: an equal deal)
+            if actions:
+                after = apply_actions(deal, actions, moment, pipelines=self.pipelines)
+                self._remember(index, deal, after, actions, moment)
+                evaluated.append(Evaluated(ranked, tuple(actions)))
+                deal = after
+            if ranked.id in held:
+                waiting.append((index, deal))
+            else:
+                settle(index, deal, False)
         observer.tick(moment, evaluated, plan.deferred)
-        return settled
+        for index, deal in waiting:
+            settle(index, deal, True)
 
     def _remember(self, index: int, deal: Deal, after: Deal, actions: list[Action], moment: datetime) -> None:
         sim = self.sims.setdefault(index, _Sim())
-        sim.tasks = after.auto_tasks
+        if after.auto_tasks is not deal.auto_tasks:
+            sim.tasks = pack(after.auto_tasks)
         overlay = sim.overlay
         for action in actions:
             if isinstance(action, SetDealFields):
@@ -257,6 +279,22 @@ class _World:
                 self.usage.record(action.owner_id, self.timelines[index], moment)
         if after.followup_state is FollowupState.STOPPED:
             self.dead.add(index)
+
+    def forget(self, index: int) -> None:
+        """Let go of a stopped deal's simulated state: the event-driven replay never looks at it again."""
+        self.sims.pop(index, None)
+
+
+_NO_FIELDS: Mapping[str, FieldValue] = MappingProxyType({})
+
+
+def _ranked(deal: Deal) -> Deal:
+    """What the budgets look at of a deal (``planner``: its id, amount and stage), without the rest."""
+    return replace(deal, contacts=(), activities=(), auto_tasks=(), rep_tasks=(), fields=_NO_FIELDS)
+
+
+def _ignore(index: int, deal: Deal, held: bool) -> None:
+    """``replay_every_tick`` evaluates every deal at every tick: nothing to schedule."""
 
 
 def _first_tick(ticks: Sequence[datetime], moment: datetime, after: int) -> int:
@@ -296,31 +334,35 @@ def replay(
     for index, timeline in enumerate(timelines):
         schedule(index, bisect_left(ticks, timeline.deal.created_at))
     cap = policy.budgets.max_new_tasks_per_owner_per_day
+
+    def settle(tick: int, moment: datetime, index: int, deal: Deal, held: bool) -> None:
+        """When the deal is evaluated next, after tick ``tick`` left it as ``deal``."""
+        if index in world.dead:
+            world.forget(index)
+            return
+        owner = world.owner(deal)
+        schedule(index, next_event(index, tick))
+        wake = next_wakeup(policy, deal, moment, owner)
+        if wake is not None:
+            schedule(index, _first_tick(ticks, wake, tick))
+        if held:
+            key = deal.owner_id or ""
+            calendar = policy.calendar_for(owners.get(key))
+            today = calendar.local_date(moment)
+            full = world.usage.tasks_created(key, today) >= cap
+            if full and not world.usage.has_unowned:  # the owner's day is full: tomorrow
+                tomorrow = datetime.combine(today + _DAY, time(0), calendar.tz)
+                schedule(index, _first_tick(ticks, tomorrow, tick))
+            else:  # a contact's weekly limit, or unowned tasks that may move to another owner
+                schedule(index, tick + 1)
+
     for tick, moment in enumerate(ticks):
         due = sorted({i for i in buckets.pop(tick, ()) if scheduled[i] == tick})
         if not due:
             continue
         for index in due:
             scheduled[index] = last + 1
-        settled = world.cycle(moment, [i for i in due if i not in world.dead], observer)
-        for index, (deal, held) in settled.items():
-            if index in world.dead:
-                continue
-            owner = world.owner(deal)
-            schedule(index, next_event(index, tick))
-            wake = next_wakeup(policy, deal, moment, owner)
-            if wake is not None:
-                schedule(index, _first_tick(ticks, wake, tick))
-            if held:
-                key = deal.owner_id or ""
-                calendar = policy.calendar_for(owners.get(key))
-                today = calendar.local_date(moment)
-                full = world.usage.tasks_created(key, today) >= cap
-                if full and not world.usage.has_unowned:  # the owner's day is full: tomorrow
-                    tomorrow = datetime.combine(today + _DAY, time(0), calendar.tz)
-                    schedule(index, _first_tick(ticks, tomorrow, tick))
-                else:  # a contact's weekly limit, or unowned tasks that may move to another owner
-                    schedule(index, tick + 1)
+        world.cycle(moment, [i for i in due if i not in world.dead], observer, partial(settle, tick, moment))
 
 
 def replay_every_tick(
@@ -339,4 +381,4 @@ def replay_every_tick(
         live = [i for i in existing if i not in world.dead]
         everyone = [world.deal_at(i, moment) for i in existing]
         usage = usage_from_deals(policy, everyone, owners)
-        world.cycle(moment, live, observer, usage)
+        world.cycle(moment, live, observer, _ignore, usage)
