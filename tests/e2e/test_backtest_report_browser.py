@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import REPO
-from tests.e2e.test_report_browser import browser
+from tests.e2e.test_report_browser import browser, open_offline
 
 pytestmark = pytest.mark.slow
 
@@ -70,23 +70,7 @@ def test_the_backtest_report_opens_offline_draws_its_charts_and_shows_the_json_s
 ) -> None:
     out, report = backtest
     assert out.stat().st_size < 2_000_000
-    page = browser.new_page()
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()
-        ),
-    )
-    page.goto(out.resolve().as_uri())
-    page.wait_for_load_state("load")
-    assert errors == []
-    assert requests
-    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    page = open_offline(browser, out)
 
     figures = page.locator("figure.chart")
     assert figures.count() == 6  # stops, false kills, tasks per day, completeness, compliance, API calls

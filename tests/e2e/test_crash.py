@@ -81,6 +81,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         os.environ.pop("E2E_CRASH_TOKEN", None)
 
 
+def crash_and_restart(point: str, settings: Path, hs: Any, *, timeout: float) -> None:
+    """A worker process SIGKILLed at ``point``, then a restarted cycle (ok) and one more to converge."""
+    env = {**os.environ, "FOLLOWUP_CRASH_AT": point, "PYTHONPATH": str(REPO)}
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.crash_child", str(settings), hs.base_url],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    restarted = worker.run_once(settings, clock=hs.control.clock)
+    assert [r.status for r in restarted] == ["ok"]
+    worker.run_once(settings, clock=hs.control.clock)  # converge, as the reference did
+
+
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_crash_then_restart_leaves_no_duplicate_and_nothing_missing(
     world: dict[str, Any], point: str, tmp_path: Path
@@ -92,20 +109,7 @@ def test_crash_then_restart_leaves_no_duplicate_and_nothing_missing(
     settings = write_settings(
         tmp_path, host=hs.base_url, token_env="E2E_CRASH_TOKEN", batch=BATCH, extra=UNLIMITED
     )
-    env = {**os.environ, "FOLLOWUP_CRASH_AT": point, "PYTHONPATH": str(REPO)}
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.crash_child", str(settings), hs.base_url],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
-
-    restarted = worker.run_once(settings, clock=hs.control.clock)
-    assert [r.status for r in restarted] == ["ok"]
-    worker.run_once(settings, clock=hs.control.clock)  # converge, as the reference did
+    crash_and_restart(point, settings, hs, timeout=120)
 
     state = crm_state(hs)
     assert max(state["tasks"].values(), default=1) == 1, "a task was written twice"

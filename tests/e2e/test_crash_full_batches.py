@@ -7,9 +7,6 @@ restarted, the worker leaves the CRM exactly as an uninterrupted run does: no du
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +14,8 @@ from typing import Any
 import pytest
 
 import worker
-from tests.e2e.conftest import NOW, REPO, write_settings
-from tests.e2e.test_crash import UNLIMITED, crm_state
+from tests.e2e.conftest import NOW, write_settings
+from tests.e2e.test_crash import UNLIMITED, crash_and_restart, crm_state
 
 pytestmark = pytest.mark.slow
 
@@ -60,20 +57,7 @@ def test_a_crash_around_a_full_batch_leaves_no_duplicate(
     settings = write_settings(
         tmp_path, host=hs.base_url, token_env="E2E_CRASH_FULL_TOKEN", batch=BATCH, extra=UNLIMITED
     )
-    env = {**os.environ, "FOLLOWUP_CRASH_AT": point, "PYTHONPATH": str(REPO)}
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.crash_child", str(settings), hs.base_url],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
-
-    restarted = worker.run_once(settings, clock=hs.control.clock)
-    assert [r.status for r in restarted] == ["ok"]
-    worker.run_once(settings, clock=hs.control.clock)
+    crash_and_restart(point, settings, hs, timeout=300)
 
     state = crm_state(hs)
     assert max(state["tasks"].values(), default=1) == 1, "a task was written twice"
