@@ -43,7 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import FOLLOWUP, machine, serve_hubspot_sandbox, serve_salesforce_sandbox, write_section
+from bench.harness import (
+    FOLLOWUP,
+    machine,
+    salesforce_settings,
+    serve_hubspot_sandbox,
+    serve_salesforce_sandbox,
+    write_section,
+)
 
 SECTION = "## Whole worker cycle"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
@@ -210,7 +217,6 @@ def _hubspot(deals: int, out: Any) -> None:
 
 def _salesforce(deals: int, out: Any) -> None:
     from crm_sandbox.api_client import SandboxApi
-    from crm_sandbox.pipelines import stage_ids_by_name
 
     import worker
 
@@ -227,18 +233,9 @@ def _salesforce(deals: int, out: Any) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-cycle-salesforce-"))
     store_url = f"sqlite:///{folder / 'state.sqlite'}"
     settings = folder / "settings.yaml"
-    settings.write_text(
-        f"store: {{url: '{store_url}'}}\n"
-        "accounts:\n  demo:\n    crm: salesforce\n"
-        f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    salesforce:\n"
-        f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
-        f"      ca_file: '{ca_file}'\n"
-        "      auth:\n        kind: jwt_bearer\n"
-        f"        consumer_key: '{consumer_key}'\n        username: '{username}'\n"
-        f"        private_key_file: '{key_file}'\n"
-        f"      stage_ids: {json.dumps(stage_ids_by_name())}\n",
-        encoding="utf-8",
-    )
+    credentials = (instance_url, ca_file, consumer_key, username, key_file)
+    extra = os.environ.get("BENCH_CYCLE_EXTRA", "")
+    settings.write_text(salesforce_settings(store_url, credentials, POLICY, extra=extra), encoding="utf-8")
     subprocess.run([FOLLOWUP, "setup", "salesforce", "--settings", str(settings)], check=False)
 
     def change(deal_ids: list[str]) -> None:

@@ -35,7 +35,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import FOLLOWUP, serve_hubspot_sandbox, serve_salesforce_sandbox, write_section
+from bench.harness import (
+    FOLLOWUP,
+    salesforce_settings,
+    serve_hubspot_sandbox,
+    serve_salesforce_sandbox,
+    write_section,
+)
 
 SECTION = "## Worker full cycle"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
@@ -158,9 +164,6 @@ def _demo_run(deals: int, out: Any) -> None:
 
 
 def _salesforce_run(deals: int, out: Any) -> None:
-    import json
-
-    from crm_sandbox.pipelines import stage_ids_by_name
 
     import worker
 
@@ -176,19 +179,8 @@ def _salesforce_run(deals: int, out: Any) -> None:
     instance_url, ca_file, consumer_key, username, key_file = parent.recv()
     folder = Path(tempfile.mkdtemp(prefix="bench-worker-salesforce-"))
     settings = folder / "settings.yaml"
-    settings.write_text(
-        "store: {url: 'sqlite:///state.sqlite'}\n"
-        "accounts:\n  demo:\n    crm: salesforce\n"
-        f"    policy: '{POLICY}'\n"
-        "    salesforce:\n"
-        f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
-        f"      ca_file: '{ca_file}'\n"
-        "      auth:\n        kind: jwt_bearer\n"
-        f"        consumer_key: '{consumer_key}'\n        username: '{username}'\n"
-        f"        private_key_file: '{key_file}'\n"
-        f"      stage_ids: {json.dumps(stage_ids_by_name())}\n",
-        encoding="utf-8",
-    )
+    credentials = (instance_url, ca_file, consumer_key, username, key_file)
+    settings.write_text(salesforce_settings("sqlite:///state.sqlite", credentials, POLICY), encoding="utf-8")
     # As an admin prepares the org once; exit status 1 only says what a human should look at (the report
     # is printed), and the campaign exists either way.
     subprocess.run([FOLLOWUP, "setup", "salesforce", "--settings", str(settings)], check=False)

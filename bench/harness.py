@@ -84,6 +84,30 @@ def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
                 conn.send("ok")
 
 
+def salesforce_settings(
+    store_url: str, credentials: tuple[str, ...], policy: Path, *, extra: str = ""
+) -> str:
+    """A settings file with one Salesforce account ``demo`` on the sandbox whose ``credentials``
+    ``serve_salesforce_sandbox`` sent (JWT bearer, the generator's stage ids); ``extra`` is YAML indented
+    for the account (e.g. ``"    apply_batch_size: 12000\\n"``)."""
+    import json
+
+    from crm_sandbox.pipelines import stage_ids_by_name
+
+    instance_url, ca_file, consumer_key, username, key_file = credentials
+    return (
+        f"store: {{url: '{store_url}'}}\n"
+        "accounts:\n  demo:\n    crm: salesforce\n"
+        f"    policy: '{policy}'\n" + extra + "    salesforce:\n"
+        f"      instance_url: '{instance_url}'\n      login_url: '{instance_url}'\n"
+        f"      ca_file: '{ca_file}'\n"
+        "      auth:\n        kind: jwt_bearer\n"
+        f"        consumer_key: '{consumer_key}'\n        username: '{username}'\n"
+        f"        private_key_file: '{key_file}'\n"
+        f"      stage_ids: {json.dumps(stage_ids_by_name())}\n"
+    )
+
+
 def serve_salesforce_sandbox(conn: Connection, **sandbox: Any) -> None:
     """A child process's work: run ``running_salesforce_sandbox(**sandbox)`` and send what a settings file
     needs to reach it (instance URL, CA file, JWT consumer key, username, private key file), then wait for
