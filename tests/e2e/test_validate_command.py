@@ -54,3 +54,26 @@ def test_validate_checks_the_policies_a_settings_file_names(tmp_path) -> None:
     assert result.stderr.splitlines() == [
         f"{policy}:4:10: defaults.stop.max_unanswered_touches: Input should be greater than or equal to 1"
     ]
+
+
+def test_settings_and_policies_read_one_duration_grammar_each_with_its_units(tmp_path) -> None:
+    """Spelt-out units and weeks work in settings as in policies; business days only in a policy."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "stages:\n  default: {lost: closedlost}\ndefaults:\n  stop: {max_since_inbound: 2 weeks}\n"
+    )
+    settings = tmp_path / "settings.yaml"
+    account = (
+        "accounts:\n  acme:\n    crm: hubspot\n    policy: policy.yaml\n    hubspot: {access_token_env: X}\n"
+    )
+    settings.write_text(account + "    schedule: {every: 15 minutes}\n    full_pull_every: 1w\n")
+    result = validate(str(settings))
+    assert result.returncode == 0, result.stderr
+
+    settings.write_text(account + "    schedule: {every: 3 business days}\n")
+    refused = validate(str(settings))
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"{settings}:6:16: accounts.acme.schedule.every: '3 business days': business days need a policy's "
+        'calendar; settings take wall-clock time (a time span such as "30s", "15m", "2h" or "1d")'
+    ]
