@@ -59,7 +59,11 @@ class StateStore:
         """``pool_size``: connections kept for this process (PostgreSQL; ``serve`` sizes it to its cycles)."""
         self.url = url
         self.engine = open_engine(url, pool_size=pool_size)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except BaseException:  # e.g. RecreateStore: no connection is left open behind the error
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
