@@ -6,8 +6,9 @@ database, run on open): the first release's baseline, frozen, then one migration
 ``tests/worker/test_schema_agrees.py`` proves it in CI: a fresh SQLite and PostgreSQL database upgraded to
 head is compared with ``metadata`` by ``alembic.autogenerate.compare_metadata`` (tables, columns, types,
 nullability, server defaults, indexes; primary keys by reflection), and any difference fails. So a schema
-change is a change here and a new migration that makes it (alembic's autogenerate comparison drafts it, as
-it rendered the baseline); CI fails on one without the other.
+change is a change here and a new migration that makes it; CI fails on one without the other. (The
+baseline was rendered from these tables by ``alembic.autogenerate.produce_migrations`` and
+``render_python_code``; run against a store at head, the same two calls draft the next migration.)
 
 Types are chosen to mean the same on SQLite and PostgreSQL: JSON documents are ``Text`` written by
 ``policies.codec`` (byte-stable, no dialect JSON quirks), timestamps go through ``UtcDateTime``
