@@ -69,7 +69,7 @@ def primary_key_differences(
 def test_the_migrations_build_exactly_the_declared_schema(store: StateStore) -> None:
     """Upgraded to head, the database is ``store.schema``: tables, columns, types, nullability, server
     defaults, indexes and primary keys."""
-    assert current_revision(store.engine) == head_revision() == "r001"
+    assert current_revision(store.engine) == head_revision()
     assert schema_differences(store, metadata) == []
     assert primary_key_differences(store, metadata) == {}
     migrated = set(sa.inspect(store.engine).get_table_names()) - {"alembic_version"}
