@@ -84,9 +84,11 @@ def apply_budgets(
         usage = usage_from_deals(policy, deals, owners)
     creates = [a for dec in decisions for a in dec.actions if isinstance(a, CreateTask)]
     deferred: dict[str, DeferredAction] = {}
-    budgets = _Budgets(policy, usage, by_id, now, owners, deferred)
-    budgets.per_contact(creates)
-    budgets.per_owner([c for c in creates if c.key not in deferred])
+    # Both budgets take their candidates most important first (``_priority``).
+    ranked = sorted(creates, key=lambda t: _priority(by_id[t.deal_id], t, now))
+    budgets = _Budgets(policy, usage, now, owners, deferred)
+    budgets.per_contact(ranked)
+    budgets.per_owner([c for c in ranked if c.key not in deferred])
     actions: list[Action] = [a for dec in decisions for a in dec.actions if a.key not in deferred]
     ordered = sorted(deferred.values(), key=lambda d: (d.not_before, d.action.deal_id, d.action.key))
     return Plan(tuple(actions), tuple(ordered), tuple(decisions))
@@ -145,29 +147,26 @@ def _priority(deal: Deal, task: CreateTask, now: datetime) -> tuple[float, float
 
 @dataclass(frozen=True, slots=True)
 class _Budgets:
-    """One plan's budgets: each holds back into ``deferred`` the candidates beyond its limit."""
+    """One plan's budgets: each takes the candidate tasks most important first and holds back into
+    ``deferred`` those beyond its limit."""
 
     policy: Policy
     usage: BudgetUsage
-    by_id: Mapping[str, Deal]
     now: datetime
     owners: Mapping[str, Owner]
     deferred: dict[str, DeferredAction]
 
-    def _ranked(self, tasks: Iterable[CreateTask]) -> list[CreateTask]:
-        return sorted(tasks, key=lambda t: _priority(self.by_id[t.deal_id], t, self.now))
-
-    def per_owner(self, creates: Sequence[CreateTask]) -> None:
+    def per_owner(self, ranked: Sequence[CreateTask]) -> None:
         cap = self.policy.budgets.max_new_tasks_per_owner_per_day
         pending: dict[str, list[CreateTask]] = defaultdict(list)
-        for task in creates:
+        for task in ranked:
             pending[task.owner_id or ""].append(task)
         for owner_id in sorted(pending):
             calendar = self.policy.calendar_for(self.owners.get(owner_id))
             today = calendar.local_date(self.now)
             room = max(0, cap - self.usage.tasks_created(owner_id, today))
             day: date = today
-            for task in self._ranked(pending[owner_id]):
+            for task in pending[owner_id]:
                 while room == 0:
                     day = calendar.next_business_day(day)
                     room = cap
@@ -176,18 +175,18 @@ class _Budgets:
                     reason = f"owner's cap of {cap} new tasks a day reached; planned for {day.isoformat()}"
                     self.deferred[task.key] = DeferredAction(task, day, reason)
 
-    def per_contact(self, creates: Sequence[CreateTask]) -> None:
+    def per_contact(self, ranked: Sequence[CreateTask]) -> None:
         limit = self.policy.budgets.max_touches_per_contact_per_week
         if limit is None:
             return
-        wanted = {t.contact_id for t in creates if t.contact_id is not None and t.task_type in _TOUCH_TASKS}
+        wanted = {t.contact_id for t in ranked if t.contact_id is not None and t.task_type in _TOUCH_TASKS}
         if not wanted:
             return
         now = self.now
         planned = self.usage.touches(wanted, now - _WEEK, now)
-        for task in self._ranked(
-            t for t in creates if t.contact_id in wanted and t.task_type in _TOUCH_TASKS
-        ):
+        for task in ranked:
+            if task.contact_id not in wanted or task.task_type not in _TOUCH_TASKS:
+                continue
             assert task.contact_id is not None
             window = planned[task.contact_id]
             if len(window) < limit:
