@@ -16,6 +16,7 @@ from typing import Any
 
 import altair as alt
 
+from policies.backtest import history_notes
 from report import charts
 from report.model import Cell, Column, Figure, Page, Section, Table, Tile, num
 
@@ -163,7 +164,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
                 Cell(_settings(v)),
             )
         )
-    notes = list(_history_notes(report["history"]))
+    notes = history_notes(report["history"])
     notes += [
         f"{v['name']}: overrides that set the swept key keep their own value: {', '.join(v['shadowed_by'])}"
         for v in variants
@@ -211,25 +212,6 @@ def _spread_cells(spread: Mapping[str, float | None], mean_digits: int = 2) -> t
 
 def _share(value: float | None) -> Cell:
     return num(None if value is None else 100 * value, digits=1, suffix="%")
-
-
-def _history_notes(history: Mapping[str, Any]) -> list[str]:
-    notes = []
-    if history["untracked_fields"]:
-        notes.append(
-            "Approximated (no history kept; the current value throughout): "
-            + ", ".join(history["untracked_fields"])
-        )
-    if history["starts_before_history"]:
-        notes.append(
-            f"The period starts before the history does ({history['since']}): early days are approximated."
-        )
-    if history["unknown_stages"]:
-        notes.append(
-            "Stages in the history but not in the pipelines (treated as open): "
-            + ", ".join(history["unknown_stages"])
-        )
-    return notes
 
 
 # ---------------------------------------------------------------------------------------------- false kills
