@@ -16,10 +16,11 @@ simulated world with ``policies.simulate.apply_actions``:
 
 **Event-driven.** A deal is evaluated only at the first tick at or after something happened to it (a
 recorded change, an activity becoming visible, its creation), at the first tick at or after
-``policies.wakeup.next_wakeup`` (a time-based rule can fire), and after a budget held back one of its
-tasks (at the next tick, or at the owner's next day once the owner's daily cap is used up). Everywhere
-else evaluating it would decide nothing. ``replay(..., every_tick=True)`` evaluates every deal at every
-tick instead; a Hypothesis property checks that both give the same actions.
+``policies.wakeup.next_wakeup`` (a time-based rule can fire), and at every tick while a budget holds back
+one of its tasks (such a deal is not settled: what it proposes next can differ from what was held, even
+while its owner's day is full). Everywhere else evaluating it would decide nothing.
+``replay(..., every_tick=True)`` evaluates every deal at every tick instead; a Hypothesis property checks
+that both give the same actions and hold back the same tasks.
 
 What happens is reported to a ``ReplayObserver`` tick by tick (the backtest's metrics), so that nothing but
 the simulated world and the counters is kept in memory.
@@ -31,7 +32,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from types import MappingProxyType
 from typing import Protocol
@@ -148,12 +149,6 @@ class _Usage:
                 current = owner if recorded else timeline.deal.owner_id
                 count += (str(current) if current else "") == owner_id
         return count
-
-    @property
-    def has_unowned(self) -> bool:
-        """Tasks created without an owner count for their deal's owner of the moment: a day's count can
-        then go down when such a deal gets an owner."""
-        return bool(self._unowned)
 
     def record(self, owner_id: str | None, timeline: DealTimeline, moment: datetime) -> None:
         if not owner_id:
@@ -325,7 +320,7 @@ def replay(
 
 
 def _replay_by_events(world: _World, ticks: Sequence[datetime], observer: ReplayObserver) -> None:
-    policy, timelines, owners = world.policy, world.timelines, world.owners
+    policy, timelines = world.policy, world.timelines
     last = len(ticks) - 1
     buckets: dict[int, list[int]] = defaultdict(list)
     scheduled = [last + 1] * len(timelines)  # the tick each deal is next evaluated at (last + 1: never)
@@ -345,7 +340,6 @@ def _replay_by_events(world: _World, ticks: Sequence[datetime], observer: Replay
 
     for index, timeline in enumerate(timelines):
         schedule(index, bisect_left(ticks, timeline.deal.created_at))
-    cap = policy.budgets.max_new_tasks_per_owner_per_day
 
     def settle(tick: int, moment: datetime, index: int, deal: Deal, held: bool) -> None:
         """When the deal is evaluated next, after tick ``tick`` left it as ``deal``."""
@@ -358,15 +352,11 @@ def _replay_by_events(world: _World, ticks: Sequence[datetime], observer: Replay
         if wake is not None:
             schedule(index, _first_tick(ticks, wake, tick))
         if held:
-            key = deal.owner_id or ""
-            calendar = policy.calendar_for(owners.get(key))
-            today = calendar.local_date(moment)
-            full = world.usage.tasks_created(key, today) >= cap
-            if full and not world.usage.has_unowned:  # the owner's day is full: tomorrow
-                tomorrow = datetime.combine(today + _DAY, time(0), calendar.tz)
-                schedule(index, _first_tick(ticks, tomorrow, tick))
-            else:  # a contact's weekly limit, or unowned tasks that may move to another owner
-                schedule(index, tick + 1)
+            # A deal a budget held back is not settled (``next_wakeup``'s contract does not cover it): the
+            # actions applied with the held task can make the next cycle propose another task (a nurture
+            # reactivation applied, its task held: the follow-up rule's task one cycle later), held in turn
+            # and counted among the deferred tasks. The reference evaluates it at every cycle: so does this.
+            schedule(index, tick + 1)
 
     for tick, moment in enumerate(ticks):
         due = sorted({i for i in buckets.pop(tick, ()) if scheduled[i] == tick})
