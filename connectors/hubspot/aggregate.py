@@ -5,19 +5,22 @@ each engagement type, the contacts by batch read, contact -> each engagement typ
 contact count for every deal the contact is on), then every engagement by batch read. So the cost of a
 chunk grows with the deals in it and their history, never with the portal.
 
-Contacts and their engagement associations are kept for the duration of one pull (``PullCache``), so a
-contact on many deals is read once per pull, not once per chunk.
+Contacts, their engagement associations and those engagements are kept in a bounded cache for the
+duration of one pull (``contact_cache.ContactCache``), so a contact on many deals is read once while it
+stays in the cache, not once per chunk; what a chunk reads beyond that is let go when its aggregates are
+built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.base import Directory, RejectedRecord
 from connectors.errors import SkipRecord
+from connectors.hubspot.contact_cache import ContactCache, ContactEntry, Pair
 from connectors.hubspot.fetch import Associated, Fetcher
 from connectors.hubspot.mapping import (
     CONTACT_PROPERTIES,
@@ -75,18 +78,8 @@ class Engagement:
             return cls(None, None, "", _closed_at(record), bad)
 
 
-@dataclass
-class PullCache:
-    """What one pull has read about contacts, shared by its chunks.
-
-    Engagements read for a contact but belonging to a deal outside the chunk ("foreign") are kept, so the
-    chunk of their own deal, or of another deal of the same contact, does not read them again.
-    """
-
-    contacts: dict[str, Mapping[str, Any] | None] = field(default_factory=dict)
-    # contact -> engagement type -> engagement ids
-    contact_engagements: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    engagements: dict[tuple[str, str], Engagement] = field(default_factory=dict)
+# contacts read for a chunk, to be cached once their engagements are: id -> (slim record, engagement ids)
+Pending = dict[str, tuple[Mapping[str, Any] | None, tuple[Pair, ...]]]
 
 
 class AggregateBuilder:
@@ -105,24 +98,35 @@ class AggregateBuilder:
         self.known_tasks: dict[str, KnownTask] = {}  # key -> task, from every pull of this process
         self.deals_with_known_tasks: set[str] = set()  # deals whose tasks this process has read
 
-    def _contacts(self, ids: Sequence[str], cache: PullCache) -> None:
-        missing = [i for i in dict.fromkeys(ids) if i not in cache.contacts]
+    def _contacts(self, ids: Sequence[str], cache: ContactCache) -> tuple[dict[str, ContactEntry], Pending]:
+        """The chunk's contacts: from the cache, or read (record and engagement ids, engagements to come)."""
+        chunk: dict[str, ContactEntry] = {}
+        missing: list[str] = []
+        for contact_id in dict.fromkeys(ids):
+            entry = cache.get(contact_id)
+            if entry is None:
+                missing.append(contact_id)
+            else:
+                chunk[contact_id] = entry
         if not missing:
-            return
+            return chunk, {}
         found = self._fetcher.batch_read("contacts", missing, CONTACT_PROPERTIES)
         per_type = {t: self._fetcher.associations("contacts", t, missing) for t in ENGAGEMENT_TYPES}
+        cache.reads += len(missing)
+        pending: Pending = {}
         for contact_id in missing:
-            cache.contacts[contact_id] = found.get(contact_id)
-            cache.contact_engagements[contact_id] = {
-                t: [a.to_id for a in per_type[t].get(contact_id, [])] for t in ENGAGEMENT_TYPES
-            }
+            record = found.get(contact_id)
+            pairs = tuple((t, a.to_id) for t in ENGAGEMENT_TYPES for a in per_type[t].get(contact_id, []))
+            pending[contact_id] = (_slim(record) if record is not None else None, pairs)
+            chunk[contact_id] = ContactEntry(pending[contact_id][0], pairs)
+        return chunk, pending
 
     def build(
         self,
         deal_records: Mapping[str, Mapping[str, Any]],
         directory: Directory,
         now: datetime,
-        cache: PullCache,
+        cache: ContactCache,
     ) -> tuple[list[Deal], list[RejectedRecord]]:
         """Aggregates for ``deal_records`` (deal id -> search or batch-read record)."""
         deal_ids = list(deal_records)
@@ -130,30 +134,33 @@ class AggregateBuilder:
             return [], []
         deal_contacts = self._fetcher.associations("deals", "contacts", deal_ids)
         deal_engagements = {t: self._fetcher.associations("deals", t, deal_ids) for t in ENGAGEMENT_TYPES}
-        self._contacts([a.to_id for links in deal_contacts.values() for a in links], cache)
+        contacts, pending = self._contacts(
+            [a.to_id for links in deal_contacts.values() for a in links], cache
+        )
 
-        wanted: dict[str, set[str]] = {t: set() for t in ENGAGEMENT_TYPES}
-        own: set[tuple[str, str]] = set()
+        wanted: set[Pair] = set()
         for deal_id in deal_ids:
             for t in ENGAGEMENT_TYPES:
-                ids = [a.to_id for a in deal_engagements[t].get(deal_id, [])]
-                wanted[t].update(ids)
-                own.update((t, i) for i in ids)
+                wanted.update((t, a.to_id) for a in deal_engagements[t].get(deal_id, []))
             for link in deal_contacts.get(deal_id, []):
-                for t, ids in cache.contact_engagements.get(link.to_id, {}).items():
-                    wanted[t].update(ids)
-        engagements: dict[tuple[str, str], Engagement] = {}
+                entry = contacts.get(link.to_id)
+                if entry is not None:
+                    wanted.update(entry.engagements)
+        engagements: dict[Pair, Engagement] = {}
+        missing: dict[str, list[str]] = {t: [] for t in ENGAGEMENT_TYPES}
+        for pair in wanted:
+            item = cache.engagement(pair)
+            if item is None:
+                missing[pair[0]].append(pair[1])
+            else:
+                engagements[pair] = item
         for t in ENGAGEMENT_TYPES:
-            missing = [i for i in wanted[t] if (t, i) not in cache.engagements]
-            cached = wanted[t].difference(missing)
-            engagements.update({(t, i): cache.engagements[(t, i)] for i in cached})
-            for engagement_id, record in self._fetcher.batch_read(
-                t, sorted(missing, key=_numeric), ENGAGEMENT_PROPERTIES[t]
+            for engagement_id, found in self._fetcher.batch_read(
+                t, sorted(missing[t], key=_numeric), ENGAGEMENT_PROPERTIES[t]
             ).items():
-                item = Engagement.of(t, record)
-                engagements[(t, engagement_id)] = item
-                if (t, engagement_id) not in own:
-                    cache.engagements[(t, engagement_id)] = item
+                engagements[(t, engagement_id)] = Engagement.of(t, found)
+        for contact_id, (record, pairs) in pending.items():
+            contacts[contact_id] = cache.put(contact_id, record, pairs, engagements)
 
         deals: list[Deal] = []
         rejected: list[RejectedRecord] = []
@@ -162,8 +169,8 @@ class AggregateBuilder:
         self.deals_with_known_tasks.update(deal_ids)
         for deal_id in deal_ids:
             try:
-                contacts, activities, tasks, rep_tasks = self._parts(
-                    deal_id, deal_contacts, deal_engagements, engagements, cache, horizon, closed_horizon
+                deal_contacts_, activities, tasks, rep_tasks = self._parts(
+                    deal_id, deal_contacts, deal_engagements, engagements, contacts, horizon, closed_horizon
                 )
                 deals.append(
                     deal_from_hubspot(
@@ -172,7 +179,7 @@ class AggregateBuilder:
                         self._field_names,
                         extra_fields=self._extra,
                         field_types=self.field_types,
-                        contacts=contacts,
+                        contacts=deal_contacts_,
                         activities=activities,
                         auto_tasks=tasks,
                         rep_tasks=rep_tasks,
@@ -211,25 +218,25 @@ class AggregateBuilder:
         deal_id: str,
         deal_contacts: Mapping[str, list[Associated]],
         deal_engagements: Mapping[str, Mapping[str, list[Associated]]],
-        engagements: Mapping[tuple[str, str], Engagement],
-        cache: PullCache,
+        engagements: Mapping[Pair, Engagement],
+        chunk_contacts: Mapping[str, ContactEntry],
         horizon: datetime,
         closed_horizon: datetime,
     ) -> tuple[list[Contact], list[Activity], list[AutoTask], list[RepTask]]:
         contacts: list[Contact] = []
-        touched_by: dict[tuple[str, str], set[str]] = {}  # (type, engagement id) -> this deal's contacts
+        touched_by: dict[Pair, set[str]] = {}  # (type, engagement id) -> this deal's contacts
         for link in deal_contacts.get(deal_id, []):
-            record = cache.contacts.get(link.to_id)
-            if record is None:
+            entry = chunk_contacts.get(link.to_id)
+            record = entry.record if entry is not None else None
+            if entry is None or record is None:
                 continue
             contacts.append(
                 contact_from_hubspot(
                     record, link.labels, self._options.role_labels, self._options.primary_contact_label
                 )
             )
-            for t, ids in cache.contact_engagements.get(link.to_id, {}).items():
-                for engagement_id in ids:
-                    touched_by.setdefault((t, engagement_id), set()).add(link.to_id)
+            for pair in entry.engagements:
+                touched_by.setdefault(pair, set()).add(link.to_id)
         on_deal = {(t, a.to_id) for t in ENGAGEMENT_TYPES for a in deal_engagements[t].get(deal_id, [])}
 
         activities: list[Activity] = []
@@ -268,6 +275,14 @@ class AggregateBuilder:
 
     def _remember_task(self, task: AutoTask, body: str, deal_id: str) -> None:
         self.known_tasks[task.key] = KnownTask(task.id, deal_id, task.key, task.rule_id, body, task.is_open)
+
+
+def _slim(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A contact record with what mapping reads of it (its id and properties): less to keep in the cache."""
+    props = record.get("properties")
+    if not isinstance(props, Mapping):
+        props = {}
+    return {"id": record["id"], "properties": {k: props.get(k) for k in CONTACT_PROPERTIES if k in props}}
 
 
 def _closed_at(record: Mapping[str, Any]) -> datetime:

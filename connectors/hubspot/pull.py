@@ -36,7 +36,8 @@ from typing import Any
 import structlog
 
 from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals
-from connectors.hubspot.aggregate import AggregateBuilder, PullCache
+from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.contact_cache import ContactCache
 from connectors.hubspot.echo import DealEchoes, own_task_echoes
 from connectors.hubspot.fetch import Fetcher
 from connectors.hubspot.mapping import ENGAGEMENT_TYPES, deal_properties
@@ -94,7 +95,7 @@ class Puller:
         self, directory: Directory, state: dict[str, str], started: int, from_id: int
     ) -> Iterator[ChangeBatch]:
         properties = self._properties(directory)
-        cache = PullCache()
+        cache = ContactCache(self._options.contact_cache_size)
         # A scheduled reconciliation (the worker has a mirror) also reports every archived deal it can see.
         removed = tuple(self._fetcher.archived_deals(None)) if "hi" in state and from_id == 0 else ()
         pending: Records = {}
@@ -141,7 +142,7 @@ class Puller:
             removed=len(removed),
             restamped=len(restamped),
         )
-        cache = PullCache()
+        cache = ContactCache(self._options.contact_cache_size)
         ids = sorted(changed, key=int)
         size = self._options.deals_per_batch
         done = {**_keep(state), "hi": str(now_ms)}
@@ -203,7 +204,7 @@ class Puller:
         self,
         directory: Directory,
         records: Records,
-        cache: PullCache,
+        cache: ContactCache,
         cursor: Mapping[str, str],
         removed: tuple[str, ...],
     ) -> ChangeBatch:
