@@ -13,7 +13,7 @@ built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +50,9 @@ class KnownTask:
     is_open: bool
 
 
+_UNDATED = datetime.max.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Engagement:
     """One engagement, already mapped (small enough to keep for a whole pull).
@@ -62,7 +65,7 @@ class Engagement:
     activity: Activity | None  # without contact ids: those depend on the deal it is seen from
     task: AutoTask | None  # one of ours
     body: str  # our task's body (kept to close or update it); "" otherwise
-    closed_at: datetime
+    closed_at: datetime  # when our task was closed (or last touched); for every other engagement: never
     problem: BadValue | None = None
     rep_task: RepTask | None = None  # somebody's open follow-up task
 
@@ -73,9 +76,55 @@ class Engagement:
             body = str((record.get("properties") or {}).get("hs_task_body") or "") if task else ""
             rep = rep_task_from_hubspot(record) if object_type == "tasks" and task is None else None
             activity = activity_from_hubspot(object_type, record)
-            return cls(activity, task, body, _closed_at(record), rep_task=rep)
+            closed_at = _closed_at(record) if task is not None else _UNDATED  # read for our tasks only
+            return cls(activity, task, body, closed_at, rep_task=rep)
         except BadValue as bad:
-            return cls(None, None, "", _closed_at(record), bad)
+            return cls(None, None, "", _UNDATED, bad)
+
+
+class TasksRead:
+    """The deals whose tasks this process has read: the id ranges a full pull walked, and single deals.
+
+    A full pull reads every live deal of an id range, in order, with its tasks, so all of them take one
+    range (memory does not grow with the deals pulled). A deal in such a range that the pull did not see
+    did not exist (or was archived) when it passed: our tasks on it can only be this process's own
+    creates, which ``AggregateBuilder.known_tasks`` holds. Incremental pulls and ``remember_tasks`` add
+    single deals (as many as changed, or as are written to).
+    """
+
+    def __init__(self) -> None:
+        self._ranges: list[tuple[int, int]] = []  # inclusive, sorted, disjoint and not touching
+        self._ids: set[str] = set()
+
+    def add_range(self, after: int, through: int) -> None:
+        """Every deal with an id in (``after``, ``through``]."""
+        lo, hi = after + 1, through
+        if lo > hi:
+            return
+        kept: list[tuple[int, int]] = []
+        for a, b in self._ranges:
+            if b + 1 < lo or a > hi + 1:
+                kept.append((a, b))
+            else:
+                lo, hi = min(lo, a), max(hi, b)
+        kept.append((lo, hi))
+        self._ranges = sorted(kept)
+
+    def update(self, deal_ids: Iterable[str]) -> None:
+        self._ids.update(deal_ids)
+
+    def __contains__(self, deal_id: object) -> bool:
+        if deal_id in self._ids:
+            return True
+        if not isinstance(deal_id, str) or not deal_id.isdigit():
+            return False
+        number = int(deal_id)
+        return any(a <= number <= b for a, b in self._ranges)
+
+    @property
+    def size(self) -> int:
+        """Ranges plus single deals held: what this costs in memory."""
+        return len(self._ranges) + len(self._ids)
 
 
 # contacts read for a chunk, to be cached once their engagements are: id -> (slim record, engagement ids)
@@ -96,7 +145,7 @@ class AggregateBuilder:
         self._extra = tuple(extra_fields)
         self.field_types = dict(field_types or {})  # extra deal fields' HubSpot types
         self.known_tasks: dict[str, KnownTask] = {}  # key -> task, from every pull of this process
-        self.deals_with_known_tasks: set[str] = set()  # deals whose tasks this process has read
+        self.tasks_read = TasksRead()  # the deals whose tasks this process has read
 
     def _contacts(self, ids: Sequence[str], cache: ContactCache) -> tuple[dict[str, ContactEntry], Pending]:
         """The chunk's contacts: from the cache, or read (record and engagement ids, engagements to come)."""
@@ -166,7 +215,6 @@ class AggregateBuilder:
         rejected: list[RejectedRecord] = []
         horizon = now - timedelta(days=self._options.activity_lookback_days)
         closed_horizon = now - timedelta(days=self._options.closed_task_lookback_days)
-        self.deals_with_known_tasks.update(deal_ids)
         for deal_id in deal_ids:
             try:
                 deal_contacts_, activities, tasks, rep_tasks = self._parts(
@@ -262,6 +310,10 @@ class AggregateBuilder:
                 )
         return contacts, activities, tasks, rep_tasks
 
+    def without_known_tasks(self, deal_ids: Iterable[str]) -> list[str]:
+        """Those of ``deal_ids`` whose tasks this process has not read (in id order)."""
+        return sorted((d for d in set(deal_ids) if d not in self.tasks_read), key=_numeric)
+
     def remember_tasks(self, deal_ids: Sequence[str]) -> None:
         """Read the tasks on ``deal_ids`` afresh (after a failed create, or for deals not pulled yet)."""
         links = self._fetcher.associations("deals", "tasks", deal_ids)
@@ -271,7 +323,7 @@ class AggregateBuilder:
             item = Engagement.of("tasks", record)
             if item.task is not None:
                 self._remember_task(item.task, item.body, task_ids[task_id])
-        self.deals_with_known_tasks.update(deal_ids)
+        self.tasks_read.update(deal_ids)
 
     def _remember_task(self, task: AutoTask, body: str, deal_id: str) -> None:
         self.known_tasks[task.key] = KnownTask(task.id, deal_id, task.key, task.rule_id, body, task.is_open)
@@ -294,7 +346,7 @@ def _closed_at(record: Mapping[str, Any]) -> datetime:
         or parse_datetime(props.get("hs_lastmodifieddate"))
         or parse_datetime(props.get("hs_timestamp"))
     )
-    return moment if moment is not None else datetime.max.replace(tzinfo=UTC)  # undated: keep it
+    return moment if moment is not None else _UNDATED  # undated: keep it
 
 
 def _numeric(record_id: str) -> tuple[int, str]:

@@ -99,17 +99,27 @@ class Puller:
         # A scheduled reconciliation (the worker has a mirror) also reports every archived deal it can see.
         removed = tuple(self._fetcher.archived_deals(None)) if "hi" in state and from_id == 0 else ()
         pending: Records = {}
-        last_id = from_id
+        last_id = batch_from = from_id
         for record in self._fetcher.search("deals", properties, after_id=from_id):
             pending[str(record["id"])] = record
             last_id = int(record["id"])
             if len(pending) >= self._options.deals_per_batch:
                 resume = {**_keep(state), "full_from_id": str(last_id), "full_started": str(started)}
-                yield self._batch(directory, pending, cache, resume, removed)
-                pending, removed = {}, ()
+                batch = self._batch(directory, pending, cache, resume, removed)
+                self._builder.tasks_read.add_range(batch_from, last_id)  # every live deal in it, tasks too
+                pending, removed, batch_from = {}, (), last_id
+                yield batch
         done = {**_keep(state), "hi": str(started), "full_at": str(started)}
-        yield self._batch(directory, pending, cache, done, removed)
-        log.info("hubspot_full_pull_done", from_id=from_id, last_id=last_id)
+        batch = self._batch(directory, pending, cache, done, removed)
+        self._builder.tasks_read.add_range(batch_from, last_id)
+        yield batch
+        log.info(
+            "hubspot_full_pull_done",
+            from_id=from_id,
+            last_id=last_id,
+            contacts_read=cache.reads,
+            contact_cache_size=cache.size,
+        )
 
     # ------------------------------------------------------------------------------------- incremental
 
@@ -155,6 +165,7 @@ class Puller:
             batch = self._batch(
                 directory, chunk, cache, done if last else dict(state), tuple(removed) if start == 0 else ()
             )
+            self._builder.tasks_read.update(chunk)
             # the stamps ride with the cursor that moves past them
             yield dataclasses.replace(batch, restamped=restamped) if last else batch
 
