@@ -67,6 +67,7 @@ class Puller:
         self._options = options
         self._extra = extra_fields
         self._now = now
+        self.cache: ContactCache | None = None  # the contact cache of the pull in progress (or the last)
 
     def _properties(self, directory: Directory) -> list[str]:
         stage_ids = [s.id for p in directory.pipelines.values() for s in p.stages]
@@ -95,7 +96,7 @@ class Puller:
         self, directory: Directory, state: dict[str, str], started: int, from_id: int
     ) -> Iterator[ChangeBatch]:
         properties = self._properties(directory)
-        cache = ContactCache(self._options.contact_cache_size)
+        cache = self.cache = ContactCache(self._options.contact_cache_size)
         # A scheduled reconciliation (the worker has a mirror) also reports every archived deal it can see.
         removed = tuple(self._fetcher.archived_deals(None)) if "hi" in state and from_id == 0 else ()
         pending: Records = {}
@@ -152,7 +153,7 @@ class Puller:
             removed=len(removed),
             restamped=len(restamped),
         )
-        cache = ContactCache(self._options.contact_cache_size)
+        cache = self.cache = ContactCache(self._options.contact_cache_size)
         ids = sorted(changed, key=int)
         size = self._options.deals_per_batch
         done = {**_keep(state), "hi": str(now_ms)}
