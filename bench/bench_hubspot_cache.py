@@ -49,7 +49,9 @@ def _pull(deals: int, bound: int, out: Any) -> None:
     from connectors.hubspot.aggregate import AggregateBuilder
     from connectors.hubspot.fetch import Fetcher
     from connectors.hubspot.pull import Puller
+    from worker import configure_logging
 
+    configure_logging("error", "json")
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(
         target=serve_hubspot_sandbox,
