@@ -14,7 +14,7 @@ built.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -305,9 +305,7 @@ class AggregateBuilder:
             activity = item.activity
             if activity is not None and activity.occurred_at >= horizon:
                 contact_ids = touched_by.get(pair)
-                activities.append(
-                    replace(activity, contact_ids=tuple(sorted(contact_ids))) if contact_ids else activity
-                )
+                activities.append(seen_with(activity, contact_ids) if contact_ids else activity)
         return contacts, activities, tasks, rep_tasks
 
     def without_known_tasks(self, deal_ids: Iterable[str]) -> list[str]:
@@ -327,6 +325,20 @@ class AggregateBuilder:
 
     def _remember_task(self, task: AutoTask, body: str, deal_id: str) -> None:
         self.known_tasks[task.key] = KnownTask(task.id, deal_id, task.key, task.rule_id, body, task.is_open)
+
+
+def seen_with(activity: Activity, contact_ids: set[str]) -> Activity:
+    """``activity`` as one deal sees it: with the deal's contacts it touched (a hot path: every activity
+    of every deal pulled; ``dataclasses.replace`` costs three times as much)."""
+    return Activity(
+        activity.id,
+        activity.kind,
+        activity.direction,
+        activity.occurred_at,
+        activity.outcome,
+        tuple(sorted(contact_ids)) if len(contact_ids) > 1 else tuple(contact_ids),
+        activity.created_by_followup,
+    )
 
 
 def _slim(record: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -17,20 +17,23 @@ import sys
 import types
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 
 import pytest
 from crm_sandbox.dataset import Dataset, generate
 from crm_sandbox.hubspot import HubSpotSandbox, RateLimitConfig, running_hubspot_sandbox
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.aggregate import AggregateBuilder, seen_with
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.contact_cache import ContactCache
 from connectors.hubspot.fetch import Fetcher
 from connectors.hubspot.pull import Puller
-from policies.model import Deal
+from policies.model import Activity, ActivityKind, Deal, Direction, Outcome
 from tests.clocks import FakeTime
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -161,3 +164,32 @@ def test_a_contact_let_go_and_needed_again_is_read_again(portal: HubSpotSandbox,
 def test_the_cache_bound_is_validated():
     with pytest.raises(ValidationError, match="contact_cache_size"):
         HubSpotOptions.model_validate({"access_token_env": "X", "contact_cache_size": 0})
+
+
+@given(
+    activity=st.builds(
+        Activity,
+        id=st.text(min_size=1, max_size=5),
+        kind=st.sampled_from(ActivityKind),
+        direction=st.sampled_from(Direction),
+        occurred_at=st.datetimes(timezones=st.just(UTC)),
+        outcome=st.sampled_from(Outcome),
+        contact_ids=st.tuples(st.text(max_size=3)),
+        created_by_followup=st.booleans(),
+    ),
+    contact_ids=st.sets(st.text(max_size=3), min_size=1, max_size=4),
+)
+def test_an_activity_seen_from_a_deal_is_the_activity_with_that_deals_contacts(
+    activity: Activity, contact_ids: set[str]
+):
+    """``seen_with`` (the hot path's copy) is ``dataclasses.replace``: every field of Activity carried."""
+    assert [f.name for f in fields(Activity)] == [
+        "id",
+        "kind",
+        "direction",
+        "occurred_at",
+        "outcome",
+        "contact_ids",
+        "created_by_followup",
+    ]  # a new field must be added to seen_with too
+    assert seen_with(activity, contact_ids) == replace(activity, contact_ids=tuple(sorted(contact_ids)))
