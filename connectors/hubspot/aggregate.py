@@ -127,8 +127,9 @@ class TasksRead:
         return len(self._ranges) + len(self._ids)
 
 
-# contacts read for a chunk, to be cached once their engagements are: id -> (slim record, engagement ids)
-Pending = dict[str, tuple[Mapping[str, Any] | None, tuple[Pair, ...]]]
+# contacts read for a chunk, to be cached once their engagements are read:
+# id -> (slim record, engagement ids, the id of the last deal the contact is on in an ordered pull)
+Pending = dict[str, tuple[Mapping[str, Any] | None, tuple[Pair, ...], int | None]]
 
 
 class AggregateBuilder:
@@ -161,12 +162,15 @@ class AggregateBuilder:
             return chunk, {}
         found = self._fetcher.batch_read("contacts", missing, CONTACT_PROPERTIES)
         per_type = {t: self._fetcher.associations("contacts", t, missing) for t in ENGAGEMENT_TYPES}
+        # in an ordered pull, how long each contact is needed: until the last of its deals
+        deals_of = self._fetcher.associations("contacts", "deals", missing) if cache.ordered else {}
         cache.reads += len(missing)
         pending: Pending = {}
         for contact_id in missing:
             record = found.get(contact_id)
             pairs = tuple((t, a.to_id) for t in ENGAGEMENT_TYPES for a in per_type[t].get(contact_id, []))
-            pending[contact_id] = (_slim(record) if record is not None else None, pairs)
+            until = max((_numeric(a.to_id)[0] for a in deals_of.get(contact_id, [])), default=None)
+            pending[contact_id] = (_slim(record) if record is not None else None, pairs, until)
             chunk[contact_id] = ContactEntry(pending[contact_id][0], pairs)
         return chunk, pending
 
@@ -208,8 +212,12 @@ class AggregateBuilder:
                 t, sorted(missing[t], key=_numeric), ENGAGEMENT_PROPERTIES[t]
             ).items():
                 engagements[(t, engagement_id)] = Engagement.of(t, found)
-        for contact_id, (record, pairs) in pending.items():
-            contacts[contact_id] = cache.put(contact_id, record, pairs, engagements)
+        position = max(_numeric(d)[0] for d in deal_ids)  # an ordered pull has come this far
+        for contact_id, (record, pairs, until) in pending.items():
+            contacts[contact_id] = cache.put(
+                contact_id, record, pairs, engagements, until=until, position=position
+            )
+        cache.passed(position)
 
         deals: list[Deal] = []
         rejected: list[RejectedRecord] = []

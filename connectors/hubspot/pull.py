@@ -96,7 +96,7 @@ class Puller:
         self, directory: Directory, state: dict[str, str], started: int, from_id: int
     ) -> Iterator[ChangeBatch]:
         properties = self._properties(directory)
-        cache = self.cache = ContactCache(self._options.contact_cache_size)
+        cache = self.cache = ContactCache(self._options.contact_cache_size, ordered=True)
         # A scheduled reconciliation (the worker has a mirror) also reports every archived deal it can see.
         removed = tuple(self._fetcher.archived_deals(None)) if "hi" in state and from_id == 0 else ()
         pending: Records = {}
