@@ -1,6 +1,6 @@
 """What the HubSpot pull's contact cache bound (``contact_cache_size``) costs in calls and saves in memory.
 
-    .venv/bin/python -m bench.bench_hubspot_cache [--deals 10000] [--sizes 1000,5000,20000,0] [--write]
+    .venv/bin/python -m bench.bench_hubspot_cache [--deals 10000,100000] [--sizes 2000,20000,0] [--write]
 
 For each bound (0: no bound, every contact of the pull kept), in a fresh process: the HubSpot sandbox
 seeded with ``--deals`` deals (seed 7) in a child process, rate limits off; one full pull through the real
@@ -119,8 +119,10 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
         f"Command: `{command}`. Machine: {machine()}, {datetime.now(UTC):%H:%M} UTC, load "
         f"{os.getloadavg()[0]:.1f} at the end.",
         "One full HubSpot pull per row (nothing written), each in a fresh process; the sandbox (seed 7, rate",
-        "limits off) in its own. Contacts on the deals: the distinct contacts the aggregates name (contacts",
-        "HubSpot no longer has are read but not named). Extra calls: against the same pull with no bound.",
+        "limits off) in its own. A full pull keeps a contact only until the last of its deals (one contacts",
+        "-> deals association call per 1,000 contacts read) and the bound caps what it keeps; a contact let",
+        "go before a later deal of its is read again. Contacts on the deals: the distinct contacts the",
+        "aggregates name. Extra calls: against the same pull with no bound.",
         "",
         "| deals | contact_cache_size | contacts read (on the deals) | API calls | extra calls | pull CPU "
         "| peak RSS |",
@@ -140,7 +142,7 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", default="10000", help="sizes, comma-separated")
-    parser.add_argument("--sizes", default="1000,5000,20000,0", help="cache bounds; 0: no bound")
+    parser.add_argument("--sizes", default="2000,20000,0", help="cache bounds; 0: no bound")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     rows = []
