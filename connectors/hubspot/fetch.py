@@ -154,7 +154,7 @@ class Fetcher:
     def associations(self, from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, list[Associated]]:
         """For each from-id, its associated to-records with labels; ids without any are absent."""
         pending: list[tuple[str, str | None]] = [(i, None) for i in dict.fromkeys(ids)]
-        out: dict[str, dict[str, list[str | None]]] = {}  # from id -> to id -> labels, in answer order
+        out: dict[str, dict[str, Associated]] = {}  # from id -> to id -> association, in answer order
         endpoint = f"associations.{from_type}.{to_type}"
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH_SIZE], pending[ASSOCIATION_BATCH_SIZE:]
@@ -174,17 +174,13 @@ class Fetcher:
                     labels = [t.get("label") for t in to.get("associationTypes") or []]
                     to_id = str(to["toObjectId"])
                     seen = bucket.get(to_id)
-                    if seen is None:
-                        bucket[to_id] = labels
-                    else:  # an id repeats when several labels apply
-                        seen.extend(labels)
+                    if seen is not None:  # an id repeats when several labels apply
+                        labels = [*seen.labels, *labels]
+                    bucket[to_id] = Associated(to_id, _unique(labels))
                 after = ((result.get("paging") or {}).get("next") or {}).get("after")
                 if after:
                     pending.append((from_id, str(after)))
-        return {
-            from_id: [Associated(to_id, _unique(labels)) for to_id, labels in bucket.items()]
-            for from_id, bucket in out.items()
-        }
+        return {from_id: list(bucket.values()) for from_id, bucket in out.items()}
 
     # ------------------------------------------------------------------------------------------ archived
 
