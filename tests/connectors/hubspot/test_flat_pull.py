@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
-from connectors.hubspot.aggregate import AggregateBuilder, seen_with
+from connectors.hubspot.aggregate import AggregateBuilder, TasksRead, seen_with
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.contact_cache import ContactCache
 from connectors.hubspot.fetch import Fetcher
@@ -193,3 +193,31 @@ def test_an_activity_seen_from_a_deal_is_the_activity_with_that_deals_contacts(
         "created_by_followup",
     ]  # a new field must be added to seen_with too
     assert seen_with(activity, contact_ids) == replace(activity, contact_ids=tuple(sorted(contact_ids)))
+
+
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("range"), st.integers(0, 60), st.integers(0, 60)),
+            st.tuples(st.just("ids"), st.sets(st.integers(0, 70).map(str), max_size=4)),
+        ),
+        max_size=12,
+    )
+)
+def test_the_deals_whose_tasks_were_read_are_what_was_added(steps: list[tuple]):
+    """TasksRead (id ranges a full pull walked, single deals) answers like the set of every deal added,
+    with one range per run of touching ranges."""
+    read, model = TasksRead(), set()
+    for step in steps:
+        if step[0] == "range":
+            read.add_range(step[1], step[2])
+            model.update(str(i) for i in range(step[1] + 1, step[2] + 1))
+        else:
+            read.update(step[1])
+            model.update(step[1])
+    assert {str(i) for i in range(-1, 72) if str(i) in read} == model
+    assert "x" not in read
+    walked = TasksRead()
+    for after in range(0, 10_000, 100):  # a full pull's batches
+        walked.add_range(after, after + 100)
+    assert walked.size == 1
