@@ -11,6 +11,7 @@ mapping.py     pure functions: HubSpot JSON -> policies.model (values.py: scalar
 directory.py   owners, pipelines, deal property types
 fetch.py       search (id-windowed past 10,000), batch read (100), associations v4 (1,000)
 aggregate.py   whole deal aggregates (contacts with roles, activities, our tasks)
+contact_cache.py  the pull's bounded cache of contacts and their engagements (contact_cache_size)
 echo.py        our own writes' echo in an incremental pull (no self-echo)
 pull.py        full and incremental pulls, the cursor
 history.py     deal histories (propertiesWithHistory, 50 deals per call) for the backtest

@@ -154,7 +154,7 @@ class Fetcher:
     def associations(self, from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, list[Associated]]:
         """For each from-id, its associated to-records with labels; ids without any are absent."""
         pending: list[tuple[str, str | None]] = [(i, None) for i in dict.fromkeys(ids)]
-        out: dict[str, list[Associated]] = {}
+        out: dict[str, dict[str, Associated]] = {}  # from id -> to id -> association, in answer order
         endpoint = f"associations.{from_type}.{to_type}"
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH_SIZE], pending[ASSOCIATION_BATCH_SIZE:]
@@ -169,14 +169,18 @@ class Fetcher:
             )
             for result in (response.body or {}).get("results") or []:
                 from_id = str((result.get("from") or {}).get("id"))
-                bucket = out.setdefault(from_id, [])
+                bucket = out.setdefault(from_id, {})
                 for to in result.get("to") or []:
-                    labels = tuple(t.get("label") for t in to.get("associationTypes") or [])
-                    bucket.append(Associated(str(to["toObjectId"]), labels))
+                    labels = [t.get("label") for t in to.get("associationTypes") or []]
+                    to_id = str(to["toObjectId"])
+                    seen = bucket.get(to_id)
+                    if seen is not None:  # an id repeats when several labels apply
+                        labels = [*seen.labels, *labels]
+                    bucket[to_id] = Associated(to_id, _unique(labels))
                 after = ((result.get("paging") or {}).get("next") or {}).get("after")
                 if after:
                     pending.append((from_id, str(after)))
-        return {k: _merge(v) for k, v in out.items()}
+        return {from_id: list(bucket.values()) for from_id, bucket in out.items()}
 
     # ------------------------------------------------------------------------------------------ archived
 
@@ -198,9 +202,6 @@ class Fetcher:
                 return removed
 
 
-def _merge(items: list[Associated]) -> list[Associated]:
-    """One entry per associated id (an id repeats when several labels apply, https://developers.hubspot.com/docs/api/crm/associations)."""
-    merged: dict[str, list[str | None]] = {}
-    for item in items:
-        merged.setdefault(item.to_id, []).extend(item.labels)
-    return [Associated(k, tuple(dict.fromkeys(v))) for k, v in merged.items()]
+def _unique(labels: list[str | None]) -> tuple[str | None, ...]:
+    """One entry per label (an id repeats when several labels apply, https://developers.hubspot.com/docs/api/crm/associations)."""
+    return tuple(labels) if len(labels) < 2 else tuple(dict.fromkeys(labels))

@@ -96,6 +96,9 @@ class HubSpotOptions(BaseModel):
     deals_per_batch: int = Field(
         default=1000, ge=1
     )  # deals per ChangeBatch (1,000: one association call each)
+    # contacts (with their engagements) a pull keeps for later deals of the same contact; least recently
+    # used first out, read again if needed again (memory against calls: docs/configuration.md)
+    contact_cache_size: int = Field(default=20_000, ge=1)
 
     # Transport.
     connect_timeout: float = Field(default=5.0, gt=0)

@@ -29,16 +29,17 @@ then the cursor.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from connectors.base import ChangeBatch, Cursor, Directory, KnownDeals
-from connectors.hubspot.aggregate import AggregateBuilder, PullCache
+from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.contact_cache import ContactCache
 from connectors.hubspot.echo import DealEchoes, own_task_echoes
-from connectors.hubspot.fetch import Fetcher
+from connectors.hubspot.fetch import ASSOCIATION_BATCH_SIZE, Fetcher
 from connectors.hubspot.mapping import ENGAGEMENT_TYPES, deal_properties
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.values import ms
@@ -66,6 +67,7 @@ class Puller:
         self._options = options
         self._extra = extra_fields
         self._now = now
+        self.cache: ContactCache | None = None  # the contact cache of the pull in progress (or the last)
 
     def _properties(self, directory: Directory) -> list[str]:
         stage_ids = [s.id for p in directory.pipelines.values() for s in p.stages]
@@ -94,21 +96,31 @@ class Puller:
         self, directory: Directory, state: dict[str, str], started: int, from_id: int
     ) -> Iterator[ChangeBatch]:
         properties = self._properties(directory)
-        cache = PullCache()
+        cache = self.cache = ContactCache(self._options.contact_cache_size, ordered=True)
         # A scheduled reconciliation (the worker has a mirror) also reports every archived deal it can see.
         removed = tuple(self._fetcher.archived_deals(None)) if "hi" in state and from_id == 0 else ()
         pending: Records = {}
-        last_id = from_id
+        last_id = batch_from = from_id
         for record in self._fetcher.search("deals", properties, after_id=from_id):
             pending[str(record["id"])] = record
             last_id = int(record["id"])
             if len(pending) >= self._options.deals_per_batch:
                 resume = {**_keep(state), "full_from_id": str(last_id), "full_started": str(started)}
-                yield self._batch(directory, pending, cache, resume, removed)
-                pending, removed = {}, ()
+                batch = self._batch(directory, pending, cache, resume, removed)
+                self._builder.tasks_read.add_range(batch_from, last_id)  # every live deal in it, tasks too
+                pending, removed, batch_from = {}, (), last_id
+                yield batch
         done = {**_keep(state), "hi": str(started), "full_at": str(started)}
-        yield self._batch(directory, pending, cache, done, removed)
-        log.info("hubspot_full_pull_done", from_id=from_id, last_id=last_id)
+        batch = self._batch(directory, pending, cache, done, removed)
+        self._builder.tasks_read.add_range(batch_from, last_id)
+        yield batch
+        log.info(
+            "hubspot_full_pull_done",
+            from_id=from_id,
+            last_id=last_id,
+            contacts_read=cache.reads,
+            contact_cache_size=cache.size,
+        )
 
     # ------------------------------------------------------------------------------------- incremental
 
@@ -119,17 +131,19 @@ class Puller:
         properties = self._properties(directory)
         removed = self._fetcher.archived_deals(lo)
         gone = set(removed)
-        searched: Records = {
-            str(r["id"]): r
-            for r in self._fetcher.search("deals", properties, modified_from_ms=lo, modified_to_ms=now_ms)
-            if str(r["id"]) not in gone
-        }
         via_activity = self._deals_of_changed_activities(lo, now_ms, known) - gone
+        searched: Records = {}
         restamped: dict[str, datetime] = {}
-        if known is not None:  # a deal changed through its activities is pulled whatever its own record says
-            own = {i: r for i, r in searched.items() if i not in via_activity}
-            kept, restamped = DealEchoes(known, self._builder.shell, directory).split(own)
-            searched = {i: r for i, r in searched.items() if i in via_activity or i in kept}
+        echoes = DealEchoes(known, self._builder.shell, directory) if known is not None else None
+        found = self._fetcher.search("deals", properties, modified_from_ms=lo, modified_to_ms=now_ms)
+        for chunk in _by_thousand(found):  # only what is pulled is kept: our own writes' echoes are many
+            records = {i: r for i, r in chunk.items() if i not in gone}
+            if echoes is not None:  # a deal changed through its activities is pulled whatever its record says
+                own = {i: r for i, r in records.items() if i not in via_activity}
+                kept, stamps = echoes.split(own)
+                restamped.update(stamps)
+                records = {i: r for i, r in records.items() if i in via_activity or i in kept}
+            searched.update(records)
         extra_ids = [d for d in via_activity if d not in searched]
         changed = {**searched, **self._fetcher.batch_read("deals", extra_ids, properties)}
         log.info(
@@ -141,7 +155,7 @@ class Puller:
             removed=len(removed),
             restamped=len(restamped),
         )
-        cache = PullCache()
+        cache = self.cache = ContactCache(self._options.contact_cache_size)
         ids = sorted(changed, key=int)
         size = self._options.deals_per_batch
         done = {**_keep(state), "hi": str(now_ms)}
@@ -154,6 +168,7 @@ class Puller:
             batch = self._batch(
                 directory, chunk, cache, done if last else dict(state), tuple(removed) if start == 0 else ()
             )
+            self._builder.tasks_read.update(chunk)
             # the stamps ride with the cursor that moves past them
             yield dataclasses.replace(batch, restamped=restamped) if last else batch
 
@@ -166,26 +181,24 @@ class Puller:
         contact_ids: set[str] = set()
         for object_type in ENGAGEMENT_TYPES:
             wanted = _ECHO_PROPERTIES if object_type == "tasks" and known is not None else ["hs_object_id"]
-            hits = {
-                str(r["id"]): r
-                for r in self._fetcher.search(object_type, wanted, modified_from_ms=lo, modified_to_ms=hi)
-            }
-            if not hits:
-                continue
-            to_deals = self._fetcher.associations(object_type, "deals", list(hits))
-            echoes = (
-                own_task_echoes(hits, to_deals, known)
-                if known is not None and object_type == "tasks"
-                else set()
-            )
-            for task_id, links in to_deals.items():
-                if task_id not in echoes:
-                    deal_ids.update(a.to_id for a in links)
-            live = [i for i in hits if i not in echoes]
-            if not live:
-                continue
-            for links in self._fetcher.associations(object_type, "contacts", live).values():
-                contact_ids.update(a.to_id for a in links)
+            found = self._fetcher.search(object_type, wanted, modified_from_ms=lo, modified_to_ms=hi)
+            # a thousand at a time (one association call each): after a big write, the tasks we created
+            # are all in the window, and only their ids are worth keeping
+            for hits in _by_thousand(found):
+                to_deals = self._fetcher.associations(object_type, "deals", list(hits))
+                echoes = (
+                    own_task_echoes(hits, to_deals, known)
+                    if known is not None and object_type == "tasks"
+                    else set()
+                )
+                for task_id, links in to_deals.items():
+                    if task_id not in echoes:
+                        deal_ids.update(a.to_id for a in links)
+                live = [i for i in hits if i not in echoes]
+                if not live:
+                    continue
+                for links in self._fetcher.associations(object_type, "contacts", live).values():
+                    contact_ids.update(a.to_id for a in links)
         contact_ids.update(
             str(r["id"])
             for r in self._fetcher.search(
@@ -203,7 +216,7 @@ class Puller:
         self,
         directory: Directory,
         records: Records,
-        cache: PullCache,
+        cache: ContactCache,
         cursor: Mapping[str, str],
         removed: tuple[str, ...],
     ) -> ChangeBatch:
@@ -211,6 +224,18 @@ class Puller:
         return ChangeBatch(
             deals=tuple(deals), removed_deal_ids=removed, cursor=dict(cursor), rejected=tuple(rejected)
         )
+
+
+def _by_thousand(records: Iterable[Mapping[str, Any]]) -> Iterator[Records]:
+    """Search results by id, in chunks of an association call's 1,000 ids."""
+    chunk: Records = {}
+    for record in records:
+        chunk[str(record["id"])] = record
+        if len(chunk) >= ASSOCIATION_BATCH_SIZE:
+            yield chunk
+            chunk = {}
+    if chunk:
+        yield chunk
 
 
 def _keep(state: Mapping[str, str]) -> dict[str, str]:

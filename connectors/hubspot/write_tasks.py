@@ -68,7 +68,7 @@ class TaskWriter:
 
     def create(self, actions: Sequence[CreateTask]) -> dict[str, ActionOutcome]:
         known = self._builder.known_tasks
-        unknown_deals = sorted({a.deal_id for a in actions} - self._builder.deals_with_known_tasks)
+        unknown_deals = self._builder.without_known_tasks(a.deal_id for a in actions)
         if unknown_deals:
             self._builder.remember_tasks(unknown_deals)
         outcomes: dict[str, ActionOutcome] = {}
