@@ -245,27 +245,9 @@ class Puller:
         now = self._clock()
         with DealSpill() as spill:
             for page in pages:
-                opportunities = [self._complete_children(o) for o in page]
-                for opportunity in opportunities:
-                    stamps.note_aggregate(opportunity)
-                ids = [str(o["Id"]) for o in opportunities]
-                if ids != sorted(ids) or (previous_last is not None and ids and ids[0] <= previous_last):
-                    email_stream.ordered = False  # Salesforce's Id order differs from ours: merge impossible
-                emails = email_stream.take_through(ids[-1], set(ids)) if email_stream.ordered and ids else {}
-                if not email_stream.ordered:
-                    emails = self._emails_for(ids)
-                previous_last = ids[-1] if ids else previous_last
-                for rows in emails.values():
-                    for email in rows:
-                        stamps.note("email", email.get("SystemModstamp"))
-                touches = [
-                    touch
-                    for opportunity in opportunities
-                    for touch in self._own_touches(opportunity, emails.get(str(opportunity["Id"]), []), now)
-                ]
-                deals, bad = self._map(opportunities, emails, directory)
-                spill.add(deals, touches)
-                rejected.extend(bad)
+                previous_last = self._spill_page(
+                    page, spill, email_stream, previous_last, stamps, rejected, directory, now
+                )
             final = self._full_done_cursor(stamps, started)
             groups = max(1, -(-spill.deals // self._settings.deals_per_batch))
             spilled = spill.batches(self._settings.deals_per_batch)
@@ -277,6 +259,41 @@ class Puller:
                     cursor=final if number == groups - 1 else pending,
                     rejected=(*rejected, *bad) if number == 0 else tuple(bad),
                 )
+
+    def _spill_page(
+        self,
+        page: Sequence[Record],
+        spill: DealSpill,
+        email_stream: _EmailMerge,
+        previous_last: str | None,
+        stamps: _Stamps,
+        rejected: list[RejectedRecord],
+        directory: Directory,
+        now: datetime,
+    ) -> str | None:
+        """One page of opportunities with their e-mails, mapped and spilled with the touches logged on
+        their contacts (nothing of it stays in memory); the page's last id, for the order check."""
+        opportunities = [self._complete_children(o) for o in page]
+        for opportunity in opportunities:
+            stamps.note_aggregate(opportunity)
+        ids = [str(o["Id"]) for o in opportunities]
+        if ids != sorted(ids) or (previous_last is not None and ids and ids[0] <= previous_last):
+            email_stream.ordered = False  # Salesforce's Id order differs from ours: merge impossible
+        emails = email_stream.take_through(ids[-1], set(ids)) if email_stream.ordered and ids else {}
+        if not email_stream.ordered:
+            emails = self._emails_for(ids)
+        for rows in emails.values():
+            for email in rows:
+                stamps.note("email", email.get("SystemModstamp"))
+        touches = [
+            touch
+            for opportunity in opportunities
+            for touch in self._own_touches(opportunity, emails.get(str(opportunity["Id"]), []), now)
+        ]
+        deals, bad = self._map(opportunities, emails, directory)
+        spill.add(deals, touches)
+        rejected.extend(bad)
+        return ids[-1] if ids else previous_last
 
     def _own_touches(
         self, opportunity: Record, emails: Sequence[Record], now: datetime

@@ -67,12 +67,18 @@ class DealSpill:
     ) -> None:
         self.close()
 
+    @property
+    def page_cache_kib(self) -> int:
+        """The bound on SQLite's page cache for the spill, as SQLite reports it."""
+        (value,) = self._db.execute("PRAGMA cache_size").fetchone()
+        return -int(value)
+
     def close(self) -> None:
         """Close the database; SQLite deletes its file."""
         self._db.close()
 
     def add(self, deals: Sequence[Deal], touches: Iterable[tuple[str, str | None, Touch]]) -> None:
-        """One page: its mapped deals, and the touches logged on contacts as ``(contact, related id, touch)``."""
+        """One page: its mapped deals, and its touches logged on contacts (contact, related id, touch)."""
         if self._indexed:
             raise RuntimeError("the spill is being read: nothing can be added to it")
         if deals:
@@ -95,18 +101,20 @@ class DealSpill:
             for deal in page:
                 batch.append(deal)
                 if len(batch) == size:
-                    yield batch, self._touches_of(batch)
+                    yield batch, self.touches_of(c.id for d in batch for c in d.contacts)
                     batch = []
         if batch:
-            yield batch, self._touches_of(batch)
+            yield batch, self.touches_of(c.id for d in batch for c in d.contacts)
 
-    def _touches_of(self, deals: Sequence[Deal]) -> ContactIndex:
-        contacts = sorted({contact.id for deal in deals for contact in deal.contacts})
+    def touches_of(self, contact_ids: Iterable[str]) -> ContactIndex:
+        """The touches logged on these contacts, by contact id, in the order they were added."""
+        contacts = sorted(set(contact_ids))
         index: ContactIndex = {}
         for start in range(0, len(contacts), _PARAMETERS):
             chunk = contacts[start : start + _PARAMETERS]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT who, what, touch FROM touches WHERE who IN ({marks})", chunk)  # noqa: S608 - placeholders only
+            query = f"SELECT who, what, touch FROM touches WHERE who IN ({marks}) ORDER BY rowid"  # noqa: S608
+            rows = self._db.execute(query, chunk)  # only "?" placeholders went into the text
             for who, what, touch in rows:
                 index.setdefault(who, []).append((what, _decode_touch(touch)))
         return index
