@@ -249,6 +249,7 @@ class Puller:
                     page, spill, email_stream, previous_last, stamps, rejected, directory, now
                 )
             final = self._full_done_cursor(stamps, started)
+            log.info("salesforce_full_pull_spilled", deals=spill.deals, spill_bytes=spill.size_bytes)
             groups = max(1, -(-spill.deals // self._settings.deals_per_batch))
             spilled = spill.batches(self._settings.deals_per_batch)
             for number in range(groups):

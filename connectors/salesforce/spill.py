@@ -9,7 +9,8 @@ contacts, looked up by contact id.
 
 The spill is SQLite's private temporary database (``sqlite3.connect("")``): a file in SQLite's temporary
 directory (``SQLITE_TMPDIR``, else ``TMPDIR``, else ``/var/tmp``, ``/usr/tmp``, ``/tmp``) that SQLite
-deletes when the connection closes, and that nothing else can open. Its page cache is bounded at
+unlinks as it opens it: nothing else can open it, and its space comes back when the connection closes or
+the process ends, a crash included. Its page cache is bounded at
 ``CACHE_KIB``; beyond that, pages go to the file. In memory: the page being read, one batch being handed
 out, and that cache. The bytes are ours (pickled by this process, read back by it), never a CRM's.
 """
@@ -72,6 +73,13 @@ class DealSpill:
         """The bound on SQLite's page cache for the spill, as SQLite reports it."""
         (value,) = self._db.execute("PRAGMA cache_size").fetchone()
         return -int(value)
+
+    @property
+    def size_bytes(self) -> int:
+        """The spill's database as SQLite reports it (pages in use times the page size)."""
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(page_size)
 
     def close(self) -> None:
         """Close the database; SQLite deletes its file."""
