@@ -10,9 +10,9 @@ contacts, looked up by contact id.
 The spill is SQLite's private temporary database (``sqlite3.connect("")``): a file in SQLite's temporary
 directory (``SQLITE_TMPDIR``, else ``TMPDIR``, else ``/var/tmp``, ``/usr/tmp``, ``/tmp``) that SQLite
 unlinks as it opens it: nothing else can open it, and its space comes back when the connection closes or
-the process ends, a crash included. Its page cache is bounded at
-``CACHE_KIB``; beyond that, pages go to the file. In memory: the page being read, one batch being handed
-out, and that cache. The bytes are ours (pickled by this process, read back by it), never a CRM's.
+the process ends, a crash included. Its page cache is bounded at ``CACHE_KIB``; beyond that, pages go to
+the file. In memory: the page being read, one batch being handed out, and that cache. The bytes are ours
+(pickled by this process, read back by it), never a CRM's.
 """
 
 from __future__ import annotations
