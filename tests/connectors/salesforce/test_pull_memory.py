@@ -10,6 +10,7 @@ touch logged on a contact, held until the last page).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,11 @@ import requests
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from requests.adapters import BaseAdapter
 
-from connectors.salesforce.spill import CACHE_KIB, DealSpill
+from connectors.salesforce.spill import CACHE_KIB, TOUCH_COLUMNS, DealSpill
 from connectors.values import BadValue
-from policies.model import Activity, Deal
+from policies.model import Activity, ActivityKind, Deal, Direction, Outcome
 from tests.connectors.salesforce.sandbox_helpers import NOW, close_all, connector, options
-from tests.unit.builders import call, contact, deal
+from tests.unit.builders import contact, deal
 
 EARLY = 8  # the query call at which the first measure is taken; the second at 4 x EARLY
 
@@ -81,22 +82,33 @@ def test_full_pull_retains_the_same_after_4n_pages_as_after_n(org: SalesforceSan
 
 
 def test_the_spill_hands_back_every_deal_in_order_with_the_touches_on_its_contacts() -> None:
-    """Batches of the asked size in the order added, each with the touches of its own contacts only (a bad
-    touch comes back as the ``BadValue`` it was); SQLite's page cache is set to its bound."""
-    touch = call("00T1", NOW)
+    """Batches of the asked size in the order added, each with the touches on its own contacts that one of
+    its deals takes from another record (a bad touch comes back as the ``BadValue`` it was); SQLite's page
+    cache is set to its bound."""
+    touch = Activity(
+        "00T1", ActivityKind.CALL, Direction.INBOUND, NOW, Outcome.CONNECTED, ("003A", "003C"), True
+    )
     deals = [deal(f"006{n:03}", contacts=(contact("003A"),), activities=(touch,)) for n in range(5)]
     with DealSpill() as spill:
         assert spill.page_cache_kib == CACHE_KIB
-        unreadable = BadValue("X.Y", "unreadable", "z")
+        unreadable = BadValue("Event:00U1.StartDateTime", "unreadable", "'x' is not a date")
         spill.add(deals[:3], [("003A", "006000", touch), ("003B", "006001", unreadable)])
         spill.add(deals[3:], [("003B", "006004", touch)])
-        handed = [(group, index) for group, index in spill.batches(2)]
-        (_, bad), (_, good) = spill.touches_of(["003B"])["003B"]
+        handed = list(spill.batches(2))
+        of_b = [deal("006001", contacts=(contact("003B"),)), deal("006004", contacts=(contact("003B"),))]
+        (_, bad), (_, good) = spill.touches_for(of_b)["003B"]
+        alone = spill.touches_for([deal("006000", contacts=(contact("003A"),))])
     assert isinstance(bad, BadValue)
-    assert (bad.field, bad.reason, bad.detail) == ("X.Y", "unreadable", "z")
-    assert good == touch
+    assert (bad.field, bad.reason, bad.detail) == (unreadable.field, unreadable.reason, unreadable.detail)
+    assert good == touch  # every field comes back
     ids = [[d.id for d in group] for group, _ in handed]
     assert ids == [["006000", "006001"], ["006002", "006003"], ["006004"]]
     assert handed[0][0] == deals[:2]  # the same aggregates, activities and all
-    assert all(list(index) == ["003A"] for _, index in handed)  # only the batch's contacts are read
-    assert handed[0][1]["003A"] == [("006000", touch)]
+    assert handed[0][1] == {"003A": [("006000", touch)]}  # 006001 takes it from 006000
+    assert handed[1][1] == {"003A": [("006000", touch)]}
+    assert alone == {}  # a touch's own deal has it already: not even read
+
+
+def test_a_touch_is_stored_with_every_field_of_activity() -> None:
+    """The spill's touch columns name Activity's fields: a field added to the model must be stored too."""
+    assert tuple(f.name for f in dataclasses.fields(Activity)) == TOUCH_COLUMNS
