@@ -111,7 +111,9 @@ class DealSpill:
     """Mapped deals in the order they were added, and the touches logged on contacts, by contact id."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect("")
+        # one user at a time (the pull's generator), but not always the thread that opened it: a generator
+        # left unfinished is closed by whichever thread lets it go
+        self._db = sqlite3.connect("", check_same_thread=False)
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")

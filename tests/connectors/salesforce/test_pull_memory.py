@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,28 @@ def test_the_spill_hands_back_every_deal_in_order_with_the_touches_on_its_contac
 def test_a_touch_is_stored_with_every_field_of_activity() -> None:
     """The spill's touch columns name Activity's fields: a field added to the model must be stored too."""
     assert tuple(f.name for f in dataclasses.fields(Activity)) == TOUCH_COLUMNS
+
+
+def test_a_spill_left_unfinished_closes_from_another_thread() -> None:
+    """A pull's generator let go part-way is closed by whichever thread drops it: its spill closes there."""
+
+    def pull() -> Iterator[list[Deal]]:
+        with DealSpill() as spill:
+            spill.add([deal("006001"), deal("006002")], [])
+            for group, _ in spill.batches(1):
+                yield group
+
+    batches = pull()
+    assert [d.id for d in next(batches)] == ["006001"]
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            batches.close()
+        except BaseException as exc:  # whatever it is, the test reports it
+            errors.append(exc)
+
+    thread = threading.Thread(target=close)
+    thread.start()
+    thread.join()
+    assert errors == []
