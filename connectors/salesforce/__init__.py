@@ -12,7 +12,8 @@ mapping.py     pure functions: records -> policies.model (activities.py: Tasks, 
                values.py: scalars and their bounds)
 directory.py   users and stages, and what the connector remembers of the org between calls
 soql.py        the queries
-pull.py        full and incremental pulls, the cursor
+pull.py        full and incremental pulls, the cursor (spill.py: a full pull's deals on disk until its
+               last page)
 write.py       write-back (payloads.py: actions -> records; composite.py: sObject Collections, safe retries)
 setup.py       what ``followup setup salesforce`` checks and creates
 connector.py   SalesforceConnector, and build_salesforce_connector, which wires the parts

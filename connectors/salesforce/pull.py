@@ -8,11 +8,13 @@ subqueries, paged by ``nextRecordsUrl`` at the largest batch size; beside it one
 pages in memory per stream. The streams are not mixed in one call: that would save at most one call per
 pull (the rounding of the shorter stream) and tie the e-mail reads to the opportunity pages' pace.
 A touch logged on a contact counts for every deal of that contact, and that deal may come pages
-earlier or later, so the mapped deals are held until the last page (about 5 kB per deal with 15
-activities: 0.5 GB at 100,000), then yielded in batches; all but the last batch mark the full pull as
-pending (``full_pending``), so a pull interrupted by a crash or a spent budget starts over (resuming by
-``Id > last`` is not safe: Salesforce-compatible servers need not order and compare ids alike). Removals
-are implied by absence.
+earlier or later, so no deal is complete before the last page: each page's mapped deals and the touches
+logged on contacts go to a ``DealSpill`` (SQLite's private temporary file, ``spill.py``) and are released;
+after the last page the deals come back in batches of ``deals_per_batch``, each with the touches on its
+contacts. Memory holds one call's pages per stream, one batch and the spill's bounded page cache, whatever
+the org's size. All but the last batch mark the full pull as pending (``full_pending``), so a pull
+interrupted by a crash or a spent budget starts over (resuming by ``Id > last`` is not safe:
+Salesforce-compatible servers need not order and compare ids alike). Removals are implied by absence.
 
 **Incremental pull**: per-object ``SystemModstamp`` cursors, each re-read with ``cursor_overlap`` behind
 it (late commits). Tasks, Events, EmailMessages and contact roles changed since their cursors name the
@@ -51,6 +53,7 @@ from connectors.salesforce import soql
 from connectors.salesforce.activities import CONTACT_PREFIX, contact_touches
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import MappingConfig, add_contact_touches, deal_from_records
+from connectors.salesforce.spill import DealSpill
 from connectors.salesforce.values import children, parse_datetime, written_by
 from connectors.values import BadValue
 from policies.model import Activity, Deal
@@ -238,58 +241,76 @@ class Puller:
         email_stream = _EmailMerge(self._client.chained_records(soql.emails_all()))
         pages = self._client.chained_pages(self._shape.all_opportunities())
         previous_last: str | None = None
-        held: list[Deal] = []
         rejected: list[RejectedRecord] = []
-        index: dict[str, list[tuple[str | None, Activity | BadValue]]] = {}
         now = self._clock()
-        for page in pages:
-            opportunities = [self._complete_children(o) for o in page]
-            for opportunity in opportunities:
-                stamps.note_aggregate(opportunity)
-            ids = [str(o["Id"]) for o in opportunities]
-            if ids != sorted(ids) or (previous_last is not None and ids and ids[0] <= previous_last):
-                email_stream.ordered = False  # Salesforce's Id order differs from ours: merge impossible
-            emails = email_stream.take_through(ids[-1], set(ids)) if email_stream.ordered and ids else {}
-            if not email_stream.ordered:
-                emails = self._emails_for(ids)
-            previous_last = ids[-1] if ids else previous_last
-            for rows in emails.values():
-                for email in rows:
-                    stamps.note("email", email.get("SystemModstamp"))
-            for opportunity in opportunities:
-                self._index_own_touches(opportunity, emails.get(str(opportunity["Id"]), []), index, now)
-            deals, bad = self._map(opportunities, emails, directory)
-            held.extend(deals)
-            rejected.extend(bad)
-        complete, bad = self._with_contact_touches(held, index)
-        rejected.extend(bad)
-        groups = soql.chunked(complete, self._settings.deals_per_batch) or [[]]
-        final = self._full_done_cursor(stamps, started)
-        for number, group in enumerate(groups):
-            last = number == len(groups) - 1
-            yield ChangeBatch(
-                deals=tuple(group),
-                cursor=final if last else pending,
-                rejected=tuple(rejected) if number == 0 else (),
-            )
+        with DealSpill() as spill:
+            for page in pages:
+                previous_last = self._spill_page(
+                    page, spill, email_stream, previous_last, stamps, rejected, directory, now
+                )
+            final = self._full_done_cursor(stamps, started)
+            log.info("salesforce_full_pull_spilled", deals=spill.deals, spill_bytes=spill.size_bytes)
+            groups = max(1, -(-spill.deals // self._settings.deals_per_batch))
+            spilled = spill.batches(self._settings.deals_per_batch)
+            for number in range(groups):
+                group, index = next(spilled, ([], {}))
+                complete, bad = self._with_contact_touches(group, index)
+                yield ChangeBatch(
+                    deals=tuple(complete),
+                    cursor=final if number == groups - 1 else pending,
+                    rejected=(*rejected, *bad) if number == 0 else tuple(bad),
+                )
 
-    def _index_own_touches(
+    def _spill_page(
         self,
-        opportunity: Record,
-        emails: Sequence[Record],
-        index: dict[str, list[tuple[str | None, Activity | BadValue]]],
+        page: Sequence[Record],
+        spill: DealSpill,
+        email_stream: _EmailMerge,
+        previous_last: str | None,
+        stamps: _Stamps,
+        rejected: list[RejectedRecord],
+        directory: Directory,
         now: datetime,
-    ) -> None:
-        """Note the touches of one opportunity logged on a contact, for that contact's other deals."""
+    ) -> str | None:
+        """One page of opportunities with their e-mails, mapped and spilled with the touches logged on
+        their contacts (nothing of it stays in memory); the page's last id, for the order check."""
+        opportunities = [self._complete_children(o) for o in page]
+        for opportunity in opportunities:
+            stamps.note_aggregate(opportunity)
+        ids = [str(o["Id"]) for o in opportunities]
+        if ids != sorted(ids) or (previous_last is not None and ids and ids[0] <= previous_last):
+            email_stream.ordered = False  # Salesforce's Id order differs from ours: merge impossible
+        emails = email_stream.take_through(ids[-1], set(ids)) if email_stream.ordered and ids else {}
+        if not email_stream.ordered:
+            emails = self._emails_for(ids)
+        for rows in emails.values():
+            for email in rows:
+                stamps.note("email", email.get("SystemModstamp"))
+        touches = [
+            touch
+            for opportunity in opportunities
+            for touch in self._own_touches(opportunity, emails.get(str(opportunity["Id"]), []), now)
+        ]
+        deals, bad = self._map(opportunities, emails, directory)
+        spill.add(deals, touches)
+        rejected.extend(bad)
+        return ids[-1] if ids else previous_last
+
+    def _own_touches(
+        self, opportunity: Record, emails: Sequence[Record], now: datetime
+    ) -> list[tuple[str, str | None, Activity | BadValue]]:
+        """The touches of one opportunity logged on a contact (for that contact's other deals)."""
         mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
         try:
             rows = [*children(opportunity, "Tasks"), *children(opportunity, "Events")]
         except BadValue:  # malformed child sets: the opportunity's own mapping rejects it
-            return
-        for who, _, touch in contact_touches(
-            rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
-        ):
-            index.setdefault(who, []).append((str(opportunity["Id"]), touch))
+            return []
+        return [
+            (who, str(opportunity["Id"]), touch)
+            for who, _, touch in contact_touches(
+                rows, key_field=self._shape.task_key_field, now=now, mirrors=mirrors
+            )
+        ]
 
     def _full_done_cursor(self, stamps: _Stamps, started: datetime) -> dict[str, str]:
         elapsed = max(timedelta(0), self._clock() - started)

@@ -12,11 +12,12 @@ from connectors.base import Directory
 from connectors.salesforce import SalesforceConnector
 from tests.connectors.salesforce.conftest import FakeClock
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, query_page, soql_of
-from tests.connectors.salesforce.records import CONTACT_A, email, opportunity, role, task
+from tests.connectors.salesforce.records import CONTACT_A, CONTACT_B, email, event, opportunity, role, task
 
 QUERY = "/services/data/v62.0/query/"
 QUERY_ALL = "/services/data/v62.0/queryAll/"
 OPP_1, OPP_2, OPP_3 = "0065g00000000AAAAA", "0065g00000000BAAAA", "0065g00000000CAAAA"
+OPP_4 = "0065g00000000AZAAA"  # after OPP_1 and before OPP_2 in Id order
 
 
 def full_pull_server(scripted: ScriptedSalesforce, on_more: Callable[[], None] = lambda: None) -> list[str]:
@@ -61,6 +62,45 @@ def test_full_pull_pages_merges_emails_and_attributes_contact_touches(
     assert [a.id for a in deals[OPP_2].activities] == ["00T2"]
     assert len(texts) == 3  # opportunities, e-mails, one more page: nothing per deal
     assert connector.usage().calls == 2  # each stream's pages chained in one Composite call
+
+
+def test_full_pull_gives_earlier_deals_the_touches_of_later_pages(
+    make_connector: Callable[..., SalesforceConnector], scripted: ScriptedSalesforce
+) -> None:
+    """Deals come back from the spill with the touches logged on their contacts on any page, later ones
+    included; an unreadable touch on a later page rejects an earlier deal of that contact, and the batches
+    of ``deals_per_batch`` carry the pending cursor until the last."""
+    more = QUERY + "01gX-"
+    pages = {
+        "first": query_page(
+            [
+                opportunity(OPP_1, roles=[role(CONTACT_A, "Champion")]),
+                opportunity(OPP_4, roles=[role(CONTACT_B, None)]),
+            ]
+        ),
+        more + "2": query_page([opportunity(OPP_2, tasks=[task("00T2")], roles=[role(CONTACT_A, None)])]),
+        more + "3": query_page(
+            [opportunity(OPP_3, events=[event("00U3", "not a date", WhoId=CONTACT_B)], roles=[])]
+        ),
+    }
+    pages["first"] = {**pages["first"], "done": False, "nextRecordsUrl": more + "2"}
+    pages[more + "2"] = {**pages[more + "2"], "done": False, "nextRecordsUrl": more + "3"}
+
+    def query(request: requests.PreparedRequest) -> tuple[int, Any]:
+        path = request.path_url
+        if path.startswith(more):
+            return 200, pages[path]
+        return 200, query_page([]) if "FROM EmailMessage" in soql_of(request) else pages["first"]
+
+    scripted.on("GET", QUERY, query)
+    batches = list(make_connector(deals_per_batch=1).pull_changes(Directory(), None))
+    assert [[d.id for d in b.deals] for b in batches] == [[OPP_1], [], [OPP_2]]
+    assert [b.cursor.get("full_pending") for b in batches] == ["1", "1", None]
+    assert [a.id for a in batches[0].deals[0].activities] == ["00T2"]  # logged with Ada on OPP_2, later
+    assert [a.id for a in batches[2].deals[0].activities] == ["00T2"]
+    # OPP_3 is rejected by its own event (reported with the first batch), OPP_4 by that event on contact B
+    assert [[r.record_id for r in b.rejected] for b in batches] == [[OPP_3], [OPP_4], []]
+    assert batches[0].rejected[0].field == batches[1].rejected[0].field == "Event:00U3.StartDateTime"
 
 
 def test_interrupted_full_pull_starts_over(
