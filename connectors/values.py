@@ -16,9 +16,11 @@ never quoted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Final
+from typing import Final, TypeVar
 
+from connectors.errors import SkipRecord
 from policies.bounds import (
     EARLIEST_DATE,
     EARLIEST_MOMENT,
@@ -32,15 +34,59 @@ OUT_OF_RANGE: Final = "out_of_range"
 UNREADABLE: Final = "unreadable"
 WRONG_TYPE: Final = "wrong_type"
 
+T = TypeVar("T")
+
 
 class BadValue(ValueError):
-    """A CRM value the domain cannot take; ``field`` is the CRM's field name, ``reason`` one of the above."""
+    """A CRM value the domain cannot take; ``field`` is the CRM's field name, ``reason`` one of the above
+    (or a mapping's own word for a record it cannot place: ``unknown_stage``, ``missing_date``)."""
 
     def __init__(self, field: str, reason: str, detail: str) -> None:
         super().__init__(f"{field}: {detail}")
         self.field = field
         self.reason = reason
         self.detail = detail
+
+    def skip(self, object_type: str, record_id: str, where: str = "") -> SkipRecord:
+        """The whole record rejected for this value: ``SkipRecord`` with this field and reason, its message
+        ``"<object_type> <record_id>: <where><field>: <detail>"`` (``where`` as ``"history: "``)."""
+        return SkipRecord(
+            f"{object_type} {record_id}: {where}{self}",
+            object_type=object_type,
+            record_id=record_id,
+            field=self.field,
+            reason=self.reason,
+        )
+
+
+def lenient(read: Callable[[str, object], T | None]) -> Callable[[object], T | None]:
+    """A ``read_*`` function made lenient (``parse_*``): None when the value is empty, unreadable or out of
+    bounds, for what is not a deal's data (cursor stamps, conflict checks, housekeeping)."""
+
+    def parse(value: object) -> T | None:
+        try:
+            return read("-", value)
+        except BadValue:
+            return None
+
+    parse.__doc__ = f"Lenient ``{read.__name__}``: None when empty, unreadable or out of bounds."
+    return parse
+
+
+def read_number(field: str, value: object) -> float | None:
+    """A number (a JSON number, or a numeric string as HubSpot sends every value), finite and bounded; None
+    when empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
+    try:
+        number = float(value)  # surrounding white space is allowed, as float() allows it
+    except ValueError:
+        raise BadValue(field, UNREADABLE, "not a number") from None
+    except OverflowError:  # an int beyond a float's range
+        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
+    return finite_number(field, number)
 
 
 def finite_number(field: str, number: float) -> float:

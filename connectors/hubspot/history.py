@@ -33,8 +33,8 @@ from connectors.history import OWN_FIELDS, FieldVersion, HistoryRead, Reader, ca
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import chunked
 from connectors.hubspot.options import HubSpotOptions
-from connectors.hubspot.values import parse_datetime, read_date, read_number, typed_value
-from connectors.values import UNREADABLE, BadValue
+from connectors.hubspot.values import parse_datetime, read_date, typed_value
+from connectors.values import UNREADABLE, BadValue, read_number
 from policies.model import FieldValue
 
 HISTORY_BATCH_SIZE = 50  # deals per batch read with propertiesWithHistory (see the module docstring)
@@ -141,9 +141,5 @@ class HistoryReader:
                 try:
                     changes[deal_id] = tuple(versions_of(record, self._properties))
                 except BadValue as bad:
-                    rejected.append(
-                        RejectedRecord(
-                            "deal", deal_id, bad.reason, bad.field, f"deal {deal_id}: history of {bad}"
-                        )
-                    )
+                    rejected.append(RejectedRecord.of(bad.skip("deal", deal_id, "history of ")))
         return HistoryRead(changes=changes, rejected=tuple(rejected))

@@ -26,17 +26,15 @@ from typing import Any
 from connectors import values as bounds
 from connectors.base import TaskView
 from connectors.checklist import parse_items
-from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
     parse_datetime,
     parse_float,
     read_date,
     read_datetime,
-    read_number,
     typed_value,
 )
-from connectors.values import WRONG_TYPE, BadValue
+from connectors.values import WRONG_TYPE, BadValue, read_number
 from policies.model import (
     Activity,
     ActivityKind,
@@ -459,13 +457,7 @@ def deal_from_hubspot(
             rep_tasks=rep_tasks,
         )
     except BadValue as bad:
-        raise SkipRecord(
-            f"deal {deal_id}: {bad}",
-            object_type="deal",
-            record_id=deal_id,
-            field=bad.field,
-            reason=bad.reason,
-        ) from None
+        raise bad.skip("deal", deal_id) from None
 
 
 def _deal(
@@ -493,13 +485,7 @@ def _deal(
     pipeline = pipelines.get(pipeline_id)
     stage = pipeline.stage(text("dealstage") or "") if pipeline else None
     if stage is None:
-        raise SkipRecord(
-            f"deal {deal_id}: unknown pipeline or stage",
-            object_type="deal",
-            record_id=deal_id,
-            field="dealstage",
-            reason="unknown_stage",
-        )
+        raise BadValue("dealstage", "unknown_stage", "unknown pipeline or stage")
     created = read_datetime("createdate", props.get("createdate")) or read_datetime(
         "createdAt", payload.get("createdAt")
     )
@@ -507,13 +493,8 @@ def _deal(
         "updatedAt", payload.get("updatedAt")
     )
     if created is None or modified is None:
-        raise SkipRecord(
-            f"deal {deal_id}: no create or modify date",
-            object_type="deal",
-            record_id=deal_id,
-            field="createdate" if created is None else "hs_lastmodifieddate",
-            reason="missing_date",
-        )
+        missing = "createdate" if created is None else "hs_lastmodifieddate"
+        raise BadValue(missing, "missing_date", "no create or modify date")
     fields: dict[str, FieldValue] = {
         name: typed_value(name, props.get(name), field_types.get(name)) for name in extra_fields
     }

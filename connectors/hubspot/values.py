@@ -18,7 +18,7 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from connectors import values as bounds
-from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
+from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue, lenient, read_number
 from policies.model import FieldValue
 
 _EPOCH_MS = re.compile(r"-?\d{1,19}")
@@ -62,43 +62,9 @@ def read_date(field: str, value: object) -> date | None:
     return None if moment is None else bounds.day(field, moment.date())
 
 
-def read_number(field: str, value: object) -> float | None:
-    """A number property (a string on the wire), finite and bounded; None when empty."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not a number") from None
-    except OverflowError:  # an int beyond a float's range
-        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
-    return bounds.finite_number(field, number)
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_datetime("-", value)
-    except BadValue:
-        return None
-
-
-def parse_date(value: object) -> date | None:
-    """Lenient ``read_date``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_date("-", value)
-    except BadValue:
-        return None
-
-
-def parse_float(value: object) -> float | None:
-    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_number("-", value)
-    except BadValue:
-        return None
+parse_datetime = lenient(read_datetime)
+parse_date = lenient(read_date)
+parse_float = lenient(read_number)
 
 
 def ms(moment: datetime) -> int:

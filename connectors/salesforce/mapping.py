@@ -20,7 +20,6 @@ from typing import Any
 
 from connectors import values as bounds
 from connectors.base import TaskView
-from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_email,
     activity_from_event,
@@ -34,10 +33,9 @@ from connectors.salesforce.values import (
     parse_number,
     read_date,
     read_datetime,
-    read_number,
     token,
 )
-from connectors.values import BadValue
+from connectors.values import BadValue, read_number
 from policies.model import (
     Activity,
     Agreement,
@@ -206,13 +204,7 @@ def deal_from_records(
             opportunity, emails, config=config, pipeline=pipeline, now=now, contact_touches=contact_touches
         )
     except BadValue as bad:
-        raise SkipRecord(
-            f"Opportunity {record_id}: {bad}",
-            object_type="Opportunity",
-            record_id=record_id,
-            field=bad.field,
-            reason=bad.reason,
-        ) from None
+        raise bad.skip("Opportunity", record_id) from None
 
 
 def _deal(
@@ -235,13 +227,8 @@ def _deal(
         "SystemModstamp", opportunity.get("SystemModstamp")
     )
     if created is None or modified is None:
-        raise SkipRecord(
-            f"Opportunity {record_id}: CreatedDate or LastModifiedDate missing",
-            object_type="Opportunity",
-            record_id=record_id,
-            field="CreatedDate" if created is None else "LastModifiedDate",
-            reason="missing_date",
-        )
+        missing = "CreatedDate" if created is None else "LastModifiedDate"
+        raise BadValue(missing, "missing_date", "CreatedDate or LastModifiedDate missing")
     mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
     touches: dict[str, Activity] = {}
     auto_tasks: list[AutoTask] = []
@@ -329,13 +316,7 @@ def add_contact_touches(
             if related_to == deal.id:
                 continue
             if isinstance(touch, BadValue):
-                raise SkipRecord(
-                    f"Opportunity {deal.id}: a touch on contact {contact.id}: {touch}",
-                    object_type="Opportunity",
-                    record_id=deal.id,
-                    field=touch.field,
-                    reason=touch.reason,
-                )
+                raise touch.skip("Opportunity", deal.id, f"a touch on contact {contact.id}: ")
             if touch.id not in known:
                 extra.setdefault(touch.id, touch)
     if not extra:

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors import values as bounds
-from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
+from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue, lenient, read_number
 
 Record = Mapping[str, Any]
 
@@ -48,35 +48,8 @@ def read_date(field: str, value: Any) -> date | None:
     return bounds.day(field, parsed)
 
 
-def read_number(field: str, value: Any) -> float | None:
-    """A number (JSON number, or a numeric string), finite and bounded."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not a number") from None
-    except OverflowError:  # an int beyond a float's range
-        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
-    return bounds.finite_number(field, number)
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_datetime("-", value)
-    except BadValue:
-        return None
-
-
-def parse_number(value: Any) -> float | None:
-    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_number("-", value)
-    except BadValue:
-        return None
+parse_datetime = lenient(read_datetime)
+parse_number = lenient(read_number)
 
 
 def token(value: Any) -> str:
