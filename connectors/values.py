@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Final, TypeVar
+from datetime import UTC, date, datetime
+from typing import Final, NoReturn, TypeVar
 
 from connectors.errors import SkipRecord
 from policies.bounds import (
@@ -114,14 +114,38 @@ def interval_days(field: str, number: float | None) -> int | None:
 def moment(field: str, value: datetime | None) -> datetime | None:
     """A datetime inside ``EARLIEST_MOMENT`` .. ``LATEST_MOMENT``."""
     if value is not None and not EARLIEST_MOMENT <= value <= LATEST_MOMENT:
-        raise BadValue(field, OUT_OF_RANGE, f"{value.isoformat()} is outside {_RANGE}")
+        _out_of_range(field, value)
+    return value
+
+
+def iso_moment(field: str, text: str, *, kind: str, unreadable: str) -> datetime:
+    """An ISO-8601 ``text`` as an aware UTC datetime (no offset: UTC) inside the bounds; ``kind`` is what the
+    CRM calls the type (``dateTime``) and ``unreadable`` the detail when ``text`` is no ISO-8601 at all."""
+    try:
+        parsed = datetime.fromisoformat(text)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except ValueError:
+        raise BadValue(field, UNREADABLE, unreadable) from None
+    except OverflowError:  # an offset that moves a moment at the calendar's end past it
+        raise BadValue(field, OUT_OF_RANGE, f"a {kind} at the end of the calendar") from None
+    if not EARLIEST_MOMENT <= parsed <= LATEST_MOMENT:
+        _out_of_range(field, parsed)
+    return parsed
+
+
+def wire_text(field: str, value: object, kind: str) -> str | None:
+    """``value`` when it is text, None when empty; ``BadValue`` (wrong type) naming ``kind`` otherwise."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a {kind} belongs")
     return value
 
 
 def day(field: str, value: date | None) -> date | None:
     """A date inside ``EARLIEST_DATE`` .. ``LATEST_DATE``."""
     if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise BadValue(field, OUT_OF_RANGE, f"{value.isoformat()} is outside {_RANGE}")
+        _out_of_range(field, value)
     return value
 
 
@@ -155,6 +179,10 @@ def ms_in_range(field: str, epoch_ms: int) -> int:
 _RANGE = f"{EARLIEST_DATE.isoformat()}..{LATEST_DATE.isoformat()}"
 _EARLIEST_MS = int(EARLIEST_MOMENT.timestamp() * 1000)
 _LATEST_MS = int(LATEST_MOMENT.timestamp() * 1000)
+
+
+def _out_of_range(field: str, value: date) -> NoReturn:
+    raise BadValue(field, OUT_OF_RANGE, f"{value.isoformat()} is outside {_RANGE}")
 
 
 def _number(number: float) -> str:

@@ -35,14 +35,8 @@ def read_datetime(field: str, value: object) -> datetime | None:
         if not _EPOCH_MS.fullmatch(text):
             raise BadValue(field, OUT_OF_RANGE, f"a millisecond time of {len(text)} digits is out of range")
         return datetime.fromtimestamp(bounds.ms_in_range(field, int(text)) / 1000, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not an ISO-8601 datetime or a millisecond time") from None
-    except OverflowError:  # an offset that moves a moment at the calendar's end past it
-        raise BadValue(field, OUT_OF_RANGE, "a datetime at the end of the calendar") from None
-    return bounds.moment(field, parsed)
+    unreadable = "not an ISO-8601 datetime or a millisecond time"
+    return bounds.iso_moment(field, text.replace("Z", "+00:00"), kind="datetime", unreadable=unreadable)
 
 
 def read_date(field: str, value: object) -> date | None:

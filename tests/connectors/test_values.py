@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connectors import values as bounds
 from connectors.base import RejectedRecord
 from connectors.errors import SkipRecord
 from connectors.hubspot import values as hubspot_values
@@ -89,3 +91,22 @@ def test_skip_rejects_the_whole_record_naming_field_and_reason() -> None:
     assert str(skip) == "Opportunity 006A: history: Amount: 1e+400 is larger than 1e+15 in size"
     assert RejectedRecord.of(skip) == RejectedRecord("Opportunity", "006A", OUT_OF_RANGE, "Amount", str(skip))
     assert str(bad.skip("deal", "7")) == "deal 7: Amount: 1e+400 is larger than 1e+15 in size"
+
+
+def test_wire_text_and_iso_moment_read_what_both_crms_send_as_text() -> None:
+    assert bounds.wire_text("CloseDate", "", "date") is None
+    with pytest.raises(BadValue) as caught:
+        bounds.wire_text("CloseDate", 20260301, "date")
+    assert (caught.value.reason, caught.value.detail) == (WRONG_TYPE, "a int where a date belongs")
+    read = functools.partial(bounds.iso_moment, "at", kind="dateTime", unreadable="not ISO")
+    assert read("2026-03-01T09:30:00") == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)  # no offset: UTC
+    assert read("2026-03-01T10:30:00+01:00") == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    for text, reason, detail in (
+        ("soon", UNREADABLE, "not ISO"),
+        ("9999-12-31T23:59:59-23:00", OUT_OF_RANGE, "a dateTime at the end of the calendar"),
+        ("1066-10-14T09:00:00Z", OUT_OF_RANGE, None),
+    ):
+        with pytest.raises(BadValue) as caught:
+            read(text)
+        assert caught.value.reason == reason
+        assert detail is None or caught.value.detail == detail
