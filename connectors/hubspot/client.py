@@ -206,21 +206,11 @@ class HubSpotClient:
             ) from None
         return Response(status, headers, body)
 
-    def send(
-        self,
-        endpoint: str,
-        api: str,
-        method: str,
-        *args: Any,
-        search: bool = False,
-        missing_ok: bool = False,
-        **kw: Any,
-    ) -> Response:
-        """``send_once`` with the retry layer: for reads and idempotent writes only."""
+    def send(self, endpoint: str, api: str, method: str, *args: Any, **kw: Any) -> Response:
+        """``send_once`` (the same arguments, ``search`` and ``missing_ok`` included) with the retry layer:
+        for reads and idempotent writes only."""
         return call_with_retry(
-            lambda: self.send_once(endpoint, api, method, *args, search=search, missing_ok=missing_ok, **kw),
-            self.retry,
-            sleep=self.sleep,
+            lambda: self.send_once(endpoint, api, method, *args, **kw), self.retry, sleep=self.sleep
         )
 
     def close(self) -> None:

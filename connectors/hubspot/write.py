@@ -35,6 +35,7 @@ from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
+from connectors.hubspot.lists import find_list, manual_list_request
 from connectors.hubspot.mapping import modified_stamp
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.payloads import deal_write_properties
@@ -55,7 +56,6 @@ from policies.model import (
 
 log = structlog.get_logger(__name__)
 
-CONTACTS_OBJECT_TYPE_ID = "0-1"
 MEMBERSHIP_BATCH = 1000
 
 
@@ -223,15 +223,9 @@ class Writer:
         list_id = self._find_list(name)
         if list_id is None and create:
             try:
+                request = manual_list_request(name)
                 response = self._client.send_once(
-                    "lists.create",
-                    "lists",
-                    "create",
-                    list_create_request={
-                        "name": name,
-                        "objectTypeId": CONTACTS_OBJECT_TYPE_ID,
-                        "processingType": "MANUAL",
-                    },
+                    "lists.create", "lists", "create", list_create_request=request
                 )
                 list_id = str(((response.body or {}).get("list") or {}).get("listId") or "") or None
             except (RetryLater, HubSpotRejected):
@@ -244,12 +238,7 @@ class Writer:
         return list_id
 
     def _find_list(self, name: str) -> str | None:
-        response = self._client.send(
-            "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
-        )
-        if response.status == 404:  # not created yet
-            return None
-        found = (response.body or {}).get("list") or {}
+        found = find_list(self._client, name) or {}
         return str(found["listId"]) if found.get("listId") else None
 
     def _write_nurture(
