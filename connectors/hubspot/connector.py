@@ -34,13 +34,14 @@ from connectors.hubspot.auth import build_token_source
 from connectors.hubspot.client import HubSpotClient, sdk_refresh_call
 from connectors.hubspot.directory import read_directory, read_property_types
 from connectors.hubspot.fetch import Fetcher
-from connectors.hubspot.history import HistoryReader
+from connectors.hubspot.history import HistoryReader, history_properties
 from connectors.hubspot.limits import LimiterSettings, RateLimiter
 from connectors.hubspot.mapping import TASK_VIEW_PROPERTIES, task_view
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
 from connectors.hubspot.setup import run_setup
 from connectors.hubspot.write import Writer
+from connectors.hubspot.write_tasks import TaskWriter
 from policies.model import Action, Deal, DealField
 
 
@@ -107,10 +108,8 @@ class HubSpotConnector:
     ) -> HistoryRead:
         """The deals' property histories (``history.py``): 50 deals per call, however they were chosen."""
         del directory, all_since
-        reader = HistoryReader(
-            self.client, self.options, extra_fields=self._extra, field_types=self._builder.field_types
-        )
-        return reader.read([d.id for d in deals])
+        properties = history_properties(self.options, self._extra, self._builder.field_types)
+        return HistoryReader(self.client, properties).read([d.id for d in deals])
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
         """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""
@@ -202,5 +201,5 @@ def build_hubspot_connector(
     extra = tuple(dict.fromkeys(extra_deal_fields))
     fetcher = Fetcher(client, page_size=options.search_page_size, result_cap=options.search_result_cap)
     builder = AggregateBuilder(fetcher, options, extra_fields=extra)
-    writer = Writer(client, fetcher, builder, options, options.retry, sleep)
+    writer = Writer(client, fetcher, options, TaskWriter(client, fetcher, builder, options.retry, sleep))
     return HubSpotConnector(options, client, fetcher, builder, writer, extra_deal_fields=extra, now=now)

@@ -24,7 +24,7 @@ a deal throughout; engagements keep the times they carry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors import values as bounds
@@ -107,18 +107,12 @@ def versions_of(
 
 
 class HistoryReader:
-    """Reads deal histories in batches of 50 (see the module docstring)."""
+    """Reads deal histories in batches of 50 (see the module docstring); ``properties`` as
+    ``history_properties`` gives them."""
 
-    def __init__(
-        self,
-        client: HubSpotClient,
-        options: HubSpotOptions,
-        *,
-        extra_fields: Sequence[str] = (),
-        field_types: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, client: HubSpotClient, properties: Mapping[str, tuple[str, Reader]]) -> None:
         self._client = client
-        self._properties = history_properties(options, extra_fields, field_types or {})
+        self._properties = properties
 
     @property
     def properties(self) -> list[str]:

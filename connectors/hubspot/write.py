@@ -31,7 +31,6 @@ import structlog
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
 from connectors.held_back import held_back
-from connectors.hubspot.aggregate import AggregateBuilder
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
@@ -41,7 +40,6 @@ from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.payloads import deal_write_properties
 from connectors.hubspot.values import format_value, ms, parse_datetime
 from connectors.hubspot.write_tasks import TaskWriter
-from connectors.retry import RetrySettings
 from policies.model import (
     Action,
     ChangeStage,
@@ -60,19 +58,15 @@ MEMBERSHIP_BATCH = 1000
 
 
 class Writer:
+    """Writes actions back in batches (deal properties, nurture list memberships); tasks through ``tasks``."""
+
     def __init__(
-        self,
-        client: HubSpotClient,
-        fetcher: Fetcher,
-        builder: AggregateBuilder,
-        options: HubSpotOptions,
-        retry: RetrySettings,
-        sleep: Callable[[float], None],
+        self, client: HubSpotClient, fetcher: Fetcher, options: HubSpotOptions, tasks: TaskWriter
     ) -> None:
         self._client = client
         self._fetcher = fetcher
         self._options = options
-        self._tasks = TaskWriter(client, fetcher, builder, retry, sleep)
+        self._tasks = tasks
         self._list_ids: dict[str, str] = {}
         self._field_names = {f: options.property_for(f) for f in DealField}
 
