@@ -31,6 +31,7 @@ import structlog
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
 from connectors.held_back import held_back
+from connectors.hubspot.batch_update import batch_update
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
@@ -166,14 +167,8 @@ class Writer:
         merged, writers = checked.merged, checked.writers
         outcomes: dict[str, ActionOutcome] = {}
         for chunk in chunked(list(merged), BATCH_READ_SIZE):
-            inputs = [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]
             try:
-                response = self._client.send(
-                    "deals.batch_update",
-                    "deals.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={"inputs": inputs},
-                )
+                response = batch_update(self._client, "deals", merged, chunk)
                 results = (response.body or {}).get("results") or []
                 written = {str(r["id"]): modified_stamp(r) for r in results}
             except SkipRecord as exc:
@@ -194,14 +189,7 @@ class Writer:
         written: dict[str, datetime | None] = {}
         for deal_id in chunk:
             try:
-                response = self._client.send(
-                    "deals.batch_update",
-                    "deals.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={
-                        "inputs": [{"id": deal_id, "properties": merged[deal_id]}]
-                    },
-                )
+                response = batch_update(self._client, "deals", merged, [deal_id])
             except SkipRecord:
                 continue
             results = (response.body or {}).get("results") or []

@@ -25,6 +25,7 @@ import structlog
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
+from connectors.hubspot.batch_update import batch_update
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
 from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
@@ -187,14 +188,8 @@ class TaskWriter:
             updates.setdefault(action.task_id, {}).update(props)
             owners.setdefault(action.task_id, []).append(action.key)
         for chunk in chunked(list(updates), BATCH_READ_SIZE):
-            inputs = [{"id": task_id, "properties": updates[task_id]} for task_id in chunk]
             try:
-                response = self._client.send(
-                    "tasks.batch_update",
-                    "tasks.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={"inputs": inputs},
-                )
+                response = batch_update(self._client, "tasks", updates, chunk)
             except RetryLater as exc:
                 for task_id in chunk:
                     outcomes.update({k: _retry_later(k, exc) for k in owners[task_id]})
