@@ -13,20 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import (
-    ActionOutcome,
-    ApiUsage,
-    ChangeBatch,
-    Cursor,
-    Directory,
-    KnownDeals,
-    OutcomeStatus,
-    PriorUsage,
-    SetupNeeds,
-    SetupReport,
-    TaskView,
-    no_prior_usage,
-)
+from connectors import base
 from connectors.errors import FixConfiguration
 from connectors.history import HistoryRead
 from connectors.hubspot.aggregate import AggregateBuilder
@@ -76,7 +63,7 @@ class HubSpotConnector:
     def name(self) -> str:
         return "hubspot"
 
-    def read_directory(self) -> Directory:
+    def read_directory(self) -> base.Directory:
         """Owners and pipelines, and a check that every deal property the mapping names exists.
 
         HubSpot leaves a requested property it does not know out of its answers, so a mapping that names a
@@ -98,13 +85,13 @@ class HubSpotConnector:
         return directory
 
     def pull_changes(
-        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
-    ) -> Iterator[ChangeBatch]:
+        self, directory: base.Directory, cursor: base.Cursor | None, known: base.KnownDeals | None = None
+    ) -> Iterator[base.ChangeBatch]:
         puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
         return puller.pull(directory, cursor, known)
 
     def read_histories(
-        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+        self, deals: Sequence[Deal], directory: base.Directory, *, all_since: datetime | None = None
     ) -> HistoryRead:
         """The deals' property histories (``history.py``): 50 deals per call, however they were chosen."""
         del directory, all_since
@@ -122,24 +109,24 @@ class HubSpotConnector:
                 found[key] = self._applied[key]
         return found
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+    def apply(self, actions: Sequence[Action]) -> list[base.ActionOutcome]:
         outcomes = self._writer.apply(actions)
         for outcome in outcomes:
-            if outcome.status in (OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED):
+            if outcome.status in (base.OutcomeStatus.APPLIED, base.OutcomeStatus.ALREADY_APPLIED):
                 self._applied[outcome.key] = outcome.crm_ids
         return outcomes
 
-    def setup(self, needs: SetupNeeds, *, dry_run: bool) -> SetupReport:
+    def setup(self, needs: base.SetupNeeds, *, dry_run: bool) -> base.SetupReport:
         """``followup setup hubspot``: check the portal against ``needs``, create what is missing."""
         return run_setup(self.client, self.options, needs, dry_run=dry_run)
 
-    def followup_tasks(self, limit: int) -> list[TaskView]:
+    def followup_tasks(self, limit: int) -> list[base.TaskView]:
         """The last ``limit`` tasks crm-followup created, as a rep reads them.
 
         Lists the portal's tasks page by page and keeps ours (the key line): for a demo portal, not for a
         100,000-task one.
         """
-        found: list[TaskView] = []
+        found: list[base.TaskView] = []
         after: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": 100, "properties": TASK_VIEW_PROPERTIES}
@@ -151,9 +138,9 @@ class HubSpotConnector:
             if not after:
                 return found[-limit:] if limit else []
 
-    def usage(self) -> ApiUsage:
+    def usage(self) -> base.ApiUsage:
         limiter = self.client.limiter
-        return ApiUsage(
+        return base.ApiUsage(
             calls_by_endpoint=dict(sorted(self.client.calls.items())),
             daily_limit=limiter.daily_limit_reported or self.options.limits[1],
             daily_remaining=limiter.daily_remaining,
@@ -170,7 +157,7 @@ def build_hubspot_connector(
     now: Callable[[], datetime],
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
-    prior_usage: PriorUsage = no_prior_usage,
+    prior_usage: base.PriorUsage = base.no_prior_usage,
 ) -> HubSpotConnector:
     """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
 
