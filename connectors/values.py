@@ -1,8 +1,9 @@
-"""Bounds checks on CRM values, shared by both connectors' mappings (docs/crm-fields.md, "Bounds").
+"""Bounds checks on CRM values, and the readers both connectors share (``read_number``, ``wire_text``,
+``iso_moment``, ``lenient`` for the ``parse_*`` functions), for both mappings (docs/crm-fields.md, "Bounds").
 
 A CRM value is either usable, empty (``None``: the field is simply not set), or wrong; a wrong value raises
 ``BadValue`` naming the field and one of three reasons, and the mapping rejects the whole deal with it
-(``SkipRecord``): a value out of bounds is never read as "not set".
+(``BadValue.skip``: ``SkipRecord``): a value out of bounds is never read as "not set".
 
     out_of_range   a number or date outside ``policies.bounds`` (an interval of 10^9 days, -5 days, 1e400,
                    the year 9999)
