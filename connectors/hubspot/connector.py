@@ -10,7 +10,7 @@ twice even when ``find_applied`` could not know it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connectors import base
@@ -32,10 +32,6 @@ from connectors.hubspot.write_tasks import TaskWriter
 from policies.model import Action, Deal, DealField
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class HubSpotConnector:
     """Reads deals as whole aggregates and writes actions back, in as few API calls as batches allow."""
 
@@ -47,8 +43,8 @@ class HubSpotConnector:
         builder: AggregateBuilder,
         writer: Writer,
         *,
+        now: Callable[[], datetime],
         extra_deal_fields: tuple[str, ...] = (),
-        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client

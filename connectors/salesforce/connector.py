@@ -45,8 +45,8 @@ class SalesforceConnector:
         puller: Puller,
         writer: Writer,
         *,
+        now: Callable[[], datetime],
         extra_deal_fields: Sequence[str] = (),
-        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client
