@@ -128,9 +128,8 @@ def _deal(
 
 
 def _activity(gen: GenActivity, ids: dict[int, str]) -> model.Activity:
-    outcome = _OUTCOMES.get(
-        gen.outcome or "", model.Outcome.UNKNOWN
-    )  # open tasks' "not_started" is no outcome
+    # open tasks' "not_started" is no outcome
+    outcome = _OUTCOMES.get(gen.outcome or "", model.Outcome.UNKNOWN)
     return model.Activity(
         f"{gen.kind}:{gen.id}",
         model.ActivityKind(gen.kind),
