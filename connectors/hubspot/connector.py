@@ -184,5 +184,5 @@ def build_hubspot_connector(
     extra = tuple(dict.fromkeys(extra_deal_fields))
     fetcher = Fetcher(client, page_size=options.search_page_size, result_cap=options.search_result_cap)
     builder = AggregateBuilder(fetcher, options, extra_fields=extra)
-    writer = Writer(client, fetcher, options, TaskWriter(client, fetcher, builder, options.retry, sleep))
+    writer = Writer(client, fetcher, options, TaskWriter(client, fetcher, builder))
     return HubSpotConnector(options, client, fetcher, builder, writer, extra_deal_fields=extra, now=now)

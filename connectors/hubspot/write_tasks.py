@@ -15,7 +15,7 @@ with the reason below its text and never gets our key line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,6 @@ from connectors.hubspot.payloads import (
     task_update_properties,
 )
 from connectors.hubspot.values import parse_datetime
-from connectors.retry import RetrySettings, call_with_retry
 from policies.model import CloseTask, CreateTask, UpdateTask
 
 log = structlog.get_logger(__name__)
@@ -56,14 +55,10 @@ class TaskWriter:
         client: HubSpotClient,
         fetcher: Fetcher,
         builder: AggregateBuilder,
-        retry: RetrySettings,
-        sleep: Callable[[float], None],
     ) -> None:
         self._client = client
         self._fetcher = fetcher
         self._builder = builder
-        self._retry = retry
-        self._sleep = sleep
 
     # ------------------------------------------------------------------------------------------ create
 
@@ -108,7 +103,7 @@ class TaskWriter:
                 pending = []
 
         try:
-            call_with_retry(attempt, self._retry, sleep=self._sleep)
+            self._client.retrying(attempt)
         except (RetryLater, _LookupFailed) as failure:
             error = failure.error if isinstance(failure, _LookupFailed) else failure
             return {**outcomes, **{a.key: _retry_later(a.key, error) for a in pending}}
