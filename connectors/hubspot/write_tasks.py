@@ -50,12 +50,9 @@ class _LookupFailed(Exception):
 
 
 class TaskWriter:
-    def __init__(
-        self,
-        client: HubSpotClient,
-        fetcher: Fetcher,
-        builder: AggregateBuilder,
-    ) -> None:
+    """Creates, updates and closes our tasks in batches (see the module docstring)."""
+
+    def __init__(self, client: HubSpotClient, fetcher: Fetcher, builder: AggregateBuilder) -> None:
         self._client = client
         self._fetcher = fetcher
         self._builder = builder
