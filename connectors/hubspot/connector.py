@@ -22,7 +22,7 @@ from connectors.hubspot.client import HubSpotClient, sdk_refresh_call
 from connectors.hubspot.directory import read_directory, read_property_types
 from connectors.hubspot.fetch import Fetcher
 from connectors.hubspot.history import HistoryReader, history_properties
-from connectors.hubspot.limits import LimiterSettings, RateLimiter
+from connectors.hubspot.limits import RateLimiter
 from connectors.hubspot.mapping import TASK_VIEW_PROPERTIES, task_view
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
@@ -163,21 +163,7 @@ def build_hubspot_connector(
     nothing waits for real. ``prior_usage`` gives the calls earlier cycles made on the portal (from the
     state store, whichever worker made them): the daily share counts them.
     """
-    ten, day = options.limits
-    limiter = RateLimiter(
-        LimiterSettings(
-            ten_second_limit=ten,
-            daily_limit=day,
-            daily_share=options.daily_budget_share,
-            headroom=options.ten_second_headroom,
-            search_per_second=options.search_per_second,
-            account_time_zone=options.account_time_zone,
-        ),
-        clock=monotonic,
-        sleep=sleep,
-        now=now,
-        prior=prior_usage,
-    )
+    limiter = RateLimiter(options.limiter_settings, clock=monotonic, sleep=sleep, now=now, prior=prior_usage)
     timeout = (options.connect_timeout, options.read_timeout)
     tokens = build_token_source(options, refresh=sdk_refresh_call(options.host, timeout), clock=monotonic)
     client = HubSpotClient(options.host, tokens, limiter, options.retry, timeout=timeout, sleep=sleep)
