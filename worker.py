@@ -457,11 +457,23 @@ def checked_store_url(settings_file: SettingsFile, *, resolve: bool = True) -> s
     raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {problem}"])
 
 
+def store_problem(settings_file: SettingsFile, problem: Exception) -> ConfigError:
+    """A problem with the store itself (not its URL) as a ``ConfigError`` placed at the store setting."""
+    loc = ("store", "url") if settings_file.settings.store.url else ("store",)
+    return ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {problem}"])
+
+
 @contextmanager
 def open_store(settings_file: SettingsFile, *, pool_size: int | None = None) -> Iterator[StateStore]:
+    """The state store, migrated; a located ``ConfigError`` if it was made by a build this one cannot open."""
+    from store.database import RecreateStore
+
     url = checked_store_url(settings_file)
     assert url is not None
-    store = StateStore(url, pool_size=pool_size)
+    try:
+        store = StateStore(url, pool_size=pool_size)
+    except RecreateStore as exc:
+        raise store_problem(settings_file, exc) from None
     try:
         yield store
     finally:
@@ -841,8 +853,7 @@ def serve(
         try:
             stack.enter_context(single_worker(url))
         except AnotherWorker as exc:
-            loc = ("store", "url") if settings.store.url else ("store",)
-            raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {exc}"]) from None
+            raise store_problem(settings_file, exc) from None
         store = stack.enter_context(open_store(settings_file, pool_size=options.max_concurrent_cycles + 3))
         crms = {a.name: a.settings.crm for a in accounts}
         crms.update({name: settings.accounts[name].crm for name in broken})

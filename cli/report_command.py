@@ -175,11 +175,17 @@ def report(
         return
     assert settings_path is not None
     from store import StateStore
+    from store.database import RecreateStore
 
     try:
         settings_file = read_settings_file(settings_path)
         sources = account_sources(settings_file, account)
-        store = StateStore(settings_file.store_url())
+        try:
+            store = StateStore(settings_file.store_url())
+        except RecreateStore as exc:
+            from worker import store_problem
+
+            raise store_problem(settings_file, exc) from None
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
