@@ -106,17 +106,15 @@ def backtest_problems(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     "settings_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="FOLLOWUP_SETTINGS",
-    default=None,
     help="The settings file (its store, accounts and policies). Also FOLLOWUP_SETTINGS.",
 )
 @click.option(
     "--backtest",
     "backtest_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
     help="Render the results of `followup backtest --json` (this file) instead of the state store.",
 )
-@click.option("--account", default=None, help="Only this account (default: every enabled account).")
+@click.option("--account", help="Only this account (default: every enabled account).")
 @click.option(
     "--since",
     default="30d",
@@ -124,9 +122,7 @@ def backtest_problems(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     callback=_span,
     help="The period before --now: 30d, 12h, 2d...",
 )
-@click.option(
-    "--now", default=None, callback=_moment, help="ISO date-time the report is as of (default: now)."
-)
+@click.option("--now", callback=_moment, help="ISO date-time the report is as of (default: now).")
 @click.option(
     "--deal-rows",
     type=click.IntRange(1, 5000),
