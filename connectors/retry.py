@@ -111,17 +111,7 @@ class _CallPolicy:
         if self._transient >= s.attempts or self._rate_limited >= s.rate_limit_attempts:
             return True
         if self._waited + upcoming.seconds > s.max_total:
-            error = self._error(state)
-            log.warning(
-                "crm_retry_abandoned",
-                attempt=state.attempt_number,
-                wait_s=round(upcoming.seconds, 3),
-                reason=upcoming.reason,
-                waited_s=round(self._waited, 3),
-                max_total_s=s.max_total,
-                error=type(error).__name__,
-                status=error.status,
-            )
+            self._log("crm_retry_abandoned", state, waited_s=round(self._waited, 3), max_total_s=s.max_total)
             return True
         return False
 
@@ -129,12 +119,18 @@ class _CallPolicy:
         upcoming = self._next
         assert upcoming is not None
         self._waited += upcoming.seconds
-        error = self._error(state)
+        self._log("crm_retry_scheduled", state)
+
+    def _log(self, event: str, state: RetryCallState, **extra: object) -> None:
+        """A warning about the upcoming wait after ``state``'s failure: attempt, wait, why, the error."""
+        upcoming, error = self._next, self._error(state)
+        assert upcoming is not None
         log.warning(
-            "crm_retry_scheduled",
+            event,
             attempt=state.attempt_number,
             wait_s=round(upcoming.seconds, 3),
             reason=upcoming.reason,
+            **extra,
             error=type(error).__name__,
             status=error.status,
         )

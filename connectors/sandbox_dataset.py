@@ -14,55 +14,39 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
+from policies import model
 from policies.history import ContactChange, DealHistory, FieldChange, HistoryField, SnapshotHistory
-from policies.model import (
-    Activity,
-    ActivityKind,
-    Agreement,
-    Channel,
-    Contact,
-    ContactRole,
-    Deal,
-    DealField,
-    Direction,
-    NextStep,
-    Outcome,
-    Owner,
-    Pipeline,
-    Readiness,
-    Stage,
-)
 from policies.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from crm_sandbox.dataset import Dataset, GenActivity, GenDeal, GenFieldChange
 
-_OUTCOMES = {o.value: o for o in Outcome}
+_OUTCOMES = {o.value: o for o in model.Outcome}
 CRM = "sandbox"  # the dataset belongs to no CRM in particular
 _FIELDS = {  # dataset history field -> snapshot history field
     "stage": HistoryField.STAGE.value,
     "amount": HistoryField.AMOUNT.value,
     "close_date": HistoryField.CLOSE_DATE.value,
     "owner": HistoryField.OWNER.value,
-    "next_step": DealField.NEXT_STEP.value,
-    "next_step_why": DealField.NEXT_STEP_WHY.value,
-    "next_step_date": DealField.NEXT_STEP_DATE.value,
-    "agreed_interval_days": DealField.AGREED_INTERVAL_DAYS.value,
-    "agreed_channel": DealField.AGREED_CHANNEL.value,
-    "readiness": DealField.READINESS.value,
-    "qualification_score": DealField.QUALIFICATION_SCORE.value,
-    "closed_lost_reason": DealField.CLOSE_REASON.value,
+    "next_step": model.DealField.NEXT_STEP.value,
+    "next_step_why": model.DealField.NEXT_STEP_WHY.value,
+    "next_step_date": model.DealField.NEXT_STEP_DATE.value,
+    "agreed_interval_days": model.DealField.AGREED_INTERVAL_DAYS.value,
+    "agreed_channel": model.DealField.AGREED_CHANNEL.value,
+    "readiness": model.DealField.READINESS.value,
+    "qualification_score": model.DealField.QUALIFICATION_SCORE.value,
+    "closed_lost_reason": model.DealField.CLOSE_REASON.value,
 }
 
 
 def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
     """The dataset as a snapshot taken at its ``now``, with each deal's history when it has one."""
     pipelines = tuple(
-        Pipeline(
+        model.Pipeline(
             p.id,
             p.label,
             tuple(
-                Stage(s.id, s.label, p.id, s.display_order, s.is_closed, s.is_won, s.probability)
+                model.Stage(s.id, s.label, p.id, s.display_order, s.is_closed, s.is_won, s.probability)
                 for s in p.stages
             ),
         )
@@ -76,7 +60,7 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
     rows: dict[int, list[GenFieldChange]] = {}
     for row in dataset.history:
         rows.setdefault(row.deal_id, []).append(row)
-    deals: list[Deal] = []
+    deals: list[model.Deal] = []
     histories: dict[str, DealHistory] = {}
     ids: dict[int, str] = {}  # one string per contact id, shared by its deals, activities and changes
     for gen in dataset.deals:
@@ -84,7 +68,7 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
             a for a in by_deal.get(gen.id, ()) if not (a.kind == "task" and a.outcome != "completed")
         ]
         people = tuple(
-            Contact(
+            model.Contact(
                 ids.setdefault(link.contact_id, str(link.contact_id)),
                 f"{contacts[link.contact_id].first_name} {contacts[link.contact_id].last_name}",
                 contacts[link.contact_id].email,
@@ -98,7 +82,7 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
         if gen.id in rows or any(_logged_early(a) for a in activities):
             histories[str(gen.id)] = _history(rows.get(gen.id, []), activities, ids)
     owners = tuple(
-        Owner(str(o.id), f"{o.first_name} {o.last_name}", o.email, o.time_zone, team=o.team or None)
+        model.Owner(str(o.id), f"{o.first_name} {o.last_name}", o.email, o.time_zone, team=o.team or None)
         for o in dataset.owners
     )
     history = SnapshotHistory(histories) if dataset.history else None
@@ -106,20 +90,20 @@ def snapshot_from_dataset(dataset: Dataset) -> Snapshot:
 
 
 @cache
-def _roles(role: str | None) -> frozenset[ContactRole]:
+def _roles(role: str | None) -> frozenset[model.ContactRole]:
     """One frozenset per role, shared by every contact that has it."""
-    return frozenset({ContactRole(role)}) if role else frozenset()
+    return frozenset({model.ContactRole(role)}) if role else frozenset()
 
 
 def _deal(
     gen: GenDeal,
-    stage: Stage,
-    contacts: tuple[Contact, ...],
+    stage: model.Stage,
+    contacts: tuple[model.Contact, ...],
     activities: list[GenActivity],
     ids: dict[int, str],
-) -> Deal:
-    fields = {DealField.CLOSE_REASON.value: gen.closed_lost_reason} if gen.closed_lost_reason else {}
-    return Deal(
+) -> model.Deal:
+    fields = {model.DealField.CLOSE_REASON.value: gen.closed_lost_reason} if gen.closed_lost_reason else {}
+    return model.Deal(
         id=str(gen.id),
         name=gen.name,
         pipeline_id=gen.pipeline_id,
@@ -131,24 +115,25 @@ def _deal(
         amount=gen.amount,
         currency=gen.currency,
         close_date=gen.close_date,
-        next_step=NextStep(gen.next_step, gen.next_step_why, gen.next_step_date),
-        agreement=Agreement(
-            gen.agreed_interval_days, Channel(gen.agreed_channel) if gen.agreed_channel else None
+        next_step=model.NextStep(gen.next_step, gen.next_step_why, gen.next_step_date),
+        agreement=model.Agreement(
+            gen.agreed_interval_days, model.Channel(gen.agreed_channel) if gen.agreed_channel else None
         ),
         qualification_score=gen.qualification_score,
-        readiness=Readiness(gen.readiness) if gen.readiness else Readiness.UNKNOWN,
+        readiness=model.Readiness(gen.readiness) if gen.readiness else model.Readiness.UNKNOWN,
         fields=fields,
         contacts=contacts,
         activities=tuple(_activity(a, ids) for a in sorted(activities, key=lambda a: a.occurred_at)),
     )
 
 
-def _activity(gen: GenActivity, ids: dict[int, str]) -> Activity:
-    outcome = _OUTCOMES.get(gen.outcome or "", Outcome.UNKNOWN)  # open tasks' "not_started" is no outcome
-    return Activity(
+def _activity(gen: GenActivity, ids: dict[int, str]) -> model.Activity:
+    # open tasks' "not_started" is no outcome
+    outcome = _OUTCOMES.get(gen.outcome or "", model.Outcome.UNKNOWN)
+    return model.Activity(
         f"{gen.kind}:{gen.id}",
-        ActivityKind(gen.kind),
-        Direction(gen.direction),
+        model.ActivityKind(gen.kind),
+        model.Direction(gen.direction),
         gen.occurred_at,
         outcome,
         _one(ids.setdefault(gen.contact_id, str(gen.contact_id))) if gen.contact_id is not None else (),

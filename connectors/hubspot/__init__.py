@@ -15,7 +15,9 @@ contact_cache.py  the pull's bounded cache of contacts and their engagements (co
 echo.py        our own writes' echo in an incremental pull (no self-echo)
 pull.py        full and incremental pulls, the cursor
 history.py     deal histories (propertiesWithHistory, 50 deals per call) for the backtest
-write.py       batched write-back (payloads.py: actions -> properties; write_tasks.py: tasks, no duplicates)
+write.py       batched write-back (payloads.py: actions -> properties; write_tasks.py: tasks, no duplicates;
+               batch_update.py: one update call for up to 100 deals or tasks; lists.py: the MANUAL contact
+               lists nurture enrolment uses, found and created by name)
 setup.py       what ``followup setup hubspot`` checks and creates
 connector.py   HubSpotConnector, and build_hubspot_connector, which wires the parts
 """

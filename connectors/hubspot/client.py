@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from urllib3.util.retry import Retry
@@ -42,6 +42,8 @@ from connectors.hubspot.limits import RateLimiter
 from connectors.retry import RetrySettings, call_with_retry
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 def no_retry() -> Retry:
@@ -206,22 +208,15 @@ class HubSpotClient:
             ) from None
         return Response(status, headers, body)
 
-    def send(
-        self,
-        endpoint: str,
-        api: str,
-        method: str,
-        *args: Any,
-        search: bool = False,
-        missing_ok: bool = False,
-        **kw: Any,
-    ) -> Response:
-        """``send_once`` with the retry layer: for reads and idempotent writes only."""
-        return call_with_retry(
-            lambda: self.send_once(endpoint, api, method, *args, search=search, missing_ok=missing_ok, **kw),
-            self.retry,
-            sleep=self.sleep,
-        )
+    def send(self, endpoint: str, api: str, method: str, *args: Any, **kw: Any) -> Response:
+        """``send_once`` (the same arguments, ``search`` and ``missing_ok`` included) with the retry layer:
+        for reads and idempotent writes only."""
+        return self.retrying(lambda: self.send_once(endpoint, api, method, *args, **kw))
+
+    def retrying(self, attempt: Callable[[], T]) -> T:
+        """``attempt`` under the retry layer with this client's settings: ``send``, and a write that looks
+        before it sends again (write_tasks.py)."""
+        return call_with_retry(attempt, self.retry, sleep=self.sleep)
 
     def close(self) -> None:
         for api in self._apis.values():

@@ -10,23 +10,10 @@ twice even when ``find_applied`` could not know it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from connectors.base import (
-    ActionOutcome,
-    ApiUsage,
-    ChangeBatch,
-    Cursor,
-    Directory,
-    KnownDeals,
-    OutcomeStatus,
-    PriorUsage,
-    SetupNeeds,
-    SetupReport,
-    TaskView,
-    no_prior_usage,
-)
+from connectors import base
 from connectors.errors import FixConfiguration
 from connectors.history import HistoryRead
 from connectors.hubspot.aggregate import AggregateBuilder
@@ -34,18 +21,15 @@ from connectors.hubspot.auth import build_token_source
 from connectors.hubspot.client import HubSpotClient, sdk_refresh_call
 from connectors.hubspot.directory import read_directory, read_property_types
 from connectors.hubspot.fetch import Fetcher
-from connectors.hubspot.history import HistoryReader
-from connectors.hubspot.limits import LimiterSettings, RateLimiter
+from connectors.hubspot.history import HistoryReader, history_properties
+from connectors.hubspot.limits import RateLimiter
 from connectors.hubspot.mapping import TASK_VIEW_PROPERTIES, task_view
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.pull import Puller
 from connectors.hubspot.setup import run_setup
 from connectors.hubspot.write import Writer
+from connectors.hubspot.write_tasks import TaskWriter
 from policies.model import Action, Deal, DealField
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class HubSpotConnector:
@@ -59,8 +43,8 @@ class HubSpotConnector:
         builder: AggregateBuilder,
         writer: Writer,
         *,
+        now: Callable[[], datetime],
         extra_deal_fields: tuple[str, ...] = (),
-        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client
@@ -75,7 +59,7 @@ class HubSpotConnector:
     def name(self) -> str:
         return "hubspot"
 
-    def read_directory(self) -> Directory:
+    def read_directory(self) -> base.Directory:
         """Owners and pipelines, and a check that every deal property the mapping names exists.
 
         HubSpot leaves a requested property it does not know out of its answers, so a mapping that names a
@@ -97,20 +81,18 @@ class HubSpotConnector:
         return directory
 
     def pull_changes(
-        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
-    ) -> Iterator[ChangeBatch]:
+        self, directory: base.Directory, cursor: base.Cursor | None, known: base.KnownDeals | None = None
+    ) -> Iterator[base.ChangeBatch]:
         puller = Puller(self._fetcher, self._builder, self.options, extra_fields=self._extra, now=self._now)
         return puller.pull(directory, cursor, known)
 
     def read_histories(
-        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+        self, deals: Sequence[Deal], directory: base.Directory, *, all_since: datetime | None = None
     ) -> HistoryRead:
         """The deals' property histories (``history.py``): 50 deals per call, however they were chosen."""
         del directory, all_since
-        reader = HistoryReader(
-            self.client, self.options, extra_fields=self._extra, field_types=self._builder.field_types
-        )
-        return reader.read([d.id for d in deals])
+        properties = history_properties(self.options, self._extra, self._builder.field_types)
+        return HistoryReader(self.client, properties).read([d.id for d in deals])
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]:
         """Keys already in HubSpot as far as this process has seen: our tasks (key line) and our writes."""
@@ -123,24 +105,24 @@ class HubSpotConnector:
                 found[key] = self._applied[key]
         return found
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+    def apply(self, actions: Sequence[Action]) -> list[base.ActionOutcome]:
         outcomes = self._writer.apply(actions)
         for outcome in outcomes:
-            if outcome.status in (OutcomeStatus.APPLIED, OutcomeStatus.ALREADY_APPLIED):
+            if outcome.status in (base.OutcomeStatus.APPLIED, base.OutcomeStatus.ALREADY_APPLIED):
                 self._applied[outcome.key] = outcome.crm_ids
         return outcomes
 
-    def setup(self, needs: SetupNeeds, *, dry_run: bool) -> SetupReport:
+    def setup(self, needs: base.SetupNeeds, *, dry_run: bool) -> base.SetupReport:
         """``followup setup hubspot``: check the portal against ``needs``, create what is missing."""
         return run_setup(self.client, self.options, needs, dry_run=dry_run)
 
-    def followup_tasks(self, limit: int) -> list[TaskView]:
+    def followup_tasks(self, limit: int) -> list[base.TaskView]:
         """The last ``limit`` tasks crm-followup created, as a rep reads them.
 
         Lists the portal's tasks page by page and keeps ours (the key line): for a demo portal, not for a
         100,000-task one.
         """
-        found: list[TaskView] = []
+        found: list[base.TaskView] = []
         after: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": 100, "properties": TASK_VIEW_PROPERTIES}
@@ -152,9 +134,9 @@ class HubSpotConnector:
             if not after:
                 return found[-limit:] if limit else []
 
-    def usage(self) -> ApiUsage:
+    def usage(self) -> base.ApiUsage:
         limiter = self.client.limiter
-        return ApiUsage(
+        return base.ApiUsage(
             calls_by_endpoint=dict(sorted(self.client.calls.items())),
             daily_limit=limiter.daily_limit_reported or self.options.limits[1],
             daily_remaining=limiter.daily_remaining,
@@ -171,7 +153,7 @@ def build_hubspot_connector(
     now: Callable[[], datetime],
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
-    prior_usage: PriorUsage = no_prior_usage,
+    prior_usage: base.PriorUsage = base.no_prior_usage,
 ) -> HubSpotConnector:
     """A connector for the portal ``options`` describe; reads secrets now (``FixConfiguration`` if missing).
 
@@ -181,26 +163,12 @@ def build_hubspot_connector(
     nothing waits for real. ``prior_usage`` gives the calls earlier cycles made on the portal (from the
     state store, whichever worker made them): the daily share counts them.
     """
-    ten, day = options.limits
-    limiter = RateLimiter(
-        LimiterSettings(
-            ten_second_limit=ten,
-            daily_limit=day,
-            daily_share=options.daily_budget_share,
-            headroom=options.ten_second_headroom,
-            search_per_second=options.search_per_second,
-            account_time_zone=options.account_time_zone,
-        ),
-        clock=monotonic,
-        sleep=sleep,
-        now=now,
-        prior=prior_usage,
-    )
+    limiter = RateLimiter(options.limiter_settings, clock=monotonic, sleep=sleep, now=now, prior=prior_usage)
     timeout = (options.connect_timeout, options.read_timeout)
     tokens = build_token_source(options, refresh=sdk_refresh_call(options.host, timeout), clock=monotonic)
     client = HubSpotClient(options.host, tokens, limiter, options.retry, timeout=timeout, sleep=sleep)
     extra = tuple(dict.fromkeys(extra_deal_fields))
     fetcher = Fetcher(client, page_size=options.search_page_size, result_cap=options.search_result_cap)
     builder = AggregateBuilder(fetcher, options, extra_fields=extra)
-    writer = Writer(client, fetcher, builder, options, options.retry, sleep)
+    writer = Writer(client, fetcher, options, TaskWriter(client, fetcher, builder))
     return HubSpotConnector(options, client, fetcher, builder, writer, extra_deal_fields=extra, now=now)

@@ -19,14 +19,7 @@ from typing import Any
 
 import urllib3.exceptions
 
-from connectors.errors import (
-    BudgetExhausted,
-    CrmError,
-    FixConfiguration,
-    RateLimited,
-    RetryLater,
-    SkipRecord,
-)
+from connectors.errors import BudgetExhausted, CrmError, FixConfiguration, RateLimited, RetryLater, SkipRecord
 
 # The window to wait out when a 429 carries no Retry-After
 # (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines): the rolling 10 seconds

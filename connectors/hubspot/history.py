@@ -24,7 +24,7 @@ a deal throughout; engagements keep the times they carry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors import values as bounds
@@ -33,8 +33,8 @@ from connectors.history import OWN_FIELDS, FieldVersion, HistoryRead, Reader, ca
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import chunked
 from connectors.hubspot.options import HubSpotOptions
-from connectors.hubspot.values import parse_datetime, read_date, read_number, typed_value
-from connectors.values import UNREADABLE, BadValue
+from connectors.hubspot.values import parse_datetime, read_date, typed_value
+from connectors.values import UNREADABLE, BadValue, read_number
 from policies.model import FieldValue
 
 HISTORY_BATCH_SIZE = 50  # deals per batch read with propertiesWithHistory (see the module docstring)
@@ -107,18 +107,12 @@ def versions_of(
 
 
 class HistoryReader:
-    """Reads deal histories in batches of 50 (see the module docstring)."""
+    """Reads deal histories in batches of 50 (see the module docstring); ``properties`` as
+    ``history_properties`` gives them."""
 
-    def __init__(
-        self,
-        client: HubSpotClient,
-        options: HubSpotOptions,
-        *,
-        extra_fields: Sequence[str] = (),
-        field_types: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, client: HubSpotClient, properties: Mapping[str, tuple[str, Reader]]) -> None:
         self._client = client
-        self._properties = history_properties(options, extra_fields, field_types or {})
+        self._properties = properties
 
     @property
     def properties(self) -> list[str]:
@@ -141,9 +135,5 @@ class HistoryReader:
                 try:
                     changes[deal_id] = tuple(versions_of(record, self._properties))
                 except BadValue as bad:
-                    rejected.append(
-                        RejectedRecord(
-                            "deal", deal_id, bad.reason, bad.field, f"deal {deal_id}: history of {bad}"
-                        )
-                    )
+                    rejected.append(RejectedRecord.of(bad.skip("deal", deal_id, "history of ")))
         return HistoryRead(changes=changes, rejected=tuple(rejected))

@@ -26,39 +26,16 @@ from typing import Any
 from connectors import values as bounds
 from connectors.base import TaskView
 from connectors.checklist import parse_items
-from connectors.errors import SkipRecord
 from connectors.hubspot.values import (
     hubspot_time_zone,
     parse_datetime,
     parse_float,
     read_date,
     read_datetime,
-    read_number,
     typed_value,
 )
-from connectors.values import WRONG_TYPE, BadValue
-from policies.model import (
-    Activity,
-    ActivityKind,
-    Agreement,
-    AutoTask,
-    Channel,
-    Contact,
-    ContactRole,
-    Deal,
-    DealField,
-    Direction,
-    FieldValue,
-    FollowupState,
-    NextStep,
-    Outcome,
-    Owner,
-    Pipeline,
-    Readiness,
-    RepTask,
-    Stage,
-    TaskType,
-)
+from connectors.values import WRONG_TYPE, BadValue, read_number
+from policies import model
 
 Payload = Mapping[str, Any]
 
@@ -106,42 +83,42 @@ ENGAGEMENT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
 
 # Default call dispositions (https://developers.hubspot.com/docs/guides/api/crm/engagements/calls); custom
 # ones map to UNKNOWN.
-CALL_DISPOSITIONS: Mapping[str, Outcome] = {
-    "9d9162e7-6cf3-4944-bf63-4dff82258764": Outcome.BUSY,
-    "f240bbac-87c9-4f6e-bf70-924b57d47db7": Outcome.CONNECTED,
-    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": Outcome.CONNECTED,  # left live message: somebody answered
-    "b2cf5968-551e-4856-9783-52b3da59a7d0": Outcome.VOICEMAIL,
-    "73a0d17f-1163-4015-bdd5-ec830791da20": Outcome.NO_ANSWER,
-    "17b47fee-58de-441e-a44c-c6300d46f273": Outcome.WRONG_NUMBER,
+CALL_DISPOSITIONS: Mapping[str, model.Outcome] = {
+    "9d9162e7-6cf3-4944-bf63-4dff82258764": model.Outcome.BUSY,
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7": model.Outcome.CONNECTED,
+    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": model.Outcome.CONNECTED,  # left live message: somebody answered
+    "b2cf5968-551e-4856-9783-52b3da59a7d0": model.Outcome.VOICEMAIL,
+    "73a0d17f-1163-4015-bdd5-ec830791da20": model.Outcome.NO_ANSWER,
+    "17b47fee-58de-441e-a44c-c6300d46f273": model.Outcome.WRONG_NUMBER,
 }
-CALL_STATUSES: Mapping[str, Outcome] = {
-    "BUSY": Outcome.BUSY,
-    "NO_ANSWER": Outcome.NO_ANSWER,
-    "FAILED": Outcome.NO_ANSWER,
+CALL_STATUSES: Mapping[str, model.Outcome] = {
+    "BUSY": model.Outcome.BUSY,
+    "NO_ANSWER": model.Outcome.NO_ANSWER,
+    "FAILED": model.Outcome.NO_ANSWER,
 }
-MEETING_OUTCOMES: Mapping[str, Outcome] = {
-    "SCHEDULED": Outcome.SCHEDULED,
-    "COMPLETED": Outcome.COMPLETED,
-    "RESCHEDULED": Outcome.RESCHEDULED,
-    "NO_SHOW": Outcome.NO_SHOW,
-    "CANCELED": Outcome.CANCELLED,
-    "CANCELLED": Outcome.CANCELLED,
+MEETING_OUTCOMES: Mapping[str, model.Outcome] = {
+    "SCHEDULED": model.Outcome.SCHEDULED,
+    "COMPLETED": model.Outcome.COMPLETED,
+    "RESCHEDULED": model.Outcome.RESCHEDULED,
+    "NO_SHOW": model.Outcome.NO_SHOW,
+    "CANCELED": model.Outcome.CANCELLED,
+    "CANCELLED": model.Outcome.CANCELLED,
 }
-EMAIL_STATUSES: Mapping[str, Outcome] = {
-    "BOUNCED": Outcome.BOUNCED,
-    "FAILED": Outcome.BOUNCED,
-    "SENT": Outcome.SENT,
-    "SCHEDULED": Outcome.SCHEDULED,
-    "SENDING": Outcome.SENT,
+EMAIL_STATUSES: Mapping[str, model.Outcome] = {
+    "BOUNCED": model.Outcome.BOUNCED,
+    "FAILED": model.Outcome.BOUNCED,
+    "SENT": model.Outcome.SENT,
+    "SCHEDULED": model.Outcome.SCHEDULED,
+    "SENDING": model.Outcome.SENT,
 }
-KIND_BY_TYPE: Mapping[str, ActivityKind] = {
-    "calls": ActivityKind.CALL,
-    "emails": ActivityKind.EMAIL,
-    "meetings": ActivityKind.MEETING,
-    "notes": ActivityKind.NOTE,
-    "tasks": ActivityKind.TASK,
+KIND_BY_TYPE: Mapping[str, model.ActivityKind] = {
+    "calls": model.ActivityKind.CALL,
+    "emails": model.ActivityKind.EMAIL,
+    "meetings": model.ActivityKind.MEETING,
+    "notes": model.ActivityKind.NOTE,
+    "tasks": model.ActivityKind.TASK,
 }
-TASK_TYPES_BACK: Mapping[str, TaskType] = {"CALL": TaskType.CALL, "EMAIL": TaskType.EMAIL}
+TASK_TYPES_BACK: Mapping[str, model.TaskType] = {"CALL": model.TaskType.CALL, "EMAIL": model.TaskType.EMAIL}
 
 KEY_LINE = re.compile(r"crm-followup key: (cf-[0-9a-f]{20}) rule: ([^\s<]+)")
 _TAGS = re.compile(r"<[^>]+>")
@@ -150,7 +127,7 @@ _TAGS = re.compile(r"<[^>]+>")
 # -------------------------------------------------------------------------------------------- directory
 
 
-def owner_from_hubspot(payload: Payload, time_zones: Mapping[str, str] | None = None) -> Owner:
+def owner_from_hubspot(payload: Payload, time_zones: Mapping[str, str] | None = None) -> model.Owner:
     """An owner; HubSpot has no owner time zone: it comes from the settings (by id or email) or stays None."""
     owner_id = str(payload["id"])
     email = payload.get("email") or None
@@ -161,7 +138,7 @@ def owner_from_hubspot(payload: Payload, time_zones: Mapping[str, str] | None = 
     team = next((t.get("name") for t in teams if t.get("primary")), None) or (
         teams[0].get("name") if teams else None
     )
-    return Owner(
+    return model.Owner(
         id=owner_id,
         name=name or (email or owner_id),
         email=email,
@@ -171,7 +148,7 @@ def owner_from_hubspot(payload: Payload, time_zones: Mapping[str, str] | None = 
     )
 
 
-def pipeline_from_hubspot(payload: Payload) -> Pipeline:
+def pipeline_from_hubspot(payload: Payload) -> model.Pipeline:
     """A deal pipeline; stage ``metadata`` values are strings, e.g. ``{"isClosed": "true"}``."""
     pipeline_id = str(payload["id"])
     stages = []
@@ -182,7 +159,7 @@ def pipeline_from_hubspot(payload: Payload) -> Pipeline:
         probability = parse_float(metadata.get("probability"))
         is_closed = str(metadata.get("isClosed", "false")).lower() == "true"
         stages.append(
-            Stage(
+            model.Stage(
                 id=str(raw["id"]),
                 label=str(raw.get("label") or raw["id"]),
                 pipeline_id=pipeline_id,
@@ -192,15 +169,17 @@ def pipeline_from_hubspot(payload: Payload) -> Pipeline:
                 probability=probability,
             )
         )
-    return Pipeline(id=pipeline_id, label=str(payload.get("label") or pipeline_id), stages=tuple(stages))
+    return model.Pipeline(
+        id=pipeline_id, label=str(payload.get("label") or pipeline_id), stages=tuple(stages)
+    )
 
 
 # ----------------------------------------------------------------------------------------------- deals
 
 
 def roles_from_labels(
-    labels: Iterable[str | None], role_labels: Mapping[str, ContactRole]
-) -> frozenset[ContactRole]:
+    labels: Iterable[str | None], role_labels: Mapping[str, model.ContactRole]
+) -> frozenset[model.ContactRole]:
     """Association labels (``"Decision maker"``) as roles, ignoring case; unknown labels are dropped."""
     folded = {k.casefold(): v for k, v in role_labels.items()}
     return frozenset(
@@ -213,16 +192,16 @@ def roles_from_labels(
 def contact_from_hubspot(
     payload: Payload,
     labels: Iterable[str | None],
-    role_labels: Mapping[str, ContactRole],
+    role_labels: Mapping[str, model.ContactRole],
     primary_label: str | None = None,
-) -> Contact:
+) -> model.Contact:
     props = _properties(payload)
     label_list = [label for label in labels if isinstance(label, str) and label]
     name = " ".join(p for p in (_plain(props.get("firstname")), _plain(props.get("lastname"))) if p)
     is_primary = primary_label is not None and any(
         label.casefold() == primary_label.casefold() for label in label_list
     )
-    return Contact(
+    return model.Contact(
         id=str(payload["id"]),
         name=name,
         email=_plain(props.get("email")),
@@ -279,7 +258,7 @@ def plain_text(body: str) -> str:
 
 def activity_from_hubspot(
     object_type: str, payload: Payload, contact_ids: Iterable[str] = ()
-) -> Activity | None:
+) -> model.Activity | None:
     """One engagement as an Activity; None for open tasks (they are to-dos, not touches) and undated ones.
 
     ``BadValue`` (field ``<type>:<id>.<property>``) for a timestamp that is unreadable or out of bounds.
@@ -288,36 +267,36 @@ def activity_from_hubspot(
     kind = KIND_BY_TYPE[object_type]
     where = f"{object_type}:{payload['id']}."
     occurred = read_datetime(where + "hs_timestamp", props.get("hs_timestamp"))
-    direction = Direction.OUTBOUND
-    outcome = Outcome.UNKNOWN
+    direction = model.Direction.OUTBOUND
+    outcome = model.Outcome.UNKNOWN
     created_by_followup = False
     if object_type == "calls":
         if _upper(props.get("hs_call_direction")) == "INBOUND":
-            direction = Direction.INBOUND
-        outcome = CALL_DISPOSITIONS.get(_plain(props.get("hs_call_disposition")) or "", Outcome.UNKNOWN)
-        if outcome is Outcome.UNKNOWN:
-            outcome = CALL_STATUSES.get(_upper(props.get("hs_call_status")), Outcome.UNKNOWN)
+            direction = model.Direction.INBOUND
+        outcome = CALL_DISPOSITIONS.get(_plain(props.get("hs_call_disposition")) or "", model.Outcome.UNKNOWN)
+        if outcome is model.Outcome.UNKNOWN:
+            outcome = CALL_STATUSES.get(_upper(props.get("hs_call_status")), model.Outcome.UNKNOWN)
     elif object_type == "emails":
         email_direction = _upper(props.get("hs_email_direction"))
         if email_direction == "INCOMING_EMAIL":
-            direction, outcome = Direction.INBOUND, Outcome.REPLIED
+            direction, outcome = model.Direction.INBOUND, model.Outcome.REPLIED
         else:
-            outcome = EMAIL_STATUSES.get(_upper(props.get("hs_email_status")), Outcome.SENT)
+            outcome = EMAIL_STATUSES.get(_upper(props.get("hs_email_status")), model.Outcome.SENT)
     elif object_type == "meetings":
         start = read_datetime(where + "hs_meeting_start_time", props.get("hs_meeting_start_time"))
         occurred = start or occurred
         raw = _upper(props.get("hs_meeting_outcome")).replace(" ", "_")
-        outcome = MEETING_OUTCOMES.get(raw, Outcome.UNKNOWN)
+        outcome = MEETING_OUTCOMES.get(raw, model.Outcome.UNKNOWN)
     elif object_type == "tasks":
         if _upper(props.get("hs_task_status")) != "COMPLETED":
             return None
         done = read_datetime(where + "hs_task_completion_date", props.get("hs_task_completion_date"))
         occurred = done or occurred
-        outcome = Outcome.COMPLETED
+        outcome = model.Outcome.COMPLETED
         created_by_followup = parse_task_key(props.get("hs_task_body")) is not None
     if occurred is None:
         return None
-    return Activity(
+    return model.Activity(
         id=f"{object_type}:{payload['id']}",
         kind=kind,
         direction=direction,
@@ -328,7 +307,7 @@ def activity_from_hubspot(
     )
 
 
-def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
+def auto_task_from_hubspot(payload: Payload) -> model.AutoTask | None:
     """A task crm-followup created (its body carries our key line), or None; ``BadValue`` for a bad date."""
     props = _properties(payload)
     found = parse_task_key(props.get("hs_task_body"))
@@ -343,7 +322,7 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
     )
     if due is None or created is None:
         return None
-    return AutoTask(
+    return model.AutoTask(
         id=str(payload["id"]),
         key=found[0],
         rule_id=found[1],
@@ -351,21 +330,21 @@ def auto_task_from_hubspot(payload: Payload) -> AutoTask | None:
         due_at=due,
         is_open=_upper(props.get("hs_task_status")) != "COMPLETED",
         owner_id=_plain(props.get("hubspot_owner_id")),
-        task_type=TASK_TYPES_BACK.get(_upper(props.get("hs_task_type")), TaskType.TODO),
+        task_type=TASK_TYPES_BACK.get(_upper(props.get("hs_task_type")), model.TaskType.TODO),
         subject=_plain(props.get("hs_task_subject")) or "",
         items=parse_items(props.get("hs_task_body")),
         modified_at=modified_stamp(payload),
     )
 
 
-REP_TASK_TYPES: Mapping[str, TaskType] = {
-    "CALL": TaskType.CALL,
-    "EMAIL": TaskType.EMAIL,
-    "TODO": TaskType.TODO,
+REP_TASK_TYPES: Mapping[str, model.TaskType] = {
+    "CALL": model.TaskType.CALL,
+    "EMAIL": model.TaskType.EMAIL,
+    "TODO": model.TaskType.TODO,
 }
 
 
-def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
+def rep_task_from_hubspot(payload: Payload) -> model.RepTask | None:
     """An open follow-up task somebody set (``hs_task_type`` CALL, EMAIL or TODO, no key line), or None.
 
     Completed tasks, crm-followup's own and tasks of other types (LinkedIn and the like) are not. Its due
@@ -378,7 +357,7 @@ def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
     task_type = REP_TASK_TYPES.get(_upper(props.get("hs_task_type")) or "TODO")
     if task_type is None:
         return None
-    return RepTask(
+    return model.RepTask(
         id=str(payload["id"]),
         owner_id=_plain(props.get("hubspot_owner_id")),
         task_type=task_type,
@@ -389,7 +368,7 @@ def rep_task_from_hubspot(payload: Payload) -> RepTask | None:
 
 
 def deal_properties(
-    field_names: Mapping[DealField, str], stage_ids: Iterable[str], extra: Iterable[str] = ()
+    field_names: Mapping[model.DealField, str], stage_ids: Iterable[str], extra: Iterable[str] = ()
 ) -> list[str]:
     """Every deal property a pull asks for: base, canonical fields, stage entry dates, policy extras."""
     names = [
@@ -431,16 +410,16 @@ def _upper(value: object) -> str:
 
 def deal_from_hubspot(
     payload: Payload,
-    pipelines: Mapping[str, Pipeline],
-    field_names: Mapping[DealField, str],
+    pipelines: Mapping[str, model.Pipeline],
+    field_names: Mapping[model.DealField, str],
     *,
     extra_fields: Iterable[str] = (),
     field_types: Mapping[str, str] | None = None,
-    contacts: Iterable[Contact] = (),
-    activities: Iterable[Activity] = (),
-    auto_tasks: Iterable[AutoTask] = (),
-    rep_tasks: Iterable[RepTask] = (),
-) -> Deal:
+    contacts: Iterable[model.Contact] = (),
+    activities: Iterable[model.Activity] = (),
+    auto_tasks: Iterable[model.AutoTask] = (),
+    rep_tasks: Iterable[model.RepTask] = (),
+) -> model.Deal:
     """A deal aggregate, or ``SkipRecord`` naming the property and the reason: it sits in a pipeline or
     stage the directory does not know, has no create or modify date, or holds a value that is unreadable,
     of the wrong type or out of bounds (docs/crm-fields.md, "Bounds")."""
@@ -459,47 +438,35 @@ def deal_from_hubspot(
             rep_tasks=rep_tasks,
         )
     except BadValue as bad:
-        raise SkipRecord(
-            f"deal {deal_id}: {bad}",
-            object_type="deal",
-            record_id=deal_id,
-            field=bad.field,
-            reason=bad.reason,
-        ) from None
+        raise bad.skip("deal", deal_id) from None
 
 
 def _deal(
     deal_id: str,
     payload: Payload,
-    pipelines: Mapping[str, Pipeline],
-    field_names: Mapping[DealField, str],
+    pipelines: Mapping[str, model.Pipeline],
+    field_names: Mapping[model.DealField, str],
     *,
     extra_fields: Iterable[str],
     field_types: Mapping[str, str],
-    contacts: Iterable[Contact],
-    activities: Iterable[Activity],
-    auto_tasks: Iterable[AutoTask],
-    rep_tasks: Iterable[RepTask],
-) -> Deal:
+    contacts: Iterable[model.Contact],
+    activities: Iterable[model.Activity],
+    auto_tasks: Iterable[model.AutoTask],
+    rep_tasks: Iterable[model.RepTask],
+) -> model.Deal:
     props = _properties(payload)
 
     def text(name: str) -> str | None:
         return bounds.text(name, props.get(name))
 
-    def field(f: DealField) -> str | None:
+    def field(f: model.DealField) -> str | None:
         return text(field_names[f])
 
     pipeline_id = text("pipeline") or "default"
     pipeline = pipelines.get(pipeline_id)
     stage = pipeline.stage(text("dealstage") or "") if pipeline else None
     if stage is None:
-        raise SkipRecord(
-            f"deal {deal_id}: unknown pipeline or stage",
-            object_type="deal",
-            record_id=deal_id,
-            field="dealstage",
-            reason="unknown_stage",
-        )
+        raise BadValue("dealstage", "unknown_stage", "unknown pipeline or stage")
     created = read_datetime("createdate", props.get("createdate")) or read_datetime(
         "createdAt", payload.get("createdAt")
     )
@@ -507,25 +474,20 @@ def _deal(
         "updatedAt", payload.get("updatedAt")
     )
     if created is None or modified is None:
-        raise SkipRecord(
-            f"deal {deal_id}: no create or modify date",
-            object_type="deal",
-            record_id=deal_id,
-            field="createdate" if created is None else "hs_lastmodifieddate",
-            reason="missing_date",
-        )
-    fields: dict[str, FieldValue] = {
+        missing = "createdate" if created is None else "hs_lastmodifieddate"
+        raise BadValue(missing, "missing_date", "no create or modify date")
+    fields: dict[str, model.FieldValue] = {
         name: typed_value(name, props.get(name), field_types.get(name)) for name in extra_fields
     }
-    for reason_field in (DealField.FOLLOWUP_REASON, DealField.CLOSE_REASON):
+    for reason_field in (model.DealField.FOLLOWUP_REASON, model.DealField.CLOSE_REASON):
         fields.setdefault(field_names[reason_field], field(reason_field))
-    interval_name = field_names[DealField.AGREED_INTERVAL_DAYS]
+    interval_name = field_names[model.DealField.AGREED_INTERVAL_DAYS]
     interval = bounds.interval_days(interval_name, read_number(interval_name, props.get(interval_name)))
-    date_name = field_names[DealField.NEXT_STEP_DATE]
-    score_name = field_names[DealField.QUALIFICATION_SCORE]
-    since_name = field_names[DealField.FOLLOWUP_STATE_SINCE]
+    date_name = field_names[model.DealField.NEXT_STEP_DATE]
+    score_name = field_names[model.DealField.QUALIFICATION_SCORE]
+    since_name = field_names[model.DealField.FOLLOWUP_STATE_SINCE]
     entered_name = f"hs_date_entered_{stage.id}"
-    return Deal(
+    return model.Deal(
         id=deal_id,
         name=text("dealname") or "",
         pipeline_id=pipeline_id,
@@ -537,18 +499,20 @@ def _deal(
         amount=read_number("amount", props.get("amount")),
         currency=text("deal_currency_code"),
         close_date=read_date("closedate", props.get("closedate")),
-        next_step=NextStep(
-            what=field(DealField.NEXT_STEP),
-            why=field(DealField.NEXT_STEP_WHY),
+        next_step=model.NextStep(
+            what=field(model.DealField.NEXT_STEP),
+            why=field(model.DealField.NEXT_STEP_WHY),
             when=read_date(date_name, props.get(date_name)),
         ),
-        agreement=Agreement(
+        agreement=model.Agreement(
             interval_days=interval,
-            channel=_enum(field(DealField.AGREED_CHANNEL), Channel, None),
+            channel=_enum(field(model.DealField.AGREED_CHANNEL), model.Channel, None),
         ),
         qualification_score=read_number(score_name, props.get(score_name)),
-        readiness=_enum(field(DealField.READINESS), Readiness, Readiness.UNKNOWN),
-        followup_state=_enum(field(DealField.FOLLOWUP_STATE), FollowupState, FollowupState.ACTIVE),
+        readiness=_enum(field(model.DealField.READINESS), model.Readiness, model.Readiness.UNKNOWN),
+        followup_state=_enum(
+            field(model.DealField.FOLLOWUP_STATE), model.FollowupState, model.FollowupState.ACTIVE
+        ),
         followup_state_since=read_datetime(since_name, props.get(since_name)),
         fields=fields,
         contacts=tuple(sorted(contacts, key=lambda c: (not c.is_primary, _id_order(c.id)))),

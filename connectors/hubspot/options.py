@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors.hubspot.limits import LimiterSettings
 from connectors.retry import RetrySettings
 from policies.model import ContactRole, DealField
 
@@ -162,6 +163,20 @@ class HubSpotOptions(BaseModel):
         """(requests per 10 seconds, requests per day) for this portal."""
         ten, day = TIER_LIMITS[self.tier]
         return (self.ten_second_limit or ten, self.daily_limit or day)
+
+    @property
+    def limiter_settings(self) -> LimiterSettings:
+        """The rate limiter's settings: this portal's limits, crm-followup's share of the daily one, the
+        headroom below the 10-second one, the search pace and the zone the daily limit resets in."""
+        ten, day = self.limits
+        return LimiterSettings(
+            ten_second_limit=ten,
+            daily_limit=day,
+            daily_share=self.daily_budget_share,
+            headroom=self.ten_second_headroom,
+            search_per_second=self.search_per_second,
+            account_time_zone=self.account_time_zone,
+        )
 
     def property_for(self, field: DealField) -> str:
         return self.deal_properties.get(field, DEFAULT_DEAL_PROPERTIES[field])

@@ -24,8 +24,8 @@ from connectors.errors import FixConfiguration
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.directory import read_pipelines
 from connectors.hubspot.errors import HubSpotRejected
+from connectors.hubspot.lists import find_list, manual_list_request
 from connectors.hubspot.options import HubSpotOptions
-from connectors.hubspot.write import CONTACTS_OBJECT_TYPE_ID
 from policies.model import DealField
 
 GROUP = "crm_followup"
@@ -229,21 +229,11 @@ def _labels(client: HubSpotClient, options: HubSpotOptions, report: PortalReport
 
 def _lists(client: HubSpotClient, needs: SetupNeeds, report: PortalReport) -> None:
     for name in sorted(needs.nurture_names):
-        found = _find_list(client, name)
+        found = find_list(client, name)
         if found is None:
-            _create(
-                client,
-                report,
-                f"MANUAL contact list {name!r}",
-                "lists.create",
-                "lists",
-                "create",
-                list_create_request={
-                    "name": name,
-                    "objectTypeId": CONTACTS_OBJECT_TYPE_ID,
-                    "processingType": "MANUAL",
-                },
-            )
+            what = f"MANUAL contact list {name!r}"
+            request = manual_list_request(name)
+            _create(client, report, what, "lists.create", "lists", "create", list_create_request=request)
         elif found.get("processingType") != "MANUAL":
             report.problems.append(
                 f"list {name!r} is {found.get('processingType')}, not MANUAL: crm-followup cannot add "
@@ -251,13 +241,3 @@ def _lists(client: HubSpotClient, needs: SetupNeeds, report: PortalReport) -> No
             )
         else:
             report.ok.append(f"nurture list {name!r} exists (id {found.get('listId')})")
-
-
-def _find_list(client: HubSpotClient, name: str) -> Mapping[str, Any] | None:
-    response = client.send(
-        "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
-    )
-    if response.status == 404:  # no such list yet: expected, setup creates it
-        return None
-    found = (response.body or {}).get("list")
-    return found if isinstance(found, dict) else None

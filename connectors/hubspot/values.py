@@ -18,7 +18,7 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from connectors import values as bounds
-from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
+from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue, lenient, read_number
 from policies.model import FieldValue
 
 _EPOCH_MS = re.compile(r"-?\d{1,19}")
@@ -35,14 +35,8 @@ def read_datetime(field: str, value: object) -> datetime | None:
         if not _EPOCH_MS.fullmatch(text):
             raise BadValue(field, OUT_OF_RANGE, f"a millisecond time of {len(text)} digits is out of range")
         return datetime.fromtimestamp(bounds.ms_in_range(field, int(text)) / 1000, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not an ISO-8601 datetime or a millisecond time") from None
-    except OverflowError:  # an offset that moves a moment at the calendar's end past it
-        raise BadValue(field, OUT_OF_RANGE, "a datetime at the end of the calendar") from None
-    return bounds.moment(field, parsed)
+    unreadable = "not an ISO-8601 datetime or a millisecond time"
+    return bounds.iso_moment(field, text.replace("Z", "+00:00"), kind="datetime", unreadable=unreadable)
 
 
 def read_date(field: str, value: object) -> date | None:
@@ -62,43 +56,9 @@ def read_date(field: str, value: object) -> date | None:
     return None if moment is None else bounds.day(field, moment.date())
 
 
-def read_number(field: str, value: object) -> float | None:
-    """A number property (a string on the wire), finite and bounded; None when empty."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not a number") from None
-    except OverflowError:  # an int beyond a float's range
-        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
-    return bounds.finite_number(field, number)
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_datetime("-", value)
-    except BadValue:
-        return None
-
-
-def parse_date(value: object) -> date | None:
-    """Lenient ``read_date``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_date("-", value)
-    except BadValue:
-        return None
-
-
-def parse_float(value: object) -> float | None:
-    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_number("-", value)
-    except BadValue:
-        return None
+parse_datetime = lenient(read_datetime)
+parse_date = lenient(read_date)
+parse_float = lenient(read_number)
 
 
 def ms(moment: datetime) -> int:

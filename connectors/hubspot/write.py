@@ -31,16 +31,16 @@ import structlog
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
 from connectors.held_back import held_back
-from connectors.hubspot.aggregate import AggregateBuilder
+from connectors.hubspot.batch_update import batch_update
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotRejected
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
+from connectors.hubspot.lists import find_list, manual_list_request
 from connectors.hubspot.mapping import modified_stamp
 from connectors.hubspot.options import HubSpotOptions
 from connectors.hubspot.payloads import deal_write_properties
 from connectors.hubspot.values import format_value, ms, parse_datetime
 from connectors.hubspot.write_tasks import TaskWriter
-from connectors.retry import RetrySettings
 from policies.model import (
     Action,
     ChangeStage,
@@ -55,24 +55,19 @@ from policies.model import (
 
 log = structlog.get_logger(__name__)
 
-CONTACTS_OBJECT_TYPE_ID = "0-1"
 MEMBERSHIP_BATCH = 1000
 
 
 class Writer:
+    """Writes actions back in batches (deal properties, nurture list memberships); tasks through ``tasks``."""
+
     def __init__(
-        self,
-        client: HubSpotClient,
-        fetcher: Fetcher,
-        builder: AggregateBuilder,
-        options: HubSpotOptions,
-        retry: RetrySettings,
-        sleep: Callable[[float], None],
+        self, client: HubSpotClient, fetcher: Fetcher, options: HubSpotOptions, tasks: TaskWriter
     ) -> None:
         self._client = client
         self._fetcher = fetcher
         self._options = options
-        self._tasks = TaskWriter(client, fetcher, builder, retry, sleep)
+        self._tasks = tasks
         self._list_ids: dict[str, str] = {}
         self._field_names = {f: options.property_for(f) for f in DealField}
 
@@ -172,14 +167,8 @@ class Writer:
         merged, writers = checked.merged, checked.writers
         outcomes: dict[str, ActionOutcome] = {}
         for chunk in chunked(list(merged), BATCH_READ_SIZE):
-            inputs = [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]
             try:
-                response = self._client.send(
-                    "deals.batch_update",
-                    "deals.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={"inputs": inputs},
-                )
+                response = batch_update(self._client, "deals", merged, chunk)
                 results = (response.body or {}).get("results") or []
                 written = {str(r["id"]): modified_stamp(r) for r in results}
             except SkipRecord as exc:
@@ -200,14 +189,7 @@ class Writer:
         written: dict[str, datetime | None] = {}
         for deal_id in chunk:
             try:
-                response = self._client.send(
-                    "deals.batch_update",
-                    "deals.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={
-                        "inputs": [{"id": deal_id, "properties": merged[deal_id]}]
-                    },
-                )
+                response = batch_update(self._client, "deals", merged, [deal_id])
             except SkipRecord:
                 continue
             results = (response.body or {}).get("results") or []
@@ -223,15 +205,9 @@ class Writer:
         list_id = self._find_list(name)
         if list_id is None and create:
             try:
+                request = manual_list_request(name)
                 response = self._client.send_once(
-                    "lists.create",
-                    "lists",
-                    "create",
-                    list_create_request={
-                        "name": name,
-                        "objectTypeId": CONTACTS_OBJECT_TYPE_ID,
-                        "processingType": "MANUAL",
-                    },
+                    "lists.create", "lists", "create", list_create_request=request
                 )
                 list_id = str(((response.body or {}).get("list") or {}).get("listId") or "") or None
             except (RetryLater, HubSpotRejected):
@@ -244,12 +220,7 @@ class Writer:
         return list_id
 
     def _find_list(self, name: str) -> str | None:
-        response = self._client.send(
-            "lists.get_by_name", "lists", "get_by_name", name, CONTACTS_OBJECT_TYPE_ID, missing_ok=True
-        )
-        if response.status == 404:  # not created yet
-            return None
-        found = (response.body or {}).get("list") or {}
+        found = find_list(self._client, name) or {}
         return str(found["listId"]) if found.get("listId") else None
 
     def _write_nurture(

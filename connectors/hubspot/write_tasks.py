@@ -15,7 +15,7 @@ with the reason below its text and never gets our key line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ import structlog
 from connectors.base import ActionOutcome, OutcomeStatus
 from connectors.errors import RetryLater, SkipRecord
 from connectors.hubspot.aggregate import AggregateBuilder, KnownTask
+from connectors.hubspot.batch_update import batch_update
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fetch import BATCH_READ_SIZE, Fetcher, chunked
 from connectors.hubspot.mapping import ENGAGEMENT_PROPERTIES, modified_stamp, parse_task_key
@@ -35,7 +36,6 @@ from connectors.hubspot.payloads import (
     task_update_properties,
 )
 from connectors.hubspot.values import parse_datetime
-from connectors.retry import RetrySettings, call_with_retry
 from policies.model import CloseTask, CreateTask, UpdateTask
 
 log = structlog.get_logger(__name__)
@@ -50,19 +50,12 @@ class _LookupFailed(Exception):
 
 
 class TaskWriter:
-    def __init__(
-        self,
-        client: HubSpotClient,
-        fetcher: Fetcher,
-        builder: AggregateBuilder,
-        retry: RetrySettings,
-        sleep: Callable[[float], None],
-    ) -> None:
+    """Creates, updates and closes our tasks in batches (see the module docstring)."""
+
+    def __init__(self, client: HubSpotClient, fetcher: Fetcher, builder: AggregateBuilder) -> None:
         self._client = client
         self._fetcher = fetcher
         self._builder = builder
-        self._retry = retry
-        self._sleep = sleep
 
     # ------------------------------------------------------------------------------------------ create
 
@@ -107,7 +100,7 @@ class TaskWriter:
                 pending = []
 
         try:
-            call_with_retry(attempt, self._retry, sleep=self._sleep)
+            self._client.retrying(attempt)
         except (RetryLater, _LookupFailed) as failure:
             error = failure.error if isinstance(failure, _LookupFailed) else failure
             return {**outcomes, **{a.key: _retry_later(a.key, error) for a in pending}}
@@ -187,14 +180,8 @@ class TaskWriter:
             updates.setdefault(action.task_id, {}).update(props)
             owners.setdefault(action.task_id, []).append(action.key)
         for chunk in chunked(list(updates), BATCH_READ_SIZE):
-            inputs = [{"id": task_id, "properties": updates[task_id]} for task_id in chunk]
             try:
-                response = self._client.send(
-                    "tasks.batch_update",
-                    "tasks.batch",
-                    "update",
-                    batch_input_simple_public_object_batch_input={"inputs": inputs},
-                )
+                response = batch_update(self._client, "tasks", updates, chunk)
             except RetryLater as exc:
                 for task_id in chunk:
                     outcomes.update({k: _retry_later(k, exc) for k in owners[task_id]})

@@ -41,20 +41,11 @@ from urllib.parse import urlencode
 
 import structlog
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceMalformedRequest,
-    SalesforceMoreThanOneRecord,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
-)
 
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
 from connectors.salesforce.auth import AccessToken, TokenSource
-from connectors.salesforce.errors import SessionExpired, error_codes, translate
+from connectors.salesforce.errors import SessionExpired, error_codes, sdk_error, translate
 from connectors.salesforce.limits import ApiBudget
 from connectors.salesforce.session import TimeoutSession
 
@@ -64,14 +55,6 @@ Record = Mapping[str, Any]
 log = structlog.get_logger(__name__)
 
 MAX_QUERIES_PER_CALL = 5  # Composite: at most 5 query operations (query, queryAll, query more) per call
-# what simple-salesforce raises for a status (its util.exception_handler), for failed subrequests
-_ERROR_BY_STATUS: Mapping[int, type[SalesforceError]] = {
-    300: SalesforceMoreThanOneRecord,
-    400: SalesforceMalformedRequest,
-    401: SalesforceExpiredSession,
-    403: SalesforceRefusedRequest,
-    404: SalesforceResourceNotFound,
-}
 
 
 class SalesforceClient:
@@ -387,6 +370,5 @@ def _page_of(item: Mapping[str, Any] | None, url: str, resource: str) -> dict[st
     status = int(item.get("httpStatusCode") or 0)
     body = item.get("body")
     if status >= 300 or not isinstance(body, Mapping):
-        error = _ERROR_BY_STATUS.get(status, SalesforceGeneralError)
-        raise error(url, status, resource, json.dumps(body).encode())  # codes read as from the wire
+        raise sdk_error(url, status, resource, json.dumps(body).encode())  # codes read as from the wire
     return dict(body)

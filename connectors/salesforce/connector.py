@@ -11,19 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
-from connectors.base import (
-    ActionOutcome,
-    ApiUsage,
-    ChangeBatch,
-    Cursor,
-    Directory,
-    KnownDeals,
-    PriorUsage,
-    SetupNeeds,
-    SetupReport,
-    TaskView,
-    no_prior_usage,
-)
+from connectors import base
 from connectors.history import HistoryRead
 from connectors.salesforce import soql
 from connectors.salesforce.auth import TokenSource
@@ -57,8 +45,8 @@ class SalesforceConnector:
         puller: Puller,
         writer: Writer,
         *,
+        now: Callable[[], datetime],
         extra_deal_fields: Sequence[str] = (),
-        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = options
         self.client = client
@@ -74,20 +62,20 @@ class SalesforceConnector:
 
     # -- gather -------------------------------------------------------------------------------------
 
-    def read_directory(self) -> Directory:
+    def read_directory(self) -> base.Directory:
         """Users (with ``TimeZoneSidKey``) and the org's one stage list, in one Composite call."""
         return self._org.read()
 
     def pull_changes(
-        self, directory: Directory, cursor: Cursor | None, known: KnownDeals | None = None
-    ) -> Iterator[ChangeBatch]:
+        self, directory: base.Directory, cursor: base.Cursor | None, known: base.KnownDeals | None = None
+    ) -> Iterator[base.ChangeBatch]:
         self._org.remember(directory)
         for batch in self._puller.pull(directory, cursor, known):
             self._org.remember_task_owners(batch.deals)
             yield batch
 
     def read_histories(
-        self, deals: Sequence[Deal], directory: Directory, *, all_since: datetime | None = None
+        self, deals: Sequence[Deal], directory: base.Directory, *, all_since: datetime | None = None
     ) -> HistoryRead:
         """OpportunityHistory and OpportunityFieldHistory of ``deals`` (``history.py``)."""
         del directory
@@ -109,23 +97,23 @@ class SalesforceConnector:
             self.client, self.options.task_key_field, keys, keys_per_query=self.options.write_batch_size
         )
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+    def apply(self, actions: Sequence[Action]) -> list[base.ActionOutcome]:
         return self._writer.apply(actions) if actions else []
 
     # -- setup and the demo ---------------------------------------------------------------------------
 
-    def setup(self, needs: SetupNeeds, *, dry_run: bool) -> SetupReport:
+    def setup(self, needs: base.SetupNeeds, *, dry_run: bool) -> base.SetupReport:
         """``followup setup salesforce``: check the org against ``needs``, create what may be created."""
         return run_setup(self.client, self.options, needs, dry_run=dry_run)
 
-    def followup_tasks(self, limit: int) -> list[TaskView]:
+    def followup_tasks(self, limit: int) -> list[base.TaskView]:
         """The last ``limit`` tasks crm-followup created (newest first), as a rep reads them."""
         rows = self.client.query_records(soql.recent_followup_tasks(self.options.task_key_field, limit))
         return [task_view(row) for row in rows]
 
     # -- housekeeping -------------------------------------------------------------------------------
 
-    def usage(self) -> ApiUsage:
+    def usage(self) -> base.ApiUsage:
         return self.client.budget.usage()
 
     def close(self) -> None:
@@ -140,7 +128,7 @@ def build_salesforce_connector(
     now: Callable[[], datetime],
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
-    prior_usage: PriorUsage = no_prior_usage,
+    prior_usage: base.PriorUsage = base.no_prior_usage,
 ) -> SalesforceConnector:
     """A connector for ``options``; no network call happens until it is used.
 

@@ -66,6 +66,22 @@ SETUP_CODES = frozenset(
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID"})
 
 
+# what simple-salesforce raises for a status (its util.exception_handler)
+_SDK_ERROR_BY_STATUS: Mapping[int, type[SalesforceError]] = {
+    300: SalesforceMoreThanOneRecord,
+    400: SalesforceMalformedRequest,
+    401: SalesforceExpiredSession,
+    403: SalesforceRefusedRequest,
+    404: SalesforceResourceNotFound,
+}
+
+
+def sdk_error(url: str, status: int, resource: str, content: bytes) -> SalesforceError:
+    """The simple-salesforce exception a request alone would raise for ``status`` (a failed Composite
+    subrequest is translated like one), for ``translate``."""
+    return _SDK_ERROR_BY_STATUS.get(status, SalesforceGeneralError)(url, status, resource, content)
+
+
 class SessionExpired(CrmError):
     """Salesforce rejected the access token (401 INVALID_SESSION_ID): fetch a new one and try again."""
 

@@ -45,8 +45,8 @@ from connectors.base import RejectedRecord
 from connectors.history import OWN_FIELDS, FieldVersion, HistoryRead, Reader, canonical_readers, read_text
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.values import read_date, read_datetime, read_number
-from connectors.values import UNREADABLE, BadValue
+from connectors.salesforce.values import read_date, read_datetime
+from connectors.values import UNREADABLE, BadValue, read_number
 from policies.model import Deal, DealField, FieldValue
 
 # Field history is kept 18 months in the org (Salesforce Help, "Field History Tracking"); up to 24 months
@@ -276,15 +276,7 @@ class HistoryReader:
                 versions = stage_versions(stage_rows.get(deal_id, []), self._stage_ids)
                 versions += change_versions(change_rows.get(deal_id, []), self._fields, deal.created_at)
             except BadValue as bad:
-                rejected.append(
-                    RejectedRecord(
-                        "Opportunity",
-                        deal_id,
-                        bad.reason,
-                        bad.field,
-                        f"Opportunity {deal_id}: history: {bad}",
-                    )
-                )
+                rejected.append(RejectedRecord.of(bad.skip("Opportunity", deal_id, "history: ")))
                 continue
             changes[deal_id] = tuple(versions)
         off = [f for name, f in self._fields.items() if not tracking.get(name, False)]

@@ -20,7 +20,6 @@ from typing import Any
 
 from connectors import values as bounds
 from connectors.base import TaskView
-from connectors.errors import SkipRecord
 from connectors.salesforce.activities import (
     activity_from_email,
     activity_from_event,
@@ -34,28 +33,10 @@ from connectors.salesforce.values import (
     parse_number,
     read_date,
     read_datetime,
-    read_number,
     token,
 )
-from connectors.values import BadValue
-from policies.model import (
-    Activity,
-    Agreement,
-    AutoTask,
-    Channel,
-    Contact,
-    ContactRole,
-    Deal,
-    DealField,
-    FieldValue,
-    FollowupState,
-    NextStep,
-    Owner,
-    Pipeline,
-    Readiness,
-    RepTask,
-    Stage,
-)
+from connectors.values import BadValue, read_number
+from policies import model
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +44,14 @@ class MappingConfig:
     """What the mapping needs to know from the options (pure data)."""
 
     pipeline_id: str
-    opportunity_fields: Mapping[DealField, str]
-    contact_roles: Mapping[str, ContactRole]
+    opportunity_fields: Mapping[model.DealField, str]
+    contact_roles: Mapping[str, model.ContactRole]
     stage_ids: Mapping[str, str] = field(default_factory=dict)  # StageName -> policy stage id
     task_key_field: str = "Followup_Key__c"
     task_rule_field: str = "Followup_Rule__c"
     extra_deal_fields: tuple[str, ...] = ()
     default_time_zone: str = "UTC"
-    owners: Mapping[str, Owner] = field(default_factory=dict)
+    owners: Mapping[str, model.Owner] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -78,8 +59,8 @@ class MappingConfig:
 # ------------------------------------------------------------------------------------------------
 
 
-def owner_from_user(user: Record) -> Owner:
-    return Owner(
+def owner_from_user(user: Record) -> model.Owner:
+    return model.Owner(
         id=str(user["Id"]),
         name=str(user.get("Name") or ""),
         email=user.get("Email"),
@@ -101,7 +82,7 @@ def task_view(row: Record) -> TaskView:
 
 def pipeline_from_stages(
     rows: Iterable[Record], *, pipeline_id: str, label: str, stage_ids: Mapping[str, str] | None = None
-) -> Pipeline:
+) -> model.Pipeline:
     """One pipeline from ``OpportunityStage`` rows; ``Stage.id`` is the StageName (``ApiName``), or the
     policy stage id ``stage_ids`` maps it to."""
     stage_ids = stage_ids or {}
@@ -112,7 +93,7 @@ def pipeline_from_stages(
         probability = parse_number(row.get("DefaultProbability"))
         name = str(row.get("ApiName") or row["MasterLabel"])
         stages.append(
-            Stage(
+            model.Stage(
                 id=stage_ids.get(name, name),
                 label=str(row.get("MasterLabel") or row.get("ApiName")),
                 pipeline_id=pipeline_id,
@@ -122,7 +103,7 @@ def pipeline_from_stages(
                 probability=probability / 100 if probability is not None else None,
             )
         )
-    return Pipeline(id=pipeline_id, label=label, stages=tuple(stages))
+    return model.Pipeline(id=pipeline_id, label=label, stages=tuple(stages))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -130,21 +111,23 @@ def pipeline_from_stages(
 # ------------------------------------------------------------------------------------------------
 
 
-def contacts_from_roles(rows: Iterable[Record], roles: Mapping[str, ContactRole]) -> tuple[Contact, ...]:
+def contacts_from_roles(
+    rows: Iterable[Record], roles: Mapping[str, model.ContactRole]
+) -> tuple[model.Contact, ...]:
     """One ``Contact`` per ContactId, with every role it plays on the opportunity."""
-    merged: dict[str, Contact] = {}
+    merged: dict[str, model.Contact] = {}
     for row in rows:
         contact_id = row.get("ContactId")
         if not contact_id:
             continue
         role_name = row.get("Role")
-        role = roles.get(str(role_name), ContactRole.OTHER) if role_name else None
+        role = roles.get(str(role_name), model.ContactRole.OTHER) if role_name else None
         detail = row.get("Contact")
         if not isinstance(detail, Mapping):
             detail = {}
         previous = merged.get(str(contact_id))
         email = detail.get("Email")
-        merged[str(contact_id)] = Contact(
+        merged[str(contact_id)] = model.Contact(
             id=str(contact_id),
             name=str(detail.get("Name") or (previous.name if previous else "")),
             email=(email if isinstance(email, str) else None) or (previous.email if previous else None),
@@ -162,21 +145,24 @@ def _enum(value: Any, enum: type[Any], default: Any) -> Any:
         return default
 
 
-def _field_value(name: str, value: Any) -> FieldValue:
+def _field_value(name: str, value: Any) -> model.FieldValue:
     """An extra field a policy reads: a JSON scalar as it came (numbers finite and bounded)."""
     return bounds.scalar(name, value)
 
 
 def stage_of(
-    record: Record, pipeline: Pipeline | None, pipeline_id: str, stage_ids: Mapping[str, str] | None = None
-) -> Stage:
+    record: Record,
+    pipeline: model.Pipeline | None,
+    pipeline_id: str,
+    stage_ids: Mapping[str, str] | None = None,
+) -> model.Stage:
     """The directory stage named by ``StageName``, else one built from the record's IsClosed/IsWon."""
     name = str(record.get("StageName") or "")
     stage_id = (stage_ids or {}).get(name, name)
     stage = pipeline.stage(stage_id) if pipeline else None
     if stage is not None:
         return stage
-    return Stage(
+    return model.Stage(
         id=stage_id,
         label=name,
         pipeline_id=pipeline_id,
@@ -190,10 +176,10 @@ def deal_from_records(
     emails: Sequence[Record],
     *,
     config: MappingConfig,
-    pipeline: Pipeline | None,
+    pipeline: model.Pipeline | None,
     now: datetime,
-    contact_touches: Sequence[Activity] = (),
-) -> Deal:
+    contact_touches: Sequence[model.Activity] = (),
+) -> model.Deal:
     """The whole ``Deal`` aggregate of one opportunity row (with its child sets) and its e-mails.
 
     ``contact_touches`` are touches logged on the deal's contacts but related to other records; they join
@@ -206,13 +192,7 @@ def deal_from_records(
             opportunity, emails, config=config, pipeline=pipeline, now=now, contact_touches=contact_touches
         )
     except BadValue as bad:
-        raise SkipRecord(
-            f"Opportunity {record_id}: {bad}",
-            object_type="Opportunity",
-            record_id=record_id,
-            field=bad.field,
-            reason=bad.reason,
-        ) from None
+        raise bad.skip("Opportunity", record_id) from None
 
 
 def _deal(
@@ -220,10 +200,10 @@ def _deal(
     emails: Sequence[Record],
     *,
     config: MappingConfig,
-    pipeline: Pipeline | None,
+    pipeline: model.Pipeline | None,
     now: datetime,
-    contact_touches: Sequence[Activity],
-) -> Deal:
+    contact_touches: Sequence[model.Activity],
+) -> model.Deal:
     f = config.opportunity_fields
     record_id = str(opportunity["Id"])
 
@@ -235,17 +215,12 @@ def _deal(
         "SystemModstamp", opportunity.get("SystemModstamp")
     )
     if created is None or modified is None:
-        raise SkipRecord(
-            f"Opportunity {record_id}: CreatedDate or LastModifiedDate missing",
-            object_type="Opportunity",
-            record_id=record_id,
-            field="CreatedDate" if created is None else "LastModifiedDate",
-            reason="missing_date",
-        )
+        missing = "CreatedDate" if created is None else "LastModifiedDate"
+        raise BadValue(missing, "missing_date", "CreatedDate or LastModifiedDate missing")
     mirrors = {str(e["ActivityId"]): e for e in emails if e.get("ActivityId")}
-    touches: dict[str, Activity] = {}
-    auto_tasks: list[AutoTask] = []
-    rep_tasks: list[RepTask] = []
+    touches: dict[str, model.Activity] = {}
+    auto_tasks: list[model.AutoTask] = []
+    rep_tasks: list[model.RepTask] = []
     for task in children(opportunity, "Tasks"):
         owner = config.owners.get(str(task.get("OwnerId")))
         auto = auto_task_from_task(
@@ -281,14 +256,14 @@ def _deal(
     activities = list(touches.values())
     activities.sort(key=lambda a: (a.occurred_at, a.id))
     auto_tasks.sort(key=lambda t: (t.created_at, t.id))
-    interval_name = f[DealField.AGREED_INTERVAL_DAYS]
+    interval_name = f[model.DealField.AGREED_INTERVAL_DAYS]
     interval = bounds.interval_days(interval_name, read_number(interval_name, opportunity.get(interval_name)))
-    channel = _enum(text(f[DealField.AGREED_CHANNEL]), Channel, None)
+    channel = _enum(text(f[model.DealField.AGREED_CHANNEL]), model.Channel, None)
     owner_id = text("OwnerId")
-    score_name = f[DealField.QUALIFICATION_SCORE]
-    date_name = f[DealField.NEXT_STEP_DATE]
-    since_name = f[DealField.FOLLOWUP_STATE_SINCE]
-    return Deal(
+    score_name = f[model.DealField.QUALIFICATION_SCORE]
+    date_name = f[model.DealField.NEXT_STEP_DATE]
+    since_name = f[model.DealField.FOLLOWUP_STATE_SINCE]
+    return model.Deal(
         id=record_id,
         name=text("Name") or "",
         pipeline_id=config.pipeline_id,
@@ -299,15 +274,17 @@ def _deal(
         stage_entered_at=read_datetime("LastStageChangeDate", opportunity.get("LastStageChangeDate")),
         amount=read_number("Amount", opportunity.get("Amount")),
         close_date=read_date("CloseDate", opportunity.get("CloseDate")),
-        next_step=NextStep(
-            what=text(f[DealField.NEXT_STEP]),
-            why=text(f[DealField.NEXT_STEP_WHY]),
+        next_step=model.NextStep(
+            what=text(f[model.DealField.NEXT_STEP]),
+            why=text(f[model.DealField.NEXT_STEP_WHY]),
             when=read_date(date_name, opportunity.get(date_name)),
         ),
-        agreement=Agreement(interval_days=interval, channel=channel),
+        agreement=model.Agreement(interval_days=interval, channel=channel),
         qualification_score=read_number(score_name, opportunity.get(score_name)),
-        readiness=_enum(text(f[DealField.READINESS]), Readiness, Readiness.UNKNOWN),
-        followup_state=_enum(text(f[DealField.FOLLOWUP_STATE]), FollowupState, FollowupState.ACTIVE),
+        readiness=_enum(text(f[model.DealField.READINESS]), model.Readiness, model.Readiness.UNKNOWN),
+        followup_state=_enum(
+            text(f[model.DealField.FOLLOWUP_STATE]), model.FollowupState, model.FollowupState.ACTIVE
+        ),
         followup_state_since=read_datetime(since_name, opportunity.get(since_name)),
         fields={name: _field_value(name, opportunity.get(name)) for name in config.extra_deal_fields},
         contacts=contacts_from_roles(children(opportunity, "OpportunityContactRoles"), config.contact_roles),
@@ -318,24 +295,18 @@ def _deal(
 
 
 def add_contact_touches(
-    deal: Deal, index: Mapping[str, Sequence[tuple[str | None, Activity | BadValue]]]
-) -> Deal:
+    deal: model.Deal, index: Mapping[str, Sequence[tuple[str | None, model.Activity | BadValue]]]
+) -> model.Deal:
     """``deal`` with the touches logged on its contacts for other records (from ``index`` by contact id);
     ``SkipRecord`` when one of them could not be read (``activities.contact_touches``)."""
     known = {a.id for a in deal.activities}
-    extra: dict[str, Activity] = {}
+    extra: dict[str, model.Activity] = {}
     for contact in deal.contacts:
         for related_to, touch in index.get(contact.id, ()):
             if related_to == deal.id:
                 continue
             if isinstance(touch, BadValue):
-                raise SkipRecord(
-                    f"Opportunity {deal.id}: a touch on contact {contact.id}: {touch}",
-                    object_type="Opportunity",
-                    record_id=deal.id,
-                    field=touch.field,
-                    reason=touch.reason,
-                )
+                raise touch.skip("Opportunity", deal.id, f"a touch on contact {contact.id}: ")
             if touch.id not in known:
                 extra.setdefault(touch.id, touch)
     if not extra:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -62,8 +62,28 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class JwtBearerAuth(_Frozen):
+class _Auth(_Frozen):
+    """An auth flow whose secrets each come from an environment variable or a file: exactly one of
+    ``<secret>_env`` and ``<secret>_file`` for each of ``_secrets``, at most one for each of ``_optional``."""
+
+    _secrets: ClassVar[tuple[str, ...]] = ()
+    _optional: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> Self:
+        for secret in (*self._secrets, *self._optional):
+            sources = f"{secret}_env", f"{secret}_file"
+            given = sum(getattr(self, source) is not None for source in sources)
+            if given > 1 or (given == 0 and secret in self._secrets):
+                exactly = "exactly" if secret in self._secrets else "at most"
+                raise ValueError(f"set {exactly} one of {', '.join(sources)}")
+        return self
+
+
+class JwtBearerAuth(_Auth):
     """OAuth 2.0 JWT bearer flow: a signed assertion for ``username``, no stored token."""
+
+    _secrets = ("private_key",)
 
     kind: Literal["jwt_bearer"] = "jwt_bearer"
     consumer_key: str = Field(min_length=1)
@@ -72,30 +92,23 @@ class JwtBearerAuth(_Frozen):
     private_key_env: str | None = None  # an environment variable holding the PEM text
     audience: str | None = None  # None: login_url (https://test.salesforce.com for sandbox orgs)
 
-    @model_validator(mode="after")
-    def _one_key_source(self) -> JwtBearerAuth:
-        if (self.private_key_file is None) == (self.private_key_env is None):
-            raise ValueError("set exactly one of private_key_file, private_key_env")
-        return self
 
-
-class ClientCredentialsAuth(_Frozen):
+class ClientCredentialsAuth(_Auth):
     """OAuth 2.0 client credentials flow: the connected app runs as its configured integration user."""
+
+    _secrets = ("client_secret",)
 
     kind: Literal["client_credentials"] = "client_credentials"
     client_id: str = Field(min_length=1)
     client_secret_env: str | None = None
     client_secret_file: Path | None = None
 
-    @model_validator(mode="after")
-    def _one_secret_source(self) -> ClientCredentialsAuth:
-        if (self.client_secret_env is None) == (self.client_secret_file is None):
-            raise ValueError("set exactly one of client_secret_env, client_secret_file")
-        return self
 
-
-class PasswordAuth(_Frozen):
+class PasswordAuth(_Auth):
     """Legacy OAuth username-password flow (Salesforce is retiring it: prefer jwt_bearer)."""
+
+    _secrets = ("consumer_secret", "password")
+    _optional = ("security_token",)
 
     kind: Literal["password"] = "password"
     consumer_key: str = Field(min_length=1)
@@ -107,29 +120,15 @@ class PasswordAuth(_Frozen):
     security_token_env: str | None = None  # appended to the password when the org requires it
     security_token_file: Path | None = None
 
-    @model_validator(mode="after")
-    def _sources(self) -> PasswordAuth:
-        if (self.consumer_secret_env is None) == (self.consumer_secret_file is None):
-            raise ValueError("set exactly one of consumer_secret_env, consumer_secret_file")
-        if (self.password_env is None) == (self.password_file is None):
-            raise ValueError("set exactly one of password_env, password_file")
-        if self.security_token_env is not None and self.security_token_file is not None:
-            raise ValueError("set at most one of security_token_env, security_token_file")
-        return self
 
-
-class AccessTokenAuth(_Frozen):
+class AccessTokenAuth(_Auth):
     """A session id obtained elsewhere (a sandbox, ``sf org display``); it expires and cannot be renewed."""
+
+    _secrets = ("access_token",)
 
     kind: Literal["access_token"] = "access_token"
     access_token_env: str | None = None
     access_token_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> AccessTokenAuth:
-        if (self.access_token_env is None) == (self.access_token_file is None):
-            raise ValueError("set exactly one of access_token_env, access_token_file")
-        return self
 
 
 AuthOptions = Annotated[

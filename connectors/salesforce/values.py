@@ -9,74 +9,38 @@ serve what is not a deal's data (cursor stamps, conflict checks).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors import values as bounds
-from connectors.values import OUT_OF_RANGE, UNREADABLE, WRONG_TYPE, BadValue
+from connectors.values import UNREADABLE, WRONG_TYPE, BadValue, lenient, read_number
 
 Record = Mapping[str, Any]
 
 
 def read_datetime(field: str, value: Any) -> datetime | None:
     """A Salesforce dateTime (``2013-05-20T20:49:32.000+0000``) as an aware UTC datetime inside the bounds."""
-    if value is None or value == "":
+    text = bounds.wire_text(field, value, "dateTime")
+    if text is None:
         return None
-    if not isinstance(value, str):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a dateTime belongs")
-    try:
-        parsed = datetime.fromisoformat(value)
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not an ISO-8601 dateTime") from None
-    except OverflowError:  # an offset that moves a moment at the calendar's end past it
-        raise BadValue(field, OUT_OF_RANGE, "a dateTime at the end of the calendar") from None
-    return bounds.moment(field, parsed)
+    return bounds.iso_moment(field, text, kind="dateTime", unreadable="not an ISO-8601 dateTime")
 
 
 def read_date(field: str, value: Any) -> date | None:
     """A Salesforce date (``2026-03-02``; a dateTime's date part is accepted) inside the bounds."""
-    if value is None or value == "":
+    text = bounds.wire_text(field, value, "date")
+    if text is None:
         return None
-    if not isinstance(value, str):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a date belongs")
     try:
-        parsed = date.fromisoformat(value[:10])
+        parsed = date.fromisoformat(text[:10])
     except ValueError:
         raise BadValue(field, UNREADABLE, "not a date (YYYY-MM-DD)") from None
     return bounds.day(field, parsed)
 
 
-def read_number(field: str, value: Any) -> float | None:
-    """A number (JSON number, or a numeric string), finite and bounded."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadValue(field, WRONG_TYPE, f"a {type(value).__name__} where a number belongs")
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadValue(field, UNREADABLE, "not a number") from None
-    except OverflowError:  # an int beyond a float's range
-        raise BadValue(field, OUT_OF_RANGE, "a number beyond a float's range") from None
-    return bounds.finite_number(field, number)
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """Lenient ``read_datetime``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_datetime("-", value)
-    except BadValue:
-        return None
-
-
-def parse_number(value: Any) -> float | None:
-    """Lenient ``read_number``: None when empty, unreadable or out of bounds."""
-    try:
-        return read_number("-", value)
-    except BadValue:
-        return None
+parse_datetime = lenient(read_datetime)
+parse_number = lenient(read_number)
 
 
 def token(value: Any) -> str:

@@ -120,6 +120,24 @@ def test_remaining_header_slows_down_when_the_window_is_nearly_spent():
     assert sum(t.slept) > 0
 
 
+def test_limiter_settings_come_from_the_tier_unless_the_limits_are_set():
+    """The options give the limiter the tier's limits (or the ones set) and the share, headroom and zone."""
+    options = HubSpotOptions(access_token_env="T", tier="professional", daily_budget_share=0.25)
+    ten, day = options.limits
+    assert options.limiter_settings == LimiterSettings(
+        ten_second_limit=ten,
+        daily_limit=day,
+        daily_share=0.25,
+        headroom=0.9,
+        search_per_second=4.0,
+        account_time_zone="UTC",
+    )
+    own = HubSpotOptions(
+        access_token_env="T", ten_second_limit=50, daily_limit=9_000, account_time_zone="Europe/Berlin"
+    ).limiter_settings
+    assert (own.ten_second_limit, own.daily_limit, own.account_time_zone) == (50, 9_000, "Europe/Berlin")
+
+
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [

@@ -340,6 +340,34 @@ def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: 
     assert restarted.find_applied([first[0].key]) == {first[0].key: (task_id,)}
 
 
+def test_a_deal_update_hubspot_refuses_fails_alone(small: HubSpotSandbox):
+    """HubSpot refuses a whole batch update for one bad deal (400): the deals are written one by one, so the
+    refused deal's action fails and the others' are applied."""
+    connector = _connector(small)
+    _, _, deals = _full(connector)
+    good, bad = [d for d in sorted(deals.values(), key=lambda d: int(d.id)) if not d.is_closed][:2]
+    actions = [
+        SetDealFields(
+            key=make_key("fields", deal.id),
+            deal_id=deal.id,
+            rule_id="fields",
+            explanation=Explanation("test"),
+            fields=fields,
+        )
+        for deal, fields in ((good, {"followup_reason": "asked to wait"}), (bad, {"amount": "lots"}))
+    ]
+
+    outcomes = {o.key: o for o in connector.apply(actions)}
+
+    assert outcomes[actions[0].key].status == OutcomeStatus.APPLIED
+    assert outcomes[actions[0].key].crm_ids == (good.id,)
+    assert outcomes[actions[1].key].status == OutcomeStatus.FAILED
+    assert outcomes[actions[1].key].message == f"HubSpot rejected the update of deal {bad.id}"
+    written = _sdk(small).crm.deals.basic_api.get_by_id(good.id, properties=["followup_reason"])
+    assert written.properties["followup_reason"] == "asked to wait"
+    assert connector.usage().calls_by_endpoint["deals.batch_update"] == 3  # the batch, then one each
+
+
 def test_association_paging_gives_the_same_aggregates():
     """When HubSpot pages a deal's associations, the per-id cursors are followed to the same aggregates."""
     dataset = generate(13, 40, NOW)

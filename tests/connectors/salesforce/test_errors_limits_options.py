@@ -183,7 +183,7 @@ def test_options_defaults_and_validation() -> None:
     )
     assert options.opportunity_fields["next_step"] == "Next_Step__c"
     assert options.opportunity_fields["readiness"] == "Followup_Readiness__c"
-    with pytest.raises(pydantic.ValidationError, match="exactly one of private_key_file"):
+    with pytest.raises(pydantic.ValidationError, match="exactly one of private_key_env, private_key_file"):
         SalesforceOptions.model_validate(
             {"auth": {"kind": "jwt_bearer", "consumer_key": "c", "username": "u"}}
         )
@@ -202,3 +202,62 @@ def test_options_defaults_and_validation() -> None:
         SalesforceOptions.model_validate(
             {"auth": {"kind": "access_token", "access_token_env": "T"}, "colour": 1}
         )
+
+
+@pytest.mark.parametrize(
+    ("auth", "refused"),
+    [
+        ({"kind": "jwt_bearer", "consumer_key": "c", "username": "u"}, "exactly one of private_key_env"),
+        (
+            {
+                "kind": "jwt_bearer",
+                "consumer_key": "c",
+                "username": "u",
+                "private_key_env": "K",
+                "private_key_file": "k",
+            },
+            "exactly one of private_key_env, private_key_file",
+        ),
+        (
+            {"kind": "client_credentials", "client_id": "c"},
+            "exactly one of client_secret_env, client_secret_file",
+        ),
+        (
+            {"kind": "password", "consumer_key": "c", "username": "u", "password_env": "P"},
+            "exactly one of consumer_secret_env, consumer_secret_file",
+        ),
+        (
+            {"kind": "password", "consumer_key": "c", "username": "u", "consumer_secret_env": "S"},
+            "exactly one of password_env, password_file",
+        ),
+        (
+            {
+                "kind": "password",
+                "consumer_key": "c",
+                "username": "u",
+                "consumer_secret_env": "S",
+                "password_file": "p",
+                "security_token_env": "T",
+                "security_token_file": "t",
+            },
+            "at most one of security_token_env, security_token_file",
+        ),
+        ({"kind": "access_token"}, "exactly one of access_token_env, access_token_file"),
+    ],
+)
+def test_each_auth_secret_comes_from_one_source(auth: dict[str, str], refused: str) -> None:
+    """Every secret of every flow comes from an env var or a file, never both (the optional one: at most)."""
+    with pytest.raises(pydantic.ValidationError, match=refused):
+        SalesforceOptions.model_validate({"auth": auth, "instance_url": MY_DOMAIN})
+
+
+@pytest.mark.parametrize(
+    "sources", [{"password_env": "P"}, {"password_file": "p", "security_token_file": "t"}]
+)
+def test_any_one_source_of_each_secret_does(sources: dict[str, str]) -> None:
+    auth = {"kind": "password", "consumer_key": "c", "username": "u", "consumer_secret_file": "s", **sources}
+    options = SalesforceOptions.model_validate({"auth": auth, "instance_url": MY_DOMAIN})
+    assert options.auth.model_dump(mode="json", exclude_none=True) == auth
+
+
+MY_DOMAIN = "https://acme.my.salesforce.com"
