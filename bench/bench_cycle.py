@@ -24,6 +24,10 @@ connector benchmarks' (same seed and size; see their sections).
 
     .venv/bin/python -m bench.bench_cycle [--deals 10000[,100000]] [--crm hubspot,salesforce] [--no-write]
         [--apply-batch-size N]
+
+Each run's rows are recorded per CRM and size in ``bench/results/whole_cycle.json`` (with the command, the
+time and the machine) and the "Whole worker cycle" section of docs/benchmarks.md is rendered from every
+recorded run, so ``--crm hubspot --deals 100000`` replaces only the HubSpot 100,000 rows.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Any
 
 from bench.harness import (
     FOLLOWUP,
+    ROOT,
     machine,
     salesforce_settings,
     serve_hubspot_sandbox,
@@ -53,6 +58,7 @@ from bench.harness import (
 )
 
 SECTION = "## Whole worker cycle"
+RESULTS = ROOT / "bench" / "results" / "whole_cycle.json"
 POLICY = Path(__file__).resolve().parent.parent / "config" / "policies"
 DEAL_WRITES = ("change_stage", "set_deal_fields")
 TASK_WRITES = ("close_task", "update_task")
@@ -282,23 +288,40 @@ def _in_fresh_process(target: Any, deals: int) -> list[dict[str, Any]]:
     return rows
 
 
-def render(results: list[tuple[str, int, list[dict[str, Any]]]], command: str) -> str:
+Run = dict[str, Any]  # {"crm", "deals", "command", "measured", "machine", "rows"}
+
+
+def record(runs: list[Run], path: Path = RESULTS) -> list[Run]:
+    """Store ``runs`` in ``path``, each replacing the recorded run of the same CRM and size; all runs."""
+    recorded: list[Run] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    fresh = {(r["crm"], r["deals"]) for r in runs}
+    kept = [r for r in recorded if (r["crm"], r["deals"]) not in fresh]
+    merged = sorted([*kept, *runs], key=lambda r: (r["deals"], r["crm"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+    return merged
+
+
+def render(runs: list[Run]) -> str:
     lines = [
         SECTION,
         "",
-        f"Command: `{command}`. Machine: {machine()}, {datetime.now(UTC):%H:%M} UTC.",
-        "Each CRM and size in a fresh process; the sandbox in its own process (rate limits off), the worker",
-        "through `worker.run_once` with default settings (`apply_batch_size` 2000). CPU and peak RSS are the",
-        "worker process's (peak so far, so the later cycles show the first one's peak unless they pass it);",
-        "load is the machine's 1-minute load average at the end of the cycle (2 cores shared with others).",
+        "Command: `python -m bench.bench_cycle --deals N --crm C` (each run below names its own).",
+        "Each CRM and size in a fresh process; the sandbox in its own process (rate limits off), the",
+        "worker through `worker.run_once` with default settings unless the run's command says otherwise.",
+        "CPU and peak RSS are the worker process's (peak so far, so the later cycles show the first one's",
+        "peak unless they pass it); load is the machine's 1-minute load average at the end of the cycle",
+        "(2 cores shared with others).",
         "",
         "| CRM | deals | cycle | deals pulled (restamped) | actions written | API calls | write minimum "
         "| wall | CPU | peak RSS | load |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    details = []
-    for crm, deals, rows in results:
-        for row in rows:
+    details, provenance = [], []
+    for run in runs:
+        crm, deals = run["crm"], run["deals"]
+        provenance.append(f"- {crm} {deals:,}: `{run['command']}`, {run['machine']}, {run['measured']} UTC")
+        for row in run["rows"]:
             changed = f", {row['changed']:,} changed" if "changed" in row else ""
             lines.append(
                 f"| {crm} | {deals:,} | {row['cycle']}{changed} | {row['pulled']:,} ({row['restamped']:,}) "
@@ -308,7 +331,22 @@ def render(results: list[tuple[str, int, list[dict[str, Any]]]], command: str) -
             )
             by = ", ".join(f"{k} {v:,}" for k, v in row["by_endpoint"].items())
             details.append(f"- {crm} {deals:,}, {row['cycle']}: {by}")
-    return "\n".join([*lines, "", "Calls by endpoint (the connector's names):", "", *details]) + "\n"
+    return (
+        "\n".join(
+            [
+                *lines,
+                "",
+                "Runs:",
+                "",
+                *provenance,
+                "",
+                "Calls by endpoint (the connector's names):",
+                "",
+                *details,
+            ]
+        )
+        + "\n"
+    )
 
 
 def main() -> None:
@@ -321,16 +359,30 @@ def main() -> None:
     if args.apply_batch_size:  # read by the fresh processes
         os.environ["BENCH_CYCLE_EXTRA"] = f"    apply_batch_size: {args.apply_batch_size}\n"
     targets = {"hubspot": ("HubSpot", _hubspot), "salesforce": ("Salesforce", _salesforce)}
-    results: list[tuple[str, int, list[dict[str, Any]]]] = []
+    command = "python -m bench.bench_cycle " + " ".join(sys.argv[1:])
+    runs: list[Run] = []
     for size in (int(s) for s in args.deals.split(",") if s):
         for crm in args.crm.split(","):
             label, target = targets[crm.strip()]
-            results.append((label, size, _in_fresh_process(target, size)))
-            print(json.dumps(results[-1]), flush=True)
-    text = render(results, "python -m bench.bench_cycle " + " ".join(sys.argv[1:]))
+            rows = _in_fresh_process(target, size)
+            measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+            runs.append(
+                {
+                    "crm": label,
+                    "deals": size,
+                    "command": command,
+                    "measured": measured,
+                    "machine": machine().split(";")[0],
+                    "rows": rows,
+                }
+            )
+            print(json.dumps(runs[-1]), flush=True)
+    if args.no_write:
+        print(render(runs))
+        return
+    text = render(record(runs))
     print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    write_section(SECTION, text)
 
 
 if __name__ == "__main__":
