@@ -18,10 +18,11 @@ CRM's batch limit: ``ceil(task creates / 100)``; task updates and closes: one ba
 one batch update per 100; deal writes: one batch read (the optimistic check) plus one batch update per 100
 distinct deals; nurture: one membership call per list. Salesforce, Composite-aware (a Composite call
 carries at most 5 queries and sObject Collections together): the reads before writing (``ceil(deals /
-500)`` stamp queries, ``ceil(task closes / 500)`` open-Task queries, ``ceil(nurture actions / 500)``
-membership queries) in ``ceil(reads / 5)`` calls, then the collections of 200 records (creates: Tasks and
-members; updates: Task closes and updates plus distinct opportunities) and the ``ceil(deals / 500)``
-read-back queries after them in ``ceil((collections + read-back) / 5)`` calls.
+500)`` stamp queries, ``ceil(task closes / 500)`` open-Task queries, ``ceil(members / 500)``
+membership queries, members being the campaign members the nurture actions wrote, one per contact) in
+``ceil(reads / 5)`` calls, then the collections of 200 records (creates: Tasks and members; updates: Task
+closes and updates plus distinct opportunities) and the ``ceil(deals / 500)`` read-back queries after them
+in ``ceil((collections + read-back) / 5)`` calls.
 
 **Whole first cycle minimum** = the pull's minimum + the write minimum. The pull's minimum is the
 connector benchmarks' for the same seed and size (``PULL_MINIMUM``: HubSpot 10,000 1,428 and 100,000
@@ -87,16 +88,18 @@ PULL_MINIMUM = {
     ("salesforce", 100_000): 191,
 }
 SEARCHES = ".search"  # the HubSpot connector's endpoint names for the search calls end so
+STARTER = "HubSpot Starter"  # the CRM label (and results key) of a --hubspot-plan starter run
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def write_minimum(crm: str, applied: list[tuple[str, str]]) -> int:
-    """The fewest write calls (pre-write checks included) for the applied ``(kind, deal id)`` pairs."""
-    kinds = Counter(kind for kind, _ in applied)
-    deals = len({deal for kind, deal in applied if kind in DEAL_WRITES})
+def write_minimum(crm: str, applied: list[tuple[str, str, int]]) -> int:
+    """The fewest write calls (pre-write checks included) for the applied ``(kind, deal id, CRM records)``
+    (records: the ids the write answered; a nurture action writes one membership per contact)."""
+    kinds = Counter(kind for kind, _, _ in applied)
+    deals = len({deal for kind, deal, _ in applied if kind in DEAL_WRITES})
     tasks = sum(kinds[k] for k in TASK_WRITES)
     nurture = sum(kinds[k] for k in NURTURE)
     if crm == "hubspot":
@@ -106,11 +109,11 @@ def write_minimum(crm: str, applied: list[tuple[str, str]]) -> int:
             + 2 * math.ceil(deals / 100)
             + (1 if nurture else 0)
         )
-
-    closes = kinds["close_task"]
-    reads = math.ceil(deals / 500) + math.ceil(closes / 500) + math.ceil(nurture / 500)
-    writes = math.ceil((kinds["create_task"] + nurture) / 200) + math.ceil((tasks + deals) / 200)
-    return math.ceil(reads / 5) + math.ceil((writes + math.ceil(deals / 500)) / 5)
+    members = sum(max(1, records) for kind, _, records in applied if kind in NURTURE)
+    stamps = math.ceil(deals / 500)
+    reads = stamps + math.ceil(kinds["close_task"] / 500) + math.ceil(members / 500)
+    collections = math.ceil((kinds["create_task"] + members) / 200) + math.ceil((tasks + deals) / 200)
+    return math.ceil(reads / 5) + math.ceil((collections + stamps) / 5)
 
 
 class Worker:
@@ -125,12 +128,16 @@ class Worker:
         self.change = change
         self.refused = refused  # 429 answers the sandbox sent so far
 
-    def applied(self) -> dict[str, tuple[str, str]]:
+    def applied(self) -> dict[str, tuple[str, str, int]]:
         from store import StateStore
 
         store = StateStore(self.store_url)
         try:
-            return {e.key: (e.kind, e.deal_id) for e in store.ledger("demo") if e.status == "applied"}
+            return {
+                e.key: (e.kind, e.deal_id, len(e.crm_ids))
+                for e in store.ledger("demo")
+                if e.status == "applied"
+            }
         finally:
             store.close()
 
@@ -345,23 +352,43 @@ def render(runs: list[Run]) -> str:
         "(2 cores shared with others).",
         "",
         "| CRM | deals | cycle | deals pulled (restamped) | actions written | API calls | write minimum "
-        "| wall | CPU | peak RSS | load |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| whole minimum (ratio) | wall | CPU | peak RSS | load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    details, provenance = [], []
+    details, provenance, starter = [], [], []
     for run in runs:
         crm, deals = run["crm"], run["deals"]
         provenance.append(f"- {crm} {deals:,}: `{run['command']}`, {run['machine']}, {run['measured']} UTC")
         for row in run["rows"]:
             changed = f", {row['changed']:,} changed" if "changed" in row else ""
+            pull = PULL_MINIMUM.get((crm.split()[0].lower(), deals))
+            whole = "-"
+            if pull is not None and row["cycle"] == "first (full)":
+                minimum = pull + row["write_minimum"]
+                whole = f"{minimum:,} ({row['calls'] / minimum:.2f}x)"
             lines.append(
                 f"| {crm} | {deals:,} | {row['cycle']}{changed} | {row['pulled']:,} ({row['restamped']:,}) "
-                f"| {row['written']:,} | {row['calls']:,} | {row['write_minimum']:,} "
+                f"| {row['written']:,} | {row['calls']:,} | {row['write_minimum']:,} | {whole} "
                 f"| {row['wall_s']:.1f} s | {row['cpu_s']:.1f} s | {row['peak_rss_mb']:.0f} MB "
                 f"| {row['load']:.1f} |"
             )
             by = ", ".join(f"{k} {v:,}" for k, v in row["by_endpoint"].items())
             details.append(f"- {crm} {deals:,}, {row['cycle']}: {by}")
+            if crm == STARTER:
+                starter.append(_starter_row(deals, row))
+    if starter:
+        lines += [
+            "",
+            "HubSpot Starter, measured (`--hubspot-plan starter`: the sandbox enforcing 100 requests per",
+            "10 s and search 5 per second, the worker with `tier: starter`): the first cycle's wall time",
+            "against calls ÷ 100 per 10 s, and against the non-search calls alone (searches are outside",
+            "the window).",
+            "",
+            "| deals | API calls (searches) | wall | calls ÷ limit | ratio | non-search ÷ limit | ratio "
+            "| 429s sent |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *starter,
+        ]
     return (
         "\n".join(
             [
@@ -380,13 +407,32 @@ def render(runs: list[Run]) -> str:
     )
 
 
+def _starter_row(deals: int, row: dict[str, Any]) -> str:
+    searches = sum(n for name, n in row["by_endpoint"].items() if name.endswith(SEARCHES))
+    bound, window = row["calls"] / 10, (row["calls"] - searches) / 10
+    return (
+        f"| {deals:,} | {row['calls']:,} ({searches:,}) | {row['wall_s']:.1f} s | {bound:.1f} s "
+        f"| {row['wall_s'] / bound:.3f}x | {window:.1f} s | {row['wall_s'] / window:.3f}x "
+        f"| {row.get('refused_429', 0):,} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", default="10000", help="sizes, comma-separated")
     parser.add_argument("--crm", default="hubspot,salesforce")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     parser.add_argument("--apply-batch-size", type=int, help="instead of the default setting")
+    parser.add_argument(
+        "--hubspot-plan",
+        choices=["starter"],
+        help="HubSpot only: the sandbox enforcing the plan's limits, the worker set for them (first cycle)",
+    )
     args = parser.parse_args()
+    if args.hubspot_plan:  # read by the fresh process
+        os.environ["BENCH_CYCLE_HUBSPOT_PLAN"] = args.hubspot_plan
+        if args.crm != "hubspot":
+            parser.error("--hubspot-plan needs --crm hubspot")
     if args.apply_batch_size:  # read by the fresh processes
         os.environ["BENCH_CYCLE_EXTRA"] = f"    apply_batch_size: {args.apply_batch_size}\n"
     targets = {"hubspot": ("HubSpot", _hubspot), "salesforce": ("Salesforce", _salesforce)}
@@ -395,6 +441,7 @@ def main() -> None:
     for size in (int(s) for s in args.deals.split(",") if s):
         for crm in args.crm.split(","):
             label, target = targets[crm.strip()]
+            label = STARTER if args.hubspot_plan else label
             rows = _in_fresh_process(target, size)
             measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
             runs.append(
