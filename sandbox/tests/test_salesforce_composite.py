@@ -261,7 +261,8 @@ def test_all_or_none_rolls_back_and_halts_the_others(sf):
     ],
 )
 def test_whole_request_errors_run_nothing(sf, box, subrequests, code):
-    """Limits (25 subrequests, 5 query and collections operations) and malformed referenceIds fail the whole call with 400."""
+    """Limits (25 subrequests, 5 query and collections operations) and malformed referenceIds fail the
+    whole call with 400."""
     opp = sf.query("SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")["records"][0]["Id"]
     before = sf.query("SELECT COUNT() FROM Task")["totalSize"]
     create = {"method": "POST", "url": f"{DATA}/sobjects/Task", "referenceId": "w", "body": {"WhatId": opp}}
