@@ -12,10 +12,10 @@ which pending records already exist: a caller-supplied ``find_existing`` looks T
 idempotency key; CampaignMembers need no look-up since a second insert is refused with DUPLICATE_VALUE.
 
 Several collections, of any kind, go together in ``POST composite`` calls (``CollectionWriter.write``):
-"the entire series of requests counts as a single call toward your API limits" (reference §1.4), and
-"up to 5 of these subrequests can be sObject Collections or query operations" (REST API guide, Composite;
-https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm,
-API v43.0 and later), so a call carries at most ``collections_per_call`` (at most 5) collections and
+"the entire series of requests counts as a single call toward your API limits" (reference §1.4), and at
+most 5 of a call's 25 subrequests may be sObject Collections or query operations (REST API guide, "Send
+Multiple Requests Using Composite", as its v58 edition puts it, https://developer.salesforce.com/docs/atlas.ja-jp.242.0.api_rest.meta/api/resources_composite_composite_post.htm;
+collections inside Composite since API v43.0), so a call carries at most ``collections_per_call`` (at most 5) collections and
 queries together: one apply's creates, updates and deletes share calls (1,000 records per call), and
 queries the caller wants answered *after* the writes (the read-back of the written opportunities' new
 ``LastModifiedDate``) ride in the free slots of the last call, since subrequests run in order. That first

@@ -16,8 +16,8 @@ error list for a failure).
 * Whole-request checks, nothing runs when one fails (400 with an error list): the body shape and the
   required ``method``/``url``/``referenceId`` (JSON_PARSER_ERROR "'referenceId' is a required field."),
   more than 25 subrequests or more than 5 query and sObject Collections operations together (query,
-  queryAll, query more, ``composite/sobjects``: LIMIT_EXCEEDED; "up to 5 of these subrequests can be sObject
-  Collections or query operations", REST API guide, Composite, since API v43.0),
+  queryAll, query more, ``composite/sobjects``: LIMIT_EXCEEDED; at most 5 of the subrequests may be sObject
+  Collections or query operations, REST API guide "Send Multiple Requests Using Composite", v58 edition),
   a referenceId with other characters than letters, digits and ``_`` or used twice, and ``Accept``,
   ``Authorization`` or ``Content-Type`` among ``httpHeaders`` (INVALID_API_INPUT). A url that is a reference
   (``@{r0.nextRecordsUrl}``) is only known to be a query once resolved: past the fifth query operation such
