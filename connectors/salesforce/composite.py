@@ -14,17 +14,18 @@ idempotency key; CampaignMembers need no look-up since a second insert is refuse
 Several collections, of any kind, go together in ``POST composite`` calls (``CollectionWriter.write``):
 "the entire series of requests counts as a single call toward your API limits" (reference §1.4), and at
 most 5 of a call's 25 subrequests may be sObject Collections or query operations (REST API guide, "Send
-Multiple Requests Using Composite", as its v58 edition puts it, https://developer.salesforce.com/docs/atlas.ja-jp.242.0.api_rest.meta/api/resources_composite_composite_post.htm;
-collections inside Composite since API v43.0), so a call carries at most ``collections_per_call`` (at most 5) collections and
-queries together: one apply's creates, updates and deletes share calls (1,000 records per call), and
-queries the caller wants answered *after* the writes (the read-back of the written opportunities' new
-``LastModifiedDate``) ride in the free slots of the last call, since subrequests run in order. That first
-send is not retried as a whole: a collection that did not come back with a full answer (the call failed,
-its subrequest failed, records locked) continues on its own through the retry loop above, which for
-creates asks first which records landed; its records' results say ``retried``. [unverified] that
-Salesforce accepts 5 collections of 200 records in one Composite call within its response-time limits (no
-documented size limit for it was found); ``collections_per_call=1`` sends one collection per call (a
-constructor argument, not a setting).
+Multiple Requests Using Composite", in its v58 edition:
+https://developer.salesforce.com/docs/atlas.ja-jp.242.0.api_rest.meta/api/resources_composite_composite_post.htm;
+collections inside Composite since API v43.0). So a call carries at most ``collections_per_call`` (at
+most 5) collections and queries together: one apply's creates, updates and deletes share calls (1,000
+records per call), and queries the caller wants answered *after* the writes (the read-back of the written
+opportunities' new ``LastModifiedDate``) ride in the free slots of the last call, since subrequests run
+in order. That first send is not retried as a whole: a collection that did not come back with a full
+answer (the call failed, its subrequest failed, records locked) continues on its own through the retry
+loop above, which for creates asks first which records landed; its records' results say ``retried``.
+[unverified] that Salesforce accepts 5 collections of 200 records in one Composite call within its
+response-time limits (no documented size limit for it was found); ``collections_per_call=1`` sends one
+collection per call (a constructor argument, not a setting).
 """
 
 from __future__ import annotations
