@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -188,6 +189,30 @@ class Worker:
         return rows
 
 
+class _LimiterWaits(logging.Handler):
+    """Sums the HubSpot limiter's waits by reason (its ``crm_throttled`` debug events), kept out of the
+    bench's log: with the waits next to the wall time, a Starter run shows whether the window or the
+    machine set its pace."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: Counter[str] = Counter()
+
+    @classmethod
+    def attach(cls) -> _LimiterWaits:
+        handler = cls()
+        limiter_log = logging.getLogger("connectors.hubspot.limits")
+        limiter_log.setLevel(logging.DEBUG)
+        limiter_log.propagate = False
+        limiter_log.addHandler(handler)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = record.msg
+        if isinstance(event, dict) and event.get("event") == "crm_throttled":
+            self.seconds[str(event.get("reason"))] += float(event.get("wait_s") or 0.0)
+
+
 def _hubspot(deals: int, out: Any) -> None:
     from crm_sandbox.api_client import SandboxApi
     from crm_sandbox.hubspot import RateLimitConfig
@@ -250,9 +275,13 @@ def _hubspot(deals: int, out: Any) -> None:
         parent.send("stats")
         return int(parent.recv()["statuses"].get("429", 0))
 
+    waits = _LimiterWaits.attach() if starter else None
+
     try:
         measured = Worker("hubspot", settings, store_url, change, refused)
         rows = [measured.measure("first (full)")] if starter else measured.three_cycles()
+        if waits is not None:
+            rows[0]["limiter_waits_s"] = dict(waits.seconds)
     finally:
         parent.send("stop")
         server.join(timeout=10)
@@ -384,9 +413,13 @@ def render(runs: list[Run]) -> str:
             "against calls ÷ 100 per 10 s, and against the non-search calls alone (searches are outside",
             "the window).",
             "",
+            "The limiter's waits are what it slept, by reason (`crm_throttled`): when they are short and",
+            "the ratio high, the window did not set the pace; the calls' round trips and the CPU between",
+            "them (the worker's and the sandbox's, on a shared machine: load) did.",
+            "",
             "| deals | API calls (searches) | wall | calls ÷ limit | ratio | non-search ÷ limit | ratio "
-            "| 429s sent |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| 429s sent | limiter waits | load |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
             *starter,
         ]
     return (
@@ -410,10 +443,12 @@ def render(runs: list[Run]) -> str:
 def _starter_row(deals: int, row: dict[str, Any]) -> str:
     searches = sum(n for name, n in row["by_endpoint"].items() if name.endswith(SEARCHES))
     bound, window = row["calls"] / 10, (row["calls"] - searches) / 10
+    waits = row.get("limiter_waits_s") or {}
+    waited = ", ".join(f"{reason} {seconds:.1f} s" for reason, seconds in sorted(waits.items())) or "none"
     return (
         f"| {deals:,} | {row['calls']:,} ({searches:,}) | {row['wall_s']:.1f} s | {bound:.1f} s "
         f"| {row['wall_s'] / bound:.3f}x | {window:.1f} s | {row['wall_s'] / window:.3f}x "
-        f"| {row.get('refused_429', 0):,} |"
+        f"| {row.get('refused_429', 0):,} | {waited} | {row['load']:.1f} |"
     )
 
 

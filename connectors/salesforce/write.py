@@ -194,18 +194,18 @@ class Writer:
         self,
         actions: Sequence[Action],
         outcomes: list[ActionOutcome],
-        results: Mapping[int, Sequence[RecordResult]],
-        answered: Mapping[str, Mapping[str, Any] | None],
+        results: Mapping[int, Sequence[RecordResult]] | None = None,
+        answered: Mapping[str, Mapping[str, Any] | None] | None = None,
     ) -> list[ActionOutcome]:
         """Opportunity writes' outcomes with the ``LastModifiedDate`` our write gave them.
 
         sObject Collections answer with ids only, so the written opportunities are read back: in the
-        write's own Composite call (``answered``, valid for the records written by that call's bundled
-        first attempt), else at once after it (one query per ``ids_per_query``, bundled). A stamp is taken
-        only while the integration user is still the last writer: a later write by someone else is theirs
-        to report, and the next pull reads the opportunity again. Opportunities this write closed as lost
-        are not read back: the mirror drops them, and the next pull leaves a closed opportunity it does not
-        hold out.
+        write's own Composite call (``answered``, by opportunity id; valid for the records written by the
+        bundled first attempt, not ``retried`` in ``results``), else at once after it (one query per
+        ``ids_per_query``, bundled). A stamp is taken only while the integration user is still the last
+        writer: a later write by someone else is theirs to report, and the next pull reads the opportunity
+        again. Opportunities this write closed as lost are not read back: the mirror drops them, and the
+        next pull leaves a closed opportunity it does not hold out.
         """
         closing = {a.deal_id for a in actions if isinstance(a, ChangeStage) and a.close_reason is not None}
         written = {
@@ -218,6 +218,7 @@ class Writer:
         me = self._client.user_id
         if not written or me is None:
             return outcomes
+        results, answered = results or {}, answered or {}
         retried = {
             a.deal_id
             for i, a in enumerate(actions)

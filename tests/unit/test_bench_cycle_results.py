@@ -65,4 +65,4 @@ def test_a_starter_run_renders_its_wall_time_against_calls_over_the_limit() -> N
     assert isinstance(row, dict)
     row.update(wall_s=110.0, by_endpoint={"deals.search": 50, "calls.batch_read": 950}, refused_429=2)
     text = render([run])
-    assert "| 10,000 | 1,000 (50) | 110.0 s | 100.0 s | 1.100x | 95.0 s | 1.158x | 2 |" in text
+    assert "| 10,000 | 1,000 (50) | 110.0 s | 100.0 s | 1.100x | 95.0 s | 1.158x | 2 | none | 1.0 |" in text
