@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -378,20 +378,16 @@ def connector_for(
     ``options`` are the connector section as its own model (``connector_options``). Raises
     ``connectors.errors.FixConfiguration`` for a secret that cannot be read.
     """
+    build: Callable[..., HubSpotConnector | SalesforceConnector]  # the same signature but for ``options``
     if crm == "hubspot":
         from connectors.hubspot import build_hubspot_connector
 
-        return build_hubspot_connector(
-            options,
-            extra_deal_fields=extra_deal_fields,
-            now=now,
-            monotonic=monotonic,
-            sleep=sleep,
-            prior_usage=prior_usage,
-        )
-    from connectors.salesforce import build_salesforce_connector
+        build = build_hubspot_connector
+    else:
+        from connectors.salesforce import build_salesforce_connector
 
-    return build_salesforce_connector(
+        build = build_salesforce_connector
+    return build(
         options,
         extra_deal_fields=extra_deal_fields,
         now=now,
@@ -457,11 +453,23 @@ def checked_store_url(settings_file: SettingsFile, *, resolve: bool = True) -> s
     raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {problem}"])
 
 
+def store_problem(settings_file: SettingsFile, problem: Exception) -> ConfigError:
+    """A problem with the store itself (not its URL) as a ``ConfigError`` placed at the store setting."""
+    loc = ("store", "url") if settings_file.settings.store.url else ("store",)
+    return ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {problem}"])
+
+
 @contextmanager
 def open_store(settings_file: SettingsFile, *, pool_size: int | None = None) -> Iterator[StateStore]:
+    """The state store, migrated; a located ``ConfigError`` if it was made by a build this one cannot open."""
+    from store.database import RecreateStore
+
     url = checked_store_url(settings_file)
     assert url is not None
-    store = StateStore(url, pool_size=pool_size)
+    try:
+        store = StateStore(url, pool_size=pool_size)
+    except RecreateStore as exc:
+        raise store_problem(settings_file, exc) from None
     try:
         yield store
     finally:
@@ -541,22 +549,29 @@ def run_once(
     return results
 
 
-def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot, Policy]:
-    """A read-only pull of an account into a ``Snapshot`` (what the worker would mirror), and its policy.
-
-    Used by ``followup plan --settings`` and ``followup explain --settings``: it reads the CRM, writes
-    nothing to the CRM and touches no state store.
-    """
+def _account_to_read(settings_path: Path, account: str | None) -> tuple[SettingsFile, AccountRuntime]:
+    """The settings and the one account a read-only command (plan, explain, backtest) reads: ``account``,
+    or the only one the settings have; logging goes to stderr, since stdout is the command's output."""
     settings_file = read_settings_file(settings_path)
-    if not _logging_configured:  # on stderr: stdout is the plan or explanation (JSON with --json)
+    if not _logging_configured:
         configure_logging(settings_file.settings.logging.level, settings_file.settings.logging.format)
     names = list(settings_file.settings.accounts)
     if account is None and len(names) > 1:
         raise ConfigError(
             [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
         )
-    runtime = load_accounts(settings_file, account or names[0])[0]
+    return settings_file, load_accounts(settings_file, account or names[0])[0]
+
+
+def gather_snapshot(settings_path: Path, account: str | None) -> tuple[Snapshot, Policy]:
+    """A read-only pull of an account into a ``Snapshot`` (what the worker would mirror), and its policy.
+
+    Used by ``followup plan --settings`` and ``followup explain --settings``: it reads the CRM, writes
+    nothing to the CRM and touches no state store.
+    """
     from sync.directory import with_known_time_zones
+
+    _, runtime = _account_to_read(settings_path, account)
 
     connector = build_connector(runtime)
     try:
@@ -604,15 +619,7 @@ def gather_history_snapshot(
     from sync.directory import with_known_time_zones
     from sync.history import HistoryConnector, pull_history_snapshot
 
-    settings_file = read_settings_file(settings_path)
-    if not _logging_configured:  # on stderr: stdout is the report (JSON with --json)
-        configure_logging(settings_file.settings.logging.level, settings_file.settings.logging.format)
-    names = list(settings_file.settings.accounts)
-    if account is None and len(names) > 1:
-        raise ConfigError(
-            [f"{settings_path}: several accounts ({', '.join(names)}): choose one with --account"]
-        )
-    runtime = load_accounts(settings_file, account or names[0])[0]
+    settings_file, runtime = _account_to_read(settings_path, account)
     calendar = runtime.policy.calendar_for(None)
     start = datetime.combine(since, clock_time(0), calendar.tz).astimezone(UTC)
     connector = build_connector(runtime, now=clock)
@@ -620,25 +627,15 @@ def gather_history_snapshot(
         raise ConfigError([f"{settings_path}: {runtime.settings.crm}: this connector cannot read histories"])
     try:
         directory = with_known_time_zones(connector.read_directory())
-        if use_store:
+        with open_store(settings_file) if use_store else nullcontext(None) as store:
             from store.history import HistoryStore
 
-            with open_store(settings_file) as store:
-                pulled = pull_history_snapshot(
-                    cast("HistoryConnector", connector),
-                    directory,
-                    since=start,
-                    now=clock,
-                    store=HistoryStore(store.engine),
-                    account=runtime.name,
-                )
-        else:
             pulled = pull_history_snapshot(
                 cast("HistoryConnector", connector),
                 directory,
                 since=start,
                 now=clock,
-                store=None,
+                store=HistoryStore(store.engine) if store is not None else None,
                 account=runtime.name,
             )
         calls = connector.usage().calls
@@ -686,24 +683,18 @@ class NotServed(Exception):
     """The account is no longer enabled in this worker's settings: it leaves the schedule."""
 
 
+@dataclass(frozen=True)
 class _Runner:
     """What ``serve`` does with a claimed account: re-read its configuration, run its cycle, compute when
     it is next due. The fleet loop (sync/fleet.py) calls it from the cycle threads."""
 
-    def __init__(
-        self,
-        settings: _SettingsCache,
-        store: StateStore,
-        metrics: WorkerMetrics,
-        clock: Clock,
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self._metrics = metrics
-        self._clock = clock
+    settings: _SettingsCache
+    store: StateStore
+    metrics: WorkerMetrics
+    clock: Clock
 
     def _account_settings(self, name: str) -> AccountSettings:
-        account = self._settings.get().settings.accounts.get(name)
+        account = self.settings.get().settings.accounts.get(name)
         if account is None or not account.enabled:
             raise NotServed(name)
         return account
@@ -734,7 +725,7 @@ class _Runner:
         name = claim.account
         try:
             self._account_settings(name)
-            settings_file = self._settings.get()
+            settings_file = self.settings.get()
             account = load_accounts(settings_file, name)[0]
         except NotServed:
             return "not_served"
@@ -742,37 +733,37 @@ class _Runner:
             log.error(  # noqa: TRY400 - the problems say it all
                 "configuration_invalid", account=name, problems=list(exc.problems)
             )
-            self._metrics.error(name, "configuration")
+            self.metrics.error(name, "configuration")
             self.block_invalid(name, exc)
             return "configuration"
-        late = (self._clock() - claim.due_at).total_seconds()
-        self._metrics.lag(name, late)
+        late = (self.clock() - claim.due_at).total_seconds()
+        self.metrics.lag(name, late)
         if late > account.settings.schedule.misfire_grace.total_seconds():
             log.warning("cycle_late", account=name, late_s=round(late, 1), due_at=claim.due_at.isoformat())
-        with self._metrics.cycle_running(name):
+        with self.metrics.cycle_running(name):
             result = run_account(
                 account,
-                self._store,
-                clock=self._clock,
+                self.store,
+                clock=self.clock,
                 should_stop=should_stop,
                 due_at=claim.due_at,
                 keep_lease=True,
             )
-        self._metrics.observe(result)
+        self.metrics.observe(result)
         return result.status
 
     def block_invalid(self, name: str, exc: ConfigError) -> None:
         """Record the problems as the account's block (``followup status`` shows them); a change of its
         files lifts it, as for a block the CRM caused."""
         try:
-            settings_file = self._settings.get()
+            settings_file = self.settings.get()
             if name not in settings_file.settings.accounts:
                 return
             digest = fingerprint(settings_file, name)
         except (ConfigError, OSError):
             return
         reason = "configuration invalid: " + "; ".join(exc.problems)
-        self._store.block_account(name, reason[:4000], digest, self._clock())
+        self.store.block_account(name, reason[:4000], digest, self.clock())
 
 
 UNREADABLE_RETRY = timedelta(minutes=5)  # an account whose settings cannot be read is looked at again then
@@ -841,8 +832,7 @@ def serve(
         try:
             stack.enter_context(single_worker(url))
         except AnotherWorker as exc:
-            loc = ("store", "url") if settings.store.url else ("store",)
-            raise ConfigError([f"{settings_file.where(loc)}: {'.'.join(loc)}: {exc}"]) from None
+            raise store_problem(settings_file, exc) from None
         store = stack.enter_context(open_store(settings_file, pool_size=options.max_concurrent_cycles + 3))
         crms = {a.name: a.settings.crm for a in accounts}
         crms.update({name: settings.accounts[name].crm for name in broken})

@@ -90,7 +90,7 @@ def _checked_history(snapshot: Snapshot, where: str) -> None:
     "--snapshot", "snapshot_path", type=click.Path(path_type=Path), help="JSON snapshot with history"
 )
 @click.option("--settings", type=click.Path(path_type=Path), help="settings file: pull the history live")
-@click.option("--account", default=None, help="account in the settings file (default: the only one)")
+@click.option("--account", help="account in the settings file (default: the only one)")
 @click.option(
     "--no-store",
     "no_store",
@@ -101,10 +101,9 @@ def _checked_history(snapshot: Snapshot, where: str) -> None:
 @click.option(
     "--from",
     "from_day",
-    default=None,
     help=f"first day, e.g. 2026-01-05 (default: {DEFAULT_DAYS} days before --to)",
 )
-@click.option("--to", "to_day", default=None, help="last day (default: the day the snapshot was taken)")
+@click.option("--to", "to_day", help="last day (default: the day the snapshot was taken)")
 @click.option(
     "--policy",
     "policy_paths",

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from policies.backtest import history_notes
+
 Row = tuple[str, Callable[[Mapping[str, Any]], str]]
 
 
@@ -86,21 +88,7 @@ def render_report(report: Mapping[str, Any], top: int, console: Console | None =
         f"[bold]backtest[/] {period['from']} .. {period['to']} · {snapshot['deals']} deals "
         f"({snapshot['deals_with_history']} with history) · a cycle every {period['step_minutes']} min"
     )
-    notes = []
-    if history["untracked_fields"]:
-        notes.append(
-            "approximated (no history kept, current value throughout): "
-            + ", ".join(history["untracked_fields"])
-        )
-    if history["starts_before_history"]:
-        notes.append(
-            f"the period starts before the history does ({history['since']}): early days are approximated"
-        )
-    if history["unknown_stages"]:
-        notes.append(
-            "stages in the history but not in the pipelines (treated as open): "
-            + ", ".join(history["unknown_stages"])
-        )
+    notes = history_notes(history)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     variants: Sequence[Mapping[str, Any]] = report["variants"]

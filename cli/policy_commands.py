@@ -163,9 +163,9 @@ _SOURCE_OPTIONS = [
         "--snapshot", "snapshot_opt", type=click.Path(path_type=Path), help="JSON snapshot of a CRM"
     ),
     click.option("--settings", type=click.Path(path_type=Path), help="settings file: pull live, read-only"),
-    click.option("--account", default=None, help="account in the settings file (default: the only one)"),
-    click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None, help="policy"),
-    click.option("--now", default=None, help="ISO date-time to decide at (default: snapshot time)"),
+    click.option("--account", help="account in the settings file (default: the only one)"),
+    click.option("--policy", "policy_path", type=click.Path(path_type=Path), help="policy"),
+    click.option("--now", help="ISO date-time to decide at (default: snapshot time)"),
     click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables"),
 ]
 

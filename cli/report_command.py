@@ -106,17 +106,15 @@ def backtest_problems(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     "settings_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="FOLLOWUP_SETTINGS",
-    default=None,
     help="The settings file (its store, accounts and policies). Also FOLLOWUP_SETTINGS.",
 )
 @click.option(
     "--backtest",
     "backtest_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
     help="Render the results of `followup backtest --json` (this file) instead of the state store.",
 )
-@click.option("--account", default=None, help="Only this account (default: every enabled account).")
+@click.option("--account", help="Only this account (default: every enabled account).")
 @click.option(
     "--since",
     default="30d",
@@ -124,9 +122,7 @@ def backtest_problems(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     callback=_span,
     help="The period before --now: 30d, 12h, 2d...",
 )
-@click.option(
-    "--now", default=None, callback=_moment, help="ISO date-time the report is as of (default: now)."
-)
+@click.option("--now", callback=_moment, help="ISO date-time the report is as of (default: now).")
 @click.option(
     "--deal-rows",
     type=click.IntRange(1, 5000),
@@ -175,11 +171,17 @@ def report(
         return
     assert settings_path is not None
     from store import StateStore
+    from store.database import RecreateStore
 
     try:
         settings_file = read_settings_file(settings_path)
         sources = account_sources(settings_file, account)
-        store = StateStore(settings_file.store_url())
+        try:
+            store = StateStore(settings_file.store_url())
+        except RecreateStore as exc:
+            from worker import store_problem
+
+            raise store_problem(settings_file, exc) from None
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)

@@ -36,7 +36,7 @@ def _report(exc: ConfigError) -> None:
 @click.command()
 @_settings_option
 @click.option("--once", is_flag=True, required=True, help="Run one cycle per account, then exit.")
-@click.option("--account", default=None, help="Only this account (default: every enabled account).")
+@click.option("--account", help="Only this account (default: every enabled account).")
 def run(settings_path: Path, once: bool, account: str | None) -> None:
     """Run one gather -> decide -> act cycle per account, then exit.
 
@@ -85,19 +85,15 @@ def serve(settings_path: Path) -> None:
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
     help="Keep the settings file and state database in this folder (default: a temp folder).",
 )
 @click.option(
     "--snapshot-out",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Instead of running the demo, write a seeded pipeline with history as a snapshot for "
     "`followup backtest --snapshot FILE`, and stop.",
 )
-@click.option(
-    "--now", default=None, help="With --snapshot-out: when the snapshot is taken (ISO; default: now)."
-)
+@click.option("--now", help="With --snapshot-out: when the snapshot is taken (ISO; default: now).")
 @click.option(
     "--backtest",
     is_flag=True,
@@ -107,7 +103,6 @@ def serve(settings_path: Path) -> None:
 @click.option(
     "--policy",
     type=click.Path(exists=True, path_type=Path),
-    default=None,
     help="Run the cycle with this policy file or folder instead of the shipped config/policies "
     "(e.g. a copy with `tasks: {combine: false}`).",
 )

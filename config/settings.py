@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +37,7 @@ from pydantic import (
 
 from config.durations import SECONDS_PER, NotADuration, UnitNotAllowed, read_duration
 from config.errors import ConfigError
+from config.time_zones import check_time_zone
 from config.yamlsource import Located, load_located
 
 SPAN_UNITS = ("seconds", "minutes", "hours", "days", "weeks")
@@ -237,14 +237,7 @@ class Schedule(_Strict):
             return cast(CronKwargs, dict(zip(CRONTAB_FIELDS, self.cron.split(), strict=True)))
         return cast(CronKwargs, {name: getattr(self.cron, name) for name in self.cron.model_fields_set})
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    _known_zone = field_validator("time_zone")(check_time_zone)
 
 
 class AccountSettings(_Strict):

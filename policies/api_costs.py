@@ -32,16 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from math import ceil
 
-from policies.model import (
-    Action,
-    ChangeStage,
-    CloseTask,
-    CreateTask,
-    EnrolInNurture,
-    ReactivateFromNurture,
-    SetDealFields,
-    UpdateTask,
-)
+from policies import model
 
 CRMS = ("hubspot", "salesforce")
 HUBSPOT_BATCH = 100
@@ -54,7 +45,7 @@ def _batches(count: int, size: int) -> int:
     return ceil(count / size) if count else 0
 
 
-def cycle_calls(actions: Sequence[Action]) -> dict[str, Counter[str]]:
+def cycle_calls(actions: Sequence[model.Action]) -> dict[str, Counter[str]]:
     """API calls by CRM and endpoint for writing ``actions`` in one cycle (see the module docstring)."""
     creates = task_changes = 0
     deals: set[str] = set()
@@ -63,17 +54,17 @@ def cycle_calls(actions: Sequence[Action]) -> dict[str, Counter[str]]:
     remove: dict[str, set[str]] = {}
     keep: dict[str, set[str]] = {}  # reactivated, left in the list/campaign (status update on Salesforce)
     for action in actions:
-        if isinstance(action, CreateTask):
+        if isinstance(action, model.CreateTask):
             creates += 1
-        elif isinstance(action, UpdateTask | CloseTask):
+        elif isinstance(action, model.UpdateTask | model.CloseTask):
             task_changes += 1
-        elif isinstance(action, ChangeStage | SetDealFields):
+        elif isinstance(action, model.ChangeStage | model.SetDealFields):
             deals.add(action.deal_id)
             if action.expected_modified_at is not None:
                 checked.add(action.deal_id)
-        elif isinstance(action, EnrolInNurture):
+        elif isinstance(action, model.EnrolInNurture):
             enrol.setdefault(action.nurture, set()).update(action.contact_ids)
-        elif isinstance(action, ReactivateFromNurture):
+        elif isinstance(action, model.ReactivateFromNurture):
             target = remove if action.remove_from_nurture else keep
             target.setdefault(action.nurture, set()).update(action.contact_ids)
     hubspot: Counter[str] = Counter()

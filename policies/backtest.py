@@ -496,6 +496,27 @@ def run_backtest(
     return report
 
 
+def history_notes(history: Mapping[str, Any]) -> list[str]:
+    """What a report's ``history`` says about where its figures are approximate, as sentences for people
+    (the HTML report's notes and ``followup backtest``'s)."""
+    notes = []
+    if history["untracked_fields"]:
+        notes.append(
+            "Approximated (no history kept; the current value throughout): "
+            + ", ".join(history["untracked_fields"])
+        )
+    if history["starts_before_history"]:
+        notes.append(
+            f"The period starts before the history does ({history['since']}): early days are approximated."
+        )
+    if history["unknown_stages"]:
+        notes.append(
+            "Stages in the history but not in the pipelines (treated as open): "
+            + ", ".join(history["unknown_stages"])
+        )
+    return notes
+
+
 def _team(owner: Owner | None) -> str:
     return owner.team if owner is not None and owner.team else NO_TEAM
 

@@ -61,15 +61,19 @@ class _Memo(dict[K, V], Generic[K, V]):
         return value
 
 
-class _LocalDates(dict[datetime, date]):
-    """moment -> its local date; like ``_Memo`` with the conversion inlined (one Python call per miss:
-    most moments the engine sees, activity times, are seen once)."""
+class _ByLocalDay(dict[datetime, V], Generic[V]):
+    """moment -> what its local date gives; like ``_Memo`` with the conversion inlined in ``__missing__``
+    (one Python call per miss: most moments the engine sees, activity times, are seen once)."""
 
     __slots__ = ("_tz",)
 
     def __init__(self, tz: ZoneInfo) -> None:
         super().__init__()
         self._tz = tz
+
+
+class _LocalDates(_ByLocalDay[date]):
+    __slots__ = ()
 
     def __missing__(self, moment: datetime) -> date:
         if len(self) >= _MEMO_LIMIT:
@@ -78,14 +82,10 @@ class _LocalDates(dict[datetime, date]):
         return value
 
 
-class _DayNames(dict[datetime, str]):
-    """moment -> its local date as ``YYYY-MM-DD``, the form every explanation shows dates in."""
+class _DayNames(_ByLocalDay[str]):
+    """The local date as ``YYYY-MM-DD``, the form every explanation shows dates in."""
 
-    __slots__ = ("_tz",)
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        super().__init__()
-        self._tz = tz
+    __slots__ = ()
 
     def __missing__(self, moment: datetime) -> str:
         if len(self) >= _MEMO_LIMIT:

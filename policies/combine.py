@@ -37,6 +37,7 @@ from policies.context import (
     Request,
     day,
     fact,
+    task_of,
 )
 from policies.model import (
     CLOSED_ITEM_WORDS,
@@ -155,27 +156,9 @@ def fold(ctx: Context) -> list[Action]:
             if len(containers) < 2:
                 return actions  # nothing to merge, nothing to add
         elif not tasks or not any(t.is_open and is_container(t) for t in tasks):
-            task = _task_of(ctx, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
+            task = task_of(ctx.deal, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
             return [*actions[: ctx.request_at], task, *actions[ctx.request_at :]]
     return _fold(ctx, actions, requests)
-
-
-def _task_of(ctx: Context, request: Request) -> CreateTask:
-    """A lone request: the rule's own task."""
-    return CreateTask(
-        key=request.key,
-        deal_id=ctx.deal.id,
-        rule_id=request.rule_id,
-        explanation=request.explanation,
-        owner_id=ctx.deal.owner_id,
-        subject=request.subject,
-        body=request.body,
-        due_at=request.due_at,
-        task_type=request.task_type,
-        priority=request.priority,
-        contact_id=request.contact_id,
-        fell_due_at=request.fell_due_at,
-    )
 
 
 def _fold(ctx: Context, actions: list[Action], requests: list[Request]) -> list[Action]:
@@ -202,7 +185,7 @@ def _fold(ctx: Context, actions: list[Action], requests: list[Request]) -> list[
             keeper.at(slot)
             _add(keeper, request, ctx.now)
     elif requests:
-        out[slot] = _task_of(ctx, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
+        out[slot] = task_of(ctx.deal, requests[0]) if len(requests) == 1 else _combined_create(ctx, requests)
     tail: list[Action] = []
     for box in boxes.values():
         result = _result(ctx, box)

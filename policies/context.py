@@ -17,17 +17,23 @@ from policies.facts import DealFacts
 from policies.model import (
     Action,
     AutoTask,
+    ChangeStage,
     CloseReason,
     CloseTask,
     CreateTask,
     Deal,
+    DealField,
     Evidence,
     Explanation,
+    FieldValue,
+    FollowupState,
     Owner,
     Priority,
     RuleVerdict,
+    SetDealFields,
     TaskItem,
     TaskType,
+    UpdateTask,
     make_key,
 )
 from policies.policy import CompiledRules, Policy
@@ -99,6 +105,33 @@ class Request(NamedTuple):
 _new_request = (
     tuple.__new__
 )  # builds a Request from a tuple in C: a NamedTuple's __new__ is a Python function
+
+
+def state_fields(state: FollowupState, since: datetime, reason: str) -> dict[str, FieldValue]:
+    """The deal fields that record crm-followup's own state of a deal: which, since when, and why."""
+    return {
+        DealField.FOLLOWUP_STATE: state.value,
+        DealField.FOLLOWUP_STATE_SINCE: since,
+        DealField.FOLLOWUP_REASON: reason,
+    }
+
+
+def task_of(deal: Deal, request: Request) -> CreateTask:
+    """A request as the rule's own task (without ``tasks.combine``, or the only request of its deal)."""
+    return CreateTask(
+        key=request.key,
+        deal_id=deal.id,
+        rule_id=request.rule_id,
+        explanation=request.explanation,
+        owner_id=deal.owner_id,
+        subject=request.subject,
+        body=request.body,
+        due_at=request.due_at,
+        task_type=request.task_type,
+        priority=request.priority,
+        contact_id=request.contact_id,
+        fell_due_at=request.fell_due_at,
+    )
 
 
 def expand_tasks(
@@ -207,6 +240,11 @@ class Context:
         self.step_gaps: list[str] | None = None
         self.step_key: str | None = None
 
+    @classmethod
+    def of(cls, policy: Policy, deal: Deal, now: datetime, owner: Owner | None, facts: DealFacts) -> Context:
+        """The context for ``deal`` with the rules and calendar the policy gives it and its owner."""
+        return cls(policy, deal, now, owner, policy.rules_for(deal, owner), policy.calendar_for(owner), facts)
+
     # -- verdicts --------------------------------------------------------------------------------
 
     def verdict(self, rule_id: str, fired: bool, reason: str, *evidence: Evidence) -> None:
@@ -293,42 +331,73 @@ class Context:
         if "evidence" in used:
             values["evidence"] = "\n".join(f"{e.label}: {e.value}" for e in explanation.evidence)
         subject, body = text.subject.render(values), text.body.render(values)
+        request = _new_request(
+            Request,
+            (rule_id, key, subject, body, explanation, due_at, fell_due_at, task_type, priority, contact_id),
+        )
         if self.combine and rule_id in COMBINABLE:
             # A request to reach the customer: ``policies.combine.fold`` makes the task (one per deal).
             if not self.requests:
                 self.request_at = len(self.actions)
-            self.requests.append(
-                _new_request(
-                    Request,
-                    (
-                        rule_id,
-                        key,
-                        subject,
-                        body,
-                        explanation,
-                        due_at,
-                        fell_due_at,
-                        task_type,
-                        priority,
-                        contact_id,
-                    ),
-                )
-            )
-            return
+            self.requests.append(request)
+        else:
+            self.actions.append(task_of(self.deal, request))
+
+    def move(
+        self,
+        task: AutoTask,
+        rule_id: str,
+        explanation: Explanation,
+        due_at: datetime,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        """Move one of crm-followup's own open tasks to ``due_at`` (with new texts, if given)."""
         self.actions.append(
-            CreateTask(
+            UpdateTask(
+                key=make_key("update", task.key, due_at.isoformat()),
+                deal_id=self.deal.id,
+                rule_id=rule_id,
+                explanation=explanation,
+                task_id=task.id,
+                task_key=task.key,
+                due_at=due_at,
+                subject=subject,
+                body=body,
+            )
+        )
+
+    # -- writes on the deal: each only if the deal is unchanged since it was read ------------------
+
+    def change_stage(
+        self, rule_id: str, key: str, explanation: Explanation, stage_id: str, close_reason: str | None = None
+    ) -> None:
+        deal = self.deal
+        self.actions.append(
+            ChangeStage(
+                key=key,
+                deal_id=deal.id,
+                rule_id=rule_id,
+                explanation=explanation,
+                pipeline_id=deal.pipeline_id,
+                stage_id=stage_id,
+                close_reason=close_reason,
+                expected_modified_at=deal.modified_at,
+            )
+        )
+
+    def set_fields(
+        self, rule_id: str, key: str, explanation: Explanation, fields: Mapping[str, FieldValue]
+    ) -> None:
+        self.actions.append(
+            SetDealFields(
                 key=key,
                 deal_id=self.deal.id,
                 rule_id=rule_id,
                 explanation=explanation,
-                owner_id=self.deal.owner_id,
-                subject=subject,
-                body=body,
-                due_at=due_at,
-                task_type=task_type,
-                priority=priority,
-                contact_id=contact_id,
-                fell_due_at=fell_due_at,
+                fields=fields,
+                expected_modified_at=self.deal.modified_at,
             )
         )
 

@@ -39,13 +39,13 @@ from policies.context import (
     Context,
     day,
     fact,
+    state_fields,
 )
 from policies.facts import NO_FACTS, TOUCH, gather_facts, signal_kind
 from policies.lifecycle import decide_end, next_step_gaps, qualification_gaps
 from policies.model import (
     Action,
     Activity,
-    ChangeStage,
     CloseReason,
     CloseTask,
     CreateTask,
@@ -59,7 +59,6 @@ from policies.model import (
     Priority,
     ReactivateFromNurture,
     Readiness,
-    SetDealFields,
     TaskType,
     UpdateTask,
     make_key,
@@ -83,15 +82,8 @@ _DEAL_CLOSED = Explanation("the deal is closed")  # immutable: one shared instan
 
 def evaluate(policy: Policy, deal: Deal, now: datetime, owner: Owner | None = None) -> Decision:
     """Decide one deal's actions at ``now``; ``owner`` supplies time zone, working hours and team."""
-    ctx = Context(
-        policy,
-        deal,
-        now,
-        owner,
-        policy.rules_for(deal, owner),
-        policy.calendar_for(owner),
-        NO_FACTS if deal.stage.is_closed else gather_facts(deal),  # a closed deal's history is not read
-    )
+    # A closed deal's history is not read.
+    ctx = Context.of(policy, deal, now, owner, NO_FACTS if deal.stage.is_closed else gather_facts(deal))
     if deal.stage.is_closed:
         _closed(ctx)
         return _decision(ctx)
@@ -212,31 +204,16 @@ def _reactivate(ctx: Context, signal: Activity) -> None:
         )
     moves = ctx.policy.stages.get(deal.pipeline_id)
     if rules.nurture.move_stage_back and moves is not None and moves.reactivate:
-        ctx.actions.append(
-            ChangeStage(
-                key=make_key(NURTURE, deal.id, "stage-back", signal.id),
-                deal_id=deal.id,
-                rule_id=NURTURE,
-                explanation=explanation,
-                pipeline_id=deal.pipeline_id,
-                stage_id=moves.reactivate,
-                expected_modified_at=deal.modified_at,
-            )
-        )
-    ctx.actions.append(
-        SetDealFields(
-            key=make_key(NURTURE, deal.id, "active", signal.id),
-            deal_id=deal.id,
-            rule_id=NURTURE,
-            explanation=explanation,
-            fields={
-                DealField.FOLLOWUP_STATE: FollowupState.ACTIVE.value,
-                DealField.FOLLOWUP_STATE_SINCE: signal.occurred_at,
-                DealField.FOLLOWUP_REASON: f"Reactivated: {kind}",
-                DealField.READINESS: Readiness.UNKNOWN.value,
-            },
-            expected_modified_at=deal.modified_at,
-        )
+        back = make_key(NURTURE, deal.id, "stage-back", signal.id)
+        ctx.change_stage(NURTURE, back, explanation, moves.reactivate)
+    ctx.set_fields(
+        NURTURE,
+        make_key(NURTURE, deal.id, "active", signal.id),
+        explanation,
+        {
+            **state_fields(FollowupState.ACTIVE, signal.occurred_at, f"Reactivated: {kind}"),
+            DealField.READINESS: Readiness.UNKNOWN.value,
+        },
     )
     ctx.create(
         NURTURE,
@@ -264,19 +241,11 @@ def _stopped(ctx: Context) -> Decision:
                 Evidence("stage entered", day(entered, ctx.calendar)),
             ),
         )
-        ctx.actions.append(
-            SetDealFields(
-                key=make_key(STOP, deal.id, "reopened", entered.isoformat()),
-                deal_id=deal.id,
-                rule_id=STOP,
-                explanation=explanation,
-                fields={
-                    DealField.FOLLOWUP_STATE: FollowupState.ACTIVE.value,
-                    DealField.FOLLOWUP_STATE_SINCE: entered,
-                    DealField.FOLLOWUP_REASON: "Reopened",
-                },
-                expected_modified_at=deal.modified_at,
-            )
+        ctx.set_fields(
+            STOP,
+            make_key(STOP, deal.id, "reopened", entered.isoformat()),
+            explanation,
+            state_fields(FollowupState.ACTIVE, entered, "Reopened"),
         )
         first = list(ctx.actions)  # no task actions here: nothing to combine
         again = evaluate(ctx.policy, apply_actions(deal, first, ctx.now), ctx.now, ctx.owner)

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from policies.context import NEXT_STEP, NURTURE, QUALIFICATION, STOP, Context, day, fact
+from policies.context import NEXT_STEP, NURTURE, QUALIFICATION, STOP, Context, day, fact, state_fields
 from policies.model import (
-    ChangeStage,
     CloseReason,
     DealField,
     EnrolInNurture,
     Evidence,
     Explanation,
-    FieldValue,
     FollowupState,
-    SetDealFields,
     make_key,
 )
 from policies.policy_file import RuleSet
@@ -172,14 +169,6 @@ def stop_criterion(ctx: Context) -> tuple[str, Explanation] | None:
     return None
 
 
-def _state_fields(ctx: Context, state: FollowupState, reason: str) -> dict[str, FieldValue]:
-    return {
-        DealField.FOLLOWUP_STATE: state.value,
-        DealField.FOLLOWUP_STATE_SINCE: ctx.now,
-        DealField.FOLLOWUP_REASON: reason,
-    }
-
-
 def enter_stop(ctx: Context, rule_id: str, reason: str, explanation: Explanation) -> None:
     """Close the deal as lost with ``reason`` and close its open auto-tasks."""
     deal = ctx.deal
@@ -188,30 +177,15 @@ def enter_stop(ctx: Context, rule_id: str, reason: str, explanation: Explanation
     lost = moves.lost if moves is not None else None
     marker = episode(ctx)
     if lost is not None:
-        ctx.actions.append(
-            ChangeStage(
-                key=make_key(rule_id, deal.id, "lost", lost, marker),
-                deal_id=deal.id,
-                rule_id=rule_id,
-                explanation=explanation,
-                pipeline_id=deal.pipeline_id,
-                stage_id=lost,
-                close_reason=reason,
-                expected_modified_at=deal.modified_at,
-            )
-        )
+        ctx.change_stage(rule_id, make_key(rule_id, deal.id, "lost", lost, marker), explanation, lost, reason)
         where = f"moved to {lost}"
     else:
         where = f"no lost stage configured for pipeline {deal.pipeline_id}: stage unchanged"
-    ctx.actions.append(
-        SetDealFields(
-            key=make_key(rule_id, deal.id, "state", FollowupState.STOPPED, marker),
-            deal_id=deal.id,
-            rule_id=rule_id,
-            explanation=explanation,
-            fields=_state_fields(ctx, FollowupState.STOPPED, reason),
-            expected_modified_at=deal.modified_at,
-        )
+    ctx.set_fields(
+        rule_id,
+        make_key(rule_id, deal.id, "state", FollowupState.STOPPED, marker),
+        explanation,
+        state_fields(FollowupState.STOPPED, ctx.now, reason),
     )
     ctx.verdict(
         rule_id,
@@ -247,26 +221,12 @@ def enter_nurture(ctx: Context, rule_id: str, reason: str, explanation: Explanat
     moves = ctx.policy.stages.get(deal.pipeline_id)
     stage = moves.nurture if moves is not None and nurture.move_stage else None
     if stage and stage != deal.stage.id:
-        ctx.actions.append(
-            ChangeStage(
-                key=make_key(NURTURE, deal.id, "stage", stage, marker),
-                deal_id=deal.id,
-                rule_id=rule_id,
-                explanation=explanation,
-                pipeline_id=deal.pipeline_id,
-                stage_id=stage,
-                expected_modified_at=deal.modified_at,
-            )
-        )
-    ctx.actions.append(
-        SetDealFields(
-            key=make_key(NURTURE, deal.id, "state", FollowupState.NURTURE, marker),
-            deal_id=deal.id,
-            rule_id=rule_id,
-            explanation=explanation,
-            fields=_state_fields(ctx, FollowupState.NURTURE, reason),
-            expected_modified_at=deal.modified_at,
-        )
+        ctx.change_stage(rule_id, make_key(NURTURE, deal.id, "stage", stage, marker), explanation, stage)
+    ctx.set_fields(
+        rule_id,
+        make_key(NURTURE, deal.id, "state", FollowupState.NURTURE, marker),
+        explanation,
+        state_fields(FollowupState.NURTURE, ctx.now, reason),
     )
     summary = (
         f"nurture: {explanation.summary}; {len(contacts)} contact(s) to {nurture_list!r}; "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -83,8 +84,11 @@ def apply_budgets(
         usage = usage_from_deals(policy, deals, owners)
     creates = [a for dec in decisions for a in dec.actions if isinstance(a, CreateTask)]
     deferred: dict[str, DeferredAction] = {}
-    _contact_budget(policy, usage, by_id, creates, now, owners, deferred)
-    _owner_budget(policy, usage, by_id, [c for c in creates if c.key not in deferred], now, owners, deferred)
+    # Both budgets take their candidates most important first (``_priority``).
+    ranked = sorted(creates, key=lambda t: _priority(by_id[t.deal_id], t, now))
+    budgets = _Budgets(policy, usage, now, owners, deferred)
+    budgets.per_contact(ranked)
+    budgets.per_owner([c for c in ranked if c.key not in deferred])
     actions: list[Action] = [a for dec in decisions for a in dec.actions if a.key not in deferred]
     ordered = sorted(deferred.values(), key=lambda d: (d.not_before, d.action.deal_id, d.action.key))
     return Plan(tuple(actions), tuple(ordered), tuple(decisions))
@@ -141,66 +145,58 @@ def _priority(deal: Deal, task: CreateTask, now: datetime) -> tuple[float, float
     return (-(deal.amount or 0.0), -stage_rank, -overdue, deal.id, task.key)
 
 
-def _owner_budget(
-    policy: Policy,
-    usage: BudgetUsage,
-    by_id: Mapping[str, Deal],
-    creates: list[CreateTask],
-    now: datetime,
-    owners: Mapping[str, Owner],
-    deferred: dict[str, DeferredAction],
-) -> None:
-    cap = policy.budgets.max_new_tasks_per_owner_per_day
-    pending: dict[str, list[CreateTask]] = defaultdict(list)
-    for task in creates:
-        pending[task.owner_id or ""].append(task)
-    for owner_id in sorted(pending):
-        calendar = policy.calendar_for(owners.get(owner_id))
-        today = calendar.local_date(now)
-        queue = sorted(pending[owner_id], key=lambda t: _priority(by_id[t.deal_id], t, now))
-        room = max(0, cap - usage.tasks_created(owner_id, today))
-        day: date = today
-        for task in queue:
-            while room == 0:
-                day = calendar.next_business_day(day)
-                room = cap
-            room -= 1
-            if day != today:
-                reason = f"owner's cap of {cap} new tasks a day reached; planned for {day.isoformat()}"
-                deferred[task.key] = DeferredAction(task, day, reason)
+@dataclass(frozen=True, slots=True)
+class _Budgets:
+    """One plan's budgets: each takes the candidate tasks most important first and holds back into
+    ``deferred`` those beyond its limit."""
 
+    policy: Policy
+    usage: BudgetUsage
+    now: datetime
+    owners: Mapping[str, Owner]
+    deferred: dict[str, DeferredAction]
 
-def _contact_budget(
-    policy: Policy,
-    usage: BudgetUsage,
-    by_id: Mapping[str, Deal],
-    creates: list[CreateTask],
-    now: datetime,
-    owners: Mapping[str, Owner],
-    deferred: dict[str, DeferredAction],
-) -> None:
-    limit = policy.budgets.max_touches_per_contact_per_week
-    if limit is None:
-        return
-    wanted = {t.contact_id for t in creates if t.contact_id is not None and t.task_type in _TOUCH_TASKS}
-    if not wanted:
-        return
-    planned = usage.touches(wanted, now - _WEEK, now)
-    ranked = sorted(
-        (t for t in creates if t.contact_id in wanted and t.task_type in _TOUCH_TASKS),
-        key=lambda t: _priority(by_id[t.deal_id], t, now),
-    )
-    for task in ranked:
-        assert task.contact_id is not None
-        window = planned[task.contact_id]
-        if len(window) < limit:
-            window.append(now)
-            continue
-        frees_at = window[len(window) - limit] + _WEEK
-        calendar = policy.calendar_for(owners.get(task.owner_id or ""))
-        day = calendar.business_day_on_or_after(calendar.local_date(frees_at))
-        reason = (
-            f"contact already has {len(window)} touches in 7 days (limit {limit}); "
-            f"planned for {day.isoformat()}"
-        )
-        deferred[task.key] = DeferredAction(task, day, reason)
+    def per_owner(self, ranked: Sequence[CreateTask]) -> None:
+        cap = self.policy.budgets.max_new_tasks_per_owner_per_day
+        pending: dict[str, list[CreateTask]] = defaultdict(list)
+        for task in ranked:
+            pending[task.owner_id or ""].append(task)
+        for owner_id in sorted(pending):
+            calendar = self.policy.calendar_for(self.owners.get(owner_id))
+            today = calendar.local_date(self.now)
+            room = max(0, cap - self.usage.tasks_created(owner_id, today))
+            day: date = today
+            for task in pending[owner_id]:
+                while room == 0:
+                    day = calendar.next_business_day(day)
+                    room = cap
+                room -= 1
+                if day != today:
+                    reason = f"owner's cap of {cap} new tasks a day reached; planned for {day.isoformat()}"
+                    self.deferred[task.key] = DeferredAction(task, day, reason)
+
+    def per_contact(self, ranked: Sequence[CreateTask]) -> None:
+        limit = self.policy.budgets.max_touches_per_contact_per_week
+        if limit is None:
+            return
+        wanted = {t.contact_id for t in ranked if t.contact_id is not None and t.task_type in _TOUCH_TASKS}
+        if not wanted:
+            return
+        now = self.now
+        planned = self.usage.touches(wanted, now - _WEEK, now)
+        for task in ranked:
+            if task.contact_id not in wanted or task.task_type not in _TOUCH_TASKS:
+                continue
+            assert task.contact_id is not None
+            window = planned[task.contact_id]
+            if len(window) < limit:
+                window.append(now)
+                continue
+            frees_at = window[len(window) - limit] + _WEEK
+            calendar = self.policy.calendar_for(self.owners.get(task.owner_id or ""))
+            day = calendar.business_day_on_or_after(calendar.local_date(frees_at))
+            reason = (
+                f"contact already has {len(window)} touches in 7 days (limit {limit}); "
+                f"planned for {day.isoformat()}"
+            )
+            self.deferred[task.key] = DeferredAction(task, day, reason)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, time
 from functools import cached_property
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import (
@@ -25,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.time_zones import check_time_zone
 from policies.bounds import MAX_MAGNITUDE
 from policies.durations import PolicyDuration, parse_duration
 from policies.fillers import LANGUAGES
@@ -128,14 +128,7 @@ class CalendarSettings(Strict):
         default=None, description="if set, tasks without a customer-agreed time fall due at this local time"
     )
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as Europe/Berlin") from None
-        return zone
+    _known_zone = field_validator("time_zone")(check_time_zone)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ simulated world with ``policies.simulate.apply_actions``:
 recorded change, an activity becoming visible, its creation), at the first tick at or after
 ``policies.wakeup.next_wakeup`` (a time-based rule can fire), and after a budget held back one of its
 tasks (at the next tick, or at the owner's next day once the owner's daily cap is used up). Everywhere
-else evaluating it would decide nothing. ``replay_every_tick`` evaluates every deal at every tick instead;
-a Hypothesis property checks that both give the same actions.
+else evaluating it would decide nothing. ``replay(..., every_tick=True)`` evaluates every deal at every
+tick instead; a Hypothesis property checks that both give the same actions.
 
 What happens is reported to a ``ReplayObserver`` tick by tick (the backtest's metrics), so that nothing but
 the simulated world and the counters is kept in memory.
@@ -294,7 +294,7 @@ def _ranked(deal: Deal) -> Deal:
 
 
 def _ignore(index: int, deal: Deal, held: bool) -> None:
-    """``replay_every_tick`` evaluates every deal at every tick: nothing to schedule."""
+    """``_replay_every_tick`` evaluates every deal at every tick: nothing to schedule."""
 
 
 def _first_tick(ticks: Sequence[datetime], moment: datetime, after: int) -> int:
@@ -309,11 +309,23 @@ def replay(
     pipelines: Iterable[Pipeline],
     ticks: Sequence[datetime],
     observer: ReplayObserver,
+    *,
+    every_tick: bool = False,
 ) -> None:
-    """The event-driven replay (see the module docstring)."""
+    """The event-driven replay (see the module docstring). With ``every_tick`` the reference replay
+    instead: every existing deal the policy has not stopped, at every tick, with the budgets counting
+    from all existing deals as ``planner.plan`` does. Slow; for tests."""
     if not ticks:
         return
     world = _World(policy, timelines, owners, pipelines)
+    if every_tick:
+        _replay_every_tick(world, ticks, observer)
+    else:
+        _replay_by_events(world, ticks, observer)
+
+
+def _replay_by_events(world: _World, ticks: Sequence[datetime], observer: ReplayObserver) -> None:
+    policy, timelines, owners = world.policy, world.timelines, world.owners
     last = len(ticks) - 1
     buckets: dict[int, list[int]] = defaultdict(list)
     scheduled = [last + 1] * len(timelines)  # the tick each deal is next evaluated at (last + 1: never)
@@ -365,20 +377,11 @@ def replay(
         world.cycle(moment, [i for i in due if i not in world.dead], observer, partial(settle, tick, moment))
 
 
-def replay_every_tick(
-    policy: Policy,
-    timelines: Sequence[DealTimeline],
-    owners: Mapping[str, Owner],
-    pipelines: Iterable[Pipeline],
-    ticks: Sequence[datetime],
-    observer: ReplayObserver,
-) -> None:
-    """The reference replay: every existing deal the policy has not stopped, at every tick, with the
-    budgets counting from all existing deals as ``planner.plan`` does. Slow; for tests."""
-    world = _World(policy, timelines, owners, pipelines)
+def _replay_every_tick(world: _World, ticks: Sequence[datetime], observer: ReplayObserver) -> None:
+    timelines = world.timelines
     for moment in ticks:
         existing = [i for i, t in enumerate(timelines) if t.deal.created_at <= moment]
         live = [i for i in existing if i not in world.dead]
         everyone = [world.deal_at(i, moment) for i in existing]
-        usage = usage_from_deals(policy, everyone, owners)
+        usage = usage_from_deals(world.policy, everyone, world.owners)
         world.cycle(moment, live, observer, _ignore, usage)

@@ -12,9 +12,8 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import fields, is_dataclass
 from datetime import date, datetime
-from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from config.time_zones import known_time_zone, unknown_time_zone
 from policies.bounds import EARLIEST_DATE, LATEST_DATE, MAX_INTERVAL_DAYS, MAX_MAGNITUDE
 
 Loc = tuple[str | int, ...]
@@ -23,15 +22,6 @@ Loc = tuple[str | int, ...]
 MIN_YEAR, MAX_YEAR = EARLIEST_DATE.year, LATEST_DATE.year
 MAX_NUMBER = MAX_MAGNITUDE  # amounts, scores, probabilities, custom numeric fields
 ZONE_FIELDS = frozenset({"time_zone"})
-
-
-@cache
-def known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: not a zone name at all ("../x", "")
-        return False
-    return True
 
 
 def value_problems(value: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
@@ -54,11 +44,8 @@ def value_problems(value: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
     elif is_dataclass(value) and not isinstance(value, type):
         for field in fields(value):
             child = getattr(value, field.name)
-            if field.name in ZONE_FIELDS and isinstance(child, str) and not known_zone(child):
-                yield (
-                    (*loc, field.name),
-                    f"unknown time zone {child!r}: use an IANA name such as Europe/Berlin",
-                )
+            if field.name in ZONE_FIELDS and isinstance(child, str) and not known_time_zone(child):
+                yield (*loc, field.name), unknown_time_zone(child)
             else:
                 yield from value_problems(child, (*loc, field.name))
     elif isinstance(value, Mapping):

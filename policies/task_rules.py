@@ -32,7 +32,6 @@ from policies.model import (
     Explanation,
     Priority,
     TaskType,
-    UpdateTask,
     make_key,
 )
 from policies.policy_file import TaskText
@@ -173,18 +172,13 @@ def followup_task(ctx: Context) -> None:
     if current is not None:
         # The open task was set for later: bring it forward to the next working moment, not into the past.
         moved = ctx.due_now()
-        ctx.actions.append(
-            UpdateTask(
-                key=make_key("update", current.key, moved.isoformat()),
-                deal_id=deal.id,
-                rule_id=AGREED,
-                explanation=explanation,
-                task_id=current.id,
-                task_key=current.key,
-                due_at=moved,
-                subject=text.subject.render({**values, "due": day(moved, calendar)}),
-                body=text.body.render({**values, "due": day(moved, calendar)}),
-            )
+        ctx.move(
+            current,
+            AGREED,
+            explanation,
+            moved,
+            subject=text.subject.render({**values, "due": day(moved, calendar)}),
+            body=text.body.render({**values, "due": day(moved, calendar)}),
         )
         ctx.verdict(AGREED, True, f"follow-up brought forward to {day(moved, calendar)} ({basis})", *evidence)
         return
@@ -263,17 +257,7 @@ def _supersede(ctx: Context, current: AutoTask | None, due: datetime, evidence: 
         ctx.close(current, SIGNALS, CloseReason.SUPERSEDED, explanation)
         ctx.verdict(SIGNALS, True, "open follow-up closed: superseded by a newer conversation", *evidence)
         return
-    ctx.actions.append(
-        UpdateTask(
-            key=make_key("update", current.key, due.isoformat()),
-            deal_id=ctx.deal.id,
-            rule_id=SIGNALS,
-            explanation=explanation,
-            task_id=current.id,
-            task_key=current.key,
-            due_at=due,
-        )
-    )
+    ctx.move(current, SIGNALS, explanation, due)
     ctx.verdict(SIGNALS, True, f"open follow-up moved to {day(due, ctx.calendar)}", *evidence)
 
 

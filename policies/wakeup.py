@@ -42,15 +42,7 @@ def next_wakeup(policy: Policy, deal: Deal, now: datetime, owner: Owner | None =
     moments = _dated_later(deal, now)
     if deal.followup_state is FollowupState.NURTURE:
         return min(moments, default=None)
-    ctx = Context(
-        policy,
-        deal,
-        now,
-        owner,
-        policy.rules_for(deal, owner),
-        policy.calendar_for(owner),
-        gather_facts(deal) if deal.activities else NO_FACTS,
-    )
+    ctx = Context.of(policy, deal, now, owner, gather_facts(deal) if deal.activities else NO_FACTS)
     _stop_moments(ctx, moments)
     _qualification_moment(ctx, moments)
     _next_step_moments(ctx, moments)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import altair as alt
 
+from policies.backtest import history_notes
 from report import charts
 from report.model import Cell, Column, Figure, Page, Section, Table, Tile, num
+from report.tables import Field, R, number, table, text
 
 STOP_OUTCOMES = ("won", "moved forward", "lost", "reactivated", "unresolved")
 STOP_COLOURS = {
@@ -119,51 +121,9 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
         description="Deals each variant would have stopped or sent to nurture, by what the history shows "
         "next: won or moved forward (false kills), lost anyway (true stops), reactivated, unresolved.",
     )
-    columns = (
-        Column("variant"),
-        Column("stopped", True),
-        Column("nurtured", True),
-        Column("false kills", True, "false_kills"),
-        Column("of them won", True, "false_kills_won"),
-        Column("false kill amount", True, "false_kill_amount"),
-        Column("true stops", True, "true_stops"),
-        Column("days saved", True, "days_saved"),
-        Column("reactivated", True),
-        Column("unresolved", True),
-        Column("tasks created", True, "tasks_created"),
-        *_spread_columns("tasks per rep per working day (mean)", "tasks"),
-        Column("days at cap", True, "days_at_cap"),
-        Column("deferred", True),
-        Column("expired", True),
-        Column("next step complete", True, "next_step_completeness"),
-        Column("settings"),
-    )
-    table_rows = []
-    for v in variants:
-        stops, busy = v["account"]["stops"], v["account"]["busy_work"]
-        spread = busy["per_working_day"]
-        table_rows.append(
-            (
-                Cell(v["name"]),
-                num(stops["stopped"]),
-                num(stops["nurtured"]),
-                num(stops["false_kills"]),
-                num(stops["false_kills_won"]),
-                num(stops["false_kill_amount"]),
-                num(stops["true_stops"]),
-                num(stops["days_saved"], digits=1),
-                num(stops["reactivated"]),
-                num(stops["unresolved"]),
-                num(busy["tasks_created"]),
-                *_spread_cells(spread),
-                num(busy["days_at_cap"]),
-                num(busy["deferred"]),
-                num(busy["expired"]),
-                _share(v["account"]["next_step_completeness"]),
-                Cell(_settings(v)),
-            )
-        )
-    notes = list(_history_notes(report["history"]))
+    rows_of = [_Row(v, "", v["account"]) for v in variants]
+    side_by_side = table("table-variants", "Variants side by side", _VARIANT_FIELDS, rows_of)
+    notes = history_notes(report["history"])
     notes += [
         f"{v['name']}: overrides that set the swept key keep their own value: {', '.join(v['shadowed_by'])}"
         for v in variants
@@ -179,7 +139,7 @@ def _variants_section(report: Report, variants: Sequence[Mapping[str, Any]]) -> 
             "loss)."
         ),
         tiles=tiles,
-        blocks=(Figure(chart, Table("table-variants", "Variants side by side", columns, table_rows)),),
+        blocks=(Figure(chart, side_by_side),),
         notes=tuple(notes),
     )
 
@@ -189,90 +149,122 @@ def _settings(variant: Mapping[str, Any]) -> str:
     return f"{variant['policy']}" + (f" ({values})" if values else "")
 
 
-def _spread_columns(mean_label: str, key: str = "") -> tuple[Column, ...]:
-    """A spread's columns: the mean (``mean_label``), the 95th percentile and the maximum; ``key`` (e.g.
-    ``late``) prefixes their data-keys (``late_mean``, ``late_p95``, ``late_max``)."""
+class _Row(NamedTuple):
+    """A row of figures: the variant, the group they are of ("(account)" or an owner), and the figures
+    (``stops``, ``busy_work``, ``next_step_completeness``: one of the report's figure blocks)."""
+
+    variant: Mapping[str, Any]
+    group: str
+    figures: Mapping[str, Any]
+
+
+def _figure(label: str, block: str, name: str, *, digits: int = 0) -> Field[_Row]:
+    """A number of a figures block: ``figures[block][name]``, its column keyed by the name."""
+    return number(label, lambda row: row.figures[block][name], key=name, digits=digits)
+
+
+def _spread(
+    mean_label: str, spread: Callable[[R], Mapping[str, float | None]], key: str = "", mean_digits: int = 2
+) -> tuple[Field[R], ...]:
+    """A spread's fields: the mean (``mean_label``, to ``mean_digits``), the 95th percentile and the maximum
+    (to one digit); ``key`` (e.g. ``late``) prefixes their column keys (``late_mean``, ``late_p95``...)."""
     prefix = f"{key}_" if key else ""
     return (
-        Column(mean_label, True, f"{prefix}mean"),
-        Column("p95", True, f"{prefix}p95"),
-        Column("max", True, f"{prefix}max"),
+        number(mean_label, lambda r: spread(r)["mean"], key=f"{prefix}mean", digits=mean_digits),
+        number("p95", lambda r: spread(r)["p95"], key=f"{prefix}p95", digits=1),
+        number("max", lambda r: spread(r)["max"], key=f"{prefix}max", digits=1),
     )
 
 
-def _spread_cells(spread: Mapping[str, float | None], mean_digits: int = 2) -> tuple[Cell, ...]:
-    """A spread's cells under ``_spread_columns``: the mean to ``mean_digits``, the p95 and maximum to one."""
-    return (
-        num(spread["mean"], digits=mean_digits),
-        num(spread["p95"], digits=1),
-        num(spread["max"], digits=1),
-    )
+_VARIANT: Field[_Row] = text("variant", lambda row: row.variant["name"])
+_TRUE_STOPS = _figure("true stops", "stops", "true_stops")
+_BUSY = (
+    _figure("days at cap", "busy_work", "days_at_cap"),
+    _figure("deferred", "busy_work", "deferred"),
+    _figure("expired", "busy_work", "expired"),
+)
+_COMPLETENESS: Field[_Row] = Field(
+    Column("next step complete", True, "next_step_completeness"),
+    lambda row: _share(row.figures["next_step_completeness"]),
+)
+
+
+def _per_working_day(row: _Row) -> Mapping[str, float | None]:
+    spread: Mapping[str, float | None] = row.figures["busy_work"]["per_working_day"]
+    return spread
+
+
+_VARIANT_FIELDS: tuple[Field[_Row], ...] = (
+    _VARIANT,
+    _figure("stopped", "stops", "stopped"),
+    _figure("nurtured", "stops", "nurtured"),
+    _figure("false kills", "stops", "false_kills"),
+    _figure("of them won", "stops", "false_kills_won"),
+    _figure("false kill amount", "stops", "false_kill_amount"),
+    _TRUE_STOPS,
+    _figure("days saved", "stops", "days_saved", digits=1),
+    _figure("reactivated", "stops", "reactivated"),
+    _figure("unresolved", "stops", "unresolved"),
+    _figure("tasks created", "busy_work", "tasks_created"),
+    *_spread("tasks per rep per working day (mean)", _per_working_day, "tasks"),
+    *_BUSY,
+    _COMPLETENESS,
+    text("settings", lambda row: _settings(row.variant)),
+)
+_BUSY_WORK_FIELDS: tuple[Field[_Row], ...] = (
+    _VARIANT,
+    text("owner", lambda row: row.group),
+    _figure("tasks created", "busy_work", "tasks_created"),
+    _figure("working days", "busy_work", "working_days"),
+    *_spread("per working day (mean)", _per_working_day),
+    *_BUSY,
+    _figure("false kills", "stops", "false_kills"),
+    _TRUE_STOPS,
+    _COMPLETENESS,
+)
 
 
 def _share(value: float | None) -> Cell:
     return num(None if value is None else 100 * value, digits=1, suffix="%")
 
 
-def _history_notes(history: Mapping[str, Any]) -> list[str]:
-    notes = []
-    if history["untracked_fields"]:
-        notes.append(
-            "Approximated (no history kept; the current value throughout): "
-            + ", ".join(history["untracked_fields"])
-        )
-    if history["starts_before_history"]:
-        notes.append(
-            f"The period starts before the history does ({history['since']}): early days are approximated."
-        )
-    if history["unknown_stages"]:
-        notes.append(
-            "Stages in the history but not in the pipelines (treated as open): "
-            + ", ".join(history["unknown_stages"])
-        )
-    return notes
-
-
 # ---------------------------------------------------------------------------------------------- false kills
 
 
+def _labelled(entries: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(f"{e['label']}: {e['value']}" for e in entries)
+
+
+def _why(stop: Mapping[str, Any]) -> str:
+    evidence = _labelled(stop["evidence"])
+    return f"{stop['summary']} ({evidence})" if evidence else str(stop["summary"])
+
+
+Stop = tuple[str, Mapping[str, Any]]  # the variant's name, one of its stops
+
+_FALSE_KILL_FIELDS: tuple[Field[Stop], ...] = (
+    text("variant", lambda s: s[0]),
+    text("deal id", lambda s: s[1]["deal_id"], key="deal_id"),
+    text("deal", lambda s: s[1]["deal_name"]),
+    text("owner", lambda s: s[1]["owner_id"] or "–"),
+    text("stopped on", lambda s: s[1]["stopped_on"], key="stopped_on"),
+    text("kind", lambda s: s[1]["kind"]),
+    text("rule", lambda s: s[1]["rule"]),
+    number("amount", lambda s: s[1]["amount"]),
+    text("why", lambda s: _why(s[1])),
+    text("then", lambda s: s[1]["outcome"].replace("_", " "), key="outcome"),
+    text("on", lambda s: s[1]["outcome_on"] or "–", key="outcome_on"),
+    text("after the stop", lambda s: _labelled(s[1]["after_the_stop"]) or "–", key="after"),
+)
+
+
 def _false_kills_section(variants: Sequence[Mapping[str, Any]]) -> Section:
-    columns = (
-        Column("variant"),
-        Column("deal id", False, "deal_id"),
-        Column("deal"),
-        Column("owner"),
-        Column("stopped on", False, "stopped_on"),
-        Column("kind"),
-        Column("rule"),
-        Column("amount", True),
-        Column("why"),
-        Column("then", False, "outcome"),
-        Column("on", False, "outcome_on"),
-        Column("after the stop", False, "after"),
-    )
-    rows = []
-    total = 0
-    for v in variants:
-        for stop in sorted(v["false_kills"], key=lambda s: (-(s["amount"] or 0), s["stopped_at"])):
-            total += 1
-            evidence = "; ".join(f"{e['label']}: {e['value']}" for e in stop["evidence"])
-            after = "; ".join(f"{e['label']}: {e['value']}" for e in stop["after_the_stop"])
-            rows.append(
-                (
-                    Cell(v["name"]),
-                    Cell(stop["deal_id"]),
-                    Cell(stop["deal_name"]),
-                    Cell(stop["owner_id"] or "–"),
-                    Cell(stop["stopped_on"]),
-                    Cell(stop["kind"]),
-                    Cell(stop["rule"]),
-                    num(stop["amount"]),
-                    Cell(f"{stop['summary']} ({evidence})" if evidence else stop["summary"]),
-                    Cell(stop["outcome"].replace("_", " ")),
-                    Cell(stop["outcome_on"] or "–"),
-                    Cell(after or "–"),
-                )
-            )
+    stops = [
+        (v["name"], stop)
+        for v in variants
+        for stop in sorted(v["false_kills"], key=lambda s: (-(s["amount"] or 0), s["stopped_at"]))
+    ]
+    total = len(stops)
     by_variant = [{"variant": v["name"], "false kills": len(v["false_kills"])} for v in variants]
     chart = None
     if total:
@@ -291,11 +283,11 @@ def _false_kills_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             ),
             marks=len(by_variant),
         )
-    table = Table(
+    kills = table(
         "table-false-kills",
         "False kills: deals stopped that were won or moved forward later",
-        columns,
-        rows,
+        _FALSE_KILL_FIELDS,
+        stops,
         note=f"{total:,} false kills in all variants, largest amount first." if total else "No false kills.",
     )
     return Section(
@@ -306,7 +298,7 @@ def _false_kills_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             "moved to a later stage afterwards, with the engine's reason and evidence at the stop and what "
             "happened next."
         ),
-        blocks=(Figure(chart, table),),
+        blocks=(Figure(chart, kills),),
     )
 
 
@@ -332,61 +324,22 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             description="Tasks each variant would have created per day of the period.",
             marks=len(daily),
         )
-    columns = (
-        Column("variant"),
-        Column("owner"),
-        Column("tasks created", True, "tasks_created"),
-        Column("working days", True, "working_days"),
-        *_spread_columns("per working day (mean)"),
-        Column("days at cap", True, "days_at_cap"),
-        Column("deferred", True),
-        Column("expired", True),
-        Column("false kills", True, "false_kills"),
-        Column("true stops", True, "true_stops"),
-        Column("next step complete", True, "next_step_completeness"),
-    )
-    rows = []
-    for v in variants:
-        for group, figures in (("(account)", v["account"]), *sorted(v["owners"].items())):
-            busy, stops = figures["busy_work"], figures["stops"]
-            spread = busy["per_working_day"]
-            rows.append(
-                (
-                    Cell(v["name"]),
-                    Cell(group),
-                    num(busy["tasks_created"]),
-                    num(busy["working_days"]),
-                    *_spread_cells(spread),
-                    num(busy["days_at_cap"]),
-                    num(busy["deferred"]),
-                    num(busy["expired"]),
-                    num(stops["false_kills"]),
-                    num(stops["true_stops"]),
-                    _share(figures["next_step_completeness"]),
-                )
-            )
-    by_rule = Table(
+    rows = [
+        _Row(v, group, figures)
+        for v in variants
+        for group, figures in (("(account)", v["account"]), *sorted(v["owners"].items()))
+    ]
+    by_rule = table(
         "table-backtest-by-rule",
         "New tasks by rule",
-        (Column("variant"), Column("rule"), Column("tasks", True)),
+        (text("variant", lambda r: r[0]), text("rule", lambda r: r[1]), number("tasks", lambda r: r[2])),
         [
-            (Cell(v["name"]), Cell(rule), num(n))
+            (v["name"], rule, n)
             for v in variants
             for rule, n in sorted(v["account"]["busy_work"]["by_rule"].items())
         ],
     )
-    daily_table = _dated_table(
-        "table-backtest-daily",
-        "Per day: tasks, stops, nurture",
-        variants,
-        ("daily", "day"),
-        (
-            (Column("tasks created", True, "tasks_created"), num),
-            (Column("stopped", True), num),
-            (Column("nurtured", True), num),
-        ),
-        skip_empty=True,
-    )
+    per_day = _dated_table("table-backtest-daily", "Per day: tasks, stops, nurture", variants, _DAILY)
     return Section(
         id="busy-work",
         title="Busy work",
@@ -396,36 +349,57 @@ def _busy_work_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             "(created later, never dropped) and tasks that expired because nobody acted on them."
         ),
         blocks=(
-            Figure(chart, Table("table-busy-work", "Busy work per owner", columns, rows)),
+            Figure(chart, table("table-busy-work", "Busy work per owner", _BUSY_WORK_FIELDS, rows)),
             by_rule,
-            daily_table,
+            per_day,
         ),
     )
 
 
-def _dated_table(
-    id: str,
-    caption: str,
-    variants: Sequence[Mapping[str, Any]],
-    series: tuple[str, str],
-    measures: Sequence[tuple[Column, Callable[[Any], Cell]]],
-    *,
-    skip_empty: bool = False,
-) -> Table:
-    """One row per variant and entry of its dated ``series`` (the report's key, the date column's label).
+Dated = tuple[str, Mapping[str, Any]]  # a variant's name, an entry of one of its dated series
 
-    Each measure is a column and how to show the entry's value under the column's name; ``skip_empty``
-    leaves out the entries where every measure is zero.
-    """
-    key, date_label = series
-    columns = (Column("variant"), Column(date_label), *(column for column, _ in measures))
-    rows = [
-        (Cell(v["name"]), Cell(e["date"]), *(cell(e[column.name]) for column, cell in measures))
+
+def _entry(label: str, name: str, show: Callable[[Any], Cell] = num) -> Field[Dated]:
+    """A number of a dated entry: ``entry[name]``, its column keyed by the name."""
+    return Field(Column(label, True, name), lambda dated: show(dated[1][name]))
+
+
+class _Series(NamedTuple):
+    """A dated series of each variant (``variant[key]``, entries with a ``date``) and what a table shows."""
+
+    key: str
+    date_label: str
+    measures: tuple[Field[Dated], ...]
+    skip_empty: bool = False  # leave out the entries where every measure is zero
+
+
+def _dated_table(id: str, caption: str, variants: Sequence[Mapping[str, Any]], series: _Series) -> Table:
+    """One row per variant and entry of its dated ``series``."""
+    fields = (
+        text("variant", lambda d: d[0]),
+        text(series.date_label, lambda d: d[1]["date"]),
+        *series.measures,
+    )
+    entries = [
+        (v["name"], e)
         for v in variants
-        for e in v[key]
-        if not skip_empty or any(e[column.name] for column, _ in measures)
+        for e in v[series.key]
+        if not series.skip_empty or any(e[m.column.name] for m in series.measures)
     ]
-    return Table(id, caption, columns, rows)
+    return table(id, caption, fields, entries)
+
+
+_DAILY = _Series(
+    "daily",
+    "day",
+    (_entry("tasks created", "tasks_created"), _entry("stopped", "stopped"), _entry("nurtured", "nurtured")),
+    skip_empty=True,
+)
+_WEEKLY = _Series(
+    "next_step_completeness",
+    "week of",
+    (_entry("open deals", "open_deals"), _entry("complete", "complete"), _entry("share", "share", _share)),
+)
 
 
 def _points_and_lines(
@@ -471,17 +445,7 @@ def _completeness_section(variants: Sequence[Mapping[str, Any]]) -> Section:
         title="Next-step completeness per week",
         description="The weekly share of open deals whose next step is complete by each variant's rule.",
     )
-    table = _dated_table(
-        "table-backtest-completeness",
-        "Next-step completeness per week",
-        variants,
-        ("next_step_completeness", "week of"),
-        (
-            (Column("open deals", True, "open_deals"), num),
-            (Column("complete", True), num),
-            (Column("share", True), _share),
-        ),
-    )
+    weekly = _dated_table("table-backtest-completeness", "Next-step completeness per week", variants, _WEEKLY)
     return Section(
         id="completeness",
         title="Next-step completeness",
@@ -490,15 +454,38 @@ def _completeness_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             "not passed) by the variant's own rule, as the reps kept them: what the next-step rule would "
             "have had to fix."
         ),
-        blocks=(Figure(chart, table),),
+        blocks=(Figure(chart, weekly),),
     )
 
 
 # ---------------------------------------------------------------------------------------------- compliance
 
 
+Group = tuple[str, str, Mapping[str, Any]]  # kind (account, owner, team), name, its compliance figures
+
+
+def _verdict(verdict: str) -> Field[Group]:
+    return number(VERDICT_LABELS[verdict], lambda g: g[2][verdict], key=verdict)
+
+
+def _on_time_share(group: Group) -> float | None:
+    c = group[2]
+    judged = c["early"] + c["on_time"] + c["late"] + c["never"]
+    return 100 * c["on_time"] / judged if judged else None
+
+
+_COMPLIANCE_FIELDS: tuple[Field[Group], ...] = (
+    text("group", lambda g: g[0]),
+    text("name", lambda g: g[1]),
+    number("agreements", lambda g: g[2]["agreements"]),
+    *(_verdict(v) for v in VERDICTS),
+    number("on time, share", _on_time_share, key="on_time_share", digits=1, suffix="%"),
+    *_spread("business days late (mean)", lambda g: g[2]["business_days_late"], "late", mean_digits=1),
+)
+
+
 def _compliance_section(compliance: Mapping[str, Any]) -> Section:
-    groups: list[tuple[str, str, Mapping[str, Any]]] = [("account", "(account)", compliance["account"])]
+    groups: list[Group] = [("account", "(account)", compliance["account"])]
     groups += [("owner", name, c) for name, c in sorted(compliance["owners"].items())]
     groups += [("team", name, c) for name, c in sorted(compliance["teams"].items())]
     order = [VERDICT_LABELS[v] for v in VERDICTS]
@@ -519,28 +506,6 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
         "follow-up came early, on time, late, never, after the customer got in touch first, or is still "
         "pending.",
     )
-    columns = (
-        Column("group"),
-        Column("name"),
-        Column("agreements", True),
-        *(Column(VERDICT_LABELS[v], True, v) for v in VERDICTS),
-        Column("on time, share", True, "on_time_share"),
-        *_spread_columns("business days late (mean)", "late"),
-    )
-    table_rows = []
-    for kind, name, c in groups:
-        judged = c["early"] + c["on_time"] + c["late"] + c["never"]
-        late = c["business_days_late"]
-        table_rows.append(
-            (
-                Cell(kind),
-                Cell(name),
-                num(c["agreements"]),
-                *(num(c[v]) for v in VERDICTS),
-                num(100 * c["on_time"] / judged if judged else None, digits=1, suffix="%"),
-                *_spread_cells(late, mean_digits=1),
-            )
-        )
     account = compliance["account"]
     tiles = tuple(
         Tile(f"compliance_{v}", VERDICT_LABELS[v], f"{account[v]:,}") for v in ("on_time", "late", "never")
@@ -557,13 +522,30 @@ def _compliance_section(compliance: Mapping[str, Any]) -> Section:
         tiles=tiles,
         blocks=(
             Figure(
-                chart, Table("table-compliance", "Agreed follow-ups by owner and team", columns, table_rows)
+                chart,
+                table("table-compliance", "Agreed follow-ups by owner and team", _COMPLIANCE_FIELDS, groups),
             ),
         ),
     )
 
 
 # ---------------------------------------------------------------------------------------------- API calls
+
+
+Cost = tuple[str, str, Mapping[str, Any]]  # a variant's name, a CRM, what enforcing it costs there
+
+
+def _endpoints(cost: Cost) -> str:
+    return ", ".join(f"{k}: {n:,}" for k, n in sorted(cost[2]["by_endpoint"].items())) or "–"
+
+
+_API_FIELDS: tuple[Field[Cost], ...] = (
+    text("variant", lambda c: c[0]),
+    text("CRM", lambda c: c[1], key="crm"),
+    number("API calls", lambda c: c[2]["total"], key="total"),
+    *_spread("per working day (mean)", lambda c: c[2]["per_working_day"]),
+    text("by endpoint", _endpoints),
+)
 
 
 def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
@@ -596,21 +578,8 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             ),
             marks=len(rows),
         )
-    columns = (
-        Column("variant"),
-        Column("CRM", False, "crm"),
-        Column("API calls", True, "total"),
-        *_spread_columns("per working day (mean)"),
-        Column("by endpoint"),
-    )
-    table_rows = [
-        (
-            Cell(v["name"]),
-            Cell(crm),
-            num(c["total"]),
-            *_spread_cells(c["per_working_day"]),
-            Cell(", ".join(f"{k}: {n:,}" for k, n in sorted(c["by_endpoint"].items())) or "–"),
-        )
+    costs = [
+        (v["name"], crm, c)
         for v in variants
         for crm in ("hubspot", "salesforce")
         if (c := v["api_calls"][crm])
@@ -623,6 +592,6 @@ def _api_section(variants: Sequence[Mapping[str, Any]]) -> Section:
             "writes (one cycle is one apply), per working day of the policy calendar. Pulls are not counted."
         ),
         blocks=(
-            Figure(chart, Table("table-backtest-api", "API calls by variant and CRM", columns, table_rows)),
+            Figure(chart, table("table-backtest-api", "API calls by variant and CRM", _API_FIELDS, costs)),
         ),
     )

@@ -16,8 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from report import charts
-from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment, num
+from report.model import Cell, Chart, Column, Figure, Section, Table, Tile, moment
 from report.sources import AccountSource, ReportRequest
+from report.tables import Field, number, table, text
 from store.database import loads
 from store.schema import accounts, audit, cursors, ledger, runs
 
@@ -228,43 +229,29 @@ def _cycles_chart(ops: Operations) -> Chart | None:
     )
 
 
+def _busiest_share(a: AccountOps) -> float | None:
+    return a.budget_share(max(a.calls_by_day.values(), default=0))
+
+
+_ACCOUNT_FIELDS: tuple[Field[AccountOps], ...] = (
+    text("account", lambda a: a.source.name),
+    text("CRM", lambda a: a.source.crm, key="crm"),
+    number("cycles", lambda a: a.cycles),
+    number("ok", lambda a: a.statuses["ok"]),
+    number("not ok", lambda a: a.cycles - a.statuses["ok"] - a.statuses["lease_held"], key="not_ok"),
+    number("median duration (s)", lambda a: _pct(a.durations, 50), key="p50", digits=1),
+    number("p95 duration (s)", lambda a: _pct(a.durations, 95), key="p95", digits=1),
+    number("max duration (s)", lambda a: max(a.durations, default=None), key="max", digits=1),
+    number("API calls", lambda a: a.calls, key="api_calls"),
+    number("daily limit", lambda a: a.daily_limit, key="daily_limit"),
+    number("budget per day", lambda a: a.budget, key="budget"),
+    number("busiest day, % of budget", _busiest_share, key="busiest_share", digits=2, suffix="%"),
+    number("rejected records", lambda a: a.rejected, key="rejected"),
+)
+
+
 def _accounts_table(request: ReportRequest, ops: Operations) -> Table:
-    columns = (
-        Column("account"),
-        Column("CRM", False, "crm"),
-        Column("cycles", True),
-        Column("ok", True),
-        Column("not ok", True, "not_ok"),
-        Column("median duration (s)", True, "p50"),
-        Column("p95 duration (s)", True, "p95"),
-        Column("max duration (s)", True, "max"),
-        Column("API calls", True, "api_calls"),
-        Column("daily limit", True, "daily_limit"),
-        Column("budget per day", True, "budget"),
-        Column("busiest day, % of budget", True, "busiest_share"),
-        Column("rejected records", True, "rejected"),
-    )
-    rows = []
-    for a in ops.accounts:
-        busiest = max(a.calls_by_day.values(), default=0)
-        rows.append(
-            (
-                Cell(a.source.name),
-                Cell(a.source.crm),
-                num(a.cycles),
-                num(a.statuses["ok"]),
-                num(a.cycles - a.statuses["ok"] - a.statuses["lease_held"]),
-                num(_pct(a.durations, 50), digits=1),
-                num(_pct(a.durations, 95), digits=1),
-                num(max(a.durations, default=None), digits=1),
-                num(a.calls),
-                num(a.daily_limit),
-                num(a.budget),
-                num(a.budget_share(busiest), digits=2, suffix="%"),
-                num(a.rejected),
-            )
-        )
-    return Table("table-accounts", "Cycles and API calls by account", columns, rows)
+    return table("table-accounts", "Cycles and API calls by account", _ACCOUNT_FIELDS, ops.accounts)
 
 
 def _calls_chart(a: AccountOps) -> Chart | None:
@@ -290,48 +277,71 @@ def _calls_chart(a: AccountOps) -> Chart | None:
 
 
 def _calls_table(a: AccountOps) -> Table:
-    columns = (
-        Column("day"),
-        Column("API calls", True, "calls"),
-        Column("% of the daily budget", True, "share"),
+    fields: tuple[Field[tuple[str, int]], ...] = (
+        text("day", lambda day: day[0]),
+        number("API calls", lambda day: day[1], key="calls"),
+        number(
+            "% of the daily budget", lambda day: a.budget_share(day[1]), key="share", digits=2, suffix="%"
+        ),
     )
-    rows = [
-        (Cell(d), num(n), num(a.budget_share(n), digits=2, suffix="%"))
-        for d, n in sorted(a.calls_by_day.items())
-    ]
-    return Table(f"table-calls-{a.source.name}", f"API calls per day: {a.source.name}", columns, rows)
+    caption = f"API calls per day: {a.source.name}"
+    return table(f"table-calls-{a.source.name}", caption, fields, sorted(a.calls_by_day.items()))
 
 
 def _cursor_table(request: ReportRequest, ops: Operations) -> Table:
-    columns = (
-        Column("account"),
-        Column("cursor moved (UTC)", False, "updated"),
-        Column("cursor age", True, "age"),
-        Column("last full pull (UTC)", False, "full_pull"),
-        Column("full pull age", True, "full_pull_age"),
-        Column("full pull in progress", False, "full_pull_running"),
-        Column("blocked on configuration", False, "blocked"),
+    fields: tuple[Field[AccountOps], ...] = (
+        text("account", lambda a: a.source.name),
+        *_when_and_age(request.now, ("cursor moved (UTC)", "updated"), ("cursor age", "age"), "updated_at"),
+        *_when_and_age(
+            request.now,
+            ("last full pull (UTC)", "full_pull"),
+            ("full pull age", "full_pull_age"),
+            "last_full_pull_at",
+        ),
+        text("full pull in progress", _full_pull_running, key="full_pull_running"),
+        text("blocked on configuration", _blocked, key="blocked"),
     )
-    rows = []
-    for a in ops.accounts:
-        cursor = a.cursor or {}
-        updated, full = cursor.get("updated_at"), cursor.get("last_full_pull_at")
-        rows.append(
-            (
-                Cell(a.source.name),
-                *_when_and_age(request.now, updated),
-                *_when_and_age(request.now, full),
-                Cell("yes" if cursor.get("full_pull_run") else "no"),
-                Cell(a.blocked or "no"),
-            )
-        )
-    return Table("table-cursors", "Cursors", columns, rows)
+    return table("table-cursors", "Cursors", fields, ops.accounts)
 
 
-def _when_and_age(now: datetime, then: datetime | None) -> tuple[Cell, Cell]:
-    """When something last happened (UTC, to the minute; "never") and how long ago, sorting by seconds."""
-    when = Cell(then.strftime("%Y-%m-%d %H:%M") if then else "never")
-    return when, Cell(age(now, then), int(_seconds(now, then)) if then is not None else 10**12)
+def _full_pull_running(a: AccountOps) -> str:
+    return "yes" if (a.cursor or {}).get("full_pull_run") else "no"
+
+
+def _blocked(a: AccountOps) -> str:
+    return a.blocked or "no"
+
+
+def _when_and_age(
+    now: datetime, when: tuple[str, str], age_column: tuple[str, str], stamp: str
+) -> tuple[Field[AccountOps], Field[AccountOps]]:
+    """When the cursor's ``stamp`` last moved (UTC, to the minute; "never") and how long ago, sorting by
+    seconds; each column a (label, key)."""
+
+    def then(a: AccountOps) -> datetime | None:
+        value: datetime | None = (a.cursor or {}).get(stamp)
+        return value
+
+    def shown(a: AccountOps) -> Cell:
+        moved = then(a)
+        return Cell(moved.strftime("%Y-%m-%d %H:%M") if moved else "never")
+
+    def ago(a: AccountOps) -> Cell:
+        moved = then(a)
+        return Cell(age(now, moved), int(_seconds(now, moved)) if moved is not None else 10**12)
+
+    return Field(Column(when[0], False, when[1]), shown), Field(
+        Column(age_column[0], True, age_column[1]), ago
+    )
+
+
+_PROBLEM_FIELDS: tuple[Field[tuple[str, dict[str, Any]]], ...] = (
+    text("account", lambda problem: problem[0]),
+    Field(Column("started (UTC)", False, "at"), lambda problem: moment(problem[1]["at"])),
+    text("status", lambda problem: problem[1]["status"]),
+    text("error", lambda problem: problem[1]["error"]),
+    text("run", lambda problem: problem[1]["run"]),
+)
 
 
 def _problems_table(request: ReportRequest, ops: Operations) -> Table:
@@ -339,53 +349,46 @@ def _problems_table(request: ReportRequest, ops: Operations) -> Table:
         ((a.source.name, p) for a in ops.accounts for p in a.problems), key=lambda x: x[1]["at"], reverse=True
     )
     shown = problems[:50]
-    columns = (
-        Column("account"),
-        Column("started (UTC)", False, "at"),
-        Column("status"),
-        Column("error"),
-        Column("run"),
-    )
-    rows = [
-        (
-            Cell(name),
-            moment(p["at"]),
-            Cell(p["status"]),
-            Cell(p["error"]),
-            Cell(p["run"]),
-        )
-        for name, p in shown
-    ]
     note = (
         f"{len(problems):,} cycles did not finish ok; showing the latest {len(shown):,}."
         if problems
         else "Every cycle finished ok."
     )
-    return Table("table-problems", "Cycles that did not finish ok", columns, rows, note=note)
+    return table("table-problems", "Cycles that did not finish ok", _PROBLEM_FIELDS, shown, note=note)
+
+
+_NOT_WRITTEN_FIELDS: tuple[Field[dict[str, Any]], ...] = (
+    text("account", lambda r: r["account"]),
+    text("action", lambda r: r["kind"]),
+    text("status", lambda r: r["status"]),
+    text("error", lambda r: r["error"] or "–"),
+    number("actions", lambda r: r["n"], key="n"),
+    text("last (UTC)", lambda r: r["last"].strftime("%Y-%m-%d %H:%M") if r["last"] else "–", key="last"),
+)
 
 
 def _not_written_table(request: ReportRequest, ops: Operations) -> Table:
-    columns = (
-        Column("account"),
-        Column("action"),
-        Column("status"),
-        Column("error"),
-        Column("actions", True, "n"),
-        Column("last (UTC)", False, "last"),
+    note = (
+        None if ops.not_written else "Every action decided in the period was written (or decided in shadow)."
     )
-    rows = [
-        (
-            Cell(r["account"]),
-            Cell(r["kind"]),
-            Cell(r["status"]),
-            Cell(r["error"] or "–"),
-            num(r["n"]),
-            Cell(r["last"].strftime("%Y-%m-%d %H:%M") if r["last"] else "–"),
-        )
-        for r in ops.not_written
-    ]
-    note = None if rows else "Every action decided in the period was written (or decided in shadow)."
-    return Table("table-not-written", "Actions not written to the CRM", columns, rows, note=note)
+    return table(
+        "table-not-written", "Actions not written to the CRM", _NOT_WRITTEN_FIELDS, ops.not_written, note=note
+    )
+
+
+def _mode(a: AccountOps) -> str:
+    return "shadow" if a.source.shadow else "enforce"
+
+
+_ENFORCEMENT_FIELDS: tuple[Field[AccountOps], ...] = (
+    text("account", lambda a: a.source.name),
+    text("mode now", _mode),
+    number("cycles enforcing", lambda a: a.cycles - a.shadow_cycles, key="enforce_cycles"),
+    number("cycles in shadow", lambda a: a.shadow_cycles, key="shadow_cycles"),
+    number("decisions audited, enforce", lambda a: a.audit_by_mode["enforce"], key="audit_enforce"),
+    number("decisions audited, shadow", lambda a: a.audit_by_mode["shadow"], key="audit_shadow"),
+    number("actions decided in shadow", lambda a: a.shadow_actions, key="shadow_actions"),
+)
 
 
 def enforcement_section(request: ReportRequest, ops: Operations) -> Section:
@@ -394,30 +397,9 @@ def enforcement_section(request: ReportRequest, ops: Operations) -> Section:
     The audit's ``mode`` (enforce | shadow) is each decision's cohort today; a canary rollout that records
     a cohort per decision groups by that column instead, with the same table.
     """
-    columns = (
-        Column("account"),
-        Column("mode now"),
-        Column("cycles enforcing", True, "enforce_cycles"),
-        Column("cycles in shadow", True, "shadow_cycles"),
-        Column("decisions audited, enforce", True, "audit_enforce"),
-        Column("decisions audited, shadow", True, "audit_shadow"),
-        Column("actions decided in shadow", True, "shadow_actions"),
-    )
-    rows = [
-        (
-            Cell(a.source.name),
-            Cell("shadow" if a.source.shadow else "enforce"),
-            num(a.cycles - a.shadow_cycles),
-            num(a.shadow_cycles),
-            num(a.audit_by_mode["enforce"]),
-            num(a.audit_by_mode["shadow"]),
-            num(a.shadow_actions),
-        )
-        for a in ops.accounts
-    ]
     by_mode: defaultdict[str, list[str]] = defaultdict(list)
     for a in ops.accounts:
-        by_mode["shadow" if a.source.shadow else "enforce"].append(a.source.name)
+        by_mode[_mode(a)].append(a.source.name)
     tiles = (
         Tile(
             "accounts_enforcing",
@@ -437,5 +419,5 @@ def enforcement_section(request: ReportRequest, ops: Operations) -> Section:
             "mode crm-followup decides, audits and records its actions, and writes nothing to the CRM."
         ),
         tiles=tiles,
-        blocks=(Table("table-enforcement", "Enforcement by account", columns, rows),),
+        blocks=(table("table-enforcement", "Enforcement by account", _ENFORCEMENT_FIELDS, ops.accounts),),
     )

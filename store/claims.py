@@ -85,7 +85,8 @@ def register(c: Connection, crms: Mapping[str, str], now: datetime) -> int:
 def claim_due(
     c: Connection, holder: str, now: datetime, limit: int, ttl: Callable[[str], timedelta]
 ) -> list[Claim]:
-    """Claim up to ``limit`` due accounts: interrupted ones first, then by due time (oldest first)."""
+    """Claim up to ``limit`` due accounts, each then leased to ``holder``: interrupted ones first, then by due
+    time (oldest first)."""
     if limit <= 0:
         return []
     live = sa.exists().where(leases.c.account == accounts.c.name, leases.c.expires_at >= now)
@@ -268,7 +269,8 @@ def worker_statuses(c: Connection) -> list[WorkerStatus]:
 
 
 def api_calls_since(c: Connection, account: str, since: datetime) -> int:
-    """CRM API calls the account's runs made since ``since`` (finished, crashed or in progress)."""
+    """CRM API calls the account's runs made since ``since`` (finished, crashed or in progress), whichever
+    worker ran them: the daily budget is the account's, not a process's."""
     total = c.execute(
         sa.select(sa.func.coalesce(sa.func.sum(runs.c.api_calls), 0)).where(
             runs.c.account == account, runs.c.started_at >= since

@@ -9,7 +9,10 @@ holds deal and contact names. PostgreSQL needs nothing special; URLs such as
 
 Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
 serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
-transaction around the whole upgrade), and the ones that wait find the schema current and do nothing.
+transaction around the whole upgrade), and the ones that wait find the schema current and do nothing. A
+store stamped with a revision these migrations do not have (one made by a pre-release build, whose
+migrations the first release squashed into one baseline, or by another version) is refused with
+``RecreateStore`` before anything is changed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0005"
+# The revisions of the pre-release builds, squashed into the first release's baseline ("r001").
+PRE_RELEASE_REVISIONS = frozenset({"0001", "0002", "0003", "0004", "0005"})
 # pg_advisory_xact_lock key of the schema migration: any constant shared by every crm-followup worker
 # ("crm-fol" as a 64-bit integer, so it cannot collide with a small key another application picked).
 MIGRATION_LOCK_KEY = int.from_bytes(b"crm-fol", "big")
@@ -77,16 +81,64 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
+class RecreateStore(Exception):
+    """The store was made by a build whose schema this one does not know: recreate it (the message says how).
+
+    ``revision`` is the one the store is stamped with.
+    """
+
+    def __init__(self, revision: str) -> None:
+        recreate = (
+            "recreate it (delete the SQLite file, or drop and create the PostgreSQL database) and run again"
+        )
+        if revision in PRE_RELEASE_REVISIONS:
+            made_by, next_move = "a pre-release build of crm-followup", recreate
+        else:
+            made_by, next_move = (
+                "another version of crm-followup",
+                f"run the version that made it, or {recreate}",
+            )
+        super().__init__(
+            f"the state store was made by {made_by} (schema revision {revision!r}, which this version "
+            f"does not know), so it is left as it is: {next_move}. A full pull rebuilds a new store's "
+            "mirror, and the tasks already in the CRM are known by their keys: nothing there is lost or "
+            "duplicated; the old store's run history and audit trail are not carried over "
+            "(docs/operations.md, State store)"
+        )
+        self.revision = revision
+
+
+def _config(**options: Any) -> Config:
+    config = Config(**options)
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head_revision() -> str:
+    """The newest migration's revision: what ``upgrade`` brings every store to."""
+    head = _scripts().get_current_head()
+    assert head is not None, "store/migrations/versions holds no migration"
+    return head
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration; a no-op when it is current.
 
     Serialised across processes (see the module docstring): a worker that waits for another one's upgrade
-    then finds the schema current.
+    then finds the schema current. Raises ``RecreateStore``, changing nothing, for a store stamped with a
+    revision the migrations do not have.
     """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    if current_revision(engine) == ScriptDirectory.from_config(config).get_current_head():
+    scripts = _scripts()
+    found = current_revision(engine)
+    if found == scripts.get_current_head():
         return  # the usual case: nothing to do, and no need to hold every other worker up for it
+    if found is not None and found not in {script.revision for script in scripts.walk_revisions()}:
+        raise RecreateStore(found)
+    config = _config()
     with _migration_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -122,8 +174,7 @@ def migration_sql(dialect: str = "postgresql") -> str:
     import io
 
     buffer = io.StringIO()
-    config = Config(output_buffer=buffer)
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _config(output_buffer=buffer)
     config.attributes["dialect"] = dialect
     command.upgrade(config, "head", sql=True)
     return buffer.getvalue()

@@ -93,8 +93,8 @@ def record(
     now: datetime,
     cohorts: Mapping[str, str] | None = None,
 ) -> None:
-    """Write actions with ``status`` (intent or shadow), counting an attempt for each intent; ``cohorts``
-    gives each deal's rollout cohort (by deal id)."""
+    """Write actions with ``status``: ``intent`` (committed before the CRM is called; each counts an attempt)
+    or ``shadow``; ``cohorts`` gives each deal's rollout cohort (by deal id) when known."""
     if not actions:
         return
     existing = _attempts(connection, account, [a.key for a in actions])

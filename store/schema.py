@@ -1,48 +1,25 @@
 """The state store's tables as SQLAlchemy Core objects, shared by the queries, checked against migrations.
 
-The schema is stated twice on purpose, as alembic projects do: the migrations in
-``store/migrations/versions/`` are its history (they alone create and upgrade a database, run on open),
-and these ``Table`` objects are its present, for the queries. They must agree, and
+The migrations in ``store/migrations/versions/`` are the schema's history (they alone create and upgrade a
+database, run on open): the first release's baseline, frozen, then one migration per later change. These
+``Table`` objects are its present, for the queries. They must agree, and
 ``tests/worker/test_schema_agrees.py`` proves it in CI: a fresh SQLite and PostgreSQL database upgraded to
 head is compared with ``metadata`` by ``alembic.autogenerate.compare_metadata`` (tables, columns, types,
 nullability, server defaults, indexes; primary keys by reflection), and any difference fails. So a schema
-change is two edits: a new migration, and the same change here.
+change is a change here and a new migration that makes it; CI fails on one without the other. (The
+baseline was rendered from these tables by ``alembic.autogenerate.produce_migrations`` and
+``render_python_code``; run against a store at head, the same two calls draft the next migration.)
 
 Types are chosen to mean the same on SQLite and PostgreSQL: JSON documents are ``Text`` written by
-``policies.codec`` (byte-stable, no dialect JSON quirks), timestamps go through ``UtcDateTime`` so they come
-back timezone-aware in UTC on both.
+``policies.codec`` (byte-stable, no dialect JSON quirks), timestamps go through ``UtcDateTime``
+(``store/column_types.py``) so they come back timezone-aware in UTC on both.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on every backend (SQLite stores naive text, PostgreSQL timestamptz)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass a timezone-aware value")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from store.column_types import UtcDateTime
 
 metadata = sa.MetaData()
 
@@ -114,7 +91,7 @@ ledger = sa.Table(
     sa.Column("run_id", sa.String(40), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
-    # the rollout cohort the action was last recorded under (policies.rollout; NULL before revision 0003)
+    # the rollout cohort the action was last recorded under (policies.rollout; NULL: recorded without one)
     sa.Column("cohort", sa.String(20), nullable=True),
     sa.Index("ix_ledger_status", "account", "status"),
 )
@@ -133,7 +110,7 @@ audit = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # planned | deferred | no_action
     sa.Column("action_keys", sa.Text(), nullable=False, server_default="[]"),
     sa.Column("explanation", sa.Text(), nullable=False),  # JSON: reason and evidence
-    sa.Column("cohort", sa.String(20), nullable=True),  # policies.rollout; NULL before revision 0003
+    sa.Column("cohort", sa.String(20), nullable=True),  # policies.rollout; NULL: recorded without one
     sa.Index("ix_audit_deal", "account", "deal_id"),
     sa.Index("ix_audit_run", "run_id"),
 )

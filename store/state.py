@@ -7,15 +7,15 @@ PostgreSQL database without two cycles on the same account.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from policies.model import Action, Deal, Owner
+from policies.model import Deal, Owner
 from store import claims as claims_q
 from store import ledger as ledger_q
 from store import mirror as mirror_q
@@ -52,6 +52,24 @@ class RunRecord:
     api_daily_limit: int | None = None
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_transaction(
+    query: Callable[Concatenate[sa.Connection, P], R],
+) -> Callable[Concatenate[StateStore, P], R]:
+    """A ``StateStore`` method that runs ``query`` (of ``store/ledger.py``, ``claims.py``, ``mirror.py``) in
+    one transaction of its own, committed when it returns; the method takes the query's other arguments."""
+
+    def method(self: StateStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.engine.begin() as c:
+            return query(c, *args, **kwargs)
+
+    method.__doc__ = query.__doc__
+    return method
+
+
 class StateStore:
     """Mirror, cursors, ledger, audit, runs and leases over SQLAlchemy Core; migrates the schema on open."""
 
@@ -59,7 +77,11 @@ class StateStore:
         """``pool_size``: connections kept for this process (PostgreSQL; ``serve`` sizes it to its cycles)."""
         self.url = url
         self.engine = open_engine(url, pool_size=pool_size)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except BaseException:  # e.g. RecreateStore: no connection is left open behind the error
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -207,17 +229,9 @@ class StateStore:
         if updated.rowcount == 0:
             c.execute(sa.insert(cursors).values(account=account, **values))
 
-    def mirror_count(self, account: str) -> int:
-        with self.engine.connect() as c:
-            return mirror_q.count(c, account)
-
-    def mirror_deals(self, account: str, deal_ids: Collection[str]) -> dict[str, Deal]:
-        with self.engine.connect() as c:
-            return mirror_q.read_deals(c, account, deal_ids)
-
-    def mirror_stamps(self, account: str, deal_ids: Collection[str]) -> dict[str, datetime]:
-        with self.engine.connect() as c:
-            return mirror_q.read_stamps(c, account, deal_ids)
+    mirror_count = _in_transaction(mirror_q.count)
+    mirror_deals = _in_transaction(mirror_q.read_deals)
+    mirror_stamps = _in_transaction(mirror_q.read_stamps)
 
     def iter_mirror(self, account: str, chunk_size: int) -> Iterator[list[Deal]]:
         return mirror_q.iter_owner_chunks(self.engine, account, chunk_size)
@@ -229,27 +243,9 @@ class StateStore:
 
     # ---------------------------------------------------------------------------------- ledger, audit
 
-    def ledger_statuses(self, account: str, keys: Collection[str]) -> dict[str, str]:
-        with self.engine.connect() as c:
-            return ledger_q.statuses(c, account, keys)
-
-    def pending_intents(self, account: str) -> list[Action]:
-        with self.engine.connect() as c:
-            return ledger_q.pending_intents(c, account)
-
-    def record_actions(
-        self,
-        account: str,
-        run_id: str,
-        actions: Sequence[Action],
-        status: str,
-        now: datetime,
-        cohorts: Mapping[str, str] | None = None,
-    ) -> None:
-        """Commit ``intent`` rows (before the CRM is called) or ``shadow`` rows, with each deal's rollout
-        cohort (``cohorts`` by deal id) when known."""
-        with self.engine.begin() as c:
-            ledger_q.record(c, account, run_id, actions, status, now, cohorts)
+    ledger_statuses = _in_transaction(ledger_q.statuses)
+    pending_intents = _in_transaction(ledger_q.pending_intents)
+    record_actions = _in_transaction(ledger_q.record)
 
     def record_results(
         self,
@@ -265,37 +261,15 @@ class StateStore:
             mirror_q.write_deals(c, account, mirror_after, None)
             mirror_q.delete_deals(c, account, mirror_drop)
 
-    def ledger(self, account: str, *, deal_id: str | None = None) -> list[ledger_q.LedgerEntry]:
-        with self.engine.connect() as c:
-            return ledger_q.entries(c, account, deal_id=deal_id)
-
-    def record_audit(
-        self, account: str, run_id: str, mode: str, now: datetime, items: Sequence[ledger_q.AuditEntry]
-    ) -> None:
-        with self.engine.begin() as c:
-            ledger_q.write_audit(c, account, run_id, mode, now, items)
-
-    def audit(self, account: str, *, deal_id: str | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
-            return ledger_q.read_audit(c, account, deal_id=deal_id)
+    ledger = _in_transaction(ledger_q.entries)
+    record_audit = _in_transaction(ledger_q.write_audit)
+    audit = _in_transaction(ledger_q.read_audit)
 
     # ---------------------------------------------------------------------------------- the fleet
 
-    def register_accounts(self, crms: Mapping[str, str], now: datetime) -> int:
-        """Record accounts (name -> crm) and schedule the ones not scheduled yet for ``now``."""
-        with self.engine.begin() as c:
-            return claims_q.register(c, crms, now)
-
-    def unschedule(self, names: Collection[str]) -> None:
-        with self.engine.begin() as c:
-            claims_q.unscheduled(c, names)
-
-    def claim_due(
-        self, holder: str, now: datetime, limit: int, ttl: Callable[[str], timedelta]
-    ) -> list[claims_q.Claim]:
-        """Up to ``limit`` due accounts, each now leased to ``holder`` (``store/claims.py``)."""
-        with self.engine.begin() as c:
-            return claims_q.claim_due(c, holder, now, limit, ttl)
+    register_accounts = _in_transaction(claims_q.register)
+    unschedule = _in_transaction(claims_q.unscheduled)
+    claim_due = _in_transaction(claims_q.claim_due)
 
     def renew_leases(self, holder: str, held: Mapping[str, timedelta], now: datetime) -> set[str]:
         """Heartbeat: extend ``holder``'s leases; returns the accounts it lost."""
@@ -304,45 +278,16 @@ class StateStore:
         with self.engine.begin() as c:
             return claims_q.renew(c, holder, held, now)
 
-    def complete_claim(self, account: str, holder: str, next_due_at: datetime | None) -> bool:
-        with self.engine.begin() as c:
-            return claims_q.complete(c, account, holder, next_due_at)
-
-    def release_leases(self, holder: str) -> list[str]:
-        with self.engine.begin() as c:
-            return claims_q.release_all(c, holder)
-
-    def expire_leases(self, holder: str, now: datetime) -> list[str]:
-        with self.engine.begin() as c:
-            return claims_q.expire_all(c, holder, now)
-
-    def next_due_at(self, now: datetime) -> datetime | None:
-        with self.engine.connect() as c:
-            return claims_q.next_due(c, now)
-
-    def holders(self) -> list[str]:
-        with self.engine.connect() as c:
-            return claims_q.holders(c)
-
-    def worker_started(self, holder: str, now: datetime, max_cycles: int) -> None:
-        with self.engine.begin() as c:
-            claims_q.worker_started(c, holder, now, max_cycles)
-
-    def worker_heartbeat(self, holder: str, now: datetime) -> None:
-        with self.engine.begin() as c:
-            claims_q.worker_heartbeat(c, holder, now)
-
-    def worker_gone(self, holder: str) -> None:
-        with self.engine.begin() as c:
-            claims_q.worker_gone(c, holder)
-
-    def account_statuses(self, names: Iterable[str] | None = None) -> list[claims_q.AccountStatus]:
-        with self.engine.connect() as c:
-            return claims_q.account_statuses(c, names)
-
-    def worker_statuses(self) -> list[claims_q.WorkerStatus]:
-        with self.engine.connect() as c:
-            return claims_q.worker_statuses(c)
+    complete_claim = _in_transaction(claims_q.complete)
+    release_leases = _in_transaction(claims_q.release_all)
+    expire_leases = _in_transaction(claims_q.expire_all)
+    next_due_at = _in_transaction(claims_q.next_due)
+    holders = _in_transaction(claims_q.holders)
+    worker_started = _in_transaction(claims_q.worker_started)
+    worker_heartbeat = _in_transaction(claims_q.worker_heartbeat)
+    worker_gone = _in_transaction(claims_q.worker_gone)
+    account_statuses = _in_transaction(claims_q.account_statuses)
+    worker_statuses = _in_transaction(claims_q.worker_statuses)
 
     # ---------------------------------------------------------------------------------- runs
 
@@ -374,11 +319,7 @@ class StateStore:
         with self.engine.begin() as c:
             c.execute(sa.update(runs).where(runs.c.id == run_id).values(api_calls=api_calls))
 
-    def api_calls_since(self, account: str, since: datetime) -> int:
-        """API calls the account's cycles made since ``since``, whichever worker ran them (the daily
-        budget is the account's, not a process's)."""
-        with self.engine.connect() as c:
-            return claims_q.api_calls_since(c, account, since)
+    api_calls_since = _in_transaction(claims_q.api_calls_since)
 
     def mark_abandoned_runs(self, account: str, now: datetime) -> int:
         """Runs still "running" when their account's lease is ours were cut short (a crash): say so."""

@@ -10,11 +10,10 @@ once per cycle). HubSpot's owner zones come from the settings and are checked wh
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from config.time_zones import known_time_zone
 from connectors.base import Directory
 
 log = structlog.get_logger(__name__)
@@ -39,13 +38,3 @@ def with_known_time_zones(directory: Directory) -> Directory:
         )
         owners[owner_id] = dataclasses.replace(owner, time_zone=None)
     return dataclasses.replace(directory, owners=owners)
-
-
-@lru_cache(maxsize=1024)
-def known_time_zone(name: str) -> bool:
-    """Whether zoneinfo has ``name`` (an IANA id such as ``Europe/Berlin``)."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: not a valid key ("../x", "")
-        return False
-    return True

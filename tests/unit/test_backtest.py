@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from policies.api_costs import cycle_calls
-from policies.backtest import Period, run_backtest
+from policies.backtest import Period, history_notes, run_backtest
 from policies.codec import Snapshot
 from policies.history import DealHistory, FieldChange, SnapshotHistory
 from policies.model import (
@@ -261,3 +261,25 @@ def test_activity_kinds_in_the_builders_are_what_the_rules_count() -> None:
     )
     assert isinstance(reply("y", START), Activity)
     assert OWNER.id == OWNERS[0].id
+
+
+def test_history_notes_say_where_the_figures_are_approximate_and_nothing_when_they_are_not() -> None:
+    """One wording for the HTML report and the terminal: each gap of the history is one sentence."""
+    clean = {
+        "since": "2026-01-05",
+        "untracked_fields": [],
+        "starts_before_history": False,
+        "unknown_stages": [],
+    }
+    assert history_notes(clean) == []
+    gaps = {
+        "since": "2026-01-05",
+        "untracked_fields": ["amount", "owner_id"],
+        "starts_before_history": True,
+        "unknown_stages": ["default/old"],
+    }
+    assert history_notes(gaps) == [
+        "Approximated (no history kept; the current value throughout): amount, owner_id",
+        "The period starts before the history does (2026-01-05): early days are approximated.",
+        "Stages in the history but not in the pipelines (treated as open): default/old",
+    ]

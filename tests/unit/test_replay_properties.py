@@ -2,7 +2,7 @@
 
 ``policies.replay.replay`` evaluates a deal only when something happened to it, when
 ``policies.wakeup.next_wakeup`` says a time-based rule can fire, or after a budget held one of its tasks
-back; ``replay_every_tick`` evaluates every deal at every cycle and counts the budgets as
+back; ``replay(..., every_tick=True)`` evaluates every deal at every cycle and counts the budgets as
 ``planner.plan`` does. Over random small pipelines with random histories, both must apply the same
 actions at the same moments and hold back the same tasks.
 """
@@ -19,7 +19,7 @@ from policies.engine import evaluate, next_wakeup
 from policies.history import timelines
 from policies.model import Deal, DeferredAction, Owner, action_kind
 from policies.policy import Policy
-from policies.replay import Evaluated, replay, replay_every_tick, working_ticks
+from policies.replay import Evaluated, replay, working_ticks
 from policies.simulate import apply_actions
 from tests.unit.history_strategies import (
     FIRST_DAY,
@@ -50,11 +50,11 @@ class Log:
         self.deferred.update(d.action.key for d in deferred)
 
 
-def _run(runner, policy: Policy, world: World, step: timedelta) -> Log:
+def _run(policy: Policy, world: World, step: timedelta, *, every_tick: bool) -> Log:
     found, _ = timelines(world.deals, PIPELINES, world.history)
     ticks = working_ticks(policy.calendar_for(None), FIRST_DAY, LAST_DAY, step)
     log = Log()
-    runner(policy, found, OWNERS, PIPELINES, ticks, log)
+    replay(policy, found, OWNERS, PIPELINES, ticks, log, every_tick=every_tick)
     return log
 
 
@@ -65,8 +65,8 @@ def test_event_driven_replay_equals_evaluating_every_deal_at_every_cycle(
 ) -> None:
     """Same actions, at the same cycles, in the same order; the same tasks held back by budgets."""
     policy = POLICIES[name]
-    fast = _run(replay, policy, world, step)
-    slow = _run(replay_every_tick, policy, world, step)
+    fast = _run(policy, world, step, every_tick=False)
+    slow = _run(policy, world, step, every_tick=True)
     assert fast.actions == slow.actions
     assert fast.deferred == slow.deferred
 

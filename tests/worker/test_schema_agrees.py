@@ -1,7 +1,8 @@
 """The schema is stated once: the migrations are its history, ``store/schema.py`` its present, and they agree.
 
-The alembic migrations (store/migrations/versions/) create and upgrade every real database; the queries use
-the ``Table`` objects of ``store.schema``. Nothing generates one from the other, so this module is what keeps
+The alembic migrations (store/migrations/versions/: the first release's frozen baseline, then later
+changes) create and upgrade every real database; the queries use the ``Table`` objects of ``store.schema``.
+The baseline was rendered from those tables once and is never regenerated, so this module is what keeps
 them the same: a fresh database upgraded to head (SQLite always, PostgreSQL when
 ``FOLLOWUP_TEST_POSTGRES_URL`` is set, as in CI) is compared with ``store.schema.metadata`` by alembic's own
 autogenerate comparison, with column types and server defaults compared too, and the primary keys (which
@@ -20,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from store import StateStore
-from store.database import HEAD, current_revision
+from store.database import current_revision, head_revision
 from store.schema import metadata
 
 
@@ -68,7 +69,7 @@ def primary_key_differences(
 def test_the_migrations_build_exactly_the_declared_schema(store: StateStore) -> None:
     """Upgraded to head, the database is ``store.schema``: tables, columns, types, nullability, server
     defaults, indexes and primary keys."""
-    assert current_revision(store.engine) == HEAD
+    assert current_revision(store.engine) == head_revision()
     assert schema_differences(store, metadata) == []
     assert primary_key_differences(store, metadata) == {}
     migrated = set(sa.inspect(store.engine).get_table_names()) - {"alembic_version"}

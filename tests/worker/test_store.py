@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+
 from store import StateStore
+from store.schema import accounts
+from store.state import _in_transaction
 from tests.worker.conftest import T0, make_deal
 
 
@@ -72,13 +77,15 @@ def test_lease_excludes_a_second_holder_until_it_expires(store: StateStore) -> N
 
 def test_migrations_render_for_postgresql() -> None:
     """The migrations render PostgreSQL DDL offline: every table, with timezone-aware timestamps."""
-    from store.database import migration_sql
+    from store.database import head_revision, migration_sql
 
     sql = migration_sql("postgresql")
-    for table in ("accounts", "leases", "cursors", "mirror_deals", "ledger", "audit", "runs"):
+    from store.schema import metadata
+
+    for table in metadata.tables:
         assert f"CREATE TABLE {table} (" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
-    assert "UPDATE alembic_version SET version_num='0001'" in sql or "INSERT INTO alembic_version" in sql
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{head_revision()}')" in sql
 
 
 def test_owners_are_replaced_per_account(store: StateStore) -> None:
@@ -124,3 +131,22 @@ def test_an_existing_store_keeps_the_permissions_its_operator_chose(tmp_path) ->
     path.chmod(0o640)
     StateStore(f"sqlite:///{path}").close()
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_method_bound_to_a_query_is_one_transaction(store: StateStore) -> None:
+    """``StateStore`` methods such as ``record_actions`` are queries bound by ``_in_transaction``: the query
+    gets a connection and the method's arguments, its writes commit when it returns and none survive an
+    error half-way."""
+
+    def record_then_maybe_fail(connection: sa.Connection, name: str, *, fail: bool) -> str:
+        connection.execute(sa.insert(accounts).values(name=name, crm="hubspot", created_at=T0))
+        if fail:
+            raise RuntimeError("half-way")
+        return name.upper()
+
+    method = _in_transaction(record_then_maybe_fail)
+    assert method(store, "kept", fail=False) == "KEPT"
+    with pytest.raises(RuntimeError, match="half-way"):
+        method(store, "lost", fail=True)
+    with store.engine.connect() as connection:
+        assert list(connection.execute(sa.select(accounts.c.name))) == [("kept",)]
