@@ -16,14 +16,29 @@ machine's 1-minute load average at the end.
 **Write minimum** (from the actions the cycle applied, read from the ledger): HubSpot, for each kind the
 CRM's batch limit: ``ceil(task creates / 100)``; task updates and closes: one batch read of the tasks plus
 one batch update per 100; deal writes: one batch read (the optimistic check) plus one batch update per 100
-distinct deals; nurture: one membership call per list. Salesforce, Composite-aware: the stamp check
-(``ceil(ceil(deals / 500) / 5)`` calls), one call for the campaign members when there is nurture, creates and
-updates each ``ceil(ceil(records / 200) / 25)`` calls (records: Tasks and members; Task closes and updates
-plus distinct opportunities), and the stamps read back (like the check). The pull's own minimum is the
-connector benchmarks' (same seed and size; see their sections).
+distinct deals; nurture: one membership call per list. Salesforce, Composite-aware (a Composite call
+carries at most 5 queries and sObject Collections together): the reads before writing (``ceil(deals /
+500)`` stamp queries, ``ceil(task closes / 500)`` open-Task queries, ``ceil(members / 500)``
+membership queries, members being the campaign members the nurture actions wrote, one per contact) in
+``ceil(reads / 5)`` calls, then the collections of 200 records (creates: Tasks and members; updates: Task
+closes and updates plus distinct opportunities) and the ``ceil(deals / 500)`` read-back queries after them
+in ``ceil((collections + read-back) / 5)`` calls.
+
+**Whole first cycle minimum** = the pull's minimum + the write minimum. The pull's minimum is the
+connector benchmarks' for the same seed and size (``PULL_MINIMUM``: HubSpot 10,000 1,428 and 100,000
+14,273, their minimums without the 1% task creates those benchmarks add; Salesforce 10,000 20 and 100,000
+191, Composite-aware; see their sections); sizes they did not measure show no ratio.
+
+**HubSpot Starter** (``--hubspot-plan starter``, HubSpot only): the sandbox enforces the Starter limits
+(``RateLimitConfig.tier("starter")``: 100 requests per rolling 10 s, search 5 per second outside that window,
+250,000 a day) and the worker runs with ``tier: starter`` and otherwise default rate-limit settings (its
+client-side limiter: ``ten_second_headroom``, ``search_per_second``), instead of rate limits off on both
+sides. The first cycle's row then gives its wall time against ``calls / 10`` seconds (calls ÷ 100 per
+10 s, the issue's yardstick) and against ``non-search calls / 10`` (searches are outside the window), and
+the 429 answers the sandbox sent during the run.
 
     .venv/bin/python -m bench.bench_cycle [--deals 10000[,100000]] [--crm hubspot,salesforce] [--no-write]
-        [--apply-batch-size N]
+        [--apply-batch-size N] [--hubspot-plan starter]
 
 Each run's rows are recorded per CRM and size in ``bench/results/whole_cycle.json`` (with the command, the
 time and the machine) and the "Whole worker cycle" section of docs/benchmarks.md is rendered from every
@@ -34,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -65,14 +81,26 @@ TASK_WRITES = ("close_task", "update_task")
 NURTURE = ("enrol_in_nurture", "reactivate_from_nurture")
 
 
+# The pull's own minimum by (CRM, deals), from the connector benchmarks (same seed 7): see the docstring.
+PULL_MINIMUM = {
+    ("hubspot", 10_000): 1_428,
+    ("hubspot", 100_000): 14_273,
+    ("salesforce", 10_000): 20,
+    ("salesforce", 100_000): 191,
+}
+SEARCHES = ".search"  # the HubSpot connector's endpoint names for the search calls end so
+STARTER = "HubSpot Starter"  # the CRM label (and results key) of a --hubspot-plan starter run
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def write_minimum(crm: str, applied: list[tuple[str, str]]) -> int:
-    """The fewest write calls (pre-write checks included) for the applied ``(kind, deal id)`` pairs."""
-    kinds = Counter(kind for kind, _ in applied)
-    deals = len({deal for kind, deal in applied if kind in DEAL_WRITES})
+def write_minimum(crm: str, applied: list[tuple[str, str, int]]) -> int:
+    """The fewest write calls (pre-write checks included) for the applied ``(kind, deal id, CRM records)``
+    (records: the ids the write answered; a nurture action writes one membership per contact)."""
+    kinds = Counter(kind for kind, _, _ in applied)
+    deals = len({deal for kind, deal, _ in applied if kind in DEAL_WRITES})
     tasks = sum(kinds[k] for k in TASK_WRITES)
     nurture = sum(kinds[k] for k in NURTURE)
     if crm == "hubspot":
@@ -82,33 +110,35 @@ def write_minimum(crm: str, applied: list[tuple[str, str]]) -> int:
             + 2 * math.ceil(deals / 100)
             + (1 if nurture else 0)
         )
-
-    def packed(records: int, per_call: int, per_request: int) -> int:
-        return math.ceil(math.ceil(records / per_call) / per_request)
-
-    return (
-        2 * packed(deals, 500, 5)
-        + (1 if nurture else 0)
-        + packed(kinds["create_task"] + nurture, 200, 25)
-        + packed(tasks + deals, 200, 25)
-    )
+    members = sum(max(1, records) for kind, _, records in applied if kind in NURTURE)
+    stamps = math.ceil(deals / 500)
+    reads = stamps + math.ceil(kinds["close_task"] / 500) + math.ceil(members / 500)
+    collections = math.ceil((kinds["create_task"] + members) / 200) + math.ceil((tasks + deals) / 200)
+    return math.ceil(reads / 5) + math.ceil((collections + stamps) / 5)
 
 
 class Worker:
     """The worker under measurement, with its settings, store and a way to change the CRM behind it."""
 
-    def __init__(self, crm: str, settings: Path, store_url: str, change: Any) -> None:
+    def __init__(
+        self, crm: str, settings: Path, store_url: str, change: Any, refused: Any = lambda: 0
+    ) -> None:
         self.crm = crm
         self.settings = settings
         self.store_url = store_url
         self.change = change
+        self.refused = refused  # 429 answers the sandbox sent so far
 
-    def applied(self) -> dict[str, tuple[str, str]]:
+    def applied(self) -> dict[str, tuple[str, str, int]]:
         from store import StateStore
 
         store = StateStore(self.store_url)
         try:
-            return {e.key: (e.kind, e.deal_id) for e in store.ledger("demo") if e.status == "applied"}
+            return {
+                e.key: (e.kind, e.deal_id, len(e.crm_ids))
+                for e in store.ledger("demo")
+                if e.status == "applied"
+            }
         finally:
             store.close()
 
@@ -125,6 +155,7 @@ class Worker:
         import worker
 
         before = self.applied()
+        refused = self.refused()
         started, cpu = time.perf_counter(), time.process_time()
         (result,) = worker.run_once(self.settings)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -143,6 +174,7 @@ class Worker:
             "cpu_s": cpu,
             "peak_rss_mb": _peak_mb(),
             "load": os.getloadavg()[0],
+            "refused_429": self.refused() - refused,
         }
 
     def three_cycles(self) -> list[dict[str, Any]]:
@@ -157,6 +189,30 @@ class Worker:
         return rows
 
 
+class _LimiterWaits(logging.Handler):
+    """Sums the HubSpot limiter's waits by reason (its ``crm_throttled`` debug events), kept out of the
+    bench's log: with the waits next to the wall time, a Starter run shows whether the window or the
+    machine set its pace."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: Counter[str] = Counter()
+
+    @classmethod
+    def attach(cls) -> _LimiterWaits:
+        handler = cls()
+        limiter_log = logging.getLogger("connectors.hubspot.limits")
+        limiter_log.setLevel(logging.DEBUG)
+        limiter_log.propagate = False
+        limiter_log.addHandler(handler)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = record.msg
+        if isinstance(event, dict) and event.get("event") == "crm_throttled":
+            self.seconds[str(event.get("reason"))] += float(event.get("wait_s") or 0.0)
+
+
 def _hubspot(deals: int, out: Any) -> None:
     from crm_sandbox.api_client import SandboxApi
     from crm_sandbox.hubspot import RateLimitConfig
@@ -164,11 +220,13 @@ def _hubspot(deals: int, out: Any) -> None:
     import worker
 
     worker.configure_logging("error", "json")
+    starter = os.environ.get("BENCH_CYCLE_HUBSPOT_PLAN") == "starter"
+    limits = RateLimitConfig.tier("starter") if starter else RateLimitConfig.off()
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(
         target=serve_hubspot_sandbox,
         args=(child,),
-        kwargs={"seed": 7, "deals": deals, "rate_limits": RateLimitConfig.off()},
+        kwargs={"seed": 7, "deals": deals, "rate_limits": limits},
         daemon=True,
     )
     server.start()
@@ -181,8 +239,8 @@ def _hubspot(deals: int, out: Any) -> None:
         f"store: {{url: '{store_url}'}}\n"
         "accounts:\n  demo:\n    crm: hubspot\n"
         f"    policy: '{POLICY}'\n" + os.environ.get("BENCH_CYCLE_EXTRA", "") + "    hubspot:\n"
-        f"      host: '{base_url}'\n      access_token_env: BENCH_HUBSPOT_TOKEN\n      tier: enterprise\n"
-        "      search_per_second: 1000\n",
+        f"      host: '{base_url}'\n      access_token_env: BENCH_HUBSPOT_TOKEN\n"
+        + ("      tier: starter\n" if starter else "      tier: enterprise\n      search_per_second: 1000\n"),
         encoding="utf-8",
     )
 
@@ -213,8 +271,17 @@ def _hubspot(deals: int, out: Any) -> None:
             api.call("POST", "/crm/v3/objects/calls/batch/create", {"inputs": calls[start : start + 100]})
         api.close()
 
+    def refused() -> int:
+        parent.send("stats")
+        return int(parent.recv()["statuses"].get("429", 0))
+
+    waits = _LimiterWaits.attach() if starter else None
+
     try:
-        rows = Worker("hubspot", settings, store_url, change).three_cycles()
+        measured = Worker("hubspot", settings, store_url, change, refused)
+        rows = [measured.measure("first (full)")] if starter else measured.three_cycles()
+        if waits is not None:
+            rows[0]["limiter_waits_s"] = dict(waits.seconds)
     finally:
         parent.send("stop")
         server.join(timeout=10)
@@ -314,23 +381,47 @@ def render(runs: list[Run]) -> str:
         "(2 cores shared with others).",
         "",
         "| CRM | deals | cycle | deals pulled (restamped) | actions written | API calls | write minimum "
-        "| wall | CPU | peak RSS | load |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| whole minimum (ratio) | wall | CPU | peak RSS | load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    details, provenance = [], []
+    details, provenance, starter = [], [], []
     for run in runs:
         crm, deals = run["crm"], run["deals"]
         provenance.append(f"- {crm} {deals:,}: `{run['command']}`, {run['machine']}, {run['measured']} UTC")
         for row in run["rows"]:
             changed = f", {row['changed']:,} changed" if "changed" in row else ""
+            pull = PULL_MINIMUM.get((crm.split()[0].lower(), deals))
+            whole = "-"
+            if pull is not None and row["cycle"] == "first (full)":
+                minimum = pull + row["write_minimum"]
+                whole = f"{minimum:,} ({row['calls'] / minimum:.2f}x)"
             lines.append(
                 f"| {crm} | {deals:,} | {row['cycle']}{changed} | {row['pulled']:,} ({row['restamped']:,}) "
-                f"| {row['written']:,} | {row['calls']:,} | {row['write_minimum']:,} "
+                f"| {row['written']:,} | {row['calls']:,} | {row['write_minimum']:,} | {whole} "
                 f"| {row['wall_s']:.1f} s | {row['cpu_s']:.1f} s | {row['peak_rss_mb']:.0f} MB "
                 f"| {row['load']:.1f} |"
             )
             by = ", ".join(f"{k} {v:,}" for k, v in row["by_endpoint"].items())
             details.append(f"- {crm} {deals:,}, {row['cycle']}: {by}")
+            if crm == STARTER:
+                starter.append(_starter_row(deals, row))
+    if starter:
+        lines += [
+            "",
+            "HubSpot Starter, measured (`--hubspot-plan starter`: the sandbox enforcing 100 requests per",
+            "10 s and search 5 per second, the worker with `tier: starter`): the first cycle's wall time",
+            "against calls ÷ 100 per 10 s, and against the non-search calls alone (searches are outside",
+            "the window).",
+            "",
+            "The limiter's waits are what it slept, by reason (`crm_throttled`): when they are short and",
+            "the ratio high, the window did not set the pace; the calls' round trips and the CPU between",
+            "them (the worker's and the sandbox's, on a shared machine: load) did.",
+            "",
+            "| deals | API calls (searches) | wall | calls ÷ limit | ratio | non-search ÷ limit | ratio "
+            "| 429s sent | limiter waits | load |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+            *starter,
+        ]
     return (
         "\n".join(
             [
@@ -349,13 +440,34 @@ def render(runs: list[Run]) -> str:
     )
 
 
+def _starter_row(deals: int, row: dict[str, Any]) -> str:
+    searches = sum(n for name, n in row["by_endpoint"].items() if name.endswith(SEARCHES))
+    bound, window = row["calls"] / 10, (row["calls"] - searches) / 10
+    waits = row.get("limiter_waits_s") or {}
+    waited = ", ".join(f"{reason} {seconds:.1f} s" for reason, seconds in sorted(waits.items())) or "none"
+    return (
+        f"| {deals:,} | {row['calls']:,} ({searches:,}) | {row['wall_s']:.1f} s | {bound:.1f} s "
+        f"| {row['wall_s'] / bound:.3f}x | {window:.1f} s | {row['wall_s'] / window:.3f}x "
+        f"| {row.get('refused_429', 0):,} | {waited} | {row['load']:.1f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", default="10000", help="sizes, comma-separated")
     parser.add_argument("--crm", default="hubspot,salesforce")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     parser.add_argument("--apply-batch-size", type=int, help="instead of the default setting")
+    parser.add_argument(
+        "--hubspot-plan",
+        choices=["starter"],
+        help="HubSpot only: the sandbox enforcing the plan's limits, the worker set for them (first cycle)",
+    )
     args = parser.parse_args()
+    if args.hubspot_plan:  # read by the fresh process
+        os.environ["BENCH_CYCLE_HUBSPOT_PLAN"] = args.hubspot_plan
+        if args.crm != "hubspot":
+            parser.error("--hubspot-plan needs --crm hubspot")
     if args.apply_batch_size:  # read by the fresh processes
         os.environ["BENCH_CYCLE_EXTRA"] = f"    apply_batch_size: {args.apply_batch_size}\n"
     targets = {"hubspot": ("HubSpot", _hubspot), "salesforce": ("Salesforce", _salesforce)}
@@ -364,6 +476,7 @@ def main() -> None:
     for size in (int(s) for s in args.deals.split(",") if s):
         for crm in args.crm.split(","):
             label, target = targets[crm.strip()]
+            label = STARTER if args.hubspot_plan else label
             rows = _in_fresh_process(target, size)
             measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
             runs.append(

@@ -249,7 +249,7 @@ class AccountSettings(_Strict):
     shadow: bool = False  # decide, log and audit; write nothing to the CRM
     enabled: bool = True
     full_pull_every: Span = timedelta(hours=24)  # a full pull reconciles the mirror (deletions)
-    apply_batch_size: int = Field(default=2000, ge=1, le=20_000)
+    apply_batch_size: int = Field(default=10_000, ge=1, le=20_000)  # docs/operations.md: why 10,000
     evaluate_chunk: int = Field(
         default=2000, ge=1, le=1_000_000
     )  # deals per planning chunk (an owner is never split)

@@ -77,7 +77,9 @@ class HubSpotOptions(BaseModel):
     daily_budget_share: float = Field(default=0.5, gt=0, le=1)
     ten_second_limit: int | None = Field(default=None, ge=1)  # None: from the tier
     daily_limit: int | None = Field(default=None, ge=1)  # None: from the tier
-    ten_second_headroom: float = Field(default=0.9, gt=0, le=1)  # stay this far below the 10 s limit
+    # Share of the 10 s window we take while HubSpot's answers show another process of the app in it (and
+    # before the first answer); alone in the window the limiter takes all of it (limits.py).
+    ten_second_headroom: float = Field(default=0.9, gt=0, le=1)
     search_per_second: float = Field(default=4.0, gt=0)  # HubSpot allows 5 per account
     account_time_zone: str = "UTC"  # the daily limit resets at midnight here
 

@@ -11,20 +11,27 @@ lose the answer to a call that succeeded). ``CollectionWriter.create`` therefore
 which pending records already exist: a caller-supplied ``find_existing`` looks Tasks up by their
 idempotency key; CampaignMembers need no look-up since a second insert is refused with DUPLICATE_VALUE.
 
-When one kind of write needs more than one collection, the collections go together in ``POST composite``
-calls, up to ``collections_per_call`` (at most 25, the Composite subrequest limit) per call: "the entire
-series of requests counts as a single call toward your API limits" (reference §1.4). That first send is not
-retried as a whole: a collection that did not come back with a full answer (the call failed, its
-subrequest failed, records locked) continues on its own through the retry loop above, which for creates
-asks first which records landed. [unverified] that Salesforce accepts 25 collections of 200 records in one
-Composite call within its response-time limits (no documented size limit for it was found);
-``collections_per_call=1`` sends one collection per call (a constructor argument, not a setting).
+Several collections, of any kind, go together in ``POST composite`` calls (``CollectionWriter.write``):
+"the entire series of requests counts as a single call toward your API limits" (reference §1.4), and at
+most 5 of a call's 25 subrequests may be sObject Collections or query operations (REST API guide, "Send
+Multiple Requests Using Composite", in its v58 edition:
+https://developer.salesforce.com/docs/atlas.ja-jp.242.0.api_rest.meta/api/resources_composite_composite_post.htm;
+collections inside Composite since API v43.0). So a call carries at most ``collections_per_call`` (at
+most 5) collections and queries together: one apply's creates, updates and deletes share calls (1,000
+records per call), and queries the caller wants answered *after* the writes (the read-back of the written
+opportunities' new ``LastModifiedDate``) ride in the free slots of the last call, since subrequests run
+in order. That first send is not retried as a whole: a collection that did not come back with a full
+answer (the call failed, its subrequest failed, records locked) continues on its own through the retry
+loop above, which for creates asks first which records landed; its records' results say ``retried``.
+[unverified] that Salesforce accepts 5 collections of 200 records in one Composite call within its
+response-time limits (no documented size limit for it was found); ``collections_per_call=1`` sends one
+collection per call (a constructor argument, not a setting).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
@@ -39,7 +46,7 @@ from connectors.salesforce.errors import TRANSIENT_CODES, error_codes
 log = structlog.get_logger(__name__)
 
 COLLECTION_LIMIT = 200
-COMPOSITE_SUBREQUESTS = 25  # Composite: at most 25 subrequests per call
+COMPOSITE_HEAVY = 5  # Composite: at most 5 sObject Collections and query operations per call, together
 
 
 class RecordStatus(StrEnum):
@@ -54,6 +61,18 @@ class RecordResult:
     status: RecordStatus
     record_id: str | None = None
     codes: tuple[str, ...] = ()
+    retried: bool = False  # settled after the bundled first attempt, by the retry loop
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """``CollectionWriter.write``'s answer: per record, in input order; per trailing query, its rows, or
+    None when the query was not answered after the writes (its call failed, or the query needs a page)."""
+
+    creates: list[RecordResult]
+    updates: list[RecordResult]
+    deletes: list[RecordResult]
+    queries: list[list[dict[str, Any]] | None]
 
 
 @dataclass(slots=True)
@@ -77,40 +96,83 @@ class CollectionWriter:
         retry: RetrySettings,
         sleep: Callable[[float], None],
         batch_size: int = COLLECTION_LIMIT,
-        collections_per_call: int = COMPOSITE_SUBREQUESTS,
+        collections_per_call: int = COMPOSITE_HEAVY,
     ) -> None:
         self._client = client
         self._retry = retry
         self._sleep = sleep
         self._batch = min(batch_size, COLLECTION_LIMIT)
-        self._per_call = max(1, min(collections_per_call, COMPOSITE_SUBREQUESTS))
+        self._per_call = max(1, min(collections_per_call, COMPOSITE_HEAVY))
 
     def create(self, records: Sequence[dict[str, Any]], find_existing: FindExisting) -> list[RecordResult]:
-        return self._run("POST", records, find_existing)
+        return self.write(creates=records, find_existing=find_existing).creates
 
     def update(self, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
-        return self._run("PATCH", records, None)
+        return self.write(updates=records).updates
 
     def delete(self, record_ids: Sequence[str]) -> list[RecordResult]:
-        return self._run("DELETE", [{"id": i} for i in record_ids], None)
+        return self.write(deletes=record_ids).deletes
 
-    def _run(
-        self, method: str, records: Sequence[dict[str, Any]], find_existing: FindExisting | None
-    ) -> list[RecordResult]:
-        chunks = [records[start : start + self._batch] for start in range(0, len(records), self._batch)]
-        results: list[RecordResult] = []
-        for start in range(0, len(chunks), self._per_call):
-            group = chunks[start : start + self._per_call]
-            states = self._send_together(method, group) if len(group) > 1 else [None] * len(group)
-            for chunk, state in zip(group, states, strict=True):
-                results.extend(self._chunk(method, chunk, find_existing, state))
-        return results
+    def write(
+        self,
+        *,
+        creates: Sequence[dict[str, Any]] = (),
+        updates: Sequence[dict[str, Any]] = (),
+        deletes: Sequence[str] = (),
+        find_existing: FindExisting | None = None,
+        then_query: Sequence[str] = (),
+    ) -> Written:
+        """Creates, updates and deletes in collections, ``collections_per_call`` collections per Composite
+        call whatever their kind, and the ``then_query`` SOQL queries after them in the last call's free
+        slots (or calls of their own). ``find_existing`` is asked before a create is sent again."""
+        chunks: list[tuple[str, Sequence[dict[str, Any]]]] = []
+        for method, records in (
+            ("POST", creates),
+            ("PATCH", updates),
+            ("DELETE", [{"id": i} for i in deletes]),
+        ):
+            chunks.extend((method, records[i : i + self._batch]) for i in range(0, len(records), self._batch))
+        items: list[tuple[str, Sequence[dict[str, Any]]] | str] = [*chunks, *then_query]
+        states: list[_Pending | list[RecordResult]] = []
+        answers: list[list[dict[str, Any]] | None] = []
+        for start in range(0, len(items), self._per_call):
+            group = items[start : start + self._per_call]
+            first = group[0]
+            if len(group) == 1 and not isinstance(first, str):
+                # a lone collection: sent as itself, through the retry loop, before what follows it
+                method, chunk = first
+                states.append(self._chunk(method, chunk, find_existing if method == "POST" else None))
+                continue
+            sent_states, sent_answers = self._send_together(group)
+            states.extend(sent_states)
+            answers.extend(sent_answers)
+        results: dict[str, list[RecordResult]] = {"POST": [], "PATCH": [], "DELETE": []}
+        for (method, chunk), state in zip(chunks, states, strict=True):
+            if isinstance(state, list):
+                results[method].extend(state)
+                continue
+            existing = find_existing if method == "POST" else None
+            results[method].extend(self._chunk(method, chunk, existing, state))
+        return Written(results["POST"], results["PATCH"], results["DELETE"], answers)
 
-    def _send_together(self, method: str, group: Sequence[Sequence[dict[str, Any]]]) -> list[_Pending]:
-        """The first attempt of several collections in one Composite call: per collection, what is left."""
-        states = [_Pending(records=dict(enumerate(chunk)), attempts=1) for chunk in group]
+    def _send_together(
+        self, group: Sequence[tuple[str, Sequence[dict[str, Any]]] | str]
+    ) -> tuple[list[_Pending], list[list[dict[str, Any]] | None]]:
+        """The first attempt of several collections (and queries after them) in one Composite call: per
+        collection, what is left to write; per query, its rows (None when not answered)."""
+        collections = [item for item in group if not isinstance(item, str)]
+        states = [_Pending(records=dict(enumerate(chunk)), attempts=1) for _, chunk in collections]
+        queries = [item for item in group if isinstance(item, str)]
         subrequests = [
-            self._subrequest(method, list(chunk), f"c{number}") for number, chunk in enumerate(group)
+            self._subrequest(method, list(chunk), f"c{number}")
+            for number, (method, chunk) in enumerate(collections)
+        ] + [
+            {
+                "method": "GET",
+                "url": self._client.data_path("query/?" + urlencode({"q": q})),
+                "referenceId": f"q{n}",
+            }
+            for n, q in enumerate(queries)
         ]
         try:
             answers = self._client.composite(subrequests, where="composite composite/sobjects")
@@ -118,8 +180,8 @@ class CollectionWriter:
             raise
         except RetryLater as exc:  # may have landed: each collection goes on alone, creates look first
             log.info("salesforce_collections_call_failed", collections=len(group), error=type(exc).__name__)
-            return states
-        for state, answer in zip(states, answers, strict=True):
+            return states, [None] * len(queries)
+        for state, answer in zip(states, answers[: len(states)], strict=True):
             saves = answer.get("body")
             if answer.get("httpStatusCode") != 200 or not isinstance(saves, list):
                 continue  # not written (a failed subrequest writes nothing): sent again on its own
@@ -130,7 +192,7 @@ class CollectionWriter:
                 if result is not None:
                     state.results[index] = result
                     state.records.pop(index)
-        return states
+        return states, [_rows(answer) for answer in answers[len(states) :]]
 
     def _subrequest(self, method: str, records: list[dict[str, Any]], reference: str) -> dict[str, Any]:
         if method == "DELETE":
@@ -163,7 +225,7 @@ class CollectionWriter:
             state.attempts += 1
             if state.attempts > 1 and find_existing is not None and state.records:
                 for index, record_id in find_existing(state.records).items():
-                    state.results[index] = RecordResult(RecordStatus.EXISTED, record_id)
+                    state.results[index] = RecordResult(RecordStatus.EXISTED, record_id, retried=True)
                     state.records.pop(index, None)
             if not state.records:
                 return
@@ -175,7 +237,7 @@ class CollectionWriter:
                 if result is None:
                     locked += 1
                     continue
-                state.results[index] = result
+                state.results[index] = replace(result, retried=True) if state.attempts > 1 else result
                 state.records.pop(index)
             if locked:
                 raise RetryLater(
@@ -188,7 +250,9 @@ class CollectionWriter:
             raise
         except RetryLater as exc:
             for index in state.records:
-                state.results[index] = RecordResult(RecordStatus.RETRY_LATER, codes=(type(exc).__name__,))
+                state.results[index] = RecordResult(
+                    RecordStatus.RETRY_LATER, codes=(type(exc).__name__,), retried=True
+                )
         return [state.results[i] for i in range(len(chunk))]
 
     def _send(self, method: str, records: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
@@ -218,3 +282,11 @@ class CollectionWriter:
         if TRANSIENT_CODES.intersection(codes):
             return None
         return RecordResult(RecordStatus.FAILED, str(record_id) if record_id else None, codes)
+
+
+def _rows(answer: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A query subrequest's rows when it answered them all in one page, else None."""
+    body = answer.get("body")
+    if answer.get("httpStatusCode") != 200 or not isinstance(body, Mapping) or not body.get("done", True):
+        return None
+    return [dict(row) for row in body.get("records") or []]

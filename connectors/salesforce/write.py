@@ -1,24 +1,28 @@
 """Write-back: engine actions become sObject Collections calls, one outcome per action, in input order.
 
-All creates of one ``apply`` (Tasks and CampaignMembers) share collections of 200, and so do all updates
-(Task updates and closes, Opportunity stage and field changes, member statuses); several collections of one
-kind go in one Composite call (``composite.CollectionWriter``), so a cycle costs about
-``ceil(records / 5000)`` write calls per kind plus the reads that make the writes safe:
+One ``apply`` costs two rounds of Composite calls, each call carrying up to 5 queries and collections (the
+Composite limit, ``composite``): the reads that make the writes safe, all in one bundle of queries; then
+every write of the apply in collections of 200 (Tasks and CampaignMembers created; Task updates and closes,
+Opportunity stage and field changes, member statuses updated; members removed), whatever their kind,
+with the read-back of the changed opportunities in the last call's free slots. So a cycle costs about
+``ceil(reads / 5) + ceil((records / 200 + opportunities / 500) / 5)`` calls per apply batch:
 
 * stage and field changes are written only if the opportunity's ``LastModifiedDate`` (or
   ``SystemModstamp``) still equals the action's ``expected_modified_at`` (one stamp query per 500
-  opportunities, up to 5 such queries per Composite call, which also read the fields the actions write);
+  opportunities, which also reads the fields the actions write);
   otherwise the outcome is CONFLICT and the engine looks again next cycle, unless the opportunity already
   holds exactly what the action would write (our own write whose answer was lost, applied again after a
   crash): that is ALREADY_APPLIED.
   Changes to the same opportunity in one ``apply`` are merged into one record, so our own first write does
   not make the second one conflict. (Collections have no conditional update; the window between the read
   and the write is a few hundred milliseconds.) The written opportunities' new ``LastModifiedDate`` is read
-  back after the write (``_with_stamps``) and travels with the outcomes: the worker remembers it, so the
-  next pull does not take our own write for someone else's and the next conditional write expects it.
+  back after the write, by queries that follow the collections in the same Composite call (subrequests run
+  in order), or at once after it for a record the retry loop wrote later (``_with_stamps``), and travels
+  with the outcomes: the worker remembers it, so the next pull does not take our own write for someone
+  else's and the next conditional write expects it.
 * the opportunities are checked before anything is planned, so a stop or nurture whose stage or state
   change conflicts keeps its task closes and enrolment back with it (``connectors.held_back``);
-* a close reads which of the Tasks are still open first (one query per ``ids_per_query`` Tasks, bundled):
+* a close reads which of the Tasks are still open first (one query per ``ids_per_query`` Tasks):
   a Task closed or deleted meanwhile (by a rep, or by our own earlier close) is left alone
   (``already_applied``, nothing written), and on somebody's own Task (``nurture.close_rep_tasks``, an empty
   ``task_key``) the reason goes below its description;
@@ -81,6 +85,16 @@ class _Plan:
     gone_is_done: set[int] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class _Found:
+    """What the plan read before writing (``Writer._read_before``)."""
+
+    opportunities: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # checked, by id
+    open_tasks: dict[str, str | None] = field(default_factory=dict)  # still open: description by id
+    campaigns: dict[str, str] = field(default_factory=dict)  # nurture campaign ids by name
+    members: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)  # (campaign, contact)
+
+
 class WriteContext(Protocol):
     """What the writer asks the connector's memory of the org (``directory.OrgDirectory``)."""
 
@@ -127,36 +141,71 @@ class Writer:
     def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
         context = self._context
         plan = _Plan()
-        self._plan_opportunities(actions, plan)
+        found = self._read_before(actions, context)
+        self._plan_opportunities(actions, plan, found.opportunities)
         held = held_back(actions, {actions[i].key: o for i, o in plan.fixed.items()})
         for index, action in enumerate(actions):
             if action.key in held:
                 plan.fixed[index] = held[action.key]
         rest = [a if i not in plan.fixed else None for i, a in enumerate(actions)]
-        self._plan_tasks(rest, plan, context)
-        self._plan_nurture(rest, plan, context)
+        self._plan_tasks(rest, plan, context, found.open_tasks)
+        self._plan_nurture(rest, plan, found)
+        read_back = self._to_read_back(actions, plan)
+        written = self._collections.write(
+            creates=[r for r, _ in plan.creates],
+            updates=[r for r, _ in plan.updates],
+            deletes=[i for i, _ in plan.deletes],
+            find_existing=self._existing_tasks,
+            then_query=[soql.opportunity_stamps(c) for c in read_back],
+        )
         results: dict[int, list[RecordResult]] = {}
-        if plan.creates:
-            written = self._collections.create([r for r, _ in plan.creates], self._existing_tasks)
-            _collect(results, plan.creates, written)
-        if plan.updates:
-            _collect(results, plan.updates, self._collections.update([r for r, _ in plan.updates]))
-        if plan.deletes:
-            _collect(results, plan.deletes, self._collections.delete([i for i, _ in plan.deletes]))
+        _collect(results, plan.creates, written.creates)
+        _collect(results, plan.updates, written.updates)
+        _collect(results, plan.deletes, written.deletes)
         outcomes = [
             plan.fixed.get(i) or _outcome(action.key, results.get(i, []), i in plan.gone_is_done)
             for i, action in enumerate(actions)
         ]
-        return self._with_stamps(actions, outcomes)
+        answered: dict[str, Mapping[str, Any] | None] = {}
+        for chunk, rows in zip(read_back, written.queries, strict=True):
+            if rows is not None:
+                by_id = {str(row["Id"]): row for row in rows}
+                answered.update({deal_id: by_id.get(deal_id) for deal_id in chunk})
+        return self._with_stamps(actions, outcomes, results, answered)
 
-    def _with_stamps(self, actions: Sequence[Action], outcomes: list[ActionOutcome]) -> list[ActionOutcome]:
+    def _to_read_back(self, actions: Sequence[Action], plan: _Plan) -> list[Sequence[str]]:
+        """The opportunities this apply is about to change, in query-sized chunks, to be read back in the
+        write's own Composite call (after the collections: subrequests run in order). None are read
+        without the integration user's id (a stamp is only taken from our own write)."""
+        if self._client.user_id is None:
+            return []
+        closing = {a.deal_id for a in actions if isinstance(a, ChangeStage) and a.close_reason is not None}
+        ids = sorted(
+            {
+                str(record["id"])
+                for record, _ in plan.updates
+                if record.get("attributes", {}).get("type") == "Opportunity"
+            }
+            - closing
+        )
+        return soql.chunked(ids, self._ids_per_query)
+
+    def _with_stamps(
+        self,
+        actions: Sequence[Action],
+        outcomes: list[ActionOutcome],
+        results: Mapping[int, Sequence[RecordResult]] | None = None,
+        answered: Mapping[str, Mapping[str, Any] | None] | None = None,
+    ) -> list[ActionOutcome]:
         """Opportunity writes' outcomes with the ``LastModifiedDate`` our write gave them.
 
-        sObject Collections answer with ids only, so the written opportunities are read back at once (one
-        query per ``ids_per_query``, bundled per Composite call). A stamp is taken only while the
-        integration user is still the last writer: a later write by someone else is theirs to report, and
-        the next pull reads the opportunity again. Opportunities this write closed as lost are not read
-        back: the mirror drops them, and the next pull leaves a closed opportunity it does not hold out.
+        sObject Collections answer with ids only, so the written opportunities are read back: in the
+        write's own Composite call (``answered``, by opportunity id; valid for the records written by the
+        bundled first attempt, not ``retried`` in ``results``), else at once after it (one query per
+        ``ids_per_query``, bundled). A stamp is taken only while the integration user is still the last
+        writer: a later write by someone else is theirs to report, and the next pull reads the opportunity
+        again. Opportunities this write closed as lost are not read back: the mirror drops them, and the
+        next pull leaves a closed opportunity it does not hold out.
         """
         closing = {a.deal_id for a in actions if isinstance(a, ChangeStage) and a.close_reason is not None}
         written = {
@@ -169,12 +218,19 @@ class Writer:
         me = self._client.user_id
         if not written or me is None:
             return outcomes
-        queries = [soql.opportunity_stamps(c) for c in soql.chunked(sorted(written), self._ids_per_query)]
+        results, answered = results or {}, answered or {}
+        retried = {
+            a.deal_id
+            for i, a in enumerate(actions)
+            if isinstance(a, ChangeStage | SetDealFields) and any(r.retried for r in results.get(i, ()))
+        }
+        rows = [row for d in written - retried if d in answered and (row := answered[d]) is not None]
+        missing = sorted(d for d in written if d in retried or d not in answered)
+        queries = [soql.opportunity_stamps(c) for c in soql.chunked(missing, self._ids_per_query)]
         try:
-            rows = [row for found in self._client.query_each(queries) for row in found]
+            rows += [row for found in self._client.query_each(queries) for row in found]
         except RetryLater:  # the writes stand; without their stamps the next pull reads those deals again
-            log.info("salesforce_stamps_not_read", opportunities=len(written))
-            return outcomes
+            log.info("salesforce_stamps_not_read", opportunities=len(missing))
         stamps = {
             str(row["Id"]): stamp
             for row in rows
@@ -189,13 +245,62 @@ class Writer:
             for a, o in zip(actions, outcomes, strict=True)
         ]
 
+    def _read_before(self, actions: Sequence[Action], context: WriteContext) -> _Found:
+        """Everything the plan reads before writing, in one bundle of queries (5 per Composite call): the
+        checked opportunities' stamps and current values, which Tasks to close are still open, and the
+        nurture contacts' current campaign memberships."""
+        found = _Found()
+        checked = [
+            a
+            for a in actions
+            if isinstance(a, (ChangeStage, SetDealFields)) and a.expected_modified_at is not None
+        ]
+        written = sorted({f for a in checked for f in opportunity_changes(a, self._config)})
+        opportunity_ids = sorted({a.deal_id for a in checked})
+        queries = [
+            soql.opportunity_stamps(c, written) for c in soql.chunked(opportunity_ids, self._ids_per_query)
+        ]
+        kinds = ["opportunities"] * len(queries)
+        close_ids = sorted({a.task_id for a in actions if isinstance(a, CloseTask)})
+        task_queries = [soql.open_tasks(c) for c in soql.chunked(close_ids, self._ids_per_query)]
+        queries += task_queries
+        kinds += ["tasks"] * len(task_queries)
+        nurture = [a for a in actions if isinstance(a, (EnrolInNurture, ReactivateFromNurture))]
+        if nurture:
+            found.campaigns = dict(context.campaign_ids(sorted({a.nurture for a in nurture})))
+        wanted: dict[str, set[str]] = {}
+        for action in nurture:
+            if action.nurture in found.campaigns:
+                wanted.setdefault(found.campaigns[action.nurture], set()).update(action.contact_ids)
+        member_queries = [
+            (campaign, soql.campaign_members(campaign, chunk))
+            for campaign, contact_ids in sorted(wanted.items())
+            for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query)
+        ]
+        queries += [q for _, q in member_queries]
+        kinds += ["members"] * len(member_queries)
+        campaigns = iter(campaign for campaign, _ in member_queries)
+        for kind, rows in zip(kinds, self._client.query_each(queries), strict=True):
+            if kind == "opportunities":
+                found.opportunities.update((str(row["Id"]), row) for row in rows)
+            elif kind == "tasks":
+                found.open_tasks.update((str(row["Id"]), row.get("Description")) for row in rows)
+            else:
+                campaign = next(campaigns)
+                found.members.update(((campaign, str(row["ContactId"])), row) for row in rows)
+        return found
+
     # -- planning -----------------------------------------------------------------------------------
 
-    def _plan_tasks(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
+    def _plan_tasks(
+        self,
+        actions: Sequence[Action | None],
+        plan: _Plan,
+        context: WriteContext,
+        still_open: Mapping[str, str | None],
+    ) -> None:
         update_ids = [a.task_id for a in actions if isinstance(a, UpdateTask) and a.due_at is not None]
         task_zones = context.task_owner_time_zones(update_ids) if update_ids else {}
-        close_ids = [a.task_id for a in actions if isinstance(a, CloseTask)]
-        still_open = self._open_tasks(close_ids) if close_ids else {}
         for index, action in enumerate(actions):
             if isinstance(action, CreateTask):
                 zone = context.owner_time_zone(action.owner_id)
@@ -222,20 +327,12 @@ class Writer:
                 plan.updates.append((record, [index]))
                 plan.gone_is_done.add(index)
 
-    def _plan_opportunities(self, actions: Sequence[Action], plan: _Plan) -> None:
+    def _plan_opportunities(
+        self, actions: Sequence[Action], plan: _Plan, current: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         changes = [(i, a) for i, a in enumerate(actions) if isinstance(a, (ChangeStage, SetDealFields))]
         if not changes:
             return
-        checked = [(i, a) for i, a in changes if a.expected_modified_at is not None]
-        written = {f for _, a in checked for f in opportunity_changes(a, self._config)}
-        current: dict[str, Mapping[str, Any]] = {}
-        ids = sorted({a.deal_id for _, a in checked})
-        queries = [
-            soql.opportunity_stamps(c, sorted(written)) for c in soql.chunked(ids, self._ids_per_query)
-        ]
-        for rows in self._client.query_each(queries):  # bundled: up to 5 queries per Composite call
-            for row in rows:
-                current[str(row["Id"])] = row
         merged: dict[str, tuple[dict[str, Any], list[int]]] = {}
         for index, action in changes:
             changed = opportunity_changes(action, self._config)
@@ -263,28 +360,13 @@ class Writer:
             indexes.append(index)
         plan.updates.extend(merged.values())
 
-    def _plan_nurture(self, actions: Sequence[Action | None], plan: _Plan, context: WriteContext) -> None:
+    def _plan_nurture(self, actions: Sequence[Action | None], plan: _Plan, found: _Found) -> None:
         nurture = [
             (i, a) for i, a in enumerate(actions) if isinstance(a, (EnrolInNurture, ReactivateFromNurture))
         ]
         if not nurture:
             return
-        campaigns = context.campaign_ids(sorted({a.nurture for _, a in nurture}))
-        members: dict[tuple[str, str], Mapping[str, Any]] = {}
-        wanted: dict[str, set[str]] = {}
-        for _, action in nurture:
-            if action.nurture in campaigns:
-                wanted.setdefault(campaigns[action.nurture], set()).update(action.contact_ids)
-        queries = [
-            (campaign, soql.campaign_members(campaign, chunk))
-            for campaign, contact_ids in wanted.items()
-            for chunk in soql.chunked(sorted(contact_ids), self._ids_per_query)
-        ]
-        for (campaign, _), rows in zip(
-            queries, self._client.query_each([q for _, q in queries]), strict=True
-        ):
-            for row in rows:
-                members[(campaign, str(row["ContactId"]))] = row
+        campaigns, members = found.campaigns, found.members
         planned: set[tuple[str, str]] = set()
         for index, action in nurture:
             campaign_id = campaigns.get(action.nurture)
@@ -323,16 +405,6 @@ class Writer:
             plan.gone_is_done.add(index)
             if not wrote:
                 plan.fixed[index] = ActionOutcome(action.key, OutcomeStatus.ALREADY_APPLIED)
-
-    def _open_tasks(self, task_ids: Sequence[str]) -> dict[str, str | None]:
-        """The Tasks we are to close that are still open, with their descriptions (below which the note on
-        somebody's Task goes); one query per ``ids_per_query``, bundled."""
-        queries = [soql.open_tasks(c) for c in soql.chunked(sorted(set(task_ids)), self._ids_per_query)]
-        return {
-            str(row["Id"]): row.get("Description")
-            for rows in self._client.query_each(queries)
-            for row in rows
-        }
 
     def _existing_tasks(self, records: Mapping[int, Mapping[str, Any]]) -> Mapping[int, str]:
         """Which pending Task records already exist, by their idempotency key (before a retry)."""

@@ -244,6 +244,15 @@ def test_all_or_none_rolls_back_and_halts_the_others(sf):
     ("subrequests", "code"),
     [
         ([get(query_url("SELECT Id FROM User"), f"r{n}") for n in range(6)], "LIMIT_EXCEEDED"),
+        # collections and queries share the 5: four collections and two queries are refused
+        (
+            [
+                {"method": "PATCH", "url": f"{DATA}/composite/sobjects", "referenceId": f"c{n}", "body": {}}
+                for n in range(4)
+            ]
+            + [get(query_url("SELECT Id FROM User"), f"q{n}") for n in range(2)],
+            "LIMIT_EXCEEDED",
+        ),
         ([get(f"{DATA}/sobjects/User/describe", f"r{n}") for n in range(26)], "LIMIT_EXCEEDED"),
         ([get(f"{DATA}/limits", "same"), get(f"{DATA}/limits", "same")], "INVALID_API_INPUT"),
         ([get(f"{DATA}/limits", "not-valid")], "INVALID_API_INPUT"),
@@ -252,7 +261,8 @@ def test_all_or_none_rolls_back_and_halts_the_others(sf):
     ],
 )
 def test_whole_request_errors_run_nothing(sf, box, subrequests, code):
-    """Limits (25 subrequests, 5 query operations) and malformed referenceIds fail the whole call with 400."""
+    """Limits (25 subrequests, 5 query and collections operations) and malformed referenceIds fail the
+    whole call with 400."""
     opp = sf.query("SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")["records"][0]["Id"]
     before = sf.query("SELECT COUNT() FROM Task")["totalSize"]
     create = {"method": "POST", "url": f"{DATA}/sobjects/Task", "referenceId": "w", "body": {"WhatId": opp}}

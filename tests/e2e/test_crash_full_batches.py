@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 import worker
+from config.settings import AccountSettings
 from tests.e2e.conftest import NOW, write_settings
 from tests.e2e.test_crash import UNLIMITED, crash_and_restart, crm_state
 
 pytestmark = pytest.mark.slow
 
 DEALS = 600
-BATCH = 2000  # the default: every action of the first cycle in one apply
+BATCH = AccountSettings.model_fields[
+    "apply_batch_size"
+].default  # every action of the first cycle in one apply
 WRITES = ("create", "update")
 CRASH_POINTS = ["intents_recorded:1", "crm_applied:1", "outcomes_recorded:1"]
 

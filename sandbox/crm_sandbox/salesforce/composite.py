@@ -15,7 +15,9 @@ error list for a failure).
   subrequest with 400 PROCESSING_HALTED "Invalid reference specified. No value for r.f found in r".
 * Whole-request checks, nothing runs when one fails (400 with an error list): the body shape and the
   required ``method``/``url``/``referenceId`` (JSON_PARSER_ERROR "'referenceId' is a required field."),
-  more than 25 subrequests or more than 5 query operations (query, queryAll, query more: LIMIT_EXCEEDED),
+  more than 25 subrequests or more than 5 query and sObject Collections operations together (query,
+  queryAll, query more, ``composite/sobjects``: LIMIT_EXCEEDED; at most 5 of the subrequests may be sObject
+  Collections or query operations, REST API guide "Send Multiple Requests Using Composite", v58 edition),
   a referenceId with other characters than letters, digits and ``_`` or used twice, and ``Accept``,
   ``Authorization`` or ``Content-Type`` among ``httpHeaders`` (INVALID_API_INPUT). A url that is a reference
   (``@{r0.nextRecordsUrl}``) is only known to be a query once resolved: past the fifth query operation such
@@ -47,6 +49,7 @@ _REFERENCE_ID = re.compile(r"^[A-Za-z0-9_]+$")
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 _STEP = re.compile(r"\.([A-Za-z0-9_]+)|\[(\d+)\]")
 _QUERY_PATH = re.compile(r"^/services/data/v[^/]+/(?:query|queryAll)(?:[/?]|$)")
+_COLLECTIONS_PATH = re.compile(r"^/services/data/v[^/]+/composite/sobjects/?(?:[?]|$)")
 _INHERITED_HEADERS = frozenset({"accept", "authorization", "content-type"})
 HALTED_MESSAGE = "The transaction was rolled back since another operation in the same transaction failed."
 
@@ -107,7 +110,8 @@ def _bad_input(message: str) -> ApiError:
 
 
 def _is_query(url: str) -> bool:
-    return _QUERY_PATH.match(url) is not None
+    """A query or sObject Collections operation: at most ``MAX_QUERIES`` of them share one call."""
+    return _QUERY_PATH.match(url) is not None or _COLLECTIONS_PATH.match(url) is not None
 
 
 def _validate(body: Any) -> tuple[bool, list[dict[str, Any]]]:
@@ -138,7 +142,9 @@ def _validate(body: Any) -> tuple[bool, list[dict[str, Any]]]:
             raise _bad_input("Accept, Authorization and Content-Type cannot be set on a subrequest")
         queries += _is_query(sub["url"])
     if queries > MAX_QUERIES:
-        raise _limit_exceeded(f"compositeRequest can have at most {MAX_QUERIES} query operations")
+        raise _limit_exceeded(
+            f"compositeRequest can have at most {MAX_QUERIES} query and sObject Collections operations"
+        )
     return bool(body.get("allOrNone", False)), subs
 
 

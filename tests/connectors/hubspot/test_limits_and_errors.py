@@ -138,6 +138,71 @@ def test_limiter_settings_come_from_the_tier_unless_the_limits_are_set():
     assert (own.ten_second_limit, own.daily_limit, own.account_time_zone) == (50, 9_000, "Europe/Berlin")
 
 
+class WindowServer:
+    """HubSpot's side of the 10-second window, on the fake clock: it counts a call at its arrival (between
+    the limiter's send and the answer), refuses it when the window is full, and answers the headers."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.arrivals: list[float] = []
+        self.refused = 0
+
+    def call(self, t: FakeTime, limiter: RateLimiter, there: float, back: float, others: int = 0) -> None:
+        """One call through ``limiter``: ``there`` seconds to arrive, ``back`` to come back; ``others``
+        calls of another process of the app arrive with it."""
+        limiter.acquire()
+        t.now += there
+        self.arrivals = [a for a in self.arrivals if a > t.now - 10.0]
+        self.arrivals.extend([t.now] * others)
+        admitted = len(self.arrivals) < self.limit
+        if admitted:
+            self.arrivals.append(t.now)
+        else:
+            self.refused += 1
+        t.now += back
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(self.limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, self.limit - len(self.arrivals))),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        }
+        limiter.observe(headers, refused=not admitted)
+
+
+def test_alone_on_the_window_the_limiter_uses_all_of_it_and_is_never_refused():
+    """Default headroom (0.9), Starter's 100 per 10 s, network delays that vary call to call: with nobody
+    else in the window the calls go at the full limit (not 90 per 10 s), and none is refused, because a
+    call counts in our window from its answer (HubSpot counts it at its arrival, before)."""
+    import random
+
+    t = FakeTime()
+    start = t.now
+    limiter = _limiter(t, ten_second_limit=100, headroom=0.9, daily_limit=250_000)
+    server = WindowServer(100)
+    delays = random.Random(7)
+    for _ in range(1000):
+        server.call(t, limiter, there=delays.uniform(0.001, 0.05), back=delays.uniform(0.001, 0.05))
+    assert server.refused == 0
+    # 1,000 calls at 100 per 10 s: 9 windows after the first 100, each a round trip longer (a call counts
+    # from its answer): about 96 s; at 90 per 10 s (the fixed headroom) it took 111 s
+    assert t.now - start < 100
+
+
+def test_another_process_in_the_window_brings_the_headroom_back():
+    """When HubSpot's remaining count shows calls that are not ours, the limiter keeps the headroom (90 of
+    100) for a window's length and pauses when the window runs low."""
+    t = FakeTime()
+    limiter = _limiter(t, ten_second_limit=100, headroom=0.9)
+    server = WindowServer(100)
+    for _ in range(10):  # alone: nothing waits
+        server.call(t, limiter, there=0.001, back=0.001)
+    assert t.slept == []
+    server.call(t, limiter, there=0.001, back=0.001, others=75)  # 75 foreign calls arrive meanwhile
+    for _ in range(10):
+        server.call(t, limiter, there=0.001, back=0.001)
+    assert server.refused == 0
+    assert sum(t.slept) > 0  # paused for the others (ours: 21 in the window, far from 100)
+
+
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
