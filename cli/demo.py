@@ -113,8 +113,7 @@ def _write_settings(folder: Path, demo: DemoCrm, policy: Path = POLICY) -> Path:
         "accounts:\n"
         "  demo:\n"
         f"    crm: {demo.crm}\n"
-        f"    policy: '{policy.resolve()}'\n"
-        "    apply_batch_size: 2000\n" + demo.section,
+        f"    policy: '{policy.resolve()}'\n" + demo.section,
         encoding="utf-8",
     )
     return path

@@ -72,7 +72,7 @@ SETTLED = frozenset({APPLIED, FAILED})  # never applied again under the same key
 
 @dataclass(frozen=True, slots=True)
 class CycleOptions:
-    apply_batch_size: int = 2000  # actions per apply: enough of each write kind to fill the CRMs' batches
+    apply_batch_size: int = 10_000  # actions per apply: enough of each write kind to fill the CRMs' batches
     evaluate_chunk: int = 2000
     full_pull_every: timedelta = timedelta(hours=24)
     lease_ttl: timedelta = timedelta(minutes=10)
