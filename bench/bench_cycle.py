@@ -68,8 +68,8 @@ from bench.harness import (
     ROOT,
     machine,
     salesforce_settings,
-    serve_hubspot_sandbox,
     serve_salesforce_sandbox,
+    start_hubspot_sandbox,
     write_section,
 )
 
@@ -222,15 +222,7 @@ def _hubspot(deals: int, out: Any) -> None:
     worker.configure_logging("error", "json")
     starter = os.environ.get("BENCH_CYCLE_HUBSPOT_PLAN") == "starter"
     limits = RateLimitConfig.tier("starter") if starter else RateLimitConfig.off()
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(
-        target=serve_hubspot_sandbox,
-        args=(child,),
-        kwargs={"seed": 7, "deals": deals, "rate_limits": limits},
-        daemon=True,
-    )
-    server.start()
-    base_url, token = parent.recv()
+    server, parent, base_url, token = start_hubspot_sandbox(seed=7, deals=deals, rate_limits=limits)
     os.environ["BENCH_HUBSPOT_TOKEN"] = token
     folder = Path(tempfile.mkdtemp(prefix="bench-cycle-hubspot-"))
     store_url = f"sqlite:///{folder / 'state.sqlite'}"

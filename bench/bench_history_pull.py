@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import machine, write_section
+from bench.harness import SimulatedTime, machine, write_section
 
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=UTC)
 SEED = 7
@@ -89,19 +89,6 @@ def _pull(connector: Counting, store: Any) -> tuple[Any, int, int, float]:
     )
 
 
-class _SimulatedPace:
-    """A monotonic clock that moves when slept on: rate-limit and retry waits cost no wall time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _hubspot(dataset: Any, changed: int, folder: Path) -> dict[str, Any]:
     from crm_sandbox.api_client import SandboxApi
     from crm_sandbox.hubspot import RateLimitConfig, running_hubspot_sandbox
@@ -115,7 +102,7 @@ def _hubspot(dataset: Any, changed: int, folder: Path) -> dict[str, Any]:
         options = HubSpotOptions.model_validate(
             {"host": hs.base_url, "access_token_env": "BENCH_HISTORY_HUBSPOT_TOKEN"}
         )
-        paced = _SimulatedPace()  # the limiter's waits are simulated: the bench counts calls, not seconds
+        paced = SimulatedTime()  # the limiter's waits are simulated: the bench counts calls, not seconds
         connector = Counting(
             build_hubspot_connector(
                 options, now=hs.portal.clock.now, monotonic=paced.monotonic, sleep=paced.sleep
@@ -164,7 +151,7 @@ def _salesforce(dataset: Any, changed: int, folder: Path) -> dict[str, Any]:
                 "stage_ids": stage_ids,
             }
         )
-        paced = _SimulatedPace()
+        paced = SimulatedTime()
         connector = Counting(
             build_salesforce_connector(
                 options, now=box.org.clock.now, monotonic=paced.monotonic, sleep=paced.sleep

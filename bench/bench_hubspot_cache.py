@@ -24,22 +24,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import machine, serve_hubspot_sandbox, write_section
+from bench.harness import SimulatedTime, machine, start_hubspot_sandbox, write_section
 
 SECTION = "## HubSpot contact cache"
 TOKEN_ENV = "BENCH_HUBSPOT_TOKEN"
 UNBOUNDED = 10**9
-
-
-class _SimulatedTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _pull(deals: int, bound: int, out: Any) -> None:
@@ -52,15 +41,9 @@ def _pull(deals: int, bound: int, out: Any) -> None:
     from worker import configure_logging
 
     configure_logging("error", "json")
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(
-        target=serve_hubspot_sandbox,
-        args=(child,),
-        kwargs={"seed": 7, "deals": deals, "rate_limits": RateLimitConfig.off()},
-        daemon=True,
+    server, parent, base_url, token = start_hubspot_sandbox(
+        seed=7, deals=deals, rate_limits=RateLimitConfig.off()
     )
-    server.start()
-    base_url, token = parent.recv()
     os.environ[TOKEN_ENV] = token
     options = HubSpotOptions(
         host=base_url,
@@ -68,7 +51,7 @@ def _pull(deals: int, bound: int, out: Any) -> None:
         activity_lookback_days=3650,
         contact_cache_size=bound or UNBOUNDED,
     )
-    clock = _SimulatedTime()
+    clock = SimulatedTime()
     connector = build_hubspot_connector(
         options, now=lambda: datetime.now(UTC), monotonic=clock.monotonic, sleep=clock.sleep
     )

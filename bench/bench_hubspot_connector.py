@@ -36,7 +36,7 @@ from crm_sandbox.api_client import SandboxApi
 from crm_sandbox.dataset import Dataset, generate
 from crm_sandbox.hubspot import RateLimitConfig
 
-from bench.harness import serve_hubspot_sandbox, write_section
+from bench.harness import SimulatedTime, serve_hubspot_sandbox, write_section
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.connector import HubSpotConnector
 from policies.model import CreateTask, Deal, Explanation, make_key
@@ -84,20 +84,6 @@ def incremental_minimum(needs: Needs, new_engagements: Mapping[str, int], tasks:
     for n in new_engagements.values():
         calls += 2 * math.ceil(n / 1000)  # engagement -> deals, engagement -> contacts
     return calls + _aggregate_minimum(needs) + math.ceil(tasks / 100)
-
-
-class SimulatedTime:
-    """The limiter's clock: it moves only when the limiter waits, so its waits cost no wall time and add
-    up to what the pacing would take at the portal's published limits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _connector(base_url: str, token: str) -> HubSpotConnector:

@@ -38,8 +38,8 @@ from typing import Any
 from bench.harness import (
     FOLLOWUP,
     salesforce_settings,
-    serve_hubspot_sandbox,
     serve_salesforce_sandbox,
+    start_hubspot_sandbox,
     write_section,
 )
 
@@ -132,15 +132,9 @@ def _demo_run(deals: int, out: Any) -> None:
     import worker
 
     worker.configure_logging("error", "json")
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(
-        target=serve_hubspot_sandbox,
-        args=(child,),
-        kwargs={"seed": 7, "deals": deals, "rate_limits": RateLimitConfig.off()},
-        daemon=True,
+    server, parent, base_url, token = start_hubspot_sandbox(
+        seed=7, deals=deals, rate_limits=RateLimitConfig.off()
     )
-    server.start()
-    base_url, token = parent.recv()
     os.environ["BENCH_HUBSPOT_TOKEN"] = token
     folder = Path(tempfile.mkdtemp(prefix="bench-worker-demo-"))
     settings = folder / "settings.yaml"

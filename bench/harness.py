@@ -9,6 +9,7 @@ it) and leaves every other section as it was.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import socket
@@ -29,10 +30,12 @@ __all__ = [
     "DATASET_CACHE",
     "FOLLOWUP",
     "ROOT",
+    "SimulatedTime",
     "free_port",
     "machine",
     "serve_hubspot_sandbox",
     "serve_salesforce_sandbox",
+    "start_hubspot_sandbox",
     "throughput_main",
     "write_section",
 ]
@@ -64,6 +67,30 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class SimulatedTime:
+    """A monotonic clock that moves only when slept on: rate-limit and retry waits cost no wall time and
+    add up to what the pacing would take at the portal's published limits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def start_hubspot_sandbox(**sandbox: Any) -> tuple[multiprocessing.Process, Connection, str, str]:
+    """``serve_hubspot_sandbox(**sandbox)`` in a daemon child process: the process, this side of its pipe
+    (send ``"stop"`` when done), and the sandbox's base URL and access token."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve_hubspot_sandbox, args=(child,), kwargs=sandbox, daemon=True)
+    server.start()
+    base_url, token = parent.recv()
+    return server, parent, base_url, token
 
 
 def serve_hubspot_sandbox(conn: Connection, **sandbox: Any) -> None:
