@@ -335,6 +335,9 @@ class Puller:
         stamps = _Stamps()
         touched: set[str] = set()
         contacts: set[str] = set()
+        live: set[str] = set()
+        pull: set[str] = set()
+        removed: list[str] = []
         me = self._client.user_id
         key_field = self._shape.task_key_field
         queries = [
@@ -348,12 +351,28 @@ class Puller:
             for key, (object_name, parent_field, parent_type) in CHILD_CURSORS.items()
         ]
         queries.append(self._shape.changed_records_since(self._since(cursor, "opportunity")))
-        changes = list(self._client.query_each(queries, include_deleted=True))  # independent: one call
-        echoes = self._own_tasks(changes[0], known, me)
-        for (key, (object_name, parent_field, _)), rows in zip(CHILD_CURSORS.items(), changes, strict=False):
+        children = list(CHILD_CURSORS.items())
+        # Page by page as the pages come (independent queries: they share calls). After a cycle of ours the
+        # window holds most of the org's Tasks and opportunities; of a row only the ids it names are kept.
+        for number, rows in self._client.pages_each(queries, include_deleted=True):
+            if number == len(children):
+                page: dict[str, Record] = {}
+                for opportunity in rows:
+                    stamps.note("opportunity", opportunity.get("SystemModstamp"))
+                    record_id = str(opportunity["Id"])
+                    if opportunity.get("IsDeleted"):
+                        removed.append(record_id)
+                    else:
+                        page[record_id] = opportunity
+                live.update(page)
+                # judged one by one, so judging the deals changed via activities too changes nothing
+                pull |= self._echoes(page, known, directory) if known is not None else set(page)
+                continue
+            key, (object_name, parent_field, _) = children[number]
+            echoes = self._own_tasks(rows, known, me) if object_name == "Task" else set()
             for row in rows:
                 stamps.note(key, row.get("SystemModstamp"))
-                if object_name == "Task" and str(row.get("Id")) in echoes:
+                if str(row.get("Id")) in echoes:
                     continue  # last written by us, and the mirror holds that write: it changes nothing
                 parent = row.get(parent_field)
                 if parent and str(parent).startswith(OPPORTUNITY_PREFIX):
@@ -363,17 +382,6 @@ class Puller:
                     contacts.add(str(who))  # a touch on a contact changes every deal of that contact
         for row in self._by_chunks(soql.deals_of_contacts, sorted(contacts)):
             touched.add(str(row["OpportunityId"]))
-        records: dict[str, Record] = {}
-        removed: list[str] = []
-        for opportunity in changes[-1]:
-            stamps.note("opportunity", opportunity.get("SystemModstamp"))
-            record_id = str(opportunity["Id"])
-            if opportunity.get("IsDeleted"):
-                removed.append(record_id)
-            else:
-                records[record_id] = opportunity
-        own = {i: r for i, r in records.items() if i not in touched}
-        pull = self._echoes(own, known, directory) if known is not None else set(own)
         changed = self._aggregates(sorted((pull | touched) - set(removed)))
         new_cursor = {k: v for k, v in cursor.items() if k == "full_at"}
         for key in STAMP_KEYS:
@@ -386,7 +394,7 @@ class Puller:
             "salesforce_incremental_pull",
             changed=len(ids),
             removed=len(removed),
-            left_out=len(own) - len(pull),
+            left_out=len(live - touched) - len(pull - touched),
         )
         emails, index = self._emails_and_contact_touches(ids)
         deals, rejected = self._map([changed[i] for i in ids], emails, directory)
