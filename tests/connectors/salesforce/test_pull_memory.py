@@ -1,4 +1,5 @@
-"""The full pull's memory does not grow with the org: what it retains after N query pages it retains after 4N.
+"""The pulls' memory does not grow with the org: what the full pull retains after N query pages it retains
+after 4N, and the incremental pull keeps no page of its window once it has handled it.
 
 Through the real connector and simple-salesforce against the Salesforce sandbox, with the smallest page
 Salesforce allows (200 rows) and one page per call, so that a few hundred deals make dozens of pages. A
@@ -25,7 +26,14 @@ from requests.adapters import BaseAdapter
 from connectors.salesforce.spill import CACHE_KIB, TOUCH_COLUMNS, DealSpill
 from connectors.values import BadValue
 from policies.model import Activity, ActivityKind, Deal, Direction, Outcome
-from tests.connectors.salesforce.sandbox_helpers import NOW, close_all, connector, options
+from tests.connectors.salesforce.sandbox_helpers import (
+    NOW,
+    close_all,
+    connector,
+    options,
+    plain_client,
+    pull_all,
+)
 from tests.unit.builders import contact, deal
 
 EARLY = 8  # the query call at which the first measure is taken; the second at 4 x EARLY
@@ -139,3 +147,67 @@ def test_a_spill_left_unfinished_closes_from_another_thread() -> None:
     thread.start()
     thread.join()
     assert errors == []
+
+
+def _task_rows_alive() -> int:
+    gc.collect()
+    return sum(
+        1
+        for o in gc.get_objects()
+        if isinstance(o, dict)
+        and isinstance(o.get("attributes"), dict)
+        and o["attributes"].get("type") == "Task"
+    )
+
+
+class MeasuringEveryQuery(BaseAdapter):
+    """Passes every request to ``inner``; before each query call, counts the Task rows alive."""
+
+    def __init__(self, inner: BaseAdapter) -> None:
+        super().__init__()
+        self.inner = inner
+        self.task_rows: list[int] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if "/query" in (request.path_url or ""):
+            self.task_rows.append(_task_rows_alive())
+        return self.inner.send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_incremental_window_is_handled_page_by_page(tmp_path: Path) -> None:
+    """After a big cycle the window holds most of the org's Tasks (our own among them): the incremental
+    pull handles its changed rows a page at a time and keeps none of them between pages."""
+    with running_salesforce_sandbox(seed=5, deals=60, now=NOW) as box:
+        conn = connector(options(box, tmp_path / "token", query_batch_size=200, queries_per_call=1))
+        directory = conn.read_directory()
+        cursor = pull_all(conn, directory, None)[-1].cursor
+        sf = plain_client(box)
+        opportunities = [r["Id"] for r in sf.query("SELECT Id FROM Opportunity")["records"]]
+        tasks = [
+            {
+                "attributes": {"type": "Task"},
+                "WhatId": opportunities[n % len(opportunities)],
+                "Subject": "Call",
+                "Status": "Completed",
+                "TaskSubtype": "Call",
+            }
+            for n in range(1_000)
+        ]
+        for start in range(0, len(tasks), 200):
+            sf.restful("composite/sobjects", method="POST", json={"records": tasks[start : start + 200]})
+        del tasks
+        measuring = MeasuringEveryQuery(conn.client.session.get_adapter(box.instance_url))
+        conn.client.session.mount(box.instance_url, measuring)
+        before = _task_rows_alive()
+        batches = pull_all(conn, directory, cursor)
+        close_all()
+    assert sum(len(b.deals) for b in batches) == len(opportunities)  # every deal got a new call
+    # The first query calls are the window's changed Tasks, 200 rows a page (one page a call); before each
+    # of the next pages at most the page being handled is alive, never the pages before it. (The changed
+    # deals' aggregates that follow are read whole, by design: the deals that changed, not the window.)
+    window = measuring.task_rows[:5]
+    assert len(window) == 5
+    assert max(window) - before <= 200, window
