@@ -107,6 +107,7 @@ class _Box:
         "index",
         "items",
         "moved_in",
+        "moved_out",
         "originals",
         "task",
         "why",
@@ -121,6 +122,7 @@ class _Box:
         self.why: dict[str, Explanation] = {}  # item key -> what happened to it now
         self.fresh: list[tuple[Request, TaskItem]] = []  # requests added now, as items
         self.moved_in = False  # took over another task's open items
+        self.moved_out = False  # handed its open items over to the task that keeps the conversation
         self.due: datetime | None = None
         self.due_moved = False
 
@@ -250,7 +252,7 @@ def _choose(ctx: Context, boxes: dict[str, _Box], fresh: bool) -> _Box | None:
                 other.items[n] = replace(item, closed=CloseReason.SUPERSEDED, closed_on=ctx.today)
                 other.why[item.key] = merged
         keeper.items.extend(moving)  # the keeper is due first already: its due date stays
-        keeper.moved_in = True
+        keeper.moved_in = other.moved_out = True
         for item in moving:
             keeper.why.setdefault(item.key, other.why.get(item.key) or _verdict_why(ctx, item.rule_id))
     return keeper
@@ -262,7 +264,8 @@ def _result(ctx: Context, box: _Box) -> list[Action] | None:
     still_open = box.open_items
     if not changed and still_open:
         return None
-    only_own = not box.explicit and not box.fresh and not box.moved_in
+    # a task of one rule that kept its item: the rule's actions stand (moved out, the task closes instead)
+    only_own = not box.explicit and not box.fresh and not box.moved_in and not box.moved_out
     if only_own and box.originals:
         return [a for _, a in box.originals]  # a task of one rule: the rule's actions, exactly
     checklist = _checklist(ctx, box)

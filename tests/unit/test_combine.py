@@ -392,3 +392,29 @@ def test_with_combine_switched_off_a_combined_task_is_still_ticked_off_and_close
 
     vague = replace(deal, next_step=VAGUE)
     assert kinds(evaluate(SEPARATE, vague, moment).actions) == [("create_task", "next_step")]
+
+
+def test_a_one_rule_task_its_rule_moves_is_closed_when_its_item_moves_into_the_earliest() -> None:
+    """The follow-up rule brings its own task forward while the conversation goes to an earlier task: the
+    follow-up's task hands its item over and closes (it is not moved and left open beside the checklist,
+    which the next evaluation would close as a duplicate). Found by the idempotency property."""
+    rules = policy()
+    separate = apply_actions(three_needs(), evaluate(SEPARATE, three_needs(), NOW).actions, NOW)
+    later = NOW + timedelta(days=1)  # set for a later moment than the rule now wants (another key)
+    tasks = tuple(
+        replace(t, due_at=later, key="cf-an-earlier-intent")
+        if t.is_open and t.rule_id == "agreed_interval"
+        else t
+        for t in separate.auto_tasks
+    )
+    deal = replace(separate, auto_tasks=tasks)
+    at = NOW + timedelta(hours=1)
+    decision = evaluate(rules, deal, at)
+    (followup,) = [t for t in tasks if t.is_open and t.rule_id == "agreed_interval"]
+    on_followup = [a for a in decision.actions if getattr(a, "task_id", None) == followup.id]
+    (close,) = on_followup
+    assert isinstance(close, CloseTask)
+    assert close.reason is CloseReason.SUPERSEDED
+    merged = apply_actions(deal, decision.actions, at)
+    assert len([t for t in merged.auto_tasks if t.is_open]) == 1
+    assert evaluate(rules, merged, at).actions == ()
