@@ -52,6 +52,7 @@ from store import StateStore
 from store.history import HistoryStore
 from sync.history import HistoryConnector, pull_history_snapshot
 from tests.clocks import FakeTime
+from tests.sobjects import sobject
 from tests.unit.builders import policy
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)  # a Monday
@@ -309,7 +310,9 @@ def test_the_next_pull_reads_only_the_changed_deal_and_counts_its_calls(crm: str
         else:
             from tests.connectors.salesforce.sandbox_helpers import plain_client
 
-            plain_client(sandbox).Opportunity.update(lost_id, {"NextStep": "Ask for the budget call"})
+            sobject(plain_client(sandbox), "Opportunity").update(
+                lost_id, {"NextStep": "Ask for the budget call"}
+            )
         second = pull()
         assert not second.full
         assert second.histories_read == 1

@@ -14,6 +14,7 @@ from simple_salesforce.api import Salesforce
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
 from tests.clocks import FakeTime
+from tests.sobjects import sobject
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -81,13 +82,13 @@ def ensure_campaign(sf: Salesforce, name: str) -> str:
     found = sf.query(f"SELECT Id FROM Campaign WHERE Name = '{name}'")["records"]
     if found:
         return str(found[0]["Id"])
-    campaign_id = str(sf.Campaign.create({"Name": name, "IsActive": True})["id"])
+    campaign_id = str(sobject(sf, "Campaign").create({"Name": name, "IsActive": True})["id"])
     for label, responded in (("Nurture", False), ("Responded", True)):
         existing = sf.query(
             f"SELECT Id FROM CampaignMemberStatus WHERE CampaignId = '{campaign_id}' AND Label = '{label}'"
         )["records"]
         if not existing:
-            sf.CampaignMemberStatus.create(
+            sobject(sf, "CampaignMemberStatus").create(
                 {"CampaignId": campaign_id, "Label": label, "HasResponded": responded, "IsDefault": False}
             )
     return campaign_id
