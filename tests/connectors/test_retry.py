@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def failing(*errors: Exception) -> Callable[[], str]:
     return call
 
 
-def scheduled(logs: list[dict]) -> list[dict]:
+def scheduled(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == "crm_retry_scheduled"]
 
 

@@ -221,10 +221,9 @@ def test_a_timeline_gives_back_the_activities_and_changes_it_was_made_of(world: 
     for deal_, line in zip(world.deals, lines, strict=True):
         assert line.activities() == deal_.activities
         assert line.deal.activities == ()
-        history = world.history.deals.get(deal_.id) if world.history else None
-        for name in {c.field for c in (history.changes if history else ())}:
-            expected = [
-                (c.at, c.value) for c in sorted(history.changes, key=lambda c: c.at) if c.field == name
-            ]  # type: ignore[union-attr]
+        history = world.history.deals.get(deal_.id)
+        changes = history.changes if history is not None else ()
+        for name in {c.field for c in changes}:
+            expected = [(c.at, c.value) for c in sorted(changes, key=lambda c: c.at) if c.field == name]
             assert line.value_changes(name) == expected
         assert line.event_times[0] <= deal_.created_at

@@ -24,6 +24,7 @@ from policies.planner import plan
 from policies.simulate import apply_actions
 from tests.unit import sales_cases as cases
 from tests.unit.builders import NOW, OWNER, call, policy, reply
+from tests.unit.builders import deal as build_deal
 
 
 def kinds(actions: object) -> list[tuple[str, str]]:
@@ -47,7 +48,7 @@ def test_ghost_simulated_month_by_month_gets_six_tasks_and_never_a_seventh() -> 
     """A rep who does every task with no answer gets six follow-ups; the sixth failed call closes the deal."""
     rules = policy()
     start = NOW - timedelta(days=400)
-    deal = cases.deal("ghost-sim", created=start)
+    deal = build_deal("ghost-sim", created=start)
     created: list[CreateTask] = []
     for days in range(1, 200):
         moment = start + timedelta(days=days)

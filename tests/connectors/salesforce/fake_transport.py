@@ -124,8 +124,7 @@ def soql_of(request: requests.PreparedRequest) -> str:
 
 
 def body_of(request: requests.PreparedRequest) -> Any:
-    raw = request.body or b"{}"
-    return json.loads(raw if isinstance(raw, (str, bytes)) else b"{}")
+    return json.loads(request.body or b"{}")
 
 
 def query_page(records: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from connectors.salesforce.mapping import (
 from connectors.salesforce.options import DEFAULT_OPPORTUNITY_FIELDS, DEFAULT_ROLES
 from connectors.salesforce.values import parse_datetime
 from policies.model import (
+    Activity,
     ActivityKind,
     Channel,
     ContactRole,
@@ -294,6 +295,7 @@ def test_email_task_stands_for_its_message_with_the_task_contact() -> None:
     rows = [task("00T9", TaskSubtype="Email", WhoId=CONTACT_B)]
     mirrors = {"00T9": email("02s9", Incoming=True, ActivityId="00T9")}
     ((who, _, touch),) = contact_touches(rows, key_field="K", now=NOW, mirrors=mirrors)
+    assert isinstance(touch, Activity), touch
     assert (who, touch.id, touch.direction, touch.contact_ids) == (
         CONTACT_B,
         "02s9",
