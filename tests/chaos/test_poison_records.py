@@ -152,7 +152,7 @@ def hubspot(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSp
 class SalesforceWorld:
     def __init__(self, sandbox: Any) -> None:
         from crm_sandbox.pipelines import stage_ids_by_name
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         session = requests.Session()
         session.verify = str(sandbox.ca_file)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import worker
+from config.settings import read_settings_file
 from store import StateStore
 from sync.cycle import CycleResult
 
@@ -108,7 +109,7 @@ class HubSpotWorld:
         self.sandbox.control.set_clock(self.clock() + delta, ticking=True)  # type: ignore[attr-defined]
 
     def store(self) -> StateStore:
-        return StateStore(worker.read_settings_file(self.settings).store_url())
+        return StateStore(read_settings_file(self.settings).store_url())
 
 
 @pytest.fixture

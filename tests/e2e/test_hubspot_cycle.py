@@ -21,7 +21,7 @@ def test_first_cycle_acts_on_the_seeded_archetypes(hubspot_world: HubSpotWorld) 
     """A first cycle creates tasks, closes ghosting deals and enrols not-ready buyers in nurture."""
     result = hubspot_world.cycle()
     assert result.status == "ok"
-    by_kind = Counter()
+    by_kind: Counter[str] = Counter()
     for (kind, _rule, status), n in result.actions.items():
         if status == "applied":
             by_kind[kind] += n

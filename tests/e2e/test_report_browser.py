@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import worker
+from config.settings import read_settings_file
 from policies.codec import deal_from_json
 from policies.hygiene import assess
 from policies.loader import load_policy
@@ -112,7 +112,7 @@ def _expected(world: HubSpotWorld, now: str) -> dict[str, int]:
 
     moment = datetime.fromisoformat(now)
     policy = load_policy(POLICY)
-    store = StateStore(worker.read_settings_file(world.settings).store_url())
+    store = StateStore(read_settings_file(world.settings).store_url())
     owners = store.owners("demo")
     try:
         with store.engine.connect() as c:
