@@ -196,8 +196,7 @@ class MemoryContractCrm:
         return self.crm.deal(deal_id).stage.id
 
     def followup_state(self, deal_id: str) -> str | None:
-        state = self.crm.deal(deal_id).followup_state
-        return state.value if state is not None else None
+        return self.crm.deal(deal_id).followup_state.value
 
     def members(self, nurture: str) -> set[str]:
         return set(self.crm.nurture.get(nurture, set()))
