@@ -13,6 +13,7 @@ from simple_salesforce.api import Salesforce
 
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
+from policies.model import Deal
 from tests.clocks import FakeTime
 from tests.sobjects import sobject
 
@@ -69,7 +70,7 @@ def pull_all(conn: SalesforceConnector, directory: Directory, cursor: Cursor | N
     return list(conn.pull_changes(directory, cursor))
 
 
-def deals_by_id(batches: list[ChangeBatch]) -> dict[str, Any]:
+def deals_by_id(batches: list[ChangeBatch]) -> dict[str, Deal]:
     return {d.id: d for b in batches for d in b.deals}
 
 

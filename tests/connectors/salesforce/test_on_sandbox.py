@@ -12,7 +12,7 @@ import pytest
 import requests
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
-from connectors.base import OutcomeStatus
+from connectors.base import ChangeBatch, OutcomeStatus
 from connectors.errors import BudgetExhausted
 from policies.model import (
     ChangeStage,
@@ -245,7 +245,7 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     sandbox.org.usage.limit = 1_000
     sandbox.org.usage.set_used(900 - calls // 2 - 1, sandbox.org.clock.now())  # stop at 90%: half a pull left
     conn = connector(options(sandbox, tmp_path / "t", **small))
-    stored: list = []
+    stored: list[ChangeBatch] = []
     batches = conn.pull_changes(conn.read_directory(), None)
     with pytest.raises(BudgetExhausted):
         stored.extend(batches)
