@@ -194,7 +194,7 @@ def test_the_report_opens_offline_draws_every_chart_and_shows_the_store_s_number
     assert sum(_number(t) for t in open_column) == expected["open_deals"]
 
     deal_link = page.locator("#table-list-stage tbody tr").first.locator("td").first.locator("a")
-    portal = world.sandbox.portal.portal_id  # type: ignore[attr-defined]
+    portal = world.sandbox.portal.portal_id
     assert (deal_link.get_attribute("href") or "").startswith(
         f"https://app.hubspot.com/contacts/{portal}/deal/"
     )

@@ -13,6 +13,7 @@ from policies.codec import Snapshot, snapshot_from_json, snapshot_to_json
 from policies.history import (
     ContactChange,
     DealHistory,
+    DealTimeline,
     FieldChange,
     SnapshotHistory,
     _from_us,
@@ -25,6 +26,7 @@ from policies.model import (
     Activity,
     ActivityKind,
     Channel,
+    Contact,
     ContactRole,
     Direction,
     FollowupState,
@@ -42,8 +44,16 @@ PIPELINES = (
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def _timeline(history: DealHistory, **overrides: object):
-    found = deal("d1", stage_id="closedwon", created=T0, **overrides)  # type: ignore[arg-type]
+def _timeline(
+    history: DealHistory,
+    *,
+    activities: tuple[Activity, ...] = (),
+    contacts: tuple[Contact, ...] | None = None,
+    score: float | None = 80,
+) -> DealTimeline:
+    found = deal(
+        "d1", stage_id="closedwon", created=T0, activities=activities, contacts=contacts, score=score
+    )
     [line], _ = timelines([found], PIPELINES, SnapshotHistory({"d1": history}))
     return line
 

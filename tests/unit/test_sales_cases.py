@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from policies.engine import evaluate
 from policies.model import (
+    Action,
     ChangeStage,
     CloseReason,
     CloseTask,
@@ -27,8 +29,8 @@ from tests.unit.builders import NOW, OWNER, call, policy, reply
 from tests.unit.builders import deal as build_deal
 
 
-def kinds(actions: object) -> list[tuple[str, str]]:
-    return [(action_kind(a), a.rule_id) for a in actions]  # type: ignore[attr-defined]
+def kinds(actions: Iterable[Action]) -> list[tuple[str, str]]:
+    return [(action_kind(a), a.rule_id) for a in actions]
 
 
 def test_ghost_with_36_unanswered_calls_is_closed_lost_with_its_reason() -> None:

@@ -39,7 +39,7 @@ class ScriptedSalesforce(BaseAdapter):
     def on(self, method: str, path_prefix: str, handler: Handler) -> None:
         self.handlers.insert(0, (method, path_prefix, handler))
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         self.seen.append(request)
         path = urlsplit(request.url or "").path
         status, body = self._answer(request, path)
