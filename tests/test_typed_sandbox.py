@@ -19,10 +19,12 @@ import pytest
 SANDBOX = Path(__file__).resolve().parents[1] / "sandbox"
 
 
-@pytest.mark.slow
-def test_the_sandbox_wheel_is_a_typed_package(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The file names in a wheel built from a copy of ``sandbox/``, its own tests included."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "sandbox"  # a copy: building writes build/ and egg-info next to the sources
-    ignored = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+    ignored = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     shutil.copytree(SANDBOX, source, ignore=ignored)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(tmp_path), str(source)],
@@ -31,6 +33,18 @@ def test_the_sandbox_wheel_is_a_typed_package(tmp_path: Path) -> None:
         timeout=240,
     )
     (wheel,) = tmp_path.glob("crm_sandbox-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "crm_sandbox/__init__.py" in names  # the package itself is in it
-    assert "crm_sandbox/py.typed" in names
+    return zipfile.ZipFile(wheel).namelist()
+
+
+@pytest.mark.slow
+def test_the_sandbox_wheel_is_a_typed_package(wheel_names: list[str]) -> None:
+    assert "crm_sandbox/__init__.py" in wheel_names  # the package itself is in it
+    assert "crm_sandbox/py.typed" in wheel_names
+
+
+@pytest.mark.slow
+def test_the_sandbox_wheel_leaves_its_tests_out(wheel_names: list[str]) -> None:
+    """``sandbox/crm_sandbox_tests`` is a package next to ``crm_sandbox`` (so mypy can name it); the wheel
+    is the sandbox, not its tests."""
+    packages = {name.split("/")[0] for name in wheel_names if not name.split("/")[0].endswith(".dist-info")}
+    assert packages == {"crm_sandbox"}

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from crm_sandbox.salesforce import running_salesforce_sandbox
 from crm_sandbox.salesforce.ids import make_id
-from salesforce_helpers import API, trusted_session
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
 )
+
+from crm_sandbox_tests.salesforce_helpers import API, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 

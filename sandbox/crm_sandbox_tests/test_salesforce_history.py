@@ -12,9 +12,10 @@ from crm_sandbox.dataset import Dataset, generate
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from crm_sandbox.salesforce.history import set_history_tracking
 from crm_sandbox.salesforce.ids import make_id
-from salesforce_helpers import trusted_session
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from crm_sandbox_tests.salesforce_helpers import trusted_session
 
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=UTC)
 

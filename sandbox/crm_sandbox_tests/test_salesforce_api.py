@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from crm_sandbox.salesforce import running_salesforce_sandbox
-from salesforce_helpers import API, trusted_session
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -16,6 +15,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+
+from crm_sandbox_tests.salesforce_helpers import API, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 

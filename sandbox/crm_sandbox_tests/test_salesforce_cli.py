@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from salesforce_helpers import API, trusted_session
+from crm_sandbox_tests.salesforce_helpers import API, trusted_session
 
 ROOT = Path(__file__).resolve().parents[1]  # the sandbox distribution
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from crm_sandbox.faults import FaultConfig
 from crm_sandbox.salesforce import running_salesforce_sandbox
-from salesforce_helpers import API, trusted_session
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
+
+from crm_sandbox_tests.salesforce_helpers import API, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 DATA = f"/services/data/{API}"

@@ -10,11 +10,6 @@ import jwt
 import pytest
 from crm_sandbox.faults import FaultConfig
 from crm_sandbox.salesforce import running_salesforce_sandbox
-from salesforce_helpers import (
-    API,
-    login_session,
-    trusted_session,
-)
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -22,6 +17,12 @@ from simple_salesforce.exceptions import (
     SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
+)
+
+from crm_sandbox_tests.salesforce_helpers import (
+    API,
+    login_session,
+    trusted_session,
 )
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
