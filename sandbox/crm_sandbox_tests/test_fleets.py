@@ -22,7 +22,7 @@ from crm_sandbox.hubspot.ratelimit import RateLimitConfig
 from crm_sandbox.salesforce.fleet import running_salesforce_fleet
 from hubspot import HubSpot
 from hubspot.crm.deals.exceptions import ApiException
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceRefusedRequest
 
 from crm_sandbox_tests.salesforce_helpers import login_session, trusted_session

@@ -307,7 +307,7 @@ def test_reads_carry_the_id_and_the_stamps_beside_the_properties_asked_for(
     assert [set(r["properties"]) for r in batch["results"]] == [{"amount", *system}] * 2
     calls = requests.get(
         f"{hs.base_url}/crm/v3/objects/calls",
-        params={"limit": 1, "properties": "hs_call_direction"},
+        params={"limit": "1", "properties": "hs_call_direction"},
         headers=_auth(hs),
         timeout=10,
     ).json()
@@ -324,7 +324,7 @@ def test_the_next_page_link_is_a_full_url_that_reads_the_next_page(hs: HubSpotSa
     ``https://api.hubapi.com/crm/v3/objects/2-3465404?limit=2&after=…``); following it reads the next page."""
     first = requests.get(
         f"{hs.base_url}/crm/v3/objects/deals",
-        params={"limit": 5, "properties": "dealname"},
+        params={"limit": "5", "properties": "dealname"},
         headers=_auth(hs),
         timeout=10,
     ).json()

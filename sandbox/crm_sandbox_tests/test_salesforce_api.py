@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from crm_sandbox.salesforce import running_salesforce_sandbox
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
@@ -16,7 +16,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from crm_sandbox_tests.salesforce_helpers import API, trusted_session
+from crm_sandbox_tests.salesforce_helpers import API, error_objects, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -136,8 +136,8 @@ def test_query_errors_raise_malformed_request_with_error_list(sf, soql, code):
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.query(soql)
     assert info.value.status == 400
-    assert info.value.content[0]["errorCode"] == code
-    assert "ERROR at Row:1:Column:" in info.value.content[0]["message"]
+    assert error_objects(info.value)[0]["errorCode"] == code
+    assert "ERROR at Row:1:Column:" in error_objects(info.value)[0]["message"]
 
 
 def test_describe_reports_custom_fields_and_child_relationships(sf):
@@ -163,9 +163,9 @@ def test_limits_and_usage_header(sf, raw, box):
     before = sf.limits()["DailyApiRequests"]
     assert before["Max"] == 100_000
     response = raw.get(f"{box.instance_url}/services/data/{API}/limits/")
-    used, total = map(
-        int, re.fullmatch(r"api-usage=(\d+)/(\d+)", response.headers["Sforce-Limit-Info"]).groups()
-    )
+    usage = re.fullmatch(r"api-usage=(\d+)/(\d+)", response.headers["Sforce-Limit-Info"])
+    assert usage is not None, response.headers["Sforce-Limit-Info"]
+    used, total = map(int, usage.groups())
     assert total == 100_000
     assert used == before["Max"] - before["Remaining"] + 1
     assert response.headers["Content-Type"] == "application/json;charset=UTF-8"
@@ -181,7 +181,7 @@ def test_daily_budget_exhaustion_is_request_limit_exceeded(sf, box):
     try:
         with pytest.raises(SalesforceRefusedRequest) as info:
             sf.query("SELECT Id FROM Opportunity LIMIT 1")
-        assert info.value.content == [
+        assert error_objects(info.value) == [
             {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
         ]
     finally:

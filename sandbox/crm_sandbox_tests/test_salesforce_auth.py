@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+import requests
 from crm_sandbox.faults import FaultConfig
-from crm_sandbox.salesforce import running_salesforce_sandbox
-from simple_salesforce import Salesforce
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
@@ -21,7 +22,9 @@ from simple_salesforce.exceptions import (
 
 from crm_sandbox_tests.salesforce_helpers import (
     API,
+    error_objects,
     login_session,
+    sobject,
     trusted_session,
 )
 
@@ -51,7 +54,8 @@ def token(box):
     return box.org.issue_token()
 
 
-def jwt_client(box, session):
+def jwt_client(box: SalesforceSandbox, session: requests.Session) -> Salesforce:
+    """simple-salesforce logged in with the JWT bearer flow, as the sandbox's integration user."""
     return Salesforce(
         username=box.username,
         consumer_key=box.consumer_key,
@@ -177,7 +181,7 @@ def test_expired_token_is_invalid_session_and_jwt_client_logs_in_again(box, toke
         box.control.set_clock(datetime.now(UTC) + timedelta(hours=2), ticking=True)
         with pytest.raises(SalesforceExpiredSession) as info:
             direct.query("SELECT Id FROM User LIMIT 1")
-        assert info.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+        assert error_objects(info.value)[0]["errorCode"] == "INVALID_SESSION_ID"
         assert sf.query("SELECT COUNT() FROM User")["totalSize"] >= 1
         assert sf.session_id != first_token
 
@@ -198,7 +202,7 @@ def test_rate_limit_storm_is_request_limit_exceeded(box, token):
         box.control.set_faults(FaultConfig(rate_limit_storm=1.0, seed=1))
         with pytest.raises(SalesforceRefusedRequest) as info:
             sf.query("SELECT Id FROM User")
-        assert info.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        assert error_objects(info.value)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 
 
 def test_server_errors_are_injected_deterministically(box, token):
@@ -229,6 +233,6 @@ def test_unable_to_lock_row_fault_on_writes(box, token):
             f"{box.instance_url}/__sandbox__/salesforce/lock-faults", json={"unable_to_lock_row_rate": 1.0}
         )
         with pytest.raises(SalesforceMalformedRequest) as info:
-            sf.Task.create({"Subject": "locked"})
-        assert info.value.content[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+            sobject(sf, "Task").create({"Subject": "locked"})
+        assert error_objects(info.value)[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
         assert sf.query("SELECT COUNT() FROM Task WHERE Subject = 'locked'")["totalSize"] == 0

@@ -3,15 +3,17 @@ bundled queries, references, per-subrequest errors, limits, allOrNone, API usage
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from crm_sandbox.faults import FaultConfig
-from crm_sandbox.salesforce import running_salesforce_sandbox
-from simple_salesforce import Salesforce
+from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
 
-from crm_sandbox_tests.salesforce_helpers import API, trusted_session
+from crm_sandbox_tests.salesforce_helpers import API, error_objects, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 DATA = f"/services/data/{API}"
@@ -37,16 +39,24 @@ def query_url(soql: str, *, resource: str = "query") -> str:
     return f"{DATA}/{resource}/?q=" + soql.replace(" ", "+")
 
 
-def get(url: str, ref: str, **extra) -> dict:
+def get(url: str, ref: str, **extra: object) -> dict[str, object]:
     return {"method": "GET", "url": url, "referenceId": ref, **extra}
 
 
-def composite(sf: Salesforce, subrequests: list[dict], *, all_or_none: bool = False) -> list[dict]:
+def composite(
+    sf: Salesforce, subrequests: Sequence[Mapping[str, object]], *, all_or_none: bool = False
+) -> list[dict[str, Any]]:
+    """POST ``composite`` through simple-salesforce; the subrequests' results, in order."""
     body = {"allOrNone": all_or_none, "compositeRequest": subrequests}
-    return sf.restful("composite", method="POST", json=body)["compositeResponse"]
+    answer = sf.restful("composite", method="POST", json=body)
+    assert isinstance(answer, dict), answer
+    results = answer["compositeResponse"]
+    assert isinstance(results, list), answer
+    return results
 
 
-def used(box) -> int:
+def used(box: SalesforceSandbox) -> int:
+    """The org's API requests counted so far in its 24-hour window."""
     return box.org.usage.used(box.org.clock.now())
 
 
@@ -269,7 +279,7 @@ def test_whole_request_errors_run_nothing(sf, box, subrequests, code):
     create = {"method": "POST", "url": f"{DATA}/sobjects/Task", "referenceId": "w", "body": {"WhatId": opp}}
     with pytest.raises(SalesforceMalformedRequest) as info:
         composite(sf, [create, *subrequests])
-    assert info.value.content[0]["errorCode"] == code
+    assert error_objects(info.value)[0]["errorCode"] == code
     assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == before
 
 

@@ -12,10 +12,10 @@ from crm_sandbox.dataset import Dataset, generate
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 from crm_sandbox.salesforce.history import set_history_tracking
 from crm_sandbox.salesforce.ids import make_id
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crm_sandbox_tests.salesforce_helpers import trusted_session
+from crm_sandbox_tests.salesforce_helpers import sobject, trusted_session
 
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=UTC)
 
@@ -95,7 +95,9 @@ def test_our_update_writes_both_histories(sf: Salesforce, box: SalesforceSandbox
     amount, and a NextStep field history row with the old and the new value, at the org's time."""
     [opportunity] = _rows(sf, "SELECT Id, NextStep, Amount FROM Opportunity WHERE IsClosed = false LIMIT 1")
     box.control.set_clock(NOW + timedelta(days=1))
-    sf.Opportunity.update(str(opportunity["Id"]), {"StageName": "Closed Lost", "NextStep": "none"})
+    sobject(sf, "Opportunity").update(
+        str(opportunity["Id"]), {"StageName": "Closed Lost", "NextStep": "none"}
+    )
     where = f"WHERE OpportunityId = '{opportunity['Id']}' ORDER BY CreatedDate DESC LIMIT 1"
     [stage] = _rows(sf, f"SELECT StageName, PrevAmount, CreatedDate FROM OpportunityHistory {where}")
     assert stage["StageName"] == "Closed Lost"
@@ -113,7 +115,7 @@ def test_our_update_writes_both_histories(sf: Salesforce, box: SalesforceSandbox
 def test_an_untracked_field_has_no_field_history(sf: Salesforce, box: SalesforceSandbox) -> None:
     """FieldDefinition says which fields are tracked; turning one off stops its rows."""
     tracked = {
-        r["QualifiedApiName"]
+        str(r["QualifiedApiName"])
         for r in _rows(
             sf,
             "SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition "
@@ -123,7 +125,7 @@ def test_an_untracked_field_has_no_field_history(sf: Salesforce, box: Salesforce
     assert {"NextStep", "OwnerId", "Followup_Readiness__c"} <= tracked
     set_history_tracking(box.org.store, "Opportunity", sorted(tracked - {"NextStep"}))
     [opportunity] = _rows(sf, "SELECT Id FROM Opportunity WHERE IsClosed = false LIMIT 1")
-    sf.Opportunity.update(str(opportunity["Id"]), {"NextStep": "Untracked now"})
+    sobject(sf, "Opportunity").update(str(opportunity["Id"]), {"NextStep": "Untracked now"})
     rows = _rows(
         sf,
         f"SELECT NewValue FROM OpportunityFieldHistory WHERE OpportunityId = '{opportunity['Id']}' "
@@ -147,7 +149,9 @@ def test_at_most_20_fields_can_be_tracked(box: SalesforceSandbox) -> None:
 
 def test_history_objects_are_read_only_and_children_of_the_opportunity(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest):
-        sf.OpportunityHistory.create({"OpportunityId": make_id("006", 1), "StageName": "Discovery"})
+        sobject(sf, "OpportunityHistory").create(
+            {"OpportunityId": make_id("006", 1), "StageName": "Discovery"}
+        )
     [row] = sf.query(
         "SELECT Id, (SELECT StageName FROM OpportunityHistories), (SELECT Field FROM Histories) "
         f"FROM Opportunity WHERE Id = '{make_id('006', 1)}'"
@@ -157,7 +161,7 @@ def test_history_objects_are_read_only_and_children_of_the_opportunity(sf: Sales
 
 def test_deleting_an_opportunity_deletes_its_history(sf: Salesforce) -> None:
     opportunity_id = make_id("006", 2)
-    sf.Opportunity.delete(opportunity_id)
+    sobject(sf, "Opportunity").delete(opportunity_id)
     where = f"WHERE OpportunityId = '{opportunity_id}'"
     assert sf.query(f"SELECT Id FROM OpportunityHistory {where}")["totalSize"] == 0
     assert (

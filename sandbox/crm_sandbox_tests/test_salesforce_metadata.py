@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from crm_sandbox.salesforce import running_salesforce_sandbox
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crm_sandbox_tests.salesforce_helpers import trusted_session
+from crm_sandbox_tests.salesforce_helpers import error_objects, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ def test_bare_org_lacks_crm_followup_fields(sf):
     assert custom_fields(sf, "Task") == set()
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.query("SELECT Followup_State__c FROM Opportunity")
-    assert info.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert error_objects(info.value)[0]["errorCode"] == "INVALID_FIELD"
 
 
 def test_create_metadata_adds_fields_to_describe_soql_and_dml(sf):
@@ -91,7 +91,7 @@ def test_permission_set_upsert_and_assignment(sf, box):
     assert sf.PermissionSetAssignment.create(body)["success"] is True
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.PermissionSetAssignment.create(body)
-    assert info.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+    assert error_objects(info.value)[0]["errorCode"] == "DUPLICATE_VALUE"
 
 
 def test_metadata_call_with_a_bad_session_is_a_soap_fault(box):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from crm_sandbox.clock import SandboxClock
@@ -109,14 +110,14 @@ def org() -> SalesforceOrg:
     return sf_org
 
 
-def run(org: SalesforceOrg, soql: str, all_rows: bool = False) -> list[dict]:
+def run(org: SalesforceOrg, soql: str, all_rows: bool = False) -> list[dict[str, Any]]:
     with org.store.lock:
         compiled = org.engine.compile(parse(soql))
         result = org.engine.execute(compiled, all_rows=all_rows)
         return [org.engine.render(compiled, r, "62.0", all_rows)[0] for r in result.rows]
 
 
-def names(records: list[dict]) -> list[str]:
+def names(records: list[dict[str, Any]]) -> list[str]:
     return [r["Name"] for r in records]
 
 
@@ -209,7 +210,7 @@ def test_relationship_fields_nest_with_attributes_and_null_lookups(org):
     assert task["Account"]["attributes"]["type"] == "Account"
 
 
-def task_what_id(org) -> str:
+def task_what_id(org: SalesforceOrg) -> str:
     return str(run(org, "SELECT WhatId FROM Task WHERE TaskSubtype = 'Call'")[0]["WhatId"])
 
 

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from crm_sandbox.salesforce import running_salesforce_sandbox
 from crm_sandbox.salesforce.ids import make_id
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
 )
 
-from crm_sandbox_tests.salesforce_helpers import API, trusted_session
+from crm_sandbox_tests.salesforce_helpers import API, error_objects, response_body, trusted_session
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -81,7 +81,7 @@ def test_task_create_get_update_delete(sf, raw, box):
     assert sf.Task.delete(task_id) == 204
     with pytest.raises(SalesforceResourceNotFound) as info:
         sf.Task.get(task_id)
-    assert info.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
+    assert error_objects(info.value)[0]["errorCode"] == "ENTITY_IS_DELETED"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_invalid_task_bodies_are_rejected_with_salesforce_codes(sf, body, code, 
     """Bad create bodies raise 400 with the errorCode (and fields) Salesforce reports."""
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Task.create(body)
-    error = info.value.content[0]
+    error = error_objects(info.value)[0]
     assert error["errorCode"] == code
     assert error.get("fields") == fields
 
@@ -111,7 +111,7 @@ def test_required_fields_and_create_only_fields(sf):
     """A missing required field is REQUIRED_FIELD_MISSING; TaskSubtype cannot be updated."""
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Opportunity.create({"Name": "No stage"})
-    assert info.value.content[0] == {
+    assert error_objects(info.value)[0] == {
         "message": "Required fields are missing: [StageName, CloseDate]",
         "errorCode": "REQUIRED_FIELD_MISSING",
         "fields": ["StageName", "CloseDate"],
@@ -119,7 +119,7 @@ def test_required_fields_and_create_only_fields(sf):
     task_id = sf.Task.create({"Subject": "x"})["id"]
     with pytest.raises(SalesforceMalformedRequest) as update_info:
         sf.Task.update(task_id, {"TaskSubtype": "Call"})
-    assert update_info.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert error_objects(update_info.value)[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
 def test_opportunity_stage_change_derives_closed_won_and_probability(sf):
@@ -162,8 +162,10 @@ def test_upsert_matching_several_records_is_300(sf):
     sf.Task.create({"Subject": "b", "Followup_Key__c": "cf-dup"})
     with pytest.raises(SalesforceMoreThanOneRecord) as info:
         sf.Task.upsert("Followup_Key__c/cf-dup", {"Subject": "c"})
-    assert len(info.value.content) == 2
-    assert all(url.startswith(f"/services/data/{API}/sobjects/Task/00T") for url in info.value.content)
+    urls = response_body(info.value)
+    assert isinstance(urls, list)
+    assert len(urls) == 2
+    assert all(str(url).startswith(f"/services/data/{API}/sobjects/Task/00T") for url in urls)
 
 
 def test_collections_create_reports_per_record_results(sf):
@@ -249,7 +251,7 @@ def test_collections_over_200_records_is_exceeded_id_limit(sf):
     records = [{"attributes": {"type": "Task"}, "Subject": str(i)} for i in range(201)]
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.restful("composite/sobjects", method="POST", json={"records": records})
-    assert info.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert error_objects(info.value)[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
 def test_campaign_membership_and_duplicate_value(sf):
@@ -269,7 +271,7 @@ def test_campaign_membership_and_duplicate_value(sf):
     assert member["success"] is True
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.CampaignMember.create({"CampaignId": campaign, "ContactId": contact})
-    assert info.value.content == [
+    assert error_objects(info.value) == [
         {"message": "Already a campaign member.", "errorCode": "DUPLICATE_VALUE", "fields": []}
     ]
     assert sf.CampaignMember.update(member["id"], {"Status": "Responded"}) == 204
@@ -316,7 +318,7 @@ def test_an_opportunity_stage_the_org_does_not_have_is_a_restricted_picklist_err
     row = opp["records"][0]
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Opportunity.update(row["Id"], {"StageName": "Stalled"})
-    error = info.value.content[0]
+    error = error_objects(info.value)[0]
     assert error["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert error["fields"] == ["StageName"]
     assert "Stalled" in error["message"]
