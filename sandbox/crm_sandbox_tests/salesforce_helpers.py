@@ -62,8 +62,7 @@ def response_body(error: SalesforceError) -> object:
 
     ``SalesforceError.content`` is annotated ``bytes``, but ``util.exception_handler`` stores
     ``response.json()`` (the response text if that fails): an error list, or the record URLs of a 300."""
-    body: object = error.content
-    return body
+    return error.content
 
 
 def error_objects(error: SalesforceError) -> list[dict[str, Any]]:

@@ -56,7 +56,7 @@ def composite(
 
 
 def used(box: SalesforceSandbox) -> int:
-    """The org's API requests counted so far in its 24-hour window."""
+    """The org's API requests in the rolling 24 hours."""
     return box.org.usage.used(box.org.clock.now())
 
 

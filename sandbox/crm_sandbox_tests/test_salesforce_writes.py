@@ -165,7 +165,8 @@ def test_upsert_matching_several_records_is_300(sf):
     urls = response_body(info.value)
     assert isinstance(urls, list)
     assert len(urls) == 2
-    assert all(str(url).startswith(f"/services/data/{API}/sobjects/Task/00T") for url in urls)
+    prefix = f"/services/data/{API}/sobjects/Task/00T"
+    assert all(isinstance(url, str) and url.startswith(prefix) for url in urls), urls
 
 
 def test_collections_create_reports_per_record_results(sf):
