@@ -177,7 +177,10 @@ def report(
         settings_file = read_settings_file(settings_path)
         sources = account_sources(settings_file, account)
         try:
-            store = StateStore(settings_file.store_url())
+            store = StateStore(
+                settings_file.store_url(),
+                idle_in_transaction_timeout=settings_file.settings.store.idle_in_transaction_timeout,
+            )
         except RecreateStore as exc:
             from worker import store_problem
 

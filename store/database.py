@@ -3,9 +3,19 @@
 SQLite (the default) runs in WAL mode with ``synchronous=FULL``: an intent committed before a CRM write must
 survive a power cut too, or a restart could not know to look for it in the CRM. A SQLite file this module
 creates is readable by its owner only (0600, and its folder 0700 when it creates that too): the mirror
-holds deal and contact names. PostgreSQL needs nothing special; URLs such as
+holds deal and contact names. PostgreSQL URLs such as
 ``postgresql+psycopg://user@host/db`` work once the driver is installed
 (``pip install 'crm-followup[postgres]'``).
+
+A PostgreSQL session of the worker carries ``idle_in_transaction_session_timeout`` (the store setting
+``store.idle_in_transaction_timeout``): a worker frozen in the middle of a transaction (SIGSTOP, a paused
+VM, a stalled container, a long GC pause) would otherwise keep that transaction's row locks until its
+process is killed, and every other worker would skip the accounts it locked (``FOR UPDATE SKIP LOCKED``)
+or wait on its lease rows without end. The server ends such a session and its locks go with it. A lost
+connection (that session, a database restart) surfaces as ``StoreUnavailable``: nothing of the transaction
+was committed, and the next one gets a new connection (``pool_pre_ping``). A read whose caller works
+between rows (a slow consumer) reads in short transactions of its own, or marks its read-only transaction
+with ``slow_reader`` (it takes no row locks, so nobody waits for it).
 
 Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
 serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
@@ -21,6 +31,8 @@ import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +75,20 @@ def create_private_file(path: Path) -> None:
     os.close(descriptor)
 
 
-def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
+class StoreUnavailable(Exception):
+    """The connection to the state store was lost mid-transaction (the server ended an idle-in-transaction
+    session, restarted, or the network dropped): nothing of that transaction was committed. Try again later;
+    the next transaction gets a new connection."""
+
+
+def open_engine(
+    url: str, *, pool_size: int | None = None, idle_in_transaction_timeout: timedelta | None = None
+) -> Engine:
     """An engine for ``url``; a SQLite file is created private (0600) if missing, and WAL switched on.
 
     ``pool_size`` (PostgreSQL): connections the pool keeps; as many again may open briefly under a burst.
+    ``idle_in_transaction_timeout`` (PostgreSQL): every session of the engine is ended by the server once it
+    has sat that long inside a transaction without sending a statement (None: the server's own setting).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -77,8 +99,52 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if pool_size is None:
-        return sa.create_engine(url, pool_pre_ping=True)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    if idle_in_transaction_timeout is not None:
+        milliseconds = max(1, round(idle_in_transaction_timeout.total_seconds() * 1000))
+        sa.event.listen(engine, "connect", partial(_postgres_session_timeout, milliseconds))
+    sa.event.listen(engine, "handle_error", _connection_lost)
+    return engine
+
+
+def _postgres_session_timeout(
+    milliseconds: int, dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
+    """Set the session's ``idle_in_transaction_session_timeout`` when the pool opens the connection.
+
+    A ``SET`` rather than a ``-c`` startup option, so that it also passes a connection pooler that refuses
+    startup options (PgBouncer in session mode); committed at once, so it lasts for the session.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET idle_in_transaction_session_timeout = {int(milliseconds)}")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def _connection_lost(context: sa.engine.ExceptionContext) -> None:
+    """A disconnect in the middle of a transaction becomes ``StoreUnavailable`` (after SQLAlchemy has
+    invalidated the connection); the pool's pre-ping, which expects disconnects, is left alone."""
+    if context.is_disconnect and not context.is_pre_ping and context.connection is not None:
+        error = context.original_exception
+        said = str(error).strip().splitlines()
+        raise StoreUnavailable(
+            f"the state store connection was lost ({type(error).__name__}"
+            f"{': ' + said[0] if said else ''}); nothing of the transaction was committed"
+        ) from context.sqlalchemy_exception
+
+
+def slow_reader(connection: Connection) -> None:
+    """Let this read-only transaction sit idle between fetches as long as its reader needs (PostgreSQL:
+    ``SET LOCAL idle_in_transaction_session_timeout = 0``; SQLite: nothing to do).
+
+    Only for reads that lock no rows (no ``FOR UPDATE``) and write nothing: nobody waits for such a
+    transaction, so the timeout that frees a frozen writer's locks has nothing to free here, and a report
+    that works on every row while it streams them must not be cut off halfway.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
 
 
 class RecreateStore(Exception):

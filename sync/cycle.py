@@ -19,13 +19,15 @@ Shadow mode stops after step 4: it decides, logs and audits, and writes nothing 
 rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
 shadow mode, the rest are applied, and the ledger and the audit record each deal's cohort. A shadow action
 of a deal the rollout now enforces is applied once (widening); narrowing never undoes what was applied.
-``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
-its configuration changes. One bad deal never stops the account: a deal the connector cannot map (a value
-out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected with its id, the
-field and the reason (``record_rejected`` in the log, an audit row, ``CycleResult.rejected`` for the
-metrics), leaves the mirror (so it is not judged on stale data; its next change brings it back), and the
-rest of the account goes on. An owner whose time zone is unknown gets the policy's calendar zone, with a
-warning (``owner_time_zone_unknown``) once per owner and cycle.
+``RetryLater`` ends the cycle cleanly (it resumes next time), and so does ``StoreUnavailable`` (the state
+store's connection was lost mid-transaction, e.g. the server ended the session of a process frozen past
+``store.idle_in_transaction_timeout``: that transaction committed nothing); ``FixConfiguration`` blocks
+the account until its configuration changes. One bad deal never stops the account: a deal the connector
+cannot map (a value out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected
+with its id, the field and the reason (``record_rejected`` in the log, an audit row,
+``CycleResult.rejected`` for the metrics), leaves the mirror (so it is not judged on stale data; its next
+change brings it back), and the rest of the account goes on. An owner whose time zone is unknown gets the
+policy's calendar zone, with a warning (``owner_time_zone_unknown``) once per owner and cycle.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, acti
 from policies.rollout import ENFORCE_ALL, SHADOW_ALL, Cohort
 from policies.simulate import apply_actions
 from store import AuditEntry, Result, StateStore
+from store.database import StoreUnavailable
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
 from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
@@ -128,6 +131,9 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         result = run.result
         try:
             run.execute()
+        except StoreUnavailable as exc:  # before the run was recorded, or while recording how it ended
+            result.status, result.error = "retry_later", f"StoreUnavailable: {exc}"
+            log.warning("cycle_interrupted_retry_later", error="StoreUnavailable", detail=str(exc))
         except BaseException as exc:  # a bug or the store failing: never reported as a completed cycle
             if result.status == "ok":
                 result.status, result.error = "error", type(exc).__name__
@@ -185,6 +191,10 @@ class _Run:
             result.status = "retry_later"
             result.error = f"{type(exc).__name__}: {exc}"
             log.warning("cycle_interrupted_retry_later", error=type(exc).__name__, status=exc.status)
+        except StoreUnavailable as exc:  # e.g. the server ended this process's session while it was frozen
+            result.status = "retry_later"
+            result.error = f"StoreUnavailable: {exc}"
+            log.warning("cycle_interrupted_retry_later", error="StoreUnavailable", detail=str(exc))
         except FixConfiguration as exc:
             result.status = "fix_configuration"
             result.error = f"FixConfiguration: {exc}"

@@ -199,7 +199,8 @@ class FleetWorker:
                     next_due: datetime | None = now  # cut short by a stop: resume it at once, anywhere
                 else:
                     next_due = self._next_due(account, flight.claim.due_at, now)
-                self._store.complete_claim(account, self._holder, next_due)
+                if not self._store.complete_claim(account, self._holder, next_due):
+                    log.error("lease_lost", account=account, hint="another worker took the account over")
         except Exception:  # the lease expires by itself and the account is resumed then
             log.exception("claim_not_completed", account=account)
         finally:
