@@ -177,10 +177,7 @@ def report(
         settings_file = read_settings_file(settings_path)
         sources = account_sources(settings_file, account)
         try:
-            store = StateStore(
-                settings_file.store_url(),
-                idle_in_transaction_timeout=settings_file.settings.store.idle_in_transaction_timeout,
-            )
+            store = StateStore(settings_file.store_url())
         except RecreateStore as exc:
             from worker import store_problem
 

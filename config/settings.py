@@ -108,9 +108,9 @@ class StoreSettings(_Strict):
     url_file: Path | None = None
     # PostgreSQL: the server ends a worker session idle that long inside a transaction (a frozen process),
     # freeing its row locks; longer than any transaction's pause between statements, shorter than the
-    # default lease (docs/operations.md, "Running a fleet")
-    idle_in_transaction_timeout: Annotated[Span, AfterValidator(_idle_in_transaction_timeout)] = timedelta(
-        minutes=1
+    # default lease (docs/operations.md, "Running a fleet"). null: the server's (role's) own setting.
+    idle_in_transaction_timeout: Annotated[Span, AfterValidator(_idle_in_transaction_timeout)] | None = (
+        timedelta(minutes=1)
     )
 
     @model_validator(mode="after")

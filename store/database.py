@@ -14,8 +14,9 @@ process is killed, and every other worker would skip the accounts it locked (``F
 or wait on its lease rows without end. The server ends such a session and its locks go with it. A lost
 connection (that session, a database restart) surfaces as ``StoreUnavailable``: nothing of the transaction
 was committed, and the next one gets a new connection (``pool_pre_ping``). A read whose caller works
-between rows (a slow consumer) reads in short transactions of its own, or marks its read-only transaction
-with ``slow_reader`` (it takes no row locks, so nobody waits for it).
+between rows (a slow consumer) reads in short transactions of its own (``store/history.py``,
+``store/mirror.py``). ``followup report`` opens its store without the setting: it only reads, takes no
+row locks, and streams whole mirrors while it works on each row.
 
 Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
 serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
@@ -133,18 +134,6 @@ def _connection_lost(context: sa.engine.ExceptionContext) -> None:
             f"the state store connection was lost ({type(error).__name__}"
             f"{': ' + said[0] if said else ''}); nothing of the transaction was committed"
         ) from context.sqlalchemy_exception
-
-
-def slow_reader(connection: Connection) -> None:
-    """Let this read-only transaction sit idle between fetches as long as its reader needs (PostgreSQL:
-    ``SET LOCAL idle_in_transaction_session_timeout = 0``; SQLite: nothing to do).
-
-    Only for reads that lock no rows (no ``FOR UPDATE``) and write nothing: nobody waits for such a
-    transaction, so the timeout that frees a frozen writer's locks has nothing to free here, and a report
-    that works on every row while it streams them must not be cut off halfway.
-    """
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
 
 
 class RecreateStore(Exception):

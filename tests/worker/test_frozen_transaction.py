@@ -31,7 +31,7 @@ from store import StateStore
 from store import claims as claims_q
 from store import ledger as ledger_q
 from store.claims import Claim
-from store.database import StoreUnavailable, slow_reader
+from store.database import StoreUnavailable
 from store.history import HistoryPull, HistoryStore
 from store.ledger import INTENT
 from sync.cycle import Cycle, CycleOptions, run_cycle
@@ -213,26 +213,6 @@ def test_a_slow_backtest_reader_is_not_cut_off(open_store: Callable[..., StateSt
         time.sleep(TIMEOUT.total_seconds() * 1.5)  # the backtest replaying this deal, on a busy machine
         seen.append(deal.id)
     assert seen == [d.id for d in deals]
-
-
-def test_a_slow_reader_transaction_outlives_the_timeout_and_an_ordinary_one_does_not(
-    open_store: Callable[..., StateStore],
-) -> None:
-    """``slow_reader`` (the report's streaming scans): that read-only transaction may pause between fetches;
-    without it the same pause ends the session."""
-    store = open_store()
-    store.register_accounts({"a": "hubspot", "b": "hubspot"}, T0)
-    names = sa.select(claims_q.accounts.c.name).order_by(claims_q.accounts.c.name)
-    with store.engine.connect() as connection:
-        slow_reader(connection)
-        first = connection.execute(names).scalars().all()
-        time.sleep(TIMEOUT.total_seconds() * 1.5)
-        assert connection.execute(names).scalars().all() == first == ["a", "b"]
-    with store.engine.connect() as connection:
-        connection.execute(names).all()
-        time.sleep(TIMEOUT.total_seconds() * 1.5)
-        with pytest.raises(StoreUnavailable):
-            connection.execute(names)
 
 
 class _FrozenWhileRecording(StateStore):
