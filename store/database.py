@@ -8,15 +8,16 @@ holds deal and contact names. PostgreSQL URLs such as
 (``pip install 'crm-followup[postgres]'``).
 
 A PostgreSQL session of the worker carries ``idle_in_transaction_session_timeout`` (the store setting
-``store.idle_in_transaction_timeout``): a worker frozen in the middle of a transaction (SIGSTOP, a paused
-VM, a stalled container, a long GC pause) would otherwise keep that transaction's row locks until its
-process is killed, and every other worker would skip the accounts it locked (``FOR UPDATE SKIP LOCKED``)
-or wait on its lease rows without end. The server ends such a session and its locks go with it. A lost
-connection (that session, a database restart) surfaces as ``StoreUnavailable``: nothing of the transaction
-was committed, and the next one gets a new connection (``pool_pre_ping``). A read whose caller works
-between rows (a slow consumer) reads in short transactions of its own (``store/history.py``,
-``store/mirror.py``). ``followup report`` opens its store without the setting: it only reads, takes no
-row locks, and streams whole mirrors while it works on each row.
+``store.idle_in_transaction_timeout``) and ``lock_timeout`` at twice that: a worker frozen in the middle of a
+transaction (SIGSTOP, a paused VM, a stalled container, a long GC pause) would otherwise keep that
+transaction's row locks until its process is killed, and every other worker would skip the accounts it locked
+(``FOR UPDATE SKIP LOCKED``) or wait on its lease rows without end. The server ends such a session and its
+locks go with it, and no statement waits for a lock longer than twice the timeout. A lost connection (that
+session, a database restart) or a lock wait past ``lock_timeout`` surfaces as ``StoreUnavailable``: nothing of
+the transaction was committed, and the next one gets a new connection if it needs one (``pool_pre_ping``). A
+read whose caller works between rows (a slow consumer) reads in short transactions of its own
+(``store/history.py``, ``store/mirror.py``). ``followup report`` opens its store without the setting: it only
+reads, takes no row locks, and streams whole mirrors while it works on each row.
 
 Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
 serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
@@ -77,9 +78,10 @@ def create_private_file(path: Path) -> None:
 
 
 class StoreUnavailable(Exception):
-    """The connection to the state store was lost mid-transaction (the server ended an idle-in-transaction
-    session, restarted, or the network dropped): nothing of that transaction was committed. Try again later;
-    the next transaction gets a new connection."""
+    """The state store could not finish the transaction: its connection was lost (the server ended an
+    idle-in-transaction session, restarted, or the network dropped), or it waited past ``lock_timeout`` for
+    a row another session holds. Nothing of that transaction was committed: try again later (the next
+    transaction gets a new connection if it needs one)."""
 
 
 def open_engine(
@@ -113,26 +115,40 @@ def open_engine(
 def _postgres_session_timeout(
     milliseconds: int, dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
 ) -> None:
-    """Set the session's ``idle_in_transaction_session_timeout`` when the pool opens the connection.
+    """Set the session's timeouts when the pool opens the connection: ``idle_in_transaction_session_timeout``
+    (the server ends the session of a client that went quiet inside a transaction) and ``lock_timeout`` at
+    twice that (a statement waits for a row lock at most that long, then fails: it outlasts any holder the
+    first timeout ends, and bounds the wait on one it cannot end, such as a frozen client whose session is
+    stuck sending it a result). The migration's lock is exempt (``_migration_transaction``).
 
-    A ``SET`` rather than a ``-c`` startup option, so that it also passes a connection pooler that refuses
-    startup options (PgBouncer in session mode); committed at once, so it lasts for the session.
+    ``SET`` when the connection opens rather than a startup option, so a URL's own ``options`` stay as they
+    are; committed at once, so it lasts for the session.
     """
     cursor = dbapi_connection.cursor()
     cursor.execute(f"SET idle_in_transaction_session_timeout = {int(milliseconds)}")
+    cursor.execute(f"SET lock_timeout = {2 * int(milliseconds)}")
     cursor.close()
     dbapi_connection.commit()
 
 
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a statement that waited past lock_timeout
+
+
 def _connection_lost(context: sa.engine.ExceptionContext) -> None:
-    """A disconnect in the middle of a transaction becomes ``StoreUnavailable`` (after SQLAlchemy has
-    invalidated the connection); the pool's pre-ping, which expects disconnects, is left alone."""
-    if context.is_disconnect and not context.is_pre_ping and context.connection is not None:
-        error = context.original_exception
-        said = str(error).strip().splitlines()
+    """A disconnect in the middle of a transaction (after SQLAlchemy has invalidated the connection), or a
+    lock wait past ``lock_timeout``, becomes ``StoreUnavailable``; the pool's pre-ping, which expects
+    disconnects, is left alone."""
+    error = context.original_exception
+    said = str(error).strip().splitlines()
+    detail = f"{type(error).__name__}{': ' + said[0] if said else ''}"
+    if getattr(error, "sqlstate", None) == LOCK_NOT_AVAILABLE:
         raise StoreUnavailable(
-            f"the state store connection was lost ({type(error).__name__}"
-            f"{': ' + said[0] if said else ''}); nothing of the transaction was committed"
+            f"the state store kept a row locked past lock_timeout ({detail}); nothing of the transaction "
+            "was committed"
+        ) from context.sqlalchemy_exception
+    if context.is_disconnect and not context.is_pre_ping and context.connection is not None:
+        raise StoreUnavailable(
+            f"the state store connection was lost ({detail}); nothing of the transaction was committed"
         ) from context.sqlalchemy_exception
 
 
@@ -204,6 +220,8 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that only one process at a time can hold, for the whole upgrade."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
+            # A migration may take its time: the waiters wait for it whatever the session's lock_timeout.
+            connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
             # Released at commit; PostgreSQL's DDL is transactional, so the waiter sees the finished schema.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             yield connection

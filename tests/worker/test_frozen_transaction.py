@@ -16,6 +16,7 @@ lease lost. Reads whose caller works between rows (a backtest replaying each dea
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,6 +165,38 @@ def test_a_worker_frozen_in_a_transaction_does_not_keep_the_others_from_its_expi
     assert other.lease_holder("a") == (OTHER, T0 + TTL)
 
 
+def test_a_lock_holder_that_is_not_idle_is_waited_for_a_bounded_time(
+    open_store: Callable[..., StateStore],
+) -> None:
+    """A holder the idle timeout cannot end (its session busy, or stuck sending a result to a frozen
+    client): the other worker's lease UPDATE gives up after ``lock_timeout`` (twice the idle timeout) with
+    ``StoreUnavailable`` (its claim loop tries again at the next poll) instead of waiting without end."""
+    frozen, other = open_store(), open_store()
+    _frozen_holder_of(frozen)
+    connection, pid = _freeze(frozen, _renewing)
+
+    def stuck() -> None:
+        with contextlib.suppress(StoreUnavailable):  # ended by the clean-up below
+            connection.execute(sa.text("SELECT pg_sleep(:s)"), {"s": GUARD + 30})
+
+    busy = threading.Thread(target=stuck, daemon=True)
+    busy.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailable, match="lock_timeout"):
+            _claim_within(other, GUARD)
+        waited = time.monotonic() - started
+    finally:
+        _terminate(other, pid)
+        busy.join(10)
+        connection.invalidate()
+        connection.close()
+    assert waited < GUARD
+    assert waited >= 2 * TIMEOUT.total_seconds() - 0.5  # it did wait for the lock, up to lock_timeout
+    claims, _ = _claim_within(other, GUARD)  # the holder gone, the next poll claims the account
+    assert [c.account for c in claims] == ["a"]
+
+
 def test_the_frozen_worker_resumed_finds_its_transaction_gone_and_its_lease_lost(
     open_store: Callable[..., StateStore],
 ) -> None:
@@ -191,10 +224,12 @@ def test_sessions_carry_the_setting_and_none_leaves_the_server_s(
 ) -> None:
     with open_store().engine.connect() as connection:
         assert connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar() == "1s"
+        assert connection.execute(sa.text("SHOW lock_timeout")).scalar() == "2s"
     with open_store(timedelta(minutes=1)).engine.connect() as connection:
         assert connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
     with open_store(None).engine.connect() as connection:
         assert connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar() == "0"
+        assert connection.execute(sa.text("SHOW lock_timeout")).scalar() == "0"
 
 
 def test_a_slow_backtest_reader_is_not_cut_off(open_store: Callable[..., StateStore]) -> None:
