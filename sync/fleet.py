@@ -151,7 +151,7 @@ class FleetWorker:
             if len(claims) == free:
                 return poll  # full: woken when a slot frees
             due = self._store.next_due_at(self._clock())
-        except StoreUnavailable as exc:  # a database restart, or the server ended a session of ours
+        except StoreUnavailable as exc:  # a lost session (a restart, a freeze) or a lock wait timed out
             log.warning("fleet_poll_failed", error=str(exc), retry_in_s=poll)
             return poll
         except Exception:  # the store is unreachable: keep the process, try again
