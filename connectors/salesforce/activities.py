@@ -71,33 +71,19 @@ def activity_from_task(task: Record, *, key_field: str) -> Activity | None:
     subtype = token(task.get("TaskSubtype"))
     kind_hint = token(task.get("Type"))
     ours = bool(task.get(key_field))
+    kind, direction, outcome = ActivityKind.TASK, Direction.OUTBOUND, Outcome.COMPLETED
     if subtype == "call" or (not ours and kind_hint == "call") or task.get("CallType"):
-        inbound = token(task.get("CallType")) == "inbound"
-        return Activity(
-            id=str(task["Id"]),
-            kind=ActivityKind.CALL,
-            direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
-            occurred_at=occurred,
-            outcome=call_outcome(task.get("CallDisposition")),
-            contact_ids=_contact_ids(task.get("WhoId")),
-            created_by_followup=ours,
-        )
-    if subtype in ("email", "listemail") or (not ours and kind_hint == "email"):
-        return Activity(
-            id=str(task["Id"]),
-            kind=ActivityKind.EMAIL,
-            direction=Direction.OUTBOUND,
-            occurred_at=occurred,
-            outcome=Outcome.SENT,
-            contact_ids=_contact_ids(task.get("WhoId")),
-            created_by_followup=ours,
-        )
+        kind, outcome = ActivityKind.CALL, call_outcome(task.get("CallDisposition"))
+        if token(task.get("CallType")) == "inbound":
+            direction = Direction.INBOUND
+    elif subtype in ("email", "listemail") or (not ours and kind_hint == "email"):
+        kind, outcome = ActivityKind.EMAIL, Outcome.SENT
     return Activity(
         id=str(task["Id"]),
-        kind=ActivityKind.TASK,
-        direction=Direction.OUTBOUND,
+        kind=kind,
+        direction=direction,
         occurred_at=occurred,
-        outcome=Outcome.COMPLETED,
+        outcome=outcome,
         contact_ids=_contact_ids(task.get("WhoId")),
         created_by_followup=ours,
     )
