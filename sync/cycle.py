@@ -9,11 +9,12 @@
    of its data. A complete full pull drops mirror rows it did not see.
 4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
    memory stays flat); audit the decisions; drop actions the ledger already settled.
-5. Act in batches that never split a deal's actions: commit the intents, call the CRM, commit the outcomes
-   together with the write-through of their effects into the mirror (so the next evaluation agrees with
-   the CRM even before a pull sees our writes). New actions gather across evaluation chunks until a batch
-   of ``apply_batch_size`` is full, so the connector can fill each CRM call of a write kind to the CRM's
-   batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of writing part-empty calls per chunk.
+5. Act in batches that never split a deal's actions: commit the intents, check the lease once more, call
+   the CRM, commit the outcomes together with the write-through of their effects into the mirror (so the
+   next evaluation agrees with the CRM even before a pull sees our writes). New actions gather across
+   evaluation chunks until a batch of ``apply_batch_size`` is full, so the connector can fill each CRM call
+   of a write kind to the CRM's batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of
+   writing part-empty calls per chunk.
 
 Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM. A canary
 rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
@@ -466,6 +467,10 @@ class _Run:
                 self._check()
                 c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
+                # the lease again, just before the CRM: a process frozen since the check above (a paused VM)
+                # finds its account taken over and writes nothing; the taker settles these intents
+                if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
+                    raise _Stop("lease lost")
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")
                 self._record_outcomes(batch, outcomes)

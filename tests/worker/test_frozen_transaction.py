@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from store.claims import Claim
 from store.database import StoreUnavailable
 from store.history import HistoryPull, HistoryStore
 from store.ledger import INTENT
+from sync.crashpoints import CrashPoints
 from sync.cycle import Cycle, CycleOptions, run_cycle
 from tests.worker.conftest import OWNERS, PIPELINE, T0, Clock, make_deal, toy_decide
 
@@ -292,6 +294,57 @@ def test_a_cycle_whose_store_session_was_ended_stops_retry_later_and_writes_noth
         again = run_cycle(make_cycle())
         assert again.status == "ok"
         assert again.counts["recovered"] == 3
+    finally:
+        store.close()
+    tasks = [t.task.key for t in crm.tasks()]
+    assert len(tasks) == len(set(tasks)) == 10
+
+
+class _TakenOverAfterIntents(CrashPoints):
+    """The worker freezes right after committing a batch's intents; meanwhile another worker takes its
+    expired lease over (as it would after the TTL)."""
+
+    def __init__(self, store: StateStore, clock: Clock) -> None:
+        super().__init__()
+        self.store, self.clock = store, clock
+
+    def reached(self, point: str) -> None:
+        super().reached(point)
+        if point == "intents_recorded":
+            assert self.store.acquire_lease("acme", OTHER, self.clock(), TTL, take_over="test-host:1")
+
+
+def test_a_worker_frozen_between_its_intents_and_the_crm_call_writes_nothing_once_resumed(
+    tmp_path: Path,
+) -> None:
+    """The lease is checked again just before the CRM call: frozen after its intents were committed and
+    resumed after another worker took the account, the cycle stops (``lease lost``) without writing that
+    batch; the intents stay open for the taker, whose recovery applies each once. Before, the resumed
+    worker wrote the batch and the taker (not finding it yet) could write it too."""
+    clock = Clock()
+    crm = InMemoryCrm(
+        owners=OWNERS, pipelines=(PIPELINE,), deals=[make_deal(i) for i in range(1, 11)], clock=clock
+    )
+    store = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    options = CycleOptions(apply_batch_size=3, evaluate_chunk=4)
+    try:
+        frozen = Cycle(
+            "acme",
+            crm,
+            store,
+            toy_decide,
+            clock,
+            "test-host:1",
+            options=options,
+            crash=_TakenOverAfterIntents(store, clock),
+        )
+        result = run_cycle(frozen)
+        assert (result.status, result.error) == ("stopped", "lease lost")
+        assert crm.tasks() == []  # the batch whose intents it had committed was not written
+        assert len([e for e in store.ledger("acme") if e.status == INTENT]) == 3
+        taker = run_cycle(Cycle("acme", crm, store, toy_decide, clock, OTHER, options=options))
+        assert taker.status == "ok"
+        assert taker.counts["recovered"] == 0  # nothing of it was in the CRM: applied once, by the taker
     finally:
         store.close()
     tasks = [t.task.key for t in crm.tasks()]
