@@ -1,4 +1,4 @@
-"""A worker frozen in the middle of a transaction does not hold the fleet's rows (PostgreSQL).
+"""A worker frozen in the middle of a transaction does not hold the fleet's rows (PostgreSQL, but one).
 
 A process stopped by SIGSTOP (a paused VM, a stalled container, a long GC pause) inside a transaction keeps
 that transaction's row locks for as long as it is stopped: the server cannot tell it from a slow client.
@@ -12,6 +12,9 @@ instead of hanging when the locks are never freed (as they were not before the s
 Then the frozen worker resumes: its next statement fails with ``StoreUnavailable`` (nothing of its
 transaction was committed), the store carries on over a new connection, and the heartbeat reports the
 lease lost. Reads whose caller works between rows (a backtest replaying each deal) survive a slow caller.
+A holder the idle timeout cannot end is waited for at most ``lock_timeout``. A cycle whose transaction
+the server ended stops ``retry_later``; one frozen between its intents and the CRM call writes nothing
+once resumed (SQLite: the lease check needs no server). Nothing is written twice.
 """
 
 from __future__ import annotations
