@@ -74,7 +74,7 @@ def _pull(connector: Counting, store: Any) -> tuple[Any, int, int, float]:
     calls, history_calls = connector.usage().calls, connector.history_calls
     started = time.perf_counter()
     result = pull_history_snapshot(
-        connector,  # type: ignore[arg-type]
+        connector,
         directory,
         since=NOW - timedelta(days=180),
         now=lambda: NOW,

@@ -44,6 +44,7 @@ from policies.model import (
     CreateTask,
     DealField,
     Explanation,
+    FieldValue,
     FollowupState,
     Owner,
     SetDealFields,
@@ -134,7 +135,7 @@ def _action(rng: random.Random, deal_id: str, day: int) -> Action:
             reason=reason,
         )
     state = rng.choice((FollowupState.STOPPED, FollowupState.NURTURE, FollowupState.ACTIVE))
-    fields = {
+    fields: dict[str, FieldValue] = {
         DealField.FOLLOWUP_STATE: state.value,
         DealField.FOLLOWUP_REASON: "No response after repeated outreach",
     }

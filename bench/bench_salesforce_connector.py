@@ -48,6 +48,7 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,7 +216,7 @@ def contact_touch_pages(box: SalesforceSandbox, opp_ids: set[str]) -> tuple[int,
     return pages, math.ceil(len(elsewhere) / PAGE)
 
 
-def contact_deal_pages(box: SalesforceSandbox, cursor: dict[str, str], overlap: timedelta) -> int:
+def contact_deal_pages(box: SalesforceSandbox, cursor: Mapping[str, str], overlap: timedelta) -> int:
     """Pages of the deals-of-contacts look-up: contact roles of the contacts named by changed Tasks/Events."""
     store = box.org.store
     contacts: set[str] = set()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
+
+
+class Clocks(TypedDict):
+    """The clock keywords of ``build_hubspot_connector`` and ``build_salesforce_connector``."""
+
+    now: Callable[[], datetime]
+    monotonic: Callable[[], float]
+    sleep: Callable[[float], None]
 
 
 class FakeTime:
@@ -30,6 +38,6 @@ class FakeTime:
         base = self.wall if self.wall is not None else datetime.now(UTC)
         return base + timedelta(seconds=sum(self.slept))
 
-    def clocks(self) -> dict[str, Callable[..., Any]]:
+    def clocks(self) -> Clocks:
         """The ``now``, ``monotonic`` and ``sleep`` keywords of ``build_…_connector``."""
-        return {"now": self.now, "monotonic": self.monotonic, "sleep": self.sleep}
+        return Clocks(now=self.now, monotonic=self.monotonic, sleep=self.sleep)

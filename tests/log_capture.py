@@ -8,7 +8,7 @@ uncaptured. ``captured_events`` gives the named modules fresh loggers for the du
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -19,7 +19,9 @@ from structlog.testing import capture_logs
 
 
 @contextmanager
-def captured_events(monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) -> Iterator[list[dict[str, Any]]]:
+def captured_events(
+    monkeypatch: pytest.MonkeyPatch, *modules: ModuleType
+) -> Iterator[list[MutableMapping[str, Any]]]:
     """The events logged through ``module.log`` of each module while the block runs."""
     for module in modules:
         monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))

@@ -155,7 +155,8 @@ class HubSpotCrm:
 
     def followup_state(self, deal_id: str) -> str | None:
         deal = self.api.crm.deals.basic_api.get_by_id(deal_id, properties=["followup_state"])
-        return deal.properties.get("followup_state")
+        state = deal.properties.get("followup_state")
+        return None if state is None else str(state)
 
     def task_is_completed(self, task_id: str) -> bool:
         task = self.api.crm.objects.basic_api.get_by_id("tasks", task_id, properties=["hs_task_status"])

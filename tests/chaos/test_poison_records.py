@@ -37,6 +37,7 @@ from crm_sandbox.dataset import Dataset, GenDeal, generate
 
 from store import StateStore
 from tests.e2e.conftest import POLICY, REPO, all_records
+from tests.sobjects import sobject
 
 SEED = 17
 DEALS = 30
@@ -151,7 +152,7 @@ def hubspot(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSp
 class SalesforceWorld:
     def __init__(self, sandbox: Any) -> None:
         from crm_sandbox.pipelines import stage_ids_by_name
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         session = requests.Session()
         session.verify = str(sandbox.ca_file)
@@ -175,10 +176,10 @@ class SalesforceWorld:
         )
 
     def write(self, deal_id: str, fields: dict[str, Any]) -> None:
-        self.api.Opportunity.update(deal_id, fields)
+        sobject(self.api, "Opportunity").update(deal_id, fields)
 
     def remove(self, deal_id: str) -> None:
-        self.api.Opportunity.delete(deal_id)
+        sobject(self.api, "Opportunity").delete(deal_id)
 
     def state(self) -> tuple[dict[str, tuple[str, str]], Counter[str]]:
         deals = {

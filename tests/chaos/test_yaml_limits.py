@@ -51,7 +51,7 @@ def settings_around(payload: str) -> str:
     )
 
 
-Writer = Callable[[Path], None]
+Writer = Callable[[Path], object]
 CASES: dict[str, tuple[Writer, str]] = {
     "billion_laughs": (lambda p: p.write_text(bomb()), ":5:"),
     "deep_flow_nesting": (lambda p: p.write_text(deep_flow()), ":1:"),

@@ -88,7 +88,9 @@ moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 
     ),
     st.lists(st.none() | st.sampled_from(CloseReason), min_size=4, max_size=4),
 )
-def test_the_state_line_reads_back_what_was_written(items: list[TaskItem], closed: list) -> None:
+def test_the_state_line_reads_back_what_was_written(
+    items: list[TaskItem], closed: list[CloseReason | None]
+) -> None:
     """Every item, open or closed with its day, round-trips through the line, bare or inside HTML."""
     items = [
         TaskItem(i.rule_id, i.key, i.added_at, i.due_at, c, date(2026, 3, 5) if c else None)

@@ -41,10 +41,10 @@ from crm_sandbox.pipelines import PIPELINES
 from crm_sandbox.salesforce import running_salesforce_sandbox
 from crm_sandbox.salesforce.ids import counter_of
 
-from cli.demo_snapshot import snapshot_from_dataset
 from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.history import HISTORY_BATCH_SIZE
 from connectors.salesforce import SalesforceOptions, build_salesforce_connector
+from connectors.sandbox_dataset import snapshot_from_dataset
 from policies.backtest import Period, run_backtest
 from policies.codec import Snapshot
 from policies.sweep import parse_sweep, variants
@@ -52,6 +52,7 @@ from store import StateStore
 from store.history import HistoryStore
 from sync.history import HistoryConnector, pull_history_snapshot
 from tests.clocks import FakeTime
+from tests.sobjects import sobject
 from tests.unit.builders import policy
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)  # a Monday
@@ -309,12 +310,14 @@ def test_the_next_pull_reads_only_the_changed_deal_and_counts_its_calls(crm: str
         else:
             from tests.connectors.salesforce.sandbox_helpers import plain_client
 
-            plain_client(sandbox).Opportunity.update(lost_id, {"NextStep": "Ask for the budget call"})
+            sobject(plain_client(sandbox), "Opportunity").update(
+                lost_id, {"NextStep": "Ask for the budget call"}
+            )
         second = pull()
         assert not second.full
         assert second.histories_read == 1
         assert connector.history_calls == 2  # one more call: one deal's history
-        steps = [c for c in second.snapshot.history.deals[lost_id].changes if c.field == "next_step"]  # type: ignore[union-attr]
+        steps = [c for c in second.snapshot.history.deals[lost_id].changes if c.field == "next_step"]
         assert steps[-1].value == "Ask for the budget call"
         assert abs(steps[-1].at - edited_at) < timedelta(seconds=5)
         third = pull()

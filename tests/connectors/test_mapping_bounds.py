@@ -223,6 +223,7 @@ def test_hubspot_mapping_gives_a_deal_or_a_rejection_and_the_deal_plans(odd: dic
     if isinstance(outcome, SkipRecord):
         assert (outcome.record_id, bool(outcome.reason)) == ("512", True)
     else:
+        assert isinstance(outcome, Deal), outcome  # a BadValue must have become a SkipRecord
         _plans(outcome)
 
 
@@ -283,4 +284,5 @@ def test_salesforce_mapping_gives_a_deal_or_a_rejection_and_the_deal_plans(
     if isinstance(outcome, SkipRecord):
         assert (outcome.record_id, bool(outcome.reason)) == (record["Id"], True)
     else:
+        assert isinstance(outcome, Deal), outcome  # a BadValue must have become a SkipRecord
         _plans(outcome)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,17 @@ import pytest
 
 from connectors.base import ActionOutcome, Directory, OutcomeStatus
 from connectors.held_back import held_back
-from connectors.hubspot.echo import DealEchoes, own_task_echoes
+from connectors.hubspot.echo import DealEchoes, Records, own_task_echoes
 from connectors.hubspot.fetch import Associated
 from connectors.hubspot.mapping import deal_from_hubspot
 from connectors.hubspot.options import DEFAULT_DEAL_PROPERTIES
+from connectors.retry import RetrySettings
 from connectors.salesforce.auth import user_of
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.composite import CollectionWriter
+from connectors.salesforce.mapping import MappingConfig
+from connectors.salesforce.payloads import PayloadConfig
+from connectors.salesforce.write import Writer
 from policies.model import (
     Action,
     AutoTask,
@@ -167,7 +173,7 @@ def test_searched_deals_are_pulled_only_when_the_mirror_lacks_what_changed() -> 
     mirrored = {i: _shell(_record(i, T0), DIRECTORY) for i in ("1", "2", "3")}
     known = Known(*mirrored.values())
     later = T0 + timedelta(seconds=5)
-    found = {
+    found: Records = {
         "1": _record("1", T0),  # our own write's stamp, already in the mirror
         "2": _record("2", later),  # a roll-up of our task moved the stamp only
         "3": _record("3", later, amount="2000"),  # a rep changed the amount
@@ -234,6 +240,10 @@ def test_a_reps_task_we_closed_is_an_echo_only_at_the_stamp_we_wrote() -> None:
     assert own_task_echoes(changed_again, {"r1": [Associated("1", ())]}, Known(deal)) == set()
 
 
+def _no_mapping(directory: Directory) -> MappingConfig:
+    raise AssertionError("finding our own Tasks maps no records")
+
+
 def test_salesforce_tasks_written_last_by_us_and_known_to_the_mirror_are_echoes() -> None:
     """A Task is our echo when the integration user wrote it last and it is ours (key) or somebody's Task
     the mirror holds as closed by us; written last by anybody else, it is a change."""
@@ -245,9 +255,9 @@ def test_salesforce_tasks_written_last_by_us_and_known_to_the_mirror_are_echoes(
     deal = dataclasses.replace(_shell(_record("0065g0000000001AAA", T0), DIRECTORY), rep_tasks=(closed,))
     shape = OpportunityShape((), "Followup_Key__c", "Followup_Rule__c", 50)
     settings = PullSettings(timedelta(minutes=2), timedelta(days=7), 200, 500)
-    puller = Puller(None, shape, settings, clock=lambda: T0, mapping_config=lambda d: None)  # no I/O here
+    puller = Puller(_StampsApi([]), shape, settings, clock=lambda: T0, mapping_config=_no_mapping)  # no I/O
     opp = "0065g0000000001AAA"
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"Id": "00T1", "WhatId": opp, "LastModifiedById": me[:15], "Followup_Key__c": "cf-1"},  # ours
         {"Id": "00T2", "WhatId": opp, "LastModifiedById": rep, "Followup_Key__c": "cf-2"},  # ours, rep's edit
         {"Id": "00T3", "WhatId": opp, "LastModifiedById": me, "Followup_Key__c": None},  # we closed it
@@ -328,15 +338,21 @@ def test_the_mirror_keeps_the_stamps_the_crm_answered_never_the_workers_clock() 
     assert unanswered.auto_tasks[0].modified_at is None  # changed by us, stamp unknown: not an echo later
 
 
-class _StampsApi:
-    """What ``Writer._with_stamps`` asks of ``SalesforceApi``: whose token, and bundled queries."""
+class _StampsApi(SalesforceClient):
+    """What ``Writer._with_stamps`` asks of the ``SalesforceClient``: whose token, and bundled queries (its
+    other methods are the real ones, over no session: a call of one fails the test)."""
 
     def __init__(self, rows: list[dict[str, Any]] | None) -> None:
-        self.user_id = "0055g0000000004AAA"
         self.rows = rows
         self.queries: list[str] = []
 
-    def query_each(self, queries: list[str]) -> Any:
+    @property
+    def user_id(self) -> str | None:
+        return "0055g0000000004AAA"
+
+    def query_each(
+        self, queries: Sequence[str], *, include_deleted: bool | Sequence[bool] = False
+    ) -> Iterator[list[dict[str, Any]]]:
         self.queries.extend(queries)
         if self.rows is None:
             from connectors.errors import RetryLater
@@ -345,12 +361,45 @@ class _StampsApi:
         return iter([self.rows])
 
 
+class _NoLookups:
+    """A ``WriteContext`` for reading stamps back, which asks it nothing."""
+
+    def owner_time_zone(self, owner_id: str | None) -> str | None:
+        raise AssertionError("not asked when reading stamps back")
+
+    def task_owner_time_zones(self, task_ids: Sequence[str]) -> Mapping[str, str | None]:
+        raise AssertionError("not asked when reading stamps back")
+
+    def campaign_ids(self, names: Sequence[str]) -> Mapping[str, str]:
+        raise AssertionError("not asked when reading stamps back")
+
+
+def _stamps_writer(api: _StampsApi) -> Writer:
+    config = PayloadConfig(
+        opportunity_fields={f: f.value for f in DealField},
+        task_key_field="Followup_Key__c",
+        task_rule_field="Followup_Rule__c",
+        open_task_status="Not Started",
+        closed_task_status="Completed",
+        default_time_zone="UTC",
+    )
+    collections = CollectionWriter(api, retry=RetrySettings(), sleep=lambda s: None)
+    return Writer(
+        api,
+        collections,
+        config,
+        _NoLookups(),
+        ids_per_query=200,
+        keys_per_query=200,
+        nurture_status="",
+        responded_status="",
+    )
+
+
 def test_salesforce_remembers_the_stamp_of_its_own_write_only() -> None:
     """After writing, the opportunities it keeps open are read back: a stamp is taken only while the
     integration user is the last writer; one closed as lost is not read back; a failed read-back leaves
     the outcomes without stamps (the next pull reads those deals again) instead of failing the batch."""
-    from connectors.salesforce.write import Writer
-
     nurture = SetDealFields(
         key="n", deal_id="006A", rule_id="nurture", explanation=WHY, fields={DealField.READINESS: "not_now"}
     )
@@ -367,11 +416,10 @@ def test_salesforce_remembers_the_stamp_of_its_own_write_only() -> None:
             {"Id": "006B", "LastModifiedDate": theirs, "LastModifiedById": "0055g0000000001AAA"},
         ]
     )
-    settings: dict[str, Any] = {"ids_per_query": 200, "keys_per_query": 200}
-    writer = Writer(api, None, None, None, nurture_status="", responded_status="", **settings)
+    writer = _stamps_writer(api)
     stamped = writer._with_stamps(actions, outcomes)
     assert [o.modified_at for o in stamped] == [T0 + timedelta(seconds=5), None, None]
     assert len(api.queries) == 1
     assert "'006C'" not in api.queries[0]
-    failing = Writer(_StampsApi(None), None, None, None, nurture_status="", responded_status="", **settings)
+    failing = _stamps_writer(_StampsApi(None))
     assert failing._with_stamps(actions, outcomes) == outcomes

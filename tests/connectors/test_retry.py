@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -12,22 +13,26 @@ from connectors.retry import RetrySettings, call_with_retry
 from tests.log_capture import captured_events
 
 
-def failing(*errors: Exception) -> Callable[[], str]:
+class Failing:
     """A call that raises ``errors`` one after the other, then answers "done"; counts its attempts."""
-    pending: Iterator[Exception] = iter(errors)
 
-    def call() -> str:
-        call.attempts += 1  # type: ignore[attr-defined]
-        error = next(pending, None)
+    def __init__(self, *errors: Exception) -> None:
+        self._pending: Iterator[Exception] = iter(errors)
+        self.attempts = 0
+
+    def __call__(self) -> str:
+        self.attempts += 1
+        error = next(self._pending, None)
         if error is not None:
             raise error
         return "done"
 
-    call.attempts = 0  # type: ignore[attr-defined]
-    return call
+
+def failing(*errors: Exception) -> Failing:
+    return Failing(*errors)
 
 
-def scheduled(logs: list[dict]) -> list[dict]:
+def scheduled(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == "crm_retry_scheduled"]
 
 
@@ -68,11 +73,11 @@ def test_transient_failures_and_rate_limits_each_stop_at_their_allowance() -> No
     transient = failing(*[RetryLater("down", status=503) for _ in range(5)])
     with pytest.raises(RetryLater):
         call_with_retry(transient, RetrySettings(attempts=3, jitter_seed=1), sleep=lambda _: None)
-    assert transient.attempts == 3  # type: ignore[attr-defined]
+    assert transient.attempts == 3
     limited = failing(*[RateLimited("limited", window=1.0) for _ in range(9)])
     with pytest.raises(RateLimited):
         call_with_retry(limited, RetrySettings(rate_limit_attempts=4), sleep=lambda _: None)
-    assert limited.attempts == 4  # type: ignore[attr-defined]
+    assert limited.attempts == 4
 
 
 def test_a_wait_past_the_time_budget_gives_up_at_once_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,4 +109,4 @@ def test_budget_exhausted_is_never_retried() -> None:
     with pytest.raises(BudgetExhausted):
         call_with_retry(call, RetrySettings(), sleep=slept.append)
     assert slept == []
-    assert call.attempts == 1  # type: ignore[attr-defined]
+    assert call.attempts == 1

@@ -37,6 +37,7 @@ from connectors.salesforce import SalesforceOptions, build_salesforce_connector
 from connectors.sandbox_dataset import snapshot_from_dataset
 from policies.model import Activity, ActivityKind, Direction, Outcome
 from tests.clocks import FakeTime
+from tests.sobjects import sobject
 
 KEY_LINE = re.compile(r"crm-followup key: (\S+)")
 HUBSPOT_TOKEN_ENV = "CONTRACT_HUBSPOT_TOKEN"
@@ -195,8 +196,7 @@ class MemoryContractCrm:
         return self.crm.deal(deal_id).stage.id
 
     def followup_state(self, deal_id: str) -> str | None:
-        state = self.crm.deal(deal_id).followup_state
-        return state.value if state is not None else None
+        return self.crm.deal(deal_id).followup_state.value
 
     def members(self, nurture: str) -> set[str]:
         return set(self.crm.nurture.get(nurture, set()))
@@ -416,10 +416,10 @@ class SalesforceContractCrm:
             session.close()
 
     def edit_next_step(self, deal_id: str, text: str, owner_id: str | None) -> None:
-        self.client(owner_id).Opportunity.update(deal_id, {"NextStep": text})
+        sobject(self.client(owner_id), "Opportunity").update(deal_id, {"NextStep": text})
 
     def log_inbound_call(self, deal_id: str, owner_id: str | None) -> str:
-        created = self.client(owner_id).Task.create(
+        created = sobject(self.client(owner_id), "Task").create(
             {
                 "WhatId": deal_id,
                 "Subject": "Inbound call",
@@ -433,14 +433,14 @@ class SalesforceContractCrm:
         return str(created["id"])
 
     def remove(self, deal_id: str) -> None:
-        self.client().Opportunity.delete(deal_id)
+        sobject(self.client(), "Opportunity").delete(deal_id)
 
     def prepare_nurture(self, name: str) -> None:
         """The campaign with its member statuses, as ``followup setup salesforce`` makes it."""
         sf = self.client()
-        campaign = str(sf.Campaign.create({"Name": name, "IsActive": True})["id"])
+        campaign = str(sobject(sf, "Campaign").create({"Name": name, "IsActive": True})["id"])
         for label, responded in (("Nurture", False), ("Responded", True)):
-            sf.CampaignMemberStatus.create(
+            sobject(sf, "CampaignMemberStatus").create(
                 {"CampaignId": campaign, "Label": label, "HasResponded": responded, "IsDefault": False}
             )
 
@@ -448,14 +448,14 @@ class SalesforceContractCrm:
         return {r["Id"] for r in self._query("SELECT Id FROM Opportunity")}
 
     def task(self, task_id: str) -> tuple[str | None, bool]:
-        row = self.client().Task.get(task_id)
+        row = sobject(self.client(), "Task").get(task_id)
         return row.get("Followup_Key__c"), not row["IsClosed"]
 
     def stage(self, deal_id: str) -> str:
-        return str(self.client().Opportunity.get(deal_id)["StageName"])
+        return str(sobject(self.client(), "Opportunity").get(deal_id)["StageName"])
 
     def followup_state(self, deal_id: str) -> str | None:
-        return self.client().Opportunity.get(deal_id).get("Followup_State__c") or None
+        return sobject(self.client(), "Opportunity").get(deal_id).get("Followup_State__c") or None
 
     def members(self, nurture: str) -> set[str]:
         query = f"SELECT ContactId FROM CampaignMember WHERE Campaign.Name = '{nurture}'"

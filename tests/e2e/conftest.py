@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crm_sandbox.hubspot import HubSpotSandbox
 
 import worker
+from config.settings import read_settings_file
 from store import StateStore
 from sync.cycle import CycleResult
 
@@ -95,7 +97,7 @@ def task_checklists(sandbox: Any) -> dict[str, str]:
 class HubSpotWorld:
     """A running sandbox, the settings that reach it, and the clock both share."""
 
-    sandbox: object
+    sandbox: HubSpotSandbox
     settings: Path
     clock: Callable[[], datetime]
 
@@ -105,10 +107,10 @@ class HubSpotWorld:
         return results[0]
 
     def advance(self, delta: timedelta) -> None:
-        self.sandbox.control.set_clock(self.clock() + delta, ticking=True)  # type: ignore[attr-defined]
+        self.sandbox.control.set_clock(self.clock() + delta, ticking=True)
 
     def store(self) -> StateStore:
-        return StateStore(worker.read_settings_file(self.settings).store_url())
+        return StateStore(read_settings_file(self.settings).store_url())
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 import worker
+from config.settings import read_settings_file
+from store import StateStore
 from tests.e2e.conftest import NOW, REPO, all_records, task_checklists, task_keys, write_settings
 
 pytestmark = pytest.mark.slow
@@ -116,7 +118,7 @@ def test_crash_then_restart_leaves_no_duplicate_and_nothing_missing(
     assert state["tasks"] == world["reference"]["tasks"]
     assert state["checklists"] == world["reference"]["checklists"]  # the same items, in the same states
     assert state["deals"] == world["reference"]["deals"]
-    store = worker.StateStore(worker.read_settings_file(settings).store_url())
+    store = StateStore(read_settings_file(settings).store_url())
     try:
         assert store.pending_intents("demo") == []
     finally:

@@ -11,6 +11,8 @@ import pytest
 from crm_sandbox.faults import FaultConfig
 
 import worker
+from config.settings import read_settings_file
+from store import StateStore
 from tests.e2e.conftest import NOW, POLICY, task_keys, write_settings
 
 pytestmark = pytest.mark.slow
@@ -64,7 +66,7 @@ def test_expired_private_app_token_blocks_the_account_until_fixed(tmp_path: Path
         results = worker.run_once(settings, clock=hs.portal.clock.now)
         assert [r.status for r in results] == ["fix_configuration"]
         assert task_keys(hs) == {}
-        store = worker.StateStore(worker.read_settings_file(settings).store_url())
+        store = StateStore(read_settings_file(settings).store_url())
         try:
             assert store.blocked("demo") is not None
         finally:

@@ -21,7 +21,7 @@ def test_first_cycle_acts_on_the_seeded_archetypes(hubspot_world: HubSpotWorld) 
     """A first cycle creates tasks, closes ghosting deals and enrols not-ready buyers in nurture."""
     result = hubspot_world.cycle()
     assert result.status == "ok"
-    by_kind = Counter()
+    by_kind: Counter[str] = Counter()
     for (kind, _rule, status), n in result.actions.items():
         if status == "applied":
             by_kind[kind] += n
@@ -45,9 +45,9 @@ def test_first_cycle_acts_on_the_seeded_archetypes(hubspot_world: HubSpotWorld) 
 def test_second_cycle_without_changes_writes_nothing(hubspot_world: HubSpotWorld) -> None:
     """After a first cycle, a second one plans nothing new and sends no write to the CRM."""
     hubspot_world.cycle()
-    before = hubspot_world.sandbox.control.stats()["endpoints"]  # type: ignore[attr-defined]
+    before = hubspot_world.sandbox.control.stats()["endpoints"]
     second = hubspot_world.cycle()
-    after = hubspot_world.sandbox.control.stats()["endpoints"]  # type: ignore[attr-defined]
+    after = hubspot_world.sandbox.control.stats()["endpoints"]
     writes = [e for e in after if "batch/create" in e or "batch/update" in e or "memberships" in e]
     assert second.counts["new"] == 0
     assert {e: after[e] for e in writes} == {e: before.get(e, 0) for e in writes}
@@ -76,7 +76,7 @@ def test_changes_in_the_crm_between_cycles_are_picked_up(hubspot_world: HubSpotW
     try:
         open_ids = sorted(store.mirror_deals("demo", [str(i) for i in range(1, 41)]))
         target = open_ids[0]
-        api = HubSpot(access_token=hubspot_world.sandbox.access_token, host=hubspot_world.sandbox.base_url)  # type: ignore[attr-defined]
+        api = HubSpot(access_token=hubspot_world.sandbox.access_token, host=hubspot_world.sandbox.base_url)
         deal = api.crm.deals.basic_api.get_by_id(target, properties=["pipeline"])
         lost = "closedlost" if deal.properties["pipeline"] == "default" else "enterpriselost"
         api.crm.deals.basic_api.update(target, SimplePublicObjectInput(properties={"dealstage": lost}))

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import worker
+from config.settings import read_settings_file
+from store import StateStore
 from tests.e2e.conftest import NOW, POLICY, write_settings
 
 pytestmark = pytest.mark.slow
@@ -21,7 +23,7 @@ AT = NOW + timedelta(minutes=1)  # the worker's clock: frozen, and far from the 
 
 
 def stored_cursor(settings: Path) -> dict[str, str]:
-    store = worker.StateStore(worker.read_settings_file(settings).store_url())
+    store = StateStore(read_settings_file(settings).store_url())
     try:
         cursor = store.cursor_state("demo").cursor
     finally:

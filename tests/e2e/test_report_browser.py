@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import worker
+from config.settings import read_settings_file
 from policies.codec import deal_from_json
 from policies.hygiene import assess
 from policies.loader import load_policy
@@ -112,7 +112,7 @@ def _expected(world: HubSpotWorld, now: str) -> dict[str, int]:
 
     moment = datetime.fromisoformat(now)
     policy = load_policy(POLICY)
-    store = StateStore(worker.read_settings_file(world.settings).store_url())
+    store = StateStore(read_settings_file(world.settings).store_url())
     owners = store.owners("demo")
     try:
         with store.engine.connect() as c:
@@ -194,7 +194,7 @@ def test_the_report_opens_offline_draws_every_chart_and_shows_the_store_s_number
     assert sum(_number(t) for t in open_column) == expected["open_deals"]
 
     deal_link = page.locator("#table-list-stage tbody tr").first.locator("td").first.locator("a")
-    portal = world.sandbox.portal.portal_id  # type: ignore[attr-defined]
+    portal = world.sandbox.portal.portal_id
     assert (deal_link.get_attribute("href") or "").startswith(
         f"https://app.hubspot.com/contacts/{portal}/deal/"
     )

@@ -209,7 +209,7 @@ def metrics_of(worker: Started) -> str:
 
 
 def holder_of(worker: Started) -> str:
-    return next(e["holder"] for e in events(worker) if e["event"] == "fleet_worker_started")
+    return str(next(e["holder"] for e in events(worker) if e["event"] == "fleet_worker_started"))
 
 
 def counts_of(run_counts: str) -> dict[str, int]:

@@ -16,6 +16,7 @@ from policies.model import (
     CreateTask,
     DealField,
     Explanation,
+    FieldValue,
     FollowupState,
     NextStep,
     Owner,
@@ -70,7 +71,7 @@ def close(task_key: str, deal_id: str, reason: CloseReason) -> CloseTask:
 
 
 def state(key: str, deal_id: str, rule: str, to: FollowupState, reason: str) -> SetDealFields:
-    fields = {DealField.FOLLOWUP_STATE: to.value, DealField.FOLLOWUP_REASON: reason}
+    fields: dict[str, FieldValue] = {DealField.FOLLOWUP_STATE: to.value, DealField.FOLLOWUP_REASON: reason}
     return SetDealFields(key=key, deal_id=deal_id, rule_id=rule, explanation=WHY, fields=fields)
 
 

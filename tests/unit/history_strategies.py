@@ -78,15 +78,19 @@ moments = st.integers(min_value=-7 * 24 * 60, max_value=DAYS * 24 * 60).map(
     lambda m: START + timedelta(minutes=m)
 )
 
+_NEXT_STEPS = st.sampled_from([None, "follow up", "Send the revised offer with 3-year pricing"])
+_NEXT_STEP_WHYS = st.sampled_from([None, "Budget round"])
+_NEXT_STEP_DATES = st.none() | st.integers(-5, 25).map(lambda d: FIRST_DAY + timedelta(days=d))
+_SCORES = st.sampled_from([None, 10.0, 80.0])
 _FIELD_VALUES = {
     "stage": st.sampled_from(STAGE_IDS),
-    "next_step": st.sampled_from([None, "follow up", "Send the revised offer with 3-year pricing"]),
-    "next_step_why": st.sampled_from([None, "Budget round"]),
-    "next_step_date": st.none() | st.integers(-5, 25).map(lambda d: FIRST_DAY + timedelta(days=d)),
+    "next_step": _NEXT_STEPS,
+    "next_step_why": _NEXT_STEP_WHYS,
+    "next_step_date": _NEXT_STEP_DATES,
     "agreed_interval_days": st.none() | st.integers(1, 10),
     "agreed_channel": st.sampled_from([None, "call", "email", "meeting"]),
     "readiness": st.sampled_from([r.value for r in Readiness]),
-    "qualification_score": st.sampled_from([None, 10.0, 80.0]),
+    "qualification_score": _SCORES,
     "amount": st.sampled_from([5_000.0, 30_000.0, 90_000.0]),
     "owner": st.sampled_from(list(OWNERS)),
 }
@@ -168,13 +172,9 @@ def worlds(draw: st.DrawFn) -> World:
             amount=draw(st.sampled_from([None, 5_000.0, 30_000.0, 90_000.0])),
             currency="EUR",
             close_date=draw(st.none() | st.integers(-10, 30).map(lambda d: FIRST_DAY + timedelta(days=d))),
-            next_step=NextStep(
-                draw(_FIELD_VALUES["next_step"]),
-                draw(_FIELD_VALUES["next_step_why"]),
-                draw(_FIELD_VALUES["next_step_date"]),
-            ),
+            next_step=NextStep(draw(_NEXT_STEPS), draw(_NEXT_STEP_WHYS), draw(_NEXT_STEP_DATES)),
             agreement=Agreement(draw(st.none() | st.integers(1, 10)), None),
-            qualification_score=draw(_FIELD_VALUES["qualification_score"]),
+            qualification_score=draw(_SCORES),
             readiness=draw(st.sampled_from(Readiness)),
             contacts=contacts,
             activities=activities,

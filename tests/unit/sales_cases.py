@@ -59,7 +59,7 @@ def callback_without_why() -> Deal:
 
 def not_now(open_task: bool = True) -> Deal:
     """4. Qualified, but the customer says "not now"; the rep still has an open follow-up task."""
-    tasks = ()
+    tasks: tuple[AutoTask, ...] = ()
     if open_task:
         tasks = (
             AutoTask(

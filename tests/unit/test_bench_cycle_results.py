@@ -61,7 +61,9 @@ def test_salesforce_write_minimum_packs_5_collections_and_queries_per_call() -> 
 
 def test_a_starter_run_renders_its_wall_time_against_calls_over_the_limit() -> None:
     run = _run("HubSpot Starter", 10_000, 1_000)
-    row = run["rows"][0]
+    rows = run["rows"]
+    assert isinstance(rows, list)
+    row = rows[0]
     assert isinstance(row, dict)
     row.update(wall_s=110.0, by_endpoint={"deals.search": 50, "calls.batch_read": 950}, refused_429=2)
     text = render([run])

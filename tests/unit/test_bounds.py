@@ -46,31 +46,32 @@ EDGE_DATES = st.one_of(
 def extreme_deals(draw: st.DrawFn) -> Deal:
     """A deal of the usual strategy with one or more values at the ends of what the types allow."""
     d = draw(deals())
-    changes: dict[str, object] = {}
+    edged = d
     if draw(st.booleans()):
-        changes["agreement"] = Agreement(draw(st.integers(-(10**12), 10**12)), d.agreement.channel)
+        agreement = Agreement(draw(st.integers(-(10**12), 10**12)), d.agreement.channel)
+        edged = dataclasses.replace(edged, agreement=agreement)
     if draw(st.booleans()):
-        changes["created_at"] = draw(EDGE_MOMENTS)
+        edged = dataclasses.replace(edged, created_at=draw(EDGE_MOMENTS))
     if draw(st.booleans()):
-        changes["close_date"] = draw(EDGE_DATES)
+        edged = dataclasses.replace(edged, close_date=draw(EDGE_DATES))
     if draw(st.booleans()):
-        changes["next_step"] = dataclasses.replace(d.next_step, when=draw(EDGE_DATES))
+        edged = dataclasses.replace(edged, next_step=dataclasses.replace(d.next_step, when=draw(EDGE_DATES)))
     if draw(st.booleans()):
-        changes["stage_entered_at"] = draw(EDGE_MOMENTS)
-        changes["followup_state_since"] = draw(EDGE_MOMENTS)
-    if draw(st.booleans()):
-        changes["amount"] = draw(st.floats())
-        changes["qualification_score"] = draw(st.floats())
-    if d.activities and draw(st.booleans()):
-        changes["activities"] = tuple(
-            dataclasses.replace(a, occurred_at=draw(EDGE_MOMENTS)) for a in d.activities
+        edged = dataclasses.replace(
+            edged, stage_entered_at=draw(EDGE_MOMENTS), followup_state_since=draw(EDGE_MOMENTS)
         )
-    if d.auto_tasks and draw(st.booleans()):
-        changes["auto_tasks"] = tuple(
+    if draw(st.booleans()):
+        edged = dataclasses.replace(edged, amount=draw(st.floats()), qualification_score=draw(st.floats()))
+    if len(d.activities) > 0 and draw(st.booleans()):
+        activities = tuple(dataclasses.replace(a, occurred_at=draw(EDGE_MOMENTS)) for a in d.activities)
+        edged = dataclasses.replace(edged, activities=activities)
+    if len(d.auto_tasks) > 0 and draw(st.booleans()):
+        auto_tasks = tuple(
             dataclasses.replace(t, due_at=draw(EDGE_MOMENTS), created_at=draw(EDGE_MOMENTS))
             for t in d.auto_tasks
         )
-    return dataclasses.replace(d, **changes)
+        edged = dataclasses.replace(edged, auto_tasks=auto_tasks)
+    return edged
 
 
 @pytest.mark.slow  # 400 examples of whole plans: ~15 s

@@ -33,10 +33,10 @@ COMPLETE = NextStep("Send the revised offer with 3-year pricing", "Budget round 
 SEPARATE = policy("tasks: {combine: false}\n")
 
 
-def three_needs(deal_id: str = "combo", **changes: object) -> Deal:
+def three_needs(deal_id: str = "combo") -> Deal:
     """Due for a follow-up (last conversation nine days ago, cadence 7d), a vague next step, 50,000 in
     negotiation with only a gatekeeper among the contacts."""
-    base = deal(
+    return deal(
         deal_id,
         stage_id="negotiation",
         amount=50_000,
@@ -44,7 +44,6 @@ def three_needs(deal_id: str = "combo", **changes: object) -> Deal:
         contacts=(contact("c1", ContactRole.GATEKEEPER, name="Sam Assistant"),),
         activities=(call(f"{deal_id}-a1", NOW - timedelta(days=9), Outcome.CONNECTED),),
     )
-    return replace(base, **changes)
 
 
 def kinds(actions: tuple[Action, ...] | list[Action]) -> list[tuple[str, str]]:
@@ -173,7 +172,9 @@ def test_a_reply_settles_the_follow_up_and_the_task_closes_only_once_nothing_is_
 def test_the_combined_task_takes_the_channel_the_customer_agreed() -> None:
     """An agreed channel (e-mail) wins over the most direct one; alone, each item keeps its own type."""
     decision = evaluate(
-        policy(), three_needs(agreement=replace(three_needs().agreement, channel=Channel.EMAIL)), NOW
+        policy(),
+        replace(three_needs(), agreement=replace(three_needs().agreement, channel=Channel.EMAIL)),
+        NOW,
     )
     (task,) = decision.actions
     assert isinstance(task, CreateTask)
@@ -245,7 +246,9 @@ def test_an_unqualified_deal_gets_only_its_qualify_task_and_the_combined_task_cl
     close = decision.actions[0]
     assert isinstance(close, CloseTask)
     assert close.reason is CloseReason.SUPERSEDED
-    assert not evaluate(rules, three_needs(qualification_score=None), NOW).actions[0].items
+    (qualify,) = evaluate(rules, replace(three_needs(), qualification_score=None), NOW).actions
+    assert isinstance(qualify, CreateTask)
+    assert not qualify.items
 
 
 def test_open_tasks_from_one_task_per_rule_merge_into_the_earliest() -> None:
@@ -290,7 +293,7 @@ def test_a_reactivated_deal_with_an_incomplete_next_step_gets_one_task() -> None
 def test_budgets_count_a_combined_task_once_and_defer_it_whole() -> None:
     """A cap of two new tasks a day: three deals with three needs each give two tasks now, one later."""
     rules = policy(base=_capped(2))
-    deals = [three_needs(f"combo-{i}", amount=50_000 + i) for i in range(3)]
+    deals = [replace(three_needs(f"combo-{i}"), amount=50_000 + i) for i in range(3)]
     result = plan(rules, deals, NOW, {"o1": OWNER})
     now = [a for a in result.actions if isinstance(a, CreateTask)]
     assert [len(a.items) for a in now] == [3, 3]
@@ -333,7 +336,9 @@ def test_a_new_need_joins_a_task_whose_other_item_expires_at_the_same_moment() -
     older = call("x-a1", asked_at - timedelta(days=1), Outcome.CONNECTED)
     base = replace(three_needs(), activities=(older,), created_at=asked_at - timedelta(days=30))
     first = evaluate(rules, base, asked_at)
-    assert [c.item.rule_id for c in first.actions[0].items] == ["next_step", "decision_maker"]
+    combined_task = first.actions[0]
+    assert isinstance(combined_task, CreateTask)
+    assert [c.item.rule_id for c in combined_task.items] == ["next_step", "decision_maker"]
     combined = apply_actions(base, first.actions, asked_at)
     # Two days ago the next step changed (still vague): its item is replaced, the decision maker's stays.
     changed_at = NOW - timedelta(days=2)

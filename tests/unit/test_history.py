@@ -13,6 +13,7 @@ from policies.codec import Snapshot, snapshot_from_json, snapshot_to_json
 from policies.history import (
     ContactChange,
     DealHistory,
+    DealTimeline,
     FieldChange,
     SnapshotHistory,
     _from_us,
@@ -25,6 +26,7 @@ from policies.model import (
     Activity,
     ActivityKind,
     Channel,
+    Contact,
     ContactRole,
     Direction,
     FollowupState,
@@ -42,8 +44,16 @@ PIPELINES = (
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def _timeline(history: DealHistory, **overrides: object):
-    found = deal("d1", stage_id="closedwon", created=T0, **overrides)  # type: ignore[arg-type]
+def _timeline(
+    history: DealHistory,
+    *,
+    activities: tuple[Activity, ...] = (),
+    contacts: tuple[Contact, ...] | None = None,
+    score: float | None = 80,
+) -> DealTimeline:
+    found = deal(
+        "d1", stage_id="closedwon", created=T0, activities=activities, contacts=contacts, score=score
+    )
     [line], _ = timelines([found], PIPELINES, SnapshotHistory({"d1": history}))
     return line
 
@@ -221,10 +231,9 @@ def test_a_timeline_gives_back_the_activities_and_changes_it_was_made_of(world: 
     for deal_, line in zip(world.deals, lines, strict=True):
         assert line.activities() == deal_.activities
         assert line.deal.activities == ()
-        history = world.history.deals.get(deal_.id) if world.history else None
-        for name in {c.field for c in (history.changes if history else ())}:
-            expected = [
-                (c.at, c.value) for c in sorted(history.changes, key=lambda c: c.at) if c.field == name
-            ]  # type: ignore[union-attr]
+        history = world.history.deals.get(deal_.id)
+        changes = history.changes if history is not None else ()
+        for name in {c.field for c in changes}:
+            expected = [(c.at, c.value) for c in sorted(changes, key=lambda c: c.at) if c.field == name]
             assert line.value_changes(name) == expected
         assert line.event_times[0] <= deal_.created_at

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from policies.engine import evaluate
 from policies.model import (
+    Action,
     ChangeStage,
     CloseReason,
     CloseTask,
@@ -24,10 +26,11 @@ from policies.planner import plan
 from policies.simulate import apply_actions
 from tests.unit import sales_cases as cases
 from tests.unit.builders import NOW, OWNER, call, policy, reply
+from tests.unit.builders import deal as build_deal
 
 
-def kinds(actions: object) -> list[tuple[str, str]]:
-    return [(action_kind(a), a.rule_id) for a in actions]  # type: ignore[attr-defined]
+def kinds(actions: Iterable[Action]) -> list[tuple[str, str]]:
+    return [(action_kind(a), a.rule_id) for a in actions]
 
 
 def test_ghost_with_36_unanswered_calls_is_closed_lost_with_its_reason() -> None:
@@ -47,7 +50,7 @@ def test_ghost_simulated_month_by_month_gets_six_tasks_and_never_a_seventh() -> 
     """A rep who does every task with no answer gets six follow-ups; the sixth failed call closes the deal."""
     rules = policy()
     start = NOW - timedelta(days=400)
-    deal = cases.deal("ghost-sim", created=start)
+    deal = build_deal("ghost-sim", created=start)
     created: list[CreateTask] = []
     for days in range(1, 200):
         moment = start + timedelta(days=days)

@@ -10,6 +10,7 @@ import pytest
 from policies.engine import evaluate
 from policies.model import (
     ChangeStage,
+    CreateTask,
     DealField,
     Explanation,
     FollowupState,
@@ -30,6 +31,7 @@ def test_created_tasks_appear_in_auto_tasks_with_their_keys() -> None:
     """A CreateTask becomes an open auto-task with the action's key, rule, due date and type."""
     d = deal(activities=(call("c", NOW - 8 * DAY, Outcome.CONNECTED),))
     (create,) = evaluate(policy(), d, NOW).actions
+    assert isinstance(create, CreateTask)
     (task,) = apply_actions(d, (create,), NOW).auto_tasks
     assert (task.id, task.key, task.rule_id, task.is_open) == (
         task_id_for(create.key),

@@ -208,8 +208,9 @@ def test_a_lost_lease_stops_the_cycle(store: StateStore) -> None:
     w.wake()
     thread.join(timeout=30)
     assert recorder.stopped == ["paused"]
-    assert store.lease_holder("paused") is not None
-    assert store.lease_holder("paused")[0] == "w:2"  # type: ignore[index]
+    held = store.lease_holder("paused")
+    assert held is not None
+    assert held[0] == "w:2"
     assert store.account_statuses(["paused"])[0].next_due_at is not None
 
 

@@ -36,7 +36,7 @@ def test_apply_batches_never_split_a_deal() -> None:
         for i, d in enumerate(deals)
     ]
     batches = deal_batches(actions, 3)
-    homes = Counter()
+    homes: Counter[str] = Counter()
     for batch in batches:
         for deal_id in {a.deal_id for a in batch}:
             homes[deal_id] += 1

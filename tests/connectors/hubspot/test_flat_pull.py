@@ -204,17 +204,22 @@ def test_an_activity_seen_from_a_deal_is_the_activity_with_that_deals_contacts(
         max_size=12,
     )
 )
-def test_the_deals_whose_tasks_were_read_are_what_was_added(steps: list[tuple]):
+def test_the_deals_whose_tasks_were_read_are_what_was_added(
+    steps: list[tuple[str, int, int] | tuple[str, set[str]]],
+):
     """TasksRead (id ranges a full pull walked, single deals) answers like the set of every deal added,
     with one range per run of touching ranges."""
-    read, model = TasksRead(), set()
+    read, model = TasksRead(), set[str]()
     for step in steps:
-        if step[0] == "range":
-            read.add_range(step[1], step[2])
-            model.update(str(i) for i in range(step[1] + 1, step[2] + 1))
-        else:
-            read.update(step[1])
-            model.update(step[1])
+        match step:
+            case ("range", int(after), int(last)):
+                read.add_range(after, last)
+                model.update(str(i) for i in range(after + 1, last + 1))
+            case ("ids", set(ids)):
+                read.update(ids)
+                model.update(ids)
+            case _:
+                raise AssertionError(step)
     assert {str(i) for i in range(-1, 72) if str(i) in read} == model
     assert "x" not in read
     walked = TasksRead()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,7 @@ from policies.model import (
     Explanation,
     FollowupState,
     Outcome,
+    Pipeline,
     Priority,
     Readiness,
     TaskType,
@@ -74,13 +76,13 @@ PIPELINE = {
 }
 
 
-def _pipelines():
+def _pipelines() -> dict[str, Pipeline]:
     p = pipeline_from_hubspot(PIPELINE)
     return {p.id: p}
 
 
-def _deal(**props):
-    base = {
+def _deal(**props: str | None) -> dict[str, Any]:
+    base: dict[str, str | None] = {
         "dealname": "Acme renewal",
         "pipeline": "default",
         "dealstage": "appointmentscheduled",
@@ -341,7 +343,7 @@ def test_deal_extra_fields_are_typed_by_property_type():
     assert deal.fields["renewal"] == date(2026, 5, 1)
 
 
-def _explanation():
+def _explanation() -> Explanation:
     return Explanation("no reply for 14 days", (Evidence("last inbound", "2026-02-01"),))
 
 

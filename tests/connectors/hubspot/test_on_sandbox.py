@@ -26,6 +26,7 @@ from connectors.hubspot import HubSpotOptions, build_hubspot_connector
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import parse_task_key
 from policies.model import (
+    Action,
     ChangeStage,
     CloseReason,
     CloseTask,
@@ -111,7 +112,7 @@ def test_full_pull_returns_every_deal_with_roles_and_activities():
 
 def _find_label_type(sdk: HubSpot, label: str) -> int:
     result = sdk.crm.associations.v4.schema.definitions_api.get_all("deals", "contacts")
-    return next(r.type_id for r in result.results if r.label == label)
+    return int(next(r.type_id for r in result.results if r.label == label))
 
 
 def test_incremental_pull_sees_activity_stage_role_and_archive(small: HubSpotSandbox):
@@ -211,7 +212,7 @@ def test_more_than_ten_thousand_deals_changed_in_one_millisecond():
     assert usage["deals.search"] <= 53  # ceil(10,050 / 200) pages: the restart at the cap costs none
 
 
-def _actions(deal: Deal, other: Deal, pipelines) -> list:
+def _actions(deal: Deal, other: Deal, pipelines) -> list[Action]:
     explanation = Explanation("no reply for 14 days")
     contact = deal.contacts[0].id if deal.contacts else None
     return [
@@ -280,7 +281,9 @@ def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: 
     links = sdk.crm.associations.v4.basic_api.get_page("tasks", task_id, "deals")
     assert [str(r.to_object_id) for r in links.results] == [deal.id]
     moved = sdk.crm.deals.basic_api.get_by_id(other.id, properties=["dealstage", "closed_lost_reason"])
-    assert moved.properties["dealstage"] == first[1].stage_id
+    lost = first[1]
+    assert isinstance(lost, ChangeStage)
+    assert moved.properties["dealstage"] == lost.stage_id
     assert moved.properties["closed_lost_reason"] == "no response"
     fields = sdk.crm.deals.basic_api.get_by_id(deal.id, properties=["followup_state"])
     assert fields.properties["followup_state"] == "nurture"
@@ -289,7 +292,7 @@ def test_write_back_of_every_action_kind_and_a_rerun_that_writes_nothing(small: 
     assert {m.record_id for m in members.results} == {c.id for c in deal.contacts}
 
     # Update and close the task, reactivate from nurture.
-    follow_up = [
+    follow_up: list[Action] = [
         UpdateTask(
             key=make_key("upd", task_id),
             deal_id=deal.id,

@@ -35,7 +35,9 @@ def test_setup_dry_run_then_create_then_nothing_left_to_do():
         seed=2, deals=20, bare=True, rate_limits=RateLimitConfig(enabled=False)
     ) as hs:
         sdk = HubSpot(access_token=hs.access_token, host=hs.base_url)
-        names = lambda: {p.name for p in sdk.crm.properties.core_api.get_all("deals").results}  # noqa: E731
+
+        def names() -> set[str]:
+            return {p.name for p in sdk.crm.properties.core_api.get_all("deals").results}
 
         dry = _run(hs.base_url, hs.access_token, "--dry-run")
         assert dry.exit_code == 0, dry.output

@@ -39,7 +39,7 @@ class ScriptedSalesforce(BaseAdapter):
     def on(self, method: str, path_prefix: str, handler: Handler) -> None:
         self.handlers.insert(0, (method, path_prefix, handler))
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         self.seen.append(request)
         path = urlsplit(request.url or "").path
         status, body = self._answer(request, path)
@@ -124,8 +124,7 @@ def soql_of(request: requests.PreparedRequest) -> str:
 
 
 def body_of(request: requests.PreparedRequest) -> Any:
-    raw = request.body or b"{}"
-    return json.loads(raw if isinstance(raw, (str, bytes)) else b"{}")
+    return json.loads(request.body or b"{}")
 
 
 def query_page(records: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:

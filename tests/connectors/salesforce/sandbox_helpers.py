@@ -13,7 +13,9 @@ from simple_salesforce.api import Salesforce
 
 from connectors.base import ChangeBatch, Cursor, Directory
 from connectors.salesforce import SalesforceConnector, SalesforceOptions, build_salesforce_connector
+from policies.model import Deal
 from tests.clocks import FakeTime
+from tests.sobjects import sobject
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -68,7 +70,7 @@ def pull_all(conn: SalesforceConnector, directory: Directory, cursor: Cursor | N
     return list(conn.pull_changes(directory, cursor))
 
 
-def deals_by_id(batches: list[ChangeBatch]) -> dict[str, Any]:
+def deals_by_id(batches: list[ChangeBatch]) -> dict[str, Deal]:
     return {d.id: d for b in batches for d in b.deals}
 
 
@@ -81,13 +83,13 @@ def ensure_campaign(sf: Salesforce, name: str) -> str:
     found = sf.query(f"SELECT Id FROM Campaign WHERE Name = '{name}'")["records"]
     if found:
         return str(found[0]["Id"])
-    campaign_id = str(sf.Campaign.create({"Name": name, "IsActive": True})["id"])
+    campaign_id = str(sobject(sf, "Campaign").create({"Name": name, "IsActive": True})["id"])
     for label, responded in (("Nurture", False), ("Responded", True)):
         existing = sf.query(
             f"SELECT Id FROM CampaignMemberStatus WHERE CampaignId = '{campaign_id}' AND Label = '{label}'"
         )["records"]
         if not existing:
-            sf.CampaignMemberStatus.create(
+            sobject(sf, "CampaignMemberStatus").create(
                 {"CampaignId": campaign_id, "Label": label, "HasResponded": responded, "IsDefault": False}
             )
     return campaign_id

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pydantic
 import pytest
 import requests
 from simple_salesforce.exceptions import (
+    SalesforceError,
     SalesforceExpiredSession,
     SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from simple_salesforce.util import exception_handler
 
 from connectors.errors import BudgetExhausted, FixConfiguration, RateLimited, RetryLater, SkipRecord
 from connectors.salesforce.errors import SessionExpired, error_codes, translate
 from connectors.salesforce.limits import ApiBudget, endpoint_of, parse_limit_info
 from connectors.salesforce.options import SalesforceOptions
+from policies.model import DealField
 
 URL = "https://x.my.salesforce.com/services/data/v62.0/query/?q=SELECT+Name+FROM+Contact"
 SECRET = "ada.lovelace@example.com"
@@ -28,16 +33,32 @@ def body(code: str) -> list[dict[str, str]]:
     return [{"message": f"about {SECRET}", "errorCode": code}]
 
 
+def sdk_error(kind: type[SalesforceError], status: int, resource: str, content: object) -> SalesforceError:
+    """The error simple-salesforce raises for an answer with this status and body, made the way it makes it:
+    its ``exception_handler`` picks the class by status and passes the parsed JSON body (or the text) as
+    ``content``, which its ``SalesforceError.__init__`` annotates as bytes.
+    """
+    response = requests.Response()
+    response.status_code = status
+    response.url = URL
+    text = content if isinstance(content, str) else json.dumps(content)
+    response.raw = io.BytesIO(text.encode())
+    with pytest.raises(kind) as raised:
+        exception_handler(response, resource)
+    assert type(raised.value) is kind
+    return raised.value
+
+
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (SalesforceRefusedRequest(URL, 403, "query", body("REQUEST_LIMIT_EXCEEDED")), BudgetExhausted),
-        (SalesforceMalformedRequest(URL, 400, "Task", body("UNABLE_TO_LOCK_ROW")), RetryLater),
-        (SalesforceGeneralError(URL, 503, "query", "<html>maintenance</html>"), RetryLater),
-        (SalesforceExpiredSession(URL, 401, "query", body("INVALID_SESSION_ID")), SessionExpired),
-        (SalesforceMalformedRequest(URL, 400, "query", body("INVALID_FIELD")), FixConfiguration),
-        (SalesforceRefusedRequest(URL, 403, "query", body("API_DISABLED_FOR_ORG")), FixConfiguration),
-        (SalesforceResourceNotFound(URL, 404, "Task", body("ENTITY_IS_DELETED")), SkipRecord),
+        (sdk_error(SalesforceRefusedRequest, 403, "query", body("REQUEST_LIMIT_EXCEEDED")), BudgetExhausted),
+        (sdk_error(SalesforceMalformedRequest, 400, "Task", body("UNABLE_TO_LOCK_ROW")), RetryLater),
+        (sdk_error(SalesforceGeneralError, 503, "query", "<html>maintenance</html>"), RetryLater),
+        (sdk_error(SalesforceExpiredSession, 401, "query", body("INVALID_SESSION_ID")), SessionExpired),
+        (sdk_error(SalesforceMalformedRequest, 400, "query", body("INVALID_FIELD")), FixConfiguration),
+        (sdk_error(SalesforceRefusedRequest, 403, "query", body("API_DISABLED_FOR_ORG")), FixConfiguration),
+        (sdk_error(SalesforceResourceNotFound, 404, "Task", body("ENTITY_IS_DELETED")), SkipRecord),
         (requests.exceptions.ConnectionError("reset"), RetryLater),
         (requests.exceptions.ChunkedEncodingError("short read"), RetryLater),
         (requests.exceptions.ReadTimeout("slow"), RetryLater),
@@ -52,7 +73,7 @@ def test_translation_names_the_next_move(exc: Exception, expected: type[Exceptio
 
 def test_translated_messages_never_carry_bodies_or_urls() -> None:
     """Messages hold the resource, status and error code, never body text or the SOQL in the URL."""
-    message = str(translate(SalesforceMalformedRequest(URL, 400, "query", body("INVALID_FIELD"))))
+    message = str(translate(sdk_error(SalesforceMalformedRequest, 400, "query", body("INVALID_FIELD"))))
     assert "INVALID_FIELD" in message
     assert "400" in message
     assert SECRET not in message
@@ -61,7 +82,7 @@ def test_translated_messages_never_carry_bodies_or_urls() -> None:
 
 def test_budget_exhaustion_is_not_retryable_by_the_retry_layer() -> None:
     """REQUEST_LIMIT_EXCEEDED is a BudgetExhausted, which the retry layer never retries."""
-    error = translate(SalesforceRefusedRequest(URL, 403, "query", body("REQUEST_LIMIT_EXCEEDED")))
+    error = translate(sdk_error(SalesforceRefusedRequest, 403, "query", body("REQUEST_LIMIT_EXCEEDED")))
     assert isinstance(error, BudgetExhausted)
 
 
@@ -73,8 +94,8 @@ def test_the_concurrent_request_limit_is_a_rate_limit_the_daily_one_a_budget() -
         {"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
     ]
     daily = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-    busy = translate(SalesforceRefusedRequest(URL, 403, "query", concurrent))
-    spent = translate(SalesforceRefusedRequest(URL, 403, "query", daily))
+    busy = translate(sdk_error(SalesforceRefusedRequest, 403, "query", concurrent))
+    spent = translate(sdk_error(SalesforceRefusedRequest, 403, "query", daily))
     assert type(busy) is RateLimited
     assert (busy.retry_after, busy.window, busy.status) == (None, None, 403)
     assert "ConcurrentPerOrgLongTxn" not in str(busy)
@@ -181,8 +202,8 @@ def test_options_defaults_and_validation() -> None:
             "opportunity_fields": {"next_step": "Next_Step__c"},
         }
     )
-    assert options.opportunity_fields["next_step"] == "Next_Step__c"
-    assert options.opportunity_fields["readiness"] == "Followup_Readiness__c"
+    assert options.opportunity_fields[DealField.NEXT_STEP] == "Next_Step__c"
+    assert options.opportunity_fields[DealField.READINESS] == "Followup_Readiness__c"
     with pytest.raises(pydantic.ValidationError, match="exactly one of private_key_env, private_key_file"):
         SalesforceOptions.model_validate(
             {"auth": {"kind": "jwt_bearer", "consumer_key": "c", "username": "u"}}

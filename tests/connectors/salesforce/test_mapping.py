@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 import pytest
@@ -24,6 +25,7 @@ from connectors.salesforce.mapping import (
 from connectors.salesforce.options import DEFAULT_OPPORTUNITY_FIELDS, DEFAULT_ROLES
 from connectors.salesforce.values import parse_datetime
 from policies.model import (
+    Activity,
     ActivityKind,
     Channel,
     ContactRole,
@@ -87,15 +89,17 @@ STAGES = [
 PIPELINE = pipeline_from_stages(STAGES, pipeline_id="default", label="Opportunities")
 
 
-def config(**overrides: object) -> MappingConfig:
-    values: dict[str, object] = {
-        "pipeline_id": "default",
-        "opportunity_fields": DEFAULT_OPPORTUNITY_FIELDS,
-        "contact_roles": DEFAULT_ROLES,
-        "owners": {OWNER_ID: Owner(id=OWNER_ID, time_zone="America/New_York")},
-    }
-    values.update(overrides)
-    return MappingConfig(**values)  # type: ignore[arg-type]
+def config(
+    stage_ids: Mapping[str, str] | None = None, extra_deal_fields: tuple[str, ...] = ()
+) -> MappingConfig:
+    return MappingConfig(
+        pipeline_id="default",
+        opportunity_fields=DEFAULT_OPPORTUNITY_FIELDS,
+        contact_roles=DEFAULT_ROLES,
+        stage_ids=stage_ids or {},
+        extra_deal_fields=extra_deal_fields,
+        owners={OWNER_ID: Owner(id=OWNER_ID, time_zone="America/New_York")},
+    )
 
 
 def test_salesforce_datetimes_with_offsets_without_colon_parse_to_utc() -> None:
@@ -294,6 +298,7 @@ def test_email_task_stands_for_its_message_with_the_task_contact() -> None:
     rows = [task("00T9", TaskSubtype="Email", WhoId=CONTACT_B)]
     mirrors = {"00T9": email("02s9", Incoming=True, ActivityId="00T9")}
     ((who, _, touch),) = contact_touches(rows, key_field="K", now=NOW, mirrors=mirrors)
+    assert isinstance(touch, Activity), touch
     assert (who, touch.id, touch.direction, touch.contact_ids) == (
         CONTACT_B,
         "02s9",

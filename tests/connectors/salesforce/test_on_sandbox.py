@@ -12,7 +12,7 @@ import pytest
 import requests
 from crm_sandbox.salesforce import SalesforceSandbox, running_salesforce_sandbox
 
-from connectors.base import OutcomeStatus
+from connectors.base import ChangeBatch, OutcomeStatus
 from connectors.errors import BudgetExhausted
 from policies.model import (
     ChangeStage,
@@ -40,6 +40,7 @@ from tests.connectors.salesforce.sandbox_helpers import (
     plain_client,
     pull_all,
 )
+from tests.sobjects import sobject
 
 WHY = Explanation("test", ())
 CAMPAIGN = "Nurture - contract"
@@ -139,7 +140,7 @@ def test_write_back_of_every_action_kind(sandbox: SalesforceSandbox, tmp_path: P
         ]
     )
     assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED] * 4
-    opp = sf.Opportunity.get(deal.id)
+    opp = sobject(sf, "Opportunity").get(deal.id)
     assert (opp["StageName"], opp["Followup_State__c"], opp["Followup_Close_Reason__c"]) == (
         "Closed Lost",
         "stopped",
@@ -169,7 +170,7 @@ def test_write_back_of_every_action_kind(sandbox: SalesforceSandbox, tmp_path: P
         ]
     )
     assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED] * 2
-    assert sf.Task.get(task_id)["Status"] == "Completed"
+    assert sobject(sf, "Task").get(task_id)["Status"] == "Completed"
     assert sf.query(member_query)["totalSize"] == 0
 
 
@@ -181,7 +182,9 @@ def test_existing_campaign_member_and_rerun_write_nothing(sandbox: SalesforceSan
     directory = conn.read_directory()
     deal = open_deal_with_contact(deals_by_id(pull_all(conn, directory, None)))
     contact = deal.contacts[0].id
-    sf.CampaignMember.create({"CampaignId": campaign_id, "ContactId": contact, "Status": "Nurture"})
+    sobject(sf, "CampaignMember").create(
+        {"CampaignId": campaign_id, "ContactId": contact, "Status": "Nurture"}
+    )
     create = CreateTask(
         key=make_key("rerun", deal.id),
         deal_id=deal.id,
@@ -242,7 +245,7 @@ def test_nearly_spent_budget_stops_cleanly_and_finishes_next_cycle(
     sandbox.org.usage.limit = 1_000
     sandbox.org.usage.set_used(900 - calls // 2 - 1, sandbox.org.clock.now())  # stop at 90%: half a pull left
     conn = connector(options(sandbox, tmp_path / "t", **small))
-    stored: list = []
+    stored: list[ChangeBatch] = []
     batches = conn.pull_changes(conn.read_directory(), None)
     with pytest.raises(BudgetExhausted):
         stored.extend(batches)
@@ -292,4 +295,4 @@ def test_a_stage_the_org_does_not_have_fails_that_action_alone(
     assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in failed.message
     assert failed.crm_ids == (stale.id,)
     assert written.status is OutcomeStatus.APPLIED
-    assert plain_client(sandbox).Opportunity.get(stale.id)["StageName"] == stale.stage.id
+    assert sobject(plain_client(sandbox), "Opportunity").get(stale.id)["StageName"] == stale.stage.id

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def test_a_touch_is_stored_with_every_field_of_activity() -> None:
 def test_a_spill_left_unfinished_closes_from_another_thread() -> None:
     """A pull's generator let go part-way is closed by whichever thread drops it: its spill closes there."""
 
-    def pull() -> Iterator[list[Deal]]:
+    def pull() -> Generator[list[Deal], None, None]:
         with DealSpill() as spill:
             spill.add([deal("006001"), deal("006002")], [])
             for group, _ in spill.batches(1):

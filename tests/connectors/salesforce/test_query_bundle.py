@@ -30,6 +30,7 @@ from tests.connectors.salesforce.sandbox_helpers import (
     plain_client,
     pull_all,
 )
+from tests.sobjects import sobject
 
 COMPOSITE = "/services/data/v62.0/composite"
 
@@ -86,7 +87,7 @@ def test_bundled_query_all_sees_deleted_rows(sandbox: SalesforceSandbox, tmp_pat
     queries = task_queries(sandbox, tmp_path, 40)
     sf = plain_client(sandbox)
     gone = sf.query(queries[1])["records"][0]["Id"]
-    sf.Task.delete(gone)
+    sobject(sf, "Task").delete(gone)
     conn = connector(options(sandbox, tmp_path / "t"))
     with_deleted = list(conn.client.query_each(queries, include_deleted=True))
     live = list(conn.client.query_each(queries))
@@ -99,11 +100,11 @@ def change_some_deals(sandbox: SalesforceSandbox, ids: list[str]) -> None:
     """Edit 20 opportunities, log a call on the first contact of 20 others (a touch on all its deals)."""
     sf = plain_client(sandbox)
     for opp in ids[:20]:
-        sf.Opportunity.update(opp, {"NextStep": "Changed for the bundle test"})
+        sobject(sf, "Opportunity").update(opp, {"NextStep": "Changed for the bundle test"})
     roles = sf.query_all("SELECT OpportunityId, ContactId FROM OpportunityContactRole ORDER BY Id")["records"]
     contact_of = {r["OpportunityId"]: r["ContactId"] for r in reversed(roles)}
     for opp in [i for i in ids[20:] if i in contact_of][:20]:
-        sf.Task.create(
+        sobject(sf, "Task").create(
             {
                 "WhatId": opp,
                 "WhoId": contact_of[opp],

@@ -11,6 +11,7 @@ import requests
 from connectors.base import OutcomeStatus
 from connectors.salesforce import SalesforceConnector
 from policies.model import (
+    Action,
     ChangeStage,
     CloseReason,
     CloseTask,
@@ -180,7 +181,7 @@ def test_stage_change_conflicts_when_the_opportunity_changed(
         return 200, [{"id": r["id"], "success": True, "errors": []} for r in body_of(request)["records"]]
 
     scripted.on("PATCH", COMPOSITE, patch)
-    actions = [
+    actions: list[Action] = [
         ChangeStage(
             key="k1",
             deal_id="006A",
@@ -304,7 +305,7 @@ def test_reactivation_removes_members_and_closing_a_deleted_task_is_done(
         COMPOSITE,
         lambda r: (200, [{"id": "00TX", "success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED"}]}]),
     )
-    actions = [
+    actions: list[Action] = [
         ReactivateFromNurture(
             key="r1",
             deal_id="006A",

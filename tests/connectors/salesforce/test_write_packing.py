@@ -15,7 +15,7 @@ from connectors.base import OutcomeStatus
 from connectors.retry import RetrySettings
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.composite import CollectionWriter, RecordStatus
-from policies.model import CloseReason, CloseTask, EnrolInNurture, Explanation, SetDealFields
+from policies.model import Action, CloseReason, CloseTask, EnrolInNurture, Explanation, SetDealFields
 from tests.connectors.salesforce.fake_transport import ScriptedSalesforce, body_of, query_page, soql_of
 
 WHY = Explanation("because")
@@ -112,7 +112,7 @@ def test_the_reads_before_the_writes_share_one_composite_call(
     scripted.on("GET", QUERY, query)
     scripted.on("POST", COLLECTIONS, save)
     scripted.on("PATCH", COLLECTIONS, save)
-    actions = [
+    actions: list[Action] = [
         SetDealFields(
             key="k1",
             deal_id="006A",
