@@ -39,6 +39,7 @@ from store.claims import Claim
 from store.database import StoreUnavailable
 from store.history import HistoryPull, HistoryStore
 from store.ledger import INTENT
+from store.schema import accounts
 from sync.crashpoints import CrashPoints
 from sync.cycle import Cycle, CycleOptions, run_cycle
 from tests.worker.conftest import OWNERS, PIPELINE, T0, Clock, make_deal, toy_decide
@@ -137,9 +138,7 @@ def _renewing(connection: sa.Connection) -> None:
 
 def _claiming(connection: sa.Connection) -> None:
     """The claim's ``SELECT ... FOR UPDATE`` of the account row, in a transaction left open."""
-    connection.execute(
-        sa.select(claims_q.accounts.c.name).where(claims_q.accounts.c.name == "a").with_for_update()
-    )
+    connection.execute(sa.select(accounts.c.name).where(accounts.c.name == "a").with_for_update())
 
 
 @pytest.mark.parametrize(
