@@ -467,7 +467,8 @@ def open_store(settings_file: SettingsFile, *, pool_size: int | None = None) -> 
     url = checked_store_url(settings_file)
     assert url is not None
     try:
-        store = StateStore(url, pool_size=pool_size)
+        timeout = settings_file.settings.store.idle_in_transaction_timeout
+        store = StateStore(url, pool_size=pool_size, idle_in_transaction_timeout=timeout)
     except RecreateStore as exc:
         raise store_problem(settings_file, exc) from None
     try:

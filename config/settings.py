@@ -91,12 +91,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+def _idle_in_transaction_timeout(value: timedelta) -> timedelta:
+    if value > timedelta(hours=1):
+        raise ValueError(
+            "idle_in_transaction_timeout may be at most 1h (a worker frozen mid-transaction holds other"
+            " workers' rows that long)"
+        )
+    return value
+
+
 class StoreSettings(_Strict):
     """Where the state lives. A URL with a password must come from ``url_env`` or ``url_file``."""
 
     url: str | None = None
     url_env: str | None = None
     url_file: Path | None = None
+    # PostgreSQL: the server ends a worker session idle that long inside a transaction (a frozen process),
+    # freeing its row locks; longer than any transaction's pause between statements, shorter than the
+    # default lease (docs/operations.md, "Running a fleet"). null: the server's (role's) own setting.
+    idle_in_transaction_timeout: Annotated[Span, AfterValidator(_idle_in_transaction_timeout)] | None = (
+        timedelta(minutes=1)
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> StoreSettings:

@@ -3,9 +3,21 @@
 SQLite (the default) runs in WAL mode with ``synchronous=FULL``: an intent committed before a CRM write must
 survive a power cut too, or a restart could not know to look for it in the CRM. A SQLite file this module
 creates is readable by its owner only (0600, and its folder 0700 when it creates that too): the mirror
-holds deal and contact names. PostgreSQL needs nothing special; URLs such as
+holds deal and contact names. PostgreSQL URLs such as
 ``postgresql+psycopg://user@host/db`` work once the driver is installed
 (``pip install 'crm-followup[postgres]'``).
+
+A PostgreSQL session of the worker carries ``idle_in_transaction_session_timeout`` (the store setting
+``store.idle_in_transaction_timeout``) and ``lock_timeout`` at twice that: a worker frozen in the middle of a
+transaction (SIGSTOP, a paused VM, a stalled container, a long GC pause) would otherwise keep that
+transaction's row locks until its process is killed, and every other worker would skip the accounts it locked
+(``FOR UPDATE SKIP LOCKED``) or wait on its lease rows without end. The server ends such a session and its
+locks go with it, and no statement waits for a lock longer than twice the timeout. A lost connection (that
+session, a database restart) or a lock wait past ``lock_timeout`` surfaces as ``StoreUnavailable``: nothing of
+the transaction was committed, and the next one gets a new connection if it needs one (``pool_pre_ping``). A
+read whose caller works between rows (a slow consumer) reads in short transactions of its own
+(``store/history.py``, ``store/mirror.py``). ``followup report`` opens its store without the setting: it only
+reads, takes no row locks, and streams whole mirrors while it works on each row.
 
 Migrations run when a store is opened, so several workers started at once all try to migrate: ``upgrade``
 serialises them (PostgreSQL: a transaction-scoped advisory lock; SQLite: one ``BEGIN EXCLUSIVE``
@@ -21,6 +33,8 @@ import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +77,21 @@ def create_private_file(path: Path) -> None:
     os.close(descriptor)
 
 
-def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
+class StoreUnavailable(Exception):
+    """The state store could not finish the transaction: its connection was lost (the server ended an
+    idle-in-transaction session, restarted, or the network dropped), or it waited past ``lock_timeout`` for
+    a row another session holds. Nothing of that transaction was committed: try again later (the next
+    transaction gets a new connection if it needs one)."""
+
+
+def open_engine(
+    url: str, *, pool_size: int | None = None, idle_in_transaction_timeout: timedelta | None = None
+) -> Engine:
     """An engine for ``url``; a SQLite file is created private (0600) if missing, and WAL switched on.
 
     ``pool_size`` (PostgreSQL): connections the pool keeps; as many again may open briefly under a burst.
+    ``idle_in_transaction_timeout`` (PostgreSQL): every session of the engine is ended by the server once it
+    has sat that long inside a transaction without sending a statement (None: the server's own setting).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -77,8 +102,54 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if pool_size is None:
-        return sa.create_engine(url, pool_pre_ping=True)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    if idle_in_transaction_timeout is not None:
+        milliseconds = max(1, round(idle_in_transaction_timeout.total_seconds() * 1000))
+        sa.event.listen(engine, "connect", partial(_postgres_session_timeout, milliseconds))
+    sa.event.listen(engine, "handle_error", _connection_lost)
+    return engine
+
+
+def _postgres_session_timeout(
+    milliseconds: int, dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
+    """Set the session's timeouts when the pool opens the connection: ``idle_in_transaction_session_timeout``
+    (the server ends the session of a client that went quiet inside a transaction) and ``lock_timeout`` at
+    twice that (a statement waits for a row lock at most that long, then fails: it outlasts any holder the
+    first timeout ends, and bounds the wait on one it cannot end, such as a frozen client whose session is
+    stuck sending it a result). The migration's lock is exempt (``_migration_transaction``).
+
+    ``SET`` when the connection opens rather than a startup option, so a URL's own ``options`` stay as they
+    are; committed at once, so it lasts for the session.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET idle_in_transaction_session_timeout = {int(milliseconds)}")
+    cursor.execute(f"SET lock_timeout = {2 * int(milliseconds)}")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a statement that waited past lock_timeout
+
+
+def _connection_lost(context: sa.engine.ExceptionContext) -> None:
+    """A disconnect in the middle of a transaction (after SQLAlchemy has invalidated the connection), or a
+    lock wait past ``lock_timeout``, becomes ``StoreUnavailable``; the pool's pre-ping, which expects
+    disconnects, is left alone."""
+    error = context.original_exception
+    said = str(error).strip().splitlines()
+    detail = f"{type(error).__name__}{': ' + said[0] if said else ''}"
+    if getattr(error, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        raise StoreUnavailable(
+            f"the state store kept a row locked past lock_timeout ({detail}); nothing of the transaction "
+            "was committed"
+        ) from context.sqlalchemy_exception
+    if context.is_disconnect and not context.is_pre_ping and context.connection is not None:
+        raise StoreUnavailable(
+            f"the state store connection was lost ({detail}); nothing of the transaction was committed"
+        ) from context.sqlalchemy_exception
 
 
 class RecreateStore(Exception):
@@ -149,6 +220,8 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that only one process at a time can hold, for the whole upgrade."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
+            # A migration may take its time: the waiters wait for it whatever the session's lock_timeout.
+            connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
             # Released at commit; PostgreSQL's DDL is transactional, so the waiter sees the finished schema.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             yield connection

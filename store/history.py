@@ -40,6 +40,9 @@ class HistoryPull:
     updated_at: datetime
 
 
+DEALS_PER_READ = 500  # deals (each with its whole field history) one short read transaction hands out
+
+
 class HistoryStore:
     """Reads and writes the history tables of a state store's database (one transaction per method)."""
 
@@ -131,19 +134,35 @@ class HistoryStore:
                 ("account",),
             )
 
-    def deals(self, account: str, since: datetime) -> Iterator[tuple[Deal, DealHistory]]:
-        """The held deals open now or changed at or after ``since``, with their histories, by id."""
+    def deals(
+        self, account: str, since: datetime, *, chunk: int = DEALS_PER_READ
+    ) -> Iterator[tuple[Deal, DealHistory]]:
+        """The held deals open now or changed at or after ``since``, with their histories, by id.
+
+        Read ``chunk`` deals at a time, each chunk in a short transaction of its own (keyset on the deal
+        id), and handed out after that transaction ended: the caller (a backtest replaying each deal) may
+        take as long as it likes over them without holding a transaction open, which the store's
+        ``idle_in_transaction_timeout`` would end.
+        """
         query = (
-            sa.select(history_deals.c.data, history_deals.c.history)
+            sa.select(history_deals.c.deal_id, history_deals.c.data, history_deals.c.history)
             .where(
                 history_deals.c.account == account,
                 sa.or_(history_deals.c.is_closed.is_(False), history_deals.c.modified_at >= since),
             )
             .order_by(history_deals.c.deal_id)
+            .limit(chunk)
         )
-        with self.engine.connect() as c:
-            for row in c.execute(query):
+        after: str | None = None
+        while True:
+            page = query if after is None else query.where(history_deals.c.deal_id > after)
+            with self.engine.connect() as c:
+                rows = c.execute(page).all()
+            for row in rows:
                 yield deal_from_json(row.data), deal_history_from_json(row.history)
+            if len(rows) < chunk:
+                return
+            after = rows[-1].deal_id
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

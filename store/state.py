@@ -73,10 +73,23 @@ def _in_transaction(
 class StateStore:
     """Mirror, cursors, ledger, audit, runs and leases over SQLAlchemy Core; migrates the schema on open."""
 
-    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
-        """``pool_size``: connections kept for this process (PostgreSQL; ``serve`` sizes it to its cycles)."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        idle_in_transaction_timeout: timedelta | None = None,
+    ) -> None:
+        """``pool_size``: connections kept for this process (PostgreSQL; ``serve`` sizes it to its cycles).
+
+        ``idle_in_transaction_timeout`` (PostgreSQL; the setting ``store.idle_in_transaction_timeout``): the
+        server ends a session of this store that sits that long inside a transaction, so a process frozen
+        mid-transaction cannot hold other workers' rows; the next use raises ``StoreUnavailable``.
+        """
         self.url = url
-        self.engine = open_engine(url, pool_size=pool_size)
+        self.engine = open_engine(
+            url, pool_size=pool_size, idle_in_transaction_timeout=idle_in_transaction_timeout
+        )
         try:
             upgrade(self.engine)
         except BaseException:  # e.g. RecreateStore: no connection is left open behind the error

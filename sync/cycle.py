@@ -9,23 +9,26 @@
    of its data. A complete full pull drops mirror rows it did not see.
 4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
    memory stays flat); audit the decisions; drop actions the ledger already settled.
-5. Act in batches that never split a deal's actions: commit the intents, call the CRM, commit the outcomes
-   together with the write-through of their effects into the mirror (so the next evaluation agrees with
-   the CRM even before a pull sees our writes). New actions gather across evaluation chunks until a batch
-   of ``apply_batch_size`` is full, so the connector can fill each CRM call of a write kind to the CRM's
-   batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of writing part-empty calls per chunk.
+5. Act in batches that never split a deal's actions: commit the intents, check the lease once more, call
+   the CRM, commit the outcomes together with the write-through of their effects into the mirror (so the
+   next evaluation agrees with the CRM even before a pull sees our writes). New actions gather across
+   evaluation chunks until a batch of ``apply_batch_size`` is full, so the connector can fill each CRM call
+   of a write kind to the CRM's batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of
+   writing part-empty calls per chunk.
 
 Shadow mode stops after step 4: it decides, logs and audits, and writes nothing to the CRM. A canary
 rollout (``Cycle.cohort``, ``policies.rollout``) decides that per deal: deals outside it are handled as in
 shadow mode, the rest are applied, and the ledger and the audit record each deal's cohort. A shadow action
 of a deal the rollout now enforces is applied once (widening); narrowing never undoes what was applied.
-``RetryLater`` ends the cycle cleanly (it resumes next time); ``FixConfiguration`` blocks the account until
-its configuration changes. One bad deal never stops the account: a deal the connector cannot map (a value
-out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected with its id, the
-field and the reason (``record_rejected`` in the log, an audit row, ``CycleResult.rejected`` for the
-metrics), leaves the mirror (so it is not judged on stale data; its next change brings it back), and the
-rest of the account goes on. An owner whose time zone is unknown gets the policy's calendar zone, with a
-warning (``owner_time_zone_unknown``) once per owner and cycle.
+``RetryLater`` ends the cycle cleanly (it resumes next time), and so does ``StoreUnavailable`` (the state
+store's connection was lost mid-transaction, e.g. the server ended the session of a process frozen past
+``store.idle_in_transaction_timeout``: that transaction committed nothing); ``FixConfiguration`` blocks
+the account until its configuration changes. One bad deal never stops the account: a deal the connector
+cannot map (a value out of bounds, unreadable, of the wrong type) or the engine cannot evaluate is rejected
+with its id, the field and the reason (``record_rejected`` in the log, an audit row,
+``CycleResult.rejected`` for the metrics), leaves the mirror (so it is not judged on stale data; its next
+change brings it back), and the rest of the account goes on. An owner whose time zone is unknown gets the
+policy's calendar zone, with a warning (``owner_time_zone_unknown``) once per owner and cycle.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from policies.model import Action, CreateTask, Deal, Owner, Pipeline, Plan, acti
 from policies.rollout import ENFORCE_ALL, SHADOW_ALL, Cohort
 from policies.simulate import apply_actions
 from store import AuditEntry, Result, StateStore
+from store.database import StoreUnavailable
 from store.ledger import APPLIED, CONFLICT, FAILED, INTENT, RETRY_LATER, SHADOW
 from store.mirror import worth_mirroring
 from sync.crashpoints import CrashPoints
@@ -128,6 +132,9 @@ def run_cycle(cycle: Cycle) -> CycleResult:
         result = run.result
         try:
             run.execute()
+        except StoreUnavailable as exc:  # before the run was recorded, or while recording how it ended
+            result.status, result.error = "retry_later", f"StoreUnavailable: {exc}"
+            log.warning("cycle_interrupted_retry_later", error="StoreUnavailable", detail=str(exc))
         except BaseException as exc:  # a bug or the store failing: never reported as a completed cycle
             if result.status == "ok":
                 result.status, result.error = "error", type(exc).__name__
@@ -185,6 +192,10 @@ class _Run:
             result.status = "retry_later"
             result.error = f"{type(exc).__name__}: {exc}"
             log.warning("cycle_interrupted_retry_later", error=type(exc).__name__, status=exc.status)
+        except StoreUnavailable as exc:  # e.g. the server ended this process's session while it was frozen
+            result.status = "retry_later"
+            result.error = f"StoreUnavailable: {exc}"
+            log.warning("cycle_interrupted_retry_later", error="StoreUnavailable", detail=str(exc))
         except FixConfiguration as exc:
             result.status = "fix_configuration"
             result.error = f"FixConfiguration: {exc}"
@@ -456,6 +467,10 @@ class _Run:
                 self._check()
                 c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
+                # the lease again, just before the CRM: a process frozen since the check above (a paused VM)
+                # finds its account taken over and writes nothing; the taker settles these intents
+                if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
+                    raise _Stop("lease lost")
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")
                 self._record_outcomes(batch, outcomes)

@@ -13,7 +13,11 @@ spreads the load and removing one hands its accounts to the others:
 3. **Heartbeat.** A thread renews every lease this worker holds, at least every third of the shortest
    lease TTL, also while a cycle waits minutes on a slow or rate-limited CRM call (the cycle itself renews
    only between batches). A lease found lost (this process was paused past its TTL and another worker took
-   the account) stops that cycle at its next batch boundary.
+   the account) stops that cycle at its next batch boundary. A process paused in the middle of a
+   transaction does not hold the others up: the server ends that session after
+   ``store.idle_in_transaction_timeout`` (``store/database.py``), and when the process resumes the failed
+   transaction ends its cycle ``retry_later``, a failed heartbeat or poll is tried again, and ``lease_lost``
+   says which accounts another worker has taken in the meantime.
 4. **Complete.** When a cycle ends, the account's next due time (from its trigger, anchored on the due time
    it served: missed runs coalesce into the one that ran) and the release of its lease commit together.
    A cycle cut short by a stop is due again at once, so another worker resumes it.
@@ -35,6 +39,7 @@ import structlog
 
 from store import StateStore
 from store.claims import Claim
+from store.database import StoreUnavailable
 from sync.leases import dead_on_this_host
 
 log = structlog.get_logger(__name__)
@@ -146,7 +151,10 @@ class FleetWorker:
             if len(claims) == free:
                 return poll  # full: woken when a slot frees
             due = self._store.next_due_at(self._clock())
-        except Exception:  # the store is unreachable (a database restart): keep the process, try again
+        except StoreUnavailable as exc:  # a lost session (a restart, a freeze) or a lock wait timed out
+            log.warning("fleet_poll_failed", error=str(exc), retry_in_s=poll)
+            return poll
+        except Exception:  # the store is unreachable: keep the process, try again
             log.warning("fleet_poll_failed", exc_info=True, retry_in_s=poll)
             return poll
         if due is None:
@@ -199,7 +207,10 @@ class FleetWorker:
                     next_due: datetime | None = now  # cut short by a stop: resume it at once, anywhere
                 else:
                     next_due = self._next_due(account, flight.claim.due_at, now)
-                self._store.complete_claim(account, self._holder, next_due)
+                if not self._store.complete_claim(account, self._holder, next_due):
+                    log.error("lease_lost", account=account, hint="another worker took the account over")
+        except StoreUnavailable as exc:  # as below; the lost connection says it all (no traceback)
+            log.error("claim_not_completed", account=account, error=str(exc))  # noqa: TRY400 - no bug
         except Exception:  # the lease expires by itself and the account is resumed then
             log.exception("claim_not_completed", account=account)
         finally:
@@ -243,6 +254,9 @@ class FleetWorker:
             try:
                 lost = self._store.renew_leases(self._holder, held, self._clock())
                 self._store.worker_heartbeat(self._holder, self._clock())
+            except StoreUnavailable as exc:  # e.g. this process was frozen past the store's idle timeout
+                log.warning("heartbeat_failed", error=str(exc))
+                continue
             except Exception:
                 log.warning("heartbeat_failed", exc_info=True)
                 continue

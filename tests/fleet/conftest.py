@@ -229,16 +229,20 @@ def write_settings(
     lease: str,
     broken: bool = False,
     max_cycles: int = 4,
+    idle_in_transaction_timeout: str = "3s",
 ) -> Fleet:
     """The settings file of the fleet: ``portals`` HubSpot and ``orgs`` Salesforce accounts (and, with
-    ``broken``, one account whose policy does not load and one whose token the CRM refuses)."""
+    ``broken``, one account whose policy does not load and one whose token the CRM refuses).
+
+    The store's ``idle_in_transaction_timeout`` is low (the default is a minute) so that a worker frozen in
+    a transaction frees its rows well within the tests' short leases."""
     from crm_sandbox.pipelines import stage_ids_by_name
 
     secrets = folder / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
     retry = "{attempts: 8, initial_wait: 0.05, max_wait: 1, max_total: 60, jitter_seed: 1}"
     lines = [
-        f"store: {{url: '{store_url}'}}",
+        f"store: {{url: '{store_url}', idle_in_transaction_timeout: {idle_in_transaction_timeout}}}",
         "metrics: {port: 0}",
         "logging: {level: info, format: json}",
         f"worker: {{max_concurrent_cycles: {max_cycles}, poll_interval: 1s}}",

@@ -11,7 +11,10 @@ Real processes over real HTTP(S) sandboxes and a real PostgreSQL store. What eac
   accounts continue on the other workers at once (its process is gone), the open intents are settled
   from the CRM, nothing is written twice and nothing is lost;
 * a worker frozen (SIGSTOP) while it holds accounts: it is alive, so the others wait for its leases to
-  expire (the lease TTL) and then take the accounts over.
+  expire (the lease TTL) and then take the accounts over; frozen inside a transaction, its session is
+  ended by the server (``store.idle_in_transaction_timeout``, 3 s here), so its row locks hold nobody up;
+* the frozen worker resumed (SIGCONT): it notices the accounts it lost, goes on serving, stops cleanly,
+  and nothing is written twice or lost.
 
 The figures each run observed (takeover times, cycles, lag) are printed (``pytest -s`` shows them).
 """
@@ -294,4 +297,93 @@ def test_a_frozen_worker_loses_its_accounts_after_the_lease_ttl(
     print(
         f"\nfreeze: {len(held)} accounts held; taken over after "
         f"{min(takeover.values()):.1f}-{max(takeover.values()):.1f} s (lease TTL 6 s)"
+    )
+
+
+def freeze_while_holding(fleet: Fleet, worker: Any, workers: list[Any]) -> tuple[str, set[str], float]:
+    """SIGSTOP ``worker`` at a moment it holds accounts (read after the stop, so none can end meanwhile);
+    its holder id, the accounts it holds, and when it was stopped."""
+    holder = fleet.wait_for_holder(worker, workers)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        frozen_at = time.time()
+        store = fleet.store()
+        try:
+            held = {s.account for s in store.account_statuses() if s.holder == holder}
+        finally:
+            store.close()
+        if held:
+            return holder, held, frozen_at
+        os.kill(worker.process.pid, signal.SIGCONT)  # between two cycles: try again a little later
+        time.sleep(0.3)
+    raise AssertionError("the worker never held an account when stopped")
+
+
+def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_writes_nothing_twice(
+    store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
+) -> None:
+    """SIGSTOP then SIGCONT (a VM that wakes up): while it is stopped, the server ends its session if it was
+    inside a transaction (``store.idle_in_transaction_timeout``, 3 s here) and the other worker takes its
+    accounts when their leases expire (6 s); once resumed it notices (``lease_lost``; a transaction the
+    server ended fails and its cycle ends ``retry_later``), takes new claims as before, and stops cleanly
+    with the other one. Nothing is written twice or lost."""
+    hubspot, salesforce = sandboxes
+    fleet = write_settings(
+        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
+    )
+    workers = fleet.start(2)
+    frozen, other = workers
+    try:
+        frozen_holder, held, frozen_at = freeze_while_holding(fleet, frozen, workers)
+
+        def taken() -> bool:
+            later = [r for r in fleet.runs() if r.holder != frozen_holder and r.started_at >= frozen_at]
+            return {r.account for r in later} >= held
+
+        fleet.wait_until(taken, "the frozen worker's accounts on the other worker", [other], limit=120)
+        os.kill(frozen.process.pid, signal.SIGCONT)
+        resumed_at = time.time()
+
+        def both_serve() -> bool:
+            after = [r for r in fleet.runs() if r.status == "ok" and r.started_at >= resumed_at]
+            return {r.holder for r in after} >= {frozen_holder, holder_of(other)} and {
+                r.account for r in after
+            } >= set(fleet.accounts)
+
+        fleet.wait_until(both_serve, "cycles of every account by both workers after the resume", workers)
+    finally:
+        if frozen.process.poll() is None:
+            os.kill(frozen.process.pid, signal.SIGCONT)
+        finished = stop_all(workers)
+    assert_stopped_cleanly(finished)
+    runs = fleet.runs()
+    takeover = {
+        account: min(
+            r.started_at
+            for r in runs
+            if r.account == account and r.holder != frozen_holder and r.started_at >= frozen_at
+        )
+        - frozen_at
+        for account in held
+    }
+    assert min(takeover.values()) >= 6 - 2 - 0.5  # its leases had to expire first (6 s TTL, renewed each 2 s)
+    # the resumed worker knew which accounts it had lost: its cycles in flight ended without completing them
+    said = [e for e in events(finished[0]) if e["event"] in ("lease_lost", "claim_not_completed")]
+    noticed = {e["account"] for e in said}
+    assert noticed, "the resumed worker did not notice it had lost its accounts"
+    assert noticed <= held
+    assert overlapping([r for r in runs if r.started_at >= resumed_at]) == []
+    assert_nothing_written_twice_or_lost(fleet)
+    ended = Counter(
+        e["status"]
+        for e in events(finished[0])
+        if e["event"] == "cycle_finished" and e.get("account") in held and e["status"] != "ok"
+    )
+    first_after = min(r.started_at for r in runs if r.holder == frozen_holder and r.started_at >= resumed_at)
+    print(
+        f"\nfreeze and resume: {len(held)} accounts held; taken over after "
+        f"{min(takeover.values()):.1f}-{max(takeover.values()):.1f} s (lease TTL 6 s, idle timeout 3 s); "
+        f"on resume {sorted(noticed)} lost, its interrupted cycles ended {dict(ended)}; "
+        f"its next claim {first_after - resumed_at:.1f} s after the resume; duplicates 0"
     )

@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from store import StateStore
 from store.claims import Claim
+from store.database import StoreUnavailable
 from store.schema import leases
 from sync.fleet import FleetOptions, FleetWorker
+from tests.log_capture import captured_events
 
 
 def now() -> datetime:
@@ -209,3 +212,73 @@ def test_a_lost_lease_stops_the_cycle(store: StateStore) -> None:
     assert held is not None
     assert held[0] == "w:2"
     assert store.account_statuses(["paused"])[0].next_due_at is not None
+
+
+class _SessionsEnded(StateStore):
+    """A store whose sessions the server ended once each while this process was frozen: the first claim and
+    the first heartbeat fail with ``StoreUnavailable``, as they do on a real PostgreSQL store
+    (tests/worker/test_frozen_transaction.py shows the real thing)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.failed: set[str] = set()
+
+    def _once(self, what: str) -> None:
+        if what not in self.failed:
+            self.failed.add(what)
+            raise StoreUnavailable(f"the state store connection was lost ({what})")
+
+    def claim_due(self, *args: Any, **kwargs: Any) -> list[Claim]:
+        self._once("claim")
+        return super().claim_due(*args, **kwargs)
+
+    def renew_leases(self, *args: Any, **kwargs: Any) -> set[str]:
+        self._once("heartbeat")
+        return super().renew_leases(*args, **kwargs)
+
+
+def test_a_worker_whose_sessions_were_ended_keeps_serving_and_names_the_lease_it_lost(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a freeze: a failed claim and a failed heartbeat are tried again (logged without a traceback, no
+    bug), and a cycle whose account another worker took meanwhile ends with ``lease_lost`` (completing it
+    changes nothing) while the worker goes on claiming."""
+    import sync.fleet
+
+    store = _SessionsEnded(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    store.register_accounts({"a": "hubspot", "b": "hubspot"}, now())
+    recorder = Recorder(seconds=0.3)
+    stop = threading.Event()
+
+    def run(claim: Claim, should_stop: Callable[[], bool]) -> str:
+        if claim.account == "a" and not recorder.stopped:  # its first cycle: another worker takes it over
+            recorder.stopped.append("a")
+            assert store.acquire_lease("a", "other:2", now(), timedelta(minutes=1), take_over="me:1")
+            return "ok"
+        return recorder.for_worker("me:1")(claim, should_stop)
+
+    fleet = FleetWorker(
+        store,
+        "me:1",
+        run=run,
+        next_due=every(0.2),
+        lease_ttl=lambda _account: timedelta(seconds=30),
+        clock=now,
+        stop=stop,
+        options=FleetOptions(
+            max_cycles=2, poll_interval=timedelta(seconds=0.05), heartbeat_every=timedelta(seconds=0.1)
+        ),
+    )
+    try:
+        with captured_events(monkeypatch, sync.fleet) as logged:
+            assert serve_for([fleet], stop, 1.5) == [True]
+    finally:
+        store.close()
+    by_event = {e["event"]: e for e in logged}
+    assert store.failed == {"claim", "heartbeat"}
+    for event in ("fleet_poll_failed", "heartbeat_failed"):
+        assert "connection was lost" in by_event[event]["error"]
+        assert "exc_info" not in by_event[event]
+    assert [e["account"] for e in logged if e["event"] == "lease_lost"] == ["a"]
+    assert {account for account, *_ in recorder.runs} == {"b"}  # a is the other worker's now
+    assert len(recorder.runs) >= 2  # b again and again: the worker kept serving

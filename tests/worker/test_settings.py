@@ -89,6 +89,24 @@ def test_store_url_with_password_is_refused(tmp_path: Path) -> None:
         load_settings(path)
 
 
+@pytest.mark.parametrize(
+    ("written", "timeout"),
+    [
+        ("", timedelta(minutes=1)),
+        (", idle_in_transaction_timeout: 90s", timedelta(seconds=90)),
+        (", idle_in_transaction_timeout: null", None),
+    ],
+)
+def test_store_idle_in_transaction_timeout(tmp_path: Path, written: str, timeout: timedelta | None) -> None:
+    """A minute by default; any span up to an hour; null leaves the server's own setting."""
+    path = write(
+        tmp_path,
+        f"store: {{url: 'postgresql+psycopg://u@db/followup'{written}}}\n"
+        "accounts: {a: {crm: hubspot, policy: p.yaml, hubspot: {access_token_env: T}}}\n",
+    )
+    assert load_settings(path).store.idle_in_transaction_timeout == timeout
+
+
 def test_relative_sqlite_url_is_relative_to_the_settings_file(tmp_path: Path, monkeypatch) -> None:
     """``sqlite:///state/x.sqlite`` lands beside the settings file, whatever the working directory."""
     path = write(
