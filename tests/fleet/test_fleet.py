@@ -239,67 +239,6 @@ def test_a_worker_killed_mid_cycle_hands_its_accounts_to_the_others(
     )
 
 
-def test_a_frozen_worker_loses_its_accounts_after_the_lease_ttl(
-    store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
-) -> None:
-    hubspot, salesforce = sandboxes
-    fleet = write_settings(
-        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
-    )
-    workers = fleet.start(2)
-    frozen, other = workers
-    try:
-        frozen_holder = fleet.wait_for_holder(frozen, workers)
-        store = fleet.store()
-        try:
-            held = {s.account for s in store.account_statuses() if s.holder == frozen_holder}
-        finally:
-            store.close()
-        os.kill(frozen.process.pid, signal.SIGSTOP)
-        frozen_at = time.time()
-        held = held or set()
-
-        def taken() -> bool:
-            later = [r for r in fleet.runs() if r.holder != frozen_holder and r.started_at >= frozen_at]
-            return {r.account for r in later} >= held
-
-        fleet.wait_until(taken, "the frozen worker's accounts on the other worker", [other], limit=120)
-        os.kill(frozen.process.pid, signal.SIGKILL)
-        fleet.wait_until(
-            lambda: (
-                {r.account for r in fleet.runs() if r.status == "ok" and r.started_at >= frozen_at}
-                >= set(fleet.accounts)
-            ),
-            "a cycle of every account after the freeze",
-            [other],
-            limit=120,
-        )
-    finally:
-        if frozen.process.poll() is None:
-            os.kill(frozen.process.pid, signal.SIGKILL)
-        finished = stop_all([other])
-        frozen.finish(timeout=30)
-    assert_stopped_cleanly(finished)
-    runs = fleet.runs()
-    takeover = {
-        account: min(
-            r.started_at
-            for r in runs
-            if r.account == account and r.holder != frozen_holder and r.started_at >= frozen_at
-        )
-        - frozen_at
-        for account in held
-    }
-    # the frozen holder was alive: its leases had to expire first (6 s TTL, renewed every 2 s)
-    assert held
-    assert min(takeover.values()) >= 6 - 2 - 0.5
-    assert_nothing_written_twice_or_lost(fleet)
-    print(
-        f"\nfreeze: {len(held)} accounts held; taken over after "
-        f"{min(takeover.values()):.1f}-{max(takeover.values()):.1f} s (lease TTL 6 s)"
-    )
-
-
 def freeze_while_holding(fleet: Fleet, worker: Any, workers: list[Any]) -> tuple[str, set[str], float]:
     """SIGSTOP ``worker`` at a moment it holds accounts (read after the stop, so none can end meanwhile);
     its holder id, the accounts it holds, and when it was stopped."""
@@ -320,6 +259,67 @@ def freeze_while_holding(fleet: Fleet, worker: Any, workers: list[Any]) -> tuple
     raise AssertionError("the worker never held an account when stopped")
 
 
+def wait_for_takeover(fleet: Fleet, holder: str, held: set[str], frozen_at: float, other: Any) -> None:
+    """Until ``other`` has started a cycle of every account ``holder`` held when it was frozen."""
+
+    def taken() -> bool:
+        later = [r for r in fleet.runs() if r.holder != holder and r.started_at >= frozen_at]
+        return {r.account for r in later} >= held
+
+    fleet.wait_until(taken, "the frozen worker's accounts on the other worker", [other], limit=120)
+
+
+def takeover_delays(runs: list[Run], holder: str, held: set[str], frozen_at: float) -> dict[str, float]:
+    """Seconds from the freeze to the first cycle of each held account by another worker."""
+    return {
+        account: min(
+            r.started_at
+            for r in runs
+            if r.account == account and r.holder != holder and r.started_at >= frozen_at
+        )
+        - frozen_at
+        for account in held
+    }
+
+
+def test_a_frozen_worker_loses_its_accounts_after_the_lease_ttl(
+    store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
+) -> None:
+    hubspot, salesforce = sandboxes
+    fleet = write_settings(
+        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
+    )
+    workers = fleet.start(2)
+    frozen, other = workers
+    try:
+        frozen_holder, held, frozen_at = freeze_while_holding(fleet, frozen, workers)
+        wait_for_takeover(fleet, frozen_holder, held, frozen_at, other)
+        os.kill(frozen.process.pid, signal.SIGKILL)
+        fleet.wait_until(
+            lambda: (
+                {r.account for r in fleet.runs() if r.status == "ok" and r.started_at >= frozen_at}
+                >= set(fleet.accounts)
+            ),
+            "a cycle of every account after the freeze",
+            [other],
+            limit=120,
+        )
+    finally:
+        if frozen.process.poll() is None:
+            os.kill(frozen.process.pid, signal.SIGKILL)
+        finished = stop_all([other])
+        frozen.finish(timeout=30)
+    assert_stopped_cleanly(finished)
+    takeover = takeover_delays(fleet.runs(), frozen_holder, held, frozen_at)
+    # the frozen holder was alive: its leases had to expire first (6 s TTL, renewed every 2 s)
+    assert min(takeover.values()) >= 6 - 2 - 0.5
+    assert_nothing_written_twice_or_lost(fleet)
+    print(
+        f"\nfreeze: {len(held)} accounts held; taken over after "
+        f"{min(takeover.values()):.1f}-{max(takeover.values()):.1f} s (lease TTL 6 s)"
+    )
+
+
 def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_writes_nothing_twice(
     store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
 ) -> None:
@@ -336,12 +336,7 @@ def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_write
     frozen, other = workers
     try:
         frozen_holder, held, frozen_at = freeze_while_holding(fleet, frozen, workers)
-
-        def taken() -> bool:
-            later = [r for r in fleet.runs() if r.holder != frozen_holder and r.started_at >= frozen_at]
-            return {r.account for r in later} >= held
-
-        fleet.wait_until(taken, "the frozen worker's accounts on the other worker", [other], limit=120)
+        wait_for_takeover(fleet, frozen_holder, held, frozen_at, other)
         os.kill(frozen.process.pid, signal.SIGCONT)
         resumed_at = time.time()
 
@@ -358,15 +353,7 @@ def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_write
         finished = stop_all(workers)
     assert_stopped_cleanly(finished)
     runs = fleet.runs()
-    takeover = {
-        account: min(
-            r.started_at
-            for r in runs
-            if r.account == account and r.holder != frozen_holder and r.started_at >= frozen_at
-        )
-        - frozen_at
-        for account in held
-    }
+    takeover = takeover_delays(runs, frozen_holder, held, frozen_at)
     assert min(takeover.values()) >= 6 - 2 - 0.5  # its leases had to expire first (6 s TTL, renewed each 2 s)
     # the resumed worker knew which accounts it had lost: its cycles in flight ended without completing them
     said = [e for e in events(finished[0]) if e["event"] in ("lease_lost", "claim_not_completed")]
