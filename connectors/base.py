@@ -31,6 +31,11 @@ Contract, checked by ``tests/contract`` for every connector:
   a member already enrolled) answers ALREADY_APPLIED and writes nothing. So the worker's recovery after a
   crash between a CRM write and the ledger update (``find_applied`` for the pending keys, then ``apply``
   of the rest, by a freshly started connector) never leads to a duplicate.
+* ``apply(actions, before_each_call=guard)`` calls ``guard()`` before every CRM call it makes for that
+  apply (reads before the writes and every retry of a call included), at the connector's one door to the
+  CRM, and makes no call when it raises: what it raises propagates out of ``apply`` unchanged (it is never
+  an outcome), so the calls made before stay made and the rest of the batch is not sent. The worker's
+  guard confirms that it still holds the account's lease (``sync.cycle``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from connectors.errors import SkipRecord
 from policies.model import Action, Deal, Owner, Pipeline
 
 Cursor = Mapping[str, str]  # opaque to the worker; JSON-serialisable
+# Called before each CRM call of an ``apply``; raises to stop the apply before that call (see the contract).
+BeforeCall = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +212,9 @@ class CrmConnector(Protocol):
 
     def find_applied(self, keys: Collection[str]) -> Mapping[str, tuple[str, ...]]: ...
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]: ...
+    def apply(
+        self, actions: Sequence[Action], *, before_each_call: BeforeCall | None = None
+    ) -> list[ActionOutcome]: ...
 
     def usage(self) -> ApiUsage: ...
 

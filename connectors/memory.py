@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from connectors.base import (
     ActionOutcome,
     ApiUsage,
+    BeforeCall,
     ChangeBatch,
     Cursor,
     Directory,
@@ -46,6 +47,10 @@ from policies.model import (
     UpdateTask,
 )
 from policies.simulate import apply_actions
+
+
+def _no_guard() -> None:
+    """No check before a call: ``apply`` without ``before_each_call``."""
 
 
 def _utc_now() -> datetime:
@@ -206,9 +211,17 @@ class InMemoryCrm:
         self._call("find_applied")
         return {k: (self._task_by_key[k],) for k in keys if k in self._task_by_key}
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+    def apply(
+        self, actions: Sequence[Action], *, before_each_call: BeforeCall | None = None
+    ) -> list[ActionOutcome]:
         """Deal writes are checked before anything is written, so a stop or nurture that conflicts holds
-        back its task closes and enrolment (``connectors.held_back``), as the real connectors do."""
+        back its task closes and enrolment (``connectors.held_back``), as the real connectors do.
+
+        ``before_each_call`` is called before the check (the real connectors' reads before writing) and
+        before each action's write (as if each were a call of its own), so a guard that raises part way
+        leaves the actions before it written and the rest not."""
+        guard = before_each_call or _no_guard
+        guard()
         self._call("apply")
         checked: dict[str, ActionOutcome] = {}
         for action in actions:
@@ -218,7 +231,14 @@ class InMemoryCrm:
                 if refused is not None:
                     checked[action.key] = refused
         held = held_back(actions, checked)
-        return [held.get(action.key) or self._apply_one(action) for action in actions]
+        outcomes = []
+        for action in actions:
+            outcome = held.get(action.key)
+            if outcome is None:
+                guard()
+                outcome = self._apply_one(action)
+            outcomes.append(outcome)
+        return outcomes
 
     def usage(self) -> ApiUsage:
         return ApiUsage(calls_by_endpoint=dict(self._calls))

@@ -10,8 +10,11 @@
 4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
    memory stays flat); audit the decisions; drop actions the ledger already settled.
 5. Act in batches that never split a deal's actions: commit the intents, check the lease once more, call
-   the CRM, commit the outcomes together with the write-through of their effects into the mirror (so the
-   next evaluation agrees with the CRM even before a pull sees our writes). New actions gather across
+   the CRM (the connector renews the lease again before each of its calls, reads included, and sends
+   nothing more once it is lost: a worker frozen mid-apply whose account was taken over resumes into a
+   stop, and the taker's recovery settles the batch by key), commit the outcomes together with the
+   write-through of their effects into the mirror (so the next evaluation agrees with the CRM even before
+   a pull sees our writes). New actions gather across
    evaluation chunks until a batch of ``apply_batch_size`` is full, so the connector can fill each CRM call
    of a write kind to the CRM's batch limit (HubSpot 100 inputs, Salesforce 200 records) instead of
    writing part-empty calls per chunk.
@@ -468,9 +471,10 @@ class _Run:
                 c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
                 # the lease again, just before the CRM: a process frozen since the check above (a paused VM)
-                # finds its account taken over and writes nothing; the taker settles these intents
-                if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
-                    raise _Stop("lease lost")
+                # finds its account taken over and writes nothing; the taker settles these intents. The
+                # connector checks it again before each of its calls (``_hold_lease``): a freeze during
+                # the apply's own reads, or between its writes, resumes into a stop, not into a write
+                self._hold_lease()
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")
                 self._record_outcomes(batch, outcomes)
@@ -479,14 +483,29 @@ class _Run:
         finally:
             c.progress.finish()
 
+    def _hold_lease(self) -> None:
+        """Renew the account's lease, or stop: before an apply and before each CRM call it makes.
+
+        A renewal rather than a read of holder and expiry: an apply longer than the TTL keeps its lease,
+        and one whose lease ran out while nobody took it goes on (nobody else can have written for it). A
+        stop here ends the cycle as ``stopped`` / ``lease lost``; the batch's intents stay pending for the
+        holder's recovery, which finds what this apply wrote by key (``find_applied``, then ``apply``,
+        which answers ALREADY_APPLIED for what is in the CRM), as after a crash part way through a batch.
+        """
+        c = self.c
+        if not acquire(c.store, c.account, c.holder, c.clock(), c.options.lease_ttl):
+            log.warning("lease_lost_before_crm_call")
+            raise _Stop("lease lost")
+
     def _call_apply(self, batch: Sequence[Action]) -> list[ActionOutcome]:
+        guard = self._hold_lease
         try:
-            outcomes = self.c.connector.apply(batch)
+            outcomes = self.c.connector.apply(batch, before_each_call=guard)
         except SkipRecord:  # a connector should report one bad record as an outcome; isolate it anyway
             outcomes = []
             for action in batch:
                 try:
-                    outcomes.extend(self.c.connector.apply([action]))
+                    outcomes.extend(self.c.connector.apply([action], before_each_call=guard))
                 except SkipRecord as exc:
                     log.warning("record_rejected", object_type=exc.object_type, record_id=exc.record_id)
                     outcomes.append(ActionOutcome(action.key, OutcomeStatus.FAILED, message=str(exc)))

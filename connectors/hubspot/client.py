@@ -10,8 +10,10 @@ stack on top of our tenacity layer and hide 429s from the limiter. ``Retry(total
 respect_retry_after_header=False)`` makes every response, 429 included, come back as it is, and every
 transport failure raise at once.
 
-Every call goes: limiter.acquire -> SDK method with ``_preload_content=False`` and ``_request_timeout``
--> count it -> read the ``X-HubSpot-RateLimit-*`` headers -> decode JSON -> translate failures
+Every call goes: limiter.acquire -> the apply's guard, when one is set (``guarded``: the worker's lease
+check; what it raises propagates untranslated and the request is not sent) -> SDK method with
+``_preload_content=False`` and ``_request_timeout`` -> count it -> read the ``X-HubSpot-RateLimit-*``
+headers -> decode JSON -> translate failures
 (errors.py; here and nowhere else, which is why the OAuth refresh call auth.py is given is built here).
 ``send`` wraps that in ``connectors.retry.call_with_retry``, the only place that waits after a failed
 call: a 429 does not also pause the limiter (that was a second, unlogged wait on top of the logged one),
@@ -28,7 +30,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -144,6 +147,17 @@ class HubSpotClient:
         self.sleep = sleep
         self._timeout = timeout
         self.calls: Counter[str] = Counter()
+        # Called before every request while set (``guarded``): the worker's lease check during an apply.
+        self.before_each_call: Callable[[], None] | None = None
+
+    @contextmanager
+    def guarded(self, before_each_call: Callable[[], None] | None) -> Iterator[None]:
+        """Every request inside the block is preceded by ``before_each_call()``; a raise stops it unsent."""
+        previous, self.before_each_call = self.before_each_call, before_each_call
+        try:
+            yield
+        finally:
+            self.before_each_call = previous
 
     def api(self, name: str) -> Any:
         """The SDK API object for a short name (see ``API_PATHS``), built once."""
@@ -178,6 +192,8 @@ class HubSpotClient:
         """
         self._refresh_token()
         self.limiter.acquire(search=search)
+        if self.before_each_call is not None:  # last, just before the request: the shortest window
+            self.before_each_call()
         self.calls[endpoint] += 1
         fn = getattr(self.api(api), method)
         try:

@@ -105,8 +105,11 @@ class HubSpotConnector:
                 found[key] = self._applied[key]
         return found
 
-    def apply(self, actions: Sequence[Action]) -> list[base.ActionOutcome]:
-        outcomes = self._writer.apply(actions)
+    def apply(
+        self, actions: Sequence[Action], *, before_each_call: base.BeforeCall | None = None
+    ) -> list[base.ActionOutcome]:
+        with self.client.guarded(before_each_call):
+            outcomes = self._writer.apply(actions)
         for outcome in outcomes:
             if outcome.status in (base.OutcomeStatus.APPLIED, base.OutcomeStatus.ALREADY_APPLIED):
                 self._applied[outcome.key] = outcome.crm_ids

@@ -97,8 +97,13 @@ class SalesforceConnector:
             self.client, self.options.task_key_field, keys, keys_per_query=self.options.write_batch_size
         )
 
-    def apply(self, actions: Sequence[Action]) -> list[base.ActionOutcome]:
-        return self._writer.apply(actions) if actions else []
+    def apply(
+        self, actions: Sequence[Action], *, before_each_call: base.BeforeCall | None = None
+    ) -> list[base.ActionOutcome]:
+        if not actions:
+            return []
+        with self.client.guarded(before_each_call):
+            return self._writer.apply(actions)
 
     # -- setup and the demo ---------------------------------------------------------------------------
 

@@ -414,3 +414,70 @@ def test_faults_change_no_result_and_duplicate_no_write(crm: ContractCrm) -> Non
     rerun = restarted.apply([a for a in actions if a.key not in found])
     assert statuses(rerun) == [ALREADY] * (len(actions) - len(found))
     assert sorted(crm.task_keys([d.id for d in targets])) == sorted(a.key for a in actions)
+
+
+class _LeaseGone(Exception):
+    """What the worker's guard raises once another worker holds the account (sync.cycle: its stop)."""
+
+
+class _Lease:
+    """A guard for ``apply(before_each_call=...)``: the lease is lost at the first call (``at_first_call``),
+    or once something of the apply has reached the CRM (another worker took over between two writes)."""
+
+    def __init__(self, crm: ContractCrm, *, at_first_call: bool) -> None:
+        self.crm, self.at_first_call = crm, at_first_call
+        self.before = crm.stamps()
+        self.at_stop: dict[str, object] | None = None  # what the CRM held when the guard said no
+        self.checks = 0
+
+    def __call__(self) -> None:
+        self.checks += 1
+        now = self.crm.stamps()
+        if self.at_first_call or now != self.before:
+            self.at_stop = now
+            raise _LeaseGone
+
+
+@pytest.mark.parametrize("lost", ["at the first call", "after a write"])
+def test_a_lease_lost_mid_apply_sends_nothing_more_and_recovery_writes_each_action_once(
+    crm: ContractCrm, lost: str
+) -> None:
+    """``apply`` asks the guard before each CRM call (its reads before writing included); once it raises,
+    the error comes out of ``apply`` as it is and no further call is made: nothing at all when it raises at
+    the first, nothing after the writes already made when another worker takes over between two of them.
+    A restarted worker's recovery (``find_applied``, then ``apply`` of the rest) then writes each action
+    once. The batch takes several write calls on every CRM: tasks, then the deal update (Salesforce here
+    writes one record per collection, so its seven collections take two Composite calls)."""
+    connector = crm.connector(write_batch_size=1) if crm.name == "salesforce" else crm.connector()
+    directory = connector.read_directory()
+    deals = [
+        d for _, d in sorted(deals_of(connector.pull_changes(directory, None)).items()) if not d.is_closed
+    ]
+    actions: list[Action] = [replace(create_task(crm, d, "lease"), contact_id=None) for d in deals[:6]]
+    stopped = deals[6]
+    actions.append(stop(directory, stopped, "lease-stop"))
+    calls_before = connector.usage().calls
+    lease = _Lease(crm, at_first_call=lost == "at the first call")
+
+    with pytest.raises(_LeaseGone):
+        connector.apply(actions, before_each_call=lease)
+
+    assert lease.at_stop is not None
+    assert crm.stamps() == lease.at_stop  # nothing reached the CRM after the guard said no
+    if crm.name != "memory":  # the in-memory CRM counts an apply as one call, and asks before each write
+        assert connector.usage().calls - calls_before == lease.checks - 1  # and no call was made
+    if lease.at_first_call:
+        assert lease.at_stop == lease.before
+    else:
+        assert lease.at_stop != lease.before  # some of the batch was written
+        assert crm.stage(stopped.id) != lost_stage(directory, stopped)  # and not the rest
+    connector.read_directory()  # the guard belonged to that apply only: later calls go through
+
+    restarted = crm.connector()
+    list(restarted.pull_changes(restarted.read_directory(), None))
+    found = restarted.find_applied([a.key for a in actions])
+    outcomes = restarted.apply([a for a in actions if a.key not in found])
+    assert all(o.status in (APPLIED, ALREADY) for o in outcomes), outcomes
+    tasks = [a for a in actions if isinstance(a, CreateTask)]
+    assert sorted(crm.task_keys([a.deal_id for a in tasks])) == sorted(a.key for a in tasks)
+    assert crm.stage(stopped.id) == lost_stage(directory, stopped)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
-from connectors.base import ActionOutcome
+from connectors.base import ActionOutcome, BeforeCall
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.memory import InMemoryCrm
 from policies.model import Action
@@ -203,9 +203,11 @@ class _BatchRecordingCrm(InMemoryCrm):
 
     batches: list[int]
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionOutcome]:
+    def apply(
+        self, actions: Sequence[Action], *, before_each_call: BeforeCall | None = None
+    ) -> list[ActionOutcome]:
         self.batches.append(len(actions))
-        return super().apply(actions)
+        return super().apply(actions, before_each_call=before_each_call)
 
 
 def test_new_actions_gather_across_chunks_into_full_apply_batches(make_cycle, clock) -> None:
