@@ -63,12 +63,16 @@ def row(store: str, times: list[float]) -> str:
     ordered = sorted(times)
     median = statistics.median(ordered)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
-    per_cycle = ", ".join(f"{crm} {calls} calls: {calls * median:.0f} ms" for crm, calls in APPLY_CALLS.items())
+    per_cycle = ", ".join(
+        f"{crm} {calls} calls: {calls * median:.0f} ms" for crm, calls in APPLY_CALLS.items()
+    )
     return f"| {store} | {len(times)} | {median:.2f} | {p99:.2f} | {max(ordered):.1f} | {per_cycle} |"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a database is created on it)")
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--write", action="store_true", help="replace the section in docs/benchmarks.md")
