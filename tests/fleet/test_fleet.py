@@ -368,9 +368,12 @@ def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_write
         if e["event"] == "cycle_finished" and e.get("account") in held and e["status"] != "ok"
     )
     first_after = min(r.started_at for r in runs if r.holder == frozen_holder and r.started_at >= resumed_at)
+    # a cycle frozen mid-apply stops before its next CRM call (sync/cycle.py ``_hold_lease``)
+    mid_apply = sum(1 for e in events(finished[0]) if e["event"] == "lease_lost_before_crm_call")
     print(
         f"\nfreeze and resume: {len(held)} accounts held; taken over after "
         f"{min(takeover.values()):.1f}-{max(takeover.values()):.1f} s (lease TTL 6 s, idle timeout 3 s); "
-        f"on resume {sorted(noticed)} lost, its interrupted cycles ended {dict(ended)}; "
+        f"on resume {sorted(noticed)} lost, its interrupted cycles ended {dict(ended)} "
+        f"({mid_apply} stopped before a CRM call); "
         f"its next claim {first_after - resumed_at:.1f} s after the resume; duplicates 0"
     )
