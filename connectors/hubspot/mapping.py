@@ -17,10 +17,10 @@ deal, the property and the reason; nothing is read as "not set" that was set (do
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from connectors import values as bounds
@@ -250,10 +250,42 @@ def task_view(payload: Payload) -> TaskView | None:
 
 
 def plain_text(body: str) -> str:
-    """HubSpot task bodies are HTML; this is the text a rep reads."""
-    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", body)
-    text = re.sub(r"<li>", "• ", text)
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
+    """HubSpot task bodies are HTML; this is the text a rep reads: a line per paragraph, line break and list
+    item, a nested list's items indented under their item."""
+    reader = _PlainText()
+    reader.feed(body)
+    reader.close()
+    return "".join(reader.text).strip("\n")
+
+
+class _PlainText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self._depth = 0  # nested <ul>/<ol>
+
+    def _line(self) -> None:
+        if self.text and not self.text[-1].endswith("\n"):
+            self.text.append("\n")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("ul", "ol"):
+            self._depth += 1
+            self._line()
+        elif tag == "li":
+            self._line()
+            self.text.append("  " * max(0, self._depth - 1) + "• ")
+        elif tag == "br":
+            self.text.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("ul", "ol"):
+            self._depth = max(0, self._depth - 1)
+        elif tag in ("p", "li"):
+            self._line()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
 
 
 def activity_from_hubspot(

@@ -17,9 +17,11 @@ from connectors.hubspot.mapping import (
     parse_task_key,
     pipeline_from_hubspot,
     roles_from_labels,
+    task_view,
 )
 from connectors.hubspot.options import DEFAULT_DEAL_PROPERTIES, DEFAULT_ROLE_LABELS
 from connectors.hubspot.payloads import (
+    checklist_body,
     deal_write_properties,
     strip_key_line,
     task_close_properties,
@@ -30,6 +32,7 @@ from connectors.hubspot.values import format_value, hubspot_time_zone, parse_dat
 from policies.model import (
     ActivityKind,
     Channel,
+    ChecklistItem,
     CloseReason,
     ContactRole,
     CreateTask,
@@ -42,6 +45,7 @@ from policies.model import (
     Pipeline,
     Priority,
     Readiness,
+    TaskItem,
     TaskType,
     UpdateTask,
 )
@@ -270,6 +274,35 @@ def test_task_key_is_found_in_plain_and_html_bodies():
     assert parse_task_key(f"<p>hello</p><p>crm-followup key: {KEY} rule: r1</p>") == (KEY, "r1")
     assert parse_task_key("a task somebody else wrote") is None
     assert parse_task_key(None) is None
+
+
+def test_a_combined_task_reads_as_a_rep_sees_it_one_line_per_item_and_fact():
+    """``followup demo``'s view of a checklist body (HTML): each item, its why and each evidence fact on a
+    line of its own, the facts indented under their item (the first fact used to stick to the why line)."""
+    added = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    item = TaskItem("agreed_interval", KEY, added, added)
+    checklist = (
+        ChecklistItem(
+            item,
+            "Follow up with Ann",
+            "Agree when and how to talk next.",
+            "follow-up due 2026-03-05",
+            (Evidence("anchor", "2026-03-02 (emails:5)"), Evidence("channel", "call & email")),
+        ),
+    )
+    body = checklist_body(checklist, "One conversation with Ann: 1 of 1 open.", KEY, "conversation")
+    view = task_view({"properties": {"hs_task_subject": "Ann", "hs_task_body": body}})
+    assert view is not None
+    lines = view.body.splitlines()
+    assert lines[:6] == [
+        "One conversation with Ann: 1 of 1 open.",
+        "• ☐ Follow up with Ann",
+        "Agree when and how to talk next.",
+        "Why: follow-up due 2026-03-05",
+        "  • anchor: 2026-03-02 (emails:5)",
+        "  • channel: call & email",
+    ]
+    assert lines[-1] == f"crm-followup key: {KEY} rule: conversation"
 
 
 def test_auto_task_from_our_task_only():
