@@ -10,8 +10,8 @@ stack on top of our tenacity layer and hide 429s from the limiter. ``Retry(total
 respect_retry_after_header=False)`` makes every response, 429 included, come back as it is, and every
 transport failure raise at once.
 
-Every call goes: limiter.acquire -> the apply's guard, when one is set (``guarded``: the worker's lease
-check; what it raises propagates untranslated and the request is not sent) -> SDK method with
+Every call goes: limiter.acquire -> the apply's guard, when one is set (``connectors/call_guard.py``: the
+worker's lease check; what it raises propagates untranslated and the request is not sent) -> SDK method with
 ``_preload_content=False`` and ``_request_timeout`` -> count it -> read the ``X-HubSpot-RateLimit-*``
 headers -> decode JSON -> translate failures
 (errors.py; here and nowhere else, which is why the OAuth refresh call auth.py is given is built here).
@@ -30,14 +30,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 from urllib3.util.retry import Retry
 
+from connectors.call_guard import CallGuard
 from connectors.errors import RetryLater
 from connectors.hubspot.auth import RefreshCall, TokenSource
 from connectors.hubspot.errors import HubSpotRejected, translate
@@ -147,17 +147,7 @@ class HubSpotClient:
         self.sleep = sleep
         self._timeout = timeout
         self.calls: Counter[str] = Counter()
-        # Called before every request while set (``guarded``): the worker's lease check during an apply.
-        self.before_each_call: Callable[[], None] | None = None
-
-    @contextmanager
-    def guarded(self, before_each_call: Callable[[], None] | None) -> Iterator[None]:
-        """Every request inside the block is preceded by ``before_each_call()``; a raise stops it unsent."""
-        previous, self.before_each_call = self.before_each_call, before_each_call
-        try:
-            yield
-        finally:
-            self.before_each_call = previous
+        self.guard = CallGuard()  # the apply's guard (the worker's lease check), run before every request
 
     def api(self, name: str) -> Any:
         """The SDK API object for a short name (see ``API_PATHS``), built once."""
@@ -192,8 +182,7 @@ class HubSpotClient:
         """
         self._refresh_token()
         self.limiter.acquire(search=search)
-        if self.before_each_call is not None:  # last, just before the request: the shortest window
-            self.before_each_call()
+        self.guard.check()  # last, just before the request: the shortest window
         self.calls[endpoint] += 1
         fn = getattr(self.api(api), method)
         try:

@@ -108,7 +108,7 @@ class HubSpotConnector:
     def apply(
         self, actions: Sequence[Action], *, before_each_call: base.BeforeCall | None = None
     ) -> list[base.ActionOutcome]:
-        with self.client.guarded(before_each_call):
+        with self.client.guard.while_set(before_each_call):
             outcomes = self._writer.apply(actions)
         for outcome in outcomes:
             if outcome.status in (base.OutcomeStatus.APPLIED, base.OutcomeStatus.ALREADY_APPLIED):

@@ -3,7 +3,8 @@
 ``SalesforceClient.call(resource, fn)`` runs ``fn(sdk)`` with a ``simple_salesforce.Salesforce`` client and:
 
 1. refuses up front when the API budget is spent (``limits.ApiBudget.check``: ``BudgetExhausted``), and
-   calls the apply's guard when one is set (``guarded``: the worker's lease check), before every attempt;
+   calls the apply's guard when one is set (``connectors/call_guard.py``: the worker's lease check), before
+   every attempt;
 2. translates any exception through ``errors.translate`` (the only place that does: the token requests of
    ``auth.TokenSource`` and the Metadata API calls of ``setup`` come through here too);
 3. on 401 INVALID_SESSION_ID fetches a new token, rebuilds the client and repeats the call once, at once;
@@ -37,13 +38,13 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import structlog
 from simple_salesforce.api import Salesforce
 
+from connectors.call_guard import CallGuard
 from connectors.errors import FixConfiguration, RetryLater
 from connectors.retry import RetrySettings, call_with_retry
 from connectors.salesforce.auth import AccessToken, TokenSource
@@ -85,17 +86,7 @@ class SalesforceClient:
         self._sdk: Salesforce | None = None
         self._token: AccessToken | None = None
         self.renewals = 0
-        # Called before every request while set (``guarded``): the worker's lease check during an apply.
-        self.before_each_call: Callable[[], None] | None = None
-
-    @contextmanager
-    def guarded(self, before_each_call: Callable[[], None] | None) -> Iterator[None]:
-        """Every request inside the block is preceded by ``before_each_call()``; a raise stops it unsent."""
-        previous, self.before_each_call = self.before_each_call, before_each_call
-        try:
-            yield
-        finally:
-            self.before_each_call = previous
+        self.guard = CallGuard()  # the apply's guard (the worker's lease check), run before every request
 
     @property
     def user_id(self) -> str | None:
@@ -136,7 +127,7 @@ class SalesforceClient:
         def attempt() -> T:
             self.budget.check()
             sdk = self.sdk
-            self._before_call()
+            self.guard.check()  # outside the translation: what it raises propagates as is
             try:
                 return fn(sdk)
             except Exception as exc:  # translated in one place; nothing else is caught here
@@ -149,7 +140,7 @@ class SalesforceClient:
             self.renewals += 1
             self._renew()
             self.budget.check()
-            self._before_call()
+            self.guard.check()  # outside the translation: what it raises propagates as is
             try:
                 return fn(self.sdk)
             except Exception as exc:
@@ -163,10 +154,6 @@ class SalesforceClient:
         if not retry:
             return attempt()
         return call_with_retry(attempt, self._retry, sleep=self._sleep)
-
-    def _before_call(self) -> None:
-        if self.before_each_call is not None:  # outside the translation: what it raises propagates as is
-            self.before_each_call()
 
     def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
         """Every page of a SOQL query (``queryAll`` when ``include_deleted``), one API call per page."""

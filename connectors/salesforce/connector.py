@@ -102,7 +102,7 @@ class SalesforceConnector:
     ) -> list[base.ActionOutcome]:
         if not actions:
             return []
-        with self.client.guarded(before_each_call):
+        with self.client.guard.while_set(before_each_call):
             return self._writer.apply(actions)
 
     # -- setup and the demo ---------------------------------------------------------------------------
