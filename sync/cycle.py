@@ -9,8 +9,8 @@
    of its data. A complete full pull drops mirror rows it did not see.
 4. Evaluate every mirrored deal, owner by owner in chunks (time-based rules fire without CRM changes, and
    memory stays flat); audit the decisions; drop actions the ledger already settled.
-5. Act in batches that never split a deal's actions: commit the intents, check the lease once more, call
-   the CRM (the connector renews the lease again before each of its calls, reads included, and sends
+5. Act in batches that never split a deal's actions: commit the intents, call the CRM (the connector
+   renews the lease before each of its calls, the first and the reads included, and sends
    nothing more once it is lost: a worker frozen mid-apply whose account was taken over resumes into a
    stop, and the taker's recovery settles the batch by key), commit the outcomes together with the
    write-through of their effects into the mirror (so the next evaluation agrees with the CRM even before
@@ -470,11 +470,10 @@ class _Run:
                 self._check()
                 c.store.record_actions(c.account, self.result.run_id, batch, INTENT, c.clock(), cohorts)
                 c.crash.reached("intents_recorded")
-                # the lease again, just before the CRM: a process frozen since the check above (a paused VM)
-                # finds its account taken over and writes nothing; the taker settles these intents. The
-                # connector checks it again before each of its calls (``_hold_lease``): a freeze during
-                # the apply's own reads, or between its writes, resumes into a stop, not into a write
-                self._hold_lease()
+                # the connector renews the lease before each of its calls (``_hold_lease``), the first
+                # included: a process frozen since the check above (a paused VM), during the apply's own
+                # reads or between its writes, resumes into a stop, not into a write; the taker settles
+                # these intents
                 outcomes = self._call_apply(batch)
                 c.crash.reached("crm_applied")
                 self._record_outcomes(batch, outcomes)
@@ -484,7 +483,7 @@ class _Run:
             c.progress.finish()
 
     def _hold_lease(self) -> None:
-        """Renew the account's lease, or stop: before an apply and before each CRM call it makes.
+        """Renew the account's lease, or stop: the guard the connector runs before each CRM call of an apply.
 
         A renewal rather than a read of holder and expiry: an apply longer than the TTL keeps its lease,
         and one whose lease ran out while nobody took it goes on (nobody else can have written for it). A

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from tests.chaos.workers import Started
 from tests.fleet.conftest import Fleet, Run, events, holder_of, metrics_of, write_settings
 
 pytestmark = pytest.mark.slow
@@ -239,6 +240,17 @@ def test_a_worker_killed_mid_cycle_hands_its_accounts_to_the_others(
     )
 
 
+def start_two_on_short_leases(
+    store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
+) -> tuple[Fleet, list[Started]]:
+    """Two workers serving 8 portals every 5 s on 6 s leases, two cycles at a time each: the freeze tests."""
+    hubspot, salesforce = sandboxes
+    fleet = write_settings(
+        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
+    )
+    return fleet, fleet.start(2)
+
+
 def freeze_while_holding(fleet: Fleet, worker: Any, workers: list[Any]) -> tuple[str, set[str], float]:
     """SIGSTOP ``worker`` at a moment it holds accounts (read after the stop, so none can end meanwhile);
     its holder id, the accounts it holds, and when it was stopped."""
@@ -285,11 +297,7 @@ def takeover_delays(runs: list[Run], holder: str, held: set[str], frozen_at: flo
 def test_a_frozen_worker_loses_its_accounts_after_the_lease_ttl(
     store_url: str, sandboxes: tuple[Any, Any], tmp_path: Any
 ) -> None:
-    hubspot, salesforce = sandboxes
-    fleet = write_settings(
-        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
-    )
-    workers = fleet.start(2)
+    fleet, workers = start_two_on_short_leases(store_url, sandboxes, tmp_path)
     frozen, other = workers
     try:
         frozen_holder, held, frozen_at = freeze_while_holding(fleet, frozen, workers)
@@ -328,11 +336,7 @@ def test_a_frozen_worker_that_resumes_loses_its_accounts_keeps_serving_and_write
     accounts when their leases expire (6 s); once resumed it notices (``lease_lost``; a transaction the
     server ended fails and its cycle ends ``retry_later``), takes new claims as before, and stops cleanly
     with the other one. Nothing is written twice or lost."""
-    hubspot, salesforce = sandboxes
-    fleet = write_settings(
-        tmp_path, store_url, hubspot, salesforce, portals=8, orgs=0, every="5s", lease="6s", max_cycles=2
-    )
-    workers = fleet.start(2)
+    fleet, workers = start_two_on_short_leases(store_url, sandboxes, tmp_path)
     frozen, other = workers
     try:
         frozen_holder, held, frozen_at = freeze_while_holding(fleet, frozen, workers)
